@@ -1,0 +1,51 @@
+"""perfmodel's command-line entry point: imports every command module and runs the app.
+
+User errors (PerfModelError) become one line on stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from perfmodel.cli_app import app
+
+# Each module registers its commands on `app` when imported. Keep them light at import time.
+COMMAND_MODULES = (
+    "perfmodel.commands.predict",
+    "perfmodel.commands.listing",
+)
+
+
+def _load_commands() -> None:
+    for name in COMMAND_MODULES:
+        importlib.import_module(name)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (used by tests and the console script)."""
+    from perfmodel.errors import PerfModelError
+
+    _load_commands()
+    try:
+        app(args=argv, standalone_mode=False)
+    except PerfModelError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except SystemExit as exc:  # typer/click exits (--help, usage errors handled below)
+        return int(exc.code or 0)
+    except Exception as exc:  # click usage errors
+        import click
+
+        if isinstance(exc, click.exceptions.Abort):
+            print("aborted", file=sys.stderr)
+            return 130
+        if isinstance(exc, click.ClickException):
+            print(f"error: {exc.format_message()}", file=sys.stderr)
+            return 2
+        raise
+    return 0
+
+
+def entry() -> None:  # pragma: no cover - console script
+    sys.exit(main())

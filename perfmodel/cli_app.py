@@ -1,0 +1,103 @@
+"""The typer application object and the options shared by every command.
+
+Command modules (perfmodel/commands/*.py, profiler/cli.py) import `app` from here and register
+with `@app.command()`; perfmodel/cli.py imports them all and runs the app. Heavy libraries
+(pandas, scipy, plotly, torch) are imported inside the commands, never at module level, so a
+cold `perfmodel recommend` stays well under half a second.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import sys
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    name="perfmodel",
+    help="Performance model and profiler for LLM inference: predict TTFT/TPOT, plan "
+    "SpecPrefill and MagicDec, size fleets, validate against published measurements.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# --- shared options (DESIGN.md CLI contract) ---------------------------------------------
+ModelOpt = Annotated[
+    str,
+    typer.Option(
+        "--model",
+        "--target",
+        "-m",
+        help="Model alias (1b 3b 8b 70b 405b), full name or config.json path.",
+    ),
+]
+GpuOpt = Annotated[
+    str,
+    typer.Option(
+        "--gpu",
+        help="GPU: h100, h100-pcie, h200, a100, a100-40gb, rtx4090, l40s, b200, mi300x, or a YAML path.",
+    ),
+]
+NumGpusOpt = Annotated[
+    int, typer.Option("--num-gpus", "-n", min=1, help="GPUs serving one replica.")
+]
+TpOpt = Annotated[
+    int | None, typer.Option("--tp", min=1, help="Tensor-parallel degree (default: --num-gpus).")
+]
+WeightDtypeOpt = Annotated[str, typer.Option("--weight-dtype", help="bf16 | fp8 | int4")]
+KvDtypeOpt = Annotated[str, typer.Option("--kv-dtype", help="bf16 | fp8")]
+ModeOpt = Annotated[
+    str | None, typer.Option("--mode", help="roofline | additive (default: the profile's).")
+]
+ProfileOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--profile",
+        help="Efficiency profile name or YAML path (default: fitted for the GPU; 'ideal' = peak).",
+    ),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+BatchOpt = Annotated[
+    str, typer.Option("--batch", "--bsz", "-b", help="Batch size(s), e.g. 64 or 1,8,64.")
+]
+PromptOpt = Annotated[
+    str, typer.Option("--prompt-len", "-p", help="Prompt length(s), e.g. 4k or 4k,32k.")
+]
+OutputOpt = Annotated[str, typer.Option("--output-len", "-o", help="Generated tokens per request.")]
+
+
+def emit_json(payload: Any) -> None:
+    """Print JSON to stdout; NaN/inf become null so the output is strict JSON."""
+    typer.echo(json.dumps(_clean(payload), indent=2))
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if hasattr(value, "item") and callable(value.item):  # numpy scalar
+        try:
+            value = value.item()
+        except (ValueError, TypeError):
+            pass
+    if hasattr(value, "tolist"):
+        return _clean(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def console():
+    """A rich console on stdout (imported lazily)."""
+    from rich.console import Console
+
+    return Console()
+
+
+def warn(message: str) -> None:
+    """A one-line warning on stderr (never on stdout, so --json output stays parseable)."""
+    print(f"warning: {message}", file=sys.stderr)

@@ -1,0 +1,38 @@
+"""Bytes per element of weight, KV-cache and activation dtypes, and the matmul compute dtype.
+
+int4 is weight-only (W4A16, e.g. AWQ/GPTQ): 0.5 byte per weight plus one 16-bit scale per
+group of 128 weights (0.5 + 2/128 bytes), dequantized into BF16 matmuls. fp8 is W8A8 (FP8
+tensor cores on Hopper/Ada/Blackwell/MI300; GPUs without them run BF16 matmuls).
+"""
+
+from __future__ import annotations
+
+from perfmodel.errors import PerfModelError
+
+WEIGHT_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5 + 2.0 / 128}
+KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0}
+COMPUTE_DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "int8", "int4": "bf16"}
+ACT_BYTES = 2.0  # activations stay in BF16
+
+
+def weight_bytes(dtype: str) -> float:
+    try:
+        return WEIGHT_BYTES[dtype.lower()]
+    except KeyError:
+        raise PerfModelError(
+            f"unknown weight dtype '{dtype}'; use one of {', '.join(WEIGHT_BYTES)}"
+        ) from None
+
+
+def kv_bytes(dtype: str) -> float:
+    try:
+        return KV_BYTES[dtype.lower()]
+    except KeyError:
+        raise PerfModelError(
+            f"unknown KV dtype '{dtype}'; use one of {', '.join(KV_BYTES)}"
+        ) from None
+
+
+def compute_dtype(weight_dtype: str) -> str:
+    weight_bytes(weight_dtype)  # validates
+    return COMPUTE_DTYPE[weight_dtype.lower()]
