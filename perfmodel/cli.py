@@ -14,6 +14,7 @@ from perfmodel.cli_app import app
 COMMAND_MODULES = (
     "perfmodel.commands.predict",
     "perfmodel.commands.listing",
+    "profiler.cli",
 )
 
 

@@ -1,0 +1,239 @@
+"""``perfmodel profile``: run a measurement sweep with the torch or vLLM runner.
+
+Registered on the shared typer app; torch, vLLM, NVML and rich are imported only when the
+command runs, so importing this module (every CLI start does) stays cheap.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from perfmodel.cli_app import BatchOpt, JsonOpt, ModelOpt, OutputOpt, PromptOpt, app, emit_json
+from perfmodel.errors import PerfModelError
+
+RUNNERS = ("torch", "vllm")
+
+
+def config_path_of(spec) -> Path:
+    """The config.json a ModelSpec was read from (shipped models: model_configs/<Name>/)."""
+    source = Path(str(spec.source)) if spec.source else None
+    if source is not None and source.is_file():
+        return source
+    from perfmodel.paths import MODEL_CONFIG_DIR
+
+    shipped = MODEL_CONFIG_DIR / spec.name / "config.json"
+    if shipped.is_file():
+        return shipped
+    raise PerfModelError(f"cannot find the config.json of model {spec.name}")
+
+
+def _canonical_dtype(name: str | None, what: str) -> str | None:
+    if name is None:
+        return None
+    aliases = {
+        "bf16": "bf16",
+        "bfloat16": "bf16",
+        "fp16": "fp16",
+        "float16": "fp16",
+        "half": "fp16",
+        "fp32": "fp32",
+        "float32": "fp32",
+        "fp8": "fp8",
+        "int4": "int4",
+    }
+    value = aliases.get(name.strip().lower())
+    if value is None:
+        raise PerfModelError(f"{what} '{name}' is not one of bf16, fp16, fp32, fp8, int4")
+    return value
+
+
+@app.command("profile")
+def profile(
+    model: ModelOpt,
+    out: Annotated[str, typer.Option("--out", help="Results CSV (appended to with --resume).")],
+    runner: Annotated[str, typer.Option("--runner", help="torch | vllm")] = "vllm",
+    batch: BatchOpt = "1",
+    prompt_len: PromptOpt = "512",
+    output_len: OutputOpt = "64",
+    repeats: Annotated[int, typer.Option("--repeats", help="Timed runs per point.")] = 3,
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs per point first.")] = 1,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Skip points already in --out; append the rest.")
+    ] = False,
+    tp: Annotated[int, typer.Option("--tp", min=1, help="Tensor-parallel degree (vLLM).")] = 1,
+    weight_dtype: Annotated[
+        str | None, typer.Option("--weight-dtype", help="bf16 | fp8 (vLLM); torch: = --dtype")
+    ] = None,
+    kv_dtype: Annotated[str | None, typer.Option("--kv-dtype", help="bf16 | fp8 (vLLM)")] = None,
+    dtype: Annotated[
+        str | None,
+        typer.Option(
+            "--dtype", help="torch runner compute dtype (default bf16 on GPU, fp32 on CPU)"
+        ),
+    ] = None,
+    device: Annotated[
+        str, typer.Option("--device", help="torch runner: auto | cpu | cuda")
+    ] = "auto",
+    enforce_eager: Annotated[
+        bool,
+        typer.Option("--enforce-eager/--no-enforce-eager", help="vLLM: no CUDA graphs / compile."),
+    ] = True,
+    chunked_prefill: Annotated[
+        bool, typer.Option("--chunked-prefill/--no-chunked-prefill", help="vLLM chunked prefill.")
+    ] = False,
+    max_num_seqs: Annotated[
+        int | None, typer.Option("--max-num-seqs", min=1, help="vLLM (default: largest batch).")
+    ] = None,
+    max_num_batched_tokens: Annotated[
+        int | None,
+        typer.Option(
+            "--max-num-batched-tokens", min=1, help="vLLM (default: largest batch x prompt)."
+        ),
+    ] = None,
+    gpu_memory_utilization: Annotated[
+        float, typer.Option("--gpu-memory-utilization", help="vLLM memory fraction.")
+    ] = 0.9,
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, help="torch runner CPU threads.")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Random weights and prompts.")] = 0,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")
+    ] = True,
+    json_out: JsonOpt = False,
+) -> None:
+    """Measure TTFT and TPOT over batch x prompt-len x output-len; one CSV row per point."""
+    from perfmodel.models import load_model
+    from perfmodel.units import parse_size_list
+    from profiler.sweep import ResultsFile, SweepSpec, grid, run_sweep
+
+    runner = runner.strip().lower()
+    if runner not in RUNNERS:
+        raise PerfModelError(f"unknown runner '{runner}' (known: {', '.join(RUNNERS)})")
+    points = grid(
+        parse_size_list(batch, "--batch"),
+        parse_size_list(prompt_len, "--prompt-len"),
+        parse_size_list(output_len, "--output-len"),
+    )
+    if not points:
+        raise PerfModelError("no sweep points: give --batch, --prompt-len and --output-len")
+    if repeats < 1 or warmup < 0:
+        raise PerfModelError("--repeats must be >= 1 and --warmup >= 0")
+    spec_model = load_model(model)
+    config_path = config_path_of(spec_model)
+    weight_dtype = _canonical_dtype(weight_dtype, "--weight-dtype")
+    kv_dtype = _canonical_dtype(kv_dtype, "--kv-dtype")
+    dtype = _canonical_dtype(dtype, "--dtype")
+
+    if runner == "torch":
+        from profiler.torch_runner import TorchRunner
+
+        if tp != 1:
+            raise PerfModelError("the torch runner uses one device; use --runner vllm for --tp > 1")
+        compute = dtype or weight_dtype
+        if weight_dtype and dtype and weight_dtype != dtype:
+            raise PerfModelError("torch runner: --weight-dtype and --dtype differ; give one")
+        if kv_dtype and kv_dtype != (compute or kv_dtype):
+            raise PerfModelError("torch runner: the KV cache uses the compute dtype (--dtype)")
+        compute = compute or kv_dtype
+        config = json.loads(config_path.read_text())
+        the_runner = TorchRunner(
+            config,
+            device=device,
+            dtype=compute,
+            repeats=repeats,
+            warmup=warmup,
+            seed=seed,
+            threads=threads,
+            source=str(config_path),
+        )
+        the_runner.resolve_device()  # fixes the dtype (bf16 on GPU, fp32 on CPU): part of the key
+        spec = SweepSpec(
+            model=spec_model.name,
+            runner="torch",
+            tp=1,
+            num_gpus=1,
+            weight_dtype=the_runner.dtype,
+            kv_dtype=the_runner.dtype,
+        )
+    else:
+        from profiler.vllm_runner import VllmRunner
+
+        weight_dtype = weight_dtype or dtype or "bf16"
+        the_runner = VllmRunner(
+            config_path,
+            vocab_size=spec_model.vocab_size,
+            tp=tp,
+            weight_dtype=weight_dtype,
+            kv_dtype=kv_dtype or ("bf16" if weight_dtype == "fp8" else weight_dtype),
+            repeats=repeats,
+            warmup=warmup,
+            enforce_eager=enforce_eager,
+            enable_chunked_prefill=chunked_prefill,
+            max_num_seqs=max_num_seqs,
+            max_num_batched_tokens=max_num_batched_tokens,
+            gpu_memory_utilization=gpu_memory_utilization,
+            seed=seed,
+        )
+        spec = SweepSpec(
+            model=spec_model.name,
+            runner="vllm",
+            tp=tp,
+            num_gpus=tp,
+            weight_dtype=the_runner.weight_dtype,
+            kv_dtype=the_runner.kv_dtype,
+        )
+
+    from profiler import fingerprint
+
+    results = ResultsFile(out, spec.model, resume)
+    summary = run_sweep(
+        the_runner,
+        spec,
+        points,
+        results,
+        lambda: fingerprint.collect(use_gpu=the_runner.uses_gpu),
+        progress=progress and not json_out,
+    )
+    if json_out:
+        emit_json(summary.as_json())
+        return
+    _print_summary(summary)
+
+
+def _print_summary(summary) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    if summary.rows:
+        table = Table("batch", "prompt", "output", "ttft_ms", "tpot_ms", "ttft_cv", "status")
+        for row in summary.rows:
+            table.add_row(
+                row["batch_size"],
+                row["prompt_len"],
+                row["output_len"],
+                _ms(row["ttft_s"]),
+                _ms(row["tpot_s"]),
+                row["ttft_cv"],
+                row["status"],
+            )
+        console.print(table)
+    console.print(
+        f"wrote {summary.rows_written} rows to {summary.out} (skipped {summary.skipped} already "
+        f"measured, {summary.oom} oom, {summary.errors} errors)",
+        highlight=False,
+    )
+    sys.stdout.flush()
+
+
+def _ms(text: str) -> str:
+    try:
+        return f"{float(text) * 1e3:.3f}"
+    except ValueError:
+        return text

@@ -1,0 +1,434 @@
+"""A compact Llama / Mistral / Qwen2 decoder in plain torch, and the runner that times it.
+
+The model is built from a config.json dict with random weights (no checkpoint): RMSNorm, RoPE
+(HF rotate-half convention), GQA attention through
+``torch.nn.functional.scaled_dot_product_attention``, gated SiLU MLP, q/k/v bias for Qwen2,
+tied embeddings when the config says so, and a KV cache preallocated per point for
+``batch x (prompt + output)`` tokens. Logits are computed for the last position only (as
+serving engines do). rope_scaling and sliding windows do not change the cost much and are
+ignored; MoE (Mixtral) is not supported here (use the vLLM runner).
+
+Timing (STYLE.md point 8): warm-up runs are dropped, every clock read is preceded by a device
+synchronize (``profiler.timer.Timer``). Prefill = one forward of ``batch x prompt`` tokens plus
+the greedy pick of the first token; decode = mean time per step over ``output_len - 1`` steps,
+timed as one block so per-step synchronization does not inflate it.
+
+torch is imported inside functions only: ``import profiler.torch_runner`` stays light.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+from perfmodel.errors import PerfModelError
+from profiler.runner import Point, PointResult, summarize
+
+SUPPORTED = ("llama", "mistral", "qwen2")
+DTYPE_NAMES = {
+    "fp32": "float32",
+    "float32": "float32",
+    "float": "float32",
+    "bf16": "bfloat16",
+    "bfloat16": "bfloat16",
+    "fp16": "float16",
+    "float16": "float16",
+    "half": "float16",
+}
+SHORT_DTYPE = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+
+
+@dataclass(frozen=True)
+class DecoderConfig:
+    """The fields of a HF config.json the decoder needs (one explicit mapping)."""
+
+    model_type: str
+    hidden_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    intermediate_size: int
+    vocab_size: int
+    rms_norm_eps: float
+    rope_theta: float
+    attention_bias: bool
+    tie_word_embeddings: bool
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str = "config.json") -> DecoderConfig:
+        model_type = str(data.get("model_type", "")).lower()
+        if model_type not in SUPPORTED:
+            raise PerfModelError(
+                f"{source}: the torch runner supports model_type {', '.join(SUPPORTED)}, "
+                f"not '{model_type or '(missing)'}' (use --runner vllm)"
+            )
+        for key in (
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "intermediate_size",
+            "vocab_size",
+        ):
+            if not isinstance(data.get(key), int) or data[key] <= 0:
+                raise PerfModelError(f"{source}: field '{key}' must be a positive integer")
+        heads = data["num_attention_heads"]
+        kv_heads = int(data.get("num_key_value_heads") or heads)
+        if heads % kv_heads:
+            raise PerfModelError(
+                f"{source}: num_attention_heads must be a multiple of num_key_value_heads"
+            )
+        return cls(
+            model_type=model_type,
+            hidden_size=data["hidden_size"],
+            num_layers=data["num_hidden_layers"],
+            num_heads=heads,
+            num_kv_heads=kv_heads,
+            head_dim=int(data.get("head_dim") or data["hidden_size"] // heads),
+            intermediate_size=data["intermediate_size"],
+            vocab_size=data["vocab_size"],
+            rms_norm_eps=float(data.get("rms_norm_eps", 1e-6)),
+            rope_theta=float(data.get("rope_theta", 10000.0)),
+            attention_bias=bool(data.get("attention_bias", model_type == "qwen2")),
+            tie_word_embeddings=bool(data.get("tie_word_embeddings", False)),
+        )
+
+    @property
+    def matmul_params(self) -> int:
+        """Weights read per decode step: attention, MLP and lm_head (not the embedding lookup)."""
+        d, q, kv = (
+            self.hidden_size,
+            self.num_heads * self.head_dim,
+            self.num_kv_heads * self.head_dim,
+        )
+        per_layer = d * (q + 2 * kv) + q * d + 3 * d * self.intermediate_size
+        return self.num_layers * per_layer + self.vocab_size * d
+
+
+def torch_dtype(name: str):
+    """'bf16' / 'fp16' / 'fp32' (or torch spellings) -> torch.dtype."""
+    import torch
+
+    canonical = DTYPE_NAMES.get(str(name).lower())
+    if canonical is None:
+        raise PerfModelError(
+            f"torch runner dtype '{name}' is not supported (use bf16, fp16 or fp32)"
+        )
+    return getattr(torch, canonical)
+
+
+def short_dtype(name: str) -> str:
+    """'bfloat16' -> 'bf16' (the names used in the measurement CSV)."""
+    canonical = DTYPE_NAMES.get(str(name).lower())
+    if canonical is None:
+        raise PerfModelError(
+            f"torch runner dtype '{name}' is not supported (use bf16, fp16 or fp32)"
+        )
+    return SHORT_DTYPE[canonical]
+
+
+def build_model(
+    cfg: DecoderConfig, device: str, dtype_name: str, max_positions: int, seed: int = 0
+):
+    """The decoder as a torch.nn.Module with random weights on ``device``."""
+    import torch
+    import torch.nn.functional as F
+    from torch import nn
+
+    dtype = torch_dtype(dtype_name)
+
+    class RMSNorm(nn.Module):
+        def __init__(self, dim: int, eps: float):
+            super().__init__()
+            self.weight = nn.Parameter(torch.ones(dim))
+            self.eps = eps
+
+        def forward(self, x):
+            xf = x.float()
+            xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
+            return xf.to(x.dtype) * self.weight
+
+    def rotate_half(x):
+        x1, x2 = x.chunk(2, dim=-1)
+        return torch.cat((-x2, x1), dim=-1)
+
+    class Attention(nn.Module):
+        def __init__(self):
+            super().__init__()
+            d, hd = cfg.hidden_size, cfg.head_dim
+            self.q_proj = nn.Linear(d, cfg.num_heads * hd, bias=cfg.attention_bias)
+            self.k_proj = nn.Linear(d, cfg.num_kv_heads * hd, bias=cfg.attention_bias)
+            self.v_proj = nn.Linear(d, cfg.num_kv_heads * hd, bias=cfg.attention_bias)
+            self.o_proj = nn.Linear(cfg.num_heads * hd, d, bias=False)
+
+        def forward(self, x, cos, sin, k_cache, v_cache, start: int):
+            b, s, _ = x.shape
+            hd = cfg.head_dim
+            q = self.q_proj(x).view(b, s, cfg.num_heads, hd).transpose(1, 2)
+            k = self.k_proj(x).view(b, s, cfg.num_kv_heads, hd).transpose(1, 2)
+            v = self.v_proj(x).view(b, s, cfg.num_kv_heads, hd).transpose(1, 2)
+            q = q * cos + rotate_half(q) * sin
+            k = k * cos + rotate_half(k) * sin
+            end = start + s
+            k_cache[:b, :, start:end] = k
+            v_cache[:b, :, start:end] = v
+            keys, values = k_cache[:b, :, :end], v_cache[:b, :, :end]
+            if start == 0:
+                mask, causal = None, s > 1
+            elif s == 1:
+                mask, causal = None, False
+            else:  # s new tokens after `start` cached ones
+                rows = torch.arange(start, end, device=x.device)[:, None]
+                mask, causal = torch.arange(end, device=x.device)[None, :] <= rows, False
+            out = _sdpa(F, q, keys, values, mask, causal, cfg.num_heads // cfg.num_kv_heads)
+            return self.o_proj(out.transpose(1, 2).reshape(b, s, cfg.num_heads * hd))
+
+    class MLP(nn.Module):
+        def __init__(self):
+            super().__init__()
+            d, f = cfg.hidden_size, cfg.intermediate_size
+            self.gate_proj = nn.Linear(d, f, bias=False)
+            self.up_proj = nn.Linear(d, f, bias=False)
+            self.down_proj = nn.Linear(f, d, bias=False)
+
+        def forward(self, x):
+            return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+
+    class Layer(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+            self.self_attn = Attention()
+            self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+            self.mlp = MLP()
+
+        def forward(self, x, cos, sin, k_cache, v_cache, start):
+            x = x + self.self_attn(self.input_layernorm(x), cos, sin, k_cache, v_cache, start)
+            return x + self.mlp(self.post_attention_layernorm(x))
+
+    class Decoder(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
+            self.layers = nn.ModuleList(Layer() for _ in range(cfg.num_layers))
+            self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
+            self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
+            if cfg.tie_word_embeddings:
+                self.lm_head.weight = self.embed_tokens.weight
+            inv = 1.0 / (
+                cfg.rope_theta
+                ** (torch.arange(0, cfg.head_dim, 2, dtype=torch.float32) / cfg.head_dim)
+            )
+            freqs = torch.outer(torch.arange(max_positions, dtype=torch.float32), inv)
+            emb = torch.cat((freqs, freqs), dim=-1)
+            self.register_buffer("cos", emb.cos(), persistent=False)
+            self.register_buffer("sin", emb.sin(), persistent=False)
+            self.k_cache: list = []
+            self.v_cache: list = []
+
+        def allocate_cache(self, batch: int, length: int) -> None:
+            """Preallocate K and V for every layer: [batch, kv_heads, length, head_dim]."""
+            self.free_cache()
+            shape = (batch, cfg.num_kv_heads, length, cfg.head_dim)
+            ref = self.embed_tokens.weight
+            self.k_cache = [
+                torch.empty(shape, dtype=ref.dtype, device=ref.device) for _ in self.layers
+            ]
+            self.v_cache = [
+                torch.empty(shape, dtype=ref.dtype, device=ref.device) for _ in self.layers
+            ]
+
+        def free_cache(self) -> None:
+            self.k_cache, self.v_cache = [], []
+
+        def forward(self, ids, start: int):
+            """Logits of the last position after feeding ``ids`` [b, s] at positions start.."""
+            s = ids.shape[1]
+            x = self.embed_tokens(ids)
+            cos = self.cos[start : start + s].to(x.dtype)[None, None]
+            sin = self.sin[start : start + s].to(x.dtype)[None, None]
+            for layer, kc, vc in zip(self.layers, self.k_cache, self.v_cache, strict=True):
+                x = layer(x, cos, sin, kc, vc, start)
+            return self.lm_head(self.norm(x[:, -1]))
+
+    torch.manual_seed(seed)
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(dtype)  # build directly in the target dtype (no fp32 copy)
+    try:
+        with torch.device(device):
+            model = Decoder()
+    finally:
+        torch.set_default_dtype(previous)
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.dim() > 1:
+                param.normal_(0.0, 0.02)
+            elif name.endswith("bias"):
+                param.zero_()
+    model.eval()
+    model.requires_grad_(False)
+    return model
+
+
+def _sdpa(F, q, k, v, mask, causal: bool, groups: int):
+    """scaled_dot_product_attention with GQA (enable_gqa, or repeated K/V on older torch)."""
+    if groups > 1:
+        try:
+            return F.scaled_dot_product_attention(
+                q, k, v, attn_mask=mask, is_causal=causal, enable_gqa=True
+            )
+        except TypeError:  # torch < 2.5 has no enable_gqa
+            k = k.repeat_interleave(groups, dim=1)
+            v = v.repeat_interleave(groups, dim=1)
+    return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
+
+
+class TorchRunner:
+    """Times the plain-torch decoder; one model per sweep, one KV cache per point."""
+
+    name = "torch"
+
+    def __init__(
+        self,
+        config: dict[str, Any],
+        device: str = "auto",
+        dtype: str | None = None,
+        repeats: int = 3,
+        warmup: int = 1,
+        seed: int = 0,
+        threads: int | None = None,
+        source: str = "config.json",
+    ):
+        self.cfg = DecoderConfig.from_dict(config, source)
+        if device not in ("auto", "cpu") and not str(device).startswith("cuda"):
+            raise PerfModelError(f"--device must be cpu or cuda, not '{device}'")
+        self.requested_device = device
+        self.requested_dtype = dtype
+        if dtype is not None:
+            short_dtype(dtype)  # validate early, before anything is written
+        if repeats < 1 or warmup < 0:
+            raise PerfModelError("--repeats must be >= 1 and --warmup >= 0")
+        self.repeats, self.warmup, self.seed, self.threads = repeats, warmup, seed, threads
+        self.device = "cpu" if device == "auto" else device
+        self.dtype = short_dtype(dtype) if dtype else ("fp32" if self.device == "cpu" else "bf16")
+        self.model = None
+        self._gen = None
+
+    # ---- identity ---------------------------------------------------------------------
+    def settings(self) -> dict[str, object]:
+        import torch
+
+        out: dict[str, object] = {
+            "device": self.device,
+            "dtype": self.dtype,
+            "repeats": self.repeats,
+            "warmup": self.warmup,
+            "attention": "sdpa",
+            "timer": "perf_counter+synchronize",
+            "seed": self.seed,
+        }
+        if self.device == "cpu":
+            out["threads"] = torch.get_num_threads()
+        return out
+
+    @property
+    def uses_gpu(self) -> bool:
+        return self.device.startswith("cuda")
+
+    def resolve_device(self) -> None:
+        """Pick cuda when --device auto and a GPU is there (imports torch)."""
+        import torch
+
+        if self.requested_device == "auto":
+            self.device = "cuda" if torch.cuda.is_available() else "cpu"
+            if self.requested_dtype is None:
+                self.dtype = "fp32" if self.device == "cpu" else "bf16"
+        elif self.uses_gpu and not torch.cuda.is_available():
+            raise PerfModelError(
+                "--device cuda: torch sees no CUDA GPU (torch.cuda.is_available() is False)"
+            )
+
+    # ---- lifecycle ----------------------------------------------------------------------
+    def setup(self, points: list[Point]) -> None:
+        import torch
+
+        self.resolve_device()
+        if self.threads:
+            torch.set_num_threads(self.threads)
+        max_len = max(p.prompt_len + p.output_len for p in points)
+        try:
+            self.model = build_model(self.cfg, self.device, self.dtype, max_len, self.seed)
+        except Exception as exc:
+            from profiler.runner import is_oom
+
+            if is_oom(exc):
+                raise PerfModelError(
+                    f"the model's weights do not fit on {self.device} ({exc}); use a smaller model"
+                ) from exc
+            raise
+        self._gen = torch.Generator(device=self.device).manual_seed(self.seed)
+
+    def _timer(self):
+        from profiler.timer import Timer
+
+        return Timer(self.device)
+
+    def measure(self, point: Point) -> PointResult:
+        import torch
+
+        model = self.model
+        if model is None:
+            raise RuntimeError("TorchRunner.setup() was not called")
+        b, p, o = point.batch_size, point.prompt_len, point.output_len
+        model.allocate_cache(b, p + o)
+        ttfts: list[float] = []
+        tpots: list[float] = []
+        try:
+            with torch.inference_mode():
+                for run in range(self.warmup + self.repeats):
+                    ids = torch.randint(
+                        0, self.cfg.vocab_size, (b, p), device=self.device, generator=self._gen
+                    )
+                    timer = self._timer()
+                    with timer:
+                        token = model(ids, 0).argmax(-1, keepdim=True)
+                    ttft = timer.elapsed_s
+                    tpot = float("nan")
+                    if o > 1:
+                        with timer:
+                            for step in range(o - 1):
+                                token = model(token, p + step).argmax(-1, keepdim=True)
+                        tpot = timer.elapsed_s / (o - 1)
+                    if run >= self.warmup:
+                        ttfts.append(ttft)
+                        tpots.append(tpot)
+        finally:
+            model.free_cache()
+        result = summarize(ttfts, tpots)
+        if math.isfinite(result.tpot_s) and result.tpot_s > 0:
+            bytes_per_param = {"fp32": 4, "bf16": 2, "fp16": 2}[self.dtype]
+            weights = self.cfg.matmul_params * bytes_per_param
+            result.extra["achieved_weight_gbps"] = round(weights / result.tpot_s / 1e9, 3)
+        return result
+
+    def recover(self) -> None:
+        if self.model is not None:
+            self.model.free_cache()
+        if self.uses_gpu:
+            import torch
+
+            torch.cuda.empty_cache()
+
+    def close(self) -> None:
+        self.model = None
+        if self.uses_gpu:
+            import torch
+
+            torch.cuda.empty_cache()
+
+    @property
+    def framework_version(self) -> str:
+        import torch
+
+        return f"torch {torch.__version__}"

@@ -1,0 +1,339 @@
+"""An embedded ``vllm.LLM`` with dummy weights, timed from vLLM's own per-request metrics.
+
+Facts this relies on (vllm 0.26 and 0.33, V1 engine; see /work/shared/GPU.md):
+
+- ``LLM(model=<dir holding only config.json>, load_format="dummy", skip_tokenizer_init=True,
+  disable_log_stats=False, enable_prefix_caching=False, ...)`` loads no weights and needs no
+  tokenizer or network. ``disable_log_stats=False`` is required, else ``RequestOutput.metrics``
+  is None.
+- Prompts are ``{"prompt_token_ids": [...]}``, fresh random ids for every run (no prefix reuse);
+  ``SamplingParams(max_tokens=N, min_tokens=N, ignore_eos=True, detokenize=False)`` makes every
+  request generate exactly N tokens with random weights.
+- ``RequestOutput.metrics`` is a RequestStateStats: arrival_time (wall clock), queued_ts,
+  scheduled_ts, first_token_ts, last_token_ts (monotonic), first_token_latency,
+  num_generation_tokens. Prefill = first_token_ts - scheduled_ts; decode per token =
+  (last_token_ts - first_token_ts) / (num_generation_tokens - 1).
+- The LLM must be created before anything initializes CUDA in this process (this module and
+  profiler.fingerprint never touch torch.cuda).
+
+``parse_request_metrics`` is a pure function over objects *or* dicts with those field names, so
+CI tests it on a recorded fixture without vLLM or a GPU. ``import profiler.vllm_runner`` works
+without vLLM; running without it raises a PerfModelError that says how to install it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from perfmodel.errors import PerfModelError
+from profiler.runner import Point, PointResult, summarize
+
+NOT_INSTALLED = (
+    "vLLM is not installed: install the vllm extra on a GPU machine (pip install -e '.[vllm]')"
+)
+OFFLINE_ENV = {
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "VLLM_NO_USAGE_STATS": "1",
+    "DO_NOT_TRACK": "1",
+}
+ARCHITECTURES = {
+    "llama": "LlamaForCausalLM",
+    "mistral": "MistralForCausalLM",
+    "qwen2": "Qwen2ForCausalLM",
+    "mixtral": "MixtralForCausalLM",
+}
+KV_DTYPES = {"bf16": "auto", "fp16": "auto", "auto": "auto", "fp8": "fp8"}
+WEIGHT_DTYPES = {"bf16": ("bfloat16", None), "fp16": ("float16", None), "fp8": ("bfloat16", "fp8")}
+
+
+def vllm_available() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("vllm") is not None
+
+
+def require_vllm() -> None:
+    if not vllm_available():
+        raise PerfModelError(NOT_INSTALLED)
+
+
+# ---- metric parsing (pure) ---------------------------------------------------------------
+def _field(obj: Any, name: str) -> Any:
+    """obj.name or obj[name] (RequestOutput objects and their JSON recordings alike)."""
+    if isinstance(obj, dict):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def parse_request_metrics(outputs: list[Any]) -> dict[str, float]:
+    """Per-batch timings from vLLM RequestOutputs (V1 RequestStateStats in ``.metrics``).
+
+    Returns, in seconds:
+      ttft_batch_s:  time until every request has its first token
+                     = max(first_token_ts) - min(scheduled_ts)  (the batch's prefill time)
+      ttft_mean_s:   mean over requests of first_token_ts - scheduled_ts
+      ttft_max_s:    max over requests of first_token_ts - scheduled_ts
+      tpot_mean_s:   mean over requests of (last_token_ts - first_token_ts) / (n_gen - 1)
+                     (NaN when every request generated a single token)
+      queue_mean_s:  mean over requests of scheduled_ts - queued_ts
+      num_requests, num_generation_tokens (mean)
+    """
+    if not outputs:
+        raise PerfModelError("vLLM returned no request outputs")
+    scheduled, first, prefill, decode, queue, gen = [], [], [], [], [], []
+    for out in outputs:
+        stats = _field(out, "metrics")
+        if stats is None:
+            raise PerfModelError(
+                "vLLM RequestOutput.metrics is None: create the LLM with disable_log_stats=False"
+            )
+        sched = _field(stats, "scheduled_ts")
+        first_ts = _field(stats, "first_token_ts")
+        last_ts = _field(stats, "last_token_ts")
+        n_gen = _field(stats, "num_generation_tokens")
+        if sched is None or first_ts is None or last_ts is None or n_gen is None:
+            raise PerfModelError(
+                "vLLM RequestOutput.metrics lacks scheduled_ts/first_token_ts/last_token_ts/"
+                "num_generation_tokens (a V1 RequestStateStats is expected; vllm >= 0.26)"
+            )
+        sched, first_ts, last_ts, n_gen = float(sched), float(first_ts), float(last_ts), int(n_gen)
+        scheduled.append(sched)
+        first.append(first_ts)
+        prefill.append(first_ts - sched)
+        gen.append(n_gen)
+        if n_gen > 1:
+            decode.append((last_ts - first_ts) / (n_gen - 1))
+        queued = _field(stats, "queued_ts")
+        if queued is not None:
+            queue.append(sched - float(queued))
+    n = len(prefill)
+    return {
+        "num_requests": n,
+        "ttft_batch_s": max(first) - min(scheduled),
+        "ttft_mean_s": sum(prefill) / n,
+        "ttft_max_s": max(prefill),
+        "tpot_mean_s": sum(decode) / len(decode) if decode else math.nan,
+        "queue_mean_s": sum(queue) / len(queue) if queue else math.nan,
+        "num_generation_tokens": sum(gen) / n,
+    }
+
+
+def counter_total(metrics: list[Any], prefix: str) -> float:
+    """Sum of the counters in an ``llm.get_metrics()`` snapshot whose name starts with prefix."""
+    total = 0.0
+    for metric in metrics or []:
+        name = str(_field(metric, "name") or "")
+        value = _field(metric, "value")
+        if name.startswith(prefix) and isinstance(value, int | float):
+            total += float(value)
+    return total
+
+
+def write_config_dir(config_path: str | Path) -> Path:
+    """A temp dir holding only the model's config.json (architectures filled in if missing)."""
+    data = json.loads(Path(config_path).read_text())
+    if not data.get("architectures"):
+        arch = ARCHITECTURES.get(str(data.get("model_type", "")).lower())
+        if arch is None:
+            raise PerfModelError(f"{config_path}: cannot tell the vLLM architecture")
+        data["architectures"] = [arch]
+    folder = Path(tempfile.mkdtemp(prefix="perfmodel-vllm-"))
+    (folder / "config.json").write_text(json.dumps(data, indent=2))
+    return folder
+
+
+# ---- the runner --------------------------------------------------------------------------
+class VllmRunner:
+    """Measures points with one embedded vllm.LLM sized for the whole sweep."""
+
+    name = "vllm"
+
+    def __init__(
+        self,
+        config_path: str | Path,
+        vocab_size: int,
+        tp: int = 1,
+        weight_dtype: str = "bf16",
+        kv_dtype: str = "bf16",
+        repeats: int = 3,
+        warmup: int = 1,
+        enforce_eager: bool = True,
+        enable_chunked_prefill: bool = False,
+        max_num_seqs: int | None = None,
+        max_num_batched_tokens: int | None = None,
+        gpu_memory_utilization: float = 0.9,
+        seed: int = 0,
+    ):
+        if weight_dtype not in WEIGHT_DTYPES:
+            raise PerfModelError(
+                f"vLLM runner --weight-dtype '{weight_dtype}' is not supported with dummy weights "
+                f"(use {', '.join(WEIGHT_DTYPES)}; int4 needs a quantized checkpoint)"
+            )
+        if kv_dtype not in KV_DTYPES:
+            raise PerfModelError(f"vLLM runner --kv-dtype must be bf16 or fp8, not '{kv_dtype}'")
+        if repeats < 1 or warmup < 0:
+            raise PerfModelError("--repeats must be >= 1 and --warmup >= 0")
+        if not 0.0 < gpu_memory_utilization <= 1.0:
+            raise PerfModelError("--gpu-memory-utilization must be in (0, 1]")
+        self.config_path = Path(config_path)
+        self.vocab_size = vocab_size
+        self.tp = tp
+        self.weight_dtype, self.kv_dtype = weight_dtype, kv_dtype
+        self.repeats, self.warmup = repeats, warmup
+        self.enforce_eager = enforce_eager
+        self.enable_chunked_prefill = enable_chunked_prefill
+        self.max_num_seqs = max_num_seqs
+        self.max_num_batched_tokens = max_num_batched_tokens
+        self.gpu_memory_utilization = gpu_memory_utilization
+        self.seed = seed
+        self.llm = None
+        self._engine_args: dict[str, object] = {}
+        self._config_dir: Path | None = None
+        self._rng = random.Random(seed)
+        self._sampling = None
+        require_vllm()
+
+    uses_gpu = True
+
+    def settings(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "repeats": self.repeats,
+            "warmup": self.warmup,
+            "enforce_eager": self.enforce_eager,
+            "enable_chunked_prefill": self.enable_chunked_prefill,
+            "enable_prefix_caching": False,
+            "gpu_memory_utilization": self.gpu_memory_utilization,
+            "load_format": "dummy",
+        }
+        for key in (
+            "max_num_seqs",
+            "max_num_batched_tokens",
+            "max_model_len",
+            "quantization",
+            "kv_cache_dtype",
+            "dtype",
+        ):
+            if self._engine_args.get(key) is not None:
+                out[key] = self._engine_args[key]
+        return out
+
+    def engine_args(self, points: list[Point]) -> dict[str, object]:
+        """LLM(...) keyword arguments sized so every point's prefill is one step."""
+        max_len = max(p.prompt_len + p.output_len for p in points)
+        max_batch = max(p.batch_size for p in points)
+        max_prefill = max(p.batch_size * p.prompt_len for p in points)
+        dtype, quantization = WEIGHT_DTYPES[self.weight_dtype]
+        batched = self.max_num_batched_tokens or max(max_prefill, max_len)
+        args: dict[str, object] = {
+            "model": str(self._config_dir) if self._config_dir else "",
+            "load_format": "dummy",
+            "skip_tokenizer_init": True,
+            "disable_log_stats": False,
+            "enable_prefix_caching": False,
+            "enforce_eager": self.enforce_eager,
+            "enable_chunked_prefill": self.enable_chunked_prefill,
+            "tensor_parallel_size": self.tp,
+            "max_model_len": max_len,
+            "max_num_seqs": self.max_num_seqs or max_batch,
+            "max_num_batched_tokens": batched,
+            "gpu_memory_utilization": self.gpu_memory_utilization,
+            "kv_cache_dtype": KV_DTYPES[self.kv_dtype],
+            "dtype": dtype,
+            "seed": self.seed,
+        }
+        if quantization:
+            args["quantization"] = quantization
+        return args
+
+    def setup(self, points: list[Point]) -> None:
+        require_vllm()
+        for key, value in OFFLINE_ENV.items():
+            os.environ.setdefault(key, value)
+        self._config_dir = write_config_dir(self.config_path)
+        self._engine_args = self.engine_args(points)
+        from vllm import LLM  # imported here: LLM() comes before anything touches torch.cuda
+
+        try:
+            self.llm = LLM(**self._engine_args)
+        except Exception as exc:
+            raise PerfModelError(
+                f"the vLLM engine did not start ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                "lower --max-num-seqs / batch x prompt, or raise --tp / --gpu-memory-utilization"
+            ) from exc
+        self._generate(Point(1, 16, 4))  # engine warm-up (first-call compilation, allocator)
+
+    def _sampling_params(self, output_len: int):
+        from vllm import SamplingParams
+
+        return SamplingParams(
+            max_tokens=output_len,
+            min_tokens=output_len,
+            ignore_eos=True,
+            detokenize=False,
+            temperature=0.0,
+        )
+
+    def _prompts(self, point: Point) -> list[dict[str, list[int]]]:
+        """Fresh random token ids for every request of every run (no prefix reuse)."""
+        top = self.vocab_size - 1
+        return [
+            {"prompt_token_ids": [self._rng.randint(0, top) for _ in range(point.prompt_len)]}
+            for _ in range(point.batch_size)
+        ]
+
+    def _generate(self, point: Point) -> list[Any]:
+        return self.llm.generate(
+            self._prompts(point), self._sampling_params(point.output_len), use_tqdm=False
+        )
+
+    def _preemptions(self) -> float:
+        try:
+            return counter_total(self.llm.get_metrics(), "vllm:num_preemptions")
+        except Exception:  # metrics API missing or changed: preemption count is optional
+            return math.nan
+
+    def measure(self, point: Point) -> PointResult:
+        if self.llm is None:
+            raise RuntimeError("VllmRunner.setup() was not called")
+        before = self._preemptions()
+        ttfts, tpots, means = [], [], []
+        for run in range(self.warmup + self.repeats):
+            parsed = parse_request_metrics(self._generate(point))
+            if run >= self.warmup:
+                ttfts.append(parsed["ttft_batch_s"])
+                tpots.append(parsed["tpot_mean_s"])
+                means.append(parsed["ttft_mean_s"])
+        result = summarize(ttfts, tpots)
+        result.extra["ttft_request_mean_s"] = sum(means) / len(means)
+        preempted = self._preemptions() - before
+        if math.isfinite(preempted):
+            result.extra["preemptions"] = int(preempted)
+        return result
+
+    def recover(self) -> None:
+        try:
+            import torch
+
+            torch.cuda.empty_cache()
+        except Exception:
+            pass
+
+    def close(self) -> None:
+        self.llm = None
+        if self._config_dir is not None:
+            shutil.rmtree(self._config_dir, ignore_errors=True)
+            self._config_dir = None
+
+    @property
+    def framework_version(self) -> str:
+        from profiler.fingerprint import package_version
+
+        return f"vllm {package_version('vllm')}"
