@@ -1,0 +1,409 @@
+"""Unit tests of the profiler: vLLM metric parsing, fingerprint, sweep bookkeeping, torch model.
+
+No GPU and no vLLM needed; the CLI end-to-end tests are in test_profiler_cli.py.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from perfmodel.errors import PerfModelError
+from profiler import fingerprint
+from profiler.runner import Point, PointResult, is_oom, mean_cv
+from profiler.sweep import COLUMNS, CORE_COLUMNS, ResultsFile, SweepSpec, grid, run_sweep
+from profiler.vllm_runner import NOT_INSTALLED, parse_request_metrics
+
+FIXTURES = Path(__file__).parent / "fixtures" / "profiler"
+TINY = FIXTURES / "tiny-llama" / "config.json"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _as_objects(value):
+    """JSON recording -> attribute objects, as vLLM hands them out (RequestOutput, stats)."""
+    if isinstance(value, dict):
+        return SimpleNamespace(**{k: _as_objects(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return [_as_objects(v) for v in value]
+    return value
+
+
+@pytest.fixture(scope="module")
+def recorded():
+    return json.loads((FIXTURES / "vllm_request_outputs.json").read_text())
+
+
+# ---- vLLM metric parsing ---------------------------------------------------------------
+@pytest.mark.parametrize("as_objects", [True, False])
+def test_parse_request_metrics_on_recorded_batch(recorded, as_objects):
+    outputs = _as_objects(recorded["outputs"]) if as_objects else recorded["outputs"]
+    got = parse_request_metrics(outputs)
+    assert got["num_requests"] == 4
+    assert got["ttft_batch_s"] == pytest.approx(0.060, abs=1e-9)
+    assert got["ttft_mean_s"] == pytest.approx(0.053, abs=1e-9)
+    assert got["ttft_max_s"] == pytest.approx(0.058, abs=1e-9)
+    assert got["tpot_mean_s"] == pytest.approx(0.0115, abs=1e-9)
+    assert got["queue_mean_s"] == pytest.approx(0.011, abs=1e-9)
+    assert got["num_generation_tokens"] == 16
+    # the batch waits for its slowest request: never below any request's own prefill
+    assert got["ttft_batch_s"] >= got["ttft_max_s"] >= got["ttft_mean_s"]
+
+
+def test_parse_request_metrics_single_token_has_no_tpot(recorded):
+    out = json.loads(json.dumps(recorded["outputs"][0]))
+    out["metrics"].update(num_generation_tokens=1, last_token_ts=out["metrics"]["first_token_ts"])
+    got = parse_request_metrics([out])
+    assert math.isnan(got["tpot_mean_s"])
+    assert got["ttft_batch_s"] == pytest.approx(0.05)
+
+
+def test_parse_request_metrics_without_stats_says_how_to_fix(recorded):
+    out = dict(recorded["outputs"][0], metrics=None)
+    with pytest.raises(PerfModelError, match="disable_log_stats=False"):
+        parse_request_metrics([out])
+    v0_style = dict(recorded["outputs"][0], metrics={"first_token_time": 1.0})
+    with pytest.raises(PerfModelError, match="RequestStateStats"):
+        parse_request_metrics([v0_style])
+
+
+def test_import_is_light_and_vllm_optional():
+    code = (
+        "import sys, profiler, profiler.cli, profiler.sweep, profiler.torch_runner, "
+        "profiler.vllm_runner, profiler.fingerprint, profiler.timer\n"
+        "heavy = [m for m in ('torch', 'vllm', 'pandas', 'pynvml') if m in sys.modules]\n"
+        "print(','.join(heavy))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""
+
+
+def test_vllm_runner_without_vllm_raises_clear_error(monkeypatch):
+    from profiler import vllm_runner
+
+    monkeypatch.setattr(vllm_runner, "vllm_available", lambda: False)
+    with pytest.raises(PerfModelError) as err:
+        vllm_runner.VllmRunner(TINY, vocab_size=256)
+    assert str(err.value) == NOT_INSTALLED
+
+
+def test_vllm_engine_args_make_prefill_one_step(monkeypatch, tmp_path):
+    from profiler import vllm_runner
+
+    monkeypatch.setattr(vllm_runner, "vllm_available", lambda: True)
+    runner = vllm_runner.VllmRunner(TINY, vocab_size=256, weight_dtype="fp8", kv_dtype="fp8")
+    args = runner.engine_args([Point(8, 4096, 64), Point(32, 512, 64)])
+    assert args["max_num_batched_tokens"] == 8 * 4096  # the largest batch x prompt
+    assert args["max_model_len"] == 4096 + 64
+    assert args["max_num_seqs"] == 32
+    assert args["load_format"] == "dummy" and args["skip_tokenizer_init"] is True
+    assert args["disable_log_stats"] is False and args["enable_prefix_caching"] is False
+    assert args["quantization"] == "fp8" and args["kv_cache_dtype"] == "fp8"
+    folder = vllm_runner.write_config_dir(TINY)
+    try:
+        assert [p.name for p in folder.iterdir()] == ["config.json"]
+    finally:
+        import shutil
+
+        shutil.rmtree(folder)
+
+
+# ---- fingerprint ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("nvml", "memory", "expected"),
+    [
+        ("NVIDIA H100 80GB HBM3", 85e9, "h100-sxm"),
+        ("NVIDIA H100 PCIe", 85e9, "h100-pcie"),
+        ("NVIDIA H100 NVL", 100e9, "h100-nvl"),
+        ("NVIDIA H200", 150e9, "h200"),
+        ("NVIDIA A100-SXM4-80GB", 85e9, "a100-80gb"),
+        ("NVIDIA A100-SXM4-40GB", 42e9, "a100-40gb"),
+        ("NVIDIA A100-PCIE-40GB", 42e9, "a100-40gb"),
+        ("NVIDIA GeForce RTX 4090", 25e9, "rtx4090"),
+        ("NVIDIA L40S", 48e9, "l40s"),
+        ("NVIDIA B200", 190e9, "b200"),
+        ("NVIDIA L4", 24e9, "l4"),
+    ],
+)
+def test_hardware_name(nvml, memory, expected):
+    assert fingerprint.hardware_name(nvml, memory) == expected
+
+
+def test_cpu_fingerprint_without_gpu():
+    fp = fingerprint.collect(use_gpu=False)
+    assert fp.gpu == "cpu-generic" and fp.gpu_count == 0
+    assert fp.cpu_count >= 1 and fp.cpu_model
+    assert set(fp.as_row()) <= set(COLUMNS)
+
+
+def test_fingerprint_survives_broken_nvml(monkeypatch):
+    class Broken:
+        def nvmlInit(self):
+            raise RuntimeError("NVML Shared Library Not Found")
+
+    monkeypatch.setitem(sys.modules, "pynvml", Broken())
+    fp = fingerprint.collect(use_gpu=True)
+    assert fp.gpu == "cpu-generic"
+
+
+def test_fingerprint_reads_nvml(monkeypatch):
+    fake = SimpleNamespace(
+        NVML_CLOCK_SM=1,
+        NVML_CLOCK_MEM=2,
+        nvmlInit=lambda: None,
+        nvmlShutdown=lambda: None,
+        nvmlDeviceGetCount=lambda: 8,
+        nvmlDeviceGetHandleByIndex=lambda i: i,
+        nvmlDeviceGetName=lambda h: b"NVIDIA H100 80GB HBM3",
+        nvmlSystemGetDriverVersion=lambda: "570.86.15",
+        nvmlDeviceGetMemoryInfo=lambda h: SimpleNamespace(total=80 * 2**30),
+        nvmlDeviceGetMaxClockInfo=lambda h, kind: {1: 1980, 2: 2619}[kind],
+        nvmlDeviceGetEnforcedPowerLimit=lambda h: 700000,
+    )
+    monkeypatch.setitem(sys.modules, "pynvml", fake)
+    fp = fingerprint.collect()
+    assert (fp.gpu, fp.gpu_count, fp.driver) == ("h100-sxm", 8, "570.86.15")
+    assert fp.gpu_memory_gb == pytest.approx(85.899, abs=1e-3)
+    assert (fp.sm_clock_mhz, fp.mem_clock_mhz, fp.power_limit_w) == (1980, 2619, 700.0)
+
+
+# ---- statistics -------------------------------------------------------------------------
+def test_mean_cv_and_oom_detection():
+    mean, cv = mean_cv([1.0, 2.0, 3.0])
+    assert mean == 2.0 and cv == pytest.approx(0.5)
+    assert math.isnan(mean_cv([1.0])[1])
+    assert is_oom(MemoryError()) and is_oom(RuntimeError("CUDA out of memory. Tried to allocate"))
+    assert not is_oom(RuntimeError("shape mismatch"))
+
+
+# ---- sweep bookkeeping with a fake runner -----------------------------------------------
+class FakeRunner:
+    name = "torch"
+    uses_gpu = False
+    framework_version = "fake 1.0"
+
+    def __init__(self, failures=None):
+        self.failures = failures or {}
+        self.measured: list[Point] = []
+        self.closed = False
+
+    def settings(self):
+        return {"device": "cpu"}
+
+    def setup(self, points):
+        self.planned = list(points)
+
+    def measure(self, point):
+        self.measured.append(point)
+        if point in self.failures:
+            raise self.failures[point]
+        return PointResult(1e-3 * point.prompt_len, 1e-4, 0.01, 0.02, 3, {"x": 1})
+
+    def recover(self):
+        pass
+
+    def close(self):
+        self.closed = True
+
+
+SPEC = SweepSpec("tiny-llama", "torch", 1, 1, "fp32", "fp32")
+
+
+def _rows(path):
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_sweep_writes_columns_and_keeps_going_after_failures(tmp_path):
+    out = tmp_path / "r.csv"
+    points = grid([1, 2], [32, 64], [4])
+    failures = {
+        points[0]: MemoryError(),
+        points[1]: RuntimeError("CUDA out of memory. Tried to allocate 2 GiB"),
+        points[2]: ValueError("boom\nsecond line"),
+    }
+    runner = FakeRunner(failures)
+    summary = run_sweep(
+        runner, SPEC, points, ResultsFile(out, "tiny-llama", False),
+        lambda: fingerprint.collect(use_gpu=False), progress=False,
+    )  # fmt: skip
+    assert (summary.rows_written, summary.oom, summary.errors) == (4, 2, 1)
+    assert runner.closed
+    header = out.read_text().splitlines()[0].split(",")
+    assert tuple(header[: len(CORE_COLUMNS)]) == CORE_COLUMNS
+    rows = _rows(out)
+    assert [r["status"] for r in rows] == ["oom", "oom", "error", "ok"]
+    assert rows[2]["note"] == "ValueError: boom"
+    assert rows[0]["ttft_s"] == "" and float(rows[3]["ttft_s"]) == pytest.approx(0.064)
+    assert json.loads(rows[3]["runner_settings"]) == {"device": "cpu", "x": 1}
+    assert rows[3]["gpu"] == "cpu-generic" and rows[3]["runner"] == "torch"
+
+
+def test_resume_skips_done_points_and_repairs_torn_line(tmp_path):
+    out = tmp_path / "r.csv"
+    points = grid([1], [16, 32, 64], [4])
+    run_sweep(FakeRunner(), SPEC, points[:2], ResultsFile(out, "tiny-llama", False),
+              lambda: fingerprint.collect(use_gpu=False), progress=False)  # fmt: skip
+    before = out.read_text()
+    with open(out, "a") as fh:  # a row torn by SIGKILL in the middle of a write
+        fh.write("tiny-llama,cpu-generic,1,1,fp3")
+    runner = FakeRunner()
+    summary = run_sweep(runner, SPEC, points, ResultsFile(out, "tiny-llama", True),
+                        lambda: fingerprint.collect(use_gpu=False), progress=False)  # fmt: skip
+    assert runner.measured == [points[2]] and summary.skipped == 2
+    after = out.read_text()
+    assert after.startswith(before)
+    assert [int(r["prompt_len"]) for r in _rows(out)] == [16, 32, 64]
+
+
+def test_ctrl_c_keeps_finished_rows(tmp_path):
+    out = tmp_path / "r.csv"
+    points = grid([1], [16, 32, 64], [4])
+    runner = FakeRunner({points[1]: KeyboardInterrupt()})
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(runner, SPEC, points, ResultsFile(out, "tiny-llama", False),
+                  lambda: fingerprint.collect(use_gpu=False), progress=False)  # fmt: skip
+    assert runner.closed
+    assert [r["prompt_len"] for r in _rows(out)] == ["16"]
+
+
+def test_results_file_errors(tmp_path):
+    out = tmp_path / "r.csv"
+    run_sweep(FakeRunner(), SPEC, grid([1], [16], [4]), ResultsFile(out, "tiny-llama", False),
+              lambda: fingerprint.collect(use_gpu=False), progress=False)  # fmt: skip
+    with pytest.raises(PerfModelError, match="was written for model tiny-llama, not Other"):
+        ResultsFile(out, "Other", True)
+    with pytest.raises(PerfModelError, match="--resume"):
+        ResultsFile(out, "tiny-llama", False)
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(PerfModelError, match=str(blocker / "r.csv")):
+        ResultsFile(blocker / "r.csv", "tiny-llama", False)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("a,b\n1,2\n")
+    with pytest.raises(PerfModelError, match="not a perfmodel measurement CSV"):
+        ResultsFile(bad, "tiny-llama", True)
+
+
+# ---- the torch decoder -------------------------------------------------------------------
+def test_torch_decoder_cache_matches_full_prefill():
+    torch = pytest.importorskip("torch")
+    from profiler.torch_runner import DecoderConfig, build_model
+
+    for model_type, extra in (("llama", {}), ("qwen2", {"tie_word_embeddings": False})):
+        data = json.loads(TINY.read_text()) | {"model_type": model_type} | extra
+        cfg = DecoderConfig.from_dict(data)
+        assert cfg.attention_bias is (model_type == "qwen2")
+        model = build_model(cfg, "cpu", "fp32", 32)
+        ids = torch.randint(0, cfg.vocab_size, (2, 12))
+        with torch.inference_mode():
+            model.allocate_cache(2, 16)
+            full = model(ids, 0)
+            model.allocate_cache(2, 16)
+            model(ids[:, :7], 0)  # prefill 7, then 4 more at once, then one decode step
+            model(ids[:, 7:11], 7)
+            step = model(ids[:, 11:], 11)
+        assert torch.allclose(full, step, atol=1e-5)
+        assert model.lm_head.weight is model.embed_tokens.weight or model_type == "qwen2"
+
+
+def test_torch_runner_rejects_moe_and_bad_dtype():
+    from profiler.torch_runner import TorchRunner
+
+    data = json.loads(TINY.read_text())
+    with pytest.raises(PerfModelError, match="mixtral"):
+        TorchRunner(data | {"model_type": "mixtral"})
+    with pytest.raises(PerfModelError, match="int4"):
+        TorchRunner(data, dtype="int4")
+
+
+def test_timer_measures_elapsed_time():
+    from profiler.timer import Timer
+
+    ticks = iter([10.0, 10.25])
+    timer = Timer("cpu", clock=lambda: next(ticks))
+    with timer:
+        pass
+    assert timer.elapsed_s == 0.25
+
+
+# ---- the vLLM runner against a stand-in vllm module ---------------------------------------
+class _FakeSamplingParams:
+    def __init__(self, **kwargs):
+        self.__dict__.update(kwargs)
+
+
+class _FakeLLM:
+    """Mimics vllm.LLM.generate: V1 RequestStateStats timestamps, 10 us/token prefill for the
+    whole batch at once, 2 ms per decode step."""
+
+    last = None
+
+    def __init__(self, **kwargs):
+        self.kwargs = kwargs
+        self.prompts: list[list[int]] = []
+        self.params = None
+        self.clock = 1000.0
+        _FakeLLM.last = self
+
+    def generate(self, prompts, params, use_tqdm=True):
+        self.params = params
+        n = params.max_tokens
+        start = self.clock
+        first = start + 1e-5 * sum(len(p["prompt_token_ids"]) for p in prompts)
+        outs = []
+        for p in prompts:
+            self.prompts.append(p["prompt_token_ids"])
+            stats = SimpleNamespace(
+                arrival_time=1.7e9, queued_ts=start - 1e-3, scheduled_ts=start,
+                first_token_ts=first, last_token_ts=first + 2e-3 * (n - 1),
+                first_token_latency=first - start, num_generation_tokens=n,
+            )  # fmt: skip
+            outs.append(SimpleNamespace(request_id=str(len(self.prompts)), metrics=stats))
+        self.clock = first + 2e-3 * n + 1.0
+        return outs
+
+    def get_metrics(self):
+        return [SimpleNamespace(name="vllm:num_preemptions", value=0)]
+
+
+def test_vllm_runner_sweep_with_stand_in_engine(monkeypatch, tmp_path):
+    from profiler import vllm_runner
+
+    monkeypatch.setattr(vllm_runner, "vllm_available", lambda: True)
+    fake = SimpleNamespace(LLM=_FakeLLM, SamplingParams=_FakeSamplingParams)
+    monkeypatch.setitem(sys.modules, "vllm", fake)
+    runner = vllm_runner.VllmRunner(TINY, vocab_size=256, repeats=2, warmup=1)
+    spec = SweepSpec("tiny-llama", "vllm", 1, 1, "bf16", "bf16")
+    out = tmp_path / "v.csv"
+    points = grid([2, 4], [100], [5])
+    summary = run_sweep(runner, spec, points, ResultsFile(out, "tiny-llama", False),
+                        lambda: fingerprint.collect(use_gpu=False), progress=False)  # fmt: skip
+    assert summary.rows_written == 2
+    llm = _FakeLLM.last
+    assert llm.kwargs["load_format"] == "dummy" and llm.kwargs["max_num_batched_tokens"] == 400
+    assert llm.kwargs["max_model_len"] == 105 and llm.kwargs["max_num_seqs"] == 4
+    params = llm.params
+    assert (params.max_tokens, params.min_tokens, params.ignore_eos, params.detokenize) == (
+        5, 5, True, False,
+    )  # fmt: skip
+    timed = llm.prompts[-8:]  # the last point: 2 runs x 4 requests ... all fresh ids
+    assert len({tuple(p) for p in timed}) == len(timed)
+    assert all(len(p) == 100 and 0 <= min(p) and max(p) < 256 for p in timed)
+    rows = _rows(out)
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    assert float(rows[0]["ttft_s"]) == pytest.approx(2 * 100 * 1e-5)
+    assert float(rows[1]["ttft_s"]) == pytest.approx(4 * 100 * 1e-5)
+    assert float(rows[1]["tpot_s"]) == pytest.approx(2e-3)
+    settings = json.loads(rows[1]["runner_settings"])
+    assert settings["enforce_eager"] is True and settings["preemptions"] == 0
+    assert not Path(llm.kwargs["model"]).exists()  # the temp config dir is cleaned up

@@ -1,0 +1,169 @@
+"""`perfmodel profile` through the real entry point (perfmodel.cli.main) in subprocesses.
+
+A real torch-runner sweep on CPU with a tiny config, resume after SIGKILL, the vLLM-missing
+error, and bad input (one line on stderr, exit 2).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from profiler.vllm_runner import NOT_INSTALLED, vllm_available
+
+ROOT = Path(__file__).resolve().parents[1]
+TINY = Path(__file__).parent / "fixtures" / "profiler" / "tiny-llama" / "config.json"
+ENTRY = "import sys; from perfmodel.cli import main; sys.exit(main())"
+
+
+def _env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    env.setdefault("OMP_NUM_THREADS", "2")
+    return env
+
+
+def _cmd(*args: str) -> list[str]:
+    return [sys.executable, "-c", ENTRY, "profile", *args]
+
+
+def run_cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        _cmd(*args), capture_output=True, text=True, cwd=ROOT, env=_env(), timeout=timeout
+    )
+
+
+def _rows(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_torch_sweep_on_cpu(tmp_path):
+    out = tmp_path / "results.csv"
+    done = run_cli(
+        "--runner", "torch", "--model", str(TINY), "--device", "cpu",
+        "--batch", "1,2", "--prompt-len", "32,512", "--output-len", "8",
+        "--repeats", "3", "--warmup", "1", "--out", str(out), "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary == {"rows_written": 4, "skipped": 0, "oom": 0, "errors": 0, "out": str(out)}
+    rows = _rows(out)
+    assert len(rows) == 4
+    for row in rows:
+        assert row["status"] == "ok", row["note"]
+        assert row["model"] == "tiny-llama" and row["runner"] == "torch"
+        assert row["gpu"] == "cpu-generic" and row["weight_dtype"] == "fp32"
+        assert float(row["ttft_s"]) > 0 and float(row["tpot_s"]) > 0
+        assert float(row["ttft_cv"]) >= 0
+        settings = json.loads(row["runner_settings"])
+        assert settings["device"] == "cpu" and settings["repeats"] == 3
+    ttft = {(int(r["batch_size"]), int(r["prompt_len"])): float(r["ttft_s"]) for r in rows}
+    for b in (1, 2):
+        assert ttft[(b, 512)] > ttft[(b, 32)]
+
+
+def test_resume_after_sigkill(tmp_path):
+    out = tmp_path / "results.csv"
+    args = [
+        "--runner", "torch", "--model", str(TINY), "--device", "cpu",
+        "--batch", "1,2,3,4", "--prompt-len", "16,32,64,128,256", "--output-len", "96",
+        "--repeats", "2", "--warmup", "1", "--out", str(out), "--no-progress",
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        _cmd(*args), cwd=ROOT, env=_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline and proc.poll() is None:
+            if out.exists() and out.read_text().count("\n") >= 2:  # header + one row
+                break
+            time.sleep(0.005)
+        assert proc.poll() is None, "the sweep ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+    finally:
+        proc.kill()
+        proc.wait()
+    text = out.read_text()
+    finished = text[: text.rfind("\n") + 1].splitlines()[1:]
+    assert 1 <= len(finished) < 20
+
+    done = run_cli(*args, "--resume", "--json")
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout)
+    assert summary["skipped"] == len(finished)
+    assert summary["rows_written"] == 20 - len(finished)
+    lines = out.read_text().splitlines()
+    assert lines[1 : 1 + len(finished)] == finished  # rows from before unchanged
+    rows = _rows(out)
+    keys = [(r["batch_size"], r["prompt_len"], r["output_len"]) for r in rows]
+    assert len(keys) == len(set(keys)) == 20
+    assert {r["status"] for r in rows} == {"ok"}
+
+
+@pytest.mark.skipif(vllm_available(), reason="vLLM is installed here")
+def test_vllm_runner_without_vllm_exits_2(tmp_path):
+    out = tmp_path / "r.csv"
+    done = run_cli("--runner", "vllm", "--model", str(TINY), "--out", str(out))
+    assert done.returncode == 2
+    assert done.stderr.strip() == f"error: {NOT_INSTALLED}"
+    assert not out.exists()
+
+
+def _assert_one_line_error(done: subprocess.CompletedProcess, *needles: str) -> None:
+    assert done.returncode == 2, (done.stdout, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("error: ")
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_unknown_runner(tmp_path):
+    done = run_cli("--runner", "tensorrt", "--model", str(TINY), "--out", str(tmp_path / "r.csv"))
+    _assert_one_line_error(done, "unknown runner 'tensorrt'", "torch", "vllm")
+
+
+@pytest.mark.parametrize("kind", ["under-a-file", "proc"])
+def test_unwritable_output(tmp_path, kind):
+    if kind == "proc":
+        if not Path("/proc").is_dir():
+            pytest.skip("no /proc")
+        target = Path("/proc/perfmodel-x.csv")
+    else:
+        blocker = tmp_path / "plain-file"
+        blocker.write_text("x")
+        target = blocker / "r.csv"
+    done = run_cli(
+        "--runner", "torch", "--model", str(TINY), "--device", "cpu", "--prompt-len", "16",
+        "--output-len", "2", "--out", str(target),
+    )  # fmt: skip
+    _assert_one_line_error(done, str(target))
+
+
+def test_resume_on_file_of_another_model(tmp_path):
+    out = tmp_path / "r.csv"
+    from profiler.sweep import COLUMNS
+
+    row = dict.fromkeys(COLUMNS, "")
+    row.update(model="Llama-3.1-8B", runner="torch", batch_size="1", prompt_len="16",
+               output_len="2", tp="1", weight_dtype="fp32", kv_dtype="fp32", status="ok")  # fmt: skip
+    with open(out, "w", newline="") as fh:
+        writer = csv.DictWriter(fh, fieldnames=COLUMNS, lineterminator="\n")
+        writer.writeheader()
+        writer.writerow(row)
+    before = out.read_text()
+    done = run_cli(
+        "--runner", "torch", "--model", str(TINY), "--device", "cpu", "--prompt-len", "16",
+        "--output-len", "2", "--out", str(out), "--resume",
+    )  # fmt: skip
+    _assert_one_line_error(done, "written for model Llama-3.1-8B, not tiny-llama", "--out")
+    assert out.read_text() == before
