@@ -192,14 +192,20 @@ def profile(
     from profiler import fingerprint
 
     results = ResultsFile(out, spec.model, resume)
-    summary = run_sweep(
-        the_runner,
-        spec,
-        points,
-        results,
-        lambda: fingerprint.collect(use_gpu=the_runner.uses_gpu),
-        progress=progress and not json_out,
-    )
+    try:
+        summary = run_sweep(
+            the_runner,
+            spec,
+            points,
+            results,
+            lambda: fingerprint.collect(use_gpu=the_runner.uses_gpu),
+            progress=progress and not json_out,
+        )
+    except KeyboardInterrupt:
+        # run_sweep has said what was kept. typer would turn KeyboardInterrupt into Exit(130),
+        # which perfmodel.cli.main (standalone_mode=False) drops, exiting 0; SystemExit
+        # reaches main's handler and keeps the conventional 130.
+        raise SystemExit(130) from None
     if json_out:
         emit_json(summary.as_json())
         return

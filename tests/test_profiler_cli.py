@@ -167,3 +167,30 @@ def test_resume_on_file_of_another_model(tmp_path):
     )  # fmt: skip
     _assert_one_line_error(done, "written for model Llama-3.1-8B, not tiny-llama", "--out")
     assert out.read_text() == before
+
+
+def test_ctrl_c_exits_130_and_keeps_rows(tmp_path):
+    out = tmp_path / "results.csv"
+    args = [
+        "--runner", "torch", "--model", str(TINY), "--device", "cpu", "--batch", "1,2,3",
+        "--prompt-len", "16,32,64", "--output-len", "400", "--repeats", "2", "--out", str(out),
+    ]  # fmt: skip
+    proc = subprocess.Popen(
+        _cmd(*args), cwd=ROOT, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 45
+        while time.monotonic() < deadline and proc.poll() is None:
+            if out.exists() and out.read_text().count("\n") >= 2:
+                break
+            time.sleep(0.005)
+        assert proc.poll() is None, "the sweep ended before it could be interrupted"
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130
+    assert "rerun with --resume" in stderr
+    rows = _rows(out)
+    assert 1 <= len(rows) < 9 and {r["status"] for r in rows} == {"ok"}
