@@ -1,8 +1,9 @@
 """Fit an efficiency profile to measurements with scipy.optimize.least_squares.
 
-Residuals are relative errors (predicted / measured - 1), one per measured point, plus a
+Residuals are relative errors (predicted / measured - 1), one per measured point, weighted
+so that every table counts equally (1/sqrt(rows of the table), normalized), plus a
 weak prior that pulls each parameter toward the starting profile (weight 0.02 per decade
-of an efficiency, 0.02 per 100 us of an overhead): a MAP estimate that leaves parameters the
+of an efficiency, 0.002 per 100 us of an overhead): a MAP estimate that leaves parameters the
 data cannot see where they were, instead of letting them wander. Efficiencies are fitted in
 log space and bounded to [0.02, 1]; overheads are non-negative. Parameters whose effect on
 every prediction is below 0.1% are not fitted. Confidence: standard errors from the
@@ -20,6 +21,7 @@ from perfmodel.observations import Observation
 from perfmodel.profile import EFFICIENCY_KEYS, OVERHEAD_KEYS, PARAMETERS, Profile
 
 PRIOR_WEIGHT = 0.02
+OVERHEAD_PRIOR_WEIGHT = 0.002
 OVERHEAD_SCALE_US = 100.0
 EFF_MIN = 0.02
 
@@ -40,6 +42,9 @@ def _is_eff(name: str) -> bool:
     return name.split(".")[-1] in EFFICIENCY_KEYS
 
 
+# matmul_half_rows is a non-negative count, fitted like an overhead (scale 100 rows)
+
+
 def _to_x(name: str, value: float) -> float:
     return np.log(max(value, EFF_MIN)) if _is_eff(name) else value / OVERHEAD_SCALE_US
 
@@ -51,6 +56,18 @@ def _from_x(name: str, x: float) -> float:
 def _relative_errors(observations: list[Observation], profile: Profile) -> np.ndarray:
     parts = [np.asarray(o.predict(profile), float) / o.measured - 1.0 for o in observations]
     return np.concatenate(parts) if parts else np.zeros(0)
+
+
+def _table_weights(observations: list[Observation]) -> np.ndarray:
+    """Weight 1/sqrt(rows of its table) per point: each table counts equally in the fit,
+    so a long table does not outvote a short one measured on another setup."""
+    rows: dict[str, int] = {}
+    for o in observations:
+        rows[o.table] = rows.get(o.table, 0) + len(o.measured)
+    mean_rows = np.mean(list(rows.values()))
+    return np.concatenate(
+        [np.full(len(o.measured), np.sqrt(mean_rows / rows[o.table])) for o in observations]
+    )
 
 
 def sensitive_parameters(
@@ -86,15 +103,18 @@ def fit_profile(
     lower = np.array([np.log(EFF_MIN) if _is_eff(p) else 0.0 for p in params])
     upper = np.array([0.0 if _is_eff(p) else np.inf for p in params])
     x0 = np.clip(x0, lower + 1e-9, upper - 1e-9)
-    prior_w = np.array([PRIOR_WEIGHT / np.log(10) if _is_eff(p) else PRIOR_WEIGHT for p in params])
+    prior_w = np.array(
+        [PRIOR_WEIGHT / np.log(10) if _is_eff(p) else OVERHEAD_PRIOR_WEIGHT for p in params]
+    )
 
     def profile_at(x) -> Profile:
         return base.with_values(**{p: _from_x(p, v) for p, v in zip(params, x, strict=True)})
 
+    weights = _table_weights(observations)
+
     def residuals(x):
-        return np.concatenate(
-            [_relative_errors(observations, profile_at(x)), prior_w * (x - prior0)]
-        )
+        rel = _relative_errors(observations, profile_at(x)) * weights
+        return np.concatenate([rel, prior_w * (x - prior0)])
 
     sol = least_squares(residuals, x0, bounds=(lower, upper), x_scale="jac", max_nfev=400)
     n = sum(len(o.measured) for o in observations)

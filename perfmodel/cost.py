@@ -45,7 +45,8 @@ def op_time(
         z = np.zeros_like(comm)
         return OpTime(op.name, op.kind, comm, z, z, comm)
     if op.kind == MATMUL:
-        peak, eff = hw.peak_flops(compute_dtype), profile.matmul
+        peak = hw.peak_flops(compute_dtype)
+        eff = profile.matmul * matmul_size_factor(op.rows, profile.matmul_half_rows)
     elif op.kind == ATTENTION:
         peak, eff = hw.peak_flops("bf16"), profile.attention
     else:
@@ -54,6 +55,17 @@ def op_time(
     memory = op.mem_bytes / (hw.hbm_bandwidth * profile.memory)
     total = np.maximum(compute, memory) if mode == "roofline" else compute + memory
     return OpTime(op.name, op.kind, total, compute, memory, np.zeros_like(total))
+
+
+def matmul_size_factor(rows, half_rows: float) -> np.ndarray:
+    """GEMM efficiency falls for a small M (tokens): M / (M + M_half).
+
+    Tiles of 64-128 rows and wave quantization leave tensor cores idle when few tokens
+    share each weight tile; M_half (profile matmul_half_rows) is the token count at which a
+    GEMM runs at half its large-M efficiency.
+    """
+    rows = np.asarray(rows, float)
+    return rows / (rows + half_rows) if half_rows > 0 else np.ones_like(rows)
 
 
 def overhead_time(profile: Profile, num_layers: int, sampled_tokens) -> np.ndarray:

@@ -3,7 +3,8 @@
 - weights/t: matmul weights at the weight dtype; embedding and lm_head stay BF16 (as in
   FP8 checkpoints such as Llama-3.1-405B-Instruct-FP8); norms negligible.
 - KV cache: 2 * L * ceil(h_kv/t) * hd * kv_bytes per token per GPU, times b*(prompt+output).
-- activations: peak of one prefill forward pass: hidden state and residual (2*d per token),
+- activations: peak of one prefill step, the scheduler taking at most
+  max(prompt_len, PREFILL_STEP_TOKENS) tokens per step (vLLM's max_num_batched_tokens): hidden state and residual (2*d per token),
   the MLP intermediate (gate/up output 2*ffn/t plus the activated ffn/t per token) and the
   fp32 logits of the sampled tokens.
 - usable memory = HBM capacity * profile.memory_utilization (vLLM's gpu_memory_utilization,
@@ -21,6 +22,12 @@ from perfmodel.dtypes import ACT_BYTES
 from perfmodel.ops import kv_heads_per_gpu
 
 GB = 1e9
+PREFILL_STEP_TOKENS = 32768
+
+
+def prefill_step_tokens(batch, prompt_len) -> np.ndarray:
+    b, p = np.asarray(batch, float), np.asarray(prompt_len, float)
+    return np.minimum(b * p, np.maximum(p, PREFILL_STEP_TOKENS))
 
 
 def weight_bytes_per_gpu(dep: Deployment) -> float:
@@ -41,7 +48,7 @@ def kv_cache_bytes_per_gpu(dep: Deployment, batch, tokens) -> np.ndarray:
 
 def activation_bytes_per_gpu(dep: Deployment, batch, prompt_len) -> np.ndarray:
     m = dep.model
-    tokens = np.asarray(batch, float) * np.asarray(prompt_len, float)
+    tokens = prefill_step_tokens(batch, prompt_len)
     ffn = m.intermediate_size * (m.experts_per_token if m.is_moe else 1)
     hidden = tokens * (2 * m.hidden_size + 3 * ffn / dep.tp) * ACT_BYTES
     logits = np.asarray(batch, float) * m.vocab_size * 4.0
@@ -107,10 +114,7 @@ def max_batch(
     free = usable_bytes(dep) - weight_bytes_per_gpu(dep) - extra_bytes
     m = dep.model
     ffn = m.intermediate_size * (m.experts_per_token if m.is_moe else 1)
-    per_seq = (
-        kv_bytes_per_token_per_gpu(dep) * (p + o)
-        + p * (2 * m.hidden_size + 3 * ffn / dep.tp) * ACT_BYTES
-        + m.vocab_size * 4.0
-        + extra_bytes_per_seq
-    )
-    return np.maximum(np.floor(free / per_seq), 0.0)
+    step = np.maximum(p, PREFILL_STEP_TOKENS)
+    activations = step * (2 * m.hidden_size + 3 * ffn / dep.tp) * ACT_BYTES
+    per_seq = kv_bytes_per_token_per_gpu(dep) * (p + o) + m.vocab_size * 4.0 + extra_bytes_per_seq
+    return np.maximum(np.floor((free - activations) / per_seq), 0.0)

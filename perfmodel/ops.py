@@ -43,6 +43,7 @@ class OpCost:
     kv_write_bytes: np.ndarray
     comm_bytes: np.ndarray  # bytes each GPU sends (ring all-reduce)
     comm_calls: np.ndarray  # number of collective calls (for latency)
+    rows: np.ndarray | float = np.inf  # GEMM M dimension (tokens); inf for non-GEMMs
 
     @property
     def mem_bytes(self) -> np.ndarray:
@@ -75,20 +76,26 @@ def _zero(shape: PassShape) -> np.ndarray:
     return np.zeros_like(shape.batch)
 
 
-def _linear(name, d_in, d_out, shape: PassShape, w_bytes, act_bytes, layers, kind=MATMUL) -> OpCost:
+def _linear(
+    name, d_in, d_out, shape: PassShape, w_bytes, act_bytes, layers, row_parallel=False
+) -> OpCost:
+    """A TP-split linear layer. Column-parallel (Megatron): full input, 1/t of the output;
+    row-parallel (o_proj, down_proj): 1/t of the input, a partial full-width output."""
     tokens = shape.batch * shape.new_tokens
     t = shape.tp
     z = _zero(shape)
+    io = (d_in / t + d_out) if row_parallel else (d_in + d_out / t)
     return OpCost(
         name=name,
-        kind=kind,
+        kind=MATMUL,
         flops=layers * 2.0 * tokens * d_in * d_out / t,
         weight_bytes=layers * (d_in * d_out * w_bytes / t) + z,
-        act_bytes=layers * tokens * (d_in + d_out / t) * act_bytes,
+        act_bytes=layers * tokens * io * act_bytes,
         kv_read_bytes=z,
         kv_write_bytes=z,
         comm_bytes=z,
         comm_calls=z,
+        rows=tokens,
     )
 
 
@@ -123,7 +130,7 @@ def mlp_ops(model: ModelSpec, shape: PassShape, w_bytes: float, act_bytes: float
     if not model.is_moe:
         return [
             _linear("mlp_gate_up", d, 2 * ffn, shape, w_bytes, act_bytes, L),
-            _linear("mlp_down", ffn, d, shape, w_bytes, act_bytes, L),
+            _linear("mlp_down", ffn, d, shape, w_bytes, act_bytes, L, row_parallel=True),
         ]
     E, k = model.num_experts, model.experts_per_token
     tokens = shape.batch * shape.new_tokens
@@ -141,23 +148,23 @@ def mlp_ops(model: ModelSpec, shape: PassShape, w_bytes: float, act_bytes: float
         kv_write_bytes=z,
         comm_bytes=z,
         comm_calls=z,
+        rows=tokens * k / touched,
     )
     return [router, experts]
 
 
 def elementwise_op(model: ModelSpec, shape: PassShape, act_bytes: float) -> OpCost:
-    """RMSNorms, residual adds, RoPE, SiLU*up: memory traffic only, per layer.
+    """RMSNorms with residual adds, RoPE, SiLU*up: memory traffic only, per layer.
 
-    2 norms (read+write d), 2 residual adds (read 2d, write d), RoPE on q,k (read+write),
-    SiLU-and-mul (read 2*ffn/t, write ffn/t), plus embedding lookup and final norm.
+    2 fused add+RMSNorm (read x and residual, write both: 4d each; not TP-split), RoPE on
+    q and k in place (read+write), SiLU-and-mul (read 2*ffn/t, write ffn/t); plus the
+    embedding lookup and the final norm (4d per token).
     """
     d, L = model.hidden_size, model.num_layers
     t = shape.tp
     tokens = shape.batch * shape.new_tokens
     ffn = model.intermediate_size * (model.experts_per_token if model.is_moe else 1)
-    per_token_layer = (
-        2 * 2 * d + 2 * 3 * d + 2 * (model.q_dim + model.kv_dim) / t + 3 * ffn / t
-    ) * act_bytes
+    per_token_layer = (2 * 4 * d + 2 * (model.q_dim + model.kv_dim) / t + 3 * ffn / t) * act_bytes
     z = _zero(shape)
     return OpCost(
         name="norm_rope_act",
@@ -208,6 +215,7 @@ def lm_head_op(model: ModelSpec, shape: PassShape, act_bytes: float) -> OpCost:
         kv_write_bytes=z,
         comm_bytes=z,
         comm_calls=z,
+        rows=logit_tokens,
     )
 
 
@@ -220,7 +228,7 @@ def forward_ops(
     return [
         _linear("qkv_proj", d, model.q_dim + 2 * model.kv_dim, shape, w_bytes, act_bytes, L),
         attention_op(model, shape, kv_bytes, act_bytes),
-        _linear("o_proj", model.q_dim, d, shape, w_bytes, act_bytes, L),
+        _linear("o_proj", model.q_dim, d, shape, w_bytes, act_bytes, L, row_parallel=True),
         *mlp_ops(model, shape, w_bytes, act_bytes),
         elementwise_op(model, shape, act_bytes),
         allreduce_op(model, shape, act_bytes),

@@ -5,6 +5,8 @@ A profile is a handful of physically meaningful numbers, loaded from profiles/*.
   and for the attention kernel (long-context prefill is attention-bound and runs at a lower
   fraction than GEMMs, so one scalar cannot fit both);
 - efficiency.memory: achieved fraction of HBM bandwidth; efficiency.comm: of link bandwidth;
+- efficiency.matmul_half_rows: GEMM rows (tokens) at which a matmul runs at half of its
+  large-M efficiency (small-M GEMMs underfill the tensor cores);
 - overhead: per_layer_us (kernel launches and small ops per layer and forward pass),
   per_step_us (scheduler, input preparation, per forward pass), per_token_us (sampling and
   output processing per sampled token), comm_latency_us (per all-reduce call),
@@ -25,6 +27,7 @@ from perfmodel.errors import PerfModelError, suggest
 from perfmodel.paths import PROFILE_DIR
 
 EFFICIENCY_KEYS = ("matmul", "attention", "memory", "comm")
+SHAPE_KEYS = ("matmul_half_rows",)
 OVERHEAD_KEYS = (
     "per_layer_us",
     "per_step_us",
@@ -33,8 +36,10 @@ OVERHEAD_KEYS = (
     "sd_step_us",
     "select_us_per_seq",
 )
-PARAMETERS = tuple(f"efficiency.{k}" for k in EFFICIENCY_KEYS) + tuple(
-    f"overhead.{k}" for k in OVERHEAD_KEYS
+PARAMETERS = (
+    tuple(f"efficiency.{k}" for k in EFFICIENCY_KEYS)
+    + tuple(f"efficiency.{k}" for k in SHAPE_KEYS)
+    + tuple(f"overhead.{k}" for k in OVERHEAD_KEYS)
 )
 
 
@@ -48,6 +53,7 @@ class Profile:
     attention: float = 1.0
     memory: float = 1.0
     comm: float = 1.0
+    matmul_half_rows: float = 0.0  # tokens at which a GEMM reaches half its large-M efficiency
     per_layer_us: float = 0.0
     per_step_us: float = 0.0
     per_token_us: float = 0.0
@@ -73,7 +79,7 @@ class Profile:
             "gpus": list(self.gpus),
             "mode": self.mode,
             "description": self.description,
-            "efficiency": {k: round(getattr(self, k), 6) for k in EFFICIENCY_KEYS},
+            "efficiency": {k: round(getattr(self, k), 6) for k in EFFICIENCY_KEYS + SHAPE_KEYS},
             "overhead": {k: round(getattr(self, k), 4) for k in OVERHEAD_KEYS},
             "memory_utilization": self.memory_utilization,
             "provenance": self.provenance,
@@ -95,7 +101,10 @@ def _from_dict(data: dict, source: str) -> Profile:
     }
     if kwargs["mode"] not in ("roofline", "additive"):
         raise PerfModelError(f"{source}: field 'mode' must be roofline or additive")
-    for section, keys in (("efficiency", EFFICIENCY_KEYS), ("overhead", OVERHEAD_KEYS)):
+    for section, keys in (
+        ("efficiency", EFFICIENCY_KEYS + SHAPE_KEYS),
+        ("overhead", OVERHEAD_KEYS),
+    ):
         values = data.get(section, {}) or {}
         if not isinstance(values, dict):
             raise PerfModelError(f"{source}: field '{section}' must be a mapping")
@@ -108,9 +117,9 @@ def _from_dict(data: dict, source: str) -> Profile:
                 raise PerfModelError(
                     f"{source}: field '{section}.{key}' must be a number"
                 ) from None
-            if section == "efficiency" and not 0.0 < value <= 1.0:
+            if section == "efficiency" and key in EFFICIENCY_KEYS and not 0.0 < value <= 1.0:
                 raise PerfModelError(f"{source}: field '{section}.{key}' must be in (0, 1]")
-            if section == "overhead" and value < 0:
+            if (section == "overhead" or key in SHAPE_KEYS) and value < 0:
                 raise PerfModelError(f"{source}: field '{section}.{key}' must be >= 0")
             kwargs[key] = value
     return Profile(**kwargs)
