@@ -14,6 +14,7 @@ from perfmodel.cli_app import app
 COMMAND_MODULES = (
     "perfmodel.commands.predict",
     "perfmodel.commands.listing",
+    "perfmodel.commands.validate",
     "profiler.cli",
 )
 
@@ -29,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
 
     _load_commands()
     try:
-        app(args=argv, standalone_mode=False)
+        result = app(args=argv, standalone_mode=False)
     except PerfModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: {exc.format_message()}", file=sys.stderr)
             return 2
         raise
-    return 0
+    # In non-standalone mode click returns ctx.exit()'s code (e.g. typer.Exit(130)).
+    return result if isinstance(result, int) else 0
 
 
 def entry() -> None:  # pragma: no cover - console script

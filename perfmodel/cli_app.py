@@ -92,10 +92,11 @@ def _clean(value: Any) -> Any:
 
 
 def console():
-    """A rich console on stdout (imported lazily)."""
+    """A rich console on stdout (imported lazily); 140 columns when not a terminal, so
+    piped output and logs are not squeezed to 80."""
     from rich.console import Console
 
-    return Console()
+    return Console(width=None if sys.stdout.isatty() else 140)
 
 
 def warn(message: str) -> None:
