@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "perfmodel.commands.predict",
     "perfmodel.commands.listing",
     "perfmodel.commands.validate",
+    "perfmodel.commands.specprefill",
     "profiler.cli",
 )
 
@@ -28,21 +29,22 @@ def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (used by tests and the console script)."""
     from perfmodel.errors import PerfModelError
 
-    _load_commands()
     try:
+        _load_commands()
         result = app(args=argv, standalone_mode=False)
     except PerfModelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    except SystemExit as exc:  # typer/click exits (--help, usage errors handled below)
+    except SystemExit as exc:
         return int(exc.code or 0)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.Abort):
+    except BrokenPipeError:  # output piped into `head`
+        return 0
+    except Exception as exc:
+        # click's exceptions (typer vendors click, so match by interface, not by class)
+        if type(exc).__name__ == "Abort":
             print("aborted", file=sys.stderr)
             return 130
-        if isinstance(exc, click.ClickException):
+        if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
             print(f"error: {exc.format_message()}", file=sys.stderr)
             return 2
         raise
