@@ -14,6 +14,7 @@ from perfmodel.cli_app import app
 COMMAND_MODULES = (
     "perfmodel.commands.predict",
     "perfmodel.commands.listing",
+    "perfmodel.commands.specdecode",
     "perfmodel.commands.validate",
     "perfmodel.commands.specprefill",
     "profiler.cli",
