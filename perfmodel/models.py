@@ -46,7 +46,8 @@ class ModelSpec:
     num_experts: int = 1  # 1 = dense MLP
     experts_per_token: int = 1
     published_params: float | None = None  # from the model card, for checks
-    source: str = ""
+    source: str = ""  # where the architecture or its published size comes from
+    config_path: str = ""  # the config.json it was read from
 
     # --- derived sizes --------------------------------------------------------------
     @property
@@ -130,7 +131,7 @@ def _parse_config(data: dict, name: str, source: str) -> ModelSpec:
     for key in _REQUIRED:
         if key not in data:
             raise PerfModelError(f"{source}: missing field '{key}'")
-        if not isinstance(data[key], int) or data[key] <= 0:
+        if isinstance(data[key], bool) or not isinstance(data[key], int) or data[key] <= 0:
             raise PerfModelError(f"{source}: field '{key}' must be a positive integer")
     heads = data["num_attention_heads"]
     kv_heads = data.get("num_key_value_heads") or heads
@@ -157,6 +158,7 @@ def _parse_config(data: dict, name: str, source: str) -> ModelSpec:
         num_experts=experts,
         experts_per_token=top_k,
         source=source,
+        config_path=source,
     )
 
 
@@ -208,7 +210,7 @@ def load_model(name: str) -> ModelSpec:
     if isinstance(name, ModelSpec):  # pragma: no cover - convenience
         return name
     key = str(name).strip()
-    if key.endswith(".json") or Path(key).is_dir():
+    if key.endswith(".json") or ("/" in key and Path(key).is_dir()):
         return load_config_file(key)
     names, entries = _registry()
     canonical = names.get(key.lower())
