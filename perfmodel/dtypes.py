@@ -2,16 +2,31 @@
 
 int4 is weight-only (W4A16, e.g. AWQ/GPTQ): 0.5 byte per weight plus one 16-bit scale per
 group of 128 weights (0.5 + 2/128 bytes), dequantized into BF16 matmuls. fp8 is W8A8 (FP8
-tensor cores on Hopper/Ada/Blackwell/MI300; GPUs without them run BF16 matmuls).
+tensor cores on Hopper/Ada/Blackwell/MI300; GPUs without them run BF16 matmuls). fp32 is
+for CPU measurements of the torch runner.
 """
 
 from __future__ import annotations
 
 from perfmodel.errors import PerfModelError
 
-WEIGHT_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0, "int8": 1.0, "int4": 0.5 + 2.0 / 128}
-KV_BYTES = {"bf16": 2.0, "fp16": 2.0, "fp8": 1.0}
-COMPUTE_DTYPE = {"bf16": "bf16", "fp16": "fp16", "fp8": "fp8", "int8": "int8", "int4": "bf16"}
+WEIGHT_BYTES = {
+    "fp32": 4.0,
+    "bf16": 2.0,
+    "fp16": 2.0,
+    "fp8": 1.0,
+    "int8": 1.0,
+    "int4": 0.5 + 2.0 / 128,
+}
+KV_BYTES = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0}
+COMPUTE_DTYPE = {
+    "fp32": "fp32",
+    "bf16": "bf16",
+    "fp16": "fp16",
+    "fp8": "fp8",
+    "int8": "int8",
+    "int4": "bf16",
+}
 ACT_BYTES = 2.0  # activations stay in BF16
 
 

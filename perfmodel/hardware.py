@@ -139,7 +139,7 @@ def load_gpu(name: str) -> HardwareSpec:
     reg = _registry()
     key = name.strip().lower()
     if key not in reg:
-        raise suggest(name, reg.keys(), "GPU")
+        raise suggest(name, reg.keys(), "GPU", known=list_gpus())
     return _load_file(reg[key])
 
 

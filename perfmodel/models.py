@@ -215,7 +215,8 @@ def load_model(name: str) -> ModelSpec:
     names, entries = _registry()
     canonical = names.get(key.lower())
     if canonical is None:
-        raise suggest(key, names.keys(), "model")
+        short = [a for a in names if len(a) <= 4]  # 1b, 8b, 70b, 405b
+        raise suggest(key, names.keys(), "model", known=[*short, *names.values()])
     spec = load_config_file(MODEL_CONFIG_DIR / canonical / "config.json", canonical)
     entry = entries.get(canonical) or {}
     published = entry.get("published_params_b")

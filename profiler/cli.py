@@ -32,6 +32,16 @@ def config_path_of(spec) -> Path:
     raise PerfModelError(f"cannot find the config.json of model {spec.name}")
 
 
+def model_column(spec, config_path: Path) -> str:
+    """What the CSV's model column holds: the shipped name, or the config path otherwise,
+    so that `perfmodel validate/calibrate --measurements` can load the model again."""
+    from perfmodel.paths import MODEL_CONFIG_DIR
+
+    if (MODEL_CONFIG_DIR / spec.name / "config.json").is_file():
+        return spec.name
+    return str(Path(config_path).resolve())
+
+
 def _canonical_dtype(name: str | None, what: str) -> str | None:
     if name is None:
         return None
@@ -154,7 +164,7 @@ def profile(
         )
         the_runner.resolve_device()  # fixes the dtype (bf16 on GPU, fp32 on CPU): part of the key
         spec = SweepSpec(
-            model=spec_model.name,
+            model=model_column(spec_model, config_path),
             runner="torch",
             tp=1,
             num_gpus=1,
@@ -181,7 +191,7 @@ def profile(
             seed=seed,
         )
         spec = SweepSpec(
-            model=spec_model.name,
+            model=model_column(spec_model, config_path),
             runner="vllm",
             tp=tp,
             num_gpus=tp,

@@ -10,7 +10,11 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-CLI = [sys.executable, "-c", "import sys; from perfmodel.cli import main; sys.exit(main(sys.argv[1:]))"]
+CLI = [
+    sys.executable,
+    "-c",
+    "import sys; from perfmodel.cli import main; sys.exit(main(sys.argv[1:]))",
+]
 
 
 def run_cli(*args: str, check_json: bool = False, timeout: float = 120):

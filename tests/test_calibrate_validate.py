@@ -55,25 +55,73 @@ def _synthetic_csv(path, profile, noise, seed=0):
     rows = []
     dep70 = make_deployment("70b", "h100", 8, profile=profile)
     dep8 = make_deployment("8b", "h100", 1, profile=profile)
-    for b, p in [(1, 2048), (4, 8192), (16, 4096), (64, 2048), (2, 32768), (8, 16384), (1, 131072), (32, 1024)]:
-        rows.append(dict(model="Llama-3.1-70B", gpu="h100-sxm", num_gpus=8, tp=8, batch_size=b, prompt_len=p,
-                         output_len=1, ttft_s=float(prefill_time(dep70, b, p)) * (1 + noise * rng.standard_normal())))
-    for b, p, o in [(1, 512, 128), (8, 4096, 128), (64, 2048, 256), (256, 1024, 64), (16, 32768, 128), (128, 8192, 64)]:
+    for b, p in [
+        (1, 2048),
+        (4, 8192),
+        (16, 4096),
+        (64, 2048),
+        (2, 32768),
+        (8, 16384),
+        (1, 131072),
+        (32, 1024),
+    ]:
+        rows.append(
+            dict(
+                model="Llama-3.1-70B",
+                gpu="h100-sxm",
+                num_gpus=8,
+                tp=8,
+                batch_size=b,
+                prompt_len=p,
+                output_len=1,
+                ttft_s=float(prefill_time(dep70, b, p)) * (1 + noise * rng.standard_normal()),
+            )
+        )
+    for b, p, o in [
+        (1, 512, 128),
+        (8, 4096, 128),
+        (64, 2048, 256),
+        (256, 1024, 64),
+        (16, 32768, 128),
+        (128, 8192, 64),
+    ]:
         tpot = float(decode_step_time(dep8, b, mean_decode_context(p, o)))
-        rows.append(dict(model="Llama-3.1-8B", gpu="h100-sxm", num_gpus=1, tp=1, batch_size=b, prompt_len=p,
-                         output_len=o, tpot_s=tpot * (1 + noise * rng.standard_normal())))
+        rows.append(
+            dict(
+                model="Llama-3.1-8B",
+                gpu="h100-sxm",
+                num_gpus=1,
+                tp=1,
+                batch_size=b,
+                prompt_len=p,
+                output_len=o,
+                tpot_s=tpot * (1 + noise * rng.standard_normal()),
+            )
+        )
     pd.DataFrame(rows).assign(status="ok").to_csv(path, index=False)
 
 
 def test_calibration_recovers_known_parameters(tmp_path):
-    truth = load_profile("default").with_values(matmul=0.55, attention=0.35, memory=0.7, per_step_us=800.0)
+    truth = load_profile("default").with_values(
+        matmul=0.55, attention=0.35, memory=0.7, per_step_us=800.0
+    )
     csv = tmp_path / "synthetic.csv"
     _synthetic_csv(csv, truth, noise=0.02)
     start = load_profile("default")  # matmul 0.70, attention 0.50, memory 0.80, per_step 500
     table = build_table(csv)
-    params = ["efficiency.matmul", "efficiency.attention", "efficiency.memory", "overhead.per_step_us"]
+    params = [
+        "efficiency.matmul",
+        "efficiency.attention",
+        "efficiency.memory",
+        "overhead.per_step_us",
+    ]
     result = fit_profile(table.observations, start, params)
-    for name, value in (("matmul", 0.55), ("attention", 0.35), ("memory", 0.7), ("per_step_us", 800.0)):
+    for name, value in (
+        ("matmul", 0.55),
+        ("attention", 0.35),
+        ("memory", 0.7),
+        ("per_step_us", 800.0),
+    ):
         assert result.profile.get(name) == pytest.approx(value, rel=0.05), name
     assert result.mape < 0.03
 
@@ -83,8 +131,20 @@ def test_validate_fixture_table_hand_computed_mape(tmp_path):
     dep = make_deployment("8b", "h100", 1)
     factors = [1.25, 0.8, 1.0]
     shapes = [(1, 1024), (4, 4096), (16, 2048)]
-    rows = [dict(model="8b", gpu="h100", num_gpus=1, tp=1, batch_size=b, prompt_len=p, output_len=1,
-                 ttft_s=float(prefill_time(dep, b, p)) * f, status="ok") for (b, p), f in zip(shapes, factors, strict=True)]
+    rows = [
+        dict(
+            model="8b",
+            gpu="h100",
+            num_gpus=1,
+            tp=1,
+            batch_size=b,
+            prompt_len=p,
+            output_len=1,
+            ttft_s=float(prefill_time(dep, b, p)) * f,
+            status="ok",
+        )
+        for (b, p), f in zip(shapes, factors, strict=True)
+    ]
     csv = tmp_path / "fixture.csv"
     pd.DataFrame(rows).to_csv(csv, index=False)
     out = run_cli("validate", "--measurements", str(csv), "--json", check_json=True)
@@ -105,14 +165,29 @@ def test_cli_validate_json_and_report(tmp_path):
 
 def test_cli_calibrate_writes_loadable_profile(tmp_path):
     out_yaml = tmp_path / "fitted.yaml"
-    out = run_cli("calibrate", "--table", "specprefill_70b_baseline,specprefill_70b_keep50",
-                  "--params", "efficiency.matmul,efficiency.attention", "--out", str(out_yaml), "--json",
-                  check_json=True)
+    out = run_cli(
+        "calibrate",
+        "--table",
+        "specprefill_70b_baseline,specprefill_70b_keep50",
+        "--params",
+        "efficiency.matmul,efficiency.attention",
+        "--out",
+        str(out_yaml),
+        "--json",
+        check_json=True,
+    )
     assert set(out) >= {"profile", "rmse", "mape"}
     fitted = load_profile(str(out_yaml))
     assert 0 < fitted.matmul <= 1 and fitted.provenance["points"] == 12
-    check = run_cli("validate", "--table", "specprefill_70b_baseline", "--profile", str(out_yaml), "--json",
-                    check_json=True)
+    check = run_cli(
+        "validate",
+        "--table",
+        "specprefill_70b_baseline",
+        "--profile",
+        str(out_yaml),
+        "--json",
+        check_json=True,
+    )
     assert check["tables"][0]["mape"] == pytest.approx(out["mape"], abs=0.05)
 
 
@@ -120,12 +195,21 @@ def test_cli_calibrate_writes_loadable_profile(tmp_path):
     ("content", "fragments"),
     [
         ("model,gpu,batch_size\n8b,h100,1\n", ("missing column",)),
-        ("model,gpu,num_gpus,batch_size,prompt_len,ttft_s\n8b,h100,1,one,1024,0.1\n", ("batch_size", "not a number")),
-        ("model,gpu,num_gpus,batch_size,prompt_len,ttft_s\nllama-9b,h100,1,1,1024,0.1\n", ("unknown model",)),
+        (
+            "model,gpu,num_gpus,batch_size,prompt_len,ttft_s\n8b,h100,1,one,1024,0.1\n",
+            ("batch_size", "not a number"),
+        ),
+        (
+            "model,gpu,num_gpus,batch_size,prompt_len,ttft_s\nllama-9b,h100,1,1,1024,0.1\n",
+            ("unknown model",),
+        ),
     ],
 )
 def test_bad_measurement_csv(tmp_path, content, fragments):
     csv = tmp_path / "bad.csv"
     csv.write_text(content)
     assert_one_line_error(run_cli("validate", "--measurements", str(csv)), *fragments)
-    assert_one_line_error(run_cli("calibrate", "--measurements", str(csv), "--out", str(tmp_path / "x.yaml")), *fragments)
+    assert_one_line_error(
+        run_cli("calibrate", "--measurements", str(csv), "--out", str(tmp_path / "x.yaml")),
+        *fragments,
+    )

@@ -127,7 +127,9 @@ def test_ttft_increases_with_prompt_and_batch(batch, prompt, extra, mode):
 @given(batch=st.integers(1, 512), ctx=st.integers(1, 100_000), extra=st.integers(1, 10_000))
 def test_tpot_increases_with_context(batch, ctx, extra):
     dep = make_deployment("70b", "h100", 8)
-    assert float(decode_step_time(dep, batch, ctx + extra)) > float(decode_step_time(dep, batch, ctx))
+    assert float(decode_step_time(dep, batch, ctx + extra)) > float(
+        decode_step_time(dep, batch, ctx)
+    )
 
 
 @settings(max_examples=40, deadline=None)
@@ -140,13 +142,22 @@ def test_tpot_increases_with_context(batch, ctx, extra):
 def test_roofline_never_exceeds_additive(batch, q, ctx, model):
     roof = make_deployment(model, "h100", 8, mode="roofline")
     add = make_deployment(model, "h100", 8, mode="additive")
-    assert float(forward_pass(roof, batch, q, ctx)) <= float(forward_pass(add, batch, q, ctx)) * (1 + 1e-12)
+    assert float(forward_pass(roof, batch, q, ctx)) <= float(forward_pass(add, batch, q, ctx)) * (
+        1 + 1e-12
+    )
 
 
 @settings(max_examples=30, deadline=None)
-@given(batch=st.integers(1, 64), prompt=st.integers(1, 16384), model=st.sampled_from(["8b", "70b", "qwen2.5-72b"]))
+@given(
+    batch=st.integers(1, 64),
+    prompt=st.integers(1, 16384),
+    model=st.sampled_from(["8b", "70b", "qwen2.5-72b"]),
+)
 def test_more_gpus_never_increase_memory_per_gpu(batch, prompt, model):
-    totals = [float(memory_report(make_deployment(model, "h100", n), batch, prompt, 128).total_gb) for n in (1, 2, 4, 8)]
+    totals = [
+        float(memory_report(make_deployment(model, "h100", n), batch, prompt, 128).total_gb)
+        for n in (1, 2, 4, 8)
+    ]
     assert all(a >= b - 1e-9 for a, b in zip(totals, totals[1:], strict=False))
 
 
@@ -167,9 +178,31 @@ def test_profile_reuse_is_stated_for_gpu_without_fit():
 
 
 def test_cli_predict_json_contract():
-    out = run_cli("predict", "--model", "70b", "--gpu", "h100", "--num-gpus", "8", "--batch", "128",
-                  "--prompt-len", "4k", "--json", check_json=True)
-    for key in ("ttft_s", "tpot_s", "e2e_s", "throughput_tok_s", "memory", "breakdown", "profile", "mode"):
+    out = run_cli(
+        "predict",
+        "--model",
+        "70b",
+        "--gpu",
+        "h100",
+        "--num-gpus",
+        "8",
+        "--batch",
+        "128",
+        "--prompt-len",
+        "4k",
+        "--json",
+        check_json=True,
+    )
+    for key in (
+        "ttft_s",
+        "tpot_s",
+        "e2e_s",
+        "throughput_tok_s",
+        "memory",
+        "breakdown",
+        "profile",
+        "mode",
+    ):
         assert key in out
     for key in ("weights_gb", "kv_cache_gb", "total_gb", "capacity_gb", "fits"):
         assert key in out["memory"]
@@ -181,7 +214,17 @@ def test_cli_predict_json_contract():
 
 
 def test_cli_predict_sweep_rows():
-    out = run_cli("predict", "--model", "8b", "--batch", "1,8", "--prompt-len", "1k,4k", "--json", check_json=True)
+    out = run_cli(
+        "predict",
+        "--model",
+        "8b",
+        "--batch",
+        "1,8",
+        "--prompt-len",
+        "1k,4k",
+        "--json",
+        check_json=True,
+    )
     assert len(out["rows"]) == 4
 
 
@@ -226,7 +269,9 @@ def test_cli_oom_without_strict_still_answers():
 def test_malformed_profile_yaml_names_file_and_field(tmp_path):
     bad = tmp_path / "bad.yaml"
     bad.write_text("name: x\nefficiency:\n  matmul: 1.5\n")
-    assert_one_line_error(run_cli("predict", "--profile", str(bad)), "bad.yaml", "efficiency.matmul")
+    assert_one_line_error(
+        run_cli("predict", "--profile", str(bad)), "bad.yaml", "efficiency.matmul"
+    )
     broken = tmp_path / "broken.yaml"
     broken.write_text("name: [unclosed\n")
     assert_one_line_error(run_cli("predict", "--profile", str(broken)), "broken.yaml", "malformed")
