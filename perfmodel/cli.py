@@ -17,6 +17,8 @@ COMMAND_MODULES = (
     "perfmodel.commands.specdecode",
     "perfmodel.commands.validate",
     "perfmodel.commands.specprefill",
+    "perfmodel.commands.recommend",
+    "perfmodel.commands.capacity",
     "profiler.cli",
 )
 

@@ -1,0 +1,1 @@
+"""`perfmodel capacity`: fleet sizing under TTFT/TPOT SLOs (being written)."""
