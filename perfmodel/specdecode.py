@@ -537,9 +537,17 @@ def evaluate_grid(
                 draft_name = target.model.name
             else:
                 draft_name = dep.model.name
-            rate, src = published_acceptance(
-                target.model.name, draft_name, cfg.method, cfg.budget, c
-            )
+            try:
+                rate, src = published_acceptance(
+                    target.model.name, draft_name, cfg.method, cfg.budget, c
+                )
+            except PerfModelError as exc:
+                if not cfg.self_speculation:
+                    raise
+                raise PerfModelError(
+                    f"no published acceptance data for self-speculation of {draft_name} with "
+                    f"{cfg.kv_label} KV; pass --acceptance-rate or --acceptance-len"
+                ) from exc
             a[i, 0, :] = rate
             sources.append(src)
     e = expected_accepted(a, gg)
