@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "perfmodel.commands.specprefill",
     "perfmodel.commands.recommend",
     "perfmodel.commands.capacity",
+    "perfmodel.commands.app",
     "profiler.cli",
 )
 

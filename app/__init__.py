@@ -1,0 +1,1 @@
+"""perfmodel dashboard (Streamlit): `perfmodel app` runs app/Home.py."""

@@ -1,0 +1,433 @@
+"""The compute part of every page: calls into perfmodel, results as plain frames and dicts.
+
+No formulas here: each function only calls perfmodel (the same functions the CLI uses) and
+arranges the answers as pandas frames for plotting. The functions take plain, hashable
+arguments (a settings dict from common.sidebar, numbers, strings, bytes), so pages wrap them
+in st.cache_data, and benchmarks/bench_app.py times them without Streamlit.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from perfmodel.deployment import Deployment, make_deployment
+from perfmodel.errors import PerfModelError
+
+MAX_UPLOAD_BYTES = 2_000_000  # uploaded measurement CSVs are capped at 2 MB
+
+
+def deployment(cfg: dict, model: str | None = None, gpu: str | None = None) -> Deployment:
+    """The sidebar settings as a perfmodel Deployment (optionally another model or GPU)."""
+    n = int(cfg["num_gpus"])
+    return make_deployment(
+        model or cfg["model"],
+        gpu or cfg["gpu"],
+        n,
+        n,
+        cfg["weight_dtype"],
+        cfg["kv_dtype"],
+        None if cfg.get("mode", "auto") == "auto" else cfg["mode"],
+        None if cfg.get("profile", "auto") == "auto" else cfg["profile"],
+    )
+
+
+def basis_text(dep: Deployment) -> str:
+    """'modeled: profile X, mode Y' exactly as the CLI prints it."""
+    from perfmodel.commands.common import basis
+
+    return basis(dep)
+
+
+# --- page 5: model explorer ----------------------------------------------------------------
+def explorer(cfg: dict, batch: int, prompt_len: int, output_len: int) -> dict:
+    """Latency, memory and the per-operator breakdown of prefill and of one decode step.
+
+    perfmodel.api.predict_arrays for the request, perfmodel.commands.predict.breakdown_rows
+    (forward_pass(detail=True)) for the operators, the GPU spec for the roofline's ceilings.
+    """
+    from perfmodel.api import predict_arrays
+    from perfmodel.commands.predict import breakdown_rows
+    from perfmodel.inference import mean_decode_context
+
+    dep = deployment(cfg)
+    cols = predict_arrays(dep, batch, prompt_len, output_len)
+    summary = {k: float(np.ravel(v)[0]) for k, v in cols.items()}
+    frames = []
+    for phase, rows in (
+        ("prefill", breakdown_rows(dep, batch, prompt_len, 0)),
+        (
+            "decode step",
+            breakdown_rows(
+                dep, batch, 1, float(np.ravel(mean_decode_context(prompt_len, output_len))[0])
+            ),
+        ),
+    ):
+        frame = pd.DataFrame(rows)
+        frame.insert(0, "phase", phase)
+        frames.append(frame)
+    ops = pd.concat(frames, ignore_index=True)
+    ops["achieved_flop_s"] = ops["flops"] / ops["time_s"].where(ops["time_s"] > 0)
+    return {
+        "summary": summary,
+        "ops": ops,
+        "peak_flop_s": dep.gpu.peak_flops(dep.compute_dtype),
+        "hbm_bytes_s": dep.gpu.hbm_bandwidth,
+        "gpu": dep.gpu.name,
+        "compute_dtype": dep.compute_dtype,
+        "describe": dep.describe(),
+        "basis": basis_text(dep),
+    }
+
+
+# --- page 5: validation ----------------------------------------------------------------------
+def _scores_frames(result: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+    tables, points = [], []
+    for s in result["scores"]:
+        table, _, quantity = s.name.partition("/")
+        tables.append(
+            {
+                "table": table,
+                "quantity": quantity,
+                "rows": s.rows,
+                "mape": s.mape,
+                "max_ape": s.max_ape,
+                "profile": s.profile,
+                "fitted_on": s.fit,
+                "worst": s.worst,
+            }
+        )
+        for label, m, p in zip(s.labels, s.measured, s.predicted, strict=True):
+            points.append(
+                {
+                    "table": table,
+                    "quantity": quantity,
+                    "label": label,
+                    "measured_s": float(m),
+                    "predicted_s": float(p),
+                    "ape": abs(float(p) - float(m)) / float(m),
+                    "profile": s.profile,
+                }
+            )
+    return pd.DataFrame(tables), pd.DataFrame(points)
+
+
+def published_validation(profile: str = "auto") -> dict:
+    """perfmodel.validate.validate_tables over perfmodel.observations.published_tables()."""
+    from perfmodel.observations import published_tables
+    from perfmodel.validate import validate_tables
+
+    result = validate_tables(published_tables(), None if profile == "auto" else profile)
+    tables, points = _scores_frames(result)
+    return {"tables": tables, "points": points, "memory_checks": result["memory_checks"]}
+
+
+def uploaded_validation(data: bytes, filename: str, profile: str = "auto") -> dict:
+    """Validate an uploaded measurement CSV: size-capped, parsed by pandas only, through
+    perfmodel.observations.build_table (wrong columns -> PerfModelError)."""
+    from perfmodel.observations import build_table
+    from perfmodel.validate import validate_tables
+
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise PerfModelError(
+            f"{filename}: {len(data) / 1e6:.1f} MB is over the {MAX_UPLOAD_BYTES / 1e6:.0f} MB limit"
+        )
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "uploaded.csv"
+        path.write_bytes(data)
+        table = build_table(
+            path, name=f"uploaded:{Path(filename).name}", profile_override=_profile_arg(profile)
+        )
+        if not table.observations:
+            raise PerfModelError(
+                f"{filename}: no rows with status ok and a measured ttft_s or tpot_s"
+            )
+        result = validate_tables([table], _profile_arg(profile))
+    tables, points = _scores_frames(result)
+    return {"tables": tables, "points": points, "memory_checks": result["memory_checks"]}
+
+
+def _profile_arg(profile: str) -> str | None:
+    return None if profile in ("auto", "", None) else profile
+
+
+# --- speculator / draft choices --------------------------------------------------------------
+def smaller_models(model: str) -> list[str]:
+    """perfmodel.recommend.smaller_models: candidates for a speculator or a draft."""
+    from perfmodel.models import resolve_model
+    from perfmodel.recommend import smaller_models as smaller
+
+    return [m.name for m in smaller(resolve_model(model))]
+
+
+# --- page 2: SpecPrefill planner -------------------------------------------------------------
+def specprefill(
+    cfg: dict,
+    speculator: str,
+    batch: int,
+    prompt_len: int,
+    max_quality_drop: float,
+    slo_ttft_s: float | None = None,
+) -> dict:
+    """perfmodel.specprefill.plan_specprefill (keep rates as the CLI's default) and the
+    published quality curve (perfmodel.quality.quality_drop / load_quality)."""
+    from perfmodel.quality import load_quality, quality_drop
+    from perfmodel.specprefill import DEFAULT_KEEP_RATES, plan_specprefill
+
+    target = deployment(cfg)
+    spec = target.with_model(speculator)
+    plan = plan_specprefill(
+        target,
+        spec,
+        batch,
+        prompt_len,
+        DEFAULT_KEEP_RATES,
+        max_quality_drop=max_quality_drop,
+        slo_ttft_s=slo_ttft_s or None,
+    )
+    result = plan.as_dict()
+    rows = pd.DataFrame(
+        [
+            {
+                "keep_rate": r["keep_rate"],
+                "kept_tokens": r["kept_tokens"],
+                "ttft_s": r["ttft_s"],
+                "speedup": r["speedup"],
+                **{f"{k}_s": v for k, v in r["breakdown_s"].items()},
+                "quality_drop": r["quality"]["drop"],
+                "meets_quality": r["meets_quality"],
+                "fits": r["fits"],
+                "qps": r["qps"],
+            }
+            for r in result["rows"]
+        ]
+    )
+    dense = np.round(np.linspace(0.05, 1.0, 96), 4)
+    est = quality_drop(dense)
+    table = load_quality()
+    return {
+        "plan": result,
+        "rows": rows,
+        "quality_curve": pd.DataFrame(
+            {"keep_rate": dense, "drop": est.drop, "unmeasured": est.extrapolated}
+        ),
+        "quality_points": pd.DataFrame({"keep_rate": table.keep_rates, "drop": table.drops}),
+        "quality_source": table.source_text(),
+        "describe": target.describe(),
+        "speculator": spec.model.name,
+        "basis": basis_text(target),
+    }
+
+
+# --- pages 1 and 3: MagicDec planner ---------------------------------------------------------
+def _sd_setup(cfg: dict, drafts, draft_kv: str, gamma, gpu: str | None = None):
+    """Target deployment, draft configs and gammas exactly as `perfmodel specdecode` and
+    `perfmodel critical-length` build them (perfmodel.specdecode.draft_configs ...)."""
+    from perfmodel import specdecode as sd
+
+    dep = deployment(cfg, gpu=gpu)
+    configs = sd.draft_configs(list(drafts), draft_kv, sd.DEFAULT_BUDGETS)
+    for c in configs:
+        sd.draft_deployment(dep, c)
+    gammas = sd.check_gammas([gamma]) if gamma else np.array(sd.DEFAULT_GAMMAS, float)
+    return dep, configs, gammas
+
+
+def critical_length_view(
+    cfg: dict,
+    drafts: tuple[str, ...],
+    draft_kv: str,
+    gamma: int | None,
+    acceptance_rate: float | None,
+    batches: tuple[int, ...],
+    headline_batch: int,
+    curve_batches: tuple[int, ...],
+    gpus: tuple[str, ...],
+) -> dict:
+    """perfmodel.specdecode.critical_length (headline, curve over batch, per GPU) and
+    evaluate_grid's best speedup vs context for a few batch sizes."""
+    from perfmodel import specdecode as sd
+
+    dep, configs, gammas = _sd_setup(cfg, drafts, draft_kv, gamma)
+    top = dep.model.max_position_embeddings
+    # the headline: the same call as `perfmodel critical-length --batch B`
+    head = float(
+        sd.critical_length(dep, configs, [float(headline_batch)], gammas, acceptance_rate)[0]
+    )
+    best = None
+    if np.isfinite(head):
+        grid = sd.evaluate_grid(dep, configs, [headline_batch], [head], gammas, acceptance_rate)
+        ci, gi = grid.best_index(require_fit=False)
+        best = grid.record(int(ci[0]), int(gi[0]), 0)
+    b = np.array(sorted(set(batches)), float)
+    curves = []
+    for gpu in dict.fromkeys((dep.gpu.name, *gpus)):
+        d, c, g = (
+            (dep, configs, gammas)
+            if gpu == dep.gpu.name
+            else _sd_setup(cfg, drafts, draft_kv, gamma, gpu)
+        )
+        crit = sd.critical_length(d, c, b, g, acceptance_rate)
+        curves.append(pd.DataFrame({"gpu": d.gpu.name, "batch": b, "critical_seq_len": crit}))
+    contexts = np.unique(np.round(np.geomspace(128, top, 48)))
+    cb = np.array(sorted(set(curve_batches)), float)
+    bb, cc = (x.ravel() for x in np.meshgrid(cb, contexts, indexing="ij"))
+    grid = sd.evaluate_grid(dep, configs, bb, cc, gammas, acceptance_rate)
+    speedup = pd.DataFrame(
+        {
+            "batch": bb,
+            "context": cc,
+            "best_speedup": grid.best_speedup(require_fit=False),
+            "fits": grid.fits.any(axis=0),
+        }
+    )
+    return {
+        "critical_seq_len": None if not np.isfinite(head) else int(head),
+        "best": best,
+        "max_len": int(top),
+        "by_gpu": pd.concat(curves, ignore_index=True),
+        "speedup": speedup,
+        "acceptance_source": grid.acceptance_source[0] if acceptance_rate is None else "",
+        "describe": dep.describe(),
+        "drafts": [c.label for c in configs],
+        "basis": basis_text(dep),
+    }
+
+
+def specdecode_view(
+    cfg: dict,
+    draft: str,
+    kv_method: str,
+    batch: int,
+    context: int,
+    output_len: int,
+    acceptance_rate: float | None,
+) -> dict:
+    """perfmodel.specdecode.evaluate_grid over (KV budget, gamma) at one (batch, context),
+    its best configuration and top list, and memory per GPU over a batch sweep."""
+    from perfmodel import specdecode as sd
+    from perfmodel.memory import memory_report
+
+    kv = kv_method if kv_method == "full" else f"{kv_method},full"
+    dep, configs, gammas = _sd_setup(cfg, [draft], kv, None)
+    grid = sd.evaluate_grid(
+        dep, configs, [batch], [context], gammas, acceptance_rate, output_len=output_len
+    )
+    speed = grid.speedup[:, :, 0]
+    heat = pd.DataFrame(speed, index=[c.kv_label for c in configs], columns=gammas.astype(int))
+    fits = pd.Series(grid.fits[:, 0], index=heat.index)
+    best, top = None, grid.top(0, 5)
+    if grid.fits[:, 0].any():
+        ci, gi = grid.best_index(require_fit=True)
+        best = grid.record(int(ci[0]), int(gi[0]), 0)
+    sweep = np.unique(np.round(np.geomspace(1, 2048, 40)))
+    mem_grid = sd.evaluate_grid(
+        dep,
+        configs,
+        sweep,
+        np.full_like(sweep, float(context)),
+        [1],
+        acceptance_rate or 0.5,
+        output_len=output_len,
+    )
+    memory = pd.concat(
+        [
+            pd.DataFrame(
+                {"config": c.label, "batch": sweep, "total_gb": mem_grid.memory_total_gb[i]}
+            )
+            for i, c in enumerate(configs)
+        ]
+        + [
+            pd.DataFrame(
+                {
+                    "config": "target alone",
+                    "batch": sweep,
+                    "total_gb": memory_report(dep, sweep, context, output_len).total_gb,
+                }
+            )
+        ],
+        ignore_index=True,
+    )
+    return {
+        "heat": heat,
+        "fits": fits,
+        "best": best,
+        "top": pd.DataFrame(top),
+        "memory": memory,
+        "capacity_gb": grid.memory_capacity_gb,
+        "acceptance_source": grid.acceptance_source,
+        "describe": dep.describe(),
+        "basis": basis_text(dep),
+    }
+
+
+# --- page 4: recommend and capacity ----------------------------------------------------------
+def recommend_view(
+    cfg: dict,
+    batch: int,
+    prompt_len: int,
+    output_len: int,
+    slo_ttft_s: float | None,
+    slo_tpot_s: float | None,
+    max_quality_drop: float,
+    acceptance_rate: float | None,
+) -> dict:
+    """perfmodel.recommend.recommend (it chooses the precision itself) as its JSON dict."""
+    from perfmodel.recommend import recommend
+
+    n = int(cfg["num_gpus"])
+    rec = recommend(
+        cfg["model"],
+        batch,
+        cfg["gpu"],
+        n,
+        n,
+        prompt_len=prompt_len,
+        output_len=output_len,
+        slo_ttft_s=slo_ttft_s,
+        slo_tpot_s=slo_tpot_s,
+        max_quality_drop=max_quality_drop,
+        acceptance_rate=acceptance_rate,
+        profile=_profile_arg(cfg["profile"]),
+        mode=None if cfg["mode"] == "auto" else cfg["mode"],
+    )
+    return rec.as_dict()
+
+
+def capacity_view(
+    cfg: dict,
+    qps: float,
+    prompt_len: int,
+    output_len: int,
+    slo_ttft_s: float,
+    slo_tpot_s: float,
+    gpus: tuple[str, ...],
+) -> dict:
+    """perfmodel.capacity.plan_capacity (the `perfmodel capacity` core) and its reports
+    (perfmodel.reports: HTML and Markdown), plus the JSON payload."""
+    import json
+
+    from perfmodel import capacity, reports
+    from perfmodel.cli_app import _clean
+
+    plan = capacity.plan_capacity(
+        cfg["model"],
+        qps=qps,
+        prompt_len=prompt_len,
+        output_len=output_len,
+        slo_ttft_s=slo_ttft_s,
+        slo_tpot_s=slo_tpot_s,
+        gpus=list(gpus),
+        profile=_profile_arg(cfg["profile"]),
+        mode=None if cfg["mode"] == "auto" else cfg["mode"],
+    )
+    payload = plan.as_dict()
+    return {
+        "options": pd.DataFrame(payload["options"]),
+        "json": json.dumps(_clean(payload), indent=2),
+        "html": reports.render_html(plan),
+        "markdown": reports.render_markdown(plan),
+    }

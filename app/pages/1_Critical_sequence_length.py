@@ -1,0 +1,152 @@
+"""Critical sequence length: from which context MagicDec speculative decoding pays."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import plotly.graph_objects as go  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from app import common, compute  # noqa: E402
+
+TITLE = "Critical sequence length"
+view = st.cache_data(show_spinner=False, max_entries=128)(compute.critical_length_view)
+smaller = st.cache_data(show_spinner=False)(compute.smaller_models)
+BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
+KV_METHODS = ("streamingllm", "snapkv", "full")
+BUDGETS = ("optimize", 128, 256, 512, 1024, 2048, 4096, 8192)
+GAMMAS = ("optimize", 1, 2, 3, 4, 5, 6, 7, 8)
+COMPARE = ("h100-sxm", "a100-80gb", "rtx4090", "h200", "l40s", "b200", "mi300x", "a100-40gb")
+
+st.set_page_config(page_title=TITLE, layout="wide")
+cfg = common.sidebar()
+common.page_header(
+    TITLE,
+    "MagicDec: at large batch and long context, a draft with a compressed KV cache makes "
+    "speculative decoding faster; the critical sequence length is the smallest context where "
+    "the best configuration's speedup exceeds 1.",
+)
+with common.guard():
+    drafts = ["self", *smaller(cfg["model"])]
+    common.init("cl_drafts", [drafts[1] if len(drafts) > 1 else "self"], drafts)
+    common.init("cl_kv", "streamingllm", KV_METHODS)
+    common.init("cl_budget", 512, BUDGETS)
+    common.init("cl_gamma", "optimize", GAMMAS)
+    common.init("cl_acceptance", "published", ("published", "rate"))
+    common.init("cl_rate", 0.8, lo=0.0, hi=0.99)
+    common.init("cl_batch", 256, BATCHES)
+    common.init("cl_curve_batches", [16, 64, 256], BATCHES)
+    common.init("cl_gpus", ["h100-sxm", "a100-80gb", "rtx4090"], COMPARE)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.multiselect("Draft(s)", drafts, key="cl_drafts", help="self = self-speculation")
+    c2.selectbox("Draft KV cache", KV_METHODS, key="cl_kv")
+    c2.selectbox("KV budget (tokens)", BUDGETS, key="cl_budget", help="optimize = 128..8192")
+    c3.selectbox("Gamma (draft tokens per round)", GAMMAS, key="cl_gamma")
+    c3.radio("Acceptance", ("published", "rate"), key="cl_acceptance", horizontal=True)
+    if st.session_state.cl_acceptance == "rate":
+        c3.slider("Per-token acceptance rate", 0.0, 0.99, step=0.01, key="cl_rate")
+    c4.selectbox("Batch size (headline)", BATCHES, key="cl_batch")
+    c4.multiselect("Batch sizes of the speedup curves", BATCHES, key="cl_curve_batches")
+    st.multiselect("GPUs side by side", COMPARE, key="cl_gpus")
+
+    kv = st.session_state.cl_kv
+    budget = st.session_state.cl_budget
+    draft_kv = kv if kv == "full" or budget == "optimize" else f"{kv}:{budget}"
+    gamma = None if st.session_state.cl_gamma == "optimize" else int(st.session_state.cl_gamma)
+    rate = None if st.session_state.cl_acceptance == "published" else st.session_state.cl_rate
+    chosen = tuple(st.session_state.cl_drafts)
+    if not chosen:
+        st.warning("Pick at least one draft.")
+        st.stop()
+    res = view(
+        cfg,
+        chosen,
+        draft_kv,
+        gamma,
+        None if rate is None else float(rate),
+        BATCHES,
+        int(st.session_state.cl_batch),
+        tuple(st.session_state.cl_curve_batches) or (int(st.session_state.cl_batch),),
+        tuple(st.session_state.cl_gpus),
+    )
+    crit, best = res["critical_seq_len"], res["best"]
+    m1, m2 = st.columns([1, 2])
+    m1.metric(
+        f"Critical sequence length, batch {st.session_state.cl_batch} (modeled)",
+        f"{crit:,} tokens" if crit is not None else f"none up to {res['max_len']:,}",
+    )
+    if best is not None:
+        m2.markdown(
+            f"Best configuration at that length: draft **{best['draft']}**, KV "
+            f"**{best['draft_kv']}**, gamma **{best['gamma']}**, speedup "
+            f"{best['speedup']:.3f}x, acceptance rate {best['acceptance_rate']:.3f}; "
+            f"{'fits' if best['fits'] else 'does NOT fit'} in memory."
+        )
+    common.modeled(
+        f"{res['describe']}; drafts {', '.join(res['drafts'])}; {res['basis']}; time model "
+        "only (memory not required to fit, as `perfmodel critical-length`)"
+    )
+    if res["acceptance_source"]:
+        st.caption(f"Acceptance: measured (published), {res['acceptance_source']}")
+    elif rate is not None:
+        st.caption(f"Acceptance: assumed per-token rate {rate:.2f} (your input)")
+
+    left, right = st.columns(2)
+    sp = res["speedup"]
+    fig = go.Figure()
+    for b, sub in sp.groupby("batch"):
+        fig.add_trace(
+            go.Scatter(
+                x=sub["context"], y=sub["best_speedup"], mode="lines", name=f"batch {int(b)}"
+            )
+        )
+        oom = sub[~sub["fits"]]
+        if not oom.empty:
+            fig.add_trace(
+                go.Scatter(
+                    x=oom["context"],
+                    y=oom["best_speedup"],
+                    mode="markers",
+                    marker={"symbol": "x", "color": "red", "size": 6},
+                    name=f"batch {int(b)}: out of memory",
+                )
+            )
+    fig.add_hline(y=1.0, line_dash="dash", annotation_text="no speedup")
+    fig.update_layout(
+        title="Best speedup vs context length (modeled)",
+        xaxis={"type": "log", "title": "context length (tokens)"},
+        yaxis={"title": "speedup over autoregressive decoding"},
+        height=440,
+    )
+    left.plotly_chart(fig)
+
+    by_gpu = res["by_gpu"]
+    curve = go.Figure()
+    for gpu, sub in by_gpu.groupby("gpu", sort=False):
+        curve.add_trace(
+            go.Scatter(x=sub["batch"], y=sub["critical_seq_len"], mode="lines+markers", name=gpu)
+        )
+    curve.update_layout(
+        title="Critical sequence length vs batch size, per GPU (modeled)",
+        xaxis={"type": "log", "title": "batch size"},
+        yaxis={"type": "log", "title": "critical sequence length (tokens)"},
+        height=440,
+    )
+    right.plotly_chart(curve)
+    table = by_gpu.pivot(index="batch", columns="gpu", values="critical_seq_len")
+    st.dataframe(table.style.format("{:,.0f}", na_rep="none"))
+
+common.sync_query_params(
+    (
+        "cl_drafts",
+        "cl_kv",
+        "cl_budget",
+        "cl_gamma",
+        "cl_acceptance",
+        "cl_rate",
+        "cl_batch",
+        "cl_curve_batches",
+        "cl_gpus",
+    )
+)

@@ -1,0 +1,179 @@
+"""Recommend & capacity: the joint recommendation for a workload, fleet sizing and cost."""
+
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+import plotly.graph_objects as go  # noqa: E402
+import streamlit as st  # noqa: E402
+
+from app import common, compute  # noqa: E402
+
+TITLE = "Recommend & capacity"
+recommend = st.cache_data(show_spinner=False, max_entries=128)(compute.recommend_view)
+capacity = st.cache_data(show_spinner=False, max_entries=64)(compute.capacity_view)
+COMPARE = ("h100-sxm", "h200", "a100-80gb", "a100-40gb", "l40s", "rtx4090", "b200", "mi300x")
+
+
+def fmt_s(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+st.set_page_config(page_title=TITLE, layout="wide")
+cfg = common.sidebar()
+common.page_header(
+    TITLE,
+    "What to run for a workload (precision, SpecPrefill, speculative decoding) and how many "
+    "GPUs of each type serve a load under latency SLOs, at what cost.",
+)
+common.init("rc_batch", 16, lo=1, hi=4096)
+common.init("rc_prompt_len", 32768, lo=1, hi=1_048_576)
+common.init("rc_output_len", 512, lo=1, hi=131_072)
+common.init("rc_slo_ttft", 0.0, lo=0.0, hi=3600.0)
+common.init("rc_slo_tpot", 0.0, lo=0.0, hi=10.0)
+common.init("rc_max_drop", 1.0, lo=0.0, hi=10.0)
+common.init("rc_qps", 1.0, lo=0.001, hi=1e6)
+common.init("rc_gpus", ["h100-sxm", "a100-80gb", "h200"], COMPARE)
+
+st.subheader("Workload")
+c1, c2, c3, c4, c5, c6 = st.columns(6)
+c1.number_input("Batch", min_value=1, max_value=4096, step=1, key="rc_batch")
+c2.number_input("Prompt length", min_value=1, max_value=1_048_576, step=1024, key="rc_prompt_len")
+c3.number_input("Output length", min_value=1, max_value=131_072, step=64, key="rc_output_len")
+c4.number_input(
+    "TTFT SLO (s, 0 = none)", min_value=0.0, max_value=3600.0, step=0.5, key="rc_slo_ttft"
+)
+c5.number_input(
+    "TPOT SLO (s, 0 = none)",
+    min_value=0.0,
+    max_value=10.0,
+    step=0.005,
+    format="%.3f",
+    key="rc_slo_tpot",
+)
+c6.slider("Max quality drop", 0.0, 10.0, step=0.1, key="rc_max_drop")
+ss = st.session_state
+
+st.subheader("Recommendation")
+with common.guard():
+    rec = recommend(
+        cfg,
+        int(ss.rc_batch),
+        int(ss.rc_prompt_len),
+        int(ss.rc_output_len),
+        float(ss.rc_slo_ttft) or None,
+        float(ss.rc_slo_tpot) or None,
+        float(ss.rc_max_drop),
+        None,
+    )
+    prec, sp, sd = rec["precision"], rec["specprefill"], rec["specdecode"]
+    m1, m2, m3, m4 = st.columns(4)
+    m1.metric(
+        "Precision (weights/KV)",
+        f"{prec['weight_dtype']}/{prec['kv_dtype']}",
+        "fits" if rec["fits"] else f"plan at batch {rec['batch']}",
+        delta_color="normal" if rec["fits"] else "inverse",
+    )
+    m2.metric(
+        "SpecPrefill (modeled)",
+        f"keep {sp['keep_rate']:.0%}" if sp.get("available") and sp.get("keep_rate") else "off",
+        f"{sp['speedup']:.2f}x TTFT" if sp.get("speedup") else None,
+    )
+    m3.metric(
+        "Speculative decoding (modeled)",
+        f"{sd['draft_kv']}, gamma {sd['gamma']}"
+        if sd.get("available") and sd.get("gamma")
+        else "off",
+        f"{sd['speedup']:.2f}x TPOT" if sd.get("speedup") else None,
+    )
+    crit = rec["critical_seq_len"]
+    m4.metric(
+        "Critical sequence length (modeled)",
+        "none" if crit is None else f"{int(crit):,} tokens",
+        None
+        if rec["above_critical"] is None
+        else ("workload above it" if rec["above_critical"] else "workload below it"),
+    )
+    b1, b2, b3 = st.columns(3)
+    b1.metric("Baseline TTFT (modeled)", fmt_s(rec["baseline"]["ttft_s"]))
+    b2.metric("Baseline TPOT (modeled)", fmt_s(rec["baseline"]["tpot_s"]))
+    b3.metric(
+        "Memory per GPU (modeled)",
+        f"{rec['memory']['total_gb']:.1f} / {rec['memory']['capacity_gb']:.1f} GB",
+    )
+    common.modeled(
+        f"{rec['model']} on {rec['num_gpus']}x {rec['gpu']}; {rec['basis']}. The precision is "
+        "chosen by the recommendation (the sidebar's dtypes are not used here)."
+    )
+    st.markdown(rec["rationale"])
+    for note in rec["notes"]:
+        st.info(note)
+    for key, section in (("SpecPrefill", sp), ("Speculative decoding", sd)):
+        if section.get("reason"):
+            st.caption(f"{key}: {section['reason']}")
+    if sd.get("acceptance_source"):
+        st.caption(f"Acceptance: {sd['acceptance_source']}")
+    st.download_button(
+        "Download the recommendation (JSON)",
+        json.dumps(rec, indent=2, default=str),
+        file_name="recommendation.json",
+        mime="application/json",
+    )
+
+st.subheader("Capacity and cost")
+k1, k2 = st.columns([1, 3])
+k1.number_input("Load (requests/s)", min_value=0.001, max_value=1e6, step=1.0, key="rc_qps")
+k2.multiselect("GPU types", COMPARE, key="rc_gpus")
+with common.guard():
+    if not ss.rc_gpus:
+        st.warning("Pick at least one GPU type.")
+    else:
+        try:
+            cap = capacity(
+                cfg,
+                float(ss.rc_qps),
+                int(ss.rc_prompt_len),
+                int(ss.rc_output_len),
+                float(ss.rc_slo_ttft) or 10.0,
+                float(ss.rc_slo_tpot) or 0.1,
+                tuple(ss.rc_gpus),
+            )
+        except ImportError as exc:
+            st.info(f"Capacity planning is not available in this build ({exc}).")
+            cap = None
+        if cap is not None:
+            opts = cap["options"]
+            st.dataframe(opts, hide_index=True)
+            left, right = st.columns(2)
+            fig = go.Figure(go.Bar(x=opts["gpu"], y=opts["cost_per_hour"], name="$/hour"))
+            fig.update_layout(title="Fleet cost per hour (modeled)", yaxis_title="USD / hour")
+            left.plotly_chart(fig)
+            fig2 = go.Figure(go.Bar(x=opts["gpu"], y=opts["cost_per_mtok"], name="$/Mtok"))
+            fig2.update_layout(
+                title="Cost per million output tokens (modeled)", yaxis_title="USD / Mtok"
+            )
+            right.plotly_chart(fig2)
+            common.modeled(
+                "GPU prices from hardware_specs/*.yaml (price_per_gpu_hour_usd); SLOs "
+                f"TTFT {float(ss.rc_slo_ttft) or 10.0:g} s, TPOT {float(ss.rc_slo_tpot) or 0.1:g} s"
+                + (" (defaults: none given)" if not (ss.rc_slo_ttft and ss.rc_slo_tpot) else "")
+            )
+            d1, d2, d3 = st.columns(3)
+            d1.download_button("Report (HTML)", cap["html"], "capacity.html", "text/html")
+            d2.download_button("Report (Markdown)", cap["markdown"], "capacity.md", "text/markdown")
+            d3.download_button("Capacity (JSON)", cap["json"], "capacity.json", "application/json")
+
+common.sync_query_params(
+    (
+        "rc_batch",
+        "rc_prompt_len",
+        "rc_output_len",
+        "rc_slo_ttft",
+        "rc_slo_tpot",
+        "rc_max_drop",
+        "rc_qps",
+        "rc_gpus",
+    )
+)

@@ -1,0 +1,184 @@
+"""The Streamlit dashboard: every page runs at defaults and after a widget change, the
+critical-length headline equals the CLI's answer, bad uploads show st.error, URLs restore."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+APP = ROOT / "app"
+PAGES = {
+    "home": APP / "Home.py",
+    "critical": APP / "pages" / "1_Critical_sequence_length.py",
+    "specprefill": APP / "pages" / "2_SpecPrefill_planner.py",
+    "specdecode": APP / "pages" / "3_Speculative_decoding_planner.py",
+    "recommend": APP / "pages" / "4_Recommend_and_capacity.py",
+    "explorer": APP / "pages" / "5_Model_explorer_and_validation.py",
+}
+TIMEOUT = 30
+
+
+def run(page: str, query: dict | None = None) -> AppTest:
+    at = AppTest.from_file(str(PAGES[page]), default_timeout=TIMEOUT)
+    for key, value in (query or {}).items():
+        at.query_params[key] = value
+    return at.run()
+
+
+def assert_clean(at: AppTest) -> None:
+    assert not at.exception, [e.value for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+
+
+def cli_json(*args: str) -> dict:
+    code = "import sys; from perfmodel.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *args, "--json"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def tokens(value: str) -> int:
+    return int(re.sub(r"[^0-9]", "", value.split("tokens")[0]))
+
+
+@pytest.mark.parametrize("page", list(PAGES))
+def test_page_runs_at_defaults(page):
+    at = run(page)
+    assert_clean(at)
+    assert at.title, "every page has a title"
+
+
+def test_sidebar_change_recomputes_explorer():
+    at = run("explorer")
+    before = {m.label: m.value for m in at.metric}
+    at.selectbox(key="gpu").set_value("a100-80gb").run()
+    assert_clean(at)
+    after = {m.label: m.value for m in at.metric}
+    assert after["TTFT (modeled)"] != before["TTFT (modeled)"]
+    at.radio(key="ex_phase").set_value("decode step").run()
+    at.number_input(key="ex_batch").set_value(32).run()
+    assert_clean(at)
+    assert at.query_params["ex_batch"] == ["32"] or at.query_params["ex_batch"] == "32"
+    assert any("Modeled" in c.value for c in at.caption)
+
+
+def test_critical_length_headline_equals_cli():
+    at = run("critical")
+    assert_clean(at)
+    shown = tokens(at.metric[0].value)
+    expected = cli_json(
+        "critical-length",
+        "--model",
+        "Llama-3.1-8B",
+        "--gpu",
+        "h100-sxm",
+        "--num-gpus",
+        "1",
+        "--batch",
+        "256",
+        "--draft",
+        "Llama-3.2-1B",
+        "--draft-kv",
+        "streamingllm:512",
+    )["critical_seq_len"]
+    assert shown == expected
+    # an acceptance assumption and another batch: still the CLI's number
+    at.radio(key="cl_acceptance").set_value("rate").run()
+    at.slider(key="cl_rate").set_value(0.7).run()
+    at.selectbox(key="cl_batch").set_value(64).run()
+    assert_clean(at)
+    expected = cli_json(
+        "critical-length",
+        "--model",
+        "Llama-3.1-8B",
+        "--gpu",
+        "h100-sxm",
+        "--batch",
+        "64",
+        "--draft",
+        "Llama-3.2-1B",
+        "--draft-kv",
+        "streamingllm:512",
+        "--acceptance-rate",
+        "0.7",
+    )["critical_seq_len"]
+    assert tokens(at.metric[0].value) == expected
+
+
+def test_specprefill_widget_change():
+    at = run("specprefill", {"model": "Llama-3.1-70B", "num_gpus": "8"})
+    assert_clean(at)
+    assert at.selectbox(key="sp_speculator").value == "Llama-3.1-8B"
+    loose = {m.label: m.value for m in at.metric}
+    at.slider(key="sp_max_drop").set_value(3.0).run()
+    assert_clean(at)
+    assert {m.label: m.value for m in at.metric} != loose
+
+
+def test_specdecode_widget_change_and_oom():
+    at = run("specdecode")
+    assert_clean(at)
+    assert "x" in at.metric[0].value  # a best speedup at the defaults
+    at.number_input(key="sd_batch").set_value(2048).run()
+    assert not at.exception
+    assert any("fits in GPU memory" in e.value for e in at.error)  # OOM stated, no traceback
+    at.number_input(key="sd_batch").set_value(8).run()
+    at.radio(key="sd_acceptance").set_value("rate").run()
+    assert_clean(at)
+
+
+def test_recommend_widget_change():
+    at = run("recommend")
+    assert_clean(at)
+    at.number_input(key="rc_batch").set_value(4).run()
+    assert_clean(at)
+    assert at.get("download_button")
+
+
+def test_query_params_reproduce_a_view():
+    at = run(
+        "specdecode", {"gpu": "h200", "sd_batch": "8", "sd_kv": "snapkv", "sd_acceptance": "rate"}
+    )
+    assert_clean(at)
+    assert at.selectbox(key="gpu").value == "h200"
+    assert at.number_input(key="sd_batch").value == 8
+    assert at.selectbox(key="sd_kv").value == "snapkv"
+    # nonsense in the URL falls back to the defaults instead of failing
+    at = run("specdecode", {"gpu": "tpu-v9", "sd_batch": "-3"})
+    assert_clean(at)
+    assert at.selectbox(key="gpu").value == "h100-sxm"
+
+
+def test_bad_input_is_an_error_not_a_traceback():
+    at = run("critical", {"model": "Llama-3.1-70B", "cl_drafts": "self", "num_gpus": "8"})
+    assert not at.exception
+    assert at.error and "acceptance" in at.error[0].value
+
+
+def test_uploaded_csv_with_wrong_columns(tmp_path):
+    from app import compute
+    from perfmodel.errors import PerfModelError
+
+    with pytest.raises(PerfModelError, match="missing column"):
+        compute.uploaded_validation(b"a,b\n1,2\n", "bad.csv")
+    with pytest.raises(PerfModelError, match="limit"):
+        compute.uploaded_validation(b"x" * (compute.MAX_UPLOAD_BYTES + 1), "big.csv")
+    good = (ROOT / "validation" / "published" / "specprefill_8b_batch1.csv").read_bytes()
+    res = compute.uploaded_validation(good, "mine.csv")
+    assert 0 <= res["points"]["ape"].mean() < 0.5
