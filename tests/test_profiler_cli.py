@@ -50,8 +50,8 @@ def test_torch_sweep_on_cpu(tmp_path):
     out = tmp_path / "results.csv"
     done = run_cli(
         "--runner", "torch", "--model", str(TINY), "--device", "cpu",
-        "--batch", "1,2", "--prompt-len", "32,512", "--output-len", "8",
-        "--repeats", "3", "--warmup", "1", "--out", str(out), "--json",
+        "--batch", "1,2", "--prompt-len", "32,2048", "--output-len", "8",
+        "--repeats", "5", "--warmup", "1", "--out", str(out), "--json",
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
@@ -66,10 +66,10 @@ def test_torch_sweep_on_cpu(tmp_path):
         assert float(row["ttft_s"]) > 0 and float(row["tpot_s"]) > 0
         assert float(row["ttft_cv"]) >= 0
         settings = json.loads(row["runner_settings"])
-        assert settings["device"] == "cpu" and settings["repeats"] == 3
+        assert settings["device"] == "cpu" and settings["repeats"] == 5
     ttft = {(int(r["batch_size"]), int(r["prompt_len"])): float(r["ttft_s"]) for r in rows}
-    for b in (1, 2):
-        assert ttft[(b, 512)] > ttft[(b, 32)]
+    for b in (1, 2):  # 64x the tokens: robust against a busy CPU
+        assert ttft[(b, 2048)] > ttft[(b, 32)]
 
 
 def test_resume_after_sigkill(tmp_path):
@@ -166,7 +166,7 @@ def test_resume_on_file_of_another_model(tmp_path):
         "--runner", "torch", "--model", str(TINY), "--device", "cpu", "--prompt-len", "16",
         "--output-len", "2", "--out", str(out), "--resume",
     )  # fmt: skip
-    _assert_one_line_error(done, "written for model Llama-3.1-8B, not tiny-llama", "--out")
+    _assert_one_line_error(done, "written for model Llama-3.1-8B, not", "tiny-llama", "--out")
     assert out.read_text() == before
 
 
