@@ -1,0 +1,110 @@
+"""recommend: precision choice, planner sections, JSON keys through the real entry point."""
+
+from __future__ import annotations
+
+import pytest
+
+from perfmodel.errors import OutOfMemoryError
+from perfmodel.recommend import choose_precision, default_speculator, recommend
+from tests.conftest import run_cli
+
+
+def test_405b_bf16_on_8xh100_is_converted_to_fp8_with_reason():
+    choice, dep = choose_precision("405b", "h100", 8, None, 64, 4096, 512)
+    assert (choice.weight_dtype, choice.kv_dtype) == ("fp8", "bf16")
+    assert choice.fits and dep.weight_dtype == "fp8"
+    assert "405B in bf16 needs 101.5 GB/GPU of weights on 8x h100-sxm" in choice.reason
+    assert "77.3 GB usable" in choice.reason
+
+
+def test_nothing_fits_plans_at_largest_batch_and_names_gpus_needed():
+    choice, _ = choose_precision("405b", "h100", 8, None, 64, 32768, 512)
+    assert not choice.fits
+    assert 1 <= choice.batch < 64
+    assert choice.batch == max(choice.max_batch.values())
+    assert choice.gpus_needed and choice.gpus_needed > 8 and choice.multi_node
+    assert "multi-node" in choice.reason
+
+
+def test_batch_one_not_fitting_raises():
+    with pytest.raises(OutOfMemoryError, match="even at batch 1"):
+        choose_precision("405b", "rtx4090", 1, None, 1, 4096, 256)
+
+
+def test_default_speculator_same_family_then_vocabulary():
+    assert default_speculator("405b", 8) == "Llama-3.1-8B"
+    assert default_speculator("70b", 8) == "Llama-3.1-8B"
+    assert default_speculator("8b", 1) == "Llama-3.2-1B"
+    assert default_speculator("mistral-7b") is None
+
+
+def test_recommend_sections_consistent():
+    r = recommend("70b", 64, "h100", 8, None, 8192, 256)
+    d = r.as_dict()
+    assert d["fits"] and d["baseline"]["tpot_s"] > 0
+    sd = d["specdecode"]
+    if sd["pays"]:
+        assert sd["tpot_s"] < d["baseline"]["tpot_s"]
+    assert d["specprefill"]["speculator"] == "Llama-3.1-8B"
+    assert d["rationale"]
+
+
+def test_recommend_json_through_entry_point():
+    out = run_cli(
+        "recommend",
+        "--model",
+        "405b",
+        "--bsz",
+        "64",
+        "--prompt-len",
+        "4k",
+        "--json",
+        check_json=True,
+    )
+    for key in (
+        "precision",
+        "fits",
+        "specprefill",
+        "specdecode",
+        "critical_seq_len",
+        "baseline",
+        "memory",
+        "rationale",
+        "profile",
+        "basis",
+    ):
+        assert key in out
+    assert set(out["precision"]) >= {"weight_dtype", "kv_dtype", "reason"}
+    assert out["precision"]["weight_dtype"] == "fp8"
+    assert set(out["specprefill"]) >= {
+        "keep_rate",
+        "speculator",
+        "ttft_s",
+        "baseline_ttft_s",
+        "speedup",
+        "pays",
+    }
+    assert set(out["specdecode"]) >= {
+        "draft",
+        "draft_kv",
+        "gamma",
+        "speedup",
+        "tpot_s",
+        "acceptance_rate",
+        "acceptance_source",
+    }
+    assert set(out["baseline"]) >= {"ttft_s", "tpot_s", "e2e_s", "throughput_tok_s"}
+    assert out["basis"].startswith("modeled")
+
+
+def test_recommend_human_and_errors():
+    proc = run_cli("recommend", "--model", "405b", "--bsz", "64")
+    assert proc.returncode == 0 and "does not fit" in proc.stdout
+    for args in (
+        ("--model", "nope"),
+        ("--model", "405b", "--gpu", "rtx4090", "-n", "1"),
+        ("--model", "70b", "--slo-ttft", "-1"),
+    ):
+        proc = run_cli("recommend", *args)
+        assert proc.returncode == 2
+        assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
