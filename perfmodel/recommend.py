@@ -157,6 +157,11 @@ def choose_precision(
         need = f"batch {batch} needs {n}x {dep0.gpu.name} ({n_prec})" + (
             f", multi-node tensor parallelism over {-(-n // per_node)} nodes" if multi else ""
         )
+        if n > dep0.model.num_kv_heads:
+            need += (
+                f"; beyond TP{dep0.model.num_kv_heads} the {dep0.model.num_kv_heads} KV heads "
+                "are replicated, so only the weights per GPU keep shrinking"
+            )
     else:
         need = f"batch {batch} does not fit on up to {MAX_SCALE_OUT_GPUS} GPUs"
     reason = (
