@@ -23,6 +23,7 @@ import numpy as np
 
 from perfmodel.deployment import Deployment, make_deployment
 from perfmodel.errors import OutOfMemoryError, PerfModelError
+from perfmodel.hardware import resolve_gpu
 from perfmodel.inference import forward_pass, mean_decode_context, request_times
 from perfmodel.memory import max_batch, memory_report, weight_bytes_per_gpu
 from perfmodel.models import ModelSpec, list_models, resolve_model
@@ -49,7 +50,7 @@ class PrecisionChoice:
     max_batch: dict[str, int]  # "bf16/bf16" -> largest batch that fits on this deployment
     gpus_needed: int | None = None  # smallest GPU count that fits the requested batch
     gpus_needed_precision: str | None = None
-    multi_node: bool = False  # gpus_needed spans more than one node (multi-node TP)
+    multi_node: bool = False  # gpus_needed spans more than one node
 
     def as_dict(self) -> dict:
         return {
@@ -71,20 +72,32 @@ def _label(w: str, k: str) -> str:
 
 
 def _gpus_needed(
-    model, gpu, num_gpus, batch, prompt_len, output_len, profile, mode
-) -> tuple[int | None, str | None]:
-    """Smallest GPU count (num_gpus doubled, TP over all of them) that fits `batch`."""
+    model, gpu, num_gpus, batch, prompt_len, output_len, profile, mode, fallback
+) -> tuple[int | None, str | None, str]:
+    """GPUs the requested batch needs: first a larger TP group inside one node (num_gpus
+    doubled up to the node size), else data-parallel replicas of the planned deployment
+    (`fallback`: (precision label, its largest batch)). Returns (gpus, precision, how)."""
+    per_node = resolve_gpu(gpu).max_gpus_per_node
     n = num_gpus * 2
-    while n <= MAX_SCALE_OUT_GPUS:
+    while n <= per_node:
         for w, k in PRECISIONS:
             try:
                 dep = make_deployment(model, gpu, n, None, w, k, mode, profile)
             except PerfModelError:  # TP does not divide the heads
                 break
             if bool(memory_report(dep, batch, prompt_len, output_len).fits.flat[0]):
-                return n, _label(w, k)
+                return n, _label(w, k), f"TP{n} on one node"
         n *= 2
-    return None, None
+    label, per_replica = fallback
+    if per_replica < 1:
+        return None, None, ""
+    replicas = -(-batch // per_replica)
+    each = -(-batch // replicas)
+    return (
+        replicas * num_gpus,
+        label,
+        f"{replicas} data-parallel replicas of {num_gpus}x (about {each} sequences each)",
+    )
 
 
 def choose_precision(
@@ -98,7 +111,9 @@ def choose_precision(
     profile=None,
     mode: str | None = None,
 ) -> tuple[PrecisionChoice, Deployment]:
-    """Pick the first precision that fits; else plan at the largest batch that fits.
+    """Pick the first precision that fits (bf16, then fp8 weights, then fp8 KV, then int4
+    weights); else plan at the largest batch that fits without int4 weights, and say how
+    many GPUs the requested batch needs (a larger TP group in the node, else replicas).
 
     Raises OutOfMemoryError when not even batch 1 fits at any precision.
     """
@@ -138,8 +153,12 @@ def choose_precision(
                 f"{', '.join(_label(*p) for p in PRECISIONS)} that fits)"
             )
             return PrecisionChoice(w, k, reason, True, batch, batch, mbs), deps[i]
-    best = int(np.argmax([mbs[_label(*p)] for p in PRECISIONS]))  # first on ties
-    best_batch = mbs[_label(*PRECISIONS[best])]
+    # Quality first: the non-int4 precision that holds the most sequences; int4 weights
+    # only when nothing else fits a single sequence.
+    batches = [mbs[_label(*p)] for p in PRECISIONS]
+    preferred = [i for i, (w, _) in enumerate(PRECISIONS) if w != "int4" and batches[i] >= 1]
+    best = max(preferred, key=lambda i: batches[i]) if preferred else int(np.argmax(batches))
+    best_batch = batches[best]
     if best_batch < 1:
         last = reports[-1].as_dict()
         raise OutOfMemoryError(
@@ -147,21 +166,24 @@ def choose_precision(
             f"({prompt_len}+{output_len} tokens): weights alone are "
             f"{last['weights_gb']:.1f} GB/GPU of {usable:.1f} GB usable; use more GPUs"
         )
-    n, n_prec = _gpus_needed(
-        model, gpu, dep0.num_gpus, batch, prompt_len, output_len, profile, mode
+    w, k = PRECISIONS[best]
+    n, n_prec, how = _gpus_needed(
+        model,
+        gpu,
+        dep0.num_gpus,
+        batch,
+        prompt_len,
+        output_len,
+        profile,
+        mode,
+        (_label(w, k), best_batch),
     )
     per_node = dep0.gpu.max_gpus_per_node
     multi = bool(n and n > per_node)
-    w, k = PRECISIONS[best]
     if n:
-        need = f"batch {batch} needs {n}x {dep0.gpu.name} ({n_prec})" + (
-            f", multi-node tensor parallelism over {-(-n // per_node)} nodes" if multi else ""
+        need = f"batch {batch} needs {n}x {dep0.gpu.name} ({n_prec}: {how})" + (
+            f", {-(-n // per_node)} nodes" if multi else ""
         )
-        if n > dep0.model.num_kv_heads:
-            need += (
-                f"; beyond TP{dep0.model.num_kv_heads} the {dep0.model.num_kv_heads} KV heads "
-                "are replicated, so only the weights per GPU keep shrinking"
-            )
     else:
         need = f"batch {batch} does not fit on up to {MAX_SCALE_OUT_GPUS} GPUs"
     reason = (
