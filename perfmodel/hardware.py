@@ -10,9 +10,9 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from perfmodel import yamlio
 from perfmodel.errors import PerfModelError, suggest
 from perfmodel.paths import HARDWARE_DIR
 
@@ -94,8 +94,8 @@ class HardwareSpec(BaseModel):
 
 def _load_file(path: Path) -> HardwareSpec:
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
+        data = yamlio.safe_load(path.read_text())
+    except yamlio.YAMLError as exc:
         raise PerfModelError(f"{path}: malformed YAML ({exc.__class__.__name__})") from exc
     if not isinstance(data, dict):
         raise PerfModelError(f"{path}: expected a mapping of fields")
@@ -113,8 +113,8 @@ def _registry() -> dict[str, Path]:
     for path in sorted(HARDWARE_DIR.glob("*.yaml")):
         names[path.stem.lower()] = path
         try:
-            data = yaml.safe_load(path.read_text()) or {}
-        except yaml.YAMLError:
+            data = yamlio.safe_load(path.read_text()) or {}
+        except yamlio.YAMLError:
             continue
         for alias in data.get("aliases", []) or []:
             names[str(alias).lower()] = path

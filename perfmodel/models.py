@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
+from perfmodel import yamlio
 from perfmodel.errors import PerfModelError, suggest
 from perfmodel.paths import MODEL_CONFIG_DIR
 
@@ -182,7 +181,7 @@ def load_config_file(path: str | Path, name: str | None = None) -> ModelSpec:
 def _registry() -> tuple[dict[str, str], dict[str, dict]]:
     """(lower-case name or alias -> canonical name, canonical name -> registry entry)."""
     reg_path = MODEL_CONFIG_DIR / "registry.yaml"
-    entries = (yaml.safe_load(reg_path.read_text()) or {}).get("models", {})
+    entries = (yamlio.safe_load(reg_path.read_text()) or {}).get("models", {})
     names: dict[str, str] = {}
     for canonical in sorted(p.parent.name for p in MODEL_CONFIG_DIR.glob("*/config.json")):
         names[canonical.lower()] = canonical

@@ -21,8 +21,7 @@ from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
 
-import yaml
-
+from perfmodel import yamlio
 from perfmodel.errors import PerfModelError, suggest
 from perfmodel.paths import PROFILE_DIR
 
@@ -130,8 +129,8 @@ def load_profile_file(path: str | Path) -> Profile:
     if not path.is_file():
         raise PerfModelError(f"profile file not found: {path}")
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
+        data = yamlio.safe_load(path.read_text())
+    except yamlio.YAMLError as exc:
         raise PerfModelError(f"{path}: malformed YAML ({exc.__class__.__name__})") from exc
     return _from_dict(data, str(path))
 

@@ -298,32 +298,39 @@ def write_acceptance_table(path=None) -> str:
     return str(path)
 
 
-def _acceptance_table():
-    import pandas as pd
+def _acceptance_table() -> dict[str, np.ndarray]:
+    """Column arrays of the shipped acceptance CSV (csv module: no pandas on the CLI path)."""
+    import csv
 
     from perfmodel.paths import DATA_DIR
 
-    frame = pd.read_csv(DATA_DIR / ACCEPTANCE_FILE)
-    frame["budget"] = frame["budget"].fillna(np.inf)
-    frame["rate"] = acceptance_rate_from_length(frame["acceptance_len"], frame["gamma"])
-    return frame
+    with open(DATA_DIR / ACCEPTANCE_FILE, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    cols: dict[str, np.ndarray] = {}
+    for key in ("target", "draft", "method", "source", "table"):
+        cols[key] = np.array([r[key] for r in rows], dtype=object)
+    for key in ("prompt_len", "batch_size", "gamma", "acceptance_len", "line"):
+        cols[key] = np.array([float(r[key]) for r in rows])
+    cols["budget"] = np.array([float(r["budget"]) if r["budget"] else np.inf for r in rows])
+    cols["rate"] = acceptance_rate_from_length(cols["acceptance_len"], cols["gamma"])
+    return cols
 
 
 _TABLE_CACHE: list = []
 
 
-def acceptance_table():
+def acceptance_table() -> dict[str, np.ndarray]:
     """Shipped acceptance rows plus each row's per-token rate a (from its length and gamma)."""
     if not _TABLE_CACHE:
         _TABLE_CACHE.append(_acceptance_table())
-    return _TABLE_CACHE[0].copy()
+    return {k: v.copy() for k, v in _TABLE_CACHE[0].items()}
 
 
-def _lines(rows) -> str:
+def _lines(sources: np.ndarray, lines: np.ndarray) -> str:
     parts = []
-    for src, sub in rows.groupby("source"):
-        lines = sorted(int(x) for x in sub["line"])
-        parts.append(f"{src} lines {','.join(str(x) for x in lines)}")
+    for src in sorted(set(sources)):
+        picked = sorted(int(x) for x in lines[sources == src])
+        parts.append(f"{src} lines {','.join(str(x) for x in picked)}")
     return "; ".join(parts)
 
 
@@ -336,19 +343,27 @@ def published_acceptance(
     (and log2(budget) for compressed methods), nearest beyond the data or where there is only
     one point. Returns (a, source). Raises PerfModelError where there is no data."""
     t = acceptance_table()
-    sub = t[
-        (t["target"].str.lower() == target.lower())
-        & (t["draft"].str.lower() == draft.lower())
+    lower = np.vectorize(str.lower, otypes=[object])
+    mask = (
+        (lower(t["target"]) == target.lower())
+        & (lower(t["draft"]) == draft.lower())
         & (t["method"] == method)
-    ]
-    if sub.empty:
+    )
+    if not mask.any():
         raise PerfModelError(
             f"no published acceptance data for target {target}, draft {draft}, KV {method}; "
             "pass --acceptance-rate or --acceptance-len"
         )
+    sub = {k: v[mask] for k, v in t.items()}
     p = np.asarray(prompt_len, float)
-    pts = sub.groupby(["prompt_len", "budget"], as_index=False)["rate"].mean()
-    lp, lb = np.log2(pts["prompt_len"].to_numpy(float)), pts["budget"].to_numpy(float)
+    # mean rate per (prompt_len, budget) point, averaged over batch
+    keys = sorted(set(zip(sub["prompt_len"], sub["budget"], strict=True)))
+    pts_p = np.array([k[0] for k in keys])
+    pts_b = np.array([k[1] for k in keys])
+    pts_r = np.array(
+        [sub["rate"][(sub["prompt_len"] == kp) & (sub["budget"] == kb)].mean() for kp, kb in keys]
+    )
+    lp, lb = np.log2(pts_p), pts_b
     qb = np.inf if method == "full" else float(budget)
     budgets = np.unique(lb)
     if budgets.size > 1 and np.isfinite(qb):
@@ -358,14 +373,12 @@ def published_acceptance(
         for x in grid_p:  # a handful of published prompt lengths, not configurations
             m = lp == x
             order = np.argsort(lb[m])
-            at_p.append(
-                np.interp(np.log2(qb), np.log2(lb[m][order]), pts["rate"].to_numpy()[m][order])
-            )
+            at_p.append(np.interp(np.log2(qb), np.log2(lb[m][order]), pts_r[m][order]))
         rate = np.interp(np.log2(np.maximum(p, 1)), grid_p, np.asarray(at_p))
-        used = sub
+        used = np.ones(sub["prompt_len"].size, bool)
     else:
         order = np.argsort(lp)
-        xs, ys = lp[order], pts["rate"].to_numpy()[order]
+        xs, ys = lp[order], pts_r[order]
         if np.unique(xs).size < xs.size:  # several budgets, full or nominal query: nearest budget
             keep = np.isclose(
                 lb[order], budgets[np.argmin(np.abs(np.log2(budgets) - np.log2(min(qb, 2**20))))]
@@ -376,12 +389,14 @@ def published_acceptance(
         lo = np.searchsorted(xs, q.min(), side="right") - 1
         hi = np.searchsorted(xs, q.max(), side="left")
         chosen = 2 ** xs[max(lo, 0) : min(hi, xs.size - 1) + 1]
-        used = sub[np.isin(sub["prompt_len"], np.round(chosen).astype(int))]
-    how = "interpolated" if used["prompt_len"].nunique() > 1 else "nearest published point"
+        used = np.isin(sub["prompt_len"], np.round(chosen))
+    used_prompts = sorted({int(x) for x in sub["prompt_len"][used]})
+    how = "interpolated" if len(used_prompts) > 1 else "nearest published point"
     src = (
         f"{ACCEPTANCE_FILE} ({how}): {target}/{draft} {method} at prompt "
-        f"{'/'.join(str(x) for x in sorted(used['prompt_len'].unique()))}, per-token rate from "
-        f"acceptance length and gamma, mean over batch; {_lines(used)}"
+        f"{'/'.join(str(x) for x in used_prompts)}, per-token rate from "
+        f"acceptance length and gamma, mean over batch; "
+        f"{_lines(sub['source'][used], sub['line'][used])}"
     )
     return rate, src
 
