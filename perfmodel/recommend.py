@@ -73,10 +73,11 @@ def _label(w: str, k: str) -> str:
 
 def _gpus_needed(
     model, gpu, num_gpus, batch, prompt_len, output_len, profile, mode, fallback
-) -> tuple[int | None, str | None, str]:
+) -> tuple[int | None, str | None, str, int | None]:
     """GPUs the requested batch needs: first a larger TP group inside one node (num_gpus
     doubled up to the node size), else data-parallel replicas of the planned deployment
-    (`fallback`: (precision label, its largest batch)). Returns (gpus, precision, how)."""
+    (`fallback`: (precision label, its largest batch)). Returns (gpus, precision, how,
+    sequences per replica or None)."""
     per_node = resolve_gpu(gpu).max_gpus_per_node
     n = num_gpus * 2
     while n <= per_node:
@@ -86,17 +87,18 @@ def _gpus_needed(
             except PerfModelError:  # TP does not divide the heads
                 break
             if bool(memory_report(dep, batch, prompt_len, output_len).fits.flat[0]):
-                return n, _label(w, k), f"TP{n} on one node"
+                return n, _label(w, k), f"TP{n} on one node", None
         n *= 2
     label, per_replica = fallback
     if per_replica < 1:
-        return None, None, ""
+        return None, None, "", None
     replicas = -(-batch // per_replica)
     each = -(-batch // replicas)
     return (
         replicas * num_gpus,
         label,
         f"{replicas} data-parallel replicas of {num_gpus}x (about {each} sequences each)",
+        each,
     )
 
 
@@ -167,7 +169,7 @@ def choose_precision(
             f"{last['weights_gb']:.1f} GB/GPU of {usable:.1f} GB usable; use more GPUs"
         )
     w, k = PRECISIONS[best]
-    n, n_prec, how = _gpus_needed(
+    n, n_prec, how, per_replica = _gpus_needed(
         model,
         gpu,
         dep0.num_gpus,
@@ -189,10 +191,16 @@ def choose_precision(
     reason = (
         f"nothing fits at {ctx} on {where} (largest batch per precision: "
         + ", ".join(f"{p} {b}" for p, b in mbs.items())
-        + f"); {need}. Plan below at batch {best_batch}, the largest that fits, with {w} "
-        f"weights and {k} KV cache"
+        + f"); {need}. "
     )
-    return PrecisionChoice(w, k, reason, False, batch, best_batch, mbs, n, n_prec, multi), deps[
+    if per_replica is not None:
+        # plan one replica at its share of the batch (leaves room for a speculator/draft)
+        plan_batch = per_replica
+        reason += f"Plan below: one replica, {plan_batch} sequences, {w} weights and {k} KV cache"
+    else:
+        plan_batch = best_batch
+        reason += f"Plan below at batch {best_batch}, the largest that fits, with {w} weights and {k} KV cache"
+    return PrecisionChoice(w, k, reason, False, batch, plan_batch, mbs, n, n_prec, multi), deps[
         best
     ]
 

@@ -17,17 +17,19 @@ def test_405b_bf16_on_8xh100_is_converted_to_fp8_with_reason():
     assert "77.3 GB usable" in choice.reason
 
 
-def test_nothing_fits_plans_at_largest_batch_and_names_gpus_needed():
+def test_nothing_fits_plans_one_replica_and_names_gpus_needed():
     choice, _ = choose_precision("405b", "h100", 8, None, 64, 32768, 512)
     assert not choice.fits
-    assert 1 <= choice.batch < 64
-    # quality first: the plan keeps fp8 weights (int4 would hold more sequences)
+    # quality first: fp8 weights and KV (int4 would hold more sequences)
     assert (choice.weight_dtype, choice.kv_dtype) == ("fp8", "fp8")
-    assert choice.batch == choice.max_batch["fp8/fp8"] < choice.max_batch["int4/fp8"]
-    # 64 sequences of 33k tokens: KV heads stop shrinking at TP8, so replicas are needed
-    replicas = -(-64 // choice.batch)
+    largest = choice.max_batch["fp8/fp8"]
+    assert largest < choice.max_batch["int4/fp8"]
+    # 64 sequences of 33k tokens: KV heads stop shrinking at TP8, so replicas are needed,
+    # and the plan is one replica at its share of the batch
+    replicas = -(-64 // largest)
     assert choice.gpus_needed == 8 * replicas and choice.multi_node
     assert f"{replicas} data-parallel replicas" in choice.reason
+    assert choice.batch == -(-64 // replicas) <= largest
 
 
 def test_batch_one_not_fitting_raises():
