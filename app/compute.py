@@ -405,29 +405,48 @@ def capacity_view(
     slo_ttft_s: float,
     slo_tpot_s: float,
     gpus: tuple[str, ...],
+    with_spec: bool = False,
 ) -> dict:
-    """perfmodel.capacity.plan_capacity (the `perfmodel capacity` core) and its reports
-    (perfmodel.reports: HTML and Markdown), plus the JSON payload."""
+    """perfmodel.capacity.plan_capacity (the `perfmodel capacity` core) for a fixed workload
+    (capacity.fixed_workload), its JSON, and the HTML/Markdown reports of perfmodel.reports
+    when that module is installed."""
     import json
 
-    from perfmodel import capacity, reports
+    from perfmodel.capacity import fixed_workload, plan_capacity
     from perfmodel.cli_app import _clean
 
-    plan = capacity.plan_capacity(
+    plan = plan_capacity(
         cfg["model"],
-        qps=qps,
-        prompt_len=prompt_len,
-        output_len=output_len,
-        slo_ttft_s=slo_ttft_s,
-        slo_tpot_s=slo_tpot_s,
-        gpus=list(gpus),
+        fixed_workload(qps, prompt_len, output_len),
+        slo_ttft_s,
+        slo_tpot_s,
+        list(gpus),
+        with_spec=with_spec,
         profile=_profile_arg(cfg["profile"]),
         mode=None if cfg["mode"] == "auto" else cfg["mode"],
     )
-    payload = plan.as_dict()
-    return {
-        "options": pd.DataFrame(payload["options"]),
-        "json": json.dumps(_clean(payload), indent=2),
-        "html": reports.render_html(plan),
-        "markdown": reports.render_markdown(plan),
+    payload = _clean(plan.as_dict())
+    curves = pd.concat(
+        [
+            pd.DataFrame({"option": k, "qps": v["qps"], "cost_per_hour": v["cost_per_hour"]})
+            for k, v in plan.curves.items()
+        ],
+        ignore_index=True,
+    )
+    out = {
+        "options": pd.DataFrame(payload["options"]).drop(columns=["simulation"], errors="ignore"),
+        "best": payload["best"],
+        "curves": curves,
+        "assumptions": payload["assumptions"],
+        "basis": payload["basis"],
+        "json": json.dumps(payload, indent=2),
+        "html": None,
+        "markdown": None,
     }
+    try:
+        from perfmodel import reports
+    except ImportError:
+        return out
+    out["html"] = reports.html_report(plan.as_dict(), plan.curves, plan.critical)
+    out["markdown"] = reports.markdown_report(plan.as_dict())
+    return out

@@ -95,10 +95,16 @@ with common.guard():
     left, right = st.columns(2)
     sp = res["speedup"]
     fig = go.Figure()
-    for b, sub in sp.groupby("batch"):
+    palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf")
+    for i, (b, sub) in enumerate(sp.groupby("batch")):
+        color = palette[i % len(palette)]
         fig.add_trace(
             go.Scatter(
-                x=sub["context"], y=sub["best_speedup"], mode="lines", name=f"batch {int(b)}"
+                x=sub["context"],
+                y=sub["best_speedup"],
+                mode="lines",
+                name=f"batch {int(b)}",
+                line={"color": color},
             )
         )
         oom = sub[~sub["fits"]]
@@ -108,8 +114,9 @@ with common.guard():
                     x=oom["context"],
                     y=oom["best_speedup"],
                     mode="markers",
-                    marker={"symbol": "x", "color": "red", "size": 6},
-                    name=f"batch {int(b)}: out of memory",
+                    marker={"symbol": "x-thin-open", "color": color, "size": 7},
+                    name=f"batch {int(b)}: does not fit",
+                    legendgroup="oom",
                 )
             )
     fig.add_hline(y=1.0, line_dash="dash", annotation_text="no speedup")

@@ -14,6 +14,7 @@ from app import common, compute  # noqa: E402
 TITLE = "Recommend & capacity"
 recommend = st.cache_data(show_spinner=False, max_entries=128)(compute.recommend_view)
 capacity = st.cache_data(show_spinner=False, max_entries=64)(compute.capacity_view)
+DEFAULT_SLO_TTFT, DEFAULT_SLO_TPOT = 10.0, 0.1  # when the user gives none
 COMPARE = ("h100-sxm", "h200", "a100-80gb", "a100-40gb", "l40s", "rtx4090", "b200", "mi300x")
 
 
@@ -36,6 +37,7 @@ common.init("rc_slo_tpot", 0.0, lo=0.0, hi=10.0)
 common.init("rc_max_drop", 1.0, lo=0.0, hi=10.0)
 common.init("rc_qps", 1.0, lo=0.001, hi=1e6)
 common.init("rc_gpus", ["h100-sxm", "a100-80gb", "h200"], COMPARE)
+common.init("rc_spec", False)
 
 st.subheader("Workload")
 c1, c2, c3, c4, c5, c6 = st.columns(6)
@@ -107,6 +109,18 @@ with common.guard():
         f"{rec['model']} on {rec['num_gpus']}x {rec['gpu']}; {rec['basis']}. The precision is "
         "chosen by the recommendation (the sidebar's dtypes are not used here)."
     )
+    with_sp = sp.get("ttft_s") if sp.get("available") else None
+    with_sd = sd.get("tpot_s") if sd.get("available") else None
+    bars = go.Figure()
+    for name, plain, spec in (
+        ("TTFT (s)", rec["baseline"]["ttft_s"], with_sp),
+        ("TPOT (ms)", 1e3 * rec["baseline"]["tpot_s"], None if with_sd is None else 1e3 * with_sd),
+    ):
+        bars.add_trace(go.Bar(x=["baseline", "recommended"], y=[plain, spec or plain], name=name))
+    bars.update_layout(
+        title="Baseline vs recommended configuration (modeled)", barmode="group", height=360
+    )
+    st.plotly_chart(bars)
     st.markdown(rec["rationale"])
     for note in rec["notes"]:
         st.info(note)
@@ -123,47 +137,94 @@ with common.guard():
     )
 
 st.subheader("Capacity and cost")
-k1, k2 = st.columns([1, 3])
+k1, k2, k3 = st.columns([1, 3, 1])
 k1.number_input("Load (requests/s)", min_value=0.001, max_value=1e6, step=1.0, key="rc_qps")
 k2.multiselect("GPU types", COMPARE, key="rc_gpus")
+k3.checkbox("Also with speculation (slower: ~2 s)", key="rc_spec")
+slo_ttft = float(ss.rc_slo_ttft) or DEFAULT_SLO_TTFT
+slo_tpot = float(ss.rc_slo_tpot) or DEFAULT_SLO_TPOT
 with common.guard():
     if not ss.rc_gpus:
         st.warning("Pick at least one GPU type.")
+        st.stop()
+    cap = capacity(
+        cfg,
+        float(ss.rc_qps),
+        int(ss.rc_prompt_len),
+        int(ss.rc_output_len),
+        slo_ttft,
+        slo_tpot,
+        tuple(ss.rc_gpus),
+        bool(ss.rc_spec),
+    )
+    opts = cap["options"]
+    best = cap["best"]
+    if best is None:
+        st.error("No GPU type meets both SLOs at this load: relax an SLO or add GPU types.")
     else:
-        try:
-            cap = capacity(
-                cfg,
-                float(ss.rc_qps),
-                int(ss.rc_prompt_len),
-                int(ss.rc_output_len),
-                float(ss.rc_slo_ttft) or 10.0,
-                float(ss.rc_slo_tpot) or 0.1,
-                tuple(ss.rc_gpus),
-            )
-        except ImportError as exc:
-            st.info(f"Capacity planning is not available in this build ({exc}).")
-            cap = None
-        if cap is not None:
-            opts = cap["options"]
-            st.dataframe(opts, hide_index=True)
-            left, right = st.columns(2)
-            fig = go.Figure(go.Bar(x=opts["gpu"], y=opts["cost_per_hour"], name="$/hour"))
-            fig.update_layout(title="Fleet cost per hour (modeled)", yaxis_title="USD / hour")
-            left.plotly_chart(fig)
-            fig2 = go.Figure(go.Bar(x=opts["gpu"], y=opts["cost_per_mtok"], name="$/Mtok"))
-            fig2.update_layout(
-                title="Cost per million output tokens (modeled)", yaxis_title="USD / Mtok"
-            )
-            right.plotly_chart(fig2)
-            common.modeled(
-                "GPU prices from hardware_specs/*.yaml (price_per_gpu_hour_usd); SLOs "
-                f"TTFT {float(ss.rc_slo_ttft) or 10.0:g} s, TPOT {float(ss.rc_slo_tpot) or 0.1:g} s"
-                + (" (defaults: none given)" if not (ss.rc_slo_ttft and ss.rc_slo_tpot) else "")
-            )
-            d1, d2, d3 = st.columns(3)
-            d1.download_button("Report (HTML)", cap["html"], "capacity.html", "text/html")
-            d2.download_button("Report (Markdown)", cap["markdown"], "capacity.md", "text/markdown")
-            d3.download_button("Capacity (JSON)", cap["json"], "capacity.json", "application/json")
+        n1, n2, n3 = st.columns(3)
+        n1.metric(
+            "Cheapest fleet (modeled)",
+            f"{best['gpus_needed']}x {best['gpu']}" + (" + spec" if best["with_spec"] else ""),
+        )
+        n2.metric("Cost (modeled)", f"${best['cost_per_hour']:,.2f}/h")
+        n3.metric("Cost per million output tokens (modeled)", f"${best['cost_per_mtok']:,.3f}")
+    cols = [
+        c
+        for c in (
+            "gpu",
+            "with_spec",
+            "meets_slo",
+            "weight_dtype",
+            "kv_dtype",
+            "tp",
+            "replicas",
+            "gpus_needed",
+            "batch",
+            "cost_per_hour",
+            "cost_per_mtok",
+            "ttft_s",
+            "tpot_s",
+            "binding_constraint",
+            "reason",
+        )
+        if c in opts.columns
+    ]
+    st.dataframe(opts[cols], hide_index=True)
+    label = opts["gpu"] + opts["with_spec"].map({True: " + spec", False: ""})
+    left, right = st.columns(2)
+    fig = go.Figure(go.Bar(x=label, y=opts["cost_per_mtok"], name="$/Mtok"))
+    fig.update_layout(
+        title="Cost per million output tokens (modeled)", yaxis_title="USD / Mtok", height=400
+    )
+    left.plotly_chart(fig)
+    curves = cap["curves"]
+    fig2 = go.Figure()
+    for name, sub in curves.groupby("option", sort=False):
+        fig2.add_trace(go.Scatter(x=sub["qps"], y=sub["cost_per_hour"], mode="lines", name=name))
+    fig2.add_vline(x=float(ss.rc_qps), line_dash="dot", annotation_text="this load")
+    fig2.update_layout(
+        title="Fleet cost per hour vs load (modeled)",
+        xaxis={"type": "log", "title": "requests / s"},
+        yaxis={"type": "log", "title": "USD / hour"},
+        height=400,
+    )
+    right.plotly_chart(fig2)
+    common.modeled(
+        f"{cap['basis']}; SLOs TTFT {slo_ttft:g} s, TPOT {slo_tpot:g} s"
+        + ("" if ss.rc_slo_ttft and ss.rc_slo_tpot else " (defaults where none given)")
+        + "; GPU prices from hardware_specs/*.yaml"
+    )
+    with st.expander("Assumptions"):
+        for line in cap["assumptions"]:
+            st.markdown(f"- {line}")
+    d1, d2, d3 = st.columns(3)
+    d3.download_button("Capacity plan (JSON)", cap["json"], "capacity.json", "application/json")
+    if cap["html"] is not None:
+        d1.download_button("Report (HTML)", cap["html"], "capacity.html", "text/html")
+        d2.download_button("Report (Markdown)", cap["markdown"], "capacity.md", "text/markdown")
+    else:
+        d1.caption("HTML/Markdown reports: perfmodel.reports is not installed in this build.")
 
 common.sync_query_params(
     (
@@ -175,5 +236,6 @@ common.sync_query_params(
         "rc_max_drop",
         "rc_qps",
         "rc_gpus",
+        "rc_spec",
     )
 )
