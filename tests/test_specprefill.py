@@ -116,8 +116,11 @@ def test_ttft_increases_with_keep_rate(d70, b, L, k):
     assert np.all(np.diff(ttft) >= -1e-12)
 
 
-@settings(max_examples=25, deadline=None)
-@given(b=st.integers(1, 256), k=st.floats(0.01, 1.0), L=st.integers(1, 64))
+# "Tiny" = up to 32 tokens: at 64 tokens a 1-token keep can already break even (b=42,
+# L=64, keep 1/64 gives 1.002x: the 70B prefill of 2688 tokens costs as much as the 8B
+# speculator's prefill, look-ahead and per-sequence selection together).
+@settings(max_examples=60, deadline=None)
+@given(b=st.integers(1, 256), k=st.floats(0.01, 1.0), L=st.integers(1, 32))
 def test_no_speedup_for_tiny_prompts(d70, b, k, L):
     t, s = d70
     assert specprefill_times(t, s, b, L, k).speedup <= 1.0

@@ -12,10 +12,14 @@ from perfmodel.cli_app import JsonOpt, ModeOpt, ProfileOpt, app, console, emit_j
 from perfmodel.errors import PerfModelError
 
 TablesOpt = Annotated[
-    str | None, typer.Option("--table", "--tables", help="Published table name(s), comma-separated (default: all).")
+    str | None,
+    typer.Option(
+        "--table", "--tables", help="Published table name(s), comma-separated (default: all)."
+    ),
 ]
 MeasurementsOpt = Annotated[
-    Path | None, typer.Option("--measurements", help="A measurement CSV (profiler output or published schema).")
+    Path | None,
+    typer.Option("--measurements", help="A measurement CSV (profiler output or published schema)."),
 ]
 
 
@@ -23,9 +27,15 @@ def _tables(table: str | None, measurements: Path | None, profile: str | None):
     from perfmodel.observations import build_table, published_tables
 
     if measurements is not None:
-        tables = [build_table(measurements, name=f"measurements:{measurements.name}", profile_override=profile)]
+        tables = [
+            build_table(
+                measurements, name=f"measurements:{measurements.name}", profile_override=profile
+            )
+        ]
         if not any(t.observations for t in tables):
-            raise PerfModelError(f"{measurements}: no rows with status ok and a measured ttft_s or tpot_s")
+            raise PerfModelError(
+                f"{measurements}: no rows with status ok and a measured ttft_s or tpot_s"
+            )
         return tables
     names = [n.strip() for n in table.split(",")] if table else None
     return published_tables(names)
@@ -55,7 +65,9 @@ def _report_html(scores, path: Path, title: str) -> None:
         fig = go.Figure(
             [
                 go.Scatter(x=s.measured, y=s.predicted, mode="markers", text=s.labels, name="rows"),
-                go.Scatter(x=[lo, hi], y=[lo, hi], mode="lines", line={"dash": "dash"}, name="y = x"),
+                go.Scatter(
+                    x=[lo, hi], y=[lo, hi], mode="lines", line={"dash": "dash"}, name="y = x"
+                ),
             ]
         )
         fig.update_layout(
@@ -77,9 +89,14 @@ def validate(
     profile: ProfileOpt = None,
     measurements: MeasurementsOpt = None,
     cross_validate: Annotated[
-        bool, typer.Option("--cross-validate", help="Leave-one-table-out: refit without each table, predict it.")
+        bool,
+        typer.Option(
+            "--cross-validate", help="Leave-one-table-out: refit without each table, predict it."
+        ),
     ] = False,
-    report: Annotated[Path | None, typer.Option("--report", help="Write an HTML report with scatter plots.")] = None,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write an HTML report with scatter plots.")
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Compare predictions with published (or your own) measurements: MAPE per table."""
@@ -117,7 +134,9 @@ def validate(
     for s in scores:
         table_name, _, quantity = s.name.partition("/")
         flag = "" if s.fit else " (not fitted)"
-        t.add_row(table_name + flag, quantity, str(s.rows), f"{s.mape:.1%}", f"{s.max_ape:.1%}", s.profile)
+        t.add_row(
+            table_name + flag, quantity, str(s.rows), f"{s.mape:.1%}", f"{s.max_ape:.1%}", s.profile
+        )
     out.print(t)
     out.print("worst row per table:")
     for s in scores:
@@ -133,7 +152,13 @@ def validate(
         for col in ("held-out table / quantity", "profile", "rows", "MAPE", "max APE"):
             c.add_column(col)
         for r in cv:
-            c.add_row(r["held_out"], r["profile"], str(r["rows"]), f"{r['mape']:.1%}", f"{r['max_ape']:.1%}")
+            c.add_row(
+                r["held_out"],
+                r["profile"],
+                str(r["rows"]),
+                f"{r['mape']:.1%}",
+                f"{r['max_ape']:.1%}",
+            )
         out.print(c)
     if report is not None:
         out.print(f"report written to {report}")
@@ -143,14 +168,20 @@ def validate(
 def calibrate(
     measurements: MeasurementsOpt = None,
     table: TablesOpt = None,
-    out: Annotated[Path | None, typer.Option("--out", help="Where to write the fitted profile YAML.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where to write the fitted profile YAML.")
+    ] = None,
     base: Annotated[
-        str | None, typer.Option("--base", help="Starting profile (default: the one for the rows' GPU).")
+        str | None,
+        typer.Option("--base", help="Starting profile (default: the one for the rows' GPU)."),
     ] = None,
     name: Annotated[str | None, typer.Option("--name", help="Name of the fitted profile.")] = None,
     params: Annotated[
         str | None,
-        typer.Option("--params", help="Parameters to fit, e.g. efficiency.matmul,overhead.per_step_us (default: those the data can see)."),
+        typer.Option(
+            "--params",
+            help="Parameters to fit, e.g. efficiency.matmul,overhead.per_step_us (default: those the data can see).",
+        ),
     ] = None,
     mode: ModeOpt = None,
     json: JsonOpt = False,
@@ -168,7 +199,15 @@ def calibrate(
     if not observations:
         raise PerfModelError("no fittable measured rows in the given data")
     gpu = observations[0].gpu or "h100-sxm"
-    start = load_profile(base) if base else (load_profile(observations[0].profile) if observations[0].profile and measurements is None else profile_for(gpu))
+    start = (
+        load_profile(base)
+        if base
+        else (
+            load_profile(observations[0].profile)
+            if observations[0].profile and measurements is None
+            else profile_for(gpu)
+        )
+    )
     if mode:
         if mode not in ("roofline", "additive"):
             raise PerfModelError(f"--mode must be roofline or additive, got '{mode}'")
@@ -178,8 +217,12 @@ def calibrate(
         chosen = [p.strip() for p in params.split(",") if p.strip()]
         unknown = [p for p in chosen if p not in PARAMETERS]
         if unknown:
-            raise PerfModelError(f"unknown parameter(s) {', '.join(unknown)}; choose from {', '.join(PARAMETERS)}")
-    label = name or (f"calibrated-{measurements.stem}" if measurements else f"calibrated-{start.name}")
+            raise PerfModelError(
+                f"unknown parameter(s) {', '.join(unknown)}; choose from {', '.join(PARAMETERS)}"
+            )
+    label = name or (
+        f"calibrated-{measurements.stem}" if measurements else f"calibrated-{start.name}"
+    )
     result = fit_profile(observations, replace(start, note=""), chosen, name=label)
     fitted = replace(
         result.profile,
