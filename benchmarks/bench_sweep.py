@@ -37,7 +37,9 @@ def main() -> None:
         prompt = rng.integers(128, 32_768, n)
         output = rng.integers(16, 1024, n)
         results[n] = best_of(lambda b=batch, p=prompt, o=output: predict("70b", "h100", 8, b, p, o))
-        print(f"predict over {n:>9,} configurations: {results[n]:.3f} s ({results[n] / n * 1e6:.2f} us each)")
+        print(
+            f"predict over {n:>9,} configurations: {results[n]:.3f} s ({results[n] / n * 1e6:.2f} us each)"
+        )
     loop_n = 2_000
     batch = rng.integers(1, 257, loop_n)
     prompt = rng.integers(128, 32_768, loop_n)
@@ -60,19 +62,42 @@ def main() -> None:
             predict_arrays(dep, int(b), int(p), 256)
 
     per_core = best_of(core_loop, 1) / loop_n
-    print(f"python loop over the numpy core: {per_core * 1e6:.1f} us per configuration "
-          f"-> vectorized is {per_core * 100_000 / results[100_000]:.0f}x faster at 100k")
-    print("reference: the fastest established peer needs ~43 us per configuration (~4.3 s per 100k)")
+    print(
+        f"python loop over the numpy core: {per_core * 1e6:.1f} us per configuration "
+        f"-> vectorized is {per_core * 100_000 / results[100_000]:.0f}x faster at 100k"
+    )
+    print(
+        "reference: the fastest established peer needs ~43 us per configuration (~4.3 s per 100k)"
+    )
 
-    cli = [sys.executable, "-c", "import sys; from perfmodel.cli import main; sys.exit(main(sys.argv[1:]))"]
+    cli = [
+        sys.executable,
+        "-c",
+        "import sys; from perfmodel.cli import main; sys.exit(main(sys.argv[1:]))",
+    ]
     for args in (
-        ["predict", "--model", "70b", "--gpu", "h100", "--num-gpus", "8", "--batch", "128", "--prompt-len", "4k", "--json"],
+        [
+            "predict",
+            "--model",
+            "70b",
+            "--gpu",
+            "h100",
+            "--num-gpus",
+            "8",
+            "--batch",
+            "128",
+            "--prompt-len",
+            "4k",
+            "--json",
+        ],
         ["recommend", "--model", "405b", "--bsz", "64", "--json"],
     ):
         t0 = time.perf_counter()
         proc = subprocess.run(cli + args, capture_output=True, text=True)
         wall = time.perf_counter() - t0
-        status = "ok" if proc.returncode == 0 else f"exit {proc.returncode}: {proc.stderr.strip()[:80]}"
+        status = (
+            "ok" if proc.returncode == 0 else f"exit {proc.returncode}: {proc.stderr.strip()[:80]}"
+        )
         print(f"cold `perfmodel {' '.join(args[:3])} ...`: {wall:.3f} s wall ({status})")
 
 
