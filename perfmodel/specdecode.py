@@ -366,6 +366,13 @@ def published_acceptance(
     lp, lb = np.log2(pts_p), pts_b
     qb = np.inf if method == "full" else float(budget)
     budgets = np.unique(lb)
+    if np.isfinite(qb) and not budgets.min() <= qb <= budgets.max():
+        # acceptance falls as the draft's KV budget shrinks: never extrapolate in budget
+        raise PerfModelError(
+            f"no published acceptance data for target {target}, draft {draft}, KV {method}:"
+            f"{int(qb)} (published budgets: {', '.join(str(int(x)) for x in budgets)}); "
+            "pass --acceptance-rate or --acceptance-len"
+        )
     if budgets.size > 1 and np.isfinite(qb):
         # interpolate in log2(budget) at each prompt length, then over prompt length
         grid_p = np.unique(lp)
@@ -450,7 +457,9 @@ class SpecDecodeGrid:
         return (len(self.configs), self.gammas.size, self.batch.size)
 
     def masked_speedup(self, require_fit: bool = True) -> np.ndarray:
-        s = self.speedup
+        """Speedup with configurations that cannot be ranked set to -inf: those without an
+        acceptance rate (no published data for them) and, if required, those that OOM."""
+        s = np.where(np.isfinite(self.speedup), self.speedup, -np.inf)
         return np.where(self.fits[:, None, :], s, -np.inf) if require_fit else s
 
     def best_index(self, require_fit: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -544,28 +553,31 @@ def evaluate_grid(
         a = np.full((n_c, 1, b.size), float(check_acceptance_rate(acceptance_rate)))
         sources = [f"given: per-token acceptance rate {float(acceptance_rate):.4g}"] * n_c
     else:
-        a = np.empty((n_c, 1, b.size))
+        a = np.full((n_c, 1, b.size), np.nan)  # nan: no data, never ranked
         sources = []
+        missing = []
         for i, cfg in enumerate(configs):  # table look-up per config, vectorized over points
             dep = draft_deployment(target, cfg)
-            if cfg.self_speculation:
-                draft_name = target.model.name
-            else:
-                draft_name = dep.model.name
+            draft_name = target.model.name if cfg.self_speculation else dep.model.name
             try:
                 rate, src = published_acceptance(
                     target.model.name, draft_name, cfg.method, cfg.budget, c
                 )
-            except PerfModelError as exc:
-                if not cfg.self_speculation:
-                    raise
-                raise PerfModelError(
-                    f"no published acceptance data for self-speculation of {draft_name} with "
-                    f"{cfg.kv_label} KV; pass --acceptance-rate or --acceptance-len"
-                ) from exc
+            except PerfModelError:
+                who = f"self-speculation of {draft_name}" if cfg.self_speculation else draft_name
+                missing.append(f"{who} with {cfg.kv_label} KV")
+                sources.append("no published acceptance data (not ranked)")
+                continue
             a[i, 0, :] = rate
             sources.append(src)
-    e = expected_accepted(a, gg)
+        if len(missing) == n_c:
+            raise PerfModelError(
+                f"no published acceptance data for {missing[0]}"
+                + (f" (nor {len(missing) - 1} other configurations)" if len(missing) > 1 else "")
+                + "; pass --acceptance-rate or --acceptance-len"
+            )
+    known = np.isfinite(a)
+    e = np.where(known, expected_accepted(np.where(known, a, 0.0), gg), np.nan)
     overhead = np.full((1, 1, 1), target.profile.sd_step_us * 1e-6)
     times = SpecDecodeTimes(gg, gg * draft_step, verify, overhead, e, auto)
     return SpecDecodeGrid(

@@ -168,6 +168,11 @@ def specdecode(
                 "top": grid.top(n, 5, require_fit=fits_any),
             }
         rec["excluded_oom"] = [c.label for i, c in enumerate(configs) if not grid.fits[i, n]]
+        rec["not_ranked_no_acceptance_data"] = [
+            c.label
+            for i, c in enumerate(configs)
+            if grid.acceptance_source[i].startswith("no published")
+        ]
         rows.append(rec)
     meta = _meta(dep, configs, gammas)
     for r in rows:
@@ -182,6 +187,11 @@ def specdecode(
                 f"batch {r['batch']}, context {r['prompt_len']}: excluded (out of memory): "
                 + ", ".join(r["excluded_oom"])
             )
+    if rows and rows[0]["not_ranked_no_acceptance_data"]:
+        warn(
+            "not ranked, no published acceptance data (pass --acceptance-rate to include them): "
+            + ", ".join(rows[0]["not_ranked_no_acceptance_data"])
+        )
     if json:
         payload = {**rows[0], **meta}
         if len(rows) > 1:
