@@ -11,7 +11,8 @@ A profile is a handful of physically meaningful numbers, loaded from profiles/*.
   per_step_us (scheduler, input preparation, per forward pass), per_token_us (sampling and
   output processing per sampled token), comm_latency_us (per all-reduce call),
   sd_step_us (speculative decoding bookkeeping per draft/verify round: acceptance, KV
-  rollback), select_us_per_seq (SpecPrefill token selection per sequence).
+  rollback), select_us_per_seq and select_us_per_token (SpecPrefill token selection: per
+  sequence, and per prompt token for ranking and rebuilding the kept requests on the host).
 The shipped profiles are fitted by `perfmodel calibrate` and record what they were fitted on.
 """
 
@@ -34,6 +35,7 @@ OVERHEAD_KEYS = (
     "comm_latency_us",
     "sd_step_us",
     "select_us_per_seq",
+    "select_us_per_token",
 )
 PARAMETERS = (
     tuple(f"efficiency.{k}" for k in EFFICIENCY_KEYS)
@@ -59,6 +61,7 @@ class Profile:
     comm_latency_us: float = 0.0
     sd_step_us: float = 0.0
     select_us_per_seq: float = 0.0
+    select_us_per_token: float = 0.0
     memory_utilization: float = 0.90  # fraction of HBM the framework may use
     description: str = ""
     provenance: dict = field(default_factory=dict, compare=False, hash=False)

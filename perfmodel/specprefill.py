@@ -118,7 +118,8 @@ def specprefill_times(
     look = np.asarray(lookahead, float) * decode_step_time(speculator, b, L)
     score_op = scoring_op(speculator, b, L, lookahead)
     scoring = op_time(score_op, speculator.gpu, speculator.profile, "bf16", speculator.mode).time_s
-    scoring = scoring + speculator.profile.select_us_per_seq * 1e-6 * b
+    prof = speculator.profile
+    scoring = scoring + (prof.select_us_per_seq * b + prof.select_us_per_token * b * L) * 1e-6
     target_time = prefill_time(target, b, kept_tokens(L, k))
     baseline = prefill_time(target, b, L)
     return SpecPrefillTimes(baseline, spec_prefill, look, scoring, target_time)

@@ -140,11 +140,16 @@ def cross_validate(tables: list[Table]) -> list[dict]:
             by_profile.setdefault(t.profile, []).append(t)
     for prof_name, group in by_profile.items():
         base = load_profile(prof_name)
+        # refit the same parameters the shipped profile was fitted on, from the same starting
+        # values (its provenance), so the held-out table leaks in through neither
+        params = base.provenance.get("fitted_parameters") or None
+        start = base.provenance.get("start") or {}
+        base = base.with_values(**start)
         for held in group:
             rest = [o for t in group if t is not held for o in t.observations]
             if not rest:
                 continue
-            fitted = fit_profile(rest, base).profile
+            fitted = fit_profile(rest, base, params).profile
             for obs in held.observations:
                 s = score(obs, fitted)
                 out.append(

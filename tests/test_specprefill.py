@@ -116,12 +116,14 @@ def test_ttft_increases_with_keep_rate(d70, b, L, k):
     assert np.all(np.diff(ttft) >= -1e-12)
 
 
-# "Tiny" = up to 32 tokens: at 64 tokens a 1-token keep can already break even (b=42,
-# L=64, keep 1/64 gives 1.002x: the 70B prefill of 2688 tokens costs as much as the 8B
-# speculator's prefill, look-ahead and per-sequence selection together).
+# Tiny prefill: at most 32 tokens per prompt and 256 in the batch. Then the 70B baseline is
+# bound by reading its weights once, and SpecPrefill adds the speculator's prefill and 8
+# look-ahead steps (each another read of its weights) for little saved compute. (At batch
+# 84 x 8 tokens the 70B prefill is already compute-bound and a 1-token keep breaks even.)
 @settings(max_examples=60, deadline=None)
 @given(b=st.integers(1, 256), k=st.floats(0.01, 1.0), L=st.integers(1, 32))
 def test_no_speedup_for_tiny_prompts(d70, b, k, L):
+    b = max(1, min(b, 256 // L))
     t, s = d70
     assert specprefill_times(t, s, b, L, k).speedup <= 1.0
 

@@ -5,7 +5,11 @@
 - vllm-h100: vLLM 0.6.3.post1 eager on H100 SXM, fitted on the SpecPrefill prefill tables
   (70B baseline, 70B SpecPrefill 50%, 8B batch-1 SpecPrefill 10%/50%). The per-layer and
   per-step overheads are seen through the speculator's look-ahead decode steps at batch 1;
-  per-token, all-reduce latency and speculative-round overheads stay hand-set.
+  per-token, all-reduce latency and speculative-round overheads stay hand-set. The
+  SpecPrefill selection cost has a per-prompt-token part (host-side ranking and rebuilding
+  of the kept requests): without it the 70B SpecPrefill rows, all at 524,288 prompt tokens,
+  carry ~1 s that no GPU term explains, and the leave-one-table-out error of the 8B table
+  was 200% (13.5% with it).
 - torch-cudagraph-h100: the MagicDec authors' PyTorch decoding with CUDA graphs on 8xH100,
   fitted on T_auto, T_V, T_D and T_SD of the three MagicDec tables. Decode at these shapes
   barely sees compute (left free, the matmul efficiency runs to its bound of 1.0, which no
@@ -33,13 +37,13 @@ VLLM_START = Profile(
     attention=0.4,
     memory=0.8,
     comm=0.8,
-    matmul_half_rows=128.0,
     per_layer_us=40.0,
     per_step_us=1000.0,
     per_token_us=2.0,  # hand-set: sampling per token
     comm_latency_us=15.0,  # hand-set: NCCL all-reduce launch latency
     sd_step_us=500.0,  # hand-set
     select_us_per_seq=150.0,
+    select_us_per_token=0.5,
     memory_utilization=0.90,
     description="vLLM 0.6.3.post1, enforce_eager, no chunked prefill, BF16, on H100 SXM",
 )
@@ -48,8 +52,8 @@ VLLM_FIT = [
     "efficiency.attention",
     "efficiency.memory",
     "efficiency.comm",
-    "efficiency.matmul_half_rows",
     "overhead.select_us_per_seq",
+    "overhead.select_us_per_token",
     "overhead.per_layer_us",
     "overhead.per_step_us",
 ]
@@ -89,6 +93,8 @@ def fit_and_write(start: Profile, params: list[str], hand_set: list[str]) -> Pro
     result = fit_profile(observations, start, parameters=params)
     prov = provenance(result, [t.name for t in tables])
     prov["hand_set_parameters"] = hand_set
+    # where the fit started: leave-one-table-out refits start here, not from the fitted values
+    prov["start"] = {p: start.get(p) for p in params}
     prov["source_setup"] = tables[0].setup
     profile = replace(result.profile, provenance=prov)
     write_profile_yaml(profile, PROFILE_DIR / f"{start.name}.yaml")
