@@ -268,16 +268,15 @@ class Candidates:
 def _spec_prefill(dep_t, wl, max_quality_drop):
     """(S_mean, S_p90, info) with SpecPrefill where the planner says it pays, else None."""
     from perfmodel.recommend import default_speculator
-    from perfmodel.specprefill import kept_tokens, plan_specprefill, specprefill_times
+    from perfmodel.specprefill import kept_tokens, recommend_keep_rate, specprefill_times
 
     name = default_speculator(dep_t.model, dep_t.tp)
     if name is None:
         return None
     spec = dep_t.with_model(name)
-    plan = plan_specprefill(
+    keep, *_ = recommend_keep_rate(
         dep_t, spec, 1, int(round(wl.prompt_p90)), max_quality_drop=max_quality_drop
     )
-    keep = plan.recommended_keep_rate
     if keep is None:
         return None
     t = specprefill_times(dep_t, spec, 1, [wl.prompt_mean, wl.prompt_p90], keep)
@@ -323,7 +322,8 @@ def _spec_decode(dep_t, wl, ctx_mean, ctx_p90, acceptance_rate):
                 output_len=out_len,
             )
         sd = np.broadcast_to(g.times.sd_s, g.shape)
-        sd = np.where(g.fits[:, None, :], sd, np.inf)
+        # unranked (no acceptance data: nan) and out-of-memory configurations never win
+        sd = np.where(g.fits[:, None, :] & np.isfinite(sd), sd, np.inf)
         flat = sd.reshape(-1, sd.shape[-1])
         best = flat.argmin(axis=0)
         ci, gi = np.unravel_index(best, sd.shape[:2])

@@ -446,7 +446,7 @@ class SpecDecodeGrid:
     fits: np.ndarray  # (C, N)
     memory_total_gb: np.ndarray  # (C, N)
     memory_capacity_gb: float
-    memory: list  # per config: MemoryReport over N
+    memory_groups: list  # per config: (MemoryReport over its draft's configs x N, row index)
 
     @property
     def speedup(self) -> np.ndarray:
@@ -455,6 +455,11 @@ class SpecDecodeGrid:
     @property
     def shape(self) -> tuple[int, int, int]:
         return (len(self.configs), self.gammas.size, self.batch.size)
+
+    def memory(self, c: int):
+        """Config c's MemoryReport over the N points (built on demand)."""
+        mem, j = self.memory_groups[c]
+        return _memory_row(mem, j)
 
     def masked_speedup(self, require_fit: bool = True) -> np.ndarray:
         """Speedup with configurations that cannot be ranked set to -inf: those without an
@@ -495,7 +500,7 @@ class SpecDecodeGrid:
             "t_autoregressive_ms": at(t.autoregressive_s) * 1e3,
             "speedup": at(t.speedup),
             "fits": bool(self.fits[c, n]),
-            "memory": self.memory[c].as_dict(n),
+            "memory": self.memory(c).as_dict(n),
         }
 
     def top(self, n: int = 0, k: int = 5, require_fit: bool = True) -> list[dict]:
@@ -534,7 +539,7 @@ def evaluate_grid(
     draft_step = np.empty((n_c, 1, b.size))
     fits = np.empty((n_c, b.size), bool)
     total = np.empty((n_c, b.size))
-    reports: list = [None] * n_c
+    groups: list = [None] * n_c
     # one vectorized call per distinct draft model (at most a few), budgets broadcast
     for name in dict.fromkeys(cfg.draft for cfg in configs):
         idx = np.array([i for i, cfg in enumerate(configs) if cfg.draft == name])
@@ -544,7 +549,7 @@ def evaluate_grid(
         mem = specdecode_memory(target, dep, b[None, :], c[None, :], output_len, bud, name == SELF)
         fits[idx], total[idx] = mem.fits, mem.total_gb
         for j, i in enumerate(idx):
-            reports[i] = _memory_row(mem, j)
+            groups[i] = (mem, j)
         capacity = mem.capacity_gb
     gg = g[None, :, None]
     verify = decode_step_time(target, b[None, None, :], c[None, None, :], gg + 1.0)
@@ -580,9 +585,7 @@ def evaluate_grid(
     e = np.where(known, expected_accepted(np.where(known, a, 0.0), gg), np.nan)
     overhead = np.full((1, 1, 1), target.profile.sd_step_us * 1e-6)
     times = SpecDecodeTimes(gg, gg * draft_step, verify, overhead, e, auto)
-    return SpecDecodeGrid(
-        configs, g, b, c, times, a, sources, fits, total, float(capacity), reports
-    )
+    return SpecDecodeGrid(configs, g, b, c, times, a, sources, fits, total, float(capacity), groups)
 
 
 def _memory_row(mem, j):

@@ -388,6 +388,27 @@ class SpecPrefillPlan:
         }
 
 
+def recommend_keep_rate(
+    target_dep: Deployment,
+    speculator_dep: Deployment,
+    batch,
+    prompt_len,
+    keep_rates=DEFAULT_KEEP_RATES,
+    lookahead=DEFAULT_LOOKAHEAD,
+    max_quality_drop=1.0,
+):
+    """(recommended keep rate or None, times per keep rate, quality per keep rate, meets
+    quality mask): the lowest-TTFT keep rate whose published LongBench drop is within
+    max_quality_drop. The cheap core of plan_specprefill (no break-even search, no QPS)."""
+    from perfmodel.quality import meets_quality, quality_drop
+
+    keep = np.atleast_1d(check_keep_rates(keep_rates)).astype(float).ravel()
+    times = specprefill_times(target_dep, speculator_dep, batch, prompt_len, keep, lookahead)
+    ok = meets_quality(keep, max_quality_drop)
+    rec = float(keep[np.flatnonzero(ok)[np.argmin(times.ttft_s[ok])]]) if np.any(ok) else None
+    return rec, times, quality_drop(keep), ok
+
+
 def plan_specprefill(
     target_dep: Deployment,
     speculator_dep: Deployment,
@@ -415,7 +436,7 @@ def plan_specprefill(
     a speculator with another vocabulary, or a prompt longer than the target's context.
     """
     from perfmodel.memory import kv_cache_bytes_per_gpu, memory_report, weight_bytes_per_gpu
-    from perfmodel.quality import meets_quality, min_keep_rate_for_drop, quality_drop
+    from perfmodel.quality import min_keep_rate_for_drop
 
     keep = np.atleast_1d(check_keep_rates(keep_rates)).astype(float).ravel()
     check_pair(target_dep, speculator_dep)
@@ -442,12 +463,9 @@ def plan_specprefill(
             target_dep.gpu.name,
         )
 
-    times = specprefill_times(target_dep, speculator_dep, b, L, keep, lookahead)
-    quality = quality_drop(keep)
-    ok = meets_quality(keep, max_quality_drop)
-    rec = None
-    if np.any(ok):
-        rec = float(keep[np.flatnonzero(ok)[np.argmin(times.ttft_s[ok])]])
+    rec, times, quality, ok = recommend_keep_rate(
+        target_dep, speculator_dep, b, L, keep, lookahead, max_quality_drop
+    )
 
     break_even = None
     if rec is not None:
