@@ -20,6 +20,10 @@ assert load_gpu('h100').name == 'h100-sxm'
 assert load_model('405b').num_layers == 126
 assert load_profile('vllm-h100').framework == 'vllm'
 assert len(published_tables()) >= 7
+import pathlib, app
+assert len(list((pathlib.Path(app.__file__).parent / 'pages').glob('*.py'))) == 5
+from perfmodel.commands.app import home_script
+assert '{site}' in str(home_script())
 print('ok')
 """
 
