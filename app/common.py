@@ -131,6 +131,11 @@ def settings() -> dict:
     return {k: st.session_state.get(k, SIDEBAR_DEFAULTS[k]) for k in SIDEBAR_KEYS}
 
 
+def fmt_s(seconds: float) -> str:
+    """A duration for display: milliseconds below one second, else seconds."""
+    return f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.3f} s"
+
+
 def page_header(title: str, intro: str) -> None:
     st.title(title)
     st.caption(intro)

@@ -120,7 +120,8 @@ class ModelSpec:
         return 2.0 * self.num_layers * self.num_kv_heads * self.head_dim * kv_bytes
 
 
-def _parse_config(data: dict, name: str, source: str) -> ModelSpec:
+def parse_config(data: dict, name: str, source: str) -> ModelSpec:
+    """The one mapping from a config.json dict to a ModelSpec (errors name source and field)."""
     model_type = str(data.get("model_type", "")).lower()
     if model_type not in SUPPORTED_MODEL_TYPES:
         raise PerfModelError(
@@ -174,7 +175,7 @@ def load_config_file(path: str | Path, name: str | None = None) -> ModelSpec:
         raise PerfModelError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from exc
     if not isinstance(data, dict):
         raise PerfModelError(f"{path}: expected a JSON object")
-    return _parse_config(data, name or path.parent.name, str(path))
+    return parse_config(data, name or path.parent.name, str(path))
 
 
 @lru_cache(maxsize=1)

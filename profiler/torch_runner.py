@@ -58,40 +58,28 @@ class DecoderConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config.json") -> DecoderConfig:
+        from perfmodel.models import parse_config
+
         model_type = str(data.get("model_type", "")).lower()
         if model_type not in SUPPORTED:
             raise PerfModelError(
                 f"{source}: the torch runner supports model_type {', '.join(SUPPORTED)}, "
                 f"not '{model_type or '(missing)'}' (use --runner vllm)"
             )
-        for key in (
-            "hidden_size",
-            "num_hidden_layers",
-            "num_attention_heads",
-            "intermediate_size",
-            "vocab_size",
-        ):
-            if not isinstance(data.get(key), int) or data[key] <= 0:
-                raise PerfModelError(f"{source}: field '{key}' must be a positive integer")
-        heads = data["num_attention_heads"]
-        kv_heads = int(data.get("num_key_value_heads") or heads)
-        if heads % kv_heads:
-            raise PerfModelError(
-                f"{source}: num_attention_heads must be a multiple of num_key_value_heads"
-            )
+        spec = parse_config(data, source, source)  # the one config.json -> shape mapping
         return cls(
-            model_type=model_type,
-            hidden_size=data["hidden_size"],
-            num_layers=data["num_hidden_layers"],
-            num_heads=heads,
-            num_kv_heads=kv_heads,
-            head_dim=int(data.get("head_dim") or data["hidden_size"] // heads),
-            intermediate_size=data["intermediate_size"],
-            vocab_size=data["vocab_size"],
+            model_type=spec.model_type,
+            hidden_size=spec.hidden_size,
+            num_layers=spec.num_layers,
+            num_heads=spec.num_heads,
+            num_kv_heads=spec.num_kv_heads,
+            head_dim=spec.head_dim,
+            intermediate_size=spec.intermediate_size,
+            vocab_size=spec.vocab_size,
             rms_norm_eps=float(data.get("rms_norm_eps", 1e-6)),
             rope_theta=float(data.get("rope_theta", 10000.0)),
-            attention_bias=bool(data.get("attention_bias", model_type == "qwen2")),
-            tie_word_embeddings=bool(data.get("tie_word_embeddings", False)),
+            attention_bias=spec.attention_bias,
+            tie_word_embeddings=spec.tie_word_embeddings,
         )
 
     @property

@@ -21,10 +21,6 @@ PARTS = (
 )
 
 
-def fmt_s(seconds: float) -> str:
-    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
-
-
 st.set_page_config(page_title=TITLE, layout="wide")
 cfg = common.sidebar()
 common.page_header(
@@ -85,7 +81,7 @@ with common.guard():
         "-" if q["improvement"] is None else f"{q['improvement']:.2f}x",
         f"{q['baseline']:.2f} -> {q['specprefill']:.2f} QPS",
     )
-    m4.metric("Baseline TTFT (modeled)", fmt_s(p["baseline_ttft_s"]))
+    m4.metric("Baseline TTFT (modeled)", common.fmt_s(p["baseline_ttft_s"]))
     common.modeled(
         f"target {res['describe']}, speculator {res['speculator']} on the same GPUs; "
         f"{res['basis']}. QPS: {q['slo_note']}, SLO {q['slo_ttft_s']:.2f} s."

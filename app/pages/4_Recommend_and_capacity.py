@@ -18,10 +18,6 @@ DEFAULT_SLO_TTFT, DEFAULT_SLO_TPOT = 10.0, 0.1  # when the user gives none
 COMPARE = ("h100-sxm", "h200", "a100-80gb", "a100-40gb", "l40s", "rtx4090", "b200", "mi300x")
 
 
-def fmt_s(seconds: float) -> str:
-    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
-
-
 st.set_page_config(page_title=TITLE, layout="wide")
 cfg = common.sidebar()
 common.page_header(
@@ -99,8 +95,8 @@ with common.guard():
         else ("workload above it" if rec["above_critical"] else "workload below it"),
     )
     b1, b2, b3 = st.columns(3)
-    b1.metric("Baseline TTFT (modeled)", fmt_s(rec["baseline"]["ttft_s"]))
-    b2.metric("Baseline TPOT (modeled)", fmt_s(rec["baseline"]["tpot_s"]))
+    b1.metric("Baseline TTFT (modeled)", common.fmt_s(rec["baseline"]["ttft_s"]))
+    b2.metric("Baseline TPOT (modeled)", common.fmt_s(rec["baseline"]["tpot_s"]))
     b3.metric(
         "Memory per GPU (modeled)",
         f"{rec['memory']['total_gb']:.1f} / {rec['memory']['capacity_gb']:.1f} GB",

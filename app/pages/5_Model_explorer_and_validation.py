@@ -17,10 +17,6 @@ published_validation = st.cache_data(show_spinner=False)(compute.published_valid
 uploaded_validation = st.cache_data(show_spinner=False, max_entries=8)(compute.uploaded_validation)
 
 
-def fmt_s(seconds: float) -> str:
-    return f"{seconds * 1e3:.2f} ms" if seconds < 1 else f"{seconds:.3f} s"
-
-
 def roofline_figure(data: dict, phase: str) -> go.Figure:
     """Operators at (arithmetic intensity, modeled FLOP/s) under the GPU's datasheet roof."""
     ops = data["ops"]
@@ -129,8 +125,8 @@ with common.guard():
     )
     s = data["summary"]
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric("TTFT (modeled)", fmt_s(s["ttft_s"]))
-    m2.metric("TPOT (modeled)", fmt_s(s["tpot_s"]))
+    m1.metric("TTFT (modeled)", common.fmt_s(s["ttft_s"]))
+    m2.metric("TPOT (modeled)", common.fmt_s(s["tpot_s"]))
     m3.metric("Throughput (modeled)", f"{s['throughput_tok_s']:.0f} tok/s")
     m4.metric(
         "Memory per GPU (modeled)",
