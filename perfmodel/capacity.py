@@ -297,7 +297,7 @@ def _spec_prefill(dep_t, wl, max_quality_drop):
 def _spec_decode(dep_t, wl, ctx_mean, ctx_p90, acceptance_rate):
     """Best MagicDec step time per batch (BATCH_GRID) at the p90 and mean contexts, from
     the planner's grid; inf where no configuration fits. None when unavailable."""
-    from perfmodel.recommend import ASSUMED_ACCEPTANCE, _sd_configs
+    from perfmodel.recommend import ASSUMED_ACCEPTANCE, _has_published_acceptance, _sd_configs
     from perfmodel.specdecode import evaluate_grid
 
     try:
@@ -306,21 +306,11 @@ def _spec_decode(dep_t, wl, ctx_mean, ctx_p90, acceptance_rate):
         return None
     out = []
     source = "published"
+    rate = acceptance_rate
+    if rate is None and not any(_has_published_acceptance(dep_t.model.name, c) for c in configs):
+        rate, source = ASSUMED_ACCEPTANCE, f"assumed {ASSUMED_ACCEPTANCE:g}"
     for ctx, out_len in ((ctx_p90, wl.output_p90 / 2), (ctx_mean, wl.output_mean / 2)):
-        try:
-            g = evaluate_grid(
-                dep_t, configs, BATCH_GRID, ctx, acceptance_rate=acceptance_rate, output_len=out_len
-            )
-        except PerfModelError:
-            source = f"assumed {ASSUMED_ACCEPTANCE:g}"
-            g = evaluate_grid(
-                dep_t,
-                configs,
-                BATCH_GRID,
-                ctx,
-                acceptance_rate=ASSUMED_ACCEPTANCE,
-                output_len=out_len,
-            )
+        g = evaluate_grid(dep_t, configs, BATCH_GRID, ctx, acceptance_rate=rate, output_len=out_len)
         sd = np.broadcast_to(g.times.sd_s, g.shape)
         # unranked (no acceptance data: nan) and out-of-memory configurations never win
         sd = np.where(g.fits[:, None, :] & np.isfinite(sd), sd, np.inf)
@@ -512,38 +502,42 @@ def simulate_replica(
     first_t = np.full(n_requests, np.nan)
     queue: list[int] = []
     q_head = 0
-    running_ids = np.empty(0, int)
-    remaining = np.empty(0, float)
+    running: list[int] = []  # request ids in the batch (plain lists: batches are small)
+    remaining: list[float] = []  # decode steps each still needs
     t, nxt, events = 0.0, 0, 0
     while events < SIM_MAX_EVENTS:
         events += 1
         while nxt < n_requests and arrivals[nxt] <= t:
             queue.append(nxt)
             nxt += 1
-        if q_head < len(queue) and running_ids.size < batch:
+        if q_head < len(queue) and len(running) < batch:
             r = queue[q_head]
             q_head += 1
             t += pre[r]
             ttft[r] = t - arrivals[r]
             first_t[r] = t
             if o[r] > 1:
-                running_ids = np.append(running_ids, r)
-                remaining = np.append(remaining, o[r] - 1)
+                running.append(r)
+                remaining.append(o[r] - 1)
             else:
                 done_t[r] = t
             continue
-        if running_ids.size:
-            dt = step_s[running_ids.size - 1]
-            k = remaining.min()
+        if running:
+            dt = step_s[len(running) - 1]
+            k = min(remaining)
             if q_head < len(queue):  # full batch: run to the next completion
                 pass
             elif nxt < n_requests:  # stop at the step in flight when the next request arrives
                 k = min(k, max(1.0, math.ceil((arrivals[nxt] - t) / dt)))
             t += k * dt
-            remaining = remaining - k
-            fin = remaining <= 0
-            done_t[running_ids[fin]] = t
-            running_ids, remaining = running_ids[~fin], remaining[~fin]
+            keep_r, keep_left = [], []
+            for r, left in zip(running, remaining, strict=True):
+                if left - k <= 0:
+                    done_t[r] = t
+                else:
+                    keep_r.append(r)
+                    keep_left.append(left - k)
+            running, remaining = keep_r, keep_left
             continue
         if nxt >= n_requests:
             break

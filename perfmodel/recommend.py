@@ -550,26 +550,11 @@ def _sd_configs(dep: Deployment, drafts: str | None):
 
 
 def _has_published_acceptance(target: str, cfg) -> bool:
-    """Whether the shipped acceptance table has rows for this (target, draft, KV method).
-
-    Read with the csv module: only where it does is the planner's pandas look-up worth
-    importing (pandas alone costs ~0.25 s of the 0.5 s cold-start budget).
-    """
-    import csv
-
-    from perfmodel.paths import DATA_DIR
-    from perfmodel.specdecode import ACCEPTANCE_FILE
+    """Whether the shipped acceptance table has rows for this (target, draft, KV method)."""
+    from perfmodel.specdecode import has_published_acceptance
 
     draft = target if cfg.self_speculation else resolve_model(cfg.draft).name
-    try:
-        with (DATA_DIR / ACCEPTANCE_FILE).open(newline="") as fh:
-            keys = {
-                (r["target"].lower(), r["draft"].lower(), r["method"].lower())
-                for r in csv.DictReader(fh)
-            }
-    except (OSError, KeyError):
-        return False
-    return (target.lower(), draft.lower(), cfg.method) in keys
+    return has_published_acceptance(target, draft, cfg.method)
 
 
 def specdecode_section(

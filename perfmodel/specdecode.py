@@ -334,6 +334,19 @@ def _lines(sources: np.ndarray, lines: np.ndarray) -> str:
     return "; ".join(parts)
 
 
+def has_published_acceptance(target: str, draft: str, method: str) -> bool:
+    """Whether the shipped table has rows for this (target, draft, KV method) at all."""
+    t = acceptance_table()
+    lower = np.vectorize(str.lower, otypes=[object])
+    return bool(
+        np.any(
+            (lower(t["target"]) == target.lower())
+            & (lower(t["draft"]) == draft.lower())
+            & (t["method"] == method)
+        )
+    )
+
+
 def published_acceptance(
     target: str, draft: str, method: str, budget: float, prompt_len
 ) -> tuple[np.ndarray, str]:
