@@ -307,7 +307,12 @@ def critical_length_cmd(
     crit = sd.critical_length(dep, configs, b, gammas, rate, max_len=top)
     curve = []
     for bi, li in zip(b, crit, strict=True):
-        entry = {"batch": int(bi), "critical_seq_len": None if np.isnan(li) else int(li)}
+        entry = {
+            "batch": int(bi),
+            "critical_seq_len": None if np.isnan(li) else int(li),
+            # 1 = the smallest context already gains: speculation pays at every length
+            "pays_at_every_context": bool(li == 1),
+        }
         if not np.isnan(li):
             grid = sd.evaluate_grid(dep, configs, [bi], [li], gammas, rate)
             ci, gi = grid.best_index(require_fit=False)
@@ -344,7 +349,9 @@ def critical_length_cmd(
         else:
             table.add_row(
                 str(e["batch"]),
-                str(e["critical_seq_len"]),
+                "1 (pays at every context)"
+                if e["pays_at_every_context"]
+                else str(e["critical_seq_len"]),
                 e["draft"],
                 e["draft_kv"],
                 str(e["gamma"]),
