@@ -42,9 +42,6 @@ def _is_eff(name: str) -> bool:
     return name.split(".")[-1] in EFFICIENCY_KEYS
 
 
-# matmul_half_rows is a non-negative count, fitted like an overhead (scale 100 rows)
-
-
 def _to_x(name: str, value: float) -> float:
     return np.log(max(value, EFF_MIN)) if _is_eff(name) else value / OVERHEAD_SCALE_US
 
@@ -162,8 +159,6 @@ def provenance(result: FitResult, tables: list[str]) -> dict:
 
 def write_profile_yaml(profile: Profile, path) -> None:
     import yaml
-
-    from perfmodel.profile import EFFICIENCY_KEYS as _E  # noqa: F401  (documented schema)
 
     text = yaml.safe_dump(profile.to_yaml_dict(), sort_keys=False, width=100)
     with open(path, "w") as fh:

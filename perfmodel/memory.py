@@ -46,13 +46,23 @@ def kv_cache_bytes_per_gpu(dep: Deployment, batch, tokens) -> np.ndarray:
     return kv_bytes_per_token_per_gpu(dep) * np.asarray(batch, float) * np.asarray(tokens, float)
 
 
-def activation_bytes_per_gpu(dep: Deployment, batch, prompt_len) -> np.ndarray:
+def activation_bytes_per_token(dep: Deployment) -> float:
+    """Hidden state + residual (2d) and the MLP intermediate (3*ffn/t) per prefill token."""
     m = dep.model
-    tokens = prefill_step_tokens(batch, prompt_len)
     ffn = m.intermediate_size * (m.experts_per_token if m.is_moe else 1)
-    hidden = tokens * (2 * m.hidden_size + 3 * ffn / dep.tp) * ACT_BYTES
-    logits = np.asarray(batch, float) * m.vocab_size * 4.0
-    return hidden + logits
+    return (2 * m.hidden_size + 3 * ffn / dep.tp) * ACT_BYTES
+
+
+def logits_bytes_per_seq(dep: Deployment) -> float:
+    """fp32 logits of one sampled token."""
+    return dep.model.vocab_size * 4.0
+
+
+def activation_bytes_per_gpu(dep: Deployment, batch, prompt_len) -> np.ndarray:
+    tokens = prefill_step_tokens(batch, prompt_len)
+    return tokens * activation_bytes_per_token(dep) + np.asarray(
+        batch, float
+    ) * logits_bytes_per_seq(dep)
 
 
 @dataclass(frozen=True)
@@ -112,9 +122,9 @@ def max_batch(
     """Largest batch whose weights + KV + activations fit (0 when even the weights do not)."""
     p, o = np.broadcast_arrays(np.asarray(prompt_len, float), np.asarray(output_len, float))
     free = usable_bytes(dep) - weight_bytes_per_gpu(dep) - extra_bytes
-    m = dep.model
-    ffn = m.intermediate_size * (m.experts_per_token if m.is_moe else 1)
-    step = np.maximum(p, PREFILL_STEP_TOKENS)
-    activations = step * (2 * m.hidden_size + 3 * ffn / dep.tp) * ACT_BYTES
-    per_seq = kv_bytes_per_token_per_gpu(dep) * (p + o) + m.vocab_size * 4.0 + extra_bytes_per_seq
+    # a large batch fills the prefill step: max(prompt, PREFILL_STEP_TOKENS) tokens
+    activations = np.maximum(p, PREFILL_STEP_TOKENS) * activation_bytes_per_token(dep)
+    per_seq = (
+        kv_bytes_per_token_per_gpu(dep) * (p + o) + logits_bytes_per_seq(dep) + extra_bytes_per_seq
+    )
     return np.maximum(np.floor((free - activations) / per_seq), 0.0)

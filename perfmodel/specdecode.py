@@ -334,17 +334,19 @@ def _lines(sources: np.ndarray, lines: np.ndarray) -> str:
     return "; ".join(parts)
 
 
+def _pair_rows(t: dict, target: str, draft: str, method: str) -> np.ndarray:
+    """Mask of the acceptance rows of one (target, draft, KV method); names case-insensitive."""
+    lower = np.vectorize(str.lower, otypes=[object])
+    return (
+        (lower(t["target"]) == target.lower())
+        & (lower(t["draft"]) == draft.lower())
+        & (t["method"] == method)
+    )
+
+
 def has_published_acceptance(target: str, draft: str, method: str) -> bool:
     """Whether the shipped table has rows for this (target, draft, KV method) at all."""
-    t = acceptance_table()
-    lower = np.vectorize(str.lower, otypes=[object])
-    return bool(
-        np.any(
-            (lower(t["target"]) == target.lower())
-            & (lower(t["draft"]) == draft.lower())
-            & (t["method"] == method)
-        )
-    )
+    return bool(np.any(_pair_rows(acceptance_table(), target, draft, method)))
 
 
 def published_acceptance(
@@ -356,12 +358,7 @@ def published_acceptance(
     (and log2(budget) for compressed methods), nearest beyond the data or where there is only
     one point. Returns (a, source). Raises PerfModelError where there is no data."""
     t = acceptance_table()
-    lower = np.vectorize(str.lower, otypes=[object])
-    mask = (
-        (lower(t["target"]) == target.lower())
-        & (lower(t["draft"]) == draft.lower())
-        & (t["method"] == method)
-    )
+    mask = _pair_rows(t, target, draft, method)
     if not mask.any():
         raise PerfModelError(
             f"no published acceptance data for target {target}, draft {draft}, KV {method}; "
