@@ -91,9 +91,9 @@ def sidebar() -> dict:
 
     Returns the deployment settings as plain values (hashable, cacheable).
     """
-    from perfmodel.hardware import list_gpus
-    from perfmodel.models import list_models
-    from perfmodel.profile import list_profiles
+    from perfmodel.specs.hardware import list_gpus
+    from perfmodel.specs.models import list_models
+    from perfmodel.specs.profile import list_profiles
 
     models, gpus = list_models(), [g for g in list_gpus() if g != "cpu-generic"]
     profiles = ["auto", *list_profiles()]

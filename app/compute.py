@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from perfmodel.deployment import Deployment, make_deployment
+from perfmodel.core.deployment import Deployment, make_deployment
 from perfmodel.errors import PerfModelError
 
 MAX_UPLOAD_BYTES = 2_000_000  # uploaded measurement CSVs are capped at 2 MB
@@ -37,7 +37,7 @@ def deployment(cfg: dict, model: str | None = None, gpu: str | None = None) -> D
 
 def basis_text(dep: Deployment) -> str:
     """'modeled: profile X, mode Y' exactly as the CLI prints it."""
-    from perfmodel.commands.common import basis
+    from perfmodel.cli.commands.common import basis
 
     return basis(dep)
 
@@ -46,12 +46,12 @@ def basis_text(dep: Deployment) -> str:
 def explorer(cfg: dict, batch: int, prompt_len: int, output_len: int) -> dict:
     """Latency, memory and the per-operator breakdown of prefill and of one decode step.
 
-    perfmodel.api.predict_arrays for the request, perfmodel.commands.predict.breakdown_rows
+    perfmodel.core.api.predict_arrays for the request, perfmodel.cli.commands.predict.breakdown_rows
     (forward_pass(detail=True)) for the operators, the GPU spec for the roofline's ceilings.
     """
-    from perfmodel.api import predict_arrays
-    from perfmodel.commands.predict import breakdown_rows
-    from perfmodel.inference import mean_decode_context
+    from perfmodel.cli.commands.predict import breakdown_rows
+    from perfmodel.core.api import predict_arrays
+    from perfmodel.core.inference import mean_decode_context
 
     dep = deployment(cfg)
     cols = predict_arrays(dep, batch, prompt_len, output_len)
@@ -116,9 +116,9 @@ def _scores_frames(result: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
 
 
 def published_validation(profile: str = "auto") -> dict:
-    """perfmodel.validate.validate_tables over perfmodel.observations.published_tables()."""
-    from perfmodel.observations import published_tables
-    from perfmodel.validate import validate_tables
+    """perfmodel.accuracy.validate.validate_tables over perfmodel.accuracy.observations.published_tables()."""
+    from perfmodel.accuracy.observations import published_tables
+    from perfmodel.accuracy.validate import validate_tables
 
     result = validate_tables(published_tables(), None if profile == "auto" else profile)
     tables, points = _scores_frames(result)
@@ -127,9 +127,9 @@ def published_validation(profile: str = "auto") -> dict:
 
 def uploaded_validation(data: bytes, filename: str, profile: str = "auto") -> dict:
     """Validate an uploaded measurement CSV: size-capped, parsed by pandas only, through
-    perfmodel.observations.build_table (wrong columns -> PerfModelError)."""
-    from perfmodel.observations import build_table
-    from perfmodel.validate import validate_tables
+    perfmodel.accuracy.observations.build_table (wrong columns -> PerfModelError)."""
+    from perfmodel.accuracy.observations import build_table
+    from perfmodel.accuracy.validate import validate_tables
 
     if len(data) > MAX_UPLOAD_BYTES:
         raise PerfModelError(
@@ -156,9 +156,9 @@ def _profile_arg(profile: str) -> str | None:
 
 # --- speculator / draft choices --------------------------------------------------------------
 def smaller_models(model: str) -> list[str]:
-    """perfmodel.recommend.smaller_models: candidates for a speculator or a draft."""
-    from perfmodel.models import resolve_model
-    from perfmodel.recommend import smaller_models as smaller
+    """perfmodel.planners.recommend.smaller_models: candidates for a speculator or a draft."""
+    from perfmodel.planners.recommend import smaller_models as smaller
+    from perfmodel.specs.models import resolve_model
 
     return [m.name for m in smaller(resolve_model(model))]
 
@@ -172,10 +172,10 @@ def specprefill(
     max_quality_drop: float,
     slo_ttft_s: float | None = None,
 ) -> dict:
-    """perfmodel.specprefill.plan_specprefill (keep rates as the CLI's default) and the
-    published quality curve (perfmodel.quality.quality_drop / load_quality)."""
-    from perfmodel.quality import load_quality, quality_drop
-    from perfmodel.specprefill import DEFAULT_KEEP_RATES, plan_specprefill
+    """perfmodel.planners.specprefill.plan_specprefill (keep rates as the CLI's default) and the
+    published quality curve (perfmodel.planners.quality.quality_drop / load_quality)."""
+    from perfmodel.planners.quality import load_quality, quality_drop
+    from perfmodel.planners.specprefill import DEFAULT_KEEP_RATES, plan_specprefill
 
     target = deployment(cfg)
     spec = target.with_model(speculator)
@@ -225,8 +225,8 @@ def specprefill(
 # --- pages 1 and 3: MagicDec planner ---------------------------------------------------------
 def _sd_setup(cfg: dict, drafts, draft_kv: str, gamma, gpu: str | None = None):
     """Target deployment, draft configs and gammas exactly as `perfmodel specdecode` and
-    `perfmodel critical-length` build them (perfmodel.specdecode.draft_configs ...)."""
-    from perfmodel import specdecode as sd
+    `perfmodel critical-length` build them (perfmodel.planners.specdecode.draft_configs ...)."""
+    from perfmodel.planners import specdecode as sd
 
     dep = deployment(cfg, gpu=gpu)
     configs = sd.draft_configs(list(drafts), draft_kv, sd.DEFAULT_BUDGETS)
@@ -247,9 +247,9 @@ def critical_length_view(
     curve_batches: tuple[int, ...],
     gpus: tuple[str, ...],
 ) -> dict:
-    """perfmodel.specdecode.critical_length (headline, curve over batch, per GPU) and
+    """perfmodel.planners.specdecode.critical_length (headline, curve over batch, per GPU) and
     evaluate_grid's best speedup vs context for a few batch sizes."""
-    from perfmodel import specdecode as sd
+    from perfmodel.planners import specdecode as sd
 
     dep, configs, gammas = _sd_setup(cfg, drafts, draft_kv, gamma)
     top = dep.model.max_position_embeddings
@@ -306,10 +306,10 @@ def specdecode_view(
     output_len: int,
     acceptance_rate: float | None,
 ) -> dict:
-    """perfmodel.specdecode.evaluate_grid over (KV budget, gamma) at one (batch, context),
+    """perfmodel.planners.specdecode.evaluate_grid over (KV budget, gamma) at one (batch, context),
     its best configuration and top list, and memory per GPU over a batch sweep."""
-    from perfmodel import specdecode as sd
-    from perfmodel.memory import memory_report
+    from perfmodel.core.memory import memory_report
+    from perfmodel.planners import specdecode as sd
 
     kv = kv_method if kv_method == "full" else f"{kv_method},full"
     dep, configs, gammas = _sd_setup(cfg, [draft], kv, None)
@@ -375,8 +375,8 @@ def recommend_view(
     max_quality_drop: float,
     acceptance_rate: float | None,
 ) -> dict:
-    """perfmodel.recommend.recommend (it chooses the precision itself) as its JSON dict."""
-    from perfmodel.recommend import recommend
+    """perfmodel.planners.recommend.recommend (it chooses the precision itself) as its JSON dict."""
+    from perfmodel.planners.recommend import recommend
 
     n = int(cfg["num_gpus"])
     rec = recommend(
@@ -407,13 +407,13 @@ def capacity_view(
     gpus: tuple[str, ...],
     with_spec: bool = False,
 ) -> dict:
-    """perfmodel.capacity.plan_capacity (the `perfmodel capacity` core) for a fixed workload
+    """perfmodel.planners.capacity.plan_capacity (the `perfmodel capacity` core) for a fixed workload
     (capacity.fixed_workload), its JSON, and the HTML/Markdown reports of perfmodel.reports
     when that module is installed."""
     import json
 
-    from perfmodel.capacity import fixed_workload, plan_capacity
-    from perfmodel.cli_app import _clean
+    from perfmodel.cli.typer_app import _clean
+    from perfmodel.planners.capacity import fixed_workload, plan_capacity
 
     plan = plan_capacity(
         cfg["model"],

@@ -52,8 +52,8 @@ def main() -> None:
     print(f"python loop over predict(): {per_config * 1e6:.1f} us per configuration")
     print(f"vectorized speed-up at 100k: {per_config * 100_000 / results[100_000]:.0f}x")
 
-    from perfmodel.api import predict_arrays
-    from perfmodel.deployment import make_deployment
+    from perfmodel.core.api import predict_arrays
+    from perfmodel.core.deployment import make_deployment
 
     dep = make_deployment("70b", "h100", 8)
 

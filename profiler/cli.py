@@ -13,7 +13,15 @@ from typing import Annotated
 
 import typer
 
-from perfmodel.cli_app import BatchOpt, JsonOpt, ModelOpt, OutputOpt, PromptOpt, app, emit_json
+from perfmodel.cli.typer_app import (
+    BatchOpt,
+    JsonOpt,
+    ModelOpt,
+    OutputOpt,
+    PromptOpt,
+    app,
+    emit_json,
+)
 from perfmodel.errors import PerfModelError
 
 RUNNERS = ("torch", "vllm")
@@ -118,8 +126,8 @@ def profile(
     json_out: JsonOpt = False,
 ) -> None:
     """Measure TTFT and TPOT over batch x prompt-len x output-len; one CSV row per point."""
-    from perfmodel.models import load_model
-    from perfmodel.units import parse_size_list
+    from perfmodel.specs.models import load_model
+    from perfmodel.specs.units import parse_size_list
     from profiler.sweep import ResultsFile, SweepSpec, grid, run_sweep
 
     runner = runner.strip().lower()

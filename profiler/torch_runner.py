@@ -58,7 +58,7 @@ class DecoderConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "config.json") -> DecoderConfig:
-        from perfmodel.models import parse_config
+        from perfmodel.specs.models import parse_config
 
         model_type = str(data.get("model_type", "")).lower()
         if model_type not in SUPPORTED:

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from perfmodel.calibrate import fit_profile
-from perfmodel.deployment import make_deployment
-from perfmodel.inference import decode_step_time, mean_decode_context, prefill_time
-from perfmodel.observations import build_table, published_tables
-from perfmodel.profile import load_profile
-from perfmodel.validate import cross_validate, validate_tables
+from perfmodel.accuracy.calibrate import fit_profile
+from perfmodel.accuracy.observations import build_table, published_tables
+from perfmodel.accuracy.validate import cross_validate, validate_tables
+from perfmodel.core.deployment import make_deployment
+from perfmodel.core.inference import decode_step_time, mean_decode_context, prefill_time
+from perfmodel.specs.profile import load_profile
 from tests.conftest import assert_one_line_error, run_cli
 
 # Issue targets: prefill tables and MagicDec T_auto <= 5% MAPE; T_V, T_D, T_SD <= 10%.

@@ -7,8 +7,13 @@ import json
 import numpy as np
 import pytest
 
-from perfmodel.capacity import fixed_workload, load_workload, plan_capacity, simulate_replica
 from perfmodel.errors import PerfModelError
+from perfmodel.planners.capacity import (
+    fixed_workload,
+    load_workload,
+    plan_capacity,
+    simulate_replica,
+)
 from tests.conftest import run_cli
 
 SLO = (2.0, 0.05)

@@ -9,12 +9,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perfmodel.api import predict
-from perfmodel.deployment import make_deployment
-from perfmodel.inference import decode_step_time, forward_pass, prefill_time
-from perfmodel.memory import memory_report, weight_bytes_per_gpu
-from perfmodel.models import ModelSpec, load_model
-from perfmodel.ops import forward_ops, make_shape
+from perfmodel.core.api import predict
+from perfmodel.core.deployment import make_deployment
+from perfmodel.core.inference import decode_step_time, forward_pass, prefill_time
+from perfmodel.core.memory import memory_report, weight_bytes_per_gpu
+from perfmodel.core.ops import forward_ops, make_shape
+from perfmodel.specs.models import ModelSpec, load_model
 from tests.conftest import assert_one_line_error, run_cli
 
 TINY = ModelSpec(

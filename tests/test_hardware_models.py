@@ -11,9 +11,9 @@ import pytest
 import yaml
 
 from perfmodel.errors import PerfModelError
-from perfmodel.hardware import HardwareSpec, list_gpus, load_gpu
-from perfmodel.models import list_models, load_model
 from perfmodel.paths import HARDWARE_DIR, MODEL_CONFIG_DIR
+from perfmodel.specs.hardware import HardwareSpec, list_gpus, load_gpu
+from perfmodel.specs.models import list_models, load_model
 
 # Every figure a spec carries must say where it came from (a URL, or "assumption").
 SOURCED_FIELDS = (

@@ -11,10 +11,10 @@ REPO = Path(__file__).resolve().parent.parent
 
 PROBE = """
 import perfmodel.paths as p
-from perfmodel.hardware import load_gpu
-from perfmodel.models import load_model
-from perfmodel.observations import published_tables
-from perfmodel.profile import load_profile
+from perfmodel.specs.hardware import load_gpu
+from perfmodel.specs.models import load_model
+from perfmodel.accuracy.observations import published_tables
+from perfmodel.specs.profile import load_profile
 assert '{site}' in str(p.PACKAGE_DIR), p.PACKAGE_DIR
 assert load_gpu('h100').name == 'h100-sxm'
 assert load_model('405b').num_layers == 126
@@ -22,7 +22,7 @@ assert load_profile('vllm-h100').framework == 'vllm'
 assert len(published_tables()) >= 7
 import pathlib, app
 assert len(list((pathlib.Path(app.__file__).parent / 'pages').glob('*.py'))) == 5
-from perfmodel.commands.app import home_script
+from perfmodel.cli.commands.app import home_script
 assert '{site}' in str(home_script())
 print('ok')
 """

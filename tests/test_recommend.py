@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from perfmodel.errors import OutOfMemoryError
-from perfmodel.recommend import choose_precision, default_speculator, recommend
+from perfmodel.planners.recommend import choose_precision, default_speculator, recommend
 from tests.conftest import run_cli
 
 

@@ -19,10 +19,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perfmodel import specdecode as sd
-from perfmodel.deployment import make_deployment
+from perfmodel.core.deployment import make_deployment
 from perfmodel.errors import PerfModelError
 from perfmodel.paths import DATA_DIR, PUBLISHED_DIR
+from perfmodel.planners import specdecode as sd
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = sorted(PUBLISHED_DIR.glob("magicdec_*.csv"))

@@ -14,12 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from perfmodel.deployment import make_deployment
+from perfmodel.core.deployment import make_deployment
+from perfmodel.core.inference import prefill_time
 from perfmodel.errors import PerfModelError
-from perfmodel.inference import prefill_time
 from perfmodel.paths import PUBLISHED_DIR
-from perfmodel.quality import load_quality, min_keep_rate_for_drop, quality_drop
-from perfmodel.specprefill import (
+from perfmodel.planners.quality import load_quality, min_keep_rate_for_drop, quality_drop
+from perfmodel.planners.specprefill import (
     break_even_prompt_len,
     max_qps,
     plan_specprefill,

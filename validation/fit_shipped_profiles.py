@@ -25,10 +25,10 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from perfmodel.calibrate import fit_profile, provenance, write_profile_yaml
-from perfmodel.observations import published_tables
+from perfmodel.accuracy.calibrate import fit_profile, provenance, write_profile_yaml
+from perfmodel.accuracy.observations import published_tables
 from perfmodel.paths import PROFILE_DIR
-from perfmodel.profile import Profile
+from perfmodel.specs.profile import Profile
 
 VLLM_START = Profile(
     name="vllm-h100",
@@ -110,7 +110,7 @@ def fit_both(rounds: int = 3) -> tuple[Profile, Profile]:
     vLLM, whose prefill tables see decode only through a few look-ahead steps), and
     torch-cudagraph-h100 takes its GEMM and attention efficiencies from vllm-h100. A few
     alternating rounds reach the fixed point (changes < 0.1% after the second)."""
-    from perfmodel.profile import PARAMETERS
+    from perfmodel.specs.profile import PARAMETERS
 
     vllm_hand = ["overhead." + k + " (from torch-cudagraph-h100)" for k in DECODE_OVERHEADS]
     vllm_hand += [

@@ -1,0 +1,1 @@
+"""Accuracy: observations (published and measured tables), validate and calibrate."""

@@ -1,0 +1,164 @@
+"""Accuracy of the model against measured tables: MAPE, max APE, worst row, per quantity.
+
+APE = |predicted - measured| / measured; MAPE = mean APE over a table's rows (fractions).
+Each table is predicted with the profile its rows belong to (column `profile`; e.g.
+vllm-h100 for the SpecPrefill tables, torch-cudagraph-h100 for MagicDec's), or with the one
+given. Leave-one-table-out cross-validation refits the profile without the table and
+predicts it: the honest estimate of the error on shapes and setups not fitted on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from perfmodel.accuracy.observations import Observation, Table
+from perfmodel.specs.profile import Profile, load_profile, profile_for
+
+
+@dataclass
+class Score:
+    name: str
+    rows: int
+    mape: float
+    max_ape: float
+    worst: str
+    profile: str
+    fit: bool
+    predicted: np.ndarray
+    measured: np.ndarray
+    labels: list[str]
+
+    def as_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "rows": self.rows,
+            "mape": self.mape,
+            "max_ape": self.max_ape,
+            "worst": self.worst,
+            "profile": self.profile,
+            "fitted_on": self.fit,
+            "points": [
+                {"label": lab, "measured_s": float(m), "predicted_s": float(p)}
+                for lab, m, p in zip(self.labels, self.measured, self.predicted, strict=True)
+            ],
+        }
+
+
+def profile_of(obs: Observation, override: Profile | str | None = None) -> Profile:
+    if isinstance(override, Profile):
+        return override
+    if override:
+        return load_profile(override)
+    if obs.profile:
+        try:
+            return load_profile(obs.profile)
+        except ValueError:
+            pass
+    return profile_for(obs.gpu or "h100-sxm")
+
+
+def score(obs: Observation, profile: Profile) -> Score:
+    pred = np.asarray(obs.predict(profile), float)
+    ape = np.abs(pred - obs.measured) / obs.measured
+    worst = int(np.argmax(ape))
+    return Score(
+        obs.name,
+        len(ape),
+        float(np.mean(ape)),
+        float(ape[worst]),
+        f"{obs.labels[worst]}: predicted {pred[worst]:.4g} s vs measured {obs.measured[worst]:.4g} s",
+        profile.name,
+        obs.fit,
+        pred,
+        obs.measured,
+        obs.labels,
+    )
+
+
+def memory_check_scores(table: Table, profile: Profile) -> list[dict]:
+    """For rows published as out-of-memory: does the model also say it does not fit?"""
+    from perfmodel.core.deployment import make_deployment
+    from perfmodel.planners.specdecode import specdecode_memory
+
+    out = []
+    for check in table.memory_checks:
+        r = table.frame.iloc[check["row"]]
+        dep = make_deployment(
+            r["model"], r["gpu"], int(r["num_gpus"]), int(r["tp"]), profile=profile
+        )
+        if isinstance(r.get("draft_model"), str):
+            draft = dep.with_model(r["draft_model"])
+            budget = (
+                r["draft_kv_budget"] if r["draft_kv_budget"] == r["draft_kv_budget"] else np.inf
+            )
+            mem = specdecode_memory(dep, draft, r["batch_size"], r["prompt_len"], 0, budget)
+        else:
+            from perfmodel.core.memory import memory_report
+
+            mem = memory_report(dep, r["batch_size"], r["prompt_len"], r.get("output_len", 1))
+        d = mem.as_dict()
+        out.append(
+            {
+                "table": table.name,
+                "label": check["label"],
+                "published": "oom",
+                "predicted_fits": d["fits"],
+                "agrees": not d["fits"],
+                "total_gb": d["total_gb"],
+                "capacity_gb": d["capacity_gb"],
+            }
+        )
+    return out
+
+
+def validate_tables(tables: list[Table], profile: Profile | str | None = None) -> dict:
+    scores, checks = [], []
+    for table in tables:
+        for obs in table.observations:
+            scores.append(score(obs, profile_of(obs, profile)))
+        if table.memory_checks:
+            prof = (
+                profile_of(table.observations[0], profile)
+                if table.observations
+                else profile_for("h100-sxm")
+            )
+            checks.extend(memory_check_scores(table, prof))
+    return {"scores": scores, "memory_checks": checks}
+
+
+def cross_validate(tables: list[Table]) -> list[dict]:
+    """Leave-one-table-out: for each fitted table, refit its profile on the other tables of
+    the same profile and score the held-out table."""
+    from perfmodel.accuracy.calibrate import fit_profile
+
+    out = []
+    by_profile: dict[str, list[Table]] = {}
+    for t in tables:
+        if t.fit and t.observations:
+            by_profile.setdefault(t.profile, []).append(t)
+    for prof_name, group in by_profile.items():
+        base = load_profile(prof_name)
+        # refit the same parameters the shipped profile was fitted on, from the same starting
+        # values (its provenance), so the held-out table leaks in through neither
+        params = base.provenance.get("fitted_parameters") or None
+        start = base.provenance.get("start") or {}
+        base = base.with_values(**start)
+        for held in group:
+            rest = [o for t in group if t is not held for o in t.observations]
+            if not rest:
+                continue
+            fitted = fit_profile(rest, base, params).profile
+            for obs in held.observations:
+                s = score(obs, fitted)
+                out.append(
+                    {
+                        "held_out": obs.name,
+                        "profile": prof_name,
+                        "rows": s.rows,
+                        "mape": s.mape,
+                        "max_ape": s.max_ape,
+                    }
+                )
+    return out

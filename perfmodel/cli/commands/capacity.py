@@ -1,0 +1,146 @@
+"""`perfmodel capacity`: cheapest fleet per GPU type meeting TTFT/TPOT SLOs at a QPS."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from perfmodel.cli.typer_app import (
+    JsonOpt,
+    KvDtypeOpt,
+    ModelOpt,
+    ModeOpt,
+    OutputOpt,
+    ProfileOpt,
+    PromptOpt,
+    WeightDtypeOpt,
+    app,
+    console,
+    emit_json,
+    warn,
+)
+from perfmodel.errors import PerfModelError
+
+
+@app.command()
+def capacity(
+    model: ModelOpt = "70b",
+    qps: Annotated[
+        float | None,
+        typer.Option("--qps", help="Requests per second (default: from --workload)."),
+    ] = None,
+    prompt_len: PromptOpt = "4k",
+    output_len: OutputOpt = "512",
+    slo_ttft: Annotated[float, typer.Option("--slo-ttft", help="TTFT SLO (s, p90).")] = 2.0,
+    slo_tpot: Annotated[float, typer.Option("--slo-tpot", help="TPOT SLO (s).")] = 0.05,
+    gpus: Annotated[
+        str, typer.Option("--gpus", help="GPU types to compare, e.g. h100,h200,a100.")
+    ] = "h100,h200,a100",
+    prices: Annotated[
+        str | None, typer.Option("--prices", help="USD per GPU-hour, e.g. h100=3.0,a100=1.8.")
+    ] = None,
+    with_spec: Annotated[
+        bool, typer.Option("--with-spec", help="Also size fleets with SpecPrefill and MagicDec.")
+    ] = False,
+    workload: Annotated[
+        str | None,
+        typer.Option("--workload", help="CSV/JSONL with prompt_len, output_len, arrival_time."),
+    ] = None,
+    report: Annotated[
+        str | None, typer.Option("--report", help="Write out.html or out.md.")
+    ] = None,
+    weight_dtype: Annotated[str | None, WeightDtypeOpt.__metadata__[0]] = None,
+    kv_dtype: Annotated[str | None, KvDtypeOpt.__metadata__[0]] = None,
+    utilization: Annotated[
+        float, typer.Option("--utilization", help="Target utilization per replica.")
+    ] = 0.8,
+    mode: ModeOpt = None,
+    profile: ProfileOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Size a fleet per GPU type under TTFT/TPOT SLOs; cost per hour and per token."""
+    from perfmodel.planners import capacity as cap
+    from perfmodel.specs.units import parse_size
+
+    names = [g.strip() for g in gpus.split(",") if g.strip()]
+    price_map = cap.parse_prices(prices)
+    if qps is not None and not qps > 0:
+        raise PerfModelError(f"--qps must be positive, got {qps}")
+    if workload:
+        wl = cap.load_workload(workload, qps)
+    else:
+        if qps is None:
+            raise PerfModelError("give --qps (or --workload with arrival times)")
+        wl = cap.fixed_workload(
+            qps, parse_size(prompt_len, "--prompt-len"), parse_size(output_len, "--output-len")
+        )
+    precisions = cap.PRECISIONS
+    if weight_dtype or kv_dtype:
+        precisions = ((weight_dtype or "bf16", kv_dtype or "bf16"),)
+    plan = cap.plan_capacity(
+        model,
+        wl,
+        slo_ttft,
+        slo_tpot,
+        names,
+        price_map,
+        with_spec,
+        profile,
+        mode,
+        precisions,
+        utilization,
+    )
+    payload = plan.as_dict()
+    if report:
+        from perfmodel.reports import write_report
+
+        payload["report"] = write_report(report, payload, plan.curves, plan.critical)
+    if plan.critical:
+        payload["critical_length"] = plan.critical
+    if json:
+        emit_json(payload)
+    else:
+        _print_human(payload)
+    for o in payload["options"]:
+        sim = o.get("simulation")
+        if sim and not sim["meets_slo"]:
+            warn(
+                f"{o['gpu']}{' + spec' if o['with_spec'] else ''}: the simulation check misses "
+                f"the SLOs (TTFT p90 {sim['ttft_p90_s']:.3g} s, TPOT p90 "
+                f"{sim['tpot_p90_s']:.3g} s); add a replica or lower the batch"
+            )
+
+
+def _print_human(p: dict) -> None:
+    from rich.table import Table
+
+    from perfmodel.reports import OPTION_COLUMNS, option_rows
+
+    out = console()
+    wl = p["workload"]
+    t = Table(
+        title=f"capacity: {p['model']} at {wl['qps']:.3g} QPS, prompt {wl['prompt_len_p90']:.0f} "
+        f"(p90), output {wl['output_len_p90']:.0f} (p90), SLO TTFT {p['slo']['ttft_s']:g} s / "
+        f"TPOT {p['slo']['tpot_s']:g} s",
+        caption=p["basis"],
+    )
+    for _, h in OPTION_COLUMNS:
+        t.add_column(h, justify="right")
+    for row in option_rows(p):
+        t.add_row(*row)
+    out.print(t)
+    if p["best"]:
+        b = p["best"]
+        out.print(
+            f"[bold]cheapest:[/bold] {b['gpus_needed']}x {b['gpu']} ({b['replicas']} replicas of "
+            f"TP{b['tp']}, {b['weight_dtype']}/{b['kv_dtype']}, batch {b['batch']}"
+            f"{', with speculation' if b['with_spec'] else ''}): ${b['cost_per_hour']:.2f}/h, "
+            f"${b['cost_per_mtok']:.2f} per million output tokens; binding: "
+            f"{b['binding_constraint']}"
+        )
+    out.print("[bold]assumptions[/bold]")
+    for a in p["assumptions"]:
+        out.print(f"- {a}", highlight=False)
+    if p.get("report"):
+        out.print(f"report written: {p['report']}")

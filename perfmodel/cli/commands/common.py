@@ -1,0 +1,40 @@
+"""Helpers shared by the command modules: building a deployment, formatting numbers."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from perfmodel.cli.typer_app import warn
+from perfmodel.core.deployment import Deployment, make_deployment
+
+
+def deployment(
+    model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, quiet=False
+) -> Deployment:
+    dep = make_deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile)
+    if dep.profile.note and not quiet:
+        warn(dep.profile.note)
+    return dep
+
+
+def basis(dep: Deployment) -> str:
+    """What a printed number rests on: modeled, with which profile and mode."""
+    extra = f" ({dep.profile.note})" if dep.profile.note else ""
+    return f"modeled: profile {dep.profile.name}, {dep.mode} mode{extra}"
+
+
+def fmt_time(seconds: float) -> str:
+    if not np.isfinite(seconds):
+        return "-"
+    if seconds >= 1:
+        return f"{seconds:.3f} s"
+    if seconds >= 1e-3:
+        return f"{seconds * 1e3:.2f} ms"
+    return f"{seconds * 1e6:.1f} us"
+
+
+def fmt_si(value: float, unit: str = "") -> str:
+    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= factor:
+            return f"{value / factor:.2f} {prefix}{unit}"
+    return f"{value:.0f} {unit}"

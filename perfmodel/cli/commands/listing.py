@@ -1,0 +1,90 @@
+"""`perfmodel list models|gpus|profiles`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from perfmodel.cli.typer_app import JsonOpt, app, console, emit_json
+from perfmodel.errors import PerfModelError
+
+
+@app.command("list")
+def list_command(
+    what: Annotated[str, typer.Argument(help="models | gpus | profiles")] = "models",
+    json: JsonOpt = False,
+) -> None:
+    """List the shipped models, GPUs or efficiency profiles."""
+    from rich.table import Table
+
+    rows: list[dict]
+    if what == "models":
+        from perfmodel.specs.models import list_models, load_model, model_aliases
+
+        aliases = model_aliases()
+        rows = []
+        for name in list_models():
+            m = load_model(name)
+            rows.append(
+                {
+                    "name": name,
+                    "aliases": sorted(aliases.get(name, []), key=len)[:4],
+                    "params_b": round(m.param_count / 1e9, 2),
+                    "layers": m.num_layers,
+                    "hidden": m.hidden_size,
+                    "heads": f"{m.num_heads}/{m.num_kv_heads}",
+                    "kv_bytes_per_token_bf16": m.kv_bytes_per_token(2),
+                    "moe": m.is_moe,
+                }
+            )
+    elif what == "gpus":
+        from perfmodel.specs.hardware import list_gpus, load_gpu
+
+        rows = []
+        for name in list_gpus():
+            g = load_gpu(name)
+            rows.append(
+                {
+                    "name": name,
+                    "aliases": g.aliases,
+                    "bf16_tflops": g.peak_tflops["bf16"],
+                    "fp8_tflops": g.peak_tflops.get("fp8"),
+                    "hbm_gb": g.hbm_capacity_gb,
+                    "hbm_tbps": g.hbm_bandwidth_tbps,
+                    "link": f"{g.link_kind} {g.link_bandwidth_gbps:g} GB/s",
+                    "price_per_hour": g.price_per_gpu_hour_usd,
+                }
+            )
+    elif what == "profiles":
+        from perfmodel.specs.profile import list_profiles, load_profile
+
+        rows = []
+        for name in list_profiles():
+            p = load_profile(name)
+            rows.append(
+                {
+                    "name": name,
+                    "framework": p.framework,
+                    "gpus": list(p.gpus),
+                    "mode": p.mode,
+                    "matmul": p.matmul,
+                    "attention": p.attention,
+                    "memory": p.memory,
+                    "comm": p.comm,
+                    "description": p.description,
+                }
+            )
+    else:
+        raise PerfModelError(f"unknown list '{what}'; use models, gpus or profiles")
+    if json:
+        emit_json({what: rows})
+        return
+    table = Table(title=what)
+    for key in rows[0]:
+        table.add_column(key)
+    for r in rows:
+        table.add_row(
+            *(", ".join(map(str, v)) if isinstance(v, list) else str(v) for v in r.values())
+        )
+    console().print(table)

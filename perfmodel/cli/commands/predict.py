@@ -1,0 +1,202 @@
+"""`perfmodel predict`: TTFT, TPOT, end-to-end time, throughput, memory, operator breakdown."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from perfmodel.cli.commands.common import basis, deployment, fmt_si, fmt_time
+from perfmodel.cli.typer_app import (
+    BatchOpt,
+    GpuOpt,
+    JsonOpt,
+    KvDtypeOpt,
+    ModelOpt,
+    ModeOpt,
+    NumGpusOpt,
+    OutputOpt,
+    ProfileOpt,
+    PromptOpt,
+    TpOpt,
+    WeightDtypeOpt,
+    app,
+    console,
+    emit_json,
+)
+from perfmodel.errors import OutOfMemoryError
+from perfmodel.specs.units import parse_size_list
+
+
+def breakdown_rows(dep, batch, new_tokens, cached, logits_per_seq=1) -> list[dict]:
+    """Per-operator time, FLOPs, bytes, arithmetic intensity and bound of one pass."""
+    from perfmodel.core.inference import forward_pass
+
+    res = forward_pass(dep, batch, new_tokens, cached, logits_per_seq, detail=True)
+    rows = []
+    for op, t in zip(res.ops, res.times, strict=True):
+        flops, mem = float(np.ravel(op.flops)[0]), float(np.ravel(op.mem_bytes)[0])
+        if op.kind == "comm":
+            bound = "communication"
+        else:
+            bound = (
+                "compute"
+                if float(np.ravel(t.compute_s)[0]) >= float(np.ravel(t.memory_s)[0])
+                else "memory"
+            )
+        rows.append(
+            {
+                "op": op.name,
+                "kind": op.kind,
+                "time_s": float(np.ravel(t.time_s)[0]),
+                "flops": flops,
+                "bytes": mem + float(np.ravel(op.comm_bytes)[0]),
+                "intensity_flop_per_byte": flops / mem if mem else None,
+                "bound": bound,
+            }
+        )
+    rows.append(
+        {
+            "op": "overhead",
+            "kind": "overhead",
+            "time_s": float(np.ravel(res.overhead_s)[0]),
+            "flops": 0.0,
+            "bytes": 0.0,
+            "intensity_flop_per_byte": None,
+            "bound": "fixed",
+        }
+    )
+    return rows
+
+
+@app.command()
+def predict(
+    model: ModelOpt = "8b",
+    gpu: GpuOpt = "h100",
+    num_gpus: NumGpusOpt = 1,
+    tp: TpOpt = None,
+    batch: BatchOpt = "1",
+    prompt_len: PromptOpt = "4k",
+    output_len: OutputOpt = "256",
+    weight_dtype: WeightDtypeOpt = "bf16",
+    kv_dtype: KvDtypeOpt = "bf16",
+    mode: ModeOpt = None,
+    profile: ProfileOpt = None,
+    strict: Annotated[
+        bool, typer.Option("--strict", help="Exit 2 when it does not fit in memory.")
+    ] = False,
+    json: JsonOpt = False,
+) -> None:
+    """Predict TTFT, TPOT, e2e latency, throughput and memory per GPU (lists sweep)."""
+    from perfmodel.core.api import predict_arrays
+
+    dep = deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile)
+    b = np.array(parse_size_list(batch, "--batch"), float)
+    p = np.array(parse_size_list(prompt_len, "--prompt-len"), float)
+    o = np.array(parse_size_list(output_len, "--output-len"), float)
+    grid = np.meshgrid(b, p, o, indexing="ij")
+    cols = predict_arrays(dep, *(g.ravel() for g in grid))
+    n = cols["batch"].size
+    too_long = cols["prompt_len"] + cols["output_len"] > dep.model.max_position_embeddings
+    if np.any(too_long):
+        from perfmodel.cli.typer_app import warn
+
+        warn(
+            f"prompt+output exceeds {dep.model.name}'s context window of {dep.model.max_position_embeddings} tokens"
+        )
+
+    def row(i: int) -> dict:
+        return {
+            "batch": int(cols["batch"][i]),
+            "prompt_len": int(cols["prompt_len"][i]),
+            "output_len": int(cols["output_len"][i]),
+            "ttft_s": float(cols["ttft_s"][i]),
+            "tpot_s": float(cols["tpot_s"][i]),
+            "e2e_s": float(cols["e2e_s"][i]),
+            "throughput_tok_s": float(cols["throughput_tok_s"][i]),
+            "memory": {
+                "weights_gb": float(cols["weights_gb"][i]),
+                "kv_cache_gb": float(cols["kv_cache_gb"][i]),
+                "total_gb": float(cols["total_gb"][i]),
+                "capacity_gb": float(cols["capacity_gb"][i]),
+                "fits": bool(cols["fits"][i]),
+                "missing_gb": max(0.0, float(cols["total_gb"][i] - cols["capacity_gb"][i])),
+            },
+        }
+
+    rows = [row(i) for i in range(n)]
+    first = rows[0]
+    prefill_bd = breakdown_rows(dep, first["batch"], first["prompt_len"], 0)
+    decode_ctx = first["prompt_len"] + first["output_len"] / 2
+    decode_bd = breakdown_rows(dep, first["batch"], 1, decode_ctx)
+    meta = {
+        "model": dep.model.name,
+        "gpu": dep.gpu.name,
+        "num_gpus": dep.num_gpus,
+        "tp": dep.tp,
+        "weight_dtype": dep.weight_dtype,
+        "kv_dtype": dep.kv_dtype,
+        "profile": dep.profile.name,
+        "mode": dep.mode,
+        "basis": basis(dep),
+    }
+    if json:
+        payload = {**first, **meta, "breakdown": {"prefill": prefill_bd, "decode": decode_bd}}
+        if n > 1:
+            payload = {**meta, "rows": rows, "breakdown": payload["breakdown"]}
+        emit_json(payload)
+    else:
+        _print_human(dep, rows, prefill_bd, decode_bd, meta)
+    not_fitting = [r for r in rows if not r["memory"]["fits"]]
+    if not_fitting:
+        worst = max(r["memory"]["missing_gb"] for r in not_fitting)
+        message = (
+            f"{len(not_fitting)} of {n} configuration(s) do not fit in GPU memory: up to "
+            f"{worst:.1f} GB per GPU missing (capacity {first['memory']['capacity_gb']:.1f} GB)"
+        )
+        if strict:
+            raise OutOfMemoryError(message)
+        from perfmodel.cli.typer_app import warn
+
+        warn(message)
+
+
+def _print_human(dep, rows, prefill_bd, decode_bd, meta) -> None:
+    from rich.table import Table
+
+    out = console()
+    out.print(f"[bold]{dep.describe()}[/bold]  ({meta['basis']})")
+    table = Table(title="Predicted latency and memory per GPU")
+    for col in ("batch", "prompt", "output", "TTFT", "TPOT", "e2e", "tok/s", "mem/GPU", "fits"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        m = r["memory"]
+        table.add_row(
+            str(r["batch"]),
+            str(r["prompt_len"]),
+            str(r["output_len"]),
+            fmt_time(r["ttft_s"]),
+            fmt_time(r["tpot_s"]),
+            fmt_time(r["e2e_s"]),
+            f"{r['throughput_tok_s']:.0f}",
+            f"{m['total_gb']:.1f}/{m['capacity_gb']:.1f} GB",
+            "yes" if m["fits"] else f"[red]no (-{m['missing_gb']:.1f} GB)[/red]",
+        )
+    out.print(table)
+    for title, bd in (("prefill", prefill_bd), ("decode step", decode_bd)):
+        t = Table(title=f"Operator breakdown, {title} (first configuration, per GPU)")
+        for col in ("op", "time", "share", "FLOPs", "bytes", "FLOP/B", "bound"):
+            t.add_column(col, justify="right" if col not in ("op", "bound") else "left")
+        total = sum(r["time_s"] for r in bd) or 1.0
+        for r in bd:
+            t.add_row(
+                r["op"],
+                fmt_time(r["time_s"]),
+                f"{100 * r['time_s'] / total:.1f}%",
+                fmt_si(r["flops"]),
+                fmt_si(r["bytes"], "B"),
+                f"{r['intensity_flop_per_byte']:.1f}" if r["intensity_flop_per_byte"] else "-",
+                r["bound"],
+            )
+        out.print(t)

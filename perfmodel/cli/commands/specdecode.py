@@ -1,0 +1,448 @@
+"""`perfmodel specdecode`, `critical-length`, `min-acceptance`: the MagicDec planner.
+
+All three share the deployment options, the draft choice (--draft 1b|self|1b,self), its KV
+cache (--draft-kv full|streamingllm:B|snapkv:B, lists; a method without :B tries every
+budget in --budgets) and the acceptance (--acceptance-rate | --acceptance-len, else the
+published acceptance data). Omitting --gamma optimizes it over 1..8.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from perfmodel.cli.commands.common import basis, deployment
+from perfmodel.cli.typer_app import (
+    BatchOpt,
+    GpuOpt,
+    JsonOpt,
+    KvDtypeOpt,
+    ModelOpt,
+    ModeOpt,
+    NumGpusOpt,
+    ProfileOpt,
+    TpOpt,
+    WeightDtypeOpt,
+    app,
+    console,
+    emit_json,
+    warn,
+)
+from perfmodel.errors import PerfModelError
+from perfmodel.specs.units import parse_size_list
+
+DraftOpt = Annotated[
+    str, typer.Option("--draft", help="Draft model(s): 1b, self (self-speculation), or 1b,self.")
+]
+DraftKvOpt = Annotated[
+    str,
+    typer.Option(
+        "--draft-kv",
+        help="Draft KV cache: full | streamingllm:B | snapkv:B, or a list; no :B = try --budgets.",
+    ),
+]
+BudgetsOpt = Annotated[
+    str,
+    typer.Option("--budgets", help="KV budgets tried for a method given without :B."),
+]
+GammaOpt = Annotated[
+    int | None, typer.Option("--gamma", "-g", help="Draft tokens per round (omit: optimize 1..8).")
+]
+RateOpt = Annotated[
+    float | None,
+    typer.Option("--acceptance-rate", "-a", help="Per-token acceptance rate a in [0, 1)."),
+]
+LenOpt = Annotated[
+    float | None,
+    typer.Option("--acceptance-len", "-e", help="Mean tokens per round E in [1, gamma+1)."),
+]
+PromptOpt = Annotated[str, typer.Option("--prompt-len", "-p", help="Context length(s), e.g. 8k.")]
+
+
+def _setup(
+    model,
+    gpu,
+    num_gpus,
+    tp,
+    weight_dtype,
+    kv_dtype,
+    mode,
+    profile,
+    draft,
+    draft_kv,
+    budgets,
+    gamma,
+    acceptance_rate,
+    acceptance_len,
+):
+    from perfmodel.planners import specdecode as sd
+
+    dep = deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile)
+    budget_list = parse_size_list(budgets, "--budgets")
+    configs = sd.draft_configs(draft, draft_kv, budget_list)
+    for cfg in configs:
+        sd.draft_deployment(dep, cfg)  # size and vocabulary checks before any work
+    gammas = sd.check_gammas([gamma]) if gamma is not None else np.array(sd.DEFAULT_GAMMAS, float)
+    rate = sd.resolve_acceptance(acceptance_rate, acceptance_len, gamma)
+    if acceptance_len is not None and gamma is not None and not 1 <= acceptance_len < gamma + 1:
+        raise PerfModelError(f"acceptance length must be in [1, gamma+1) = [1, {gamma + 1})")
+    return dep, configs, gammas, rate
+
+
+def _meta(dep, configs, gammas) -> dict:
+    return {
+        "model": dep.model.name,
+        "gpu": dep.gpu.name,
+        "num_gpus": dep.num_gpus,
+        "tp": dep.tp,
+        "weight_dtype": dep.weight_dtype,
+        "kv_dtype": dep.kv_dtype,
+        "profile": dep.profile.name,
+        "mode": dep.mode,
+        "basis": basis(dep),
+        "drafts_considered": [c.label for c in configs],
+        "gammas_considered": [int(g) for g in gammas],
+    }
+
+
+@app.command()
+def specdecode(
+    model: ModelOpt = "8b",
+    gpu: GpuOpt = "h100",
+    num_gpus: NumGpusOpt = 1,
+    tp: TpOpt = None,
+    batch: BatchOpt = "1",
+    prompt_len: PromptOpt = "8k",
+    draft: DraftOpt = "1b",
+    draft_kv: DraftKvOpt = "streamingllm:512",
+    budgets: BudgetsOpt = "128,256,512,1024,2048,4096,8192",
+    gamma: GammaOpt = None,
+    acceptance_rate: RateOpt = None,
+    acceptance_len: LenOpt = None,
+    weight_dtype: WeightDtypeOpt = "bf16",
+    kv_dtype: KvDtypeOpt = "bf16",
+    mode: ModeOpt = None,
+    profile: ProfileOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Speculative decoding (MagicDec): draft, verify and per-token times, speedup, memory;
+    optimizes gamma, KV budget and draft when several are possible."""
+    from perfmodel.planners import specdecode as sd
+
+    dep, configs, gammas, rate = _setup(
+        model,
+        gpu,
+        num_gpus,
+        tp,
+        weight_dtype,
+        kv_dtype,
+        mode,
+        profile,
+        draft,
+        draft_kv,
+        budgets,
+        gamma,
+        acceptance_rate,
+        acceptance_len,
+    )
+    b = np.array(parse_size_list(batch, "--batch"), float)
+    p = np.array(parse_size_list(prompt_len, "--prompt-len"), float)
+    bb, pp = (x.ravel() for x in np.meshgrid(b, p, indexing="ij"))
+    if np.any(pp > dep.model.max_position_embeddings):
+        warn(f"context exceeds {dep.model.name}'s window of {dep.model.max_position_embeddings}")
+    grid = sd.evaluate_grid(dep, configs, bb, pp, gammas, rate)
+    optimizing = len(configs) * gammas.size > 1
+    rows = []
+    for n in range(bb.size):
+        fits_any = bool(grid.fits[:, n].any())
+        ci, gi = grid.best_index(require_fit=fits_any)
+        rec = grid.record(int(ci[n]), int(gi[n]), n)
+        if optimizing:
+            rec["best"] = {
+                "draft": rec["draft"],
+                "draft_kv": rec["draft_kv"],
+                "gamma": rec["gamma"],
+                "speedup": rec["speedup"],
+                "top": grid.top(n, 5, require_fit=fits_any),
+            }
+        rec["excluded_oom"] = [c.label for i, c in enumerate(configs) if not grid.fits[i, n]]
+        rec["not_ranked_no_acceptance_data"] = [
+            c.label
+            for i, c in enumerate(configs)
+            if grid.acceptance_source[i].startswith("no published")
+        ]
+        rows.append(rec)
+    meta = _meta(dep, configs, gammas)
+    for r in rows:
+        if not r["fits"]:
+            warn(
+                f"batch {r['batch']}, context {r['prompt_len']}: no configuration fits in GPU "
+                f"memory ({r['memory']['total_gb']:.1f} of {r['memory']['capacity_gb']:.1f} GB "
+                "per GPU); showing the best one anyway"
+            )
+        elif r["excluded_oom"]:
+            warn(
+                f"batch {r['batch']}, context {r['prompt_len']}: excluded (out of memory): "
+                + ", ".join(r["excluded_oom"])
+            )
+    if rows and rows[0]["not_ranked_no_acceptance_data"]:
+        warn(
+            "not ranked, no published acceptance data (pass --acceptance-rate to include them): "
+            + ", ".join(rows[0]["not_ranked_no_acceptance_data"])
+        )
+    if json:
+        payload = {**rows[0], **meta}
+        if len(rows) > 1:
+            payload["rows"] = rows
+        emit_json(payload)
+        return
+    _print_specdecode(dep, rows, meta, optimizing)
+
+
+def _print_specdecode(dep, rows, meta, optimizing) -> None:
+    from rich.table import Table
+
+    out = console()
+    out.print(f"[bold]MagicDec on {dep.describe()}[/bold]  ({meta['basis']})")
+    table = Table(title="Speculative decoding, best configuration per point")
+    cols = (
+        "batch",
+        "context",
+        "draft",
+        "draft KV",
+        "gamma",
+        "a",
+        "E",
+        "T_D",
+        "T_V",
+        "T_SD",
+        "T_auto",
+        "speedup",
+        "mem/GPU",
+    )
+    for col in cols:
+        table.add_column(col, justify="left" if col in ("draft", "draft KV") else "right")
+    for r in rows:
+        m = r["memory"]
+        table.add_row(
+            str(r["batch"]),
+            str(r["prompt_len"]),
+            r["draft"],
+            r["draft_kv"],
+            str(r["gamma"]),
+            f"{r['acceptance_rate']:.3f}",
+            f"{r['acceptance_len']:.2f}",
+            f"{r['t_draft_ms']:.2f} ms",
+            f"{r['t_verify_ms']:.2f} ms",
+            f"{r['t_sd_ms']:.2f} ms",
+            f"{r['t_autoregressive_ms']:.2f} ms",
+            f"{r['speedup']:.2f}x",
+            f"{m['total_gb']:.1f}/{m['capacity_gb']:.1f} GB"
+            + ("" if m["fits"] else " [red]OOM[/red]"),
+        )
+    out.print(table)
+    if optimizing:
+        top = Table(title="Top configurations (first point)")
+        for col in ("draft", "draft KV", "gamma", "T_SD", "speedup", "fits"):
+            top.add_column(col, justify="right")
+        for r in rows[0]["best"]["top"]:
+            top.add_row(
+                r["draft"],
+                r["draft_kv"],
+                str(r["gamma"]),
+                f"{r['t_sd_ms']:.2f} ms",
+                f"{r['speedup']:.3f}x",
+                "yes" if r["fits"] else "no",
+            )
+        out.print(top)
+    out.print(f"acceptance: {rows[0]['acceptance_source']}")
+
+
+@app.command("critical-length")
+def critical_length_cmd(
+    model: ModelOpt = "8b",
+    gpu: GpuOpt = "h100",
+    num_gpus: NumGpusOpt = 1,
+    tp: TpOpt = None,
+    batch: BatchOpt = "256",
+    draft: DraftOpt = "1b",
+    draft_kv: DraftKvOpt = "streamingllm:512",
+    budgets: BudgetsOpt = "128,256,512,1024,2048,4096,8192",
+    gamma: GammaOpt = None,
+    acceptance_rate: RateOpt = None,
+    acceptance_len: LenOpt = None,
+    max_len: Annotated[
+        str | None, typer.Option("--max-len", help="Search up to (default: context window).")
+    ] = None,
+    weight_dtype: WeightDtypeOpt = "bf16",
+    kv_dtype: KvDtypeOpt = "bf16",
+    mode: ModeOpt = None,
+    profile: ProfileOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Critical sequence length: the smallest context at which the best speculative
+    configuration beats plain decoding (speedup > 1), per batch size."""
+    from perfmodel.planners import specdecode as sd
+
+    dep, configs, gammas, rate = _setup(
+        model,
+        gpu,
+        num_gpus,
+        tp,
+        weight_dtype,
+        kv_dtype,
+        mode,
+        profile,
+        draft,
+        draft_kv,
+        budgets,
+        gamma,
+        acceptance_rate,
+        acceptance_len,
+    )
+    b = np.array(parse_size_list(batch, "--batch"), float)
+    top = parse_size_list(max_len, "--max-len")[0] if max_len else None
+    crit = sd.critical_length(dep, configs, b, gammas, rate, max_len=top)
+    curve = []
+    for bi, li in zip(b, crit, strict=True):
+        entry = {
+            "batch": int(bi),
+            "critical_seq_len": None if np.isnan(li) else int(li),
+            # 1 = the smallest context already gains: speculation pays at every length
+            "pays_at_every_context": bool(li == 1),
+        }
+        if not np.isnan(li):
+            grid = sd.evaluate_grid(dep, configs, [bi], [li], gammas, rate)
+            ci, gi = grid.best_index(require_fit=False)
+            rec = grid.record(int(ci[0]), int(gi[0]), 0)
+            entry.update(
+                draft=rec["draft"],
+                draft_kv=rec["draft_kv"],
+                gamma=rec["gamma"],
+                speedup=rec["speedup"],
+                acceptance_rate=rec["acceptance_rate"],
+                acceptance_source=rec["acceptance_source"],
+                fits=rec["fits"],
+            )
+        curve.append(entry)
+    meta = _meta(dep, configs, gammas)
+    meta["max_len"] = int(top or dep.model.max_position_embeddings)
+    meta["memory_note"] = "time model only: memory not required to fit (see 'fits')"
+    payload = {**curve[0], **meta}
+    if len(curve) > 1:
+        payload["curve"] = curve
+    if json:
+        emit_json(payload)
+        return
+    from rich.table import Table
+
+    out = console()
+    out.print(f"[bold]Critical sequence length, {dep.describe()}[/bold]  ({meta['basis']})")
+    table = Table(title="Smallest context with best speedup > 1")
+    for col in ("batch", "critical length", "draft", "draft KV", "gamma", "speedup", "fits"):
+        table.add_column(col, justify="right")
+    for e in curve:
+        if e["critical_seq_len"] is None:
+            table.add_row(str(e["batch"]), f"none up to {meta['max_len']}", "-", "-", "-", "-", "-")
+        else:
+            table.add_row(
+                str(e["batch"]),
+                "1 (pays at every context)"
+                if e["pays_at_every_context"]
+                else str(e["critical_seq_len"]),
+                e["draft"],
+                e["draft_kv"],
+                str(e["gamma"]),
+                f"{e['speedup']:.4f}x",
+                "yes" if e["fits"] else "no",
+            )
+    out.print(table)
+    if curve[0].get("acceptance_source"):
+        out.print(f"acceptance: {curve[0]['acceptance_source']}")
+
+
+@app.command("min-acceptance")
+def min_acceptance_cmd(
+    model: ModelOpt = "8b",
+    gpu: GpuOpt = "h100",
+    num_gpus: NumGpusOpt = 1,
+    tp: TpOpt = None,
+    batch: BatchOpt = "1",
+    prompt_len: PromptOpt = "8k",
+    draft: DraftOpt = "1b",
+    draft_kv: DraftKvOpt = "streamingllm:512",
+    budgets: BudgetsOpt = "128,256,512,1024,2048,4096,8192",
+    gamma: GammaOpt = None,
+    weight_dtype: WeightDtypeOpt = "bf16",
+    kv_dtype: KvDtypeOpt = "bf16",
+    mode: ModeOpt = None,
+    profile: ProfileOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Minimum per-token acceptance rate for speculative decoding to break even (speedup 1)."""
+    from perfmodel.planners import specdecode as sd
+
+    dep, configs, gammas, _ = _setup(
+        model,
+        gpu,
+        num_gpus,
+        tp,
+        weight_dtype,
+        kv_dtype,
+        mode,
+        profile,
+        draft,
+        draft_kv,
+        budgets,
+        gamma,
+        None,
+        None,
+    )
+    b = parse_size_list(batch, "--batch")
+    p = parse_size_list(prompt_len, "--prompt-len")
+    if len(b) > 1 or len(p) > 1:
+        raise PerfModelError("min-acceptance takes one --batch and one --prompt-len")
+    rows = sd.min_acceptance_rate(dep, configs, b[0], p[0], gammas)
+    feasible = [r for r in rows if r["min_acceptance_rate"] is not None]
+    best = min(feasible, key=lambda r: r["min_acceptance_rate"]) if feasible else None
+    payload = {
+        "batch": b[0],
+        "prompt_len": p[0],
+        "min_acceptance_rate": best["min_acceptance_rate"] if best else None,
+        "min_acceptance_len": (
+            float(sd.expected_accepted(best["min_acceptance_rate"], best["gamma"]))
+            if best
+            else None
+        ),
+        "draft": best["draft"] if best else None,
+        "draft_kv": best["draft_kv"] if best else None,
+        "gamma": best["gamma"] if best else None,
+        "by_config": rows,
+        **_meta(dep, configs, gammas),
+    }
+    if json:
+        emit_json(payload)
+        return
+    from rich.table import Table
+
+    out = console()
+    out.print(f"[bold]Break-even acceptance, {dep.describe()}[/bold]  ({payload['basis']})")
+    table = Table(title=f"Minimum acceptance rate for speedup 1 (batch {b[0]}, context {p[0]})")
+    for col in ("draft", "draft KV", "gamma", "min a", "fits"):
+        table.add_column(col, justify="right")
+    for r in sorted(
+        rows, key=lambda r: (r["min_acceptance_rate"] is None, r["min_acceptance_rate"] or 0)
+    )[:10]:
+        a = r["min_acceptance_rate"]
+        table.add_row(
+            r["draft"],
+            r["draft_kv"],
+            str(r["gamma"]),
+            "unreachable" if a is None else f"{a:.4f}",
+            "yes" if r["fits"] else "no",
+        )
+    out.print(table)
+    if best is None:
+        out.print("speculation cannot break even at this setting for any acceptance rate")

@@ -1,0 +1,232 @@
+"""`perfmodel specprefill`: plan SpecPrefill (keep rate, speedup, break-even length, max QPS)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Annotated
+
+import typer
+
+from perfmodel.cli.commands.common import basis, deployment, fmt_time
+from perfmodel.cli.typer_app import (
+    BatchOpt,
+    GpuOpt,
+    JsonOpt,
+    KvDtypeOpt,
+    ModelOpt,
+    ModeOpt,
+    NumGpusOpt,
+    ProfileOpt,
+    PromptOpt,
+    TpOpt,
+    WeightDtypeOpt,
+    app,
+    console,
+    emit_json,
+    warn,
+)
+from perfmodel.errors import PerfModelError
+from perfmodel.specs.units import parse_float_list, parse_size
+
+
+@app.command()
+def specprefill(
+    model: ModelOpt = "70b",
+    speculator: Annotated[
+        str, typer.Option("--speculator", "-s", help="Speculator model (alias, name or path).")
+    ] = "8b",
+    gpu: GpuOpt = "h100",
+    num_gpus: NumGpusOpt = 8,
+    tp: TpOpt = None,
+    batch: BatchOpt = "16",
+    prompt_len: PromptOpt = "32k",
+    keep_rate: Annotated[
+        str,
+        typer.Option("--keep-rate", "-k", help="Keep rate(s) in (0, 1], e.g. 0.1,0.3."),
+    ] = "0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9",
+    max_quality_drop: Annotated[
+        float,
+        typer.Option("--max-quality-drop", help="Max LongBench-average points lost (default 1)."),
+    ] = 1.0,
+    lookahead: Annotated[
+        int, typer.Option("--lookahead", min=0, help="Speculator look-ahead decode steps.")
+    ] = 8,
+    speculator_gpus: Annotated[
+        int | None,
+        typer.Option(
+            "--speculator-gpus",
+            min=1,
+            help="Put the speculator on its own N GPUs (TP N, per target replica); stages "
+            "pipeline for QPS. Default: on the target's GPUs.",
+        ),
+    ] = None,
+    slo_ttft: Annotated[
+        float | None,
+        typer.Option(
+            "--slo-ttft", help="TTFT SLO in seconds for max QPS (default 2x batch-1 TTFT)."
+        ),
+    ] = None,
+    weight_dtype: WeightDtypeOpt = "bf16",
+    kv_dtype: KvDtypeOpt = "bf16",
+    mode: ModeOpt = None,
+    profile: ProfileOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """SpecPrefill: TTFT and speedup per keep rate, recommended keep rate under a quality
+    budget, break-even prompt length, and max QPS under a TTFT SLO."""
+    from perfmodel.planners.specprefill import plan_specprefill
+
+    target = deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile)
+    if speculator_gpus is None:
+        # the published speculator runs in BF16 even beside an FP8 target
+        spec = replace(target.with_model(speculator), weight_dtype="bf16")
+    else:
+        spec = deployment(
+            speculator,
+            gpu,
+            speculator_gpus,
+            None,
+            "bf16",
+            kv_dtype,
+            target.mode,
+            profile,
+            quiet=True,
+        )
+    b = _one(batch, "--batch")
+    L = _one(prompt_len, "--prompt-len")
+    keeps = parse_float_list(keep_rate, "--keep-rate")
+    plan = plan_specprefill(
+        target,
+        spec,
+        b,
+        L,
+        keeps,
+        lookahead=lookahead,
+        max_quality_drop=max_quality_drop,
+        slo_ttft_s=slo_ttft,
+        colocated=speculator_gpus is None,
+    )
+    payload = {
+        "model": target.model.name,
+        "speculator": spec.model.name,
+        "gpu": target.gpu.name,
+        "num_gpus": target.num_gpus,
+        "tp": target.tp,
+        "weight_dtype": target.weight_dtype,
+        "speculator_weight_dtype": spec.weight_dtype,
+        "kv_dtype": target.kv_dtype,
+        "profile": target.profile.name,
+        "mode": target.mode,
+        "basis": basis(target),
+        **plan.as_dict(),
+    }
+    payload["verdict"] = verdict(payload)
+    if not plan.baseline_fits or not all(r["fits"] for r in payload["rows"]):
+        warn(
+            f"batch {b} x {L} tokens does not fit in GPU memory for the baseline and/or some keep "
+            "rates (see 'fits'); times are modeled as if it did"
+        )
+    if json:
+        emit_json(payload)
+    else:
+        _print_human(payload)
+
+
+def _one(text: str, what: str) -> int:
+    parts = [p for p in str(text).split(",") if p.strip()]
+    if len(parts) != 1:
+        raise PerfModelError(f"{what}: give one value for specprefill (sweep keep rates instead)")
+    return parse_size(parts[0], what)
+
+
+def verdict(p: dict) -> str:
+    """One paragraph: what to do, how much it buys, and on what it rests."""
+    q = p["qps"]
+    rec = p["recommended_keep_rate"]
+    slo = f"{q['slo_ttft_s']:.3g} s" + (
+        " (default: 2x batch-1 baseline TTFT)" if q["slo_is_default"] else ""
+    )
+    unmeasured = [r["keep_rate"] for r in p["rows"] if r["quality"]["extrapolated"]]
+    best = max(p["rows"], key=lambda r: r["speedup"])
+    text = []
+    if rec is None:
+        text.append(
+            f"No keep rate meets the quality budget of {p['max_quality_drop']:g} LongBench points "
+            f"(lowest keep rate within it: {p['quality_min_keep_rate']:.2f}); the fastest candidate "
+            f"is keep {best['keep_rate']:g} at {best['speedup']:.2f}x."
+        )
+    else:
+        text.append(
+            f"Use keep rate {rec:g}: TTFT {fmt_time(p['baseline_ttft_s'])} -> "
+            f"{fmt_time(next(r['ttft_s'] for r in p['rows'] if r['keep_rate'] == rec))} "
+            f"({p['recommended_speedup']:.2f}x) for batch {p['batch']} x {p['prompt_len']} tokens, "
+            f"within {p['max_quality_drop']:g} LongBench points."
+        )
+        be = p["break_even_prompt_len"]
+        text.append(
+            f"It pays from {be} prompt tokens on."
+            if be
+            else "It never pays within the context window."
+        )
+    if best["keep_rate"] != rec:
+        text.append(f"Fastest overall: keep {best['keep_rate']:g} at {best['speedup']:.2f}x.")
+    if q["improvement"] is not None:
+        text.append(
+            f"Max QPS under a TTFT SLO of {slo}: {q['baseline']:.3g} -> {q['specprefill']:.3g} "
+            f"({q['improvement']:.2f}x, keep {q['keep_rate']:g}"
+            + (
+                f", {q['specprefill_gpus']} GPUs vs {q['baseline_gpus']}, stages pipelined"
+                if q["pipelined"]
+                else ""
+            )
+            + ")."
+        )
+    else:
+        text.append(f"The baseline cannot meet the TTFT SLO of {slo} at any batch.")
+    if unmeasured:
+        text.append(
+            f"Quality at keep rates {', '.join(f'{k:g}' for k in unmeasured)} is unmeasured "
+            "(below the lowest published keep rate), so they are never recommended."
+        )
+    text.append(
+        f"Quality is the published Llama-3.1-8B-Instruct LongBench table, used as a proxy; times are {p['basis']}."
+    )
+    return " ".join(text)
+
+
+def _print_human(p: dict) -> None:
+    from rich.table import Table
+
+    out = console()
+    place = (
+        f"speculator {p['speculator']} on the same GPUs"
+        if p["speculator_placement"] == "shared"
+        else f"speculator {p['speculator']} on its own {p['speculator_gpus']} GPUs"
+    )
+    out.print(
+        f"[bold]SpecPrefill: {p['model']} on {p['num_gpus']}x {p['gpu']} (TP{p['tp']}, "
+        f"{p['weight_dtype']}), {place}[/bold]  ({p['basis']})"
+    )
+    out.print(
+        f"batch {p['batch']}, prompt {p['prompt_len']} tokens, look-ahead {p['lookahead']}: "
+        f"baseline TTFT {fmt_time(p['baseline_ttft_s'])}"
+    )
+    table = Table(title="TTFT per keep rate")
+    for col in ("keep", "TTFT", "speculator", "target", "speedup", "LongBench drop", "QPS", "fits"):
+        table.add_column(col, justify="right")
+    for r in p["rows"]:
+        qd = r["quality"]
+        drop = "unmeasured" if qd["extrapolated"] else f"{qd['drop']:.2f}"
+        mark = " *" if r["keep_rate"] == p["recommended_keep_rate"] else ""
+        table.add_row(
+            f"{r['keep_rate']:g}{mark}",
+            fmt_time(r["ttft_s"]),
+            fmt_time(r["speculator_s"]),
+            fmt_time(r["target_s"]),
+            f"{r['speedup']:.2f}x",
+            drop if r["meets_quality"] or qd["extrapolated"] else f"[red]{drop}[/red]",
+            f"{r['qps']:.3g}",
+            "yes" if r["fits"] else "[red]no[/red]",
+        )
+    out.print(table)
+    out.print("* recommended. " + p["verdict"])

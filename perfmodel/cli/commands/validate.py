@@ -1,0 +1,264 @@
+"""`perfmodel validate` and `perfmodel calibrate`: the accuracy loop."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from perfmodel.cli.typer_app import JsonOpt, ModeOpt, ProfileOpt, app, console, emit_json
+from perfmodel.errors import PerfModelError
+
+TablesOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--table", "--tables", help="Published table name(s), comma-separated (default: all)."
+    ),
+]
+MeasurementsOpt = Annotated[
+    Path | None,
+    typer.Option("--measurements", help="A measurement CSV (profiler output or published schema)."),
+]
+
+
+def _tables(table: str | None, measurements: Path | None, profile: str | None):
+    from perfmodel.accuracy.observations import build_table, published_tables
+
+    if measurements is not None:
+        tables = [
+            build_table(
+                measurements, name=f"measurements:{measurements.name}", profile_override=profile
+            )
+        ]
+        if not any(t.observations for t in tables):
+            raise PerfModelError(
+                f"{measurements}: no rows with status ok and a measured ttft_s or tpot_s"
+            )
+        return tables
+    names = [n.strip() for n in table.split(",")] if table else None
+    return published_tables(names)
+
+
+def _report_html(scores, path: Path, title: str) -> None:
+    """A self-contained page: one predicted-vs-measured log-log scatter per table."""
+    import plotly.graph_objects as go
+
+    parts = [
+        f"<html><head><meta charset='utf-8'><title>{html.escape(title)}</title></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+        "<p>Each point: one measured configuration; x = measured, y = modeled by perfmodel "
+        "with the named profile. The dashed line is y = x.</p><table border=1 cellpadding=4>"
+        "<tr><th>table</th><th>rows</th><th>MAPE</th><th>max APE</th><th>profile</th></tr>",
+    ]
+    for s in scores:
+        parts.append(
+            f"<tr><td>{html.escape(s.name)}</td><td>{s.rows}</td><td>{s.mape:.1%}</td>"
+            f"<td>{s.max_ape:.1%}</td><td>{html.escape(s.profile)}</td></tr>"
+        )
+    parts.append("</table>")
+    first = True
+    for s in scores:
+        lo = float(min(s.measured.min(), s.predicted.min())) * 0.8
+        hi = float(max(s.measured.max(), s.predicted.max())) * 1.25
+        fig = go.Figure(
+            [
+                go.Scatter(x=s.measured, y=s.predicted, mode="markers", text=s.labels, name="rows"),
+                go.Scatter(
+                    x=[lo, hi], y=[lo, hi], mode="lines", line={"dash": "dash"}, name="y = x"
+                ),
+            ]
+        )
+        fig.update_layout(
+            title=f"{s.name}: MAPE {s.mape:.1%} (modeled with profile {s.profile})",
+            xaxis={"type": "log", "title": "measured (s)"},
+            yaxis={"type": "log", "title": "predicted (s)"},
+            width=700,
+            height=500,
+        )
+        parts.append(fig.to_html(full_html=False, include_plotlyjs=True if first else False))
+        first = False
+    parts.append("</body></html>")
+    path.write_text("\n".join(parts))
+
+
+@app.command()
+def validate(
+    table: TablesOpt = None,
+    profile: ProfileOpt = None,
+    measurements: MeasurementsOpt = None,
+    cross_validate: Annotated[
+        bool,
+        typer.Option(
+            "--cross-validate", help="Leave-one-table-out: refit without each table, predict it."
+        ),
+    ] = False,
+    report: Annotated[
+        Path | None, typer.Option("--report", help="Write an HTML report with scatter plots.")
+    ] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Compare predictions with published (or your own) measurements: MAPE per table."""
+    from perfmodel.accuracy.validate import cross_validate as run_cv
+    from perfmodel.accuracy.validate import validate_tables
+
+    tables = _tables(table, measurements, profile)
+    result = validate_tables(tables, profile)
+    scores = result["scores"]
+    cv = run_cv(tables) if cross_validate else None
+    if report is not None:
+        try:
+            _report_html(scores, report, "perfmodel validation")
+        except OSError as exc:
+            raise PerfModelError(f"cannot write report {report}: {exc.strerror}") from None
+    if json:
+        payload = {
+            "tables": [
+                {k: v for k, v in s.as_dict().items() if k != "points" or measurements is not None}
+                for s in scores
+            ],
+            "memory_checks": result["memory_checks"],
+        }
+        if cv is not None:
+            payload["cross_validation"] = cv
+            payload["cross_validation_mape"] = sum(r["mape"] for r in cv) / max(len(cv), 1)
+        emit_json(payload)
+        return
+    from rich.table import Table
+
+    out = console()
+    t = Table(title="Model vs measurements (APE = |predicted - measured| / measured)")
+    for col in ("table", "quantity", "rows", "MAPE", "max APE", "profile"):
+        t.add_column(col, justify="right" if col in ("rows", "MAPE", "max APE") else "left")
+    for s in scores:
+        table_name, _, quantity = s.name.partition("/")
+        flag = "" if s.fit else " (not fitted)"
+        t.add_row(
+            table_name + flag, quantity, str(s.rows), f"{s.mape:.1%}", f"{s.max_ape:.1%}", s.profile
+        )
+    out.print(t)
+    out.print("worst row per table:")
+    for s in scores:
+        out.print(f"  {s.name}: {s.worst}", highlight=False)
+    for check in result["memory_checks"]:
+        verdict = "agrees" if check["agrees"] else "DISAGREES"
+        out.print(
+            f"OOM check {check['table']} [{check['label']}]: published OOM, model needs "
+            f"{check['total_gb']:.1f} of {check['capacity_gb']:.1f} GB per GPU -> {verdict}"
+        )
+    if cv is not None:
+        c = Table(title="Leave-one-table-out cross-validation")
+        for col in ("held-out table / quantity", "profile", "rows", "MAPE", "max APE"):
+            c.add_column(col)
+        for r in cv:
+            c.add_row(
+                r["held_out"],
+                r["profile"],
+                str(r["rows"]),
+                f"{r['mape']:.1%}",
+                f"{r['max_ape']:.1%}",
+            )
+        out.print(c)
+    if report is not None:
+        out.print(f"report written to {report}")
+
+
+@app.command()
+def calibrate(
+    measurements: MeasurementsOpt = None,
+    table: TablesOpt = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where to write the fitted profile YAML.")
+    ] = None,
+    base: Annotated[
+        str | None,
+        typer.Option("--base", help="Starting profile (default: the one for the rows' GPU)."),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Name of the fitted profile.")] = None,
+    params: Annotated[
+        str | None,
+        typer.Option(
+            "--params",
+            help="Parameters to fit, e.g. efficiency.matmul,overhead.per_step_us (default: those the data can see).",
+        ),
+    ] = None,
+    mode: ModeOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Fit an efficiency profile to measurements (least squares on relative error)."""
+    from dataclasses import replace
+
+    from perfmodel.accuracy.calibrate import fit_profile, provenance, write_profile_yaml
+    from perfmodel.specs.profile import PARAMETERS, load_profile, profile_for
+
+    if measurements is None and table is None:
+        raise PerfModelError("give --measurements CSV or --table NAME(S) to fit on")
+    tables = _tables(table, measurements, None)
+    observations = [o for t in tables if t.fit or measurements is not None for o in t.observations]
+    if not observations:
+        raise PerfModelError("no fittable measured rows in the given data")
+    gpu = observations[0].gpu or "h100-sxm"
+    start = (
+        load_profile(base)
+        if base
+        else (
+            load_profile(observations[0].profile)
+            if observations[0].profile and measurements is None
+            else profile_for(gpu)
+        )
+    )
+    if mode:
+        if mode not in ("roofline", "additive"):
+            raise PerfModelError(f"--mode must be roofline or additive, got '{mode}'")
+        start = replace(start, mode=mode)
+    chosen = None
+    if params:
+        chosen = [p.strip() for p in params.split(",") if p.strip()]
+        unknown = [p for p in chosen if p not in PARAMETERS]
+        if unknown:
+            raise PerfModelError(
+                f"unknown parameter(s) {', '.join(unknown)}; choose from {', '.join(PARAMETERS)}"
+            )
+    label = name or (
+        f"calibrated-{measurements.stem}" if measurements else f"calibrated-{start.name}"
+    )
+    result = fit_profile(observations, replace(start, note=""), chosen, name=label)
+    fitted = replace(
+        result.profile,
+        gpus=tuple(sorted({o.gpu for o in observations if o.gpu})) or start.gpus,
+        description=f"fitted by perfmodel calibrate from {start.name}",
+        provenance=provenance(result, [t.path for t in tables]),
+    )
+    if out is not None:
+        try:
+            write_profile_yaml(fitted, out)
+        except OSError as exc:
+            raise PerfModelError(f"cannot write {out}: {exc.strerror}") from None
+    values = {p: fitted.get(p) for p in result.parameters}
+    if json:
+        emit_json(
+            {
+                "profile": str(out) if out else fitted.name,
+                "name": fitted.name,
+                "start": start.name,
+                "parameters": values,
+                "stderr": result.stderr,
+                "rmse": result.rmse,
+                "mape": result.mape,
+                "points": result.points,
+            }
+        )
+        return
+    from rich.table import Table
+
+    t = Table(title=f"Fitted profile '{fitted.name}' (start: {start.name}, {fitted.mode} mode)")
+    for col in ("parameter", "value", "std. error"):
+        t.add_column(col)
+    for p, v in values.items():
+        t.add_row(p, f"{v:.4g}", f"{result.stderr.get(p, float('nan')):.2g}")
+    c = console()
+    c.print(t)
+    c.print(f"{result.points} points, MAPE {result.mape:.2%}, RMSE (relative) {result.rmse:.2%}")
+    if out is not None:
+        c.print(f"profile written to {out}; use it with --profile {out}")

@@ -1,0 +1,81 @@
+"""Prefill (TTFT), decode step (TPOT) and end-to-end request time from the operator costs.
+
+- forward pass time = sum over operators of op_time + overheads (cost.py).
+- TTFT = one prefill pass over the prompt (logits for its last token; the first token's
+  sampling is in the per-token overhead).
+- TPOT = mean decode step over the output: steps see contexts prompt+1 .. prompt+output-1,
+  and step time is linear in the context (KV reads, attention FLOPs), so the mean step is the
+  step at the mean context, prompt + output/2.
+- e2e = TTFT + (output - 1) * TPOT;  throughput = replicas * batch * output / e2e.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from perfmodel.core.cost import OpTime, op_time, overhead_time
+from perfmodel.core.deployment import Deployment
+from perfmodel.core.ops import OpCost, forward_ops, make_shape
+
+
+@dataclass(frozen=True)
+class PassResult:
+    time_s: np.ndarray
+    overhead_s: np.ndarray
+    ops: list[OpCost]
+    times: list[OpTime]
+
+
+def forward_pass(
+    dep: Deployment,
+    batch,
+    new_tokens,
+    cached=0,
+    logits_per_seq=1,
+    kv_budget=np.inf,
+    detail: bool = False,
+) -> PassResult | np.ndarray:
+    """Time of one forward pass over b sequences of q new tokens each (seconds)."""
+    shape = make_shape(batch, new_tokens, cached, logits_per_seq, dep.tp, kv_budget)
+    ops = forward_ops(dep.model, shape, dep.w_bytes, dep.kv_bytes)
+    times = [op_time(op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode) for op in ops]
+    overhead = overhead_time(dep.profile, dep.model.num_layers, shape.batch * shape.logits_per_seq)
+    total = overhead + sum(t.time_s for t in times)
+    if detail:
+        return PassResult(total, overhead, ops, times)
+    return total
+
+
+def prefill_time(dep: Deployment, batch, prompt_len, cached=0) -> np.ndarray:
+    """TTFT of a batch prefilled in one pass (no chunking), seconds."""
+    return forward_pass(dep, batch, prompt_len, cached, logits_per_seq=1)
+
+
+def decode_step_time(dep: Deployment, batch, context, new_tokens=1, kv_budget=np.inf) -> np.ndarray:
+    """One decode (or verification, new_tokens = gamma+1) step at a given context, seconds."""
+    return forward_pass(
+        dep, batch, new_tokens, context, logits_per_seq=new_tokens, kv_budget=kv_budget
+    )
+
+
+def mean_decode_context(prompt_len, output_len) -> np.ndarray:
+    return np.asarray(prompt_len, float) + np.asarray(output_len, float) / 2.0
+
+
+@dataclass(frozen=True)
+class RequestTimes:
+    ttft_s: np.ndarray
+    tpot_s: np.ndarray
+    e2e_s: np.ndarray
+    throughput_tok_s: np.ndarray
+
+
+def request_times(dep: Deployment, batch, prompt_len, output_len) -> RequestTimes:
+    b, p, o = np.broadcast_arrays(*(np.asarray(x, float) for x in (batch, prompt_len, output_len)))
+    ttft = prefill_time(dep, b, p)
+    tpot = decode_step_time(dep, b, mean_decode_context(p, o))
+    e2e = ttft + np.maximum(o - 1.0, 0.0) * tpot
+    throughput = dep.replicas * b * o / e2e
+    return RequestTimes(ttft, tpot, e2e, throughput)

@@ -1,0 +1,536 @@
+"""SpecPrefill: time to first token when a small speculator picks the prompt tokens to keep.
+
+Speculative Prefill (Liu et al., ICML 2025, "Speculative Prefill: Turbocharging TTFT with
+Lightweight and Training-Free Token Importance Estimation"):
+  TTFT(keep) = T_spec_prefill(b, L)                      speculator prefill of the whole prompt
+             + n_look * T_spec_decode(b, L)               its look-ahead decode steps
+             + T_score(b, L)                              attention scores of the look-ahead
+                                                          queries over all prompt keys, all
+                                                          layers and heads, then top-k
+             + T_target_prefill(b, ceil(keep * L))        target prefill of the kept tokens
+                                                          (original position ids kept; the
+                                                          first token's logits included)
+Speculator and target share the GPUs (times add), as in the published setup (TP8 for both on
+the same 8 GPUs). The scoring step is modeled as an attention-kind operator: FLOPs
+2*b*n*L*h*hd per layer (QK^T), bytes = K-cache read b*L*h_kv'*hd*kv_bytes + fp32 scores
+written and re-read (b*n*h/t*L*4*2) per layer, plus a per-sequence selection overhead
+(profile overhead.select_us_per_seq: top-k, gather, re-batching on the host).
+
+Planner (plan_specprefill): speedup and quality per keep rate, recommended keep rate under a
+LongBench quality budget (perfmodel.planners.quality), break-even prompt length (exact to one token),
+and max QPS under a TTFT SLO (max_qps; speculator on shared GPUs or on its own, pipelined).
+
+Headline, Llama-3.1-405B FP8 on 8x H100 SXM (TP8), Llama-3.1-8B BF16 speculator on the same
+GPUs, look-ahead 8, shipped vllm-h100 profile, configurations that fit in memory: the best
+TTFT speedup is 9.5x at keep 0.1, 128k tokens, batch 1 (45.2 s -> 4.75 s); 7.1-7.5x at 32k
+(batch 1-8), 8.2-8.4x at 64k; the paper reports up to 7.66x. At 128k the baseline is
+dominated by attention (quadratic in L, so keeping 10% of tokens cuts it ~100x) while the
+FP8 matmuls and all-reduces are cut 10x; what is left is the speculator: its own
+full-length prefill (2.8 s, mostly the 8B's attention over 128k tokens) is now larger than
+the target's 10% prefill (2.0 s), which bounds the speedup at baseline / speculator ~ 16x
+even at keep -> 0. Look-ahead and scoring are a few percent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from perfmodel.core.cost import op_time
+from perfmodel.core.deployment import Deployment
+from perfmodel.core.inference import decode_step_time, prefill_time
+from perfmodel.core.ops import ATTENTION, OpCost, kv_heads_per_gpu
+from perfmodel.errors import PerfModelError
+
+DEFAULT_LOOKAHEAD = 8
+
+
+def check_keep_rates(keep) -> np.ndarray:
+    keep = np.asarray(keep, dtype=float)
+    if keep.size == 0 or np.any(~np.isfinite(keep)) or np.any(keep <= 0) or np.any(keep > 1):
+        raise PerfModelError(f"keep rate must be in (0, 1], got {np.ravel(keep).tolist()}")
+    return keep
+
+
+def kept_tokens(prompt_len, keep) -> np.ndarray:
+    """ceil(keep * L), at least 1 token."""
+    return np.maximum(np.ceil(np.asarray(keep, float) * np.asarray(prompt_len, float) - 1e-9), 1.0)
+
+
+def scoring_op(spec: Deployment, batch, prompt_len, lookahead) -> OpCost:
+    """Attention scores of the look-ahead queries over every prompt key (all layers, heads)."""
+    m = spec.model
+    b, L, n = np.broadcast_arrays(*(np.asarray(x, float) for x in (batch, prompt_len, lookahead)))
+    n = np.maximum(n, 1.0)  # at least the last prompt token scores the prompt
+    t = spec.tp
+    heads = m.num_heads / t
+    k_read = m.num_layers * b * L * kv_heads_per_gpu(m, t) * m.head_dim * spec.kv_bytes
+    scores = m.num_layers * b * n * heads * L * 4.0 * 2.0
+    z = np.zeros_like(b)
+    return OpCost(
+        name="token_scoring",
+        kind=ATTENTION,
+        flops=m.num_layers * 2.0 * b * n * L * heads * m.head_dim,
+        weight_bytes=z,
+        act_bytes=scores,
+        kv_read_bytes=k_read,
+        kv_write_bytes=z,
+        comm_bytes=z,
+        comm_calls=z,
+    )
+
+
+@dataclass(frozen=True)
+class SpecPrefillTimes:
+    baseline_s: np.ndarray
+    speculator_prefill_s: np.ndarray
+    lookahead_s: np.ndarray
+    scoring_s: np.ndarray
+    target_s: np.ndarray
+
+    @property
+    def speculator_s(self) -> np.ndarray:
+        """Everything the speculator side costs: prefill, look-ahead, scoring/selection."""
+        return self.speculator_prefill_s + self.lookahead_s + self.scoring_s
+
+    @property
+    def ttft_s(self) -> np.ndarray:
+        return self.speculator_s + self.target_s
+
+    @property
+    def speedup(self) -> np.ndarray:
+        return self.baseline_s / self.ttft_s
+
+
+def specprefill_times(
+    target: Deployment,
+    speculator: Deployment,
+    batch,
+    prompt_len,
+    keep_rate,
+    lookahead=DEFAULT_LOOKAHEAD,
+) -> SpecPrefillTimes:
+    """All components of SpecPrefill TTFT (seconds), broadcast over every argument."""
+    keep = check_keep_rates(keep_rate)
+    b, L, k = np.broadcast_arrays(np.asarray(batch, float), np.asarray(prompt_len, float), keep)
+    spec_prefill = prefill_time(speculator, b, L)
+    look = np.asarray(lookahead, float) * decode_step_time(speculator, b, L)
+    score_op = scoring_op(speculator, b, L, lookahead)
+    scoring = op_time(score_op, speculator.gpu, speculator.profile, "bf16", speculator.mode).time_s
+    prof = speculator.profile
+    scoring = scoring + (prof.select_us_per_seq * b + prof.select_us_per_token * b * L) * 1e-6
+    target_time = prefill_time(target, b, kept_tokens(L, k))
+    baseline = prefill_time(target, b, L)
+    return SpecPrefillTimes(baseline, spec_prefill, look, scoring, target_time)
+
+
+# --- planner (headline figure for 405B FP8: see the module docstring) ----------------------
+
+DEFAULT_KEEP_RATES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
+DEFAULT_SLO_FACTOR = 2.0  # default TTFT SLO = 2 x baseline TTFT of one request of this length
+MAX_QPS_BATCH = 4096  # largest batch the QPS search considers (memory usually binds first)
+_GRID_PER_OCTAVE = 16  # coarse log grid that brackets the break-even length before bisection
+
+
+def _as_int(x) -> int | None:
+    x = float(np.asarray(x))
+    return int(x) if np.isfinite(x) else None
+
+
+def memory_max_batch(
+    target: Deployment, speculator: Deployment, prompt_len, keep_rate, colocated: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Largest batch that fits in memory: (baseline, SpecPrefill), SpecPrefill per keep rate.
+
+    Prefill-only requests (1 output token). Baseline: the target's weights, KV of L tokens and
+    activations. SpecPrefill on shared GPUs: the target's KV holds only ceil(keep*L) tokens, but
+    the speculator's weights and the KV of its full-prompt prefill sit on the same GPUs (vLLM
+    runs the speculator as a second engine with its own reserved cache). On its own GPUs the
+    speculator's memory is checked there, and the smaller of the two batches binds.
+    """
+    from perfmodel.core.memory import kv_bytes_per_token_per_gpu, max_batch, weight_bytes_per_gpu
+
+    L = np.asarray(prompt_len, float)
+    kept = kept_tokens(L, keep_rate)
+    base = max_batch(target, L, 1.0)
+    if colocated:
+        sp = max_batch(
+            target,
+            kept,
+            1.0,
+            extra_bytes_per_seq=kv_bytes_per_token_per_gpu(speculator) * L,
+            extra_bytes=weight_bytes_per_gpu(speculator),
+        )
+    else:
+        sp = np.minimum(max_batch(target, kept, 1.0), max_batch(speculator, L, 1.0))
+    return base, sp
+
+
+@dataclass(frozen=True)
+class QpsEstimate:
+    """Max QPS under a TTFT SLO, prefill-bound (see max_qps)."""
+
+    slo_ttft_s: float
+    slo_is_default: bool
+    baseline_qps: float
+    baseline_batch: int
+    specprefill_qps: np.ndarray  # per keep rate
+    specprefill_batch: np.ndarray  # per keep rate
+    baseline_gpus: int
+    specprefill_gpus: int
+    pipelined: bool
+
+
+def max_qps(
+    target: Deployment,
+    speculator: Deployment,
+    prompt_len,
+    keep_rate,
+    slo_ttft_s: float,
+    lookahead=DEFAULT_LOOKAHEAD,
+    colocated: bool = True,
+    max_batch_cap: int = MAX_QPS_BATCH,
+) -> tuple[float, int, np.ndarray, np.ndarray]:
+    """Max QPS of prefill-bound serving of requests of `prompt_len` tokens under a TTFT SLO.
+
+    Model: requests arrive continuously and are prefilled in batches of B, one batch after
+    the other; a request's TTFT is its batch's prefill time (queueing ignored). The best B is
+    the one with the highest B / T(B) among batches with T(B) <= SLO that fit in memory
+    (T grows ~linearly in B, so that is the largest feasible B); QPS = replicas * B / T(B).
+    - baseline: T(B) = target prefill of B x L tokens.
+    - SpecPrefill on the same GPUs: the stages run one after the other, T(B) = TTFT(B) =
+      speculator + target(keep), and QPS = replicas * B / TTFT(B).
+    - SpecPrefill with the speculator on its own GPUs: a batch's TTFT is still the sum of the
+      two stages (must be <= SLO), but the stages pipeline (the speculator scores batch i+1
+      while the target prefills batch i), so QPS = replicas * B / max(T_spec(B), T_target(B)).
+    Decode is not modeled (prefill-bound: output of ~1 token, or decode on other instances).
+    Returns (baseline_qps, baseline_batch, specprefill_qps[keep], specprefill_batch[keep]);
+    batch 0 and QPS 0 when no batch meets the SLO.
+    """
+    keep = np.atleast_1d(check_keep_rates(keep_rate)).astype(float)
+    L = float(prompt_len)
+    mem_base, mem_sp = memory_max_batch(target, speculator, L, keep, colocated)
+    cap = int(min(max_batch_cap, max(float(mem_base), float(np.max(mem_sp)), 1.0)))
+    b = np.arange(1.0, cap + 1.0)[:, None]  # (B, 1) x keep (1, K)
+    replicas = target.replicas
+    times = specprefill_times(target, speculator, b, L, keep[None, :], lookahead)
+
+    base_t = times.baseline_s[:, 0]
+    ok = (base_t <= slo_ttft_s) & (b[:, 0] <= mem_base)
+    rate = np.where(ok, replicas * b[:, 0] / base_t, 0.0)
+    i = int(np.argmax(rate))
+    base_qps, base_batch = float(rate[i]), int(b[i, 0]) if rate[i] > 0 else 0
+
+    stage = times.ttft_s if colocated else np.maximum(times.speculator_s, times.target_s)
+    ok = (times.ttft_s <= slo_ttft_s) & (b <= mem_sp[None, :])
+    rate = np.where(ok, replicas * b / stage, 0.0)
+    j = np.argmax(rate, axis=0)
+    sp_qps = rate[j, np.arange(keep.size)]
+    sp_batch = np.where(sp_qps > 0, b[j, 0], 0.0)
+    return base_qps, base_batch, sp_qps, sp_batch
+
+
+def break_even_prompt_len(
+    target: Deployment,
+    speculator: Deployment,
+    batch,
+    keep_rate,
+    lookahead=DEFAULT_LOOKAHEAD,
+    max_len: int | None = None,
+) -> np.ndarray:
+    """Smallest prompt length L (tokens) at which SpecPrefill is faster than the baseline.
+
+    Vectorized over keep rates (and batch, broadcast). A coarse log grid (16 points per
+    octave, one vectorized call) finds the first grid length where SpecPrefill pays; integer
+    bisection between it and the previous grid point then makes it exact to one token:
+    TTFT(L) < baseline(L) and TTFT(L-1) >= baseline(L-1). nan where it never pays up to
+    max_len (default: the target's context window).
+    """
+    keep = np.asarray(check_keep_rates(keep_rate), float)
+    b, keep = np.broadcast_arrays(np.asarray(batch, float), keep)
+    max_len = int(max_len or target.model.max_position_embeddings)
+    octaves = np.log2(max_len)
+    grid = np.unique(
+        np.append(
+            np.round(2.0 ** np.linspace(0, octaves, int(octaves * _GRID_PER_OCTAVE) + 2)), max_len
+        )
+    )
+    grid = grid[(grid >= 1) & (grid <= max_len)]
+
+    def pays(lengths) -> np.ndarray:
+        t = specprefill_times(target, speculator, b, lengths, keep, lookahead)
+        return t.ttft_s < t.baseline_s
+
+    g = grid.reshape((-1,) + (1,) * b.ndim)
+    grid_pays = pays(g)  # (G, *shape)
+    any_pays = grid_pays.any(axis=0)
+    first = np.argmax(grid_pays, axis=0)
+    hi = grid[first].astype(float)
+    lo = np.where(first > 0, grid[np.maximum(first - 1, 0)], 0.0).astype(float)
+    # invariant: SpecPrefill pays at hi, does not at lo (lo = 0: nothing below 1 token)
+    while True:
+        open_ = any_pays & (hi - lo > 1)
+        if not np.any(open_):
+            break
+        mid = np.floor((lo + hi) / 2.0)
+        mid = np.where(open_, mid, hi)
+        p = pays(np.maximum(mid, 1.0))
+        hi = np.where(open_ & p, mid, hi)
+        lo = np.where(open_ & ~p, mid, lo)
+    return np.where(any_pays, hi, np.nan)
+
+
+@dataclass(frozen=True)
+class SpecPrefillPlan:
+    """Everything the SpecPrefill planner found for one batch and prompt length."""
+
+    target: Deployment
+    speculator: Deployment
+    batch: int
+    prompt_len: int
+    lookahead: int
+    colocated: bool
+    keep_rates: np.ndarray
+    times: SpecPrefillTimes  # arrays over keep rates
+    quality: object  # quality.QualityEstimate
+    meets_quality: np.ndarray
+    max_quality_drop: float
+    quality_min_keep_rate: float
+    recommended_keep_rate: float | None
+    break_even_prompt_len: int | None
+    qps: QpsEstimate
+    fits: np.ndarray  # per keep rate: batch x prompt fits in memory with SpecPrefill
+    baseline_fits: bool
+
+    @property
+    def baseline_ttft_s(self) -> float:
+        return float(np.ravel(self.times.baseline_s)[0])
+
+    def rows(self) -> list[dict]:
+        t = self.times
+        return [
+            {
+                "keep_rate": float(k),
+                "kept_tokens": int(kept_tokens(self.prompt_len, k)),
+                "ttft_s": float(t.ttft_s[i]),
+                "speculator_s": float(t.speculator_s[i]),
+                "target_s": float(t.target_s[i]),
+                "speedup": float(t.speedup[i]),
+                "breakdown_s": {
+                    "speculator_prefill": float(t.speculator_prefill_s[i]),
+                    "lookahead": float(t.lookahead_s[i]),
+                    "scoring_selection": float(t.scoring_s[i]),
+                    "target_prefill": float(t.target_s[i]),
+                },
+                "quality": self.quality.row(i),
+                "meets_quality": bool(self.meets_quality[i]),
+                "fits": bool(self.fits[i]),
+                "qps": float(self.qps.specprefill_qps[i]),
+                "qps_batch": int(self.qps.specprefill_batch[i]),
+            }
+            for i, k in enumerate(self.keep_rates)
+        ]
+
+    def _rec_index(self) -> int | None:
+        if self.recommended_keep_rate is None:
+            return None
+        return int(np.flatnonzero(self.keep_rates == self.recommended_keep_rate)[0])
+
+    def as_dict(self) -> dict:
+        q = self.qps
+        i = self._rec_index()
+        best = int(np.argmax(q.specprefill_qps))
+        at = i if i is not None else best
+        sp_qps = float(q.specprefill_qps[at])
+        return {
+            "baseline_ttft_s": self.baseline_ttft_s,
+            "baseline_fits": self.baseline_fits,
+            "rows": self.rows(),
+            "recommended_keep_rate": self.recommended_keep_rate,
+            "recommended_speedup": None if i is None else float(self.times.speedup[i]),
+            "max_quality_drop": self.max_quality_drop,
+            "quality_min_keep_rate": self.quality_min_keep_rate,
+            "break_even_prompt_len": self.break_even_prompt_len,
+            "break_even_keep_rate": self.recommended_keep_rate,
+            "qps": {
+                "baseline": q.baseline_qps,
+                "baseline_batch": q.baseline_batch,
+                "specprefill": sp_qps,
+                "specprefill_batch": int(q.specprefill_batch[at]),
+                "keep_rate": float(self.keep_rates[at]),
+                "keep_rate_basis": "recommended"
+                if i is not None
+                else "best QPS (none meets quality)",
+                "improvement": sp_qps / q.baseline_qps if q.baseline_qps > 0 else None,
+                "slo_ttft_s": q.slo_ttft_s,
+                "slo_is_default": q.slo_is_default,
+                "slo_note": (
+                    f"default SLO: {DEFAULT_SLO_FACTOR:g}x the baseline TTFT of one request of "
+                    "this length (no --slo-ttft given)"
+                    if q.slo_is_default
+                    else "SLO given by the user"
+                ),
+                "baseline_gpus": q.baseline_gpus,
+                "specprefill_gpus": q.specprefill_gpus,
+                "pipelined": q.pipelined,
+                "model": (
+                    "prefill-bound: batches of B requests prefilled back to back; largest "
+                    "B/T(B) with TTFT(B) <= SLO that fits in memory; QPS = replicas*B/T(B), "
+                    "T = TTFT (shared GPUs) or the slower stage (speculator on its own GPUs)"
+                ),
+            },
+            "batch": self.batch,
+            "prompt_len": self.prompt_len,
+            "lookahead": self.lookahead,
+            "speculator_placement": "shared" if self.colocated else "separate",
+            "speculator_gpus": self.speculator.num_gpus,
+        }
+
+
+def recommend_keep_rate(
+    target_dep: Deployment,
+    speculator_dep: Deployment,
+    batch,
+    prompt_len,
+    keep_rates=DEFAULT_KEEP_RATES,
+    lookahead=DEFAULT_LOOKAHEAD,
+    max_quality_drop=1.0,
+):
+    """(recommended keep rate or None, times per keep rate, quality per keep rate, meets
+    quality mask): the lowest-TTFT keep rate whose published LongBench drop is within
+    max_quality_drop. The cheap core of plan_specprefill (no break-even search, no QPS)."""
+    from perfmodel.planners.quality import meets_quality, quality_drop
+
+    keep = np.atleast_1d(check_keep_rates(keep_rates)).astype(float).ravel()
+    times = specprefill_times(target_dep, speculator_dep, batch, prompt_len, keep, lookahead)
+    ok = meets_quality(keep, max_quality_drop)
+    rec = float(keep[np.flatnonzero(ok)[np.argmin(times.ttft_s[ok])]]) if np.any(ok) else None
+    return rec, times, quality_drop(keep), ok
+
+
+def plan_specprefill(
+    target_dep: Deployment,
+    speculator_dep: Deployment,
+    batch,
+    prompt_len,
+    keep_rates=DEFAULT_KEEP_RATES,
+    lookahead=DEFAULT_LOOKAHEAD,
+    max_quality_drop=1.0,
+    slo_ttft_s=None,
+    *,
+    colocated: bool | None = None,
+) -> SpecPrefillPlan:
+    """Plan SpecPrefill for one batch of prompts of one length.
+
+    - TTFT, speculator and target time and speedup per keep rate (specprefill_times).
+    - Quality per keep rate from the published LongBench averages (quality.quality_drop);
+      keep rates below the lowest published one are "unmeasured" and never recommended.
+    - recommended keep rate: the lowest-TTFT keep rate among those whose drop <= max_quality_drop
+      (None if none). break_even_prompt_len: at the recommended keep rate (None if no keep
+      rate is recommended or SpecPrefill never pays up to the context window).
+    - max QPS under a TTFT SLO (max_qps); default SLO = 2x the baseline TTFT at batch 1.
+    - colocated: speculator on the target's GPUs (default when speculator_dep has the same
+      GPUs and TP) or on its own GPUs (speculator_dep.num_gpus of them, per target replica).
+    Raises PerfModelError for a keep rate outside (0, 1], a speculator larger than the target,
+    a speculator with another vocabulary, or a prompt longer than the target's context.
+    """
+    from perfmodel.core.memory import kv_cache_bytes_per_gpu, memory_report, weight_bytes_per_gpu
+    from perfmodel.planners.quality import min_keep_rate_for_drop
+
+    keep = np.atleast_1d(check_keep_rates(keep_rates)).astype(float).ravel()
+    check_pair(target_dep, speculator_dep)
+    b, L = int(batch), int(prompt_len)
+    if b < 1:
+        raise PerfModelError(f"batch must be >= 1, got {batch}")
+    if L < 1:
+        raise PerfModelError(f"prompt length must be >= 1, got {prompt_len}")
+    if L > target_dep.model.max_position_embeddings:
+        raise PerfModelError(
+            f"prompt length {L} exceeds {target_dep.model.name}'s context window of "
+            f"{target_dep.model.max_position_embeddings} tokens"
+        )
+    if max_quality_drop < 0 or not np.isfinite(max_quality_drop):
+        raise PerfModelError(
+            f"max quality drop must be >= 0 LongBench points, got {max_quality_drop}"
+        )
+    if slo_ttft_s is not None and not (slo_ttft_s > 0):
+        raise PerfModelError(f"TTFT SLO must be positive, got {slo_ttft_s}")
+    if colocated is None:
+        colocated = (speculator_dep.num_gpus, speculator_dep.tp, speculator_dep.gpu.name) == (
+            target_dep.num_gpus,
+            target_dep.tp,
+            target_dep.gpu.name,
+        )
+
+    rec, times, quality, ok = recommend_keep_rate(
+        target_dep, speculator_dep, b, L, keep, lookahead, max_quality_drop
+    )
+
+    break_even = None
+    if rec is not None:
+        break_even = _as_int(break_even_prompt_len(target_dep, speculator_dep, b, rec, lookahead))
+
+    slo_default = slo_ttft_s is None
+    if slo_default:
+        slo_ttft_s = DEFAULT_SLO_FACTOR * float(prefill_time(target_dep, 1.0, float(L)))
+    bq, bb, sq, sb = max_qps(
+        target_dep, speculator_dep, L, keep, float(slo_ttft_s), lookahead, colocated
+    )
+    extra_gpus = 0 if colocated else target_dep.replicas * speculator_dep.num_gpus
+    qps = QpsEstimate(
+        float(slo_ttft_s),
+        slo_default,
+        bq,
+        bb,
+        sq,
+        sb,
+        target_dep.num_gpus,
+        target_dep.num_gpus + extra_gpus,
+        not colocated,
+    )
+
+    kept = kept_tokens(L, keep)
+    if colocated:
+        extra = weight_bytes_per_gpu(speculator_dep) + kv_cache_bytes_per_gpu(speculator_dep, b, L)
+        fits = memory_report(target_dep, b, kept, 1.0, extra_bytes=extra).fits
+    else:
+        fits = memory_report(target_dep, b, kept, 1.0).fits & bool(
+            np.all(memory_report(speculator_dep, b, L, 1.0).fits)
+        )
+    baseline_fits = bool(np.all(memory_report(target_dep, b, L, 1.0).fits))
+
+    return SpecPrefillPlan(
+        target=target_dep,
+        speculator=speculator_dep,
+        batch=b,
+        prompt_len=L,
+        lookahead=int(lookahead),
+        colocated=bool(colocated),
+        keep_rates=keep,
+        times=times,
+        quality=quality,
+        meets_quality=ok,
+        max_quality_drop=float(max_quality_drop),
+        quality_min_keep_rate=float(min_keep_rate_for_drop(max_quality_drop)),
+        recommended_keep_rate=rec,
+        break_even_prompt_len=break_even,
+        qps=qps,
+        fits=np.asarray(fits, bool),
+        baseline_fits=baseline_fits,
+    )
+
+
+def check_pair(target: Deployment, speculator: Deployment) -> None:
+    """A speculator must be no larger than the target and share its vocabulary (token ids)."""
+    t, s = target.model, speculator.model
+    if s.param_count > t.param_count:
+        raise PerfModelError(
+            f"speculator {s.name} ({s.param_count / 1e9:.1f}B parameters) is larger than the "
+            f"target {t.name} ({t.param_count / 1e9:.1f}B)"
+        )
+    if s.vocab_size != t.vocab_size:
+        raise PerfModelError(
+            f"speculator {s.name} has vocabulary size {s.vocab_size} but the target {t.name} has "
+            f"{t.vocab_size}: SpecPrefill passes token ids between them, so they must share a tokenizer"
+        )

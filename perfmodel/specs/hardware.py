@@ -1,0 +1,147 @@
+"""Hardware specifications: one YAML file per device in hardware_specs/, validated on load.
+
+Units inside the model are SI: FLOP/s, bytes, bytes/s, seconds. The YAML stores datasheet
+units (TFLOPS = 1e12 FLOP/s, TB/s = 1e12 B/s, GB/s = 1e9 B/s, GB = 1e9 B) and this module is
+the one place that converts them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from perfmodel.errors import PerfModelError, suggest
+from perfmodel.paths import HARDWARE_DIR
+from perfmodel.specs import yamlio
+
+DTYPE_NAMES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4", "fp4")
+
+
+class HardwareSpec(BaseModel):
+    """Datasheet figures of one accelerator (dense, not 2:4-sparse, peak rates)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str
+    aliases: list[str] = Field(default_factory=list)
+    vendor: str
+    description: str = ""
+    peak_tflops: dict[str, float]  # dense peak per compute dtype, 1e12 FLOP/s
+    hbm_capacity_gb: float = Field(gt=0)  # true bytes / 1e9 (80 GiB = 85.9 GB)
+    hbm_bandwidth_tbps: float = Field(gt=0)  # 1e12 B/s
+    link_kind: str  # NVLink, PCIe, Infinity Fabric, none
+    link_bandwidth_gbps: float = Field(ge=0)  # per direction, per GPU, 1e9 B/s
+    link_latency_us: float = Field(default=5.0, ge=0)  # one hop of a ring step
+    tdp_w: float = Field(gt=0)
+    price_per_gpu_hour_usd: float = Field(gt=0)
+    max_gpus_per_node: int = Field(default=8, ge=1)
+    sources: dict[str, str]  # field name -> URL or document the figure was read from
+
+    @field_validator("peak_tflops")
+    @classmethod
+    def _known_dtypes(cls, value: dict[str, float]) -> dict[str, float]:
+        unknown = set(value) - set(DTYPE_NAMES)
+        if unknown:
+            raise ValueError(f"unknown dtype(s) {sorted(unknown)}; use {DTYPE_NAMES}")
+        if "bf16" not in value:
+            raise ValueError("bf16 peak is required")
+        if any(v <= 0 for v in value.values()):
+            raise ValueError("peak TFLOPS must be positive")
+        return value
+
+    # --- SI accessors -----------------------------------------------------------------
+    def peak_flops(self, dtype: str) -> float:
+        """Dense peak FLOP/s for a compute dtype; falls back to the next wider dtype.
+
+        A GPU without an FP8 (or INT4) unit runs those weights through BF16 matmuls after
+        dequantization, so its compute rate is the BF16 rate.
+        """
+        fallback = {
+            "fp4": "fp8",
+            "int4": "int8",
+            "int8": "fp8",
+            "fp8": "bf16",
+            "fp16": "bf16",
+            "tf32": "fp32",
+        }
+        d = dtype
+        while d not in self.peak_tflops:
+            if d not in fallback:
+                return self.peak_tflops["bf16"] * 1e12
+            d = fallback[d]
+        return self.peak_tflops[d] * 1e12
+
+    @property
+    def hbm_bytes(self) -> float:
+        return self.hbm_capacity_gb * 1e9
+
+    @property
+    def hbm_bandwidth(self) -> float:
+        """Bytes per second."""
+        return self.hbm_bandwidth_tbps * 1e12
+
+    @property
+    def link_bandwidth(self) -> float:
+        """Bytes per second per direction."""
+        return self.link_bandwidth_gbps * 1e9
+
+    @property
+    def link_latency_s(self) -> float:
+        return self.link_latency_us * 1e-6
+
+
+def _load_file(path: Path) -> HardwareSpec:
+    try:
+        data = yamlio.safe_load(path.read_text())
+    except yamlio.YAMLError as exc:
+        raise PerfModelError(f"{path}: malformed YAML ({exc.__class__.__name__})") from exc
+    if not isinstance(data, dict):
+        raise PerfModelError(f"{path}: expected a mapping of fields")
+    try:
+        return HardwareSpec(**data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = ".".join(str(p) for p in err["loc"]) or "?"
+        raise PerfModelError(f"{path}: field '{field}': {err['msg']}") from exc
+
+
+@lru_cache(maxsize=1)
+def _registry() -> dict[str, Path]:
+    names: dict[str, Path] = {}
+    for path in sorted(HARDWARE_DIR.glob("*.yaml")):
+        names[path.stem.lower()] = path
+        try:
+            data = yamlio.safe_load(path.read_text()) or {}
+        except yamlio.YAMLError:
+            continue
+        for alias in data.get("aliases", []) or []:
+            names[str(alias).lower()] = path
+    return names
+
+
+def list_gpus() -> list[str]:
+    """Canonical names of the shipped hardware specs."""
+    return sorted(p.stem for p in HARDWARE_DIR.glob("*.yaml"))
+
+
+@lru_cache(maxsize=64)
+def load_gpu(name: str) -> HardwareSpec:
+    """Load a spec by name, alias (case-insensitive) or path to a YAML file."""
+    if isinstance(name, HardwareSpec):  # pragma: no cover - convenience
+        return name
+    path = Path(name)
+    if path.suffix in (".yaml", ".yml"):
+        if not path.is_file():
+            raise PerfModelError(f"hardware spec file not found: {path}")
+        return _load_file(path)
+    reg = _registry()
+    key = name.strip().lower()
+    if key not in reg:
+        raise suggest(name, reg.keys(), "GPU", known=list_gpus())
+    return _load_file(reg[key])
+
+
+def resolve_gpu(gpu: str | HardwareSpec) -> HardwareSpec:
+    return gpu if isinstance(gpu, HardwareSpec) else load_gpu(gpu)

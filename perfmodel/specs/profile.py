@@ -1,0 +1,205 @@
+"""Efficiency profiles: how far below datasheet peaks a framework runs on a class of GPU.
+
+A profile is a handful of physically meaningful numbers, loaded from profiles/*.yaml:
+- efficiency.matmul / attention: achieved fraction of peak tensor FLOP/s for linear layers
+  and for the attention kernel (long-context prefill is attention-bound and runs at a lower
+  fraction than GEMMs, so one scalar cannot fit both);
+- efficiency.memory: achieved fraction of HBM bandwidth; efficiency.comm: of link bandwidth;
+- efficiency.matmul_half_rows: GEMM rows (tokens) at which a matmul runs at half of its
+  large-M efficiency (small-M GEMMs underfill the tensor cores);
+- overhead: per_layer_us (kernel launches and small ops per layer and forward pass),
+  per_step_us (scheduler, input preparation, per forward pass), per_token_us (sampling and
+  output processing per sampled token), comm_latency_us (per all-reduce call),
+  sd_step_us (speculative decoding bookkeeping per draft/verify round: acceptance, KV
+  rollback), select_us_per_seq and select_us_per_token (SpecPrefill token selection: per
+  sequence, and per prompt token for ranking and rebuilding the kept requests on the host).
+The shipped profiles are fitted by `perfmodel calibrate` and record what they were fitted on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields, replace
+from functools import lru_cache
+from pathlib import Path
+
+from perfmodel.errors import PerfModelError, suggest
+from perfmodel.paths import PROFILE_DIR
+from perfmodel.specs import yamlio
+
+EFFICIENCY_KEYS = ("matmul", "attention", "memory", "comm")
+SHAPE_KEYS = ("matmul_half_rows",)
+OVERHEAD_KEYS = (
+    "per_layer_us",
+    "per_step_us",
+    "per_token_us",
+    "comm_latency_us",
+    "sd_step_us",
+    "select_us_per_seq",
+    "select_us_per_token",
+)
+PARAMETERS = (
+    tuple(f"efficiency.{k}" for k in EFFICIENCY_KEYS)
+    + tuple(f"efficiency.{k}" for k in SHAPE_KEYS)
+    + tuple(f"overhead.{k}" for k in OVERHEAD_KEYS)
+)
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    framework: str = "generic"
+    gpus: tuple[str, ...] = ()
+    mode: str = "additive"
+    matmul: float = 1.0
+    attention: float = 1.0
+    memory: float = 1.0
+    comm: float = 1.0
+    matmul_half_rows: float = 0.0  # tokens at which a GEMM reaches half its large-M efficiency
+    per_layer_us: float = 0.0
+    per_step_us: float = 0.0
+    per_token_us: float = 0.0
+    comm_latency_us: float = 0.0
+    sd_step_us: float = 0.0
+    select_us_per_seq: float = 0.0
+    select_us_per_token: float = 0.0
+    memory_utilization: float = 0.90  # fraction of HBM the framework may use
+    description: str = ""
+    provenance: dict = field(default_factory=dict, compare=False, hash=False)
+    path: str = ""
+    note: str = ""  # e.g. "efficiencies reused from vllm-h100 (no profile fitted for a100)"
+
+    def get(self, parameter: str) -> float:
+        return float(getattr(self, parameter.split(".")[-1]))
+
+    def with_values(self, **values: float) -> Profile:
+        return replace(self, **{k.split(".")[-1]: float(v) for k, v in values.items()})
+
+    def to_yaml_dict(self) -> dict:
+        return {
+            "name": self.name,
+            "framework": self.framework,
+            "gpus": list(self.gpus),
+            "mode": self.mode,
+            "description": self.description,
+            "efficiency": {k: round(getattr(self, k), 6) for k in EFFICIENCY_KEYS + SHAPE_KEYS},
+            "overhead": {k: round(getattr(self, k), 4) for k in OVERHEAD_KEYS},
+            "memory_utilization": self.memory_utilization,
+            "provenance": self.provenance,
+        }
+
+
+def _from_dict(data: dict, source: str) -> Profile:
+    if not isinstance(data, dict) or "name" not in data:
+        raise PerfModelError(f"{source}: a profile needs at least a 'name' field")
+    kwargs: dict = {
+        "name": str(data["name"]),
+        "framework": str(data.get("framework", "generic")),
+        "gpus": tuple(str(g) for g in data.get("gpus", []) or []),
+        "mode": str(data.get("mode", "additive")),
+        "description": str(data.get("description", "")),
+        "provenance": data.get("provenance", {}) or {},
+        "memory_utilization": float(data.get("memory_utilization", 0.90)),
+        "path": source,
+    }
+    if kwargs["mode"] not in ("roofline", "additive"):
+        raise PerfModelError(f"{source}: field 'mode' must be roofline or additive")
+    for section, keys in (
+        ("efficiency", EFFICIENCY_KEYS + SHAPE_KEYS),
+        ("overhead", OVERHEAD_KEYS),
+    ):
+        values = data.get(section, {}) or {}
+        if not isinstance(values, dict):
+            raise PerfModelError(f"{source}: field '{section}' must be a mapping")
+        for key, value in values.items():
+            if key not in keys:
+                raise PerfModelError(f"{source}: unknown field '{section}.{key}'")
+            try:
+                value = float(value)
+            except (TypeError, ValueError):
+                raise PerfModelError(
+                    f"{source}: field '{section}.{key}' must be a number"
+                ) from None
+            if section == "efficiency" and key in EFFICIENCY_KEYS and not 0.0 < value <= 1.0:
+                raise PerfModelError(f"{source}: field '{section}.{key}' must be in (0, 1]")
+            if (section == "overhead" or key in SHAPE_KEYS) and value < 0:
+                raise PerfModelError(f"{source}: field '{section}.{key}' must be >= 0")
+            kwargs[key] = value
+    return Profile(**kwargs)
+
+
+def load_profile_file(path: str | Path) -> Profile:
+    path = Path(path)
+    if not path.is_file():
+        raise PerfModelError(f"profile file not found: {path}")
+    try:
+        data = yamlio.safe_load(path.read_text())
+    except yamlio.YAMLError as exc:
+        raise PerfModelError(f"{path}: malformed YAML ({exc.__class__.__name__})") from exc
+    return _from_dict(data, str(path))
+
+
+IDEAL = Profile(
+    name="ideal", framework="ideal", mode="roofline", description="datasheet peaks, no overhead"
+)
+
+
+@lru_cache(maxsize=1)
+def _shipped() -> dict[str, Path]:
+    return {p.stem: p for p in sorted(PROFILE_DIR.glob("*.yaml"))}
+
+
+def list_profiles() -> list[str]:
+    return ["ideal", *_shipped()]
+
+
+@lru_cache(maxsize=32)
+def load_profile(name: str) -> Profile:
+    """A profile by name ('ideal', a shipped name) or a path to a YAML file."""
+    if name == "ideal":
+        return IDEAL
+    if name.endswith((".yaml", ".yml")) or "/" in name:
+        return load_profile_file(name)
+    shipped = _shipped()
+    if name not in shipped:
+        raise suggest(name, ["ideal", *shipped], "profile")
+    return load_profile_file(shipped[name])
+
+
+DEFAULT_FRAMEWORK = "vllm"
+
+
+@lru_cache(maxsize=64)
+def profile_for(gpu_name: str, framework: str = DEFAULT_FRAMEWORK) -> Profile:
+    """The profile fitted for this GPU and framework; else the framework's profile for
+    another GPU (its efficiencies reused, and the profile says so); else 'default'."""
+    candidates = [load_profile(n) for n in _shipped()]
+    same_framework = [p for p in candidates if p.framework == framework]
+    for p in same_framework:
+        if gpu_name in p.gpus:
+            return p
+    if same_framework:
+        base = same_framework[0]
+        return replace(
+            base,
+            note=f"no {framework} profile fitted for {gpu_name}: efficiencies of "
+            f"'{base.name}' (fitted on {', '.join(base.gpus) or '?'}) reused",
+        )
+    return load_profile("default")
+
+
+def resolve_profile(
+    profile: str | Profile | None, gpu_name: str, framework: str = DEFAULT_FRAMEWORK
+) -> Profile:
+    if isinstance(profile, Profile):
+        return profile
+    if profile is None or profile == "auto":
+        return profile_for(gpu_name, framework)
+    return load_profile(profile)
+
+
+def parameter_names() -> tuple[str, ...]:
+    return PARAMETERS
+
+
+def profile_fields() -> list[str]:
+    return [f.name for f in fields(Profile)]
