@@ -420,7 +420,10 @@ class VllmRunner:
 
     def _shutdown_engine(self) -> None:
         llm, self.llm = self.llm, None
-        shutdown = getattr(getattr(llm, "llm_engine", None), "shutdown", None)
+        engine = getattr(llm, "llm_engine", None)
+        shutdown = getattr(engine, "shutdown", None) or getattr(
+            getattr(engine, "engine_core", None), "shutdown", None
+        )  # LLMEngine.shutdown where it exists, else its EngineCoreClient's
         if callable(shutdown):
             try:
                 shutdown()
