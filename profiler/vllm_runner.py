@@ -283,6 +283,9 @@ class VllmRunner:
             "engine_in_process": self.engine_in_process,
             "kv_cache_dtype_used": KV_DTYPES[self.kv_dtype][1],
         }
+        core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
+        if core is not None:  # InprocClient when the engine core runs in this process
+            out["engine_core_client"] = type(core).__name__
         for key in (
             "max_num_seqs",
             "max_num_batched_tokens",
@@ -345,6 +348,12 @@ class VllmRunner:
         from vllm import LLM  # imported here: LLM() comes before anything touches torch.cuda
 
         self.engine_starts += 1
+        try:  # vllm.envs may have cached the variable if vLLM was imported earlier
+            import vllm.envs as vllm_envs
+
+            vllm_envs.VLLM_ENABLE_V1_MULTIPROCESSING = not self.engine_in_process
+        except ImportError:
+            pass
         try:
             self.llm = LLM(**self._engine_args)
         except Exception as exc:

@@ -218,6 +218,7 @@ def test_sweep_in_process_engine_prefills_each_batch_in_one_step(vllm, tmp_path)
     assert float(rows[1]["tpot_s"]) == pytest.approx(DECODE_STEP_S)
     settings = json.loads(rows[1]["runner_settings"])
     assert settings["prefill_steps_max"] == 1 and settings["engine_in_process"] is True
+    assert settings["engine_core_client"] == "InprocClient"
     assert settings["preemptions"] == 0 and settings["kv_cache_dtype_used"] == "bfloat16"
     assert not Path(llm.kwargs["model"]).exists()  # the temp config dir is cleaned up
     assert llm.llm_engine.shut_down
@@ -232,7 +233,8 @@ def test_old_multiprocess_path_is_reported_split_not_ok(vllm, tmp_path):
     (row,) = _rows(tmp_path / "old.csv")
     assert row["status"] == "split" and summary.split == 1
     assert "8 engine steps" in row["note"]
-    assert json.loads(row["runner_settings"])["prefill_steps_max"] == 8
+    settings = json.loads(row["runner_settings"])
+    assert settings["prefill_steps_max"] == 8 and settings["engine_core_client"] == "SyncMPClient"
     one_step = 8 * 100 * PREFILL_S_PER_TOKEN
     assert float(row["ttft_s"]) > 2 * one_step  # what the old runner wrote as ok
 

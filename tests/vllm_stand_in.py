@@ -8,7 +8,8 @@ What it copies from vLLM's V1 engine (0.26 / 0.33; see profiler/vllm_runner.py):
 - ``VLLM_ENABLE_V1_MULTIPROCESSING`` is read when the LLM is built. Unset or "1" (vLLM's
   default, the engine core in another process): the engine steps as soon as the first request
   reaches it, so ``generate`` hands it requests one per engine step. "0" (engine core in this
-  process): ``generate`` adds every request before the first ``step()``.
+  process): ``generate`` adds every request before the first ``step()``. ``llm_engine``'s
+  ``engine_core`` is named like vLLM's client for each mode (InprocClient / SyncMPClient).
 - A scheduler: each step admits waiting requests in order while ``max_num_seqs`` and the
   ``max_num_batched_tokens`` budget allow (no chunking), stamps every request it schedules in
   that step with the same ``scheduled_ts`` and, after the step, the same ``first_token_ts``.
@@ -64,6 +65,14 @@ class _Request:
         self.generated = 0
 
 
+class InprocClient:
+    """Named as vLLM's EngineCoreClient for an engine core in this process."""
+
+
+class SyncMPClient:
+    """Named as vLLM's EngineCoreClient for an engine core in another process."""
+
+
 class _Engine(SimpleNamespace):
     def shutdown(self):
         self.shut_down = True
@@ -87,7 +96,8 @@ def make_vllm(crash_at: int | None = None) -> types.ModuleType:
             self.dead = False
             self.prompts: list[list[int]] = []
             self.params = None
-            self.llm_engine = _Engine(shut_down=False)
+            core = InprocClient() if self.in_process else SyncMPClient()
+            self.llm_engine = _Engine(shut_down=False, engine_core=core)
             self._next_id = 0
             LLM.instances.append(self)
 
