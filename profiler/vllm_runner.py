@@ -31,8 +31,10 @@ Facts this relies on (vllm 0.26 and 0.33, V1 engine; see /work/shared/GPU.md):
   dtype, not "auto".
 
 ``parse_request_metrics`` is a pure function over objects *or* dicts with those field names, so
-CI tests it on a recorded fixture without vLLM or a GPU. ``import profiler.vllm_runner`` works
-without vLLM; running without it raises a PerfModelError that says how to install it.
+CI tests it on a synthetic (hand-written) batch, and the runner against a stand-in engine
+(tests/vllm_stand_in.py), without vLLM or a GPU; no real-engine run has checked it yet.
+``import profiler.vllm_runner`` works without vLLM; running without it raises a
+PerfModelError that says how to install it.
 """
 
 from __future__ import annotations
