@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from perfmodel.cli import main
 from perfmodel.errors import PerfModelError
 from profiler import fingerprint, vllm_runner
 from profiler.runner import Point
@@ -317,3 +318,21 @@ def test_validate_uses_only_ok_rows(tmp_path):
         writer.writerows(rows)
     out = run_cli("validate", "--measurements", str(path), "--json", check_json=True)
     assert out["tables"][0]["rows"] == 2
+
+
+# ---- what a user sees ----------------------------------------------------------------------
+def test_profile_command_passes_the_backend_and_says_split(vllm, tmp_path, capsys):
+    module = vllm()
+    out = tmp_path / "p.csv"
+    args = ["profile", "--runner", "vllm", "--model", str(TINY), "--out", str(out),
+            "--batch", "4,8", "--prompt-len", "32", "--output-len", "3", "--repeats", "1",
+            "--warmup", "0", "--max-num-seqs", "4", "--attention-backend", "FLASH_ATTN",
+            "--no-progress"]  # fmt: skip
+    assert main(args) == 0, capsys.readouterr().err
+    printed = capsys.readouterr().out
+    assert "1 split" in printed and "split" in printed.split("wrote")[0]  # table and summary
+    assert module.LLM.instances[-1].kwargs["attention_backend"] == "FLASH_ATTN"
+    rows = _rows(out)
+    assert [r["status"] for r in rows] == ["ok", "split"]
+    assert "engine steps" in rows[1]["note"]
+    assert json.loads(rows[0]["runner_settings"])["attention_backend"] == "FLASH_ATTN"
