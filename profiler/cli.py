@@ -116,6 +116,10 @@ def profile(
     gpu_memory_utilization: Annotated[
         float, typer.Option("--gpu-memory-utilization", help="vLLM memory fraction.")
     ] = 0.9,
+    attention_backend: Annotated[
+        str | None,
+        typer.Option("--attention-backend", help="vLLM engine argument, e.g. FLASH_ATTN."),
+    ] = None,
     threads: Annotated[
         int | None, typer.Option("--threads", min=1, help="torch runner CPU threads.")
     ] = None,
@@ -197,6 +201,7 @@ def profile(
             max_num_batched_tokens=max_num_batched_tokens,
             gpu_memory_utilization=gpu_memory_utilization,
             seed=seed,
+            attention_backend=attention_backend,
         )
         spec = SweepSpec(
             model=model_column(spec_model, config_path),
@@ -250,7 +255,10 @@ def _print_summary(summary) -> None:
         console.print(table)
     console.print(
         f"wrote {summary.rows_written} rows to {summary.out} (skipped {summary.skipped} already "
-        f"measured, {summary.oom} oom, {summary.errors} errors)",
+        f"measured, {summary.oom} oom, {summary.errors} errors, {summary.split} split: "
+        "prefill over several engine steps, see note)"
+        if summary.split
+        else f"measured, {summary.oom} oom, {summary.errors} errors)",
         highlight=False,
     )
     sys.stdout.flush()

@@ -24,6 +24,9 @@ class PointResult:
     tpot_s: per-token decode step time, mean (NaN when output_len == 1).
     *_cv:   coefficient of variation (sample std / mean) over repeats; NaN for one repeat.
     extra:  runner-specific statistics written into the row's runner_settings JSON.
+    status: the row's status when the point ran: "ok", or "split" when the runner saw the
+            batch's prefill spread over several engine steps (its TTFT is not one prefill).
+    note:   why the status is not "ok" (written into the row's ``note`` column).
     """
 
     ttft_s: float
@@ -32,6 +35,8 @@ class PointResult:
     tpot_cv: float
     repeats: int
     extra: dict[str, object] = field(default_factory=dict)
+    status: str = "ok"
+    note: str = ""
 
 
 class Runner(Protocol):

@@ -4,7 +4,10 @@ Each finished point is appended to the CSV and flushed and fsynced at once, so a
 SIGKILL or Ctrl-C loses nothing already measured. ``resume=True`` skips points already in the
 file, keyed by (model, runner, batch, prompt, output, tp, weight dtype, kv dtype), whatever
 their status. A point that runs out of memory is written with status=oom, any other failure
-with status=error and the message in ``note``; the sweep goes on either way.
+with status=error and the message in ``note``; the sweep goes on either way. A point the
+runner measured but whose batch was not prefilled in one engine step is written with
+status=split (its timings kept, its reason in ``note``); calibration and validation use only
+status=ok rows.
 
 Columns: the DESIGN.md "Measurement CSV" core, then fingerprint and extra columns.
 """
@@ -94,6 +97,7 @@ class SweepSummary:
     skipped: int = 0
     oom: int = 0
     errors: int = 0
+    split: int = 0
     interrupted: bool = False
     rows: list[dict[str, str]] = field(default_factory=list)
 
@@ -103,6 +107,7 @@ class SweepSummary:
             "skipped": self.skipped,
             "oom": self.oom,
             "errors": self.errors,
+            "split": self.split,
             "out": self.out,
         }
 
@@ -314,6 +319,7 @@ def run_sweep(
                 result, status, note = None, "ok", ""
                 try:
                     result = runner.measure(point)
+                    status, note = result.status, result.note
                 except KeyboardInterrupt:
                     raise
                 except Exception as exc:  # one bad point must not end the sweep
@@ -325,6 +331,7 @@ def run_sweep(
                 summary.rows_written += 1
                 summary.oom += status == "oom"
                 summary.errors += status == "error"
+                summary.split += status == "split"
                 if bar is not None:
                     bar.advance(task)
     except KeyboardInterrupt:

@@ -15,20 +15,38 @@ Facts this relies on (vllm 0.26 and 0.33, V1 engine; see /work/shared/GPU.md):
   (last_token_ts - first_token_ts) / (num_generation_tokens - 1).
 - The LLM must be created before anything initializes CUDA in this process (this module and
   profiler.fingerprint never touch torch.cuda).
+- One-step prefill needs the whole batch queued before the engine schedules. In the default
+  multiprocess mode ``LLM.generate`` hands requests to the engine process one at a time and the
+  engine steps as soon as the first arrives, so early requests are prefilled alone. The runner
+  therefore keeps the engine core in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``, read
+  by both versions; TP workers still run in their own processes): ``generate`` then adds every
+  request before its first ``step()``. The V1 scheduler stamps every request it schedules in
+  one ``schedule()`` call with the same ``scheduled_ts``; ``parse_request_metrics`` counts the
+  distinct values and a point whose batch spans more than one is written ``split``, never
+  ``ok`` (KV space, ``max_num_seqs`` or the token budget can still split a batch).
+- Engine arguments valid in both versions: ``attention_backend`` (the ``VLLM_ATTENTION_BACKEND``
+  environment variable is read by neither) and ``quantization="fp8_per_tensor"`` (``"fp8"`` is
+  native online FP8 in 0.26 but a deprecated alias of ``fp8_per_tensor`` in 0.33).
+  ``kv_cache_dtype="auto"`` stores the KV cache in the model dtype; the runner records that
+  dtype, not "auto".
 
 ``parse_request_metrics`` is a pure function over objects *or* dicts with those field names, so
-CI tests it on a recorded fixture without vLLM or a GPU. ``import profiler.vllm_runner`` works
-without vLLM; running without it raises a PerfModelError that says how to install it.
+CI tests it on a synthetic (hand-written) batch, and the runner against a stand-in engine
+(tests/vllm_stand_in.py), without vLLM or a GPU; no real-engine run has checked it yet.
+``import profiler.vllm_runner`` works without vLLM; running without it raises a
+PerfModelError that says how to install it.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import math
 import os
 import random
 import shutil
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +62,25 @@ OFFLINE_ENV = {
     "VLLM_NO_USAGE_STATS": "1",
     "DO_NOT_TRACK": "1",
 }
+IN_PROCESS_ENV = "VLLM_ENABLE_V1_MULTIPROCESSING"  # "0": engine core in this process
 ARCHITECTURES = {
     "llama": "LlamaForCausalLM",
     "mistral": "MistralForCausalLM",
     "qwen2": "Qwen2ForCausalLM",
     "mixtral": "MixtralForCausalLM",
 }
-KV_DTYPES = {"bf16": "auto", "fp16": "auto", "auto": "auto", "fp8": "fp8"}
-WEIGHT_DTYPES = {"bf16": ("bfloat16", None), "fp16": ("float16", None), "fp8": ("bfloat16", "fp8")}
+# --kv-dtype -> (kv_cache_dtype engine argument, the dtype the KV cache is stored in or None
+# for "the model dtype": vLLM's "auto" follows the model's dtype)
+KV_DTYPES = {"bf16": ("auto", "bfloat16"), "fp16": ("auto", "float16"), "fp8": ("fp8", "fp8")}
+# --weight-dtype -> (dtype, quantization): fp8_per_tensor means online per-tensor FP8 of the
+# dummy BF16 weights in both 0.26 and 0.33 ("fp8" does not: see the module docstring)
+WEIGHT_DTYPES = {
+    "bf16": ("bfloat16", None),
+    "fp16": ("float16", None),
+    "fp8": ("bfloat16", "fp8_per_tensor"),
+}
+# RequestStateStats timestamps default to 0.0 in both versions: 0.0 means "never recorded"
+TIMESTAMP_FIELDS = ("scheduled_ts", "first_token_ts", "last_token_ts")
 
 
 def vllm_available() -> bool:
@@ -84,7 +113,13 @@ def parse_request_metrics(outputs: list[Any]) -> dict[str, float]:
       tpot_mean_s:   mean over requests of (last_token_ts - first_token_ts) / (n_gen - 1)
                      (NaN when every request generated a single token)
       queue_mean_s:  mean over requests of scheduled_ts - queued_ts
+      scheduled_steps: number of distinct scheduled_ts values; 1 when the whole batch was
+                     prefilled in one engine step (the V1 scheduler stamps all requests of
+                     one schedule() call with one timestamp)
       num_requests, num_generation_tokens (mean)
+
+    A missing field or one left at its default (0.0 for the timestamps, 0 generated tokens)
+    raises: it means the engine did not record stats.
     """
     if not outputs:
         raise PerfModelError("vLLM returned no request outputs")
@@ -95,11 +130,9 @@ def parse_request_metrics(outputs: list[Any]) -> dict[str, float]:
             raise PerfModelError(
                 "vLLM RequestOutput.metrics is None: create the LLM with disable_log_stats=False"
             )
-        sched = _field(stats, "scheduled_ts")
-        first_ts = _field(stats, "first_token_ts")
-        last_ts = _field(stats, "last_token_ts")
+        sched, first_ts, last_ts = (_field(stats, name) for name in TIMESTAMP_FIELDS)
         n_gen = _field(stats, "num_generation_tokens")
-        if sched is None or first_ts is None or last_ts is None or n_gen is None:
+        if not all((sched, first_ts, last_ts, n_gen)):  # None, or the real default 0 / 0.0
             raise PerfModelError(
                 "vLLM RequestOutput.metrics lacks scheduled_ts/first_token_ts/last_token_ts/"
                 "num_generation_tokens (a V1 RequestStateStats is expected; vllm >= 0.26)"
@@ -112,7 +145,7 @@ def parse_request_metrics(outputs: list[Any]) -> dict[str, float]:
         if n_gen > 1:
             decode.append((last_ts - first_ts) / (n_gen - 1))
         queued = _field(stats, "queued_ts")
-        if queued is not None:
+        if queued:
             queue.append(sched - float(queued))
     n = len(prefill)
     return {
@@ -122,8 +155,19 @@ def parse_request_metrics(outputs: list[Any]) -> dict[str, float]:
         "ttft_max_s": max(prefill),
         "tpot_mean_s": sum(decode) / len(decode) if decode else math.nan,
         "queue_mean_s": sum(queue) / len(queue) if queue else math.nan,
+        "scheduled_steps": len(set(scheduled)),
         "num_generation_tokens": sum(gen) / n,
     }
+
+
+def warmup_point(points: list[Point]) -> Point:
+    """The engine warm-up request: one request of the sweep's shortest prompt and output.
+
+    vLLM rejects a prompt that is not shorter than max_model_len; max_model_len is the
+    longest prompt + output of the sweep (``engine_args``), and output_len >= 1, so the
+    shortest prompt always fits.
+    """
+    return Point(1, min(p.prompt_len for p in points), min(p.output_len for p in points))
 
 
 def counter_total(metrics: list[Any], prefix: str) -> float:
@@ -151,10 +195,23 @@ def write_config_dir(config_path: str | Path) -> Path:
 
 
 # ---- the runner --------------------------------------------------------------------------
+def split_note(parsed: dict[str, float], point: Point) -> str:
+    """Why a measured batch is not one prefill step ("" when it is)."""
+    steps = int(parsed["scheduled_steps"])
+    if steps <= 1:
+        return ""
+    return (
+        f"split: the {point.batch_size} requests were scheduled over {steps} engine steps, so "
+        "ttft_s spans several steps (too little KV space, --max-num-seqs or "
+        "--max-num-batched-tokens below the batch, or requests reaching a running engine)"
+    )
+
+
 class VllmRunner:
     """Measures points with one embedded vllm.LLM sized for the whole sweep."""
 
     name = "vllm"
+    uses_gpu = True
 
     def __init__(
         self,
@@ -171,6 +228,8 @@ class VllmRunner:
         max_num_batched_tokens: int | None = None,
         gpu_memory_utilization: float = 0.9,
         seed: int = 0,
+        attention_backend: str | None = None,
+        engine_in_process: bool = True,
     ):
         if weight_dtype not in WEIGHT_DTYPES:
             raise PerfModelError(
@@ -178,7 +237,16 @@ class VllmRunner:
                 f"(use {', '.join(WEIGHT_DTYPES)}; int4 needs a quantized checkpoint)"
             )
         if kv_dtype not in KV_DTYPES:
-            raise PerfModelError(f"vLLM runner --kv-dtype must be bf16 or fp8, not '{kv_dtype}'")
+            raise PerfModelError(
+                f"vLLM runner --kv-dtype must be one of {', '.join(KV_DTYPES)}, not '{kv_dtype}'"
+            )
+        model_dtype = WEIGHT_DTYPES[weight_dtype][0]
+        if KV_DTYPES[kv_dtype][0] == "auto" and KV_DTYPES[kv_dtype][1] != model_dtype:
+            raise PerfModelError(
+                f"vLLM keeps a {kv_dtype} KV cache only with {kv_dtype} model weights (its KV "
+                f"dtype 'auto' is the model dtype, here {model_dtype}); use --kv-dtype "
+                f"{'bf16' if model_dtype == 'bfloat16' else 'fp16'} or fp8"
+            )
         if repeats < 1 or warmup < 0:
             raise PerfModelError("--repeats must be >= 1 and --warmup >= 0")
         if not 0.0 < gpu_memory_utilization <= 1.0:
@@ -194,16 +262,18 @@ class VllmRunner:
         self.max_num_batched_tokens = max_num_batched_tokens
         self.gpu_memory_utilization = gpu_memory_utilization
         self.seed = seed
+        self.attention_backend = attention_backend
+        self.engine_in_process = engine_in_process
         self.llm = None
+        self.engine_starts = 0
         self._engine_args: dict[str, object] = {}
+        self._warmup_point: Point | None = None
         self._config_dir: Path | None = None
         self._rng = random.Random(seed)
-        self._sampling = None
         require_vllm()
 
-    uses_gpu = True
-
     def settings(self) -> dict[str, object]:
+        args = self._engine_args
         out: dict[str, object] = {
             "repeats": self.repeats,
             "warmup": self.warmup,
@@ -212,7 +282,12 @@ class VllmRunner:
             "enable_prefix_caching": False,
             "gpu_memory_utilization": self.gpu_memory_utilization,
             "load_format": "dummy",
+            "engine_in_process": self.engine_in_process,
+            "kv_cache_dtype_used": KV_DTYPES[self.kv_dtype][1],
         }
+        core = getattr(getattr(self.llm, "llm_engine", None), "engine_core", None)
+        if core is not None:  # InprocClient when the engine core runs in this process
+            out["engine_core_client"] = type(core).__name__
         for key in (
             "max_num_seqs",
             "max_num_batched_tokens",
@@ -220,13 +295,17 @@ class VllmRunner:
             "quantization",
             "kv_cache_dtype",
             "dtype",
+            "attention_backend",
         ):
-            if self._engine_args.get(key) is not None:
-                out[key] = self._engine_args[key]
+            if args.get(key) is not None:
+                out[key] = args[key]
+        if self._warmup_point is not None:
+            w = self._warmup_point
+            out["warmup_request"] = [w.batch_size, w.prompt_len, w.output_len]
         return out
 
     def engine_args(self, points: list[Point]) -> dict[str, object]:
-        """LLM(...) keyword arguments sized so every point's prefill is one step."""
+        """LLM(...) keyword arguments sized so every point's prefill can be one step."""
         max_len = max(p.prompt_len + p.output_len for p in points)
         max_batch = max(p.batch_size for p in points)
         max_prefill = max(p.batch_size * p.prompt_len for p in points)
@@ -245,30 +324,47 @@ class VllmRunner:
             "max_num_seqs": self.max_num_seqs or max_batch,
             "max_num_batched_tokens": batched,
             "gpu_memory_utilization": self.gpu_memory_utilization,
-            "kv_cache_dtype": KV_DTYPES[self.kv_dtype],
+            "kv_cache_dtype": KV_DTYPES[self.kv_dtype][0],
             "dtype": dtype,
             "seed": self.seed,
         }
         if quantization:
             args["quantization"] = quantization
+        if self.attention_backend:
+            args["attention_backend"] = self.attention_backend
         return args
 
     def setup(self, points: list[Point]) -> None:
         require_vllm()
         for key, value in OFFLINE_ENV.items():
             os.environ.setdefault(key, value)
+        # read by vLLM when the engine is built: "0" queues a whole batch before the first step
+        os.environ[IN_PROCESS_ENV] = "0" if self.engine_in_process else "1"
         self._config_dir = write_config_dir(self.config_path)
         self._engine_args = self.engine_args(points)
+        self._warmup_point = warmup_point(points)
+        self._start_engine()
+
+    def _start_engine(self) -> None:
+        """Build the LLM and run one warm-up request (first-call compilation, allocator)."""
         from vllm import LLM  # imported here: LLM() comes before anything touches torch.cuda
 
+        self.engine_starts += 1
+        try:  # vllm.envs may have cached the variable if vLLM was imported earlier
+            import vllm.envs as vllm_envs
+
+            vllm_envs.VLLM_ENABLE_V1_MULTIPROCESSING = not self.engine_in_process
+        except ImportError:
+            pass
         try:
             self.llm = LLM(**self._engine_args)
         except Exception as exc:
+            text = str(exc).splitlines()[0] if str(exc) else ""
             raise PerfModelError(
-                f"the vLLM engine did not start ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}); "
+                f"the vLLM engine did not start ({type(exc).__name__}: {text}); "
                 "lower --max-num-seqs / batch x prompt, or raise --tp / --gpu-memory-utilization"
             ) from exc
-        self._generate(Point(1, 16, 4))  # engine warm-up (first-call compilation, allocator)
+        self._generate(self._warmup_point)
 
     def _sampling_params(self, output_len: int):
         from vllm import SamplingParams
@@ -302,32 +398,60 @@ class VllmRunner:
 
     def measure(self, point: Point) -> PointResult:
         if self.llm is None:
-            raise RuntimeError("VllmRunner.setup() was not called")
+            raise RuntimeError("the vLLM engine is not running (it died and did not restart)")
         before = self._preemptions()
-        ttfts, tpots, means = [], [], []
+        ttfts, tpots, means, steps = [], [], [], []
         for run in range(self.warmup + self.repeats):
             parsed = parse_request_metrics(self._generate(point))
             if run >= self.warmup:
                 ttfts.append(parsed["ttft_batch_s"])
                 tpots.append(parsed["tpot_mean_s"])
                 means.append(parsed["ttft_mean_s"])
+                steps.append(int(parsed["scheduled_steps"]))
         result = summarize(ttfts, tpots)
         result.extra["ttft_request_mean_s"] = sum(means) / len(means)
+        result.extra["prefill_steps_max"] = max(steps)
         preempted = self._preemptions() - before
         if math.isfinite(preempted):
             result.extra["preemptions"] = int(preempted)
+        note = split_note({"scheduled_steps": max(steps)}, point)
+        if note:
+            return replace(result, status="split", note=note)
         return result
 
     def recover(self) -> None:
+        """After a failed point, build a fresh engine: a dead engine fails every later call,
+        and a live one may still hold the failed point's requests. A restart that fails leaves
+        ``llm`` None, so each later point is recorded as an error and the sweep still ends."""
+        self._shutdown_engine()
         try:
-            import torch
+            self._start_engine()
+        except Exception:
+            self.llm = None
 
-            torch.cuda.empty_cache()
+    def _shutdown_engine(self) -> None:
+        llm, self.llm = self.llm, None
+        engine = getattr(llm, "llm_engine", None)
+        shutdown = getattr(engine, "shutdown", None) or getattr(
+            getattr(engine, "engine_core", None), "shutdown", None
+        )  # LLMEngine.shutdown where it exists, else its EngineCoreClient's
+        if callable(shutdown):
+            try:
+                shutdown()
+            except Exception:  # a dead engine may not shut down cleanly
+                pass
+        del llm
+        gc.collect()
+        try:  # releases the process group and GPU memory of the in-process engine
+            from vllm.distributed.parallel_state import cleanup_dist_env_and_memory
+
+            cleanup_dist_env_and_memory()
         except Exception:
             pass
 
     def close(self) -> None:
-        self.llm = None
+        if self.llm is not None:
+            self._shutdown_engine()
         if self._config_dir is not None:
             shutil.rmtree(self._config_dir, ignore_errors=True)
             self._config_dir = None

@@ -1,4 +1,5 @@
-"""Unit tests of the profiler: vLLM metric parsing, fingerprint, sweep bookkeeping, torch model.
+"""Unit tests of the profiler: fingerprint, sweep bookkeeping, torch model (vLLM runner:
+test_vllm_runner.py).
 
 No GPU and no vLLM needed; the CLI end-to-end tests are in test_profiler_cli.py.
 """
@@ -19,58 +20,10 @@ from perfmodel.errors import PerfModelError
 from profiler import fingerprint
 from profiler.runner import Point, PointResult, is_oom, mean_cv
 from profiler.sweep import COLUMNS, CORE_COLUMNS, ResultsFile, SweepSpec, grid, run_sweep
-from profiler.vllm_runner import NOT_INSTALLED, parse_request_metrics
 
 FIXTURES = Path(__file__).parent / "fixtures" / "profiler"
 TINY = FIXTURES / "tiny-llama" / "config.json"
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def _as_objects(value):
-    """JSON recording -> attribute objects, as vLLM hands them out (RequestOutput, stats)."""
-    if isinstance(value, dict):
-        return SimpleNamespace(**{k: _as_objects(v) for k, v in value.items()})
-    if isinstance(value, list):
-        return [_as_objects(v) for v in value]
-    return value
-
-
-@pytest.fixture(scope="module")
-def recorded():
-    return json.loads((FIXTURES / "vllm_request_outputs.json").read_text())
-
-
-# ---- vLLM metric parsing ---------------------------------------------------------------
-@pytest.mark.parametrize("as_objects", [True, False])
-def test_parse_request_metrics_on_recorded_batch(recorded, as_objects):
-    outputs = _as_objects(recorded["outputs"]) if as_objects else recorded["outputs"]
-    got = parse_request_metrics(outputs)
-    assert got["num_requests"] == 4
-    assert got["ttft_batch_s"] == pytest.approx(0.060, abs=1e-9)
-    assert got["ttft_mean_s"] == pytest.approx(0.053, abs=1e-9)
-    assert got["ttft_max_s"] == pytest.approx(0.058, abs=1e-9)
-    assert got["tpot_mean_s"] == pytest.approx(0.0115, abs=1e-9)
-    assert got["queue_mean_s"] == pytest.approx(0.011, abs=1e-9)
-    assert got["num_generation_tokens"] == 16
-    # the batch waits for its slowest request: never below any request's own prefill
-    assert got["ttft_batch_s"] >= got["ttft_max_s"] >= got["ttft_mean_s"]
-
-
-def test_parse_request_metrics_single_token_has_no_tpot(recorded):
-    out = json.loads(json.dumps(recorded["outputs"][0]))
-    out["metrics"].update(num_generation_tokens=1, last_token_ts=out["metrics"]["first_token_ts"])
-    got = parse_request_metrics([out])
-    assert math.isnan(got["tpot_mean_s"])
-    assert got["ttft_batch_s"] == pytest.approx(0.05)
-
-
-def test_parse_request_metrics_without_stats_says_how_to_fix(recorded):
-    out = dict(recorded["outputs"][0], metrics=None)
-    with pytest.raises(PerfModelError, match="disable_log_stats=False"):
-        parse_request_metrics([out])
-    v0_style = dict(recorded["outputs"][0], metrics={"first_token_time": 1.0})
-    with pytest.raises(PerfModelError, match="RequestStateStats"):
-        parse_request_metrics([v0_style])
 
 
 def test_import_is_light_and_vllm_optional():
@@ -85,36 +38,6 @@ def test_import_is_light_and_vllm_optional():
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == ""
-
-
-def test_vllm_runner_without_vllm_raises_clear_error(monkeypatch):
-    from profiler import vllm_runner
-
-    monkeypatch.setattr(vllm_runner, "vllm_available", lambda: False)
-    with pytest.raises(PerfModelError) as err:
-        vllm_runner.VllmRunner(TINY, vocab_size=256)
-    assert str(err.value) == NOT_INSTALLED
-
-
-def test_vllm_engine_args_make_prefill_one_step(monkeypatch, tmp_path):
-    from profiler import vllm_runner
-
-    monkeypatch.setattr(vllm_runner, "vllm_available", lambda: True)
-    runner = vllm_runner.VllmRunner(TINY, vocab_size=256, weight_dtype="fp8", kv_dtype="fp8")
-    args = runner.engine_args([Point(8, 4096, 64), Point(32, 512, 64)])
-    assert args["max_num_batched_tokens"] == 8 * 4096  # the largest batch x prompt
-    assert args["max_model_len"] == 4096 + 64
-    assert args["max_num_seqs"] == 32
-    assert args["load_format"] == "dummy" and args["skip_tokenizer_init"] is True
-    assert args["disable_log_stats"] is False and args["enable_prefix_caching"] is False
-    assert args["quantization"] == "fp8" and args["kv_cache_dtype"] == "fp8"
-    folder = vllm_runner.write_config_dir(TINY)
-    try:
-        assert [p.name for p in folder.iterdir()] == ["config.json"]
-    finally:
-        import shutil
-
-        shutil.rmtree(folder)
 
 
 # ---- fingerprint ------------------------------------------------------------------------
@@ -334,76 +257,3 @@ def test_timer_measures_elapsed_time():
     with timer:
         pass
     assert timer.elapsed_s == 0.25
-
-
-# ---- the vLLM runner against a stand-in vllm module ---------------------------------------
-class _FakeSamplingParams:
-    def __init__(self, **kwargs):
-        self.__dict__.update(kwargs)
-
-
-class _FakeLLM:
-    """Mimics vllm.LLM.generate: V1 RequestStateStats timestamps, 10 us/token prefill for the
-    whole batch at once, 2 ms per decode step."""
-
-    last = None
-
-    def __init__(self, **kwargs):
-        self.kwargs = kwargs
-        self.prompts: list[list[int]] = []
-        self.params = None
-        self.clock = 1000.0
-        _FakeLLM.last = self
-
-    def generate(self, prompts, params, use_tqdm=True):
-        self.params = params
-        n = params.max_tokens
-        start = self.clock
-        first = start + 1e-5 * sum(len(p["prompt_token_ids"]) for p in prompts)
-        outs = []
-        for p in prompts:
-            self.prompts.append(p["prompt_token_ids"])
-            stats = SimpleNamespace(
-                arrival_time=1.7e9, queued_ts=start - 1e-3, scheduled_ts=start,
-                first_token_ts=first, last_token_ts=first + 2e-3 * (n - 1),
-                first_token_latency=first - start, num_generation_tokens=n,
-            )  # fmt: skip
-            outs.append(SimpleNamespace(request_id=str(len(self.prompts)), metrics=stats))
-        self.clock = first + 2e-3 * n + 1.0
-        return outs
-
-    def get_metrics(self):
-        return [SimpleNamespace(name="vllm:num_preemptions", value=0)]
-
-
-def test_vllm_runner_sweep_with_stand_in_engine(monkeypatch, tmp_path):
-    from profiler import vllm_runner
-
-    monkeypatch.setattr(vllm_runner, "vllm_available", lambda: True)
-    fake = SimpleNamespace(LLM=_FakeLLM, SamplingParams=_FakeSamplingParams)
-    monkeypatch.setitem(sys.modules, "vllm", fake)
-    runner = vllm_runner.VllmRunner(TINY, vocab_size=256, repeats=2, warmup=1)
-    spec = SweepSpec("tiny-llama", "vllm", 1, 1, "bf16", "bf16")
-    out = tmp_path / "v.csv"
-    points = grid([2, 4], [100], [5])
-    summary = run_sweep(runner, spec, points, ResultsFile(out, "tiny-llama", False),
-                        lambda: fingerprint.collect(use_gpu=False), progress=False)  # fmt: skip
-    assert summary.rows_written == 2
-    llm = _FakeLLM.last
-    assert llm.kwargs["load_format"] == "dummy" and llm.kwargs["max_num_batched_tokens"] == 400
-    assert llm.kwargs["max_model_len"] == 105 and llm.kwargs["max_num_seqs"] == 4
-    params = llm.params
-    assert (params.max_tokens, params.min_tokens, params.ignore_eos, params.detokenize) == (
-        5, 5, True, False,
-    )  # fmt: skip
-    timed = llm.prompts[-8:]  # the last point: 2 runs x 4 requests ... all fresh ids
-    assert len({tuple(p) for p in timed}) == len(timed)
-    assert all(len(p) == 100 and 0 <= min(p) and max(p) < 256 for p in timed)
-    rows = _rows(out)
-    assert [r["status"] for r in rows] == ["ok", "ok"]
-    assert float(rows[0]["ttft_s"]) == pytest.approx(2 * 100 * 1e-5)
-    assert float(rows[1]["ttft_s"]) == pytest.approx(4 * 100 * 1e-5)
-    assert float(rows[1]["tpot_s"]) == pytest.approx(2e-3)
-    settings = json.loads(rows[1]["runner_settings"])
-    assert settings["enforce_eager"] is True and settings["preemptions"] == 0
-    assert not Path(llm.kwargs["model"]).exists()  # the temp config dir is cleaned up

@@ -55,7 +55,14 @@ def test_torch_sweep_on_cpu(tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
-    assert summary == {"rows_written": 4, "skipped": 0, "oom": 0, "errors": 0, "out": str(out)}
+    assert summary == {
+        "rows_written": 4,
+        "skipped": 0,
+        "oom": 0,
+        "errors": 0,
+        "split": 0,
+        "out": str(out),
+    }
     rows = _rows(out)
     assert len(rows) == 4
     for row in rows:

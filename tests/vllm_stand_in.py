@@ -1,0 +1,183 @@
+"""A stand-in for the ``vllm`` module: enough of ``LLM`` and ``SamplingParams`` to run the vLLM
+runner without vLLM or a GPU, and honest about what the real engine does to a batch.
+
+What it copies from vLLM's V1 engine (0.26 / 0.33; see profiler/vllm_runner.py):
+- ``LLM(**kwargs)`` accepts only ``EngineArgs`` field names and ``SamplingParams(**kwargs)``
+  only its parameters, both listed in fixtures/profiler/vllm_api_names.json with where they
+  were read; anything else is a TypeError, as a dataclass / msgspec struct raises.
+- ``VLLM_ENABLE_V1_MULTIPROCESSING`` is read when the LLM is built. Unset or "1" (vLLM's
+  default, the engine core in another process): the engine steps as soon as the first request
+  reaches it, so ``generate`` hands it requests one per engine step. "0" (engine core in this
+  process): ``generate`` adds every request before the first ``step()``. ``llm_engine``'s
+  ``engine_core`` is named like vLLM's client for each mode (InprocClient / SyncMPClient).
+- A scheduler: each step admits waiting requests in order while ``max_num_seqs`` and the
+  ``max_num_batched_tokens`` budget allow (no chunking), stamps every request it schedules in
+  that step with the same ``scheduled_ts`` and, after the step, the same ``first_token_ts``.
+- Step time: 10 us per prefilled token plus 2 ms when the step decodes any request, on its own
+  clock (no wall-clock reads).
+- A prompt not shorter than ``max_model_len`` is refused (ValueError), as the input processor
+  does.
+- ``crash_at=N``: the N-th ``generate`` call of the module raises and leaves that engine dead
+  (every later call raises ``EngineDeadError``); a new ``LLM`` works again.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import types
+from collections import deque
+from pathlib import Path
+from types import SimpleNamespace
+
+API_NAMES = json.loads(
+    (Path(__file__).parent / "fixtures" / "profiler" / "vllm_api_names.json").read_text()
+)
+ENGINE_ARGS = frozenset(API_NAMES["engine_args"]["fields"])
+SAMPLING_PARAMS = frozenset(API_NAMES["sampling_params"]["parameters"])
+PREFILL_S_PER_TOKEN = 1e-5
+DECODE_STEP_S = 2e-3
+IDLE_STEP_S = 1e-4  # a step with nothing to run, waiting for the next request to arrive
+
+
+class EngineDeadError(RuntimeError):
+    """Raised by every call to an engine after it crashed (vllm.v1.engine.exceptions)."""
+
+
+def _refuse_unknown(kind: str, given: dict, known: frozenset) -> None:
+    unknown = sorted(set(given) - known)
+    if unknown:
+        raise TypeError(f"{kind}.__init__() got an unexpected keyword argument '{unknown[0]}'")
+
+
+class SamplingParams:
+    def __init__(self, **kwargs):
+        _refuse_unknown("SamplingParams", kwargs, SAMPLING_PARAMS)
+        self.max_tokens = 16
+        self.min_tokens = 0
+        self.__dict__.update(kwargs)
+
+
+class _Request:
+    def __init__(self, request_id: int, prompt_len: int, max_tokens: int):
+        self.request_id, self.prompt_len, self.max_tokens = request_id, prompt_len, max_tokens
+        self.queued_ts = self.scheduled_ts = self.first_token_ts = self.last_token_ts = 0.0
+        self.generated = 0
+
+
+class InprocClient:
+    """Named as vLLM's EngineCoreClient for an engine core in this process."""
+
+
+class SyncMPClient:
+    """Named as vLLM's EngineCoreClient for an engine core in another process."""
+
+
+class _Engine(SimpleNamespace):
+    def shutdown(self):
+        self.shut_down = True
+
+
+def make_vllm(crash_at: int | None = None) -> types.ModuleType:
+    """A fresh ``vllm`` stand-in module; ``module.LLM.instances`` lists the engines built."""
+    state = {"generate_calls": 0}
+
+    class LLM:
+        instances: list[LLM] = []
+
+        def __init__(self, **kwargs):
+            _refuse_unknown("EngineArgs", kwargs, ENGINE_ARGS)
+            self.kwargs = kwargs
+            self.in_process = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "1") == "0"
+            self.max_model_len = int(kwargs["max_model_len"])
+            self.max_num_seqs = int(kwargs.get("max_num_seqs") or 256)
+            self.token_budget = int(kwargs.get("max_num_batched_tokens") or 8192)
+            self.clock = 1000.0
+            self.dead = False
+            self.prompts: list[list[int]] = []
+            self.params = None
+            core = InprocClient() if self.in_process else SyncMPClient()
+            self.llm_engine = _Engine(shut_down=False, engine_core=core)
+            self._next_id = 0
+            LLM.instances.append(self)
+
+        def generate(self, prompts, sampling_params, use_tqdm=True):
+            if self.dead:
+                raise EngineDeadError("EngineCore encountered an issue. See stack trace above.")
+            state["generate_calls"] += 1
+            if crash_at is not None and state["generate_calls"] == crash_at:
+                self.dead = True
+                raise RuntimeError("CUDA error: an illegal memory access was encountered")
+            for p in prompts:
+                n = len(p["prompt_token_ids"])
+                if n >= self.max_model_len:
+                    raise ValueError(
+                        f"The decoder prompt (length {n}) is longer than the maximum model "
+                        f"length of {self.max_model_len}."
+                    )
+            self.params = sampling_params
+            requests = []
+            for p in prompts:
+                self.prompts.append(p["prompt_token_ids"])
+                requests.append(
+                    _Request(self._next_id, len(p["prompt_token_ids"]), sampling_params.max_tokens)
+                )
+                self._next_id += 1
+            self._run(requests)
+            self.clock += 1.0
+            return [self._output(r) for r in requests]
+
+        def _run(self, requests: list[_Request]) -> None:
+            """Engine steps until every request has all its tokens."""
+            arriving = deque(requests)
+            waiting: deque[_Request] = deque()
+            running: list[_Request] = []
+            while arriving or waiting or running:
+                for _ in range(len(arriving) if self.in_process else min(1, len(arriving))):
+                    request = arriving.popleft()
+                    request.queued_ts = self.clock
+                    waiting.append(request)
+                budget = self.token_budget - len(running)
+                new: list[_Request] = []
+                while (
+                    waiting
+                    and len(running) + len(new) < self.max_num_seqs
+                    and waiting[0].prompt_len <= budget
+                ):
+                    request = waiting.popleft()
+                    budget -= request.prompt_len
+                    new.append(request)
+                start = self.clock
+                step_s = PREFILL_S_PER_TOKEN * sum(r.prompt_len for r in new)
+                step_s += DECODE_STEP_S if running else 0.0
+                self.clock += step_s or IDLE_STEP_S
+                for request in new:
+                    request.scheduled_ts = start
+                    request.first_token_ts = self.clock
+                for request in running + new:
+                    request.generated += 1
+                    request.last_token_ts = self.clock
+                running = [r for r in running + new if r.generated < r.max_tokens]
+
+        def _output(self, r: _Request) -> SimpleNamespace:
+            stats = SimpleNamespace(
+                arrival_time=1.7e9,
+                queued_ts=r.queued_ts,
+                scheduled_ts=r.scheduled_ts,
+                first_token_ts=r.first_token_ts,
+                last_token_ts=r.last_token_ts,
+                first_token_latency=r.first_token_ts - r.queued_ts,
+                num_generation_tokens=r.generated,
+            )
+            return SimpleNamespace(request_id=str(r.request_id), finished=True, metrics=stats)
+
+        def get_metrics(self):
+            if self.dead:
+                raise EngineDeadError("EngineCore encountered an issue. See stack trace above.")
+            return [SimpleNamespace(name="vllm:num_preemptions", value=0)]
+
+    module = types.ModuleType("vllm")
+    module.LLM = LLM
+    module.SamplingParams = SamplingParams
+    module.__version__ = "stand-in"
+    return module
