@@ -91,11 +91,13 @@ def stage_time(dep: Deployment, stage: pipeline.Stage, batch, new_tokens, cached
 def _pipeline_parts(dep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_budget):
     """(micro-batches m, stage times of the largest micro-batch, its transfer time)."""
     m, b_mb = pipeline.micro_batches(batch, dep.pp)
-    times = {
-        s: stage_time(dep, s, b_mb, new_tokens, cached, logits_per_seq, kv_budget)
-        for s in pipeline.distinct_stages(dep.model.num_layers, dep.pp)
-    }
-    t_stages = [times[s] for s in pipeline.stages(dep.model.num_layers, dep.pp)]
+    times: dict[tuple[int, bool], np.ndarray] = {}  # a stage's time: its layers, and lm_head
+    t_stages = []
+    for s in pipeline.stages(dep.model.num_layers, dep.pp):
+        key = (s.layers, s.last)
+        if key not in times:
+            times[key] = stage_time(dep, s, b_mb, new_tokens, cached, logits_per_seq, kv_budget)
+        t_stages.append(times[key])
     nbytes = pipeline.transfer_bytes(dep.model.hidden_size, b_mb, new_tokens, dep.tp)
     transfers = pipeline.transfers_time(dep.gpu, dep.profile, nbytes, dep.pp, dep.node_crossings)
     return m, t_stages, transfers
