@@ -128,9 +128,7 @@ def make_deployment(
         raise PerfModelError(f"--mode must be roofline or additive, got '{mode}'")
     if pp > 1:
         _check_pipeline_placement(hw, num_gpus, tp, pp)
-    return Deployment(
-        m, hw, prof, num_gpus, tp, weight_dtype.lower(), kv_dtype.lower(), mode, pp
-    )
+    return Deployment(m, hw, prof, num_gpus, tp, weight_dtype.lower(), kv_dtype.lower(), mode, pp)
 
 
 def _check_pipeline_placement(hw: HardwareSpec, num_gpus: int, tp: int, pp: int) -> None:

@@ -77,7 +77,9 @@ def stage_deployment(dep: Deployment, stage: pipeline.Stage) -> Deployment:
     return replace(dep, model=replace(dep.model, num_layers=stage.layers), pp=1)
 
 
-def stage_time(dep: Deployment, stage: pipeline.Stage, batch, new_tokens, cached, logits_per_seq, kv_budget):
+def stage_time(
+    dep: Deployment, stage: pipeline.Stage, batch, new_tokens, cached, logits_per_seq, kv_budget
+):
     """One pass of one stage (seconds): its layers' operators and overheads; lm_head and the
     per-sampled-token overhead only on the last stage."""
     sdep = stage_deployment(dep, stage)

@@ -38,7 +38,9 @@ def prefill_step_tokens(batch, prompt_len) -> np.ndarray:
 def weight_bytes_per_gpu(dep: Deployment) -> float:
     """Weights on one GPU (pp > 1: on a GPU of the stage holding the most)."""
     if dep.pp > 1:
-        return max(stage_weight_bytes(dep, s) for s in pipeline.stages(dep.model.num_layers, dep.pp))
+        return max(
+            stage_weight_bytes(dep, s) for s in pipeline.stages(dep.model.num_layers, dep.pp)
+        )
     m = dep.model
     bf16_params = m.embedding_params + (0 if m.tie_word_embeddings else m.lm_head_params)
     quantized = m.param_count - bf16_params

@@ -52,7 +52,9 @@ def stage_layers(num_layers: int, pp: int) -> tuple[int, ...]:
     if pp < 1:
         raise PerfModelError(f"--pp must be >= 1, got {pp}")
     if pp > num_layers:
-        raise PerfModelError(f"--pp {pp} cannot split {num_layers} layers (at most one stage per layer)")
+        raise PerfModelError(
+            f"--pp {pp} cannot split {num_layers} layers (at most one stage per layer)"
+        )
     base, extra = divmod(num_layers, pp)
     layers = [base] * pp
     for i in range(2, extra + 2):

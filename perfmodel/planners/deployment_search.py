@@ -260,9 +260,7 @@ def best_on_gpu(
     for precs in (precisions, fallback_precisions):
         if not precs:
             continue
-        base = {
-            (w, k): make_deployment(m, hw, 1, 1, w, k, mode, profile, pp=1) for w, k in precs
-        }
+        base = {(w, k): make_deployment(m, hw, 1, 1, w, k, mode, profile, pp=1) for w, k in precs}
         found, n = _fitting(base, hw, m, batch, prompt_len, output_len, precs, max_gpus)
         groups += n
         if not found:
@@ -288,7 +286,7 @@ def search_deployments(
     batch: int,
     prompt_len: int,
     output_len: int,
-    gpu: str | None = "h100",
+    gpu: str | HardwareSpec | None = "h100",
     *,
     alternatives: list[str] | tuple[str, ...] | None = None,
     precisions=PRECISIONS,
@@ -310,16 +308,19 @@ def search_deployments(
         raise PerfModelError("prompt and output lengths must be positive")
     batch = int(batch)
     prices = prices or {}
-    pinned = resolve_gpu(gpu).name if gpu is not None else None
-    names = list(alternatives) if alternatives is not None else [
-        g for g in list_gpus() if g not in NOT_SEARCHED
-    ]
+    pinned = resolve_gpu(gpu) if gpu is not None else None
+    names = (
+        list(alternatives)
+        if alternatives is not None
+        else [g for g in list_gpus() if g not in NOT_SEARCHED]
+    )
     types = [pinned] if pinned else []
-    types += [n for n in (resolve_gpu(a).name for a in names) if n not in types]
+    for hw in (resolve_gpu(a) for a in names):
+        if all(hw.name != t.name for t in types):
+            types.append(hw)
     found: dict[str, DeploymentChoice] = {}
     skipped, groups = [], 0
-    for name in types:
-        hw = resolve_gpu(name)
+    for hw in types:
         choice, n, why = best_on_gpu(
             model,
             hw,
@@ -335,18 +336,18 @@ def search_deployments(
         )
         groups += n
         if choice is None:
-            if name == pinned:
+            if pinned is not None and hw.name == pinned.name:
                 raise PerfModelError(why)
-            skipped.append(f"{name}: {why}")
+            skipped.append(f"{hw.name}: {why}")
         else:
-            found[name] = choice
+            found[hw.name] = choice
     if not found:
         raise PerfModelError(
             f"no deployment of up to {max_gpus} GPUs serves batch {batch} x "
-            f"({prompt_len}+{output_len}) tokens on {', '.join(types)}"
+            f"({prompt_len}+{output_len}) tokens on {', '.join(t.name for t in types)}"
         )
     ranked = sorted(found.values(), key=_rank_key(precisions, fallback_precisions))
-    choice = found[pinned] if pinned else ranked[0]
+    choice = found[pinned.name] if pinned else ranked[0]
     others = tuple(c for c in ranked if c is not choice)
     return SearchResult(choice, others, tuple(skipped), groups)
 

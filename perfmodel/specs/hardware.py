@@ -68,7 +68,9 @@ class HardwareSpec(BaseModel):
     def _node_data_complete(self) -> HardwareSpec:
         bw, lat = self.inter_node_bandwidth_gbps, self.inter_node_latency_us
         if (bw is None) != (lat is None):
-            raise ValueError("give both inter_node_bandwidth_gbps and inter_node_latency_us, or neither")
+            raise ValueError(
+                "give both inter_node_bandwidth_gbps and inter_node_latency_us, or neither"
+            )
         for name in ("max_gpus_per_node", "inter_node_bandwidth_gbps", "inter_node_latency_us"):
             if name in self.model_fields_set and not self.sources.get(name, "").strip():
                 raise ValueError(f"'{name}' needs a source in 'sources'")
