@@ -171,3 +171,13 @@ def test_predict_cli_pp(cli):
     bad = cli("predict", "--model", "8b", "--num-gpus", "64", "--pp", "64")
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "cannot split 32 layers" in bad.stderr
+
+
+def test_a_whole_model_pass_on_a_pipelined_deployment_is_refused():
+    from perfmodel.core.inference import forward_pass, stage_deployment
+
+    dep = make_deployment("8b", "h100", 2, 1, pp=2)
+    with pytest.raises(ValueError, match="stage_deployment"):
+        forward_pass(dep, 1, 1, 100)
+    first = pipeline.stages(32, 2)[0]
+    assert stage_deployment(dep, first).model.num_layers == 16

@@ -41,7 +41,13 @@ def forward_pass(
     kv_budget=np.inf,
     detail: bool = False,
 ) -> PassResult | np.ndarray:
-    """Time of one forward pass over b sequences of q new tokens each (seconds)."""
+    """Time of one forward pass over b sequences of q new tokens each (seconds).
+
+    One pipeline stage: with pp > 1 pass stage_deployment(dep, stage) (a whole-model pass
+    on one stage's GPUs would be silently wrong, so it is refused).
+    """
+    if dep.pp > 1:
+        raise ValueError("forward_pass runs one stage: use stage_deployment() when pp > 1")
     shape = make_shape(batch, new_tokens, cached, logits_per_seq, dep.tp, kv_budget)
     ops = forward_ops(dep.model, shape, dep.w_bytes, dep.kv_bytes)
     times = [op_time(op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode) for op in ops]
