@@ -201,11 +201,10 @@ def _leaner(a: tuple[str, str], b: tuple[str, str]) -> bool:
     return wa <= wb and ka <= kb
 
 
-def _times(dep: Deployment, per_replica: int, prompt_len, output_len) -> RequestTimes:
-    return request_times(dep, per_replica, prompt_len, output_len)
-
-
-def _choice(dep, tp, pp, dp, batch, prompt_len, output_len, price, t) -> DeploymentChoice:
+def _choice(
+    dep, tp, pp, dp, batch, prompt_len, output_len, price, t: RequestTimes
+) -> DeploymentChoice:
+    """The typed result for one deployment, its request times `t` already computed."""
     per_replica = -(-batch // dp)
     mem = memory_report(dep, per_replica, prompt_len, output_len).as_dict()
     e2e = float(np.ravel(t.e2e_s)[0])
@@ -268,7 +267,7 @@ def best_on_gpu(
         fewest = min(f[0] for f in found)
         best_rank = min(f[1] for f in found if f[0] == fewest)
         ties = [f for f in found if f[0] == fewest and f[1] == best_rank]
-        timed = [(_times(f[5], -(-batch // f[4]), prompt_len, output_len), f) for f in ties]
+        timed = [(request_times(f[5], -(-batch // f[4]), prompt_len, output_len), f) for f in ties]
         t, f = min(timed, key=lambda tf: (float(np.ravel(tf[0].e2e_s)[0]), tf[1][3], tf[1][2]))
         return _choice(f[5], f[2], f[3], f[4], batch, prompt_len, output_len, price, t), groups, ""
     why = f"batch {batch} x ({prompt_len}+{output_len}) tokens does not fit on up to {max_gpus}"
