@@ -24,6 +24,7 @@ SOURCED_FIELDS = (
     "link_latency_us",
     "tdp_w",
     "price_per_gpu_hour_usd",
+    "max_gpus_per_node",
 )
 
 EXPECTED_GPUS = {
@@ -166,6 +167,38 @@ def test_missing_gpu_field_names_field(tmp_path):
     path = tmp_path / "no-tdp.yaml"
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(PerfModelError, match="tdp_w"):
+        load_gpu(str(path))
+
+
+def test_node_data_per_gpu():
+    # HGX/DGX nodes: 8 GPUs, one NIC per GPU (NDR 400 Gb/s = 50 GB/s; A100: HDR 200 Gb/s)
+    expected = {"h100-sxm": 50, "h200": 50, "b200": 50, "mi300x": 50, "a100-80gb": 25}
+    for name, gbps in expected.items():
+        spec = load_gpu(name)
+        assert spec.max_gpus_per_node == 8 and spec.inter_node_bandwidth_gbps == gbps
+        assert spec.inter_node_bandwidth == gbps * 1e9
+        assert spec.sources["inter_node_bandwidth_gbps"].startswith("http")
+        # scale-up link is faster than scale-out per GPU
+        assert spec.link_bandwidth > spec.inter_node_bandwidth
+    assert not load_gpu("rtx4090").has_node_data and not load_gpu("cpu").has_node_data
+
+
+@pytest.mark.parametrize(
+    ("drop", "match"),
+    [
+        ("inter_node_latency_us", "give both inter_node_bandwidth_gbps and inter_node_latency_us"),
+        ("sources.inter_node_bandwidth_gbps", "'inter_node_bandwidth_gbps' needs a source"),
+    ],
+)
+def test_node_data_is_complete_and_sourced(tmp_path, drop, match):
+    data = yaml.safe_load((HARDWARE_DIR / "h100-sxm.yaml").read_text())
+    if drop.startswith("sources."):
+        del data["sources"][drop.split(".", 1)[1]]
+    else:
+        del data[drop]
+    path = tmp_path / "partial-node.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(PerfModelError, match=match):
         load_gpu(str(path))
 
 

@@ -47,6 +47,14 @@ NumGpusOpt = Annotated[
 TpOpt = Annotated[
     int | None, typer.Option("--tp", min=1, help="Tensor-parallel degree (default: --num-gpus).")
 ]
+PpOpt = Annotated[
+    int,
+    typer.Option(
+        "--pp",
+        min=1,
+        help="Pipeline stages per replica: layers split over PP groups of TP GPUs (default 1).",
+    ),
+]
 WeightDtypeOpt = Annotated[str, typer.Option("--weight-dtype", help="bf16 | fp8 | int4")]
 KvDtypeOpt = Annotated[str, typer.Option("--kv-dtype", help="bf16 | fp8")]
 ModeOpt = Annotated[

@@ -54,17 +54,18 @@ def predict(
     kv_dtype: str = "bf16",
     mode: str | None = None,
     profile=None,
+    pp: int = 1,
 ):
     """Predict TTFT, TPOT, end-to-end latency, throughput and memory per GPU.
 
     `batch`, `prompt_len` and `output_len` are scalars or numpy arrays that broadcast
     together; the result is a pandas DataFrame with one row per configuration, plus the
-    columns model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode and profile (the basis
-    of every number: a fitted profile name, or 'ideal').
+    columns model, gpu, num_gpus, tp, pp, weight_dtype, kv_dtype, mode and profile (the basis
+    of every number: a fitted profile name, or 'ideal'). `pp` pipeline stages per replica.
     """
     import pandas as pd
 
-    dep = make_deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile)
+    dep = make_deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, pp=pp)
     cols = predict_arrays(dep, batch, prompt_len, output_len)
     frame = pd.DataFrame({k: np.ravel(v) for k, v in cols.items()})
     for key, value in (
@@ -72,6 +73,7 @@ def predict(
         ("gpu", dep.gpu.name),
         ("num_gpus", dep.num_gpus),
         ("tp", dep.tp),
+        ("pp", dep.pp),
         ("weight_dtype", dep.weight_dtype),
         ("kv_dtype", dep.kv_dtype),
         ("mode", dep.mode),

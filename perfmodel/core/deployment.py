@@ -1,12 +1,15 @@
 """A deployment: model + GPU + parallelism + precision + efficiency profile + cost mode.
 
 Everything the cost functions need besides the workload shape, validated once.
+Parallelism: num_gpus = tp * pp * dp on nodes of gpu.max_gpus_per_node GPUs; TP inside a
+node, PP stages and DP replicas may cross nodes (pipeline.py places them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
+from perfmodel.core import pipeline
 from perfmodel.errors import PerfModelError
 from perfmodel.specs import dtypes
 from perfmodel.specs.hardware import HardwareSpec, resolve_gpu
@@ -24,6 +27,7 @@ class Deployment:
     weight_dtype: str = "bf16"
     kv_dtype: str = "bf16"
     mode: str = "additive"
+    pp: int = 1  # pipeline stages per replica
 
     @property
     def w_bytes(self) -> float:
@@ -39,8 +43,27 @@ class Deployment:
 
     @property
     def replicas(self) -> int:
-        """Data-parallel copies of the model: num_gpus / tp."""
-        return self.num_gpus // self.tp
+        """Data-parallel copies of the model: num_gpus / (tp * pp)."""
+        return self.num_gpus // (self.tp * self.pp)
+
+    @property
+    def dp(self) -> int:
+        return self.replicas
+
+    @property
+    def gpus_per_node(self) -> int:
+        return self.gpu.max_gpus_per_node
+
+    @property
+    def nodes(self) -> int:
+        return pipeline.nodes_needed(self.num_gpus, self.gpus_per_node)
+
+    @property
+    def node_crossings(self) -> int:
+        """Stage boundaries between nodes in the worst replica (0 without PP)."""
+        if self.pp == 1:
+            return 0
+        return pipeline.node_crossings(self.tp, self.pp, self.dp, self.gpus_per_node)
 
     def with_model(self, model: str | ModelSpec) -> Deployment:
         """Same hardware, profile and parallelism for another model (a draft or speculator)."""
@@ -50,11 +73,16 @@ class Deployment:
             raise PerfModelError(
                 f"tp={tp} does not divide the {m.num_heads} attention heads of {m.name}"
             )
+        pipeline.stage_layers(m.num_layers, self.pp)
         return replace(self, model=m)
 
     def describe(self) -> str:
+        par = f"TP{self.tp}" + (f" PP{self.pp}" if self.pp > 1 else "")
+        if self.replicas > 1 and self.pp > 1:
+            par += f" DP{self.replicas}"
+        where = f", {self.nodes} nodes" if self.nodes > 1 and self.pp > 1 else ""
         return (
-            f"{self.model.name} on {self.num_gpus}x {self.gpu.name} (TP{self.tp}), "
+            f"{self.model.name} on {self.num_gpus}x {self.gpu.name} ({par}{where}), "
             f"weights {self.weight_dtype}, KV {self.kv_dtype}, {self.mode}, profile {self.profile.name}"
         )
 
@@ -69,17 +97,25 @@ def make_deployment(
     mode: str | None = None,
     profile: str | Profile | None = None,
     framework: str = "vllm",
+    pp: int = 1,
 ) -> Deployment:
-    """Validate and bundle a deployment (raises PerfModelError with one clear line)."""
+    """Validate and bundle a deployment (raises PerfModelError with one clear line).
+
+    tp defaults to num_gpus / pp; num_gpus must be a multiple of tp * pp (the rest is DP).
+    """
     m = resolve_model(model)
     hw = resolve_gpu(gpu)
     if num_gpus < 1:
         raise PerfModelError(f"--num-gpus must be >= 1, got {num_gpus}")
-    tp = num_gpus if tp is None else tp
+    pipeline.stage_layers(m.num_layers, pp)
+    if num_gpus % pp:
+        raise PerfModelError(f"--pp {pp} must divide --num-gpus {num_gpus}")
+    tp = num_gpus // pp if tp is None else tp
     if tp < 1:
         raise PerfModelError(f"--tp must be >= 1, got {tp}")
-    if num_gpus % tp:
-        raise PerfModelError(f"--tp {tp} must divide --num-gpus {num_gpus}")
+    if num_gpus % (tp * pp):
+        what = f"--tp {tp} x --pp {pp}" if pp > 1 else f"--tp {tp}"
+        raise PerfModelError(f"{what} must divide --num-gpus {num_gpus}")
     if m.num_heads % tp:
         raise PerfModelError(
             f"--tp {tp} does not divide the {m.num_heads} attention heads of {m.name}"
@@ -90,4 +126,23 @@ def make_deployment(
     mode = mode or prof.mode
     if mode not in ("roofline", "additive"):
         raise PerfModelError(f"--mode must be roofline or additive, got '{mode}'")
-    return Deployment(m, hw, prof, num_gpus, tp, weight_dtype.lower(), kv_dtype.lower(), mode)
+    if pp > 1:
+        _check_pipeline_placement(hw, num_gpus, tp, pp)
+    return Deployment(m, hw, prof, num_gpus, tp, weight_dtype.lower(), kv_dtype.lower(), mode, pp)
+
+
+def _check_pipeline_placement(hw: HardwareSpec, num_gpus: int, tp: int, pp: int) -> None:
+    """TP stays inside a node; a pipeline that crosses nodes needs the GPU's node data."""
+    per_node = hw.max_gpus_per_node
+    if tp > per_node or (num_gpus > per_node and per_node % tp):
+        raise PerfModelError(
+            f"--tp {tp} must fit inside one node of {per_node} {hw.name} GPUs "
+            f"(and divide {per_node} when the deployment spans nodes)"
+        )
+    crossings = pipeline.node_crossings(tp, pp, num_gpus // (tp * pp), per_node)
+    if crossings and not hw.has_node_data:
+        raise PerfModelError(
+            f"{hw.name} has no inter-node network data (inter_node_bandwidth_gbps in its "
+            f"hardware YAML): a pipeline over {pipeline.nodes_needed(num_gpus, per_node)} nodes "
+            "cannot be costed"
+        )

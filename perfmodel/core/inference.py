@@ -7,14 +7,18 @@
   and step time is linear in the context (KV reads, attention FLOPs), so the mean step is the
   step at the mean context, prompt + output/2.
 - e2e = TTFT + (output - 1) * TPOT;  throughput = replicas * batch * output / e2e.
+- pipeline parallelism (pp > 1): each stage is a forward pass over its layers (lm_head and
+  the per-token overhead on the last stage only) for one micro-batch; pipeline.py turns the
+  stage times and the stage-to-stage transfers into TTFT (GPipe bubble) and the decode step.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
+from perfmodel.core import pipeline
 from perfmodel.core.cost import OpTime, op_time, overhead_time
 from perfmodel.core.deployment import Deployment
 from perfmodel.core.ops import OpCost, forward_ops, make_shape
@@ -37,7 +41,13 @@ def forward_pass(
     kv_budget=np.inf,
     detail: bool = False,
 ) -> PassResult | np.ndarray:
-    """Time of one forward pass over b sequences of q new tokens each (seconds)."""
+    """Time of one forward pass over b sequences of q new tokens each (seconds).
+
+    One pipeline stage: with pp > 1 pass stage_deployment(dep, stage) (a whole-model pass
+    on one stage's GPUs would be silently wrong, so it is refused).
+    """
+    if dep.pp > 1:
+        raise ValueError("forward_pass runs one stage: use stage_deployment() when pp > 1")
     shape = make_shape(batch, new_tokens, cached, logits_per_seq, dep.tp, kv_budget)
     ops = forward_ops(dep.model, shape, dep.w_bytes, dep.kv_bytes)
     times = [op_time(op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode) for op in ops]
@@ -50,14 +60,55 @@ def forward_pass(
 
 def prefill_time(dep: Deployment, batch, prompt_len, cached=0) -> np.ndarray:
     """TTFT of a batch prefilled in one pass (no chunking), seconds."""
+    if dep.pp > 1:
+        m, t_stages, transfers = _pipeline_parts(dep, batch, prompt_len, cached, 1, np.inf)
+        return pipeline.prefill_latency(t_stages, m, transfers)
     return forward_pass(dep, batch, prompt_len, cached, logits_per_seq=1)
 
 
 def decode_step_time(dep: Deployment, batch, context, new_tokens=1, kv_budget=np.inf) -> np.ndarray:
     """One decode (or verification, new_tokens = gamma+1) step at a given context, seconds."""
+    if dep.pp > 1:
+        m, t_stages, transfers = _pipeline_parts(
+            dep, batch, new_tokens, context, new_tokens, kv_budget
+        )
+        return pipeline.decode_round(t_stages, m, transfers)
     return forward_pass(
         dep, batch, new_tokens, context, logits_per_seq=new_tokens, kv_budget=kv_budget
     )
+
+
+def stage_deployment(dep: Deployment, stage: pipeline.Stage) -> Deployment:
+    """The deployment of one pipeline stage: the model cut to the stage's layers, pp = 1."""
+    return replace(dep, model=replace(dep.model, num_layers=stage.layers), pp=1)
+
+
+def stage_time(
+    dep: Deployment, stage: pipeline.Stage, batch, new_tokens, cached, logits_per_seq, kv_budget
+):
+    """One pass of one stage (seconds): its layers' operators and overheads; lm_head and the
+    per-sampled-token overhead only on the last stage."""
+    sdep = stage_deployment(dep, stage)
+    logits = logits_per_seq if stage.last else 0
+    res = forward_pass(sdep, batch, new_tokens, cached, logits, kv_budget, detail=True)
+    if stage.last:
+        return res.time_s
+    return res.overhead_s + sum(t.time_s for t in res.times if t.name != "lm_head")
+
+
+def _pipeline_parts(dep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_budget):
+    """(micro-batches m, stage times of the largest micro-batch, its transfer time)."""
+    m, b_mb = pipeline.micro_batches(batch, dep.pp)
+    times: dict[tuple[int, bool], np.ndarray] = {}  # a stage's time: its layers, and lm_head
+    t_stages = []
+    for s in pipeline.stages(dep.model.num_layers, dep.pp):
+        key = (s.layers, s.last)
+        if key not in times:
+            times[key] = stage_time(dep, s, b_mb, new_tokens, cached, logits_per_seq, kv_budget)
+        t_stages.append(times[key])
+    nbytes = pipeline.transfer_bytes(dep.model.hidden_size, b_mb, new_tokens, dep.tp)
+    transfers = pipeline.transfers_time(dep.gpu, dep.profile, nbytes, dep.pp, dep.node_crossings)
+    return m, t_stages, transfers
 
 
 def mean_decode_context(prompt_len, output_len) -> np.ndarray:

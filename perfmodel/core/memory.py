@@ -7,6 +7,10 @@
   max(prompt_len, PREFILL_STEP_TOKENS) tokens per step (vLLM's max_num_batched_tokens): hidden state and residual (2*d per token),
   the MLP intermediate (gate/up output 2*ffn/t plus the activated ffn/t per token) and the
   fp32 logits of the sampled tokens.
+- pipeline parallelism (pp > 1): each stage holds its layers' weights and KV cache (plus the
+  embedding on the first stage, lm_head and the sampled logits on the last; pipeline.py);
+  the GPU of the stage with the largest total at the given batch is reported, and max_batch
+  is the smallest over the stages. pp = 1 is one stage holding everything (formulas above).
 - usable memory = HBM capacity * profile.memory_utilization (vLLM's gpu_memory_utilization,
   0.9 by default) minus nothing else: CUDA context and graphs live in the remaining 10%.
 """
@@ -17,6 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from perfmodel.core import pipeline
 from perfmodel.core.deployment import Deployment
 from perfmodel.core.ops import kv_heads_per_gpu
 from perfmodel.specs.dtypes import ACT_BYTES
@@ -31,15 +36,35 @@ def prefill_step_tokens(batch, prompt_len) -> np.ndarray:
 
 
 def weight_bytes_per_gpu(dep: Deployment) -> float:
+    """Weights on one GPU (pp > 1: on a GPU of the stage holding the most)."""
+    if dep.pp > 1:
+        return max(
+            stage_weight_bytes(dep, s) for s in pipeline.stages(dep.model.num_layers, dep.pp)
+        )
     m = dep.model
     bf16_params = m.embedding_params + (0 if m.tie_word_embeddings else m.lm_head_params)
     quantized = m.param_count - bf16_params
     return (quantized * dep.w_bytes + bf16_params * ACT_BYTES) / dep.tp
 
 
-def kv_bytes_per_token_per_gpu(dep: Deployment) -> float:
+def stage_weight_bytes(dep: Deployment, stage: pipeline.Stage) -> float:
+    """Weights on one GPU of a pipeline stage: its layers (+ final norm on the last stage) at
+    the weight dtype; embedding (first) and lm_head (last; a copy of the embedding when tied)
+    in BF16."""
     m = dep.model
-    return 2.0 * m.num_layers * float(kv_heads_per_gpu(m, dep.tp)) * m.head_dim * dep.kv_bytes
+    quantized = stage.layers * m.layer_params + (m.hidden_size if stage.last else 0)
+    bf16_params = (m.embedding_params if stage.first else 0) + (
+        m.lm_head_params if stage.last else 0
+    )
+    return (quantized * dep.w_bytes + bf16_params * ACT_BYTES) / dep.tp
+
+
+def kv_bytes_per_token_per_gpu(dep: Deployment, layers: int | None = None) -> float:
+    """KV cache per token on one GPU: `layers` layers (default: the largest stage's)."""
+    m = dep.model
+    if layers is None:
+        layers = max(pipeline.stage_layers(m.num_layers, dep.pp)) if dep.pp > 1 else m.num_layers
+    return 2.0 * layers * float(kv_heads_per_gpu(m, dep.tp)) * m.head_dim * dep.kv_bytes
 
 
 def kv_cache_bytes_per_gpu(dep: Deployment, batch, tokens) -> np.ndarray:
@@ -98,11 +123,17 @@ def usable_bytes(dep: Deployment) -> float:
 
 
 def memory_report(dep: Deployment, batch, prompt_len, output_len, extra_bytes=0.0) -> MemoryReport:
-    """Memory per GPU for b sequences of prompt+output tokens (plus extra, e.g. a draft)."""
+    """Memory per GPU for b sequences of prompt+output tokens (plus extra, e.g. a draft).
+
+    With pp > 1, the GPU of the stage with the largest total (per element of the arrays).
+    """
     b, p, o = np.broadcast_arrays(*(np.asarray(x, float) for x in (batch, prompt_len, output_len)))
-    weights = weight_bytes_per_gpu(dep) + np.zeros_like(b)
-    kv = kv_cache_bytes_per_gpu(dep, b, p + o)
-    act = activation_bytes_per_gpu(dep, b, p)
+    if dep.pp > 1:
+        weights, kv, act = _largest_stage(dep, b, p, o)
+    else:
+        weights = weight_bytes_per_gpu(dep) + np.zeros_like(b)
+        kv = kv_cache_bytes_per_gpu(dep, b, p + o)
+        act = activation_bytes_per_gpu(dep, b, p)
     total = weights + kv + act + np.asarray(extra_bytes, float)
     capacity = usable_bytes(dep)
     return MemoryReport(
@@ -116,11 +147,41 @@ def memory_report(dep: Deployment, batch, prompt_len, output_len, extra_bytes=0.
     )
 
 
+def _largest_stage(dep: Deployment, b, p, o) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(weights, KV, activations) per GPU of the stage whose sum is largest, elementwise."""
+    tokens = prefill_step_tokens(b, p)
+    parts = []
+    for s in pipeline.distinct_stages(dep.model.num_layers, dep.pp):
+        w = stage_weight_bytes(dep, s) + np.zeros_like(b)
+        kv = kv_bytes_per_token_per_gpu(dep, s.layers) * b * (p + o)
+        act = tokens * activation_bytes_per_token(dep) + (
+            b * logits_bytes_per_seq(dep) if s.last else 0.0
+        )
+        parts.append(np.stack(np.broadcast_arrays(w, kv, act)))
+    stacked = np.stack(parts)  # (stage, part, ...)
+    best = np.argmax(stacked.sum(axis=1), axis=0)
+    pick = np.take_along_axis(stacked, best[None, None], axis=0)[0]
+    return pick[0], pick[1], pick[2]
+
+
 def max_batch(
     dep: Deployment, prompt_len, output_len, extra_bytes_per_seq=0.0, extra_bytes=0.0
 ) -> np.ndarray:
-    """Largest batch whose weights + KV + activations fit (0 when even the weights do not)."""
+    """Largest batch whose weights + KV + activations fit (0 when even the weights do not);
+    with pp > 1 the smallest over the stages."""
     p, o = np.broadcast_arrays(np.asarray(prompt_len, float), np.asarray(output_len, float))
+    if dep.pp > 1:
+        activations = np.maximum(p, PREFILL_STEP_TOKENS) * activation_bytes_per_token(dep)
+        out = []
+        for s in pipeline.distinct_stages(dep.model.num_layers, dep.pp):
+            free = usable_bytes(dep) - stage_weight_bytes(dep, s) - extra_bytes
+            per_seq = (
+                kv_bytes_per_token_per_gpu(dep, s.layers) * (p + o)
+                + (logits_bytes_per_seq(dep) if s.last else 0.0)
+                + extra_bytes_per_seq
+            )
+            out.append(np.maximum(np.floor((free - activations) / per_seq), 0.0))
+        return np.minimum.reduce(out)
     free = usable_bytes(dep) - weight_bytes_per_gpu(dep) - extra_bytes
     # a large batch fills the prefill step: max(prompt, PREFILL_STEP_TOKENS) tokens
     activations = np.maximum(p, PREFILL_STEP_TOKENS) * activation_bytes_per_token(dep)

@@ -10,7 +10,14 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from perfmodel.errors import PerfModelError, suggest
 from perfmodel.paths import HARDWARE_DIR
@@ -31,12 +38,18 @@ class HardwareSpec(BaseModel):
     peak_tflops: dict[str, float]  # dense peak per compute dtype, 1e12 FLOP/s
     hbm_capacity_gb: float = Field(gt=0)  # true bytes / 1e9 (80 GiB = 85.9 GB)
     hbm_bandwidth_tbps: float = Field(gt=0)  # 1e12 B/s
-    link_kind: str  # NVLink, PCIe, Infinity Fabric, none
-    link_bandwidth_gbps: float = Field(ge=0)  # per direction, per GPU, 1e9 B/s
-    link_latency_us: float = Field(default=5.0, ge=0)  # one hop of a ring step
+    link_kind: str  # intra-node (scale-up) link: NVLink, PCIe, Infinity Fabric, none
+    link_bandwidth_gbps: float = Field(ge=0)  # intra-node, per direction, per GPU, 1e9 B/s
+    # intra-node hop latency: pipeline point-to-point transfers inside a node (the TP
+    # all-reduce latency per call is the profile's fitted comm_latency_us, which includes it)
+    link_latency_us: float = Field(default=5.0, ge=0)
     tdp_w: float = Field(gt=0)
     price_per_gpu_hour_usd: float = Field(gt=0)
-    max_gpus_per_node: int = Field(default=8, ge=1)
+    max_gpus_per_node: int = Field(default=8, ge=1)  # GPUs per node (HGX/DGX: 8)
+    # inter-node (scale-out) network, per GPU: None = no node data (no multi-node search)
+    inter_node_kind: str = ""
+    inter_node_bandwidth_gbps: float | None = Field(default=None, gt=0)  # per direction, 1e9 B/s
+    inter_node_latency_us: float | None = Field(default=None, ge=0)
     sources: dict[str, str]  # field name -> URL or document the figure was read from
 
     @field_validator("peak_tflops")
@@ -50,6 +63,18 @@ class HardwareSpec(BaseModel):
         if any(v <= 0 for v in value.values()):
             raise ValueError("peak TFLOPS must be positive")
         return value
+
+    @model_validator(mode="after")
+    def _node_data_complete(self) -> HardwareSpec:
+        bw, lat = self.inter_node_bandwidth_gbps, self.inter_node_latency_us
+        if (bw is None) != (lat is None):
+            raise ValueError(
+                "give both inter_node_bandwidth_gbps and inter_node_latency_us, or neither"
+            )
+        for name in ("max_gpus_per_node", "inter_node_bandwidth_gbps", "inter_node_latency_us"):
+            if name in self.model_fields_set and not self.sources.get(name, "").strip():
+                raise ValueError(f"'{name}' needs a source in 'sources'")
+        return self
 
     # --- SI accessors -----------------------------------------------------------------
     def peak_flops(self, dtype: str) -> float:
@@ -90,6 +115,20 @@ class HardwareSpec(BaseModel):
     @property
     def link_latency_s(self) -> float:
         return self.link_latency_us * 1e-6
+
+    @property
+    def has_node_data(self) -> bool:
+        """True when the spec says how its nodes talk to each other (multi-node capable)."""
+        return self.inter_node_bandwidth_gbps is not None
+
+    @property
+    def inter_node_bandwidth(self) -> float:
+        """Bytes per second per direction per GPU between nodes (0 without node data)."""
+        return (self.inter_node_bandwidth_gbps or 0.0) * 1e9
+
+    @property
+    def inter_node_latency_s(self) -> float:
+        return (self.inter_node_latency_us or 0.0) * 1e-6
 
 
 def _load_file(path: Path) -> HardwareSpec:

@@ -9,9 +9,9 @@ from perfmodel.core.deployment import Deployment, make_deployment
 
 
 def deployment(
-    model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, quiet=False
+    model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, quiet=False, pp=1
 ) -> Deployment:
-    dep = make_deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile)
+    dep = make_deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, pp=pp)
     if dep.profile.note and not quiet:
         warn(dep.profile.note)
     return dep

@@ -17,6 +17,7 @@ from perfmodel.cli.typer_app import (
     ModeOpt,
     NumGpusOpt,
     OutputOpt,
+    PpOpt,
     ProfileOpt,
     PromptOpt,
     TpOpt,
@@ -25,14 +26,20 @@ from perfmodel.cli.typer_app import (
     console,
     emit_json,
 )
+from perfmodel.core import pipeline
 from perfmodel.errors import OutOfMemoryError
 from perfmodel.specs.units import parse_size_list
 
 
 def breakdown_rows(dep, batch, new_tokens, cached, logits_per_seq=1) -> list[dict]:
-    """Per-operator time, FLOPs, bytes, arithmetic intensity and bound of one pass."""
-    from perfmodel.core.inference import forward_pass
+    """Per-operator time, FLOPs, bytes, arithmetic intensity and bound of one pass
+    (pp > 1: of the last pipeline stage, for one micro-batch)."""
+    from perfmodel.core.inference import forward_pass, stage_deployment
 
+    if dep.pp > 1:
+        last = pipeline.stages(dep.model.num_layers, dep.pp)[-1]
+        batch = float(pipeline.micro_batches(batch, dep.pp)[1])
+        dep = stage_deployment(dep, last)
     res = forward_pass(dep, batch, new_tokens, cached, logits_per_seq, detail=True)
     rows = []
     for op, t in zip(res.ops, res.times, strict=True):
@@ -76,6 +83,7 @@ def predict(
     gpu: GpuOpt = "h100",
     num_gpus: NumGpusOpt = 1,
     tp: TpOpt = None,
+    pp: PpOpt = 1,
     batch: BatchOpt = "1",
     prompt_len: PromptOpt = "4k",
     output_len: OutputOpt = "256",
@@ -91,7 +99,7 @@ def predict(
     """Predict TTFT, TPOT, e2e latency, throughput and memory per GPU (lists sweep)."""
     from perfmodel.core.api import predict_arrays
 
-    dep = deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile)
+    dep = deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, pp=pp)
     b = np.array(parse_size_list(batch, "--batch"), float)
     p = np.array(parse_size_list(prompt_len, "--prompt-len"), float)
     o = np.array(parse_size_list(output_len, "--output-len"), float)
@@ -135,6 +143,10 @@ def predict(
         "gpu": dep.gpu.name,
         "num_gpus": dep.num_gpus,
         "tp": dep.tp,
+        "pp": dep.pp,
+        "dp": dep.dp,
+        "nodes": dep.nodes,
+        "gpus_per_node": dep.gpus_per_node,
         "weight_dtype": dep.weight_dtype,
         "kv_dtype": dep.kv_dtype,
         "profile": dep.profile.name,
@@ -185,7 +197,10 @@ def _print_human(dep, rows, prefill_bd, decode_bd, meta) -> None:
         )
     out.print(table)
     for title, bd in (("prefill", prefill_bd), ("decode step", decode_bd)):
-        t = Table(title=f"Operator breakdown, {title} (first configuration, per GPU)")
+        where = "first configuration, per GPU"
+        if dep.pp > 1:
+            where += ", last pipeline stage, one micro-batch"
+        t = Table(title=f"Operator breakdown, {title} ({where})")
         for col in ("op", "time", "share", "FLOPs", "bytes", "FLOP/B", "bound"):
             t.add_column(col, justify="right" if col not in ("op", "bound") else "left")
         total = sum(r["time_s"] for r in bd) or 1.0

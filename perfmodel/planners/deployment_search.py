@@ -1,0 +1,360 @@
+"""Deployment search: the smallest deployment (GPU type, nodes, TP x PP x DP, precision)
+that serves a requested batch, and the best one on each other GPU type.
+
+Candidates, per GPU type with G = max_gpus_per_node GPUs per node (hardware YAML):
+- tp: divides G and the attention heads (TP stays inside a node);
+- pp: 1 .. num_layers; a replica of tp * pp GPUs tiles nodes exactly (tp * pp divides G,
+  or G divides tp * pp), so replicas never straddle nodes; a GPU type without inter-node
+  data (no inter_node_bandwidth_gbps) keeps each replica inside one node;
+- dp: data-parallel replicas; the batch is split over them, ceil(batch / dp) sequences on
+  the largest replica, which paces the deployment; num_gpus = tp * pp * dp <= max_gpus;
+- precision: (weights, KV) pairs in quality order (bf16/bf16, fp8/bf16, fp8/fp8); int4
+  weights only when none of those fits on max_gpus GPUs (the rule recommend follows).
+A candidate fits when core.memory.memory_report says so at its per-replica batch (the same
+test predict prints; monotone in dp, so the smallest fitting dp is found in one vectorized
+call per (precision, tp, pp)). Choice per GPU type: fewest GPUs, then the earlier precision,
+then the shortest request (TTFT + (output - 1) * TPOT, core.inference at the per-replica
+batch); across GPU types: fewest GPUs, then cost per hour, then precision, then latency.
+cost_per_hour = num_gpus * price per GPU-hour (hardware YAML price_per_gpu_hour_usd unless
+`prices` overrides, as capacity does); cost_per_mtok = cost_per_hour / (3600 * output
+tokens per second) * 1e6, output tokens per second = batch * output_len / e2e.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from perfmodel.core.deployment import Deployment, make_deployment
+from perfmodel.core.inference import RequestTimes, request_times
+from perfmodel.core.memory import memory_report
+from perfmodel.errors import PerfModelError
+from perfmodel.specs import dtypes
+from perfmodel.specs.hardware import HardwareSpec, list_gpus, resolve_gpu
+from perfmodel.specs.models import resolve_model
+
+PRECISIONS: tuple[tuple[str, str], ...] = (("bf16", "bf16"), ("fp8", "bf16"), ("fp8", "fp8"))
+FALLBACK_PRECISIONS: tuple[tuple[str, str], ...] = (("int4", "fp8"),)
+MAX_GPUS = 64
+NOT_SEARCHED = ("cpu-generic",)  # not an accelerator: never an alternative
+
+
+@dataclass(frozen=True)
+class DeploymentChoice:
+    """One deployment that serves the requested batch, with its memory, latency and cost."""
+
+    gpu: str
+    nodes: int
+    gpus_per_node: int
+    num_gpus: int
+    tp: int
+    pp: int
+    dp: int
+    weight_dtype: str
+    kv_dtype: str
+    batch: int  # the requested batch, over all replicas
+    batch_per_replica: int  # the largest replica's share: ceil(batch / dp)
+    memory_per_gpu_gb: float
+    capacity_gb: float
+    ttft_s: float
+    tpot_s: float
+    e2e_s: float
+    throughput_tok_s: float  # output tokens per second of the whole deployment
+    price_per_gpu_hour: float
+    cost_per_hour: float
+    cost_per_mtok: float
+    deployment: Deployment  # one replica's deployment (num_gpus = tp * pp)
+
+    @property
+    def precision(self) -> str:
+        return f"{self.weight_dtype}/{self.kv_dtype}"
+
+    def describe(self) -> str:
+        par = f"TP{self.tp}" + (f" x PP{self.pp}" if self.pp > 1 else "")
+        par += f" x DP{self.dp}" if self.dp > 1 else ""
+        nodes = f"{self.nodes} node{'s' if self.nodes > 1 else ''}"
+        return (
+            f"{self.num_gpus}x {self.gpu} ({nodes}, {par}), {self.precision}: "
+            f"${self.cost_per_hour:.2f}/h, ${self.cost_per_mtok:.2f}/M output tokens"
+        )
+
+    def as_dict(self) -> dict:
+        return {
+            "gpu": self.gpu,
+            "nodes": self.nodes,
+            "gpus_per_node": self.gpus_per_node,
+            "num_gpus": self.num_gpus,
+            "tp": self.tp,
+            "pp": self.pp,
+            "dp": self.dp,
+            "weight_dtype": self.weight_dtype,
+            "kv_dtype": self.kv_dtype,
+            "batch": self.batch,
+            "batch_per_replica": self.batch_per_replica,
+            "memory_per_gpu_gb": self.memory_per_gpu_gb,
+            "capacity_gb": self.capacity_gb,
+            "fits": True,
+            "ttft_s": self.ttft_s,
+            "tpot_s": self.tpot_s,
+            "e2e_s": self.e2e_s,
+            "throughput_tok_s": self.throughput_tok_s,
+            "price_per_gpu_hour": self.price_per_gpu_hour,
+            "cost_per_hour": self.cost_per_hour,
+            "cost_per_mtok": self.cost_per_mtok,
+        }
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    choice: DeploymentChoice  # on the requested GPU type (or the best type when none given)
+    alternatives: tuple[DeploymentChoice, ...]  # best on each other type, best first
+    skipped: tuple[str, ...]  # "gpu: why" for types with no deployment
+    candidates: int  # (precision, tp, pp) groups whose memory was evaluated
+
+    def as_dict(self) -> dict:
+        return {
+            "deployment": self.choice.as_dict(),
+            "alternatives": [a.as_dict() for a in self.alternatives],
+            "skipped": list(self.skipped),
+        }
+
+
+def replica_layouts(hw: HardwareSpec, num_heads: int, num_layers: int, max_gpus: int):
+    """(tp, pp) pairs a replica may use on this GPU type (module docstring rules)."""
+    per_node = hw.max_gpus_per_node
+    out = []
+    for tp in range(1, per_node + 1):
+        if per_node % tp or num_heads % tp:
+            continue
+        for pp in range(1, min(num_layers, max_gpus // tp) + 1):
+            size = tp * pp
+            if size <= per_node:
+                if per_node % size:
+                    continue
+            elif size % per_node or not hw.has_node_data:
+                continue
+            out.append((tp, pp))
+    return out
+
+
+def _smallest_dp(
+    dep: Deployment, batch: int, prompt_len, output_len, lowest: int, max_dp: int
+) -> int | None:
+    """Fewest replicas (lowest .. max_dp) whose per-replica share of the batch fits in
+    memory (None: none does); one vectorized memory_report over the dp values."""
+    dps = np.arange(lowest, min(max_dp, batch) + 1, dtype=float)
+    if dps.size == 0:
+        return None
+    fits = np.asarray(memory_report(dep, np.ceil(batch / dps), prompt_len, output_len).fits)
+    hit = np.flatnonzero(fits)
+    return int(dps[hit[0]]) if hit.size else None
+
+
+def _fitting(base: dict, hw, model, batch, prompt_len, output_len, precisions, max_gpus):
+    """[(num_gpus, precision rank, tp, pp, dp, dep)]: the smallest fitting dp per (precision,
+    tp, pp) group, and the number of groups whose memory was evaluated.
+
+    Exact prunes: groups run from the smallest replica up, and one whose replica alone has
+    more GPUs than the best deployment found so far cannot beat it; memory grows with the
+    weight and KV bytes, so a precision needs at least as many replicas as any precision
+    with no more bytes for both (a lower bound on dp), and none if that one fits nowhere.
+    """
+    layouts = sorted(
+        replica_layouts(hw, model.num_heads, model.num_layers, max_gpus),
+        key=lambda tp_pp: (tp_pp[0] * tp_pp[1], -tp_pp[1]),
+    )
+    # leanest precisions first, so their results bound the others
+    order = sorted(range(len(precisions)), key=lambda i: _nbytes(precisions[i]))
+    found, groups, best = [], 0, max_gpus
+    for tp, pp in layouts:
+        size = tp * pp
+        if size > best:
+            break
+        done: dict[int, int | None] = {}  # precision index -> smallest dp (None: none fits)
+        for i in order:
+            w, k = precisions[i]
+            lower = 1
+            for j, dp_j in done.items():
+                if _leaner(precisions[j], (w, k)):
+                    lower = max(lower, dp_j if dp_j is not None else best + 1)
+            if lower * size > best:
+                done[i] = None
+                continue
+            dep = replace(base[(w, k)], num_gpus=size, tp=tp, pp=pp)
+            groups += 1
+            dp = _smallest_dp(dep, batch, prompt_len, output_len, lower, best // size)
+            done[i] = dp
+            if dp is not None:
+                found.append((size * dp, i, tp, pp, dp, dep))
+                best = min(best, size * dp)
+    return found, groups
+
+
+def _nbytes(precision: tuple[str, str]) -> tuple[float, float]:
+    return (dtypes.weight_bytes(precision[0]), dtypes.kv_bytes(precision[1]))
+
+
+def _leaner(a: tuple[str, str], b: tuple[str, str]) -> bool:
+    """True when precision a stores no more bytes than b for both weights and KV."""
+    (wa, ka), (wb, kb) = _nbytes(a), _nbytes(b)
+    return wa <= wb and ka <= kb
+
+
+def _choice(
+    dep, tp, pp, dp, batch, prompt_len, output_len, price, t: RequestTimes
+) -> DeploymentChoice:
+    """The typed result for one deployment, its request times `t` already computed."""
+    per_replica = -(-batch // dp)
+    mem = memory_report(dep, per_replica, prompt_len, output_len).as_dict()
+    e2e = float(np.ravel(t.e2e_s)[0])
+    tok_s = batch * float(output_len) / e2e
+    n = tp * pp * dp
+    per_node = dep.gpu.max_gpus_per_node
+    cost = n * price
+    return DeploymentChoice(
+        gpu=dep.gpu.name,
+        nodes=-(-n // per_node),
+        gpus_per_node=per_node,
+        num_gpus=n,
+        tp=tp,
+        pp=pp,
+        dp=dp,
+        weight_dtype=dep.weight_dtype,
+        kv_dtype=dep.kv_dtype,
+        batch=batch,
+        batch_per_replica=per_replica,
+        memory_per_gpu_gb=mem["total_gb"],
+        capacity_gb=mem["capacity_gb"],
+        ttft_s=float(np.ravel(t.ttft_s)[0]),
+        tpot_s=float(np.ravel(t.tpot_s)[0]),
+        e2e_s=e2e,
+        throughput_tok_s=tok_s,
+        price_per_gpu_hour=price,
+        cost_per_hour=cost,
+        cost_per_mtok=cost / (3600.0 * tok_s) * 1e6,
+        deployment=dep,
+    )
+
+
+def best_on_gpu(
+    model,
+    gpu,
+    batch: int,
+    prompt_len: int,
+    output_len: int,
+    *,
+    precisions=PRECISIONS,
+    fallback_precisions=FALLBACK_PRECISIONS,
+    max_gpus: int = MAX_GPUS,
+    profile=None,
+    mode: str | None = None,
+    price: float | None = None,
+) -> tuple[DeploymentChoice | None, int, str]:
+    """The smallest deployment on one GPU type: (choice or None, groups evaluated, why not)."""
+    m = resolve_model(model)
+    hw = resolve_gpu(gpu)
+    price = hw.price_per_gpu_hour_usd if price is None else price
+    groups = 0
+    for precs in (precisions, fallback_precisions):
+        if not precs:
+            continue
+        base = {(w, k): make_deployment(m, hw, 1, 1, w, k, mode, profile, pp=1) for w, k in precs}
+        found, n = _fitting(base, hw, m, batch, prompt_len, output_len, precs, max_gpus)
+        groups += n
+        if not found:
+            continue
+        fewest = min(f[0] for f in found)
+        best_rank = min(f[1] for f in found if f[0] == fewest)
+        ties = [f for f in found if f[0] == fewest and f[1] == best_rank]
+        timed = [(request_times(f[5], -(-batch // f[4]), prompt_len, output_len), f) for f in ties]
+        t, f = min(timed, key=lambda tf: (float(np.ravel(tf[0].e2e_s)[0]), tf[1][3], tf[1][2]))
+        return _choice(f[5], f[2], f[3], f[4], batch, prompt_len, output_len, price, t), groups, ""
+    why = f"batch {batch} x ({prompt_len}+{output_len}) tokens does not fit on up to {max_gpus}"
+    why += f" {hw.name} GPUs at any precision"
+    if not hw.has_node_data:
+        why += (
+            f" inside one node ({hw.name} has no inter-node network data: "
+            "inter_node_bandwidth_gbps in its hardware YAML)"
+        )
+    return None, groups, why
+
+
+def search_deployments(
+    model,
+    batch: int,
+    prompt_len: int,
+    output_len: int,
+    gpu: str | HardwareSpec | None = "h100",
+    *,
+    alternatives: list[str] | tuple[str, ...] | None = None,
+    precisions=PRECISIONS,
+    fallback_precisions=FALLBACK_PRECISIONS,
+    max_gpus: int = MAX_GPUS,
+    profile=None,
+    mode: str | None = None,
+    prices: dict[str, float] | None = None,
+) -> SearchResult:
+    """The smallest deployment serving `batch` sequences of prompt_len + output_len tokens.
+
+    `gpu` pins the type of the choice (None: the best of all types); `alternatives` are the
+    other types to compare (default: every shipped GPU type except cpu-generic). Raises
+    PerfModelError (one line) when the pinned type, or every type, has no deployment.
+    """
+    if int(batch) != batch or batch < 1:
+        raise PerfModelError(f"batch must be a positive integer, got {batch}")
+    if prompt_len < 1 or output_len < 1:
+        raise PerfModelError("prompt and output lengths must be positive")
+    batch = int(batch)
+    prices = prices or {}
+    pinned = resolve_gpu(gpu) if gpu is not None else None
+    names = (
+        list(alternatives)
+        if alternatives is not None
+        else [g for g in list_gpus() if g not in NOT_SEARCHED]
+    )
+    types = [pinned] if pinned else []
+    for hw in (resolve_gpu(a) for a in names):
+        if all(hw.name != t.name for t in types):
+            types.append(hw)
+    found: dict[str, DeploymentChoice] = {}
+    skipped, groups = [], 0
+    for hw in types:
+        choice, n, why = best_on_gpu(
+            model,
+            hw,
+            batch,
+            prompt_len,
+            output_len,
+            precisions=precisions,
+            fallback_precisions=fallback_precisions,
+            max_gpus=max_gpus,
+            profile=profile,
+            mode=mode,
+            price=prices.get(hw.name),
+        )
+        groups += n
+        if choice is None:
+            if pinned is not None and hw.name == pinned.name:
+                raise PerfModelError(why)
+            skipped.append(f"{hw.name}: {why}")
+        else:
+            found[hw.name] = choice
+    if not found:
+        raise PerfModelError(
+            f"no deployment of up to {max_gpus} GPUs serves batch {batch} x "
+            f"({prompt_len}+{output_len}) tokens on {', '.join(t.name for t in types)}"
+        )
+    ranked = sorted(found.values(), key=_rank_key(precisions, fallback_precisions))
+    choice = found[pinned.name] if pinned else ranked[0]
+    others = tuple(c for c in ranked if c is not choice)
+    return SearchResult(choice, others, tuple(skipped), groups)
+
+
+def _rank_key(precisions, fallback_precisions):
+    order = {p: i for i, p in enumerate(tuple(precisions) + tuple(fallback_precisions))}
+
+    def key(c: DeploymentChoice):
+        return (c.num_gpus, c.cost_per_hour, order[(c.weight_dtype, c.kv_dtype)], c.e2e_s)
+
+    return key
