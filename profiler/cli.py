@@ -119,6 +119,14 @@ def profile(
             help="torch runner on CUDA: decode step captured in a CUDA graph (off on CPU).",
         ),
     ] = True,
+    decode_only: Annotated[
+        bool,
+        typer.Option(
+            "--decode-only",
+            help="torch runner: fill the KV cache with random values instead of a prefill "
+            "(decode tables at long contexts; no TTFT).",
+        ),
+    ] = False,
     ops: Annotated[
         bool,
         typer.Option(
@@ -165,6 +173,8 @@ def profile(
     kv_dtype = _canonical_dtype(kv_dtype, "--kv-dtype")
     dtype = _canonical_dtype(dtype, "--dtype")
 
+    if decode_only and (runner != "torch" or any(p.output_len < 2 for p in points)):
+        raise PerfModelError("--decode-only needs --runner torch and --output-len >= 2")
     if runner == "torch":
         from profiler.torch_runner import TorchRunner
 
@@ -187,6 +197,7 @@ def profile(
             threads=threads,
             source=str(config_path),
             cuda_graph=cuda_graph,
+            decode_only=decode_only,
         )
         the_runner.resolve_device()  # fixes the dtype (bf16 on GPU, fp32 on CPU): part of the key
         spec = SweepSpec(
