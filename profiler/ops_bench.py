@@ -430,7 +430,7 @@ def resolve_device(device: str, gpu_index: int | None = None) -> str:
                     f"--gpu-index {gpu_index}: torch sees {torch.cuda.device_count()} GPUs"
                 )
             device = f"cuda:{gpu_index}"
-        torch.cuda.set_device(torch.device(device))
+            torch.cuda.set_device(gpu_index)
     elif gpu_index is not None:
         raise PerfModelError("--gpu-index needs --device cuda")
     return device

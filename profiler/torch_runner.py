@@ -302,8 +302,7 @@ def capture_decode(model, token, position: int):
     graph = torch.cuda.CUDAGraph()
     with torch.cuda.graph(graph):
         tok.copy_(model(tok, position).argmax(-1, keepdim=True))
-    graph.static_token = tok  # keep the input buffer alive with the graph
-    return graph
+    return graph, tok  # the caller keeps the static buffer alive as long as the graph
 
 
 class TorchRunner:
@@ -445,7 +444,7 @@ class TorchRunner:
                     tpot = float("nan")
                     if o > 1 and self.cuda_graph:
                         if graph is None:
-                            graph = capture_decode(model, token, position)
+                            graph, _static = capture_decode(model, token, position)
                         graph.replay()
                         with timer:
                             for _ in range(replays):
@@ -482,8 +481,11 @@ class TorchRunner:
     def close(self) -> None:
         self.model = None
         if self.uses_gpu:
+            import gc
+
             import torch
 
+            gc.collect()  # the next sweep in this process builds its own model
             torch.cuda.empty_cache()
 
     @property
