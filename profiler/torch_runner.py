@@ -160,8 +160,7 @@ def build_model(
             qkv = self.qkv_proj(x)
             qk = qkv[..., : (h + kvh) * hd].view(b, s, h + kvh, hd).transpose(1, 2)
             v = qkv[..., (h + kvh) * hd :].view(b, s, kvh, hd).transpose(1, 2)
-            # rotate_half(x) * sin == roll(x, hd/2) * (sin with its first half negated)
-            qk = torch.addcmul(qk * cos, torch.roll(qk, hd // 2, dims=-1), sin)
+            qk = apply_rope(torch, qk, cos, sin)
             q, k = qk[:, :h], qk[:, h:]
             end = start + s
             k_cache[:b, :, start:end] = k
@@ -266,6 +265,13 @@ def build_model(
     model.eval()
     model.requires_grad_(False)
     return model
+
+
+def apply_rope(torch, x, cos, signed_sin):
+    """HF rotate-half RoPE, x * cos + rotate_half(x) * sin, in three kernels: rotate_half(x)
+    = cat(-x2, x1) = roll(x, hd/2) * sign with sign = (-1 on the first half, +1 on the second),
+    so ``signed_sin`` = sin * sign is precomputed once and the result is one addcmul."""
+    return torch.addcmul(x * cos, torch.roll(x, x.shape[-1] // 2, dims=-1), signed_sin)
 
 
 def _sdpa(F, q, k, v, mask, causal: bool, groups: int):

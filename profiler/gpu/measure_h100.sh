@@ -38,16 +38,19 @@ nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1; cat "$OUT/nvidia-smi.txt"
 nvidia-smi -q -d CLOCK,POWER,PERFORMANCE > "$OUT/nvidia-smi-q.txt" 2>&1 || true
 $PY -c "import sys, torch; print(sys.version); print('torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available())"
 
+# Missing modules come from the carried wheelhouse, never from an index: into the environment,
+# else (externally managed / read-only) into .gpu_site on PYTHONPATH, else unzipped there.
+SITE=$PWD/.gpu_site
+export PYTHONPATH=$PWD:$SITE${PYTHONPATH:+:$PYTHONPATH}
 MISSING=$($PY profiler/gpu/env_check.py)
 if [ -n "$MISSING" ]; then
   echo "== installing from $WHEELHOUSE: $MISSING"
   $PY -m pip install -q --no-index --find-links "$WHEELHOUSE" $MISSING \
-    || $PY -m pip install -q --user --no-index --find-links "$WHEELHOUSE" $MISSING \
-    || echo "!! pip install failed"
+    || $PY -m pip install -q --no-index --find-links "$WHEELHOUSE" --target "$SITE" $MISSING \
+    || $PY profiler/gpu/unpack_wheels.py "$WHEELHOUSE" "$SITE"
   MISSING=$($PY profiler/gpu/env_check.py)
   [ -n "$MISSING" ] && echo "!! still missing: $MISSING"
 fi
-export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 $PY profiler/gpu/fingerprint_json.py "$OUT/fingerprint.json"
 
 if $PY -c 'import sys, torch; sys.exit(0 if torch.cuda.is_available() else 1)'; then
