@@ -15,7 +15,13 @@ cd "$(dirname "$0")/../.."
 OUT=${OUT:-$PWD/gpu_out}
 BUDGET_S=${BUDGET_S:-390}
 WHEELHOUSE=${WHEELHOUSE:-profiler/gpu/wheelhouse}
-PY=${PYTHON:-python3}
+PY=${PYTHON:-}
+if [ -z "$PY" ]; then  # the first interpreter that has torch
+  for cand in python3 python python3.12; do
+    if command -v "$cand" >/dev/null && "$cand" -c "import torch" 2>/dev/null; then PY=$cand; break; fi
+  done
+  PY=${PY:-python3}
+fi
 START=$(date +%s)
 mkdir -p "$OUT"
 exec > >(tee -a "$OUT/measure.log") 2>&1
@@ -36,7 +42,10 @@ step() {  # step NAME CAP_S CMD...: run CMD bounded by min(CAP_S, budget left)
 echo "== start $(date -u +%FT%TZ) in $PWD"
 nvidia-smi > "$OUT/nvidia-smi.txt" 2>&1; cat "$OUT/nvidia-smi.txt"
 nvidia-smi -q -d CLOCK,POWER,PERFORMANCE > "$OUT/nvidia-smi-q.txt" 2>&1 || true
-$PY -c "import sys, torch; print(sys.version); print('torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available())"
+if ! $PY -c "import sys, torch; print(sys.version); print('torch', torch.__version__, 'cuda', torch.version.cuda, 'available', torch.cuda.is_available())"; then
+  echo "!! $PY has no torch: set PYTHON to the interpreter with torch (nothing installed)"
+  exit 3
+fi
 
 # Missing modules come from the carried wheelhouse, never from an index: into the environment,
 # else (externally managed / read-only) into .gpu_site on PYTHONPATH, else unzipped there.
