@@ -32,15 +32,9 @@ from profiler.runner import Point, PointResult, summarize
 
 SUPPORTED = ("llama", "mistral", "qwen2")
 DTYPE_NAMES = {
-    "fp32": "float32",
-    "float32": "float32",
-    "float": "float32",
-    "bf16": "bfloat16",
-    "bfloat16": "bfloat16",
-    "fp16": "float16",
-    "float16": "float16",
-    "half": "float16",
-}
+    "fp32": "float32", "float32": "float32", "float": "float32", "bf16": "bfloat16",
+    "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16", "half": "float16",
+}  # fmt: skip
 SHORT_DTYPE = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 
 
