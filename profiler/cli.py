@@ -124,13 +124,46 @@ def profile(
         int | None, typer.Option("--threads", min=1, help="torch runner CPU threads.")
     ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random weights and prompts.")] = 0,
+    cuda_graph: Annotated[
+        bool,
+        typer.Option(
+            "--cuda-graph/--no-cuda-graph",
+            help="torch runner on CUDA: decode step captured in a CUDA graph (off on CPU).",
+        ),
+    ] = True,
+    decode_only: Annotated[
+        bool,
+        typer.Option(
+            "--decode-only",
+            help="torch runner: fill the KV cache with random values instead of a prefill "
+            "(decode tables at long contexts; no TTFT).",
+        ),
+    ] = False,
+    ops: Annotated[
+        bool,
+        typer.Option(
+            "--ops", help="Operator microbenchmarks of the model's shapes instead of a sweep."
+        ),
+    ] = False,
+    gpu_index: Annotated[
+        int | None, typer.Option("--gpu-index", min=0, help="--ops: CUDA device index.")
+    ] = None,
+    max_m: Annotated[
+        int | None, typer.Option("--max-m", min=1, help="--ops: largest GEMM token count M.")
+    ] = None,
     progress: Annotated[
         bool, typer.Option("--progress/--no-progress", help="Progress bar on stderr.")
     ] = True,
     json_out: JsonOpt = False,
 ) -> None:
-    """Measure TTFT and TPOT over batch x prompt-len x output-len; one CSV row per point."""
+    """Measure TTFT and TPOT over batch x prompt-len x output-len; one CSV row per point.
+    With --ops: time the cost model's operators for the model's shapes (operator table)."""
     from perfmodel.specs.models import load_model
+
+    if ops:
+        _profile_ops(model, out, device, _canonical_dtype(dtype, "--dtype"), tp, gpu_index,
+                     resume, max_m, progress and not json_out, json_out)  # fmt: skip
+        return
     from perfmodel.specs.units import parse_size_list
     from profiler.sweep import ResultsFile, SweepSpec, grid, run_sweep
 
@@ -152,6 +185,8 @@ def profile(
     kv_dtype = _canonical_dtype(kv_dtype, "--kv-dtype")
     dtype = _canonical_dtype(dtype, "--dtype")
 
+    if decode_only and (runner != "torch" or any(p.output_len < 2 for p in points)):
+        raise PerfModelError("--decode-only needs --runner torch and --output-len >= 2")
     if runner == "torch":
         from profiler.torch_runner import TorchRunner
 
@@ -173,6 +208,8 @@ def profile(
             seed=seed,
             threads=threads,
             source=str(config_path),
+            cuda_graph=cuda_graph,
+            decode_only=decode_only,
         )
         the_runner.resolve_device()  # fixes the dtype (bf16 on GPU, fp32 on CPU): part of the key
         spec = SweepSpec(
@@ -233,6 +270,46 @@ def profile(
         emit_json(summary.as_json())
         return
     _print_summary(summary)
+
+
+def _profile_ops(model, out, device, dtype, tp, gpu_index, resume, max_m, progress, json_out):
+    """``profile --ops``: the operator table of one model (profiler.ops_bench)."""
+    from perfmodel.specs.models import load_model
+    from profiler.ops_bench import run_ops
+
+    spec_model = load_model(model)
+    config_path = config_path_of(spec_model)
+
+    def show(row: dict) -> None:
+        where = ",".join(f"{k}={row[k]}" for k in ("m", "k", "n", "batch", "context") if row.get(k))
+        print(f"{row['kernel']:<12} {row['shape']:<24} {where:<28} {row.get('time_ms', '')!s:.8}"
+              f" ms {row['status']}", file=sys.stderr, flush=True)  # fmt: skip
+
+    summary = run_ops(
+        spec_model,
+        model_column(spec_model, config_path),
+        out,
+        device=device,
+        dtype=dtype,
+        tp=tp,
+        gpu_index=gpu_index,
+        resume=resume,
+        max_m=max_m,
+        on_row=show if progress else None,
+    )
+    result = {
+        "rows_written": summary.written,
+        "skipped": summary.skipped,
+        "failed": summary.failed,
+        "out": summary.out,
+    }
+    if json_out:
+        emit_json(result)
+    else:
+        print(
+            f"wrote {summary.written} operator rows to {summary.out} (skipped {summary.skipped} "
+            f"already measured, {summary.failed} failed)"
+        )
 
 
 def _print_summary(summary) -> None:

@@ -95,17 +95,20 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
-def _first_visible_index() -> int:
-    """NVML index of the first GPU in CUDA_VISIBLE_DEVICES (0 when unset or given as UUIDs)."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")[0].strip()
-    return int(visible) if visible.isdigit() else 0
+def _first_visible_index(cuda_index: int = 0) -> int:
+    """NVML index of visible GPU ``cuda_index`` (torch's numbering) via CUDA_VISIBLE_DEVICES;
+    ``cuda_index`` itself when the variable is unset or holds UUIDs."""
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",")]
+    if cuda_index < len(visible) and visible[cuda_index].isdigit():
+        return int(visible[cuda_index])
+    return cuda_index
 
 
 def _text(value: object) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
-def _nvml_info() -> dict[str, object] | None:
+def _nvml_info(cuda_index: int = 0) -> dict[str, object] | None:
     """GPU facts from NVML, or None when NVML (or a GPU) is not available."""
     try:
         import pynvml
@@ -119,7 +122,7 @@ def _nvml_info() -> dict[str, object] | None:
         count = pynvml.nvmlDeviceGetCount()
         if count == 0:
             return None
-        handle = pynvml.nvmlDeviceGetHandleByIndex(min(_first_visible_index(), count - 1))
+        handle = pynvml.nvmlDeviceGetHandleByIndex(min(_first_visible_index(cuda_index), count - 1))
         info: dict[str, object] = {
             "gpu_count": count,
             "gpu_name": _text(pynvml.nvmlDeviceGetName(handle)),
@@ -150,8 +153,9 @@ def _nvml_info() -> dict[str, object] | None:
             pass
 
 
-def collect(use_gpu: bool = True) -> Fingerprint:
-    """Fingerprint this machine; ``use_gpu=False`` (a CPU run) describes the CPU instead."""
+def collect(use_gpu: bool = True, gpu_index: int | None = None) -> Fingerprint:
+    """Fingerprint this machine; ``use_gpu=False`` (a CPU run) describes the CPU instead;
+    ``gpu_index`` is the torch device index measured on (default the first visible GPU)."""
     cpu = cpu_model()
     common = {
         "cpu_model": cpu,
@@ -159,7 +163,7 @@ def collect(use_gpu: bool = True) -> Fingerprint:
         "torch_version": package_version("torch"),
         "vllm_version": package_version("vllm"),
     }
-    info = _nvml_info() if use_gpu else None
+    info = _nvml_info(gpu_index or 0) if use_gpu else None
     if info is None:
         return Fingerprint(
             gpu=CPU_HARDWARE_NAME,

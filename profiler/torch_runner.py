@@ -9,9 +9,14 @@ serving engines do). rope_scaling and sliding windows do not change the cost muc
 ignored; MoE (Mixtral) is not supported here (use the vLLM runner).
 
 Timing (STYLE.md point 8): warm-up runs are dropped, every clock read is preceded by a device
-synchronize (``profiler.timer.Timer``). Prefill = one forward of ``batch x prompt`` tokens plus
-the greedy pick of the first token; decode = mean time per step over ``output_len - 1`` steps,
-timed as one block so per-step synchronization does not inflate it.
+synchronize (``profiler.timer.Timer``). Prefill = one eager forward of ``batch x prompt`` tokens
+plus the greedy pick of the first token. Decode on CUDA (default, ``cuda_graph=True``) = one
+step captured in a CUDA graph at the middle decode position ``prompt + (output - 1) // 2`` and
+replayed ``max(output - 1, 20)`` times back to back per repeat, mean per replay (what serving
+stacks with CUDA graphs do; bench_torch_cudagraph.py in ../shared/reference/measured/).
+Eager decode (CPU, or ``cuda_graph=False``) = mean time per step over ``output_len - 1`` steps,
+timed as one block so per-step synchronization does not inflate it. Projections are fused
+(qkv, gate_up) as vLLM fuses them; RMSNorm uses ``F.rms_norm``.
 
 torch is imported inside functions only: ``import profiler.torch_runner`` stays light.
 """
@@ -27,15 +32,9 @@ from profiler.runner import Point, PointResult, summarize
 
 SUPPORTED = ("llama", "mistral", "qwen2")
 DTYPE_NAMES = {
-    "fp32": "float32",
-    "float32": "float32",
-    "float": "float32",
-    "bf16": "bfloat16",
-    "bfloat16": "bfloat16",
-    "fp16": "float16",
-    "float16": "float16",
-    "half": "float16",
-}
+    "fp32": "float32", "float32": "float32", "float": "float32", "bf16": "bfloat16",
+    "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16", "half": "float16",
+}  # fmt: skip
 SHORT_DTYPE = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
 
 
@@ -133,31 +132,30 @@ def build_model(
             self.eps = eps
 
         def forward(self, x):
+            if hasattr(F, "rms_norm"):  # torch >= 2.4: one fused kernel on CUDA
+                return F.rms_norm(x, (x.shape[-1],), self.weight, self.eps)
             xf = x.float()
             xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
             return xf.to(x.dtype) * self.weight
 
-    def rotate_half(x):
-        x1, x2 = x.chunk(2, dim=-1)
-        return torch.cat((-x2, x1), dim=-1)
-
     class Attention(nn.Module):
+        """Fused q/k/v projection (as vLLM's QKVParallelLinear); RoPE on q and k together."""
+
         def __init__(self):
             super().__init__()
             d, hd = cfg.hidden_size, cfg.head_dim
-            self.q_proj = nn.Linear(d, cfg.num_heads * hd, bias=cfg.attention_bias)
-            self.k_proj = nn.Linear(d, cfg.num_kv_heads * hd, bias=cfg.attention_bias)
-            self.v_proj = nn.Linear(d, cfg.num_kv_heads * hd, bias=cfg.attention_bias)
+            width = (cfg.num_heads + 2 * cfg.num_kv_heads) * hd
+            self.qkv_proj = nn.Linear(d, width, bias=cfg.attention_bias)
             self.o_proj = nn.Linear(cfg.num_heads * hd, d, bias=False)
 
         def forward(self, x, cos, sin, k_cache, v_cache, start: int):
             b, s, _ = x.shape
-            hd = cfg.head_dim
-            q = self.q_proj(x).view(b, s, cfg.num_heads, hd).transpose(1, 2)
-            k = self.k_proj(x).view(b, s, cfg.num_kv_heads, hd).transpose(1, 2)
-            v = self.v_proj(x).view(b, s, cfg.num_kv_heads, hd).transpose(1, 2)
-            q = q * cos + rotate_half(q) * sin
-            k = k * cos + rotate_half(k) * sin
+            h, kvh, hd = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
+            qkv = self.qkv_proj(x)
+            qk = qkv[..., : (h + kvh) * hd].view(b, s, h + kvh, hd).transpose(1, 2)
+            v = qkv[..., (h + kvh) * hd :].view(b, s, kvh, hd).transpose(1, 2)
+            qk = apply_rope(torch, qk, cos, sin)
+            q, k = qk[:, :h], qk[:, h:]
             end = start + s
             k_cache[:b, :, start:end] = k
             v_cache[:b, :, start:end] = v
@@ -169,19 +167,21 @@ def build_model(
             else:  # s new tokens after `start` cached ones
                 rows = torch.arange(start, end, device=x.device)[:, None]
                 mask, causal = torch.arange(end, device=x.device)[None, :] <= rows, False
-            out = _sdpa(F, q, keys, values, mask, causal, cfg.num_heads // cfg.num_kv_heads)
-            return self.o_proj(out.transpose(1, 2).reshape(b, s, cfg.num_heads * hd))
+            out = _sdpa(F, q, keys, values, mask, causal, h // kvh)
+            return self.o_proj(out.transpose(1, 2).reshape(b, s, h * hd))
 
     class MLP(nn.Module):
+        """Fused gate and up projection (as vLLM's MergedColumnParallelLinear)."""
+
         def __init__(self):
             super().__init__()
             d, f = cfg.hidden_size, cfg.intermediate_size
-            self.gate_proj = nn.Linear(d, f, bias=False)
-            self.up_proj = nn.Linear(d, f, bias=False)
+            self.gate_up_proj = nn.Linear(d, 2 * f, bias=False)
             self.down_proj = nn.Linear(f, d, bias=False)
 
         def forward(self, x):
-            return self.down_proj(F.silu(self.gate_proj(x)) * self.up_proj(x))
+            gate, up = self.gate_up_proj(x).chunk(2, dim=-1)
+            return self.down_proj(F.silu(gate) * up)
 
     class Layer(nn.Module):
         def __init__(self):
@@ -210,8 +210,10 @@ def build_model(
             )
             freqs = torch.outer(torch.arange(max_positions, dtype=torch.float32), inv)
             emb = torch.cat((freqs, freqs), dim=-1)
+            half = cfg.head_dim // 2
+            sign = torch.cat((-torch.ones(half), torch.ones(half)))
             self.register_buffer("cos", emb.cos(), persistent=False)
-            self.register_buffer("sin", emb.sin(), persistent=False)
+            self.register_buffer("sin", emb.sin() * sign, persistent=False)  # signed, see roll
             self.k_cache: list = []
             self.v_cache: list = []
 
@@ -259,6 +261,13 @@ def build_model(
     return model
 
 
+def apply_rope(torch, x, cos, signed_sin):
+    """HF rotate-half RoPE, x * cos + rotate_half(x) * sin, in three kernels: rotate_half(x)
+    = cat(-x2, x1) = roll(x, hd/2) * sign with sign = (-1 on the first half, +1 on the second),
+    so ``signed_sin`` = sin * sign is precomputed once and the result is one addcmul."""
+    return torch.addcmul(x * cos, torch.roll(x, x.shape[-1] // 2, dims=-1), signed_sin)
+
+
 def _sdpa(F, q, k, v, mask, causal: bool, groups: int):
     """scaled_dot_product_attention with GQA (enable_gqa, or repeated K/V on older torch)."""
     if groups > 1:
@@ -270,6 +279,30 @@ def _sdpa(F, q, k, v, mask, causal: bool, groups: int):
             k = k.repeat_interleave(groups, dim=1)
             v = v.repeat_interleave(groups, dim=1)
     return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, is_causal=causal)
+
+
+GRAPH_REPLAYS = 20  # back-to-back replays of the graphed decode step per repeat
+
+
+def capture_decode(model, token, position: int):
+    """One decode step at ``position`` captured in a CUDA graph (gpt-fast / MagicDec style,
+    as ../shared/reference/measured/bench_torch_cudagraph.py): the step reads the static
+    ``token`` buffer and writes its argmax back into it, so back-to-back replays are a real
+    autoregressive loop at a fixed position (attending ``position + 1`` cached tokens).
+    Two warm-up steps run on a side stream first, as torch.cuda.graphs requires."""
+    import torch
+
+    tok = token.clone()
+    stream = torch.cuda.Stream()
+    stream.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(stream):
+        for _ in range(2):
+            model(tok, position)
+    torch.cuda.current_stream().wait_stream(stream)
+    graph = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(graph):
+        tok.copy_(model(tok, position).argmax(-1, keepdim=True))
+    return graph, tok  # the caller keeps the static buffer alive as long as the graph
 
 
 class TorchRunner:
@@ -287,8 +320,12 @@ class TorchRunner:
         seed: int = 0,
         threads: int | None = None,
         source: str = "config.json",
+        cuda_graph: bool = True,
+        decode_only: bool = False,
     ):
         self.cfg = DecoderConfig.from_dict(config, source)
+        self.requested_cuda_graph = bool(cuda_graph)
+        self.decode_only = bool(decode_only)
         if device not in ("auto", "cpu") and not str(device).startswith("cuda"):
             raise PerfModelError(f"--device must be cpu or cuda, not '{device}'")
         self.requested_device = device
@@ -315,7 +352,12 @@ class TorchRunner:
             "attention": "sdpa",
             "timer": "perf_counter+synchronize",
             "seed": self.seed,
+            "cuda_graph": self.cuda_graph,
         }
+        if self.decode_only:
+            out["decode_only"] = "kv cache filled with random values, no prefill (ttft empty)"
+        if self.cuda_graph:
+            out["decode_replays"] = GRAPH_REPLAYS
         if self.device == "cpu":
             out["threads"] = torch.get_num_threads()
         return out
@@ -323,6 +365,11 @@ class TorchRunner:
     @property
     def uses_gpu(self) -> bool:
         return self.device.startswith("cuda")
+
+    @property
+    def cuda_graph(self) -> bool:
+        """Decode replayed from a CUDA graph: asked for (the default) and on a CUDA device."""
+        return self.requested_cuda_graph and self.uses_gpu
 
     def resolve_device(self) -> None:
         """Pick cuda when --device auto and a GPU is there (imports torch)."""
@@ -372,18 +419,38 @@ class TorchRunner:
         model.allocate_cache(b, p + o)
         ttfts: list[float] = []
         tpots: list[float] = []
+        graph = None
+        position = p + (o - 1) // 2  # the middle decode step (the only one, for o == 2)
+        replays = max(o - 1, GRAPH_REPLAYS)
         try:
             with torch.inference_mode():
+                if self.decode_only:  # the cache holds p random tokens, as a prefill leaves it
+                    for cache in (*model.k_cache, *model.v_cache):
+                        cache.normal_(generator=self._gen)
+                timer = self._timer()
                 for run in range(self.warmup + self.repeats):
-                    ids = torch.randint(
-                        0, self.cfg.vocab_size, (b, p), device=self.device, generator=self._gen
-                    )
-                    timer = self._timer()
-                    with timer:
-                        token = model(ids, 0).argmax(-1, keepdim=True)
-                    ttft = timer.elapsed_s
+                    if self.decode_only:
+                        ttft = float("nan")
+                        token = torch.randint(
+                            0, self.cfg.vocab_size, (b, 1), device=self.device, generator=self._gen
+                        )
+                    else:
+                        ids = torch.randint(
+                            0, self.cfg.vocab_size, (b, p), device=self.device, generator=self._gen
+                        )
+                        with timer:
+                            token = model(ids, 0).argmax(-1, keepdim=True)
+                        ttft = timer.elapsed_s
                     tpot = float("nan")
-                    if o > 1:
+                    if o > 1 and self.cuda_graph:
+                        if graph is None:
+                            graph, _static = capture_decode(model, token, position)
+                        graph.replay()
+                        with timer:
+                            for _ in range(replays):
+                                graph.replay()
+                        tpot = timer.elapsed_s / replays
+                    elif o > 1:
                         with timer:
                             for step in range(o - 1):
                                 token = model(token, p + step).argmax(-1, keepdim=True)
@@ -392,8 +459,11 @@ class TorchRunner:
                         ttfts.append(ttft)
                         tpots.append(tpot)
         finally:
+            del graph
             model.free_cache()
         result = summarize(ttfts, tpots)
+        if o > 1 and self.cuda_graph:
+            result.extra["decode_context"] = position + 1  # tokens the graphed step attends
         if math.isfinite(result.tpot_s) and result.tpot_s > 0:
             bytes_per_param = {"fp32": 4, "bf16": 2, "fp16": 2}[self.dtype]
             weights = self.cfg.matmul_params * bytes_per_param
@@ -411,8 +481,11 @@ class TorchRunner:
     def close(self) -> None:
         self.model = None
         if self.uses_gpu:
+            import gc
+
             import torch
 
+            gc.collect()  # the next sweep in this process builds its own model
             torch.cuda.empty_cache()
 
     @property

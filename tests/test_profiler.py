@@ -257,3 +257,76 @@ def test_timer_measures_elapsed_time():
     with timer:
         pass
     assert timer.elapsed_s == 0.25
+
+
+def test_rope_in_three_kernels_matches_rotate_half():
+    torch = pytest.importorskip("torch")
+    from profiler.torch_runner import apply_rope
+
+    x = torch.randn(2, 6, 5, 8, dtype=torch.float64)
+    angle = torch.randn(5, 4, dtype=torch.float64)
+    emb = torch.cat((angle, angle), dim=-1)
+    cos, sin = emb.cos(), emb.sin()
+    x1, x2 = x.chunk(2, dim=-1)
+    expected = x * cos + torch.cat((-x2, x1), dim=-1) * sin  # HF apply_rotary_pos_emb
+    sign = torch.cat((-torch.ones(4), torch.ones(4))).double()
+    assert torch.allclose(apply_rope(torch, x, cos, sin * sign), expected, atol=1e-12)
+
+
+def test_cuda_graph_setting_follows_device():
+    from profiler.torch_runner import GRAPH_REPLAYS, TorchRunner
+
+    data = json.loads(TINY.read_text())
+    assert TorchRunner(data, device="cuda").cuda_graph is True  # the default on CUDA
+    assert TorchRunner(data, device="cuda", cuda_graph=False).cuda_graph is False
+    assert TorchRunner(data, device="cpu", cuda_graph=True).cuda_graph is False  # off on CPU
+    gpu = TorchRunner(data, device="cuda").settings()
+    assert gpu["cuda_graph"] is True and gpu["decode_replays"] == GRAPH_REPLAYS
+    cpu = TorchRunner(data, device="cpu").settings()
+    assert cpu["cuda_graph"] is False and "decode_replays" not in cpu
+
+
+# ---- operator microbenchmarks (profile --ops) --------------------------------------------
+def test_ops_plan_splits_gemms_as_the_cost_model_and_the_reference():
+    from perfmodel.specs.models import load_model
+    from profiler.ops_bench import OpsGrid, gemm_shapes, plan
+
+    # ../shared/reference/measured/bench_ops.py: 70b_tp8 (K, N) shapes
+    shapes = {op: (k, n) for op, k, n in gemm_shapes(load_model("Llama-3.1-70B"), 8)}
+    assert shapes["qkv_proj"] == (8192, 1280) and shapes["o_proj"] == (1024, 8192)
+    assert shapes["mlp_gate_up"] == (8192, 7168) and shapes["mlp_down"] == (3584, 8192)
+    spec = load_model("Llama-3.1-8B")
+    grid = OpsGrid.for_device("cuda")
+    points = plan(spec, 1, "bf16", grid, multi_gpu=False)
+    gemms = [p for p in points if p.kernel == "gemm"]
+    assert {p.op for p in gemms} == {"qkv_proj", "o_proj", "mlp_gate_up", "mlp_down", "lm_head"}
+    assert grid.m[0] == 1 and grid.m[-1] == 16384 and len(gemms) == 5 * len(grid.m)
+    head = next(p for p in gemms if p.op == "lm_head" and p.m == 4)
+    assert (head.k, head.n, head.flops) == (4096, 128256, 2.0 * 4 * 4096 * 128256)
+    assert head.bytes == 2 * (4096 * 128256 + 4 * 4096 + 4 * 128256)
+    decode = [p for p in points if p.kernel == "attn_decode"]
+    assert all((p.heads, p.kv_heads, p.head_dim) == (32, 8, 128) for p in decode)
+    assert all(2 * p.batch * 8 * p.context * 128 * 2 <= grid.max_bytes for p in decode)
+    assert not any(p.kernel == "allreduce" for p in points)
+    assert any(p.kernel == "allreduce" for p in plan(spec, 1, "bf16", grid, multi_gpu=True))
+
+
+def test_gpu_sweep_plan_reproduces_the_reference_shapes():
+    import importlib.util
+
+    from perfmodel.specs.models import load_model
+
+    path = Path(__file__).resolve().parents[1] / "profiler" / "gpu" / "sweeps.py"
+    module_spec = importlib.util.spec_from_file_location("gpu_sweeps", path)
+    sweeps = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(sweeps)
+
+    def count(model):
+        spec = load_model(model)
+        decode = sum(len(b) for _, b in sweeps.decode_grid(spec, False))
+        prefill = sum(len(b) for _, b, _ in sweeps.prefill_grid(spec, False))
+        return decode, prefill
+
+    # h100_torch_cudagraph.csv: 27 + 18 points for 8B, 34 + 11 for 1B (90 in all)
+    assert count("Llama-3.1-8B") == (27, 18)
+    assert count("Llama-3.2-1B") == (34, 11)

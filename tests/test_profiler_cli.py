@@ -202,3 +202,79 @@ def test_ctrl_c_exits_130_and_keeps_rows(tmp_path):
     assert "rerun with --resume" in stderr
     rows = _rows(out)
     assert 1 <= len(rows) < 9 and {r["status"] for r in rows} == {"ok"}
+
+
+# ---- profile --ops and the CUDA-graph / decode-only flags --------------------------------
+def test_profile_ops_on_cpu_writes_the_table_and_resumes(tmp_path):
+    from profiler.ops_bench import COLUMNS
+
+    out = tmp_path / "ops.csv"
+    args = ("--ops", "--model", str(TINY), "--device", "cpu", "--out", str(out), "--json")
+    done = run_cli(*args)
+    assert done.returncode == 0, done.stderr
+    first = json.loads(done.stdout)
+    rows = _rows(out)
+    assert first["rows_written"] == len(rows) > 0 and first["failed"] == 0
+    assert tuple(rows[0]) == COLUMNS
+    kernels = {r["kernel"] for r in rows}
+    assert kernels == {"gemm", "attn_decode", "attn_prefill", "rmsnorm", "silu_mul", "copy"}
+    assert {r["op"] for r in rows if r["kernel"] == "gemm"} == {
+        "qkv_proj", "o_proj", "mlp_gate_up", "mlp_down", "lm_head",
+    }  # fmt: skip
+    for row in rows:
+        assert row["status"] == "ok", row["note"]
+        assert float(row["time_ms"]) > 0 and float(row["tbps"]) > 0
+        assert row["device"] == "cpu" and row["dtype"] == "fp32" and row["timing"] == "wall"
+        assert row["gpu"] == "cpu-generic" and row["framework_version"].startswith("torch")
+        assert row["timestamp"]
+        if row["kernel"] == "gemm":
+            m, k, n = int(row["m"]), int(row["k"]), int(row["n"])
+            assert float(row["flops"]) == 2 * m * k * n
+            assert float(row["tflops"]) == pytest.approx(
+                2 * m * k * n / float(row["time_ms"]) / 1e9
+            )
+
+    again = run_cli(*args)  # without --resume: refuses to overwrite
+    assert again.returncode == 2 and "--resume" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+
+    resumed = run_cli(*args, "--resume")
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["rows_written"] == 0
+    assert json.loads(resumed.stdout)["skipped"] == len(rows)
+
+    # drop the last three rows: --resume measures exactly those again
+    lines = out.read_text().splitlines(keepends=True)
+    out.write_text("".join(lines[:-3]))
+    resumed = run_cli(*args, "--resume")
+    assert json.loads(resumed.stdout)["rows_written"] == 3
+    after = _rows(out)
+    assert [r["kernel"] for r in after] == [r["kernel"] for r in rows]
+
+
+def test_profile_ops_bad_input_exits_2(tmp_path):
+    done = run_cli("--ops", "--model", str(TINY), "--device", "tpu", "--out", str(tmp_path / "o"))
+    _assert_one_line_error(done, "--device")
+    bad = tmp_path / "other.csv"
+    bad.write_text("a,b\n1,2\n")
+    done = run_cli("--ops", "--model", str(TINY), "--device", "cpu", "--out", str(bad), "--resume")
+    _assert_one_line_error(done, "not an operator table")
+
+
+def test_decode_only_and_no_cuda_graph_on_cpu(tmp_path):
+    out = tmp_path / "d.csv"
+    done = run_cli(
+        "--runner", "torch", "--model", str(TINY), "--device", "cpu", "--decode-only",
+        "--no-cuda-graph", "--batch", "1", "--prompt-len", "15", "--output-len", "3",
+        "--repeats", "2", "--out", str(out), "--json",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (row,) = _rows(out)
+    assert row["status"] == "ok" and row["ttft_s"] == "" and float(row["tpot_s"]) > 0
+    settings = json.loads(row["runner_settings"])
+    assert settings["cuda_graph"] is False and "decode_only" in settings
+    done = run_cli(
+        "--runner", "torch", "--model", str(TINY), "--decode-only", "--output-len", "1",
+        "--out", str(tmp_path / "e.csv"),
+    )  # fmt: skip
+    _assert_one_line_error(done, "--decode-only")
