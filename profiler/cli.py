@@ -131,6 +131,14 @@ def profile(
             help="torch runner on CUDA: decode step captured in a CUDA graph (off on CPU).",
         ),
     ] = True,
+    rope: Annotated[
+        bool,
+        typer.Option(
+            "--rope/--no-rope",
+            help="torch runner: apply rotary embeddings (--no-rope measures like the shipped "
+            "reference H100 set, which leaves RoPE out).",
+        ),
+    ] = True,
     decode_only: Annotated[
         bool,
         typer.Option(
@@ -210,6 +218,7 @@ def profile(
             source=str(config_path),
             cuda_graph=cuda_graph,
             decode_only=decode_only,
+            rope=rope,
         )
         the_runner.resolve_device()  # fixes the dtype (bf16 on GPU, fp32 on CPU): part of the key
         spec = SweepSpec(

@@ -116,9 +116,18 @@ def short_dtype(name: str) -> str:
 
 
 def build_model(
-    cfg: DecoderConfig, device: str, dtype_name: str, max_positions: int, seed: int = 0
+    cfg: DecoderConfig,
+    device: str,
+    dtype_name: str,
+    max_positions: int,
+    seed: int = 0,
+    rope: bool = True,
 ):
-    """The decoder as a torch.nn.Module with random weights on ``device``."""
+    """The decoder as a torch.nn.Module with random weights on ``device``.
+
+    ``rope=False`` leaves the rotary embedding out (three small elementwise kernels per layer),
+    as ../shared/reference/measured/bench_torch_cudagraph.py does: measurements comparable with
+    that reference set."""
     import torch
     import torch.nn.functional as F
     from torch import nn
@@ -154,7 +163,8 @@ def build_model(
             qkv = self.qkv_proj(x)
             qk = qkv[..., : (h + kvh) * hd].view(b, s, h + kvh, hd).transpose(1, 2)
             v = qkv[..., (h + kvh) * hd :].view(b, s, kvh, hd).transpose(1, 2)
-            qk = apply_rope(torch, qk, cos, sin)
+            if rope:
+                qk = apply_rope(torch, qk, cos, sin)
             q, k = qk[:, :h], qk[:, h:]
             end = start + s
             k_cache[:b, :, start:end] = k
@@ -322,8 +332,10 @@ class TorchRunner:
         source: str = "config.json",
         cuda_graph: bool = True,
         decode_only: bool = False,
+        rope: bool = True,
     ):
         self.cfg = DecoderConfig.from_dict(config, source)
+        self.rope = bool(rope)
         self.requested_cuda_graph = bool(cuda_graph)
         self.decode_only = bool(decode_only)
         if device not in ("auto", "cpu") and not str(device).startswith("cuda"):
@@ -353,6 +365,7 @@ class TorchRunner:
             "timer": "perf_counter+synchronize",
             "seed": self.seed,
             "cuda_graph": self.cuda_graph,
+            "rope": self.rope,
         }
         if self.decode_only:
             out["decode_only"] = "kv cache filled with random values, no prefill (ttft empty)"
@@ -393,7 +406,9 @@ class TorchRunner:
             torch.set_num_threads(self.threads)
         max_len = max(p.prompt_len + p.output_len for p in points)
         try:
-            self.model = build_model(self.cfg, self.device, self.dtype, max_len, self.seed)
+            self.model = build_model(
+                self.cfg, self.device, self.dtype, max_len, self.seed, rope=self.rope
+            )
         except Exception as exc:
             from profiler.runner import is_oom
 

@@ -68,7 +68,9 @@ def run(args: list[str]) -> None:
 
 def sweep(model: str, prefix: str, what: str, small: bool) -> None:
     spec = load_model(model)
-    common = ["profile", "--runner", "torch", "--model", model, "--no-progress", "--resume"]
+    # --no-rope: measured like the reference set (../shared/reference/measured), so the two compare
+    common = ["profile", "--runner", "torch", "--model", model, "--no-progress", "--resume",
+              "--no-rope"]  # fmt: skip
     if what == "decode":
         for context, batches in decode_grid(spec, small):
             if batches:
