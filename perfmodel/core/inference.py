@@ -18,6 +18,7 @@ import numpy as np
 from perfmodel.core.cost import OpTime, op_time, overhead_time
 from perfmodel.core.deployment import Deployment
 from perfmodel.core.ops import OpCost, forward_ops, make_shape
+from perfmodel.core.optable_cost import DECODE_MAX_TOKENS, table_cost, table_pass_times
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,7 @@ class PassResult:
     overhead_s: np.ndarray
     ops: list[OpCost]
     times: list[OpTime]
+    notices: tuple[str, ...] = ()  # operator-table clamps and transfers
 
 
 def forward_pass(
@@ -41,10 +43,22 @@ def forward_pass(
     shape = make_shape(batch, new_tokens, cached, logits_per_seq, dep.tp, kv_budget)
     ops = forward_ops(dep.model, shape, dep.w_bytes, dep.kv_bytes)
     times = [op_time(op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode) for op in ops]
+    notices: tuple[str, ...] = ()
+    tc = table_cost(dep.profile.optable, dep.gpu) if dep.profile.optable else None
+    if tc is not None:
+        measured = table_pass_times(tc, dep, shape, ops)
+        times = [
+            t if m is None else OpTime(t.name, t.kind, m, t.compute_s, t.memory_s, t.comm_s)
+            for t, m in zip(times, measured, strict=True)
+        ]
+        notices = (tc.label, *dict.fromkeys(tc.notices))
     overhead = overhead_time(dep.profile, dep.model.num_layers, shape.batch * shape.logits_per_seq)
     total = overhead + sum(t.time_s for t in times)
+    if dep.profile.eager_layer_us > 0:  # eager prefill: host dispatch overlaps the GPU
+        host = dep.profile.eager_layer_us * 1e-6 * dep.model.num_layers
+        total = np.where(shape.new_tokens > DECODE_MAX_TOKENS, np.maximum(total, host), total)
     if detail:
-        return PassResult(total, overhead, ops, times)
+        return PassResult(total, overhead, ops, times, notices)
     return total
 
 

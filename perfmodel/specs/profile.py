@@ -9,10 +9,15 @@ A profile is a handful of physically meaningful numbers, loaded from profiles/*.
   large-M efficiency (small-M GEMMs underfill the tensor cores);
 - overhead: per_layer_us (kernel launches and small ops per layer and forward pass),
   per_step_us (scheduler, input preparation, per forward pass), per_token_us (sampling and
-  output processing per sampled token), comm_latency_us (per all-reduce call),
+  output processing per sampled token), eager_layer_us (host time to dispatch one layer's
+  kernels in a pass that is not captured in a CUDA graph; it overlaps the GPU work, so an
+  eager pass takes max(GPU time, L * eager_layer_us)), comm_latency_us (per all-reduce call),
   sd_step_us (speculative decoding bookkeeping per draft/verify round: acceptance, KV
   rollback), select_us_per_seq and select_us_per_token (SpecPrefill token selection: per
   sequence, and per prompt token for ranking and rebuilding the kept requests on the host).
+- optable: name of a measured operator table (specs/optables.py); with it, kernel times come
+  from the table (core/optable_cost.py) and the efficiencies only price what it lacks;
+- unidentified: parameter -> why the profile's own data cannot determine it (shown in output).
 The shipped profiles are fitted by `perfmodel calibrate` and record what they were fitted on.
 """
 
@@ -36,6 +41,7 @@ OVERHEAD_KEYS = (
     "sd_step_us",
     "select_us_per_seq",
     "select_us_per_token",
+    "eager_layer_us",
 )
 PARAMETERS = (
     tuple(f"efficiency.{k}" for k in EFFICIENCY_KEYS)
@@ -62,6 +68,9 @@ class Profile:
     sd_step_us: float = 0.0
     select_us_per_seq: float = 0.0
     select_us_per_token: float = 0.0
+    eager_layer_us: float = 0.0  # host dispatch per layer of an eager (ungraphed) pass
+    optable: str = ""  # operator table that prices kernels (specs/optables.py); '' = roofline
+    unidentified: dict = field(default_factory=dict, compare=False, hash=False)
     memory_utilization: float = 0.90  # fraction of HBM the framework may use
     description: str = ""
     provenance: dict = field(default_factory=dict, compare=False, hash=False)
@@ -84,6 +93,8 @@ class Profile:
             "efficiency": {k: round(getattr(self, k), 6) for k in EFFICIENCY_KEYS + SHAPE_KEYS},
             "overhead": {k: round(getattr(self, k), 4) for k in OVERHEAD_KEYS},
             "memory_utilization": self.memory_utilization,
+            **({"optable": self.optable} if self.optable else {}),
+            **({"unidentified": dict(self.unidentified)} if self.unidentified else {}),
             "provenance": self.provenance,
         }
 
@@ -99,6 +110,8 @@ def _from_dict(data: dict, source: str) -> Profile:
         "description": str(data.get("description", "")),
         "provenance": data.get("provenance", {}) or {},
         "memory_utilization": float(data.get("memory_utilization", 0.90)),
+        "optable": str(data.get("optable", "") or ""),
+        "unidentified": data.get("unidentified", {}) or {},
         "path": source,
     }
     if kwargs["mode"] not in ("roofline", "additive"):

@@ -1,0 +1,366 @@
+"""Operator times from a measured operator table (specs/optables.py), vectorized.
+
+Each kernel's time is read off the measured curve of its operator class, in that class's
+natural variables, never extrapolated silently:
+- GEMM y[M,N] = x[M,K] @ W[K,N]: a measured (K,N) on the table's GPU: log t interpolated
+  linearly in log M (exact at the points, monotone between them). Any other shape, dtype or
+  GPU: t = r * R, with R = max(2MKN / P, bytes / W) the datasheet roofline of the new kernel
+  and r = t_meas / R_meas the measured ratio, interpolated in (log M, log K*N) between the
+  nearest measured weight sizes. The ratio carries the kernel behaviour (wave quantization,
+  GEMV bandwidth, launch floor), the roofline the new shape and the new GPU's peaks: for
+  another GPU of the same architecture a table transfers by its peak-compute and bandwidth
+  ratios (aiconfigurator-style interpolation of measured tables; roofline: Williams 2009).
+- decode attention (few query tokens over a KV cache): bilinear in (log batch, log context)
+  over the measured grid of the same (heads, kv heads, head_dim); other configurations by
+  the ratio to R = max(4 b h c hd / P, KV bytes / W) of the nearest measured configuration
+  (same head_dim, nearest query-group size).
+- prefill attention (causal): log t in log FLOPs per configuration, ratio likewise.
+- RMSNorm, SiLU*mul, residual adds, KV writes: time vs bytes moved (log-log), ratio to
+  bytes / W for another GPU.
+Outside a measured range the curve is clamped (ratio held at the edge) and a notice says so.
+Per layer the kernels are those of a Llama block in a PyTorch-style stack: 2 RMSNorm, QKV,
+2 KV writes, attention, O, residual add, gate_up, SiLU*mul, down, residual add; plus the
+final norm and the LM head per pass (RoPE not priced: the reference benchmark leaves it out).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from perfmodel.core.ops import forward_ops
+from perfmodel.specs.hardware import HardwareSpec, resolve_gpu
+from perfmodel.specs.models import ModelSpec
+from perfmodel.specs.optables import OpTable, load_optable, same_architecture
+
+DECODE_MAX_TOKENS = 16  # query tokens per sequence up to which attention is decode-like
+
+
+@dataclass(frozen=True)
+class Curve:
+    x: np.ndarray  # sorted log natural variable
+    y: np.ndarray  # log time (exact curve) or log ratio (ratio curve)
+
+
+@dataclass
+class Curves:
+    """Curves of one table; `peaks` of the table's GPU for the ratios."""
+
+    table: OpTable
+    flops: float
+    bw: float
+    gemm: dict = field(default_factory=dict)  # (K, N) -> (Curve log t, Curve log r)
+    gemm_grid: np.ndarray | None = None  # common log M grid
+    gemm_ratio_by_size: tuple = ()  # (log K*N sorted, ratio rows on gemm_grid)
+    # (h, kv, hd) -> (log b, log c, log t grid, log ratio grid, log ratio vs log KV bytes)
+    attn_decode: dict = field(default_factory=dict)
+    attn_prefill: dict = field(default_factory=dict)  # (h, kv, hd) -> (Curve t, Curve r)
+    eltwise: dict = field(default_factory=dict)  # 'rmsnorm' | 'kernel' -> (Curve t, Curve r)
+
+
+def _sorted_curve(x, y) -> Curve:
+    """Sort by x, average y over duplicate x."""
+    xs, inv = np.unique(np.round(np.asarray(x, float), 9), return_inverse=True)
+    ys = np.bincount(inv, weights=y) / np.bincount(inv)
+    return Curve(xs, ys)
+
+
+def gemm_roofline(m, k, n, w_bytes, flops, bw, act_bytes=2.0):
+    return np.maximum(2.0 * m * k * n / flops, (k * n * w_bytes + m * (k + n) * act_bytes) / bw)
+
+
+def decode_roofline(b, c, h, kv, hd, flops, bw, kv_bytes=2.0):
+    return np.maximum(4.0 * b * h * c * hd / flops, 2.0 * b * c * kv * hd * kv_bytes / bw)
+
+
+@lru_cache(maxsize=8)
+def table_curves(name: str) -> Curves:
+    table = load_optable(name)
+    hw = resolve_gpu(table.gpu)
+    cv = Curves(table, hw.peak_flops(table.dtype), hw.hbm_bandwidth)
+    v = table.values
+    g = table.rows("gemm")
+    if len(g):
+        m, k, n, t = (v[c][g] for c in ("m", "k", "n", "time_s"))
+        grid = np.unique(np.log(m))
+        sizes, rows = [], []
+        for kk, nn in sorted({(a, b) for a, b in zip(k, n, strict=True)}):
+            sel = (k == kk) & (n == nn)
+            r = t[sel] / gemm_roofline(m[sel], kk, nn, 2.0, cv.flops, cv.bw)
+            exact = _sorted_curve(np.log(m[sel]), np.log(t[sel]))
+            ratio = _sorted_curve(np.log(m[sel]), np.log(r))
+            cv.gemm[(kk, nn)] = (exact, ratio)
+            sizes.append(np.log(kk * nn))
+            rows.append(np.interp(grid, ratio.x, ratio.y))
+        order = np.argsort(sizes)
+        cv.gemm_grid = grid
+        cv.gemm_ratio_by_size = _sorted_rows(np.array(sizes)[order], np.array(rows)[order])
+    for op in ("attn_decode", "attn_prefill"):
+        idx = table.rows(op)
+        cfgs = {
+            tuple(x) for x in np.stack([v["heads"][idx], v["kv_heads"][idx], v["head_dim"][idx]], 1)
+        }
+        for h, kv, hd in sorted(cfgs):
+            sel = idx[
+                (v["heads"][idx] == h) & (v["kv_heads"][idx] == kv) & (v["head_dim"][idx] == hd)
+            ]
+            b, c, t = v["batch"][sel], v["ctx"][sel], v["time_s"][sel]
+            if op == "attn_decode":
+                roof = decode_roofline(b, c, h, kv, hd, cv.flops, cv.bw)
+                by = 2.0 * b * c * kv * hd * 2.0
+                cv.attn_decode[(h, kv, hd)] = (
+                    *_grid2d(b, c, t, roof),
+                    _sorted_curve(np.log(by), np.log(t / roof)),
+                )
+            else:
+                f = 2.0 * b * h * c * c * hd
+                r = t / np.maximum(f / cv.flops, 4.0 * b * c * h * hd * 2.0 / cv.bw)
+                cv.attn_prefill[(h, kv, hd)] = (
+                    _sorted_curve(np.log(f), np.log(t)),
+                    _sorted_curve(np.log(f), np.log(r)),
+                )
+    for op, kernels in (("rmsnorm", 1.0), ("silu_mul", 2.0)):
+        idx = table.rows(op)
+        if len(idx):
+            by, t = v["bytes"][idx] / kernels, v["time_s"][idx] / kernels
+            key = "rmsnorm" if op == "rmsnorm" else "kernel"
+            cv.eltwise[key] = (
+                _sorted_curve(np.log(by), np.log(t)),
+                _sorted_curve(np.log(by), np.log(t / (by / cv.bw))),
+            )
+    if "kernel" not in cv.eltwise and "rmsnorm" in cv.eltwise:
+        cv.eltwise["kernel"] = cv.eltwise["rmsnorm"]
+    return cv
+
+
+def _sorted_rows(sizes: np.ndarray, rows: np.ndarray):
+    """Average ratio rows of weight shapes with equal size (e.g. 4096x14336 vs 8192x7168)."""
+    keys, inv = np.unique(np.round(sizes, 9), return_inverse=True)
+    out = np.zeros((len(keys), rows.shape[1]))
+    np.add.at(out, inv, rows)
+    return keys, out / np.bincount(inv)[:, None]
+
+
+def _grid2d(b, c, t, roof):
+    lb, lc = np.unique(np.log(b)), np.unique(np.log(c))
+    logt = np.full((len(lb), len(lc)), np.nan)
+    logr = np.full_like(logt, np.nan)
+    ib, ic = np.searchsorted(lb, np.log(b)), np.searchsorted(lc, np.log(c))
+    logt[ib, ic], logr[ib, ic] = np.log(t), np.log(t / roof)
+    for a in (logt, logr):  # fill holes (points skipped for memory) along the context axis
+        for i in range(len(lb)):
+            ok = ~np.isnan(a[i])
+            a[i] = np.interp(lc, lc[ok], a[i][ok])
+    return lb, lc, logt, logr
+
+
+def _interp2d(lb, lc, grid, x, y):
+    """Bilinear on a rectilinear grid, clamped at the edges (vectorized)."""
+
+    def axis(g, v):
+        if len(g) == 1:
+            return np.zeros(np.shape(v), int), np.zeros(np.shape(v))
+        i = np.clip(np.searchsorted(g, v) - 1, 0, len(g) - 2)
+        f = np.clip((v - g[i]) / (g[i + 1] - g[i]), 0.0, 1.0)
+        return i, f
+
+    (i, fx), (j, fy) = axis(lb, x), axis(lc, y)
+    j1 = np.minimum(j + 1, len(lc) - 1)
+    i1 = np.minimum(i + 1, len(lb) - 1)
+    return (1 - fx) * ((1 - fy) * grid[i, j] + fy * grid[i, j1]) + fx * (
+        (1 - fy) * grid[i1, j] + fy * grid[i1, j1]
+    )
+
+
+def _blend(inside, exact: Curve, ratio: Curve, x, roof) -> np.ndarray:
+    """Measured curve inside its range; outside, the edge ratio times the roofline (a
+    clamped efficiency, not a clamped time: a GEMM with twice the tokens takes twice as long)."""
+    t = np.exp(np.interp(x, exact.x, exact.y))
+    if np.all(inside):
+        return t
+    return np.where(inside, t, np.exp(np.interp(x, ratio.x, ratio.y)) * roof)
+
+
+@dataclass
+class TableCost:
+    """Op-table pricing for one deployment: the table, its transfer, and collected notices."""
+
+    curves: Curves
+    hw: HardwareSpec
+    same_gpu: bool
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        t = self.curves.table
+        if self.same_gpu:
+            return f"operator table {t.name} (measured)"
+        return (
+            f"operator table {t.name} transferred to {self.hw.name} "
+            f"(peak compute x{self.hw.peak_flops(t.dtype) / self.curves.flops:.2f}, "
+            f"bandwidth x{self.hw.hbm_bandwidth / self.curves.bw:.2f})"
+        )
+
+    def _clamp(self, what: str, logv, lo: float, hi: float, unit: str = "") -> None:
+        v = np.asarray(logv)
+        if v.size and (v.min() < lo - 1e-9 or v.max() > hi + 1e-9):
+            self.notices.append(
+                f"{what}: {np.exp(v.min()):.4g}..{np.exp(v.max()):.4g}{unit} outside the measured "
+                f"{np.exp(lo):.4g}..{np.exp(hi):.4g}{unit} of {self.curves.table.name}: clamped"
+            )
+
+    def gemm(self, name: str, m, k: float, n: float, w_bytes: float) -> np.ndarray:
+        """Time of one GEMM kernel, M tokens (array), weight K x N (scalars)."""
+        cv = self.curves
+        lm = np.log(np.maximum(m, 1.0))
+        flops, bw = self.hw.peak_flops("bf16" if w_bytes >= 2 else "fp8"), self.hw.hbm_bandwidth
+        key = (float(k), float(n))
+        roof = gemm_roofline(m, k, n, w_bytes, flops, bw)
+        if self.same_gpu and w_bytes == 2.0 and key in cv.gemm:
+            exact, ratio = cv.gemm[key]
+            self._clamp(f"gemm {name} M", lm, exact.x[0], exact.x[-1])
+            inside = (lm >= exact.x[0]) & (lm <= exact.x[-1])
+            return _blend(inside, exact, ratio, lm, roof)
+        sizes, rows = cv.gemm_ratio_by_size
+        ls = np.log(k * n)
+        self._clamp(f"gemm {name} weight size K*N", ls, sizes[0], sizes[-1])
+        self._clamp(f"gemm {name} M", lm, cv.gemm_grid[0], cv.gemm_grid[-1])
+        row = np.array([np.interp(ls, sizes, rows[:, j]) for j in range(rows.shape[1])])
+        return np.exp(np.interp(lm, cv.gemm_grid, row)) * roof
+
+    def _config(self, store: dict, h: float, kv: float, hd: float):
+        if (h, kv, hd) in store:
+            return (h, kv, hd), True
+        group = h / kv
+
+        def distance(c):
+            return (abs(np.log(c[2] / hd)), abs(np.log((c[0] / c[1]) / group)))
+
+        return min(store, key=distance), False
+
+    def attn_decode(self, b, c, h, kv, hd, kv_bytes) -> np.ndarray:
+        cfg, exact = self._config(self.curves.attn_decode, h, kv, hd)
+        lb, lc, logt, _, by_bytes = self.curves.attn_decode[cfg]
+        x, y = np.log(np.maximum(b, 1.0)), np.log(np.maximum(c, 1.0))
+        self._clamp("decode attention batch", x, lb[0], lb[-1])
+        self._clamp("decode attention context", y, lc[0], lc[-1], " tokens")
+        roof = decode_roofline(
+            b, c, h, kv, hd, self.hw.peak_flops("bf16"), self.hw.hbm_bandwidth, kv_bytes
+        )
+        kv_read = np.log(np.maximum(2.0 * b * c * kv * hd * kv_bytes, 1.0))
+        by_ratio = np.exp(np.interp(kv_read, by_bytes.x, by_bytes.y)) * roof
+        if exact and self.same_gpu and kv_bytes == 2.0:
+            inside = (x >= lb[0]) & (x <= lb[-1]) & (y >= lc[0]) & (y <= lc[-1])
+            return np.where(inside, np.exp(_interp2d(lb, lc, logt, x, y)), by_ratio)
+        return by_ratio
+
+    def attn_prefill(self, f, by, h, kv, hd) -> np.ndarray:
+        """One causal attention kernel of f FLOPs moving `by` bytes (Q, K, V, O)."""
+        cfg, exact = self._config(self.curves.attn_prefill, h, kv, hd)
+        ct, cr = self.curves.attn_prefill[cfg]
+        lf = np.log(np.maximum(f, 1.0))
+        self._clamp("prefill attention FLOPs", lf, ct.x[0], ct.x[-1])
+        roof = np.maximum(f / self.hw.peak_flops("bf16"), by / self.hw.hbm_bandwidth)
+        if exact and self.same_gpu:
+            return _blend((lf >= ct.x[0]) & (lf <= ct.x[-1]), ct, cr, lf, roof)
+        return np.exp(np.interp(lf, cr.x, cr.y)) * roof
+
+    def eltwise(self, kind: str, by) -> np.ndarray:
+        ct, cr = self.curves.eltwise[kind]
+        lb = np.log(np.maximum(by, 1.0))
+        self._clamp(f"{kind} bytes", lb, ct.x[0], ct.x[-1], " B")
+        roof = by / self.hw.hbm_bandwidth
+        if self.same_gpu:
+            return _blend((lb >= ct.x[0]) & (lb <= ct.x[-1]), ct, cr, lb, roof)
+        return np.exp(np.interp(lb, cr.x, cr.y)) * roof
+
+
+def table_cost(table_name: str, hw: HardwareSpec) -> TableCost | None:
+    """Pricing by `table_name` on `hw`: the table's own GPU, or a GPU of the same
+    architecture (transferred); None when the table cannot describe this GPU."""
+    curves = table_curves(table_name)
+    gpu = curves.table.gpu
+    if hw.name != gpu and not same_architecture(gpu, hw.name):
+        return None
+    return TableCost(curves, hw, hw.name == gpu)
+
+
+def layer_gemm_shapes(model: ModelSpec, tp: float) -> list[tuple[str, float, float]]:
+    """(name, K, N) per GPU of the four projections of a dense layer (Megatron TP split)."""
+    d, ffn = model.hidden_size, model.intermediate_size
+    return [
+        ("qkv_proj", d, (model.q_dim + 2 * model.kv_dim) / tp),
+        ("o_proj", model.q_dim / tp, d),
+        ("mlp_gate_up", d, 2 * ffn / tp),
+        ("mlp_down", ffn / tp, d),
+    ]
+
+
+def _pass_times_scalar_tp(tc: TableCost, dep, shape, ops, tp: float) -> list[np.ndarray | None]:
+    """Per-op times (already x layers) of one pass whose TP degree is the scalar `tp`;
+    None for an op the table does not price (the caller uses the roofline for it)."""
+    m, L = dep.model, dep.model.num_layers
+    b, q = shape.batch, shape.new_tokens
+    tokens = b * q
+    logit_tokens = b * shape.logits_per_seq
+    act, kvb, wb = 2.0, dep.kv_bytes, dep.w_bytes
+    gemms = {name: (k, n) for name, k, n in layer_gemm_shapes(m, tp)}
+    h = m.num_heads / tp
+    kv = float(np.ceil(m.num_kv_heads / tp))
+    hd, d = float(m.head_dim), float(m.hidden_size)
+    out: list[np.ndarray | None] = []
+    for op in ops:
+        if op.name in gemms and not (m.is_moe and op.name.startswith("mlp")):
+            k, n = gemms[op.name]
+            out.append(L * tc.gemm(op.name, tokens, k, n, wb))
+        elif op.name == "lm_head":
+            out.append(tc.gemm("lm_head", logit_tokens, d, m.vocab_size / tp, act))
+        elif op.name == "attention":
+            c_att = np.minimum(shape.cached, shape.kv_budget)
+            if np.max(q) <= DECODE_MAX_TOKENS:
+                t = tc.attn_decode(b, c_att + q, h, kv, hd, kvb)
+            else:
+                f = 4.0 * b * q * (c_att + q / 2.0) * h * hd
+                by = 2.0 * b * (2 * q * h + 2 * (c_att + q) * kv) * hd
+                t = tc.attn_prefill(f, by, h, kv, hd)
+                if np.min(q) <= DECODE_MAX_TOKENS:
+                    dec = tc.attn_decode(b, c_att + q, h, kv, hd, kvb)
+                    t = np.where(q <= DECODE_MAX_TOKENS, dec, t)
+            out.append(L * t)
+        elif op.name == "norm_rope_act":
+            ffn = m.intermediate_size * (m.experts_per_token if m.is_moe else 1) / tp
+            per_layer = (
+                2 * tc.eltwise("rmsnorm", 2 * tokens * d * act)
+                + 2 * tc.eltwise("kernel", 3 * tokens * d * act)
+                + 2 * tc.eltwise("kernel", 2.5 * tokens * ffn * act)
+                + 2 * tc.eltwise("kernel", 2 * tokens * kv * hd * kvb)
+            )
+            out.append(L * per_layer + tc.eltwise("rmsnorm", 2 * logit_tokens * d * act))
+        elif op.kind == "matmul":  # MoE router and experts: by size, through the ratio
+            per_layer_w = float(np.max(op.weight_bytes)) / (L * wb)
+            rows = np.maximum(np.asarray(op.rows, float) + 0 * tokens, 1.0)
+            out.append(L * tc.gemm(op.name, rows, d, per_layer_w / d, wb))
+        else:
+            out.append(None)
+    return out
+
+
+def table_pass_times(tc: TableCost, dep, shape, ops) -> list[np.ndarray | None]:
+    """Per-op table times for a pass; TP degrees that differ across the sweep are priced
+    group by group (a handful of distinct values)."""
+    tp = shape.tp
+    if tp.size == 0 or tp.min() == tp.max():
+        return _pass_times_scalar_tp(tc, dep, shape, ops, float(tp.flat[0]) if tp.size else 1.0)
+    out: list[np.ndarray | None] = [np.zeros_like(tp) for _ in ops]
+    for value in np.unique(tp):
+        mask = tp == value
+        sub = type(shape)(*(np.asarray(a)[mask] for a in vars(shape).values()))
+        sub_ops = forward_ops(dep.model, sub, dep.w_bytes, dep.kv_bytes)
+        for i, t in enumerate(_pass_times_scalar_tp(tc, dep, sub, sub_ops, float(value))):
+            if t is None:
+                out[i] = None
+            elif out[i] is not None:
+                out[i][mask] = t
+    return out
