@@ -73,7 +73,7 @@ def leave_one_model_out(table: Table, profile: Profile) -> list[dict]:
     out = []
     for held in models if len(models) > 1 else []:
 
-        def is_held(o):
+        def is_held(o, held=held):
             return np.array([lab.split(" ")[0] == held for lab in o.labels])
 
         train = [_subset(o, ~is_held(o)) for o in table.observations if (~is_held(o)).any()]
