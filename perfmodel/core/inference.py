@@ -44,7 +44,7 @@ def forward_pass(
     ops = forward_ops(dep.model, shape, dep.w_bytes, dep.kv_bytes)
     times = [op_time(op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode) for op in ops]
     notices: tuple[str, ...] = ()
-    tc = table_cost(dep.profile.optable, dep.gpu) if dep.profile.optable else None
+    tc = table_cost(dep.profile.optable, dep.gpu, dep.profile.gpus) if dep.profile.optable else None
     if tc is not None:
         measured = table_pass_times(tc, dep, shape, ops)
         times = [

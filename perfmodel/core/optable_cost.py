@@ -31,6 +31,7 @@ from functools import lru_cache
 import numpy as np
 
 from perfmodel.core.ops import forward_ops
+from perfmodel.errors import PerfModelError
 from perfmodel.specs.hardware import HardwareSpec, resolve_gpu
 from perfmodel.specs.models import ModelSpec
 from perfmodel.specs.optables import OpTable, load_optable, same_architecture
@@ -175,12 +176,14 @@ def _interp2d(lb, lc, grid, x, y):
 
 
 def _blend(inside, exact: Curve, ratio: Curve, x, roof) -> np.ndarray:
-    """Measured curve inside its range; outside, the edge ratio times the roofline (a
-    clamped efficiency, not a clamped time: a GEMM with twice the tokens takes twice as long)."""
+    """Measured curve inside its range. Above it, the edge ratio times the roofline (a
+    clamped efficiency, not a clamped time: a GEMM with twice the tokens takes twice as
+    long); below it, the smallest measured time (a kernel's launch floor)."""
     t = np.exp(np.interp(x, exact.x, exact.y))
     if np.all(inside):
         return t
-    return np.where(inside, t, np.exp(np.interp(x, ratio.x, ratio.y)) * roof)
+    above = np.exp(np.interp(x, ratio.x, ratio.y)) * roof
+    return np.where(inside | (x < exact.x[0]), t, above)
 
 
 @dataclass
@@ -277,11 +280,17 @@ class TableCost:
         return np.exp(np.interp(lb, cr.x, cr.y)) * roof
 
 
-def table_cost(table_name: str, hw: HardwareSpec) -> TableCost | None:
+def table_cost(table_name: str, hw: HardwareSpec, profile_gpus=()) -> TableCost | None:
     """Pricing by `table_name` on `hw`: the table's own GPU, or a GPU of the same
-    architecture (transferred); None when the table cannot describe this GPU."""
+    architecture (transferred); None when the table cannot describe this GPU. A table
+    measured on a GPU the profile is not for is an error (PerfModelError, one line)."""
     curves = table_curves(table_name)
     gpu = curves.table.gpu
+    if profile_gpus and gpu not in profile_gpus:
+        raise PerfModelError(
+            f"{curves.table.path}: operator table measured on '{gpu}', but the profile is for "
+            f"{', '.join(profile_gpus)}"
+        )
     if hw.name != gpu and not same_architecture(gpu, hw.name):
         return None
     return TableCost(curves, hw, hw.name == gpu)
