@@ -128,7 +128,6 @@ def test_measured_decode_meets_the_issue_targets():
     assert r["mape"] <= 0.03 and abs(r["bias"]) <= 0.015 and r["max_ape"] <= 0.12, r
 
 
-@pytest.mark.xfail(strict=True, reason="prefill is at ~4% MAPE / -4% bias: target not met yet")
 def test_measured_prefill_meets_the_issue_targets():
     r = _measured_rows()["ttft_s"]
     assert r["rows"] == 29

@@ -319,13 +319,21 @@ def _pass_times_scalar_tp(tc: TableCost, dep, shape, ops, tp: float) -> list[np.
     h = m.num_heads / tp
     kv = float(np.ceil(m.num_kv_heads / tp))
     hd, d = float(m.head_dim), float(m.hidden_size)
+    # sustained tensor rates: a microbenchmark of a few ms runs at boost clock, a long
+    # compute-bound pass at the power-limited clock; profile.matmul / profile.attention are
+    # the fractions of datasheet peak sustained there (they bind only compute-bound kernels)
+    peak = tc.hw.peak_flops(dep.compute_dtype)
+    mm_rate = peak * dep.profile.matmul
+    attn_rate = tc.hw.peak_flops("bf16") * dep.profile.attention
     out: list[np.ndarray | None] = []
     for op in ops:
         if op.name in gemms and not (m.is_moe and op.name.startswith("mlp")):
             k, n = gemms[op.name]
-            out.append(L * tc.gemm(op.name, tokens, k, n, wb))
+            t = tc.gemm(op.name, tokens, k, n, wb)
+            out.append(L * np.maximum(t, 2.0 * tokens * k * n / mm_rate))
         elif op.name == "lm_head":
-            out.append(tc.gemm("lm_head", logit_tokens, d, m.vocab_size / tp, act))
+            t = tc.gemm("lm_head", logit_tokens, d, m.vocab_size / tp, act)
+            out.append(np.maximum(t, 2.0 * logit_tokens * d * m.vocab_size / tp / mm_rate))
         elif op.name == "attention":
             c_att = np.minimum(shape.cached, shape.kv_budget)
             if np.max(q) <= DECODE_MAX_TOKENS:
@@ -333,7 +341,7 @@ def _pass_times_scalar_tp(tc: TableCost, dep, shape, ops, tp: float) -> list[np.
             else:
                 f = 4.0 * b * q * (c_att + q / 2.0) * h * hd
                 by = 2.0 * b * (2 * q * h + 2 * (c_att + q) * kv) * hd
-                t = tc.attn_prefill(f, by, h, kv, hd)
+                t = np.maximum(tc.attn_prefill(f, by, h, kv, hd), f / attn_rate)
                 if np.min(q) <= DECODE_MAX_TOKENS:
                     dec = tc.attn_decode(b, c_att + q, h, kv, hd, kvb)
                     t = np.where(q <= DECODE_MAX_TOKENS, dec, t)

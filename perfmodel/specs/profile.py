@@ -16,7 +16,10 @@ A profile is a handful of physically meaningful numbers, loaded from profiles/*.
   rollback), select_us_per_seq and select_us_per_token (SpecPrefill token selection: per
   sequence, and per prompt token for ranking and rebuilding the kept requests on the host).
 - optable: name of a measured operator table (specs/optables.py); with it, kernel times come
-  from the table (core/optable_cost.py) and the efficiencies only price what it lacks;
+  from the table (core/optable_cost.py), matmul / attention become the fractions of peak a
+  long compute-bound pass sustains (a floor on compute-bound kernel time: microbenchmarks
+  run at boost clock, long passes at the power-limited clock), and memory / comm price only
+  what the table lacks;
 - unidentified: parameter -> why the profile's own data cannot determine it (shown in output).
 The shipped profiles are fitted by `perfmodel calibrate` and record what they were fitted on.
 """
