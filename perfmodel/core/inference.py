@@ -18,7 +18,8 @@ import numpy as np
 from perfmodel.core.cost import OpTime, op_time, overhead_time
 from perfmodel.core.deployment import Deployment
 from perfmodel.core.ops import OpCost, forward_ops, make_shape
-from perfmodel.core.optable_cost import DECODE_MAX_TOKENS, table_cost, table_pass_times
+from perfmodel.core.optable_cost import DECODE_MAX_TOKENS, table_cost
+from perfmodel.core.optable_pass import table_pass_times
 
 
 @dataclass(frozen=True)
@@ -42,15 +43,19 @@ def forward_pass(
     """Time of one forward pass over b sequences of q new tokens each (seconds)."""
     shape = make_shape(batch, new_tokens, cached, logits_per_seq, dep.tp, kv_budget)
     ops = forward_ops(dep.model, shape, dep.w_bytes, dep.kv_bytes)
-    times = [op_time(op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode) for op in ops]
     notices: tuple[str, ...] = ()
     tc = table_cost(dep.profile.optable, dep.gpu, dep.profile.gpus) if dep.profile.optable else None
+    measured = table_pass_times(tc, dep, shape, ops) if tc is not None else [None] * len(ops)
+    times = []
+    for op, m in zip(ops, measured, strict=True):
+        if m is None or detail:  # the roofline split (compute vs memory) is for breakdowns
+            t = op_time(op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode)
+            times.append(
+                t if m is None else OpTime(t.name, t.kind, m, t.compute_s, t.memory_s, t.comm_s)
+            )
+        else:
+            times.append(OpTime(op.name, op.kind, m, m, m, m))  # split unused without detail
     if tc is not None:
-        measured = table_pass_times(tc, dep, shape, ops)
-        times = [
-            t if m is None else OpTime(t.name, t.kind, m, t.compute_s, t.memory_s, t.comm_s)
-            for t, m in zip(times, measured, strict=True)
-        ]
         notices = (tc.label, *dict.fromkeys(tc.notices))
     overhead = overhead_time(dep.profile, dep.model.num_layers, shape.batch * shape.logits_per_seq)
     total = overhead + sum(t.time_s for t in times)

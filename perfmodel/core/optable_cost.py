@@ -30,7 +30,6 @@ from functools import lru_cache
 
 import numpy as np
 
-from perfmodel.core.ops import forward_ops
 from perfmodel.errors import PerfModelError
 from perfmodel.specs.hardware import HardwareSpec, resolve_gpu
 from perfmodel.specs.models import ModelSpec
@@ -249,15 +248,25 @@ class TableCost:
         x, y = np.log(np.maximum(b, 1.0)), np.log(np.maximum(c, 1.0))
         self._clamp("decode attention batch", x, lb[0], lb[-1])
         self._clamp("decode attention context", y, lc[0], lc[-1], " tokens")
+        if exact and self.same_gpu and kv_bytes == 2.0:
+            inside = (x >= lb[0]) & (x <= lb[-1]) & (y >= lc[0]) & (y <= lc[-1])
+            t = np.exp(_interp2d(lb, lc, logt, x, y))
+            if np.all(inside):
+                return t
+            out = np.where(inside, t, 0.0)
+            sel = ~inside
+            bb, cc = np.broadcast_arrays(b, c)
+            out[sel] = self._decode_by_bytes(by_bytes, bb[sel], cc[sel], h, kv, hd, kv_bytes)
+            return out
+        return self._decode_by_bytes(by_bytes, b, c, h, kv, hd, kv_bytes)
+
+    def _decode_by_bytes(self, curve: Curve, b, c, h, kv, hd, kv_bytes) -> np.ndarray:
+        """Measured time/roofline ratio at the same KV bytes read, times the roofline."""
         roof = decode_roofline(
             b, c, h, kv, hd, self.hw.peak_flops("bf16"), self.hw.hbm_bandwidth, kv_bytes
         )
         kv_read = np.log(np.maximum(2.0 * b * c * kv * hd * kv_bytes, 1.0))
-        by_ratio = np.exp(np.interp(kv_read, by_bytes.x, by_bytes.y)) * roof
-        if exact and self.same_gpu and kv_bytes == 2.0:
-            inside = (x >= lb[0]) & (x <= lb[-1]) & (y >= lc[0]) & (y <= lc[-1])
-            return np.where(inside, np.exp(_interp2d(lb, lc, logt, x, y)), by_ratio)
-        return by_ratio
+        return np.exp(np.interp(kv_read, curve.x, curve.y)) * roof
 
     def attn_prefill(self, f, by, h, kv, hd) -> np.ndarray:
         """One causal attention kernel of f FLOPs moving `by` bytes (Q, K, V, O)."""
@@ -305,79 +314,3 @@ def layer_gemm_shapes(model: ModelSpec, tp: float) -> list[tuple[str, float, flo
         ("mlp_gate_up", d, 2 * ffn / tp),
         ("mlp_down", ffn / tp, d),
     ]
-
-
-def _pass_times_scalar_tp(tc: TableCost, dep, shape, ops, tp: float) -> list[np.ndarray | None]:
-    """Per-op times (already x layers) of one pass whose TP degree is the scalar `tp`;
-    None for an op the table does not price (the caller uses the roofline for it)."""
-    m, L = dep.model, dep.model.num_layers
-    b, q = shape.batch, shape.new_tokens
-    tokens = b * q
-    logit_tokens = b * shape.logits_per_seq
-    act, kvb, wb = 2.0, dep.kv_bytes, dep.w_bytes
-    gemms = {name: (k, n) for name, k, n in layer_gemm_shapes(m, tp)}
-    h = m.num_heads / tp
-    kv = float(np.ceil(m.num_kv_heads / tp))
-    hd, d = float(m.head_dim), float(m.hidden_size)
-    # sustained tensor rates: a microbenchmark of a few ms runs at boost clock, a long
-    # compute-bound pass at the power-limited clock; profile.matmul / profile.attention are
-    # the fractions of datasheet peak sustained there (they bind only compute-bound kernels)
-    peak = tc.hw.peak_flops(dep.compute_dtype)
-    mm_rate = peak * dep.profile.matmul
-    attn_rate = tc.hw.peak_flops("bf16") * dep.profile.attention
-    out: list[np.ndarray | None] = []
-    for op in ops:
-        if op.name in gemms and not (m.is_moe and op.name.startswith("mlp")):
-            k, n = gemms[op.name]
-            t = tc.gemm(op.name, tokens, k, n, wb)
-            out.append(L * np.maximum(t, 2.0 * tokens * k * n / mm_rate))
-        elif op.name == "lm_head":
-            t = tc.gemm("lm_head", logit_tokens, d, m.vocab_size / tp, act)
-            out.append(np.maximum(t, 2.0 * logit_tokens * d * m.vocab_size / tp / mm_rate))
-        elif op.name == "attention":
-            c_att = np.minimum(shape.cached, shape.kv_budget)
-            if np.max(q) <= DECODE_MAX_TOKENS:
-                t = tc.attn_decode(b, c_att + q, h, kv, hd, kvb)
-            else:
-                f = 4.0 * b * q * (c_att + q / 2.0) * h * hd
-                by = 2.0 * b * (2 * q * h + 2 * (c_att + q) * kv) * hd
-                t = np.maximum(tc.attn_prefill(f, by, h, kv, hd), f / attn_rate)
-                if np.min(q) <= DECODE_MAX_TOKENS:
-                    dec = tc.attn_decode(b, c_att + q, h, kv, hd, kvb)
-                    t = np.where(q <= DECODE_MAX_TOKENS, dec, t)
-            out.append(L * t)
-        elif op.name == "norm_rope_act":
-            ffn = m.intermediate_size * (m.experts_per_token if m.is_moe else 1) / tp
-            per_layer = (
-                2 * tc.eltwise("rmsnorm", 2 * tokens * d * act)
-                + 2 * tc.eltwise("kernel", 3 * tokens * d * act)
-                + 2 * tc.eltwise("kernel", 2.5 * tokens * ffn * act)
-                + 2 * tc.eltwise("kernel", 2 * tokens * kv * hd * kvb)
-            )
-            out.append(L * per_layer + tc.eltwise("rmsnorm", 2 * logit_tokens * d * act))
-        elif op.kind == "matmul":  # MoE router and experts: by size, through the ratio
-            per_layer_w = float(np.max(op.weight_bytes)) / (L * wb)
-            rows = np.maximum(np.asarray(op.rows, float) + 0 * tokens, 1.0)
-            out.append(L * tc.gemm(op.name, rows, d, per_layer_w / d, wb))
-        else:
-            out.append(None)
-    return out
-
-
-def table_pass_times(tc: TableCost, dep, shape, ops) -> list[np.ndarray | None]:
-    """Per-op table times for a pass; TP degrees that differ across the sweep are priced
-    group by group (a handful of distinct values)."""
-    tp = shape.tp
-    if tp.size == 0 or tp.min() == tp.max():
-        return _pass_times_scalar_tp(tc, dep, shape, ops, float(tp.flat[0]) if tp.size else 1.0)
-    out: list[np.ndarray | None] = [np.zeros_like(tp) for _ in ops]
-    for value in np.unique(tp):
-        mask = tp == value
-        sub = type(shape)(*(np.asarray(a)[mask] for a in vars(shape).values()))
-        sub_ops = forward_ops(dep.model, sub, dep.w_bytes, dep.kv_bytes)
-        for i, t in enumerate(_pass_times_scalar_tp(tc, dep, sub, sub_ops, float(value))):
-            if t is None:
-                out[i] = None
-            elif out[i] is not None:
-                out[i][mask] = t
-    return out
