@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perfmodel.core.cost import OpTime, op_time, overhead_time
+from perfmodel.core.cost import OpTime, kernels_per_pass, op_time, overhead_time
 from perfmodel.core.deployment import Deployment
 from perfmodel.core.ops import OpCost, forward_ops, make_shape
 from perfmodel.core.optable_cost import DECODE_MAX_TOKENS, table_cost
@@ -49,7 +49,8 @@ def forward_pass(
     times = []
     for op, m in zip(ops, measured, strict=True):
         if m is None or detail:  # the roofline split (compute vs memory) is for breakdowns
-            t = op_time(op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode)
+            n = kernels_per_pass(op.name, dep.model.num_layers)
+            t = op_time(op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode, n)
             times.append(
                 t if m is None else OpTime(t.name, t.kind, m, t.compute_s, t.memory_s, t.comm_s)
             )
