@@ -68,6 +68,17 @@ def forward_pass(
     return total
 
 
+def table_notices(dep: Deployment, batch, prompt_len, output_len) -> list[str]:
+    """What the operator table says about these requests: which table (measured, or
+    transferred to another GPU) and every clamp outside its measured range."""
+    if not dep.profile.optable:
+        return []
+    b, p, o = np.broadcast_arrays(*(np.asarray(x, float) for x in (batch, prompt_len, output_len)))
+    pre = forward_pass(dep, b, p, 0, 1, detail=True).notices
+    dec = forward_pass(dep, b, 1, mean_decode_context(p, o), 1, detail=True).notices
+    return list(dict.fromkeys((*pre, *dec)))
+
+
 def prefill_time(dep: Deployment, batch, prompt_len, cached=0) -> np.ndarray:
     """TTFT of a batch prefilled in one pass (no chunking), seconds."""
     return forward_pass(dep, batch, prompt_len, cached, logits_per_seq=1)

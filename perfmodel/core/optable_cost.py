@@ -206,11 +206,22 @@ class TableCost:
         )
 
     def _clamp(self, what: str, logv, lo: float, hi: float, unit: str = "") -> None:
+        """Report values outside the measured range [lo, hi] (logs): below it a kernel is
+        held at the smallest measured time (its launch floor); above it the measured
+        time/roofline ratio at the edge is held and scaled by the roofline."""
         v = np.asarray(logv)
-        if v.size and (v.min() < lo - 1e-9 or v.max() > hi + 1e-9):
+        if not v.size:
+            return
+        name = self.curves.table.name
+        if v.min() < lo - 1e-9:
             self.notices.append(
-                f"{what}: {np.exp(v.min()):.4g}..{np.exp(v.max()):.4g}{unit} outside the measured "
-                f"{np.exp(lo):.4g}..{np.exp(hi):.4g}{unit} of {self.curves.table.name}: clamped"
+                f"{what} down to {np.exp(v.min()):.4g}{unit}, below the {np.exp(lo):.4g}{unit} "
+                f"measured in {name}: held at the smallest measured time (launch floor)"
+            )
+        if v.max() > hi + 1e-9:
+            self.notices.append(
+                f"{what} up to {np.exp(v.max()):.4g}{unit}, beyond the {np.exp(hi):.4g}{unit} "
+                f"measured in {name}: clamped (edge efficiency held, scaled by the roofline)"
             )
 
     def gemm(self, name: str, m, k: float, n: float, w_bytes: float) -> np.ndarray:
@@ -249,24 +260,26 @@ class TableCost:
         self._clamp("decode attention batch", x, lb[0], lb[-1])
         self._clamp("decode attention context", y, lc[0], lc[-1], " tokens")
         if exact and self.same_gpu and kv_bytes == 2.0:
-            inside = (x >= lb[0]) & (x <= lb[-1]) & (y >= lc[0]) & (y <= lc[-1])
+            inside = (x <= lb[-1]) & (y <= lc[-1])  # below the grid: held (launch floor)
             t = np.exp(_interp2d(lb, lc, logt, x, y))
             if np.all(inside):
                 return t
             out = np.where(inside, t, 0.0)
             sel = ~inside
             bb, cc = np.broadcast_arrays(b, c)
-            out[sel] = self._decode_by_bytes(by_bytes, bb[sel], cc[sel], h, kv, hd, kv_bytes)
+            floor = float(np.exp(logt.min()))
+            out[sel] = self._decode_by_bytes(by_bytes, bb[sel], cc[sel], h, kv, hd, kv_bytes, floor)
             return out
-        return self._decode_by_bytes(by_bytes, b, c, h, kv, hd, kv_bytes)
+        return self._decode_by_bytes(by_bytes, b, c, h, kv, hd, kv_bytes, np.exp(logt.min()))
 
-    def _decode_by_bytes(self, curve: Curve, b, c, h, kv, hd, kv_bytes) -> np.ndarray:
-        """Measured time/roofline ratio at the same KV bytes read, times the roofline."""
+    def _decode_by_bytes(self, curve: Curve, b, c, h, kv, hd, kv_bytes, floor) -> np.ndarray:
+        """Measured time/roofline ratio at the same KV bytes read, times the roofline; never
+        below the configuration's smallest measured time (a kernel's launch floor)."""
         roof = decode_roofline(
             b, c, h, kv, hd, self.hw.peak_flops("bf16"), self.hw.hbm_bandwidth, kv_bytes
         )
         kv_read = np.log(np.maximum(2.0 * b * c * kv * hd * kv_bytes, 1.0))
-        return np.exp(np.interp(kv_read, curve.x, curve.y)) * roof
+        return np.maximum(np.exp(np.interp(kv_read, curve.x, curve.y)) * roof, floor)
 
     def attn_prefill(self, f, by, h, kv, hd) -> np.ndarray:
         """One causal attention kernel of f FLOPs moving `by` bytes (Q, K, V, O)."""
@@ -282,7 +295,13 @@ class TableCost:
     def eltwise(self, kind: str, by) -> np.ndarray:
         ct, cr = self.curves.eltwise[kind]
         lb = np.log(np.maximum(by, 1.0))
-        self._clamp(f"{kind} bytes", lb, ct.x[0], ct.x[-1], " B")
+        self._clamp(
+            f"{'RMSNorm' if kind == 'rmsnorm' else 'elementwise kernel'} bytes",
+            lb,
+            ct.x[0],
+            ct.x[-1],
+            " B",
+        )
         roof = by / self.hw.hbm_bandwidth
         if self.same_gpu:
             return _blend((lb >= ct.x[0]) & (lb <= ct.x[-1]), ct, cr, lb, roof)
