@@ -45,7 +45,8 @@ def _token_kernels(tc: TableCost, dep, tp: float) -> dict:
     ffn = m.intermediate_size * (m.experts_per_token if m.is_moe else 1) / tp
     mm_rate = tc.hw.peak_flops(dep.compute_dtype) * dep.profile.matmul
     out = {}
-    for name, k, n in layer_gemm_shapes(m, tp):
+    has_gemm = tc.curves.gemm_ratio_by_size != ()
+    for name, k, n in layer_gemm_shapes(m, tp) if has_gemm else []:
         if m.is_moe and name.startswith("mlp"):
             continue
 
@@ -69,7 +70,10 @@ def _token_kernels(tc: TableCost, dep, tp: float) -> dict:
     def final_norm(x):
         return tc.eltwise("rmsnorm", 2 * x * d * act)
 
-    out.update(lm_head=lm_head, norms=norms, final_norm=final_norm)
+    if has_gemm:
+        out["lm_head"] = lm_head
+    if "rmsnorm" in tc.curves.eltwise:  # a table without norms: the roofline prices them
+        out.update(norms=norms, final_norm=final_norm)
     return out
 
 
@@ -136,7 +140,7 @@ def _attention(tc: TableCost, dep, shape, tp: float) -> np.ndarray:
 
 def _pass_scalar_tp(tc: TableCost, dep, shape, ops, tp: float) -> list[np.ndarray | None]:
     """Per-op times (x layers) of a pass with one TP degree; None: not priced by the table."""
-    tab = _tabulated(tc.curves.table.name, dep, tp)
+    tab = _tabulated(dep.profile.optable, dep, tp)
     tokens = shape.batch * shape.new_tokens
     sampled = shape.batch * shape.logits_per_seq
     lt, ls = _nodes(tokens), _nodes(sampled)
@@ -147,15 +151,15 @@ def _pass_scalar_tp(tc: TableCost, dep, shape, ops, tp: float) -> list[np.ndarra
         fn(np.array([sampled.min(), sampled.max()]) if name in ("lm_head", "final_norm") else span)
     out: list[np.ndarray | None] = []
     for op in ops:
-        if op.name == "lm_head":
+        if op.name == "lm_head" and "lm_head" in tab:
             out.append(_lookup(tab["lm_head"], ls))
         elif op.name in tab:
             out.append(_lookup(tab[op.name], lt))
-        elif op.name == "attention":
+        elif op.name == "attention" and tc.curves.attn_decode and tc.curves.attn_prefill:
             out.append(_attention(tc, dep, shape, tp))
-        elif op.name == "norm_rope_act":
+        elif op.name == "norm_rope_act" and "norms" in tab:
             out.append(_lookup(tab["norms"], lt) + _lookup(tab["final_norm"], ls))
-        elif op.kind == "matmul":  # MoE router and experts: by size, through the ratio
+        elif op.kind == "matmul" and tc.curves.gemm:  # MoE router and experts: by size, via the ratio
             L, wb, d = dep.model.num_layers, dep.w_bytes, float(dep.model.hidden_size)
             per_layer_w = float(np.max(op.weight_bytes)) / (L * wb)
             rows = np.maximum(np.asarray(op.rows, float) + 0 * tokens, 1.0)
