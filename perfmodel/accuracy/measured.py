@@ -22,10 +22,8 @@ import numpy as np
 
 from perfmodel.accuracy.observations import Observation, Table, build_table
 from perfmodel.core.optable_cost import (
-    Curve,
     TableCost,
     _sorted_rows,
-    decode_roofline,
     gemm_roofline,
     table_curves,
 )
@@ -185,13 +183,3 @@ def ops_report(table_name: str = "h100-sxm__torch-cudagraph") -> list[dict]:
                 }
             )
     return out
-
-
-__all__ = [
-    "measured_tables",
-    "measured_report",
-    "ops_report",
-    "errors_summary",
-    "Curve",
-    "decode_roofline",
-]

@@ -159,7 +159,9 @@ def _pass_scalar_tp(tc: TableCost, dep, shape, ops, tp: float) -> list[np.ndarra
             out.append(_attention(tc, dep, shape, tp))
         elif op.name == "norm_rope_act" and "norms" in tab:
             out.append(_lookup(tab["norms"], lt) + _lookup(tab["final_norm"], ls))
-        elif op.kind == "matmul" and tc.curves.gemm:  # MoE router and experts: by size, via the ratio
+        elif (
+            op.kind == "matmul" and tc.curves.gemm
+        ):  # MoE router and experts: by size, via the ratio
             L, wb, d = dep.model.num_layers, dep.w_bytes, float(dep.model.hidden_size)
             per_layer_w = float(np.max(op.weight_bytes)) / (L * wb)
             rows = np.maximum(np.asarray(op.rows, float) + 0 * tokens, 1.0)
