@@ -50,8 +50,8 @@ from perfmodel.specs.profile import PARAMETERS, Profile
 
 H100_MEMORY = 0.87  # best GEMV of the H100 table: 2.9 of 3.35 TB/s (8B weights: 2.77)
 H100_DECODE_ATTENTION = 0.92  # SDPA decode over a few MB+ of KV: 2.7-3.1 TB/s of 3.35
-H100_KERNEL_FLOOR_US = 3.0
-H100_BURST_MATMUL = 0.79  # best GEMMs of the H100 table at boost clock: 783-790 TFLOP/s  # smallest kernels of the H100 operator table inside a graph
+H100_KERNEL_FLOOR_US = 3.0  # smallest kernels of the H100 operator table inside a graph
+H100_BURST_MATMUL = 0.79  # best GEMMs of the H100 table at boost clock: 783-790 TFLOP/s
 
 
 def fit(start: Profile, params: list[str], unidentified: dict[str, str]) -> Profile:
@@ -196,6 +196,10 @@ TORCH_MEASURED_START = Profile(
     per_layer_us=10.0,
     per_step_us=20.0,
     eager_layer_us=250.0,
+    # used only where no operator table applies (another architecture): the measured floor
+    # and decode-attention bandwidth of the same H100
+    kernel_floor_us=H100_KERNEL_FLOOR_US,
+    attention_decode=H100_DECODE_ATTENTION,
     memory_utilization=0.90,
     optable="h100-sxm__torch-cudagraph",
     unidentified={

@@ -73,6 +73,11 @@ def table_notices(dep: Deployment, batch, prompt_len, output_len) -> list[str]:
     transferred to another GPU) and every clamp outside its measured range."""
     if not dep.profile.optable:
         return []
+    if table_cost(dep.profile.optable, dep.gpu, dep.profile.gpus) is None:
+        return [
+            f"operator table {dep.profile.optable} does not transfer to {dep.gpu.name} (another "
+            "GPU architecture): roofline with the profile's efficiencies"
+        ]
     b, p, o = np.broadcast_arrays(*(np.asarray(x, float) for x in (batch, prompt_len, output_len)))
     pre = forward_pass(dep, b, p, 0, 1, detail=True).notices
     dec = forward_pass(dep, b, 1, mean_decode_context(p, o), 1, detail=True).notices

@@ -243,13 +243,16 @@ class TableCost:
         row = np.array([np.interp(ls, sizes, rows[:, j]) for j in range(rows.shape[1])])
         return np.exp(np.interp(lm, cv.gemm_grid, row)) * roof
 
-    def _config(self, store: dict, h: float, kv: float, hd: float):
+    def _config(self, store: dict, h: float, kv: float, hd: float, by_heads: bool = False):
+        """The measured (heads, kv heads, head_dim) nearest to a new one: same head_dim
+        first, then the nearest query-group size (decode: how often each KV byte is reused)
+        or, `by_heads`, the nearest head count (prefill: how many blocks run in parallel)."""
         if (h, kv, hd) in store:
             return (h, kv, hd), True
-        group = h / kv
 
         def distance(c):
-            return (abs(np.log(c[2] / hd)), abs(np.log((c[0] / c[1]) / group)))
+            second = c[0] / h if by_heads else (c[0] / c[1]) / (h / kv)
+            return (abs(np.log(c[2] / hd)), abs(np.log(second)))
 
         return min(store, key=distance), False
 
@@ -283,7 +286,7 @@ class TableCost:
 
     def attn_prefill(self, f, by, h, kv, hd) -> np.ndarray:
         """One causal attention kernel of f FLOPs moving `by` bytes (Q, K, V, O)."""
-        cfg, exact = self._config(self.curves.attn_prefill, h, kv, hd)
+        cfg, exact = self._config(self.curves.attn_prefill, h, kv, hd, by_heads=True)
         ct, cr = self.curves.attn_prefill[cfg]
         lf = np.log(np.maximum(f, 1.0))
         self._clamp("prefill attention FLOPs", lf, ct.x[0], ct.x[-1])
