@@ -166,3 +166,16 @@ def test_a_partial_cpu_table_is_read_back_and_used(tmp_path):
     # (the pass reads tabulated kernels: within 1e-4 of the curve, optable_pass.py)
     assert gemm_ms["qkv_proj"] == pytest.approx(2 * (0.01 + 4e-5) * 1e-3, rel=1e-4)
     assert gemm_ms["attention"] > 0  # roofline: the table has no attention rows
+
+
+def test_validate_json_lists_the_measured_tables_with_mape_and_bias():
+    out = run_cli("validate", "--ops", "--json", check_json=True, timeout=300)
+    measured = {(r["quantity"], r["sample"]): r for r in out["measured_tables"]}
+    for quantity in ("ttft_s", "tpot_s"):
+        r = measured[(quantity, "in-sample")]
+        assert r["table"] == "h100_torch_cudagraph" and r["profile"] == "torch-cudagraph-h100"
+        assert {"mape", "bias", "max_ape", "rows"} <= set(r)
+    assert any(s.startswith("leave-one-model-out") for _, s in measured)
+    ops = {(r["op"], r["sample"]) for r in out["operator_tables"]}
+    assert ("gemm", "in-sample") in ops and ("gemm", "held-out shape") in ops
+    assert any(t["name"].startswith("specprefill") for t in out["tables"])  # published too
