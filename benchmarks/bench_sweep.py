@@ -40,6 +40,24 @@ def main() -> None:
         print(
             f"predict over {n:>9,} configurations: {results[n]:.3f} s ({results[n] / n * 1e6:.2f} us each)"
         )
+    # the same sweep priced by the measured H100 operator table (torch-cudagraph-h100)
+    # against the roofline profile, interleaved so both see the same machine load
+    n = 1_000_000
+    batch, prompt, output = (
+        rng.integers(lo, hi, n) for lo, hi in ((1, 257), (128, 32_768), (16, 1024))
+    )
+    for model, gpus in (("70b", 8), ("8b", 1)):
+        base = best_of(lambda m=model, g=gpus: predict(m, "h100", g, batch, prompt, output), 5)
+        table = best_of(
+            lambda m=model, g=gpus: predict(
+                m, "h100", g, batch, prompt, output, profile="torch-cudagraph-h100"
+            ),
+            5,
+        )
+        print(
+            f"{model} over {n:,}: roofline profile {base:.3f} s, operator table {table:.3f} s "
+            f"(ratio {table / base:.2f})"
+        )
     loop_n = 2_000
     batch = rng.integers(1, 257, loop_n)
     prompt = rng.integers(128, 32_768, loop_n)
@@ -91,6 +109,16 @@ def main() -> None:
             "--json",
         ],
         ["recommend", "--model", "405b", "--bsz", "64", "--json"],
+        [
+            "recommend",
+            "--model",
+            "8b",
+            "--bsz",
+            "64",
+            "--profile",
+            "torch-cudagraph-h100",
+            "--json",
+        ],
     ):
         t0 = time.perf_counter()
         proc = subprocess.run(cli + args, capture_output=True, text=True)

@@ -126,10 +126,14 @@ def test_ttft_increases_with_prompt_and_batch(batch, prompt, extra, mode):
 @settings(max_examples=40, deadline=None)
 @given(batch=st.integers(1, 512), ctx=st.integers(1, 100_000), extra=st.integers(1, 10_000))
 def test_tpot_increases_with_context(batch, ctx, extra):
+    """Never decreases; strictly increases once the KV read outgrows the per-kernel floor
+    (a few us: at batch 1 and a handful of cached tokens attention sits on that floor)."""
     dep = make_deployment("70b", "h100", 8)
-    assert float(decode_step_time(dep, batch, ctx + extra)) > float(
-        decode_step_time(dep, batch, ctx)
-    )
+    longer = float(decode_step_time(dep, batch, ctx + extra))
+    shorter = float(decode_step_time(dep, batch, ctx))
+    assert longer >= shorter
+    if batch * ctx >= 65536:  # KV per layer and GPU >= 33 MB: well above the floor
+        assert longer > shorter
 
 
 @settings(max_examples=40, deadline=None)

@@ -1,7 +1,7 @@
 """MagicDec planner: published rows reproduced, optimizer, critical length, acceptance, CLI.
 
 Published data: validation/published/magicdec_*.csv (MagicDec authors, 8xH100, their PyTorch
-implementation), modeled with the shipped profile torch-cudagraph-h100.
+implementation), modeled with the shipped profile magicdec-torch-h100.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from perfmodel.planners import specdecode as sd
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = sorted(PUBLISHED_DIR.glob("magicdec_*.csv"))
-PROFILE = "torch-cudagraph-h100"
+PROFILE = "magicdec-torch-h100"
 
 
 def _target(gpu="h100", profile=PROFILE, mode=None):

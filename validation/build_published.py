@@ -143,7 +143,7 @@ def build_magicdec(ref: Path) -> None:
         weight_dtype="bf16",
         kv_dtype="bf16",
         framework="magicdec-pytorch (CUDA graphs)",
-        profile="torch-cudagraph-h100",
+        profile="magicdec-torch-h100",
         setup=MAGICDEC_SETUP,
         fit=True,
     )

@@ -7,7 +7,8 @@ measurement CSV schema of DESIGN.md (core columns model, gpu, num_gpus, tp, weig
 kv_dtype, batch_size, prompt_len, output_len, ttft_s, tpot_s, status), optionally extended
 with method (baseline | specprefill | magicdec) and its columns (speculator, keep_rate;
 draft_model, draft_kv, draft_kv_budget, gamma, acceptance_len, t_draft_ms, t_verify_ms,
-t_sd_ms, t_autoregressive_ms), profile (which framework profile the rows belong to) and fit
+t_sd_ms, t_autoregressive_ms), context_len (a tpot_s row that is one decode step with
+that many tokens already cached, instead of a request's mean step), profile (which framework profile the rows belong to) and fit
 (false: report only, never fit).
 """
 
@@ -20,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from perfmodel.core.deployment import make_deployment
+from perfmodel.core.inference import mean_decode_context
 from perfmodel.errors import PerfModelError
 from perfmodel.specs.profile import Profile
 
@@ -40,6 +42,7 @@ NUMERIC_COLUMNS = (
     "t_verify_ms",
     "t_sd_ms",
     "t_autoregressive_ms",
+    "context_len",
 )
 
 
@@ -150,6 +153,15 @@ def _grouped_predict(frame, rows, fn):
     return predict
 
 
+def _context(sub) -> np.ndarray:
+    """Context of the decode step a tpot_s row measures: `context_len` (tokens already in the
+    KV cache: one measured step) where given, else the mean step of a request."""
+    mean = mean_decode_context(sub["prompt_len"].values, sub["output_len"].fillna(1).values)
+    if "context_len" not in sub.columns:
+        return mean
+    return np.where(sub["context_len"].notna(), sub["context_len"].values, mean)
+
+
 def _labels(frame, rows) -> list[str]:
     out = []
     for i in rows:
@@ -172,7 +184,7 @@ def build_table(
     path: str | Path, name: str | None = None, profile_override: str | None = None
 ) -> Table:
     """Turn a CSV into observations (and memory checks for rows marked oom)."""
-    from perfmodel.core.inference import decode_step_time, mean_decode_context, prefill_time
+    from perfmodel.core.inference import decode_step_time, prefill_time
     from perfmodel.planners.specdecode import specdecode_times
     from perfmodel.planners.specprefill import specprefill_times
 
@@ -227,11 +239,7 @@ def build_table(
             "tpot_s",
             rows,
             frame["tpot_s"].iloc[rows],
-            lambda dep, sub, p: decode_step_time(
-                dep,
-                sub["batch_size"].values,
-                mean_decode_context(sub["prompt_len"].values, sub["output_len"].fillna(1).values),
-            ),
+            lambda dep, sub, p: decode_step_time(dep, sub["batch_size"].values, _context(sub)),
         )
 
     # SpecPrefill rows: speculator on the same GPUs

@@ -4,6 +4,7 @@ For an op with F FLOPs and M bytes on a GPU with peak P (FLOP/s of the compute d
 bandwidth W (B/s), and efficiencies e_c (matmul or attention) and e_m (memory):
   roofline:  t = max(F / (P e_c), M / (W e_m))   (perfect overlap; Williams et al. 2009)
   additive:  t = F / (P e_c) + M / (W e_m)        (no overlap; MagicDec reports this mode)
+Per-kernel floor: t >= kernels * kernel_floor_us (KERNELS_PER_LAYER below).
 Communication: t = calls * latency + bytes / (link bandwidth * e_comm), never overlapped.
 A forward pass adds per_layer_us * L + per_step_us + per_token_us * sampled tokens.
 """
@@ -29,14 +30,37 @@ class OpTime:
     comm_s: np.ndarray
 
 
+# Kernels per layer of each operator in a serving stack (vLLM-style fusions): a GEMM is one
+# kernel; attention writes the KV cache and runs the attention kernel; the elementwise op is
+# 2 fused add+RMSNorm, RoPE and SiLU-and-mul; the LM head runs once per pass. ~10 per layer.
+KERNELS_PER_LAYER = {
+    "qkv_proj": 1,
+    "o_proj": 1,
+    "mlp_gate_up": 1,
+    "mlp_down": 1,
+    "moe_router": 1,
+    "moe_experts": 1,
+    "attention": 2,
+    "norm_rope_act": 4,
+}
+KERNELS_PER_PASS = {"lm_head": 1}
+
+
+def kernels_per_pass(name: str, num_layers: int) -> float:
+    """Kernel launches of an operator in one forward pass (0 for unknown operators)."""
+    return KERNELS_PER_LAYER.get(name, 0) * num_layers + KERNELS_PER_PASS.get(name, 0)
+
+
 def op_time(
     op: OpCost,
     hw: HardwareSpec,
     profile: Profile,
     compute_dtype: str,
     mode: str,
+    kernels: float = 0.0,
 ) -> OpTime:
-    """Time of one operator (seconds, per GPU; arrays broadcast)."""
+    """Time of one operator (seconds, per GPU; arrays broadcast); at least `kernels` times
+    the profile's per-kernel floor."""
     if op.kind == COMM:
         link = max(hw.link_bandwidth, 1.0)
         comm = op.comm_calls * profile.comm_latency_us * 1e-6 + op.comm_bytes / (
@@ -52,8 +76,13 @@ def op_time(
     else:
         peak, eff = hw.peak_flops("bf16"), 1.0
     compute = op.flops / (peak * eff)
-    memory = op.mem_bytes / (hw.hbm_bandwidth * profile.memory)
+    mem_eff = profile.memory
+    if op.kind == ATTENTION and profile.attention_decode > 0:
+        mem_eff = profile.attention_decode
+    memory = op.mem_bytes / (hw.hbm_bandwidth * mem_eff)
     total = np.maximum(compute, memory) if mode == "roofline" else compute + memory
+    if kernels and profile.kernel_floor_us > 0:
+        total = np.maximum(total, kernels * profile.kernel_floor_us * 1e-6)
     return OpTime(op.name, op.kind, total, compute, memory, np.zeros_like(total))
 
 

@@ -19,9 +19,11 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from perfmodel.core import pipeline
-from perfmodel.core.cost import OpTime, op_time, overhead_time
+from perfmodel.core.cost import OpTime, kernels_per_pass, op_time, overhead_time
 from perfmodel.core.deployment import Deployment
 from perfmodel.core.ops import OpCost, forward_ops, make_shape
+from perfmodel.core.optable_cost import DECODE_MAX_TOKENS, table_cost
+from perfmodel.core.optable_pass import table_pass_times
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class PassResult:
     overhead_s: np.ndarray
     ops: list[OpCost]
     times: list[OpTime]
+    notices: tuple[str, ...] = ()  # operator-table clamps and transfers
 
 
 def forward_pass(
@@ -50,12 +53,47 @@ def forward_pass(
         raise ValueError("forward_pass runs one stage: use stage_deployment() when pp > 1")
     shape = make_shape(batch, new_tokens, cached, logits_per_seq, dep.tp, kv_budget)
     ops = forward_ops(dep.model, shape, dep.w_bytes, dep.kv_bytes)
-    times = [op_time(op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode) for op in ops]
+    notices: tuple[str, ...] = ()
+    tc = table_cost(dep.profile.optable, dep.gpu, dep.profile.gpus) if dep.profile.optable else None
+    measured = table_pass_times(tc, dep, shape, ops) if tc is not None else [None] * len(ops)
+    times = []
+    for op, m in zip(ops, measured, strict=True):
+        if m is None or detail:  # the roofline split (compute vs memory) is for breakdowns
+            n = kernels_per_pass(op.name, dep.model.num_layers)
+            t = op_time(op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode, n)
+            times.append(
+                t if m is None else OpTime(t.name, t.kind, m, t.compute_s, t.memory_s, t.comm_s)
+            )
+        else:
+            times.append(OpTime(op.name, op.kind, m, m, m, m))  # split unused without detail
+    if tc is not None:
+        notices = (tc.label, *dict.fromkeys(tc.notices))
     overhead = overhead_time(dep.profile, dep.model.num_layers, shape.batch * shape.logits_per_seq)
     total = overhead + sum(t.time_s for t in times)
+    if dep.profile.eager_layer_us > 0:  # eager prefill: host dispatch overlaps the GPU
+        host = dep.profile.eager_layer_us * 1e-6 * dep.model.num_layers
+        total = np.where(shape.new_tokens > DECODE_MAX_TOKENS, np.maximum(total, host), total)
     if detail:
-        return PassResult(total, overhead, ops, times)
+        return PassResult(total, overhead, ops, times, notices)
     return total
+
+
+def table_notices(dep: Deployment, batch, prompt_len, output_len) -> list[str]:
+    """What the operator table says about these requests: which table (measured, or
+    transferred to another GPU) and every clamp outside its measured range."""
+    if not dep.profile.optable:
+        return []
+    if table_cost(dep.profile.optable, dep.gpu, dep.profile.gpus) is None:
+        return [
+            f"operator table {dep.profile.optable} does not transfer to {dep.gpu.name} (another "
+            "GPU architecture): roofline with the profile's efficiencies"
+        ]
+    b, p, o = np.broadcast_arrays(*(np.asarray(x, float) for x in (batch, prompt_len, output_len)))
+    if dep.pp > 1:  # the last stage holds the lm_head: every op kind appears there
+        dep = stage_deployment(dep, pipeline.stages(dep.model.num_layers, dep.pp)[-1])
+    pre = forward_pass(dep, b, p, 0, 1, detail=True).notices
+    dec = forward_pass(dep, b, 1, mean_decode_context(p, o), 1, detail=True).notices
+    return list(dict.fromkeys((*pre, *dec)))
 
 
 def prefill_time(dep: Deployment, batch, prompt_len, cached=0) -> np.ndarray:

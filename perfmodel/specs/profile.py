@@ -5,14 +5,27 @@ A profile is a handful of physically meaningful numbers, loaded from profiles/*.
   and for the attention kernel (long-context prefill is attention-bound and runs at a lower
   fraction than GEMMs, so one scalar cannot fit both);
 - efficiency.memory: achieved fraction of HBM bandwidth; efficiency.comm: of link bandwidth;
+- efficiency.attention_decode: fraction of HBM bandwidth the attention kernel reaches reading
+  the KV cache (decode attention is bound by it, prefill attention by efficiency.attention);
+  absent: efficiency.memory;
 - efficiency.matmul_half_rows: GEMM rows (tokens) at which a matmul runs at half of its
   large-M efficiency (small-M GEMMs underfill the tensor cores);
 - overhead: per_layer_us (kernel launches and small ops per layer and forward pass),
   per_step_us (scheduler, input preparation, per forward pass), per_token_us (sampling and
-  output processing per sampled token), comm_latency_us (per all-reduce call),
+  output processing per sampled token), eager_layer_us (host time to dispatch one layer's
+  kernels in a pass that is not captured in a CUDA graph; it overlaps the GPU work, so an
+  eager pass takes max(GPU time, L * eager_layer_us)), kernel_floor_us (no kernel finishes
+  faster: launch and tail, ~3 us on H100 even inside a CUDA graph; an operator's time is at
+  least its kernels per pass times this floor), comm_latency_us (per all-reduce call),
   sd_step_us (speculative decoding bookkeeping per draft/verify round: acceptance, KV
   rollback), select_us_per_seq and select_us_per_token (SpecPrefill token selection: per
   sequence, and per prompt token for ranking and rebuilding the kept requests on the host).
+- optable: name of a measured operator table (specs/optables.py); with it, kernel times come
+  from the table (core/optable_cost.py), matmul / attention become the fractions of peak a
+  long compute-bound pass sustains (a floor on compute-bound kernel time: microbenchmarks
+  run at boost clock, long passes at the power-limited clock), and memory / comm price only
+  what the table lacks;
+- unidentified: parameter -> why the profile's own data cannot determine it (shown in output).
 The shipped profiles are fitted by `perfmodel calibrate` and record what they were fitted on.
 """
 
@@ -26,7 +39,7 @@ from perfmodel.errors import PerfModelError, suggest
 from perfmodel.paths import PROFILE_DIR
 from perfmodel.specs import yamlio
 
-EFFICIENCY_KEYS = ("matmul", "attention", "memory", "comm")
+EFFICIENCY_KEYS = ("matmul", "attention", "memory", "comm", "attention_decode")
 SHAPE_KEYS = ("matmul_half_rows",)
 OVERHEAD_KEYS = (
     "per_layer_us",
@@ -36,6 +49,8 @@ OVERHEAD_KEYS = (
     "sd_step_us",
     "select_us_per_seq",
     "select_us_per_token",
+    "eager_layer_us",
+    "kernel_floor_us",
 )
 PARAMETERS = (
     tuple(f"efficiency.{k}" for k in EFFICIENCY_KEYS)
@@ -62,6 +77,11 @@ class Profile:
     sd_step_us: float = 0.0
     select_us_per_seq: float = 0.0
     select_us_per_token: float = 0.0
+    attention_decode: float = 0.0  # HBM fraction attention reaches reading KV; 0 = memory
+    eager_layer_us: float = 0.0  # host dispatch per layer of an eager (ungraphed) pass
+    kernel_floor_us: float = 0.0  # no kernel completes faster (launch + tail), per kernel
+    optable: str = ""  # operator table that prices kernels (specs/optables.py); '' = roofline
+    unidentified: dict = field(default_factory=dict, compare=False, hash=False)
     memory_utilization: float = 0.90  # fraction of HBM the framework may use
     description: str = ""
     provenance: dict = field(default_factory=dict, compare=False, hash=False)
@@ -81,9 +101,15 @@ class Profile:
             "gpus": list(self.gpus),
             "mode": self.mode,
             "description": self.description,
-            "efficiency": {k: round(getattr(self, k), 6) for k in EFFICIENCY_KEYS + SHAPE_KEYS},
+            "efficiency": {
+                k: round(getattr(self, k), 6)
+                for k in EFFICIENCY_KEYS + SHAPE_KEYS
+                if k != "attention_decode" or self.attention_decode > 0
+            },
             "overhead": {k: round(getattr(self, k), 4) for k in OVERHEAD_KEYS},
             "memory_utilization": self.memory_utilization,
+            **({"optable": self.optable} if self.optable else {}),
+            **({"unidentified": dict(self.unidentified)} if self.unidentified else {}),
             "provenance": self.provenance,
         }
 
@@ -99,6 +125,8 @@ def _from_dict(data: dict, source: str) -> Profile:
         "description": str(data.get("description", "")),
         "provenance": data.get("provenance", {}) or {},
         "memory_utilization": float(data.get("memory_utilization", 0.90)),
+        "optable": str(data.get("optable", "") or ""),
+        "unidentified": data.get("unidentified", {}) or {},
         "path": source,
     }
     if kwargs["mode"] not in ("roofline", "additive"):

@@ -20,7 +20,8 @@ def deployment(
 def basis(dep: Deployment) -> str:
     """What a printed number rests on: modeled, with which profile and mode."""
     extra = f" ({dep.profile.note})" if dep.profile.note else ""
-    return f"modeled: profile {dep.profile.name}, {dep.mode} mode{extra}"
+    table = f", kernels from operator table {dep.profile.optable}" if dep.profile.optable else ""
+    return f"modeled: profile {dep.profile.name}, {dep.mode} mode{table}{extra}"
 
 
 def fmt_time(seconds: float) -> str:

@@ -153,6 +153,14 @@ def predict(
         "mode": dep.mode,
         "basis": basis(dep),
     }
+    from perfmodel.core.inference import table_notices
+
+    notices = table_notices(dep, cols["batch"], cols["prompt_len"], cols["output_len"])
+    if notices:
+        meta["operator_table"] = notices[0]
+        meta["notices"] = notices[1:]
+    if dep.profile.unidentified:
+        meta["unidentified"] = dict(dep.profile.unidentified)
     if json:
         payload = {**first, **meta, "breakdown": {"prefill": prefill_bd, "decode": decode_bd}}
         if n > 1:
@@ -160,6 +168,10 @@ def predict(
         emit_json(payload)
     else:
         _print_human(dep, rows, prefill_bd, decode_bd, meta)
+    from perfmodel.cli.typer_app import warn
+
+    for notice in meta.get("notices", []):
+        warn(notice)
     not_fitting = [r for r in rows if not r["memory"]["fits"]]
     if not_fitting:
         worst = max(r["memory"]["missing_gb"] for r in not_fitting)
@@ -179,6 +191,10 @@ def _print_human(dep, rows, prefill_bd, decode_bd, meta) -> None:
 
     out = console()
     out.print(f"[bold]{dep.describe()}[/bold]  ({meta['basis']})")
+    if "operator_table" in meta:
+        out.print(meta["operator_table"], highlight=False)
+    for param, why in meta.get("unidentified", {}).items():
+        out.print(f"not identified by the profile's data: {param}: {why}", highlight=False)
     table = Table(title="Predicted latency and memory per GPU")
     for col in ("batch", "prompt", "output", "TTFT", "TPOT", "e2e", "tok/s", "mem/GPU", "fits"):
         table.add_column(col, justify="right")

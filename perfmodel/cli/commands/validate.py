@@ -97,6 +97,10 @@ def validate(
     report: Annotated[
         Path | None, typer.Option("--report", help="Write an HTML report with scatter plots.")
     ] = None,
+    ops: Annotated[
+        bool,
+        typer.Option("--ops", help="Also score each operator class against the operator table."),
+    ] = False,
     json: JsonOpt = False,
 ) -> None:
     """Compare predictions with published (or your own) measurements: MAPE per table."""
@@ -107,6 +111,8 @@ def validate(
     result = validate_tables(tables, profile)
     scores = result["scores"]
     cv = run_cv(tables) if cross_validate else None
+    measured = _measured(table, measurements, profile)
+    op_rows = _ops() if ops else None
     if report is not None:
         try:
             _report_html(scores, report, "perfmodel validation")
@@ -123,6 +129,10 @@ def validate(
         if cv is not None:
             payload["cross_validation"] = cv
             payload["cross_validation_mape"] = sum(r["mape"] for r in cv) / max(len(cv), 1)
+        if measured is not None:
+            payload["measured_tables"] = measured
+        if op_rows is not None:
+            payload["operator_tables"] = op_rows
         emit_json(payload)
         return
     from rich.table import Table
@@ -160,8 +170,58 @@ def validate(
                 f"{r['max_ape']:.1%}",
             )
         out.print(c)
+    _print_measured(out, measured, op_rows)
     if report is not None:
         out.print(f"report written to {report}")
+
+
+def _measured(table, measurements, profile):
+    """The measured tables (validation/measurements/*.csv) on a default run, else None."""
+    if table or measurements is not None:
+        return None
+    from perfmodel.accuracy.measured import measured_report
+
+    return measured_report(profile)
+
+
+def _ops():
+    from perfmodel.accuracy.measured import ops_report
+
+    return ops_report()
+
+
+def _print_measured(out, measured, op_rows) -> None:
+    from rich.table import Table
+
+    if measured:
+        m = Table(title="Measured tables (bias = mean of predicted/measured - 1)")
+        for col in ("table / quantity", "sample", "profile", "rows", "MAPE", "bias", "max APE"):
+            m.add_column(col)
+        for r in measured:
+            m.add_row(
+                f"{r['table']}/{r['quantity']}",
+                r["sample"],
+                r["profile"],
+                str(r["rows"]),
+                f"{r['mape']:.1%}",
+                f"{r['bias']:+.1%}",
+                f"{r['max_ape']:.1%}",
+            )
+        out.print(m)
+    if op_rows:
+        o = Table(title="Operator table: model vs measured kernel times, per operator class")
+        for col in ("op", "sample", "rows", "MAPE", "bias", "max APE"):
+            o.add_column(col)
+        for r in op_rows:
+            o.add_row(
+                r["op"],
+                r["sample"],
+                str(r["rows"]),
+                f"{r['mape']:.1%}",
+                f"{r['bias']:+.1%}",
+                f"{r['max_ape']:.1%}",
+            )
+        out.print(o)
 
 
 @app.command()

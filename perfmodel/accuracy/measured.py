@@ -1,0 +1,185 @@
+"""Accuracy on the measured tables (validation/measurements/*.csv) and on the operator tables.
+
+Per measured table and quantity: MAPE, bias (mean signed relative error, predicted/measured
+- 1) and max APE, labeled `in-sample` when the table's profile was fitted on it
+(provenance.fitted_on) and `held-out` otherwise. A profile fitted on a single measured table
+has no other table to leave out, so its generalization check is leave-one-model-out: the
+profile's fitted parameters are refitted on the rows of the other models and scored on the
+held model's rows.
+
+Per operator class (`ops_report`): how the table-priced cost model reproduces the measured
+operator table. In-sample: the measured curve at its own points (exact by construction).
+Held-out: each GEMM weight shape predicted from the other shapes only (ratio to the
+roofline, interpolated in log weight size), each attention configuration from the nearest
+other configuration: the error the model makes on a shape that was never measured.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+
+from perfmodel.accuracy.observations import Observation, Table, build_table
+from perfmodel.core.optable_cost import (
+    TableCost,
+    _sorted_rows,
+    gemm_roofline,
+    table_curves,
+)
+from perfmodel.paths import MEASUREMENTS_DIR
+from perfmodel.specs.hardware import resolve_gpu
+from perfmodel.specs.profile import Profile, load_profile
+
+
+def measured_tables() -> list[Table]:
+    return [build_table(p) for p in sorted(MEASUREMENTS_DIR.glob("*.csv"))]
+
+
+def errors_summary(pred, measured) -> dict:
+    err = np.asarray(pred, float) / np.asarray(measured, float) - 1.0
+    return {
+        "rows": int(err.size),
+        "mape": float(np.mean(np.abs(err))),
+        "bias": float(np.mean(err)),
+        "max_ape": float(np.max(np.abs(err))),
+    }
+
+
+def _profile(table: Table, override: Profile | str | None) -> Profile:
+    if isinstance(override, Profile):
+        return override
+    return load_profile(override or table.profile)
+
+
+def _subset(obs: Observation, keep: np.ndarray) -> Observation:
+    """The rows `keep` of an observation (prediction runs on all rows, then selects)."""
+    return replace(
+        obs,
+        labels=[lab for lab, k in zip(obs.labels, keep, strict=True) if k],
+        measured=obs.measured[keep],
+        predict=lambda p, f=obs.predict: np.asarray(f(p))[keep],
+    )
+
+
+def leave_one_model_out(table: Table, profile: Profile) -> list[dict]:
+    from perfmodel.accuracy.calibrate import fit_profile
+
+    params = profile.provenance.get("fitted_parameters") or None
+    start = profile.with_values(**(profile.provenance.get("start") or {}))
+    models = sorted({lab.split(" ")[0] for o in table.observations for lab in o.labels})
+    out = []
+    for held in models if len(models) > 1 else []:
+
+        def is_held(o, held=held):
+            return np.array([lab.split(" ")[0] == held for lab in o.labels])
+
+        train = [_subset(o, ~is_held(o)) for o in table.observations if (~is_held(o)).any()]
+        fitted = fit_profile(train, start, params).profile
+        for o in table.observations:
+            mask = is_held(o)
+            if mask.any():
+                s = errors_summary(np.asarray(o.predict(fitted))[mask], o.measured[mask])
+                out.append({"table": table.name, "quantity": o.quantity, "held_out": held, **s})
+    return out
+
+
+def measured_report(
+    profile: Profile | str | None = None, loo: bool = True, tables: list[Table] | None = None
+) -> list[dict]:
+    """One row per measured table and quantity, plus leave-one-model-out rows."""
+    rows = []
+    for table in tables if tables is not None else measured_tables():
+        prof = _profile(table, profile)
+        fitted_on = prof.provenance.get("fitted_on") or []
+        label = "in-sample" if table.name in fitted_on else "held-out"
+        for o in table.observations:
+            s = errors_summary(o.predict(prof), o.measured)
+            rows.append(
+                {
+                    "table": table.name,
+                    "quantity": o.quantity,
+                    "profile": prof.name,
+                    "sample": label,
+                    **s,
+                }
+            )
+        if loo and label == "in-sample":
+            for r in leave_one_model_out(table, prof):
+                rows.append(
+                    {
+                        **r,
+                        "profile": prof.name,
+                        "sample": f"leave-one-model-out ({r.pop('held_out')})",
+                    }
+                )
+    return rows
+
+
+def ops_report(table_name: str = "h100-sxm__torch-cudagraph") -> list[dict]:
+    """Per operator class: in-sample and held-out-shape errors against the operator table."""
+    cv = table_curves(table_name)
+    hw = resolve_gpu(cv.table.gpu)
+    tc = TableCost(cv, hw, True)
+    v, out = cv.table.values, []
+    g = cv.table.rows("gemm")
+    m, k, n, t = (v[c][g] for c in ("m", "k", "n", "time_s"))
+    inside = np.concatenate([tc.gemm("", m[(k == a) & (n == b)], a, b, 2.0) for a, b in cv.gemm])
+    meas = np.concatenate([t[(k == a) & (n == b)] for a, b in cv.gemm])
+    out.append({"op": "gemm", "sample": "in-sample", **errors_summary(inside, meas)})
+    pred, meas = [], []
+    for a, b in cv.gemm:
+        others = [(kn, cv.gemm[kn][1]) for kn in cv.gemm if kn != (a, b)]
+        sizes = np.array([np.log(x * y) for (x, y), _ in others])
+        rows_ = np.array([np.interp(cv.gemm_grid, r.x, r.y) for _, r in others])
+        order = np.argsort(sizes)
+        s, r = _sorted_rows(sizes[order], rows_[order])
+        ls = np.log(a * b)
+        row = np.array([np.interp(ls, s, r[:, j]) for j in range(r.shape[1])])
+        sel = (k == a) & (n == b)
+        ratio = np.exp(np.interp(np.log(m[sel]), cv.gemm_grid, row))
+        pred.append(ratio * gemm_roofline(m[sel], a, b, 2.0, cv.flops, cv.bw))
+        meas.append(t[sel])
+    out.append(
+        {
+            "op": "gemm",
+            "sample": "held-out shape",
+            **errors_summary(np.concatenate(pred), np.concatenate(meas)),
+        }
+    )
+    for op, store in (("attn_decode", cv.attn_decode), ("attn_prefill", cv.attn_prefill)):
+        idx = cv.table.rows(op)
+        pred, meas = [], []
+        for cfg in store:
+            h, kv, hd = cfg
+            sel = idx[
+                (v["heads"][idx] == h) & (v["kv_heads"][idx] == kv) & (v["head_dim"][idx] == hd)
+            ]
+            b, c, tt = v["batch"][sel], v["ctx"][sel], v["time_s"][sel]
+            rest = {x: y for x, y in store.items() if x != cfg}
+            other = TableCost(replace(cv, **{op: rest}), hw, False)
+            if op == "attn_decode":
+                pred.append(other.attn_decode(b, c, h, kv, hd, 2.0))
+            else:
+                f = 2.0 * b * h * c * c * hd
+                pred.append(other.attn_prefill(f, 4.0 * b * c * h * hd * 2.0, h, kv, hd))
+            meas.append(tt)
+        out.append(
+            {
+                "op": op,
+                "sample": "held-out configuration",
+                **errors_summary(np.concatenate(pred), np.concatenate(meas)),
+            }
+        )
+    for op, key, kernels in (("rmsnorm", "rmsnorm", 1.0), ("silu_mul", "kernel", 2.0)):
+        idx = cv.table.rows(op)
+        if len(idx):
+            by, tt = v["bytes"][idx] / kernels, v["time_s"][idx]
+            out.append(
+                {
+                    "op": op,
+                    "sample": "in-sample",
+                    **errors_summary(kernels * tc.eltwise(key, by), tt),
+                }
+            )
+    return out
