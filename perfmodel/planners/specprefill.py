@@ -41,7 +41,10 @@ from perfmodel.core.cost import op_time
 from perfmodel.core.deployment import Deployment
 from perfmodel.core.inference import decode_step_time, prefill_time
 from perfmodel.core.ops import ATTENTION, OpCost, kv_heads_per_gpu
+from perfmodel.core.memory import max_batch, memory_report
 from perfmodel.errors import PerfModelError
+from perfmodel.planners.quality import meets_quality, min_keep_rate_for_drop, quality_drop
+from perfmodel.planners.speculation.deploy import check_helper, helper_memory
 
 DEFAULT_LOOKAHEAD = 8
 
@@ -149,18 +152,17 @@ def memory_max_batch(
     runs the speculator as a second engine with its own reserved cache). On its own GPUs the
     speculator's memory is checked there, and the smaller of the two batches binds.
     """
-    from perfmodel.core.memory import kv_bytes_per_token_per_gpu, max_batch, weight_bytes_per_gpu
-
     L = np.asarray(prompt_len, float)
     kept = kept_tokens(L, keep_rate)
     base = max_batch(target, L, 1.0)
     if colocated:
+        helper = helper_memory(speculator, L)
         sp = max_batch(
             target,
             kept,
             1.0,
-            extra_bytes_per_seq=kv_bytes_per_token_per_gpu(speculator) * L,
-            extra_bytes=weight_bytes_per_gpu(speculator),
+            extra_bytes_per_seq=helper.kv_bytes_per_seq,
+            extra_bytes=helper.weight_bytes,
         )
     else:
         sp = np.minimum(max_batch(target, kept, 1.0), max_batch(speculator, L, 1.0))
@@ -400,8 +402,6 @@ def recommend_keep_rate(
     """(recommended keep rate or None, times per keep rate, quality per keep rate, meets
     quality mask): the lowest-TTFT keep rate whose published LongBench drop is within
     max_quality_drop. The cheap core of plan_specprefill (no break-even search, no QPS)."""
-    from perfmodel.planners.quality import meets_quality, quality_drop
-
     keep = np.atleast_1d(check_keep_rates(keep_rates)).astype(float).ravel()
     times = specprefill_times(target_dep, speculator_dep, batch, prompt_len, keep, lookahead)
     ok = meets_quality(keep, max_quality_drop)
@@ -435,11 +435,8 @@ def plan_specprefill(
     Raises PerfModelError for a keep rate outside (0, 1], a speculator larger than the target,
     a speculator with another vocabulary, or a prompt longer than the target's context.
     """
-    from perfmodel.core.memory import kv_cache_bytes_per_gpu, memory_report, weight_bytes_per_gpu
-    from perfmodel.planners.quality import min_keep_rate_for_drop
-
     keep = np.atleast_1d(check_keep_rates(keep_rates)).astype(float).ravel()
-    check_pair(target_dep, speculator_dep)
+    check_helper(target_dep.model, speculator_dep.model, "speculator")
     b, L = int(batch), int(prompt_len)
     if b < 1:
         raise PerfModelError(f"batch must be >= 1, got {batch}")
@@ -492,7 +489,7 @@ def plan_specprefill(
 
     kept = kept_tokens(L, keep)
     if colocated:
-        extra = weight_bytes_per_gpu(speculator_dep) + kv_cache_bytes_per_gpu(speculator_dep, b, L)
+        extra = helper_memory(speculator_dep, L).total(b)
         fits = memory_report(target_dep, b, kept, 1.0, extra_bytes=extra).fits
     else:
         fits = memory_report(target_dep, b, kept, 1.0).fits & bool(
@@ -519,18 +516,3 @@ def plan_specprefill(
         fits=np.asarray(fits, bool),
         baseline_fits=baseline_fits,
     )
-
-
-def check_pair(target: Deployment, speculator: Deployment) -> None:
-    """A speculator must be no larger than the target and share its vocabulary (token ids)."""
-    t, s = target.model, speculator.model
-    if s.param_count > t.param_count:
-        raise PerfModelError(
-            f"speculator {s.name} ({s.param_count / 1e9:.1f}B parameters) is larger than the "
-            f"target {t.name} ({t.param_count / 1e9:.1f}B)"
-        )
-    if s.vocab_size != t.vocab_size:
-        raise PerfModelError(
-            f"speculator {s.name} has vocabulary size {s.vocab_size} but the target {t.name} has "
-            f"{t.vocab_size}: SpecPrefill passes token ids between them, so they must share a tokenizer"
-        )
