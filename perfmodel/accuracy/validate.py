@@ -81,6 +81,7 @@ def memory_check_scores(table: Table, profile: Profile) -> list[dict]:
     """For rows published as out-of-memory: does the model also say it does not fit?"""
     from perfmodel.core.deployment import make_deployment
     from perfmodel.planners.specdecode import specdecode_memory
+    from perfmodel.planners.speculation.deploy import helper_deployment
 
     out = []
     for check in table.memory_checks:
@@ -89,7 +90,7 @@ def memory_check_scores(table: Table, profile: Profile) -> list[dict]:
             r["model"], r["gpu"], int(r["num_gpus"]), int(r["tp"]), profile=profile
         )
         if isinstance(r.get("draft_model"), str):
-            draft = dep.with_model(r["draft_model"])
+            draft = helper_deployment(dep, r["draft_model"], "draft")
             budget = (
                 r["draft_kv_budget"] if r["draft_kv_budget"] == r["draft_kv_budget"] else np.inf
             )

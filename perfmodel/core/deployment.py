@@ -91,3 +91,9 @@ def make_deployment(
     if mode not in ("roofline", "additive"):
         raise PerfModelError(f"--mode must be roofline or additive, got '{mode}'")
     return Deployment(m, hw, prof, num_gpus, tp, weight_dtype.lower(), kv_dtype.lower(), mode)
+
+
+def basis_label(dep: Deployment) -> str:
+    """What a printed number rests on: modeled, with which profile and mode."""
+    extra = f" ({dep.profile.note})" if dep.profile.note else ""
+    return f"modeled: profile {dep.profile.name}, {dep.mode} mode{extra}"

@@ -21,6 +21,7 @@ from perfmodel.core.inference import decode_step_time
 from perfmodel.core.memory import MemoryReport, memory_report
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.speculation.acceptance import (  # noqa: F401 (re-exported)
+    ASSUMED_ACCEPTANCE,
     AcceptanceBasis,
     AcceptancePolicy,
     acceptance_rate_from_length,
@@ -31,7 +32,12 @@ from perfmodel.planners.speculation.acceptance import (  # noqa: F401 (re-export
     resolve_acceptance,
     resolve_bases,
 )
-from perfmodel.planners.speculation.deploy import SELF, helper_deployment, helper_memory
+from perfmodel.planners.speculation.deploy import (
+    SELF,
+    default_speculator,
+    helper_deployment,
+    helper_memory,
+)
 from perfmodel.planners.speculation.drafts import (  # noqa: F401 (re-exported)
     DEFAULT_BUDGETS,
     KV_METHODS,
@@ -312,6 +318,81 @@ def optimize(
             }
         )
     return out
+
+
+# --- the planners' shared MagicDec choice -------------------------------------------------
+PLANNER_BUDGETS = (256, 512, 1024, 2048, 4096)  # restricted KV-budget grid (cold start <= 0.5 s)
+PLANNER_KV = "full,streamingllm"
+
+
+@dataclass(frozen=True)
+class SpecDecodeChoice:
+    """The best MagicDec configuration at one (batch, context) point and its basis."""
+
+    draft: str
+    draft_kv: str
+    kv_budget: float | None
+    gamma: int
+    speedup: float
+    t_sd_s: float
+    t_autoregressive_s: float
+    acceptance_rate: float
+    acceptance_len: float
+    acceptance: AcceptanceBasis
+    fits: bool
+
+    @property
+    def pays(self) -> bool:
+        return self.speedup > 1.0
+
+    @property
+    def label(self) -> str:
+        return f"{self.draft}/{self.draft_kv} gamma {self.gamma}"
+
+
+def choice_at(grid: SpecDecodeGrid, n: int, require_fit: bool = True) -> SpecDecodeChoice | None:
+    """The grid's best configuration at point n (None when nothing is ranked, or nothing
+    fits and require_fit)."""
+    s = grid.masked_speedup(require_fit)[:, :, n]
+    if not np.any(np.isfinite(s)):
+        return None
+    c, g = np.unravel_index(int(np.argmax(s)), s.shape)
+    cfg = grid.configs[c]
+    t = grid.times
+
+    def at(x):
+        return float(np.broadcast_to(x, grid.shape)[c, g, n])
+
+    return SpecDecodeChoice(
+        draft=cfg.draft,
+        draft_kv=cfg.kv_label,
+        kv_budget=cfg.kv_budget,
+        gamma=int(grid.gammas[g]),
+        speedup=at(t.speedup),
+        t_sd_s=at(t.sd_s),
+        t_autoregressive_s=at(t.autoregressive_s),
+        acceptance_rate=float(grid.acceptance_rate[c, 0, n]),
+        acceptance_len=at(t.acceptance_len),
+        acceptance=grid.acceptance[c],
+        fits=bool(grid.fits[c, n]),
+    )
+
+
+def planner_configs(target: Deployment, drafts: str | None = None) -> list[DraftConfig]:
+    """The draft configurations recommend and capacity search: the default speculator model
+    and self-speculation (or the user's drafts), full KV and StreamingLLM PLANNER_BUDGETS."""
+    if drafts is None:
+        small = default_speculator(target.model, target.tp)
+        names = [n for n in (small, SELF) if n]
+    else:
+        names = [n.strip() for n in drafts.split(",") if n.strip()]
+    return draft_configs(names, PLANNER_KV, budgets=PLANNER_BUDGETS)
+
+
+def planner_policy(acceptance_rate: float | None = None) -> AcceptancePolicy:
+    """The planners' acceptance policy: the user's rate, else published data, else (only
+    where no configuration has data) ASSUMED_ACCEPTANCE, labeled 'assumed'."""
+    return AcceptancePolicy(acceptance_rate, ASSUMED_ACCEPTANCE, assumed_competes=False)
 
 
 # --- critical sequence length and minimum acceptance rate ---------------------------------

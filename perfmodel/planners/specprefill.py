@@ -40,8 +40,8 @@ import numpy as np
 from perfmodel.core.cost import op_time
 from perfmodel.core.deployment import Deployment
 from perfmodel.core.inference import decode_step_time, prefill_time
-from perfmodel.core.ops import ATTENTION, OpCost, kv_heads_per_gpu
 from perfmodel.core.memory import max_batch, memory_report
+from perfmodel.core.ops import ATTENTION, OpCost, kv_heads_per_gpu
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.quality import meets_quality, min_keep_rate_for_drop, quality_drop
 from perfmodel.planners.speculation.deploy import check_helper, helper_memory

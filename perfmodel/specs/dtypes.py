@@ -29,6 +29,14 @@ COMPUTE_DTYPE = {
 }
 ACT_BYTES = 2.0  # activations stay in BF16
 
+# (weight, KV) precisions the planners try, best quality first (recommend, capacity)
+PRECISIONS: tuple[tuple[str, str], ...] = (
+    ("bf16", "bf16"),
+    ("fp8", "bf16"),
+    ("fp8", "fp8"),
+    ("int4", "fp8"),
+)
+
 
 def weight_bytes(dtype: str) -> float:
     try:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -75,23 +74,10 @@ def specprefill(
     """SpecPrefill: TTFT and speedup per keep rate, recommended keep rate under a quality
     budget, break-even prompt length, and max QPS under a TTFT SLO."""
     from perfmodel.planners.specprefill import plan_specprefill
+    from perfmodel.planners.speculation import helper_deployment
 
     target = deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile)
-    if speculator_gpus is None:
-        # the published speculator runs in BF16 even beside an FP8 target
-        spec = replace(target.with_model(speculator), weight_dtype="bf16")
-    else:
-        spec = deployment(
-            speculator,
-            gpu,
-            speculator_gpus,
-            None,
-            "bf16",
-            kv_dtype,
-            target.mode,
-            profile,
-            quiet=True,
-        )
+    spec = helper_deployment(target, speculator, "speculator", num_gpus=speculator_gpus)
     b = _one(batch, "--batch")
     L = _one(prompt_len, "--prompt-len")
     keeps = parse_float_list(keep_rate, "--keep-rate")
