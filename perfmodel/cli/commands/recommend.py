@@ -56,7 +56,7 @@ def recommend(
     ] = None,
     acceptance_rate: Annotated[
         float | None,
-        typer.Option("--acceptance-rate", help="Per-token acceptance (default: published data)."),
+        typer.Option("--acceptance-rate", help="Per-token acceptance (default: published data, else an assumed 0.8, labeled)."),
     ] = None,
     mode: ModeOpt = None,
     profile: ProfileOpt = None,
@@ -147,7 +147,9 @@ def _print_human(r: dict) -> None:
             f"({sd['speedup']:.2f}x)",
         )
         t.add_row(
-            "acceptance", f"{sd['acceptance_rate']:.3f} per token — {sd['acceptance_source']}"
+            "acceptance",
+            f"{sd['acceptance_rate']:.3f} per token ({sd['acceptance_basis']}) — "
+            f"{sd['acceptance_source']}",
         )
     else:
         t.add_row("spec. decoding", f"[yellow]unavailable[/yellow]: {sd['reason']}")

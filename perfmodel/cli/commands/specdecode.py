@@ -169,9 +169,7 @@ def specdecode(
             }
         rec["excluded_oom"] = [c.label for i, c in enumerate(configs) if not grid.fits[i, n]]
         rec["not_ranked_no_acceptance_data"] = [
-            c.label
-            for i, c in enumerate(configs)
-            if grid.acceptance_source[i].startswith("no published")
+            c.label for c, basis in zip(configs, grid.acceptance, strict=True) if not basis.ranked
         ]
         rows.append(rec)
     meta = _meta(dep, configs, gammas)
@@ -257,7 +255,7 @@ def _print_specdecode(dep, rows, meta, optimizing) -> None:
                 "yes" if r["fits"] else "no",
             )
         out.print(top)
-    out.print(f"acceptance: {rows[0]['acceptance_source']}")
+    out.print(f"acceptance ({rows[0]['acceptance_basis']}): {rows[0]['acceptance_source']}")
 
 
 @app.command("critical-length")
@@ -324,6 +322,7 @@ def critical_length_cmd(
                 speedup=rec["speedup"],
                 acceptance_rate=rec["acceptance_rate"],
                 acceptance_source=rec["acceptance_source"],
+                acceptance_basis=rec["acceptance_basis"],
                 fits=rec["fits"],
             )
         curve.append(entry)
@@ -360,7 +359,9 @@ def critical_length_cmd(
             )
     out.print(table)
     if curve[0].get("acceptance_source"):
-        out.print(f"acceptance: {curve[0]['acceptance_source']}")
+        out.print(
+            f"acceptance ({curve[0]['acceptance_basis']}): {curve[0]['acceptance_source']}"
+        )
 
 
 @app.command("min-acceptance")
