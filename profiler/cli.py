@@ -151,6 +151,14 @@ def profile(
     if runner == "torch":
         from profiler.torch_runner import TorchRunner
 
+        try:
+            import torch  # noqa: F401  (optional heavy dependency: checked before any work)
+        except ImportError:
+            raise PerfModelError(
+                "--runner torch needs PyTorch, which is not installed (pip install torch); "
+                "or use --runner vllm on a GPU machine"
+            ) from None
+
         if tp != 1:
             raise PerfModelError("the torch runner uses one device; use --runner vllm for --tp > 1")
         compute = dtype or weight_dtype

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from perfmodel.accuracy.observations import Observation, Table
+from perfmodel.errors import PerfModelError
 from perfmodel.specs.profile import Profile, load_profile, profile_for
 
 
@@ -54,8 +55,8 @@ def profile_of(obs: Observation, override: Profile | str | None = None) -> Profi
     if obs.profile:
         try:
             return load_profile(obs.profile)
-        except ValueError:
-            pass
+        except PerfModelError as exc:
+            raise PerfModelError(f"{obs.name}: 'profile' column: {exc}") from None
     return profile_for(obs.gpu or "h100-sxm")
 
 

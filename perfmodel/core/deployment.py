@@ -84,6 +84,11 @@ def make_deployment(
         raise PerfModelError(
             f"--tp {tp} does not divide the {m.num_heads} attention heads of {m.name}"
         )
+    if tp > 1 and hw.link_bandwidth <= 0:
+        raise PerfModelError(
+            f"{hw.name} has no interconnect (link_bandwidth_gbps 0): --tp {tp} needs one; "
+            "use --tp 1"
+        )
     dtypes.weight_bytes(weight_dtype)
     dtypes.kv_bytes(kv_dtype)
     prof = resolve_profile(profile, hw.name, framework)

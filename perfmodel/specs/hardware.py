@@ -33,7 +33,6 @@ class HardwareSpec(BaseModel):
     hbm_bandwidth_tbps: float = Field(gt=0)  # 1e12 B/s
     link_kind: str  # NVLink, PCIe, Infinity Fabric, none
     link_bandwidth_gbps: float = Field(ge=0)  # per direction, per GPU, 1e9 B/s
-    link_latency_us: float = Field(default=5.0, ge=0)  # one hop of a ring step
     tdp_w: float = Field(gt=0)
     price_per_gpu_hour_usd: float = Field(gt=0)
     max_gpus_per_node: int = Field(default=8, ge=1)
@@ -86,10 +85,6 @@ class HardwareSpec(BaseModel):
     def link_bandwidth(self) -> float:
         """Bytes per second per direction."""
         return self.link_bandwidth_gbps * 1e9
-
-    @property
-    def link_latency_s(self) -> float:
-        return self.link_latency_us * 1e-6
 
 
 def _load_file(path: Path) -> HardwareSpec:

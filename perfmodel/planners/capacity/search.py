@@ -256,7 +256,13 @@ def candidates_for_gpu(
     the heads or exceeds the node is skipped."""
     hw = load_gpu(gpu)
     m = resolve_model(model)
-    tps = [t for t in TP_CHOICES if t <= hw.max_gpus_per_node and m.num_heads % t == 0]
+    tps = [
+        t
+        for t in TP_CHOICES
+        if t <= hw.max_gpus_per_node
+        and m.num_heads % t == 0
+        and (t == 1 or hw.link_bandwidth > 0)
+    ]
     if not tps:
         raise PerfModelError(
             f"no TP degree in {TP_CHOICES} divides the {m.num_heads} heads of {m.name} on {hw.name}"
