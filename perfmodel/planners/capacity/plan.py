@@ -84,8 +84,21 @@ class CapacityPlan:
             "assumptions": self.assumptions,
             "profile": self.profile,
             "basis": f"modeled: profile {self.profile}; utilization-based queueing model "
-            "checked by a seeded simulation",
+            "checked by a seeded simulation" + _speculation_basis(best),
         }
+
+
+def _speculation_basis(best: dict | None) -> str:
+    """'; best option's MagicDec acceptance: assumed 0.8' where the best option speculates."""
+    spec = (best or {}).get("speculation") or {}
+    parts = []
+    if "specprefill_keep_rate" in spec:
+        parts.append(
+            f"SpecPrefill keep {spec['specprefill_keep_rate']:g} (published LongBench quality)"
+        )
+    if "acceptance" in spec:
+        parts.append(f"MagicDec acceptance {spec['acceptance']}")
+    return "; best option: " + ", ".join(parts) if parts else ""
 
 
 def _with_replicas(c: Candidates, i: int, opt: dict, wl: Workload, replicas: int) -> dict:
