@@ -27,7 +27,6 @@ from perfmodel.planners.speculation.acceptance import (  # noqa: F401 (re-export
     acceptance_rate_from_length,
     check_acceptance_rate,
     expected_accepted,
-    has_published_acceptance,
     published_acceptance,
     resolve_acceptance,
     resolve_bases,

@@ -162,11 +162,6 @@ def _pair_rows(t: dict, target: str, draft: str, method: str) -> np.ndarray:
     )
 
 
-def has_published_acceptance(target: str, draft: str, method: str) -> bool:
-    """Whether the shipped table has rows for this (target, draft, KV method) at all."""
-    return bool(np.any(_pair_rows(acceptance_table(), target, draft, method)))
-
-
 def published_acceptance(
     target: str, draft: str, method: str, budget: float, prompt_len
 ) -> tuple[np.ndarray, str, str]:
