@@ -13,6 +13,7 @@ import pytest
 
 from app import compute
 from perfmodel.planners import capacity
+from perfmodel.planners.capacity.plan import _speculation_basis
 from perfmodel.planners.recommend import recommend
 from perfmodel.planners.specdecode import PLANNER_BUDGETS
 from perfmodel.planners.speculation import default_speculator
@@ -227,6 +228,4 @@ def test_capacity_with_spec_reports_the_basis():
         assert "MagicDec acceptance assumed 0.8" in out["basis"]
     else:
         assert "acceptance" not in out["basis"]
-    from perfmodel.planners.capacity.plan import _speculation_basis
-
     assert _speculation_basis(spec[0]).endswith("MagicDec acceptance assumed 0.8")

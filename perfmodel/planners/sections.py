@@ -257,7 +257,9 @@ def specdecode_section(
     configs = planner_configs(dep, drafts)
     policy = planner_policy(acceptance_rate)
     ctx = float(mean_decode_context(prompt_len, output_len))
-    grid = evaluate_grid(dep, configs, [batch], [ctx], acceptance_rate=policy, output_len=output_len / 2)
+    grid = evaluate_grid(
+        dep, configs, [batch], [ctx], acceptance_rate=policy, output_len=output_len / 2
+    )
     excluded = [cfg.label for i, cfg in enumerate(configs) if not grid.fits[i, 0]]
     best = choice_at(grid, 0, require_fit=True)
     searched = (

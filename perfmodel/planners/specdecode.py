@@ -259,8 +259,10 @@ def evaluate_grid(
     bases = resolve_bases(target, configs, c, acceptance_rate)
     missing = [cfg for cfg, bs in zip(configs, bases, strict=True) if not bs.ranked]
     if len(missing) == n_c:
-        who = f"self-speculation of {target.model.name}" if missing[0].self_speculation else (
-            draft_deployment(target, missing[0]).model.name
+        who = (
+            f"self-speculation of {target.model.name}"
+            if missing[0].self_speculation
+            else (draft_deployment(target, missing[0]).model.name)
         )
         raise PerfModelError(
             f"no published acceptance data for {who} with {missing[0].kv_label} KV"

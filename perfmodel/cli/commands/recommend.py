@@ -56,7 +56,10 @@ def recommend(
     ] = None,
     acceptance_rate: Annotated[
         float | None,
-        typer.Option("--acceptance-rate", help="Per-token acceptance (default: published data, else an assumed 0.8, labeled)."),
+        typer.Option(
+            "--acceptance-rate",
+            help="Per-token acceptance (default: published data, else an assumed 0.8, labeled).",
+        ),
     ] = None,
     mode: ModeOpt = None,
     profile: ProfileOpt = None,

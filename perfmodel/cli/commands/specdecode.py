@@ -359,9 +359,7 @@ def critical_length_cmd(
             )
     out.print(table)
     if curve[0].get("acceptance_source"):
-        out.print(
-            f"acceptance ({curve[0]['acceptance_basis']}): {curve[0]['acceptance_source']}"
-        )
+        out.print(f"acceptance ({curve[0]['acceptance_basis']}): {curve[0]['acceptance_source']}")
 
 
 @app.command("min-acceptance")

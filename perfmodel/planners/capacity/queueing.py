@@ -65,9 +65,9 @@ def load_metrics(s_mean, s_p90, d_p90, d_mean, batch, out_mean, lam):
     return ttft, tpot, util
 
 
-
-
-def fleet(lam_max, tp, price, qps, out_mean) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def fleet(
+    lam_max, tp, price, qps, out_mean
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(replicas, GPUs, cost per hour, cost per million output tokens) at a QPS, broadcast;
     replicas inf where lam_max is 0 (infeasible)."""
     lam_max = np.asarray(lam_max, float)

@@ -168,7 +168,9 @@ def spec_decode_service(dep_t: Deployment, wl: Workload, acceptance_rate: float 
         (wl.prompt_p90 + wl.output_p90 / 2, wl.output_p90 / 2),
         (wl.prompt_mean + wl.output_mean / 2, wl.output_mean / 2),
     ):
-        g = evaluate_grid(dep_t, configs, BATCH_GRID, ctx, acceptance_rate=policy, output_len=out_len)
+        g = evaluate_grid(
+            dep_t, configs, BATCH_GRID, ctx, acceptance_rate=policy, output_len=out_len
+        )
         choices = [choice_at(g, n, require_fit=True) for n in range(BATCH_GRID.size)]
         sd = np.array([np.inf if c is None else c.t_sd_s for c in choices])
         out.append((sd, choices))
@@ -259,9 +261,7 @@ def candidates_for_gpu(
     tps = [
         t
         for t in TP_CHOICES
-        if t <= hw.max_gpus_per_node
-        and m.num_heads % t == 0
-        and (t == 1 or hw.link_bandwidth > 0)
+        if t <= hw.max_gpus_per_node and m.num_heads % t == 0 and (t == 1 or hw.link_bandwidth > 0)
     ]
     if not tps:
         raise PerfModelError(
@@ -306,9 +306,7 @@ def candidates_for_gpu(
             n = shape[0] * shape[1]
             w_list += [w] * n
             k_list += [k] * n
-            spec_list += [
-                _spec_info(v, tp, j) for tp in v.tps for j in range(BATCH_GRID.size)
-            ]
+            spec_list += [_spec_info(v, tp, j) for tp in v.tps for j in range(BATCH_GRID.size)]
     cat = {key: np.concatenate(v) for key, v in cols.items()}
     cat["binding"] = cat["binding"].astype(int)
     return Candidates(

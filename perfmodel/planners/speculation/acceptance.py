@@ -298,13 +298,13 @@ def assumed_basis(rate: float, n: int, why: str) -> AcceptanceBasis:
 def published_basis(target, cfg: DraftConfig, context) -> AcceptanceBasis:
     """The published look-up for one configuration; kind 'unknown' where there is no data."""
     c = np.atleast_1d(np.asarray(context, float))
-    draft = target.model.name if cfg.self_speculation else helper_deployment(
-        target, cfg.draft, "draft"
-    ).model.name
+    draft = (
+        target.model.name
+        if cfg.self_speculation
+        else helper_deployment(target, cfg.draft, "draft").model.name
+    )
     try:
-        rate, src, kind = published_acceptance(
-            target.model.name, draft, cfg.method, cfg.budget, c
-        )
+        rate, src, kind = published_acceptance(target.model.name, draft, cfg.method, cfg.budget, c)
     except PerfModelError:
         return AcceptanceBasis(
             "unknown", np.full(c.size, np.nan), "no published acceptance data (not ranked)"
@@ -329,7 +329,9 @@ def as_policy(acceptance) -> AcceptancePolicy:
     return AcceptancePolicy(None if acceptance is None else float(acceptance))
 
 
-def resolve_bases(target, configs: list[DraftConfig], context, acceptance=None) -> list[AcceptanceBasis]:
+def resolve_bases(
+    target, configs: list[DraftConfig], context, acceptance=None
+) -> list[AcceptanceBasis]:
     """One AcceptanceBasis per configuration under a policy (or a given rate, or None)."""
     pol = as_policy(acceptance)
     n = np.atleast_1d(np.asarray(context, float)).size

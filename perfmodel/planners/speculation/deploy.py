@@ -62,7 +62,9 @@ def helper_deployment(
         raise PerfModelError(f"unknown helper role '{role}' (speculator or draft)")
     if isinstance(name, str) and name.strip().lower() == SELF:
         if role != "draft":
-            raise PerfModelError("self-speculation is a MagicDec draft, not a SpecPrefill speculator")
+            raise PerfModelError(
+                "self-speculation is a MagicDec draft, not a SpecPrefill speculator"
+            )
         return target
     dtype = (weight_dtype or HELPER_WEIGHT_DTYPE).lower()
     if num_gpus is None:
