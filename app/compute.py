@@ -235,11 +235,12 @@ def _sd_setup(cfg: dict, drafts, draft_kv: str, gamma, gpu: str | None = None):
     """Target deployment, draft configs and gammas exactly as `perfmodel specdecode` and
     `perfmodel critical-length` build them (perfmodel.planners.specdecode.draft_configs ...)."""
     from perfmodel.planners import specdecode as sd
+    from perfmodel.planners.speculation import helper_deployment
 
     dep = deployment(cfg, gpu=gpu)
     configs = sd.draft_configs(list(drafts), draft_kv, sd.DEFAULT_BUDGETS)
     for c in configs:
-        sd.draft_deployment(dep, c)  # speculation.helper_deployment: size and vocabulary checks
+        helper_deployment(dep, c.draft, "draft")  # size and vocabulary checks
     gammas = sd.check_gammas([gamma]) if gamma else np.array(sd.DEFAULT_GAMMAS, float)
     return dep, configs, gammas
 

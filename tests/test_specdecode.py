@@ -24,6 +24,7 @@ from perfmodel.errors import PerfModelError
 from perfmodel.paths import DATA_DIR, PUBLISHED_DIR
 from perfmodel.planners import specdecode as sd
 from perfmodel.planners.speculation import acceptance as acc
+from perfmodel.planners.speculation import helper_deployment
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = sorted(PUBLISHED_DIR.glob("magicdec_*.csv"))
@@ -310,7 +311,7 @@ def test_critical_length_lower_on_h100_with_torch_profile(draft, a):
         lambda: sd.check_gammas(0),
         lambda: sd.parse_draft_kv("streamingllm:0"),
         lambda: sd.parse_draft_kv("h2o:512"),
-        lambda: sd.draft_deployment(_target(), sd.DraftConfig("70b")),
+        lambda: helper_deployment(_target(), "70b", "draft"),
         lambda: sd.draft_configs("self", "full"),
     ],
 )

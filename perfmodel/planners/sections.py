@@ -282,7 +282,8 @@ def specdecode_section(
         "smallest context where the best of "
         + ", ".join(c.label for c in compressed[:3])
         + (" ..." if len(compressed) > 3 else "")
-        + f" beats plain decoding at batch {batch} (time model, memory not required)",
+        + f" beats plain decoding at batch {batch} (time model, memory not required; "
+        f"acceptance {best.acceptance.label})",
         searched,
         grid.memory(ci).as_dict(0),
     )

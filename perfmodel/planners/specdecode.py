@@ -110,11 +110,6 @@ def specdecode_memory(
 DEFAULT_GAMMAS = tuple(range(1, 9))
 
 
-def draft_deployment(target: Deployment, cfg: DraftConfig) -> Deployment:
-    """The draft's deployment (speculation.helper_deployment, role 'draft')."""
-    return helper_deployment(target, cfg.draft, "draft")
-
-
 def check_gammas(gammas) -> np.ndarray:
     g = np.atleast_1d(np.asarray(gammas, float))
     if g.size == 0 or np.any(~np.isfinite(g)) or np.any(g < 1) or np.any(g != np.round(g)):
@@ -245,7 +240,7 @@ def evaluate_grid(
     # one vectorized call per distinct draft model (at most a few), budgets broadcast
     for name in dict.fromkeys(cfg.draft for cfg in configs):
         idx = np.array([i for i, cfg in enumerate(configs) if cfg.draft == name])
-        dep = draft_deployment(target, configs[idx[0]])
+        dep = helper_deployment(target, configs[idx[0]].draft, "draft")
         bud = budgets[idx][:, None]
         draft_step[idx, 0, :] = decode_step_time(dep, b[None, :], c[None, :], 1, kv_budget=bud)
         mem = specdecode_memory(target, dep, b[None, :], c[None, :], output_len, bud, name == SELF)
@@ -262,7 +257,7 @@ def evaluate_grid(
         who = (
             f"self-speculation of {target.model.name}"
             if missing[0].self_speculation
-            else (draft_deployment(target, missing[0]).model.name)
+            else (helper_deployment(target, missing[0].draft, "draft").model.name)
         )
         raise PerfModelError(
             f"no published acceptance data for {who} with {missing[0].kv_label} KV"

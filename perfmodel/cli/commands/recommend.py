@@ -166,6 +166,8 @@ def _print_human(r: dict) -> None:
             f"{crit:.0f} tokens at batch {r['batch']}; workload context {r['workload_context']:.0f} "
             f"is {'above' if r['above_critical'] else 'below'} it"
         )
+    if sd.get("available"):
+        crit_text += f" (acceptance {sd['acceptance_basis']})"
     t.add_row("critical length", crit_text)
     for note in r["notes"]:
         if not note.startswith("PLAN AT BATCH"):  # already in the precision row

@@ -78,12 +78,13 @@ def _setup(
     acceptance_len,
 ):
     from perfmodel.planners import specdecode as sd
+    from perfmodel.planners.speculation import helper_deployment
 
     dep = deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile)
     budget_list = parse_size_list(budgets, "--budgets")
     configs = sd.draft_configs(draft, draft_kv, budget_list)
     for cfg in configs:
-        sd.draft_deployment(dep, cfg)  # size and vocabulary checks before any work
+        helper_deployment(dep, cfg.draft, "draft")  # size and vocabulary checks before any work
     gammas = sd.check_gammas([gamma]) if gamma is not None else np.array(sd.DEFAULT_GAMMAS, float)
     rate = sd.resolve_acceptance(acceptance_rate, acceptance_len, gamma)
     if acceptance_len is not None and gamma is not None and not 1 <= acceptance_len < gamma + 1:
