@@ -74,7 +74,7 @@ def test_fleet_cost_by_hand():
 
 def test_plan_options_follow_the_formulas():
     plan = plan_capacity("8b", fixed_workload(6, 2048, 256), 2.0, 0.05, ("h100",), simulate=False)
-    o = plan.options[0]
+    o = plan.as_dict()["options"][0]
     assert o["meets_slo"]
     assert o["replicas"] == math.ceil(6 / o["qps_per_replica_max"] - 1e-9)
     assert o["gpus_needed"] == o["replicas"] * o["tp"]

@@ -7,6 +7,7 @@ formulas) -> plan (cheapest option, simulation check, curves) with simulate (the
 from perfmodel.planners.capacity.plan import (
     ASSUMPTIONS,
     MAX_SIM_EXTRA_REPLICAS,
+    CapacityOption,
     CapacityPlan,
     plan_capacity,
 )
@@ -48,6 +49,7 @@ __all__ = [
     "TP_CHOICES",
     "UTILIZATION_TARGET",
     "Candidates",
+    "CapacityOption",
     "CapacityPlan",
     "Workload",
     "candidates_for_gpu",

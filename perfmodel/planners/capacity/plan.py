@@ -8,7 +8,7 @@ replicas (up to MAX_SIM_EXTRA_REPLICAS) where the formulas were optimistic.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -66,20 +66,21 @@ class CapacityPlan:
     workload: Workload
     slo_ttft_s: float
     slo_tpot_s: float
-    options: list[dict]
+    options: list[CapacityOption]
     curves: dict  # per option label: QPS grid and cost per hour; TTFT/TPOT vs batch
     assumptions: list[str]
     profile: str
     critical: dict | None = None
 
     def as_dict(self) -> dict:
-        feasible = [o for o in self.options if o["meets_slo"]]
+        options = [o.as_dict() for o in self.options]
+        feasible = [o for o in options if o["meets_slo"]]
         best = min(feasible, key=lambda o: o["cost_per_hour"]) if feasible else None
         return {
             "model": self.model,
             "workload": self.workload.as_dict(),
             "slo": {"ttft_s": self.slo_ttft_s, "tpot_s": self.slo_tpot_s},
-            "options": self.options,
+            "options": options,
             "best": best,
             "assumptions": self.assumptions,
             "profile": self.profile,
@@ -101,24 +102,77 @@ def _speculation_basis(best: dict | None) -> str:
     return "; best option: " + ", ".join(parts) if parts else ""
 
 
-def _with_replicas(c: Candidates, i: int, opt: dict, wl: Workload, replicas: int) -> dict:
-    """The same option served by more replicas (each sees QPS / replicas)."""
+@dataclass(frozen=True)
+class CapacityOption:
+    """The cheapest fleet of one GPU type (with or without speculation); the JSON record of
+    `perfmodel capacity` is as_dict(). A field such as the deployment's pipeline parallelism
+    is added here, next to tp."""
+
+    gpu: str
+    with_spec: bool
+    meets_slo: bool
+    profile: str
+    weight_dtype: str | None = None
+    kv_dtype: str | None = None
+    tp: int | None = None
+    replicas: int | None = None
+    gpus_needed: int | None = None
+    batch: int | None = None
+    price_per_gpu_hour: float | None = None
+    cost_per_hour: float | None = None
+    cost_per_mtok: float | None = None
+    ttft_s: float | None = None
+    tpot_s: float | None = None
+    utilization: float | None = None
+    qps_per_replica_max: float | None = None
+    binding_constraint: str | None = None
+    prefill_s: float | None = None
+    decode_step_s: float | None = None
+    speculation: dict | None = None
+    reason: str | None = None  # why no candidate is feasible
+    replicas_added_by_simulation: int | None = None
+    simulation: dict | None = None
+    index: int | None = field(default=None, repr=False)  # the candidate's row
+
+    def as_dict(self) -> dict:
+        if self.index is None:  # infeasible: the fields a user can read, all null
+            keys = ("gpu", "with_spec", "meets_slo", "tp", "replicas", "gpus_needed", "batch")
+            keys += ("cost_per_hour", "cost_per_mtok", "ttft_s", "tpot_s", "reason", "profile")
+            return {k: getattr(self, k) for k in keys}
+        out = {
+            k: getattr(self, k)
+            for k in (
+                "gpu", "with_spec", "meets_slo", "weight_dtype", "kv_dtype", "tp", "replicas",
+                "gpus_needed", "batch", "price_per_gpu_hour", "cost_per_hour", "cost_per_mtok",
+                "ttft_s", "tpot_s", "utilization", "qps_per_replica_max", "binding_constraint",
+                "prefill_s", "decode_step_s", "speculation", "profile",
+            )
+        }  # fmt: skip
+        if self.simulation is not None:
+            out["replicas_added_by_simulation"] = self.replicas_added_by_simulation
+            out["simulation"] = self.simulation
+        return out
+
+
+def _with_replicas(c: Candidates, opt: CapacityOption, wl: Workload, replicas: int):
+    """The same option served by `replicas` replicas (each sees QPS / replicas)."""
+    i = opt.index
     lam = wl.qps / replicas
     ttft, tpot, u = load_metrics(
         c.s_mean[i], c.s_p90[i], c.d_p90[i], c.d_mean[i], c.batch[i], wl.output_mean, lam
     )
     gpus = replicas * int(c.tp[i])
     cost = gpus * c.price
-    return {
-        **opt,
-        "replicas": replicas,
-        "gpus_needed": gpus,
-        "cost_per_hour": cost,
-        "cost_per_mtok": float(cost_per_mtok(cost, wl.qps, wl.output_mean)),
-        "ttft_s": float(ttft),
-        "tpot_s": float(tpot),
-        "utilization": float(u),
-    }
+    return replace(
+        opt,
+        replicas=replicas,
+        gpus_needed=gpus,
+        cost_per_hour=cost,
+        cost_per_mtok=float(cost_per_mtok(cost, wl.qps, wl.output_mean)),
+        ttft_s=float(ttft),
+        tpot_s=float(tpot),
+        utilization=float(u),
+    )
 
 
 def _sim_meets(sim: dict, slo_ttft_s: float, slo_tpot_s: float) -> bool:
@@ -133,54 +187,35 @@ def _sim_meets(sim: dict, slo_ttft_s: float, slo_tpot_s: float) -> bool:
 MAX_SIM_EXTRA_REPLICAS = 8
 
 
-def _option(c: Candidates, i: int | None, wl: Workload, with_spec: bool, util: float) -> dict:
+def _option(c: Candidates, i: int | None, wl: Workload, with_spec: bool) -> CapacityOption:
     if i is None:
-        return {
-            "gpu": c.gpu,
-            "with_spec": with_spec,
-            "meets_slo": False,
-            "tp": None,
-            "replicas": None,
-            "gpus_needed": None,
-            "batch": None,
-            "cost_per_hour": None,
-            "cost_per_mtok": None,
-            "ttft_s": None,
-            "tpot_s": None,
-            "reason": "no TP, precision and batch meets both SLOs and fits in memory",
-            "profile": c.profile,
-        }
+        return CapacityOption(
+            c.gpu,
+            with_spec,
+            False,
+            c.profile,
+            reason="no TP, precision and batch meets both SLOs and fits in memory",
+        )
     lam_max = float(c.lam[i])
     replicas = int(math.ceil(wl.qps / lam_max - 1e-9))
-    lam = wl.qps / replicas
-    ttft, tpot, u = load_metrics(
-        c.s_mean[i], c.s_p90[i], c.d_p90[i], c.d_mean[i], c.batch[i], wl.output_mean, lam
+    base = CapacityOption(
+        c.gpu,
+        with_spec,
+        True,
+        c.profile,
+        weight_dtype=c.weight_dtype[i],
+        kv_dtype=c.kv_dtype[i],
+        tp=int(c.tp[i]),
+        batch=int(c.batch[i]),
+        price_per_gpu_hour=c.price,
+        qps_per_replica_max=lam_max,
+        binding_constraint=BINDING[int(c.binding[i])],
+        prefill_s=float(c.s_p90[i]),
+        decode_step_s=float(c.d_p90[i]),
+        speculation=c.spec[i],
+        index=i,
     )
-    gpus = replicas * int(c.tp[i])
-    cost = gpus * c.price
-    return {
-        "gpu": c.gpu,
-        "with_spec": with_spec,
-        "meets_slo": True,
-        "weight_dtype": c.weight_dtype[i],
-        "kv_dtype": c.kv_dtype[i],
-        "tp": int(c.tp[i]),
-        "replicas": replicas,
-        "gpus_needed": gpus,
-        "batch": int(c.batch[i]),
-        "price_per_gpu_hour": c.price,
-        "cost_per_hour": cost,
-        "cost_per_mtok": float(cost_per_mtok(cost, wl.qps, wl.output_mean)),
-        "ttft_s": float(ttft),
-        "tpot_s": float(tpot),
-        "utilization": float(u),
-        "qps_per_replica_max": lam_max,
-        "binding_constraint": BINDING[int(c.binding[i])],
-        "prefill_s": float(c.s_p90[i]),
-        "decode_step_s": float(c.d_p90[i]),
-        "speculation": c.spec[i],
-        "profile": c.profile,
-    }
+    return _with_replicas(c, base, wl, replicas)
 
 
 def plan_capacity(
@@ -247,22 +282,25 @@ def plan_capacity(
     qgrid = np.geomspace(wl.qps / 10, wl.qps * 10, 41)
     for c, spec in sets:
         i = best_index(c, wl.qps)
-        opt = _option(c, i, wl, spec, util)
+        opt = _option(c, i, wl, spec)
         if i is not None and simulate:
             # The utilization model ignores waiting for a free batch slot; where the
             # simulation misses an SLO, add replicas (bounded) until it meets it.
-            sim = _simulate_option(c, i, opt, wl, prompt_samples, output_samples)
-            first = opt["replicas"]
+            sim = _simulate_option(c, opt, wl, prompt_samples, output_samples)
+            first = opt.replicas
             while (
                 not _sim_meets(sim, slo_ttft_s, slo_tpot_s)
-                and opt["replicas"] < first + MAX_SIM_EXTRA_REPLICAS
+                and opt.replicas < first + MAX_SIM_EXTRA_REPLICAS
             ):
-                opt = _with_replicas(c, i, opt, wl, opt["replicas"] + 1)
-                sim = _simulate_option(c, i, opt, wl, prompt_samples, output_samples)
+                opt = _with_replicas(c, opt, wl, opt.replicas + 1)
+                sim = _simulate_option(c, opt, wl, prompt_samples, output_samples)
             sim["meets_slo"] = _sim_meets(sim, slo_ttft_s, slo_tpot_s)
-            opt["replicas_added_by_simulation"] = opt["replicas"] - first
-            opt["meets_slo"] = sim["meets_slo"]
-            opt["simulation"] = sim
+            opt = replace(
+                opt,
+                replicas_added_by_simulation=opt.replicas - first,
+                meets_slo=sim["meets_slo"],
+                simulation=sim,
+            )
         options.append(opt)
         _, cost = fleet_cost(c, qgrid)
         label = f"{c.gpu}{' + spec' if spec else ''}"
@@ -314,9 +352,10 @@ def plan_capacity(
     )
 
 
-def _simulate_option(c: Candidates, i: int, opt: dict, wl: Workload, prompts, outputs) -> dict:
+def _simulate_option(c: Candidates, opt: CapacityOption, wl: Workload, prompts, outputs) -> dict:
     """Simulate one replica of the chosen option at QPS / replicas (plain step times; with
     speculation the modeled per-token decode time replaces the step at the full batch)."""
+    i = opt.index
     dep = c.deps[(c.weight_dtype[i], c.kv_dtype[i], int(c.tp[i]))]
     b = int(c.batch[i])
     n = np.arange(1, b + 1, dtype=float)
@@ -329,19 +368,19 @@ def _simulate_option(c: Candidates, i: int, opt: dict, wl: Workload, prompts, ou
     def prefill(lengths):
         return prefill_time(dep, 1.0, lengths) * min(s_ratio, 1.0)
 
-    return simulate_replica(wl.qps / opt["replicas"], b, prefill, step, prompts, outputs)
+    return simulate_replica(wl.qps / opt.replicas, b, prefill, step, prompts, outputs)
 
 
 def _critical_curve(sets, options, acceptance_rate) -> dict | None:
     """Critical sequence length vs batch from the MagicDec planner (the compressed-KV drafts
     of specdecode.planner_configs under specdecode.planner_policy), for the cheapest
     with-spec option's deployment (None when unavailable)."""
-    spec_opts = [o for o in options if o["with_spec"] and o["meets_slo"]]
+    spec_opts = [o for o in options if o.with_spec and o.meets_slo]
     if not spec_opts:
         return None
-    o = min(spec_opts, key=lambda x: x["cost_per_hour"])
-    c = next(c for c, s in sets if s and c.gpu == o["gpu"])
-    dep = c.deps[(o["weight_dtype"], o["kv_dtype"], o["tp"])]
+    o = min(spec_opts, key=lambda x: x.cost_per_hour)
+    c = next(c for c, s in sets if s and c.gpu == o.gpu)
+    dep = c.deps[(o.weight_dtype, o.kv_dtype, o.tp)]
     batches = np.array([1, 4, 16, 64, 256], float)
     configs = [cfg for cfg in planner_configs(dep) if cfg.method != "full"]
     policy = planner_policy(acceptance_rate)
@@ -352,8 +391,8 @@ def _critical_curve(sets, options, acceptance_rate) -> dict | None:
     crit = critical_length(dep, configs, batches, acceptance_rate=policy)
     labels = sorted({b.label for b in bases if b.ranked})
     return {
-        "gpu": o["gpu"],
-        "config": f"TP{o['tp']} {o['weight_dtype']}/{o['kv_dtype']}",
+        "gpu": o.gpu,
+        "config": f"TP{o.tp} {o.weight_dtype}/{o.kv_dtype}",
         "batch": batches.tolist(),
         "critical_seq_len": [None if not np.isfinite(x) else float(x) for x in crit],
         "acceptance": ", ".join(labels),
