@@ -3,7 +3,8 @@
 One rule for every command, page and planner (DESIGN.md):
 - The helper (SpecPrefill's speculator, MagicDec's draft) runs in BF16 weights unless the
   user says otherwise, as in the SpecPrefill paper (Llama-3.1-8B-Instruct BF16 beside
-  Llama-3.1-405B-Instruct-FP8, both TP8) and MagicDec (BF16 throughout). Its KV cache uses
+  Llama-3.1-405B-Instruct-FP8, both TP8); MagicDec's published rows are BF16 throughout
+  (validation/published/magicdec_*.csv). Its KV cache uses
   the target's KV dtype. Self-speculation is the target itself (its own weights and dtype).
 - On the target's GPUs it uses the target's TP degree; on its own GPUs (SpecPrefill
   --speculator-gpus N) TP N. Its heads must divide by its TP degree.
