@@ -16,6 +16,7 @@ from perfmodel.planners.speculation import (
     resolve_bases,
 )
 from perfmodel.planners.speculation.acceptance import AcceptancePolicy
+from tests.conftest import run_cli
 
 
 def _fp8_405b():
@@ -85,3 +86,13 @@ def test_resolver_kinds_and_the_assumed_switch():
     assert isinstance(only[0], AcceptanceBasis)
     assert only[0].kind == "assumed" and only[0].label == "assumed 0.8"
     assert only[0].source.startswith("assumed 0.8 per token: no published acceptance data")
+
+
+def test_cli_speculator_dtype_is_bf16_unless_given():
+    args = ("specprefill", "--model", "405b", "--weight-dtype", "fp8", "--num-gpus", "8")
+    args += ("--prompt-len", "32k", "--batch", "1", "--keep-rate", "0.5", "--json")
+    default = run_cli(*args, check_json=True)
+    fp8 = run_cli(*args, "--speculator-weight-dtype", "fp8", check_json=True)
+    assert default["speculator_weight_dtype"] == "bf16" and fp8["speculator_weight_dtype"] == "fp8"
+    # an FP8 speculator reads half the weight bytes: its TTFT is lower
+    assert fp8["rows"][0]["ttft_s"] < default["rows"][0]["ttft_s"]

@@ -59,6 +59,13 @@ def specprefill(
             "pipeline for QPS. Default: on the target's GPUs.",
         ),
     ] = None,
+    speculator_weight_dtype: Annotated[
+        str | None,
+        typer.Option(
+            "--speculator-weight-dtype",
+            help="Speculator weights: bf16 | fp8 | int4 (default bf16, as in the paper).",
+        ),
+    ] = None,
     slo_ttft: Annotated[
         float | None,
         typer.Option(
@@ -77,7 +84,9 @@ def specprefill(
     from perfmodel.planners.speculation import helper_deployment
 
     target = deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile)
-    spec = helper_deployment(target, speculator, "speculator", num_gpus=speculator_gpus)
+    spec = helper_deployment(
+        target, speculator, "speculator", speculator_weight_dtype, num_gpus=speculator_gpus
+    )
     b = _one(batch, "--batch")
     L = _one(prompt_len, "--prompt-len")
     keeps = parse_float_list(keep_rate, "--keep-rate")
