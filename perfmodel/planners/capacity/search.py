@@ -157,11 +157,9 @@ def spec_prefill_service(dep_t: Deployment, wl: Workload, max_quality_drop: floa
 
 def spec_decode_service(dep_t: Deployment, wl: Workload, acceptance_rate: float | None):
     """SpecDecodeService over BATCH_GRID at the p90 and mean contexts (memory at output/2
-    generated tokens, as recommend), or None when no draft configuration exists."""
-    try:
-        configs = planner_configs(dep_t)
-    except PerfModelError:
-        return None
+    generated tokens, as recommend). Self-speculation is always a candidate and the planner
+    policy assumes a rate where no data exists, so there is always a ranked configuration."""
+    configs = planner_configs(dep_t)
     policy = planner_policy(acceptance_rate)
     out = []
     for ctx, out_len in (
@@ -196,8 +194,6 @@ def _variants(deps, tps, wl, with_spec, max_quality_drop, acceptance_rate) -> li
         d_t = deps[t]
         sp = spec_prefill_service(d_t, wl, max_quality_drop)
         sd = spec_decode_service(d_t, wl, acceptance_rate)
-        if sp is None and sd is None:
-            continue
         dm, d9 = plain.decode_mean_s[i : i + 1], plain.decode_p90_s[i : i + 1]
         if sp is not None:
             # target KV holds the kept prompt tokens; speculator weights and one full-prompt
@@ -206,19 +202,16 @@ def _variants(deps, tps, wl, with_spec, max_quality_drop, acceptance_rate) -> li
             mb_i = float(max_batch(d_t, sp.kept_tokens_p90, wl.output_p90, extra_bytes=extra))
         else:
             mb_i = float(mb[i, 0])
-        use = None
-        if sd is not None:
-            use = (sd.sd_p90_s[None, :] < d9) & np.isfinite(sd.sd_p90_s[None, :])
-            d9 = np.where(use, sd.sd_p90_s[None, :], d9)
-            dm = np.where(use, np.minimum(sd.sd_mean_s[None, :], dm), dm)
-            use = use[0]
+        use = (sd.sd_p90_s[None, :] < d9) & np.isfinite(sd.sd_p90_s[None, :])
+        d9 = np.where(use, sd.sd_p90_s[None, :], d9)
+        dm = np.where(use, np.minimum(sd.sd_mean_s[None, :], dm), dm)
         times = ServiceTimes(
             np.full((1, 1), sp.ttft_mean_s if sp else plain.prefill_mean_s[i, 0]),
             np.full((1, 1), sp.ttft_p90_s if sp else plain.prefill_p90_s[i, 0]),
             dm,
             d9,
         )
-        out.append(Variant([t], times, B <= mb_i, sp, sd, use))
+        out.append(Variant([t], times, B <= mb_i, sp, sd, use[0]))
     return out
 
 
