@@ -21,9 +21,10 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 from perfmodel.errors import PerfModelError  # noqa: E402
+from perfmodel.specs.dtypes import PRECISIONS  # noqa: E402
 
-WEIGHT_DTYPES = ("bf16", "fp8", "int4")
-KV_DTYPES = ("bf16", "fp8")
+WEIGHT_DTYPES = tuple(dict.fromkeys(w for w, _ in PRECISIONS))  # bf16, fp8, int4
+KV_DTYPES = tuple(dict.fromkeys(k for _, k in PRECISIONS))  # bf16, fp8
 MODES = ("auto", "roofline", "additive")
 NUM_GPUS = (1, 2, 4, 8)
 

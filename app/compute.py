@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from perfmodel.core.deployment import Deployment, make_deployment
+from perfmodel.core.deployment import Deployment, basis_label, make_deployment
 from perfmodel.errors import PerfModelError
 
 MAX_UPLOAD_BYTES = 2_000_000  # uploaded measurement CSVs are capped at 2 MB
@@ -36,21 +36,19 @@ def deployment(cfg: dict, model: str | None = None, gpu: str | None = None) -> D
 
 
 def basis_text(dep: Deployment) -> str:
-    """'modeled: profile X, mode Y' exactly as the CLI prints it."""
-    from perfmodel.cli.commands.common import basis
-
-    return basis(dep)
+    """'modeled: profile X, mode Y' exactly as the CLI prints it (core.deployment.basis_label)."""
+    return basis_label(dep)
 
 
 # --- page 5: model explorer ----------------------------------------------------------------
 def explorer(cfg: dict, batch: int, prompt_len: int, output_len: int) -> dict:
     """Latency, memory and the per-operator breakdown of prefill and of one decode step.
 
-    perfmodel.core.api.predict_arrays for the request, perfmodel.cli.commands.predict.breakdown_rows
+    perfmodel.core.api.predict_arrays for the request, perfmodel.core.breakdown.breakdown_rows
     (forward_pass(detail=True)) for the operators, the GPU spec for the roofline's ceilings.
     """
-    from perfmodel.cli.commands.predict import breakdown_rows
     from perfmodel.core.api import predict_arrays
+    from perfmodel.core.breakdown import breakdown_rows
     from perfmodel.core.inference import mean_decode_context
 
     dep = deployment(cfg)
@@ -156,8 +154,8 @@ def _profile_arg(profile: str) -> str | None:
 
 # --- speculator / draft choices --------------------------------------------------------------
 def smaller_models(model: str) -> list[str]:
-    """perfmodel.planners.recommend.smaller_models: candidates for a speculator or a draft."""
-    from perfmodel.planners.recommend import smaller_models as smaller
+    """perfmodel.planners.speculation.smaller_models: candidates for a speculator or a draft."""
+    from perfmodel.planners.speculation import smaller_models as smaller
     from perfmodel.specs.models import resolve_model
 
     return [m.name for m in smaller(resolve_model(model))]
@@ -176,9 +174,10 @@ def specprefill(
     published quality curve (perfmodel.planners.quality.quality_drop / load_quality)."""
     from perfmodel.planners.quality import load_quality, quality_drop
     from perfmodel.planners.specprefill import DEFAULT_KEEP_RATES, plan_specprefill
+    from perfmodel.planners.speculation import helper_deployment
 
     target = deployment(cfg)
-    spec = target.with_model(speculator)
+    spec = helper_deployment(target, speculator, "speculator")
     plan = plan_specprefill(
         target,
         spec,
@@ -218,20 +217,30 @@ def specprefill(
         "quality_source": table.source_text(),
         "describe": target.describe(),
         "speculator": spec.model.name,
+        "speculator_weight_dtype": spec.weight_dtype,
         "basis": basis_text(target),
     }
 
 
 # --- pages 1 and 3: MagicDec planner ---------------------------------------------------------
+def acceptance_caption(record: dict | None) -> str:
+    """'Acceptance: <basis> — <source>' for a grid record (the configuration shown); the
+    basis is given | published | interpolated | nearest | assumed (speculation.acceptance)."""
+    if not record:
+        return ""
+    return f"Acceptance ({record['acceptance_basis']}): {record['acceptance_source']}"
+
+
 def _sd_setup(cfg: dict, drafts, draft_kv: str, gamma, gpu: str | None = None):
     """Target deployment, draft configs and gammas exactly as `perfmodel specdecode` and
     `perfmodel critical-length` build them (perfmodel.planners.specdecode.draft_configs ...)."""
     from perfmodel.planners import specdecode as sd
+    from perfmodel.planners.speculation import helper_deployment
 
     dep = deployment(cfg, gpu=gpu)
     configs = sd.draft_configs(list(drafts), draft_kv, sd.DEFAULT_BUDGETS)
     for c in configs:
-        sd.draft_deployment(dep, c)
+        helper_deployment(dep, c.draft, "draft")  # size and vocabulary checks
     gammas = sd.check_gammas([gamma]) if gamma else np.array(sd.DEFAULT_GAMMAS, float)
     return dep, configs, gammas
 
@@ -290,7 +299,7 @@ def critical_length_view(
         "max_len": int(top),
         "by_gpu": pd.concat(curves, ignore_index=True),
         "speedup": speedup,
-        "acceptance_source": grid.acceptance_source[0] if acceptance_rate is None else "",
+        "acceptance": acceptance_caption(best),
         "describe": dep.describe(),
         "drafts": [c.label for c in configs],
         "basis": basis_text(dep),
@@ -358,7 +367,7 @@ def specdecode_view(
         "top": pd.DataFrame(top),
         "memory": memory,
         "capacity_gb": grid.memory_capacity_gb,
-        "acceptance_source": grid.acceptance_source,
+        "acceptance": acceptance_caption(best or (top[0] if top else None)),
         "describe": dep.describe(),
         "basis": basis_text(dep),
     }
@@ -412,7 +421,7 @@ def capacity_view(
     when that module is installed."""
     import json
 
-    from perfmodel.cli.typer_app import _clean
+    from perfmodel.core.jsonable import json_ready
     from perfmodel.planners.capacity import fixed_workload, plan_capacity
 
     plan = plan_capacity(
@@ -425,7 +434,7 @@ def capacity_view(
         profile=_profile_arg(cfg["profile"]),
         mode=None if cfg["mode"] == "auto" else cfg["mode"],
     )
-    payload = _clean(plan.as_dict())
+    payload = json_ready(plan.as_dict())
     curves = pd.concat(
         [
             pd.DataFrame({"option": k, "qps": v["qps"], "cost_per_hour": v["cost_per_hour"]})

@@ -31,6 +31,10 @@ OPTION_COLUMNS = (
 
 
 def _cell(option: dict, key: str) -> str:
+    if key == "with_spec" and option.get("with_spec"):
+        # the basis of the speculation this option uses (acceptance of its MagicDec draft)
+        basis = (option.get("speculation") or {}).get("acceptance")
+        return f"yes ({basis})" if basis else "yes"
     if key == "sim_ttft":
         sim = option.get("simulation") or {}
         if sim.get("ttft_p50_s") is None:

@@ -23,6 +23,7 @@ from perfmodel.cli.typer_app import (
     emit_json,
 )
 from perfmodel.errors import PerfModelError
+from perfmodel.specs.dtypes import canonical_dtype
 
 RUNNERS = ("torch", "vllm")
 
@@ -51,23 +52,10 @@ def model_column(spec, config_path: Path) -> str:
 
 
 def _canonical_dtype(name: str | None, what: str) -> str | None:
+    """The project's dtype names (perfmodel.specs.dtypes), other spellings accepted."""
     if name is None:
         return None
-    aliases = {
-        "bf16": "bf16",
-        "bfloat16": "bf16",
-        "fp16": "fp16",
-        "float16": "fp16",
-        "half": "fp16",
-        "fp32": "fp32",
-        "float32": "fp32",
-        "fp8": "fp8",
-        "int4": "int4",
-    }
-    value = aliases.get(name.strip().lower())
-    if value is None:
-        raise PerfModelError(f"{what} '{name}' is not one of bf16, fp16, fp32, fp8, int4")
-    return value
+    return canonical_dtype(name, what, ("bf16", "fp16", "fp32", "fp8", "int4"))
 
 
 @app.command("profile")
@@ -197,6 +185,14 @@ def profile(
         raise PerfModelError("--decode-only needs --runner torch and --output-len >= 2")
     if runner == "torch":
         from profiler.torch_runner import TorchRunner
+
+        try:
+            import torch  # noqa: F401  (optional heavy dependency: checked before any work)
+        except ImportError:
+            raise PerfModelError(
+                "--runner torch needs PyTorch, which is not installed (pip install torch); "
+                "or use --runner vllm on a GPU machine"
+            ) from None
 
         if tp != 1:
             raise PerfModelError("the torch runner uses one device; use --runner vllm for --tp > 1")

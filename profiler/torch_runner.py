@@ -28,14 +28,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from perfmodel.errors import PerfModelError
+from perfmodel.specs.dtypes import canonical_dtype
 from profiler.runner import Point, PointResult, summarize
 
 SUPPORTED = ("llama", "mistral", "qwen2")
-DTYPE_NAMES = {
-    "fp32": "float32", "float32": "float32", "float": "float32", "bf16": "bfloat16",
-    "bfloat16": "bfloat16", "fp16": "float16", "float16": "float16", "half": "float16",
-}  # fmt: skip
-SHORT_DTYPE = {"float32": "fp32", "bfloat16": "bf16", "float16": "fp16"}
+TORCH_DTYPES = ("fp32", "bf16", "fp16")  # what the plain-torch decoder runs in
+TORCH_NAME = {"fp32": "float32", "bf16": "bfloat16", "fp16": "float16"}
 
 
 @dataclass(frozen=True)
@@ -97,22 +95,12 @@ def torch_dtype(name: str):
     """'bf16' / 'fp16' / 'fp32' (or torch spellings) -> torch.dtype."""
     import torch
 
-    canonical = DTYPE_NAMES.get(str(name).lower())
-    if canonical is None:
-        raise PerfModelError(
-            f"torch runner dtype '{name}' is not supported (use bf16, fp16 or fp32)"
-        )
-    return getattr(torch, canonical)
+    return getattr(torch, TORCH_NAME[short_dtype(name)])
 
 
 def short_dtype(name: str) -> str:
     """'bfloat16' -> 'bf16' (the names used in the measurement CSV)."""
-    canonical = DTYPE_NAMES.get(str(name).lower())
-    if canonical is None:
-        raise PerfModelError(
-            f"torch runner dtype '{name}' is not supported (use bf16, fp16 or fp32)"
-        )
-    return SHORT_DTYPE[canonical]
+    return canonical_dtype(name, "torch runner dtype", TORCH_DTYPES)
 
 
 def build_model(

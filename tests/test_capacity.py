@@ -21,7 +21,7 @@ SLO = (2.0, 0.05)
 
 def _cost(qps, gpus=("h100", "a100")):
     plan = plan_capacity("8b", fixed_workload(qps, 2048, 256), *SLO, gpus, simulate=False)
-    return {o["gpu"]: o["cost_per_hour"] for o in plan.options}
+    return {o.gpu: o.cost_per_hour for o in plan.options}
 
 
 def test_cost_monotone_in_qps():

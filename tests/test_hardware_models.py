@@ -21,7 +21,6 @@ SOURCED_FIELDS = (
     "hbm_capacity_gb",
     "hbm_bandwidth_tbps",
     "link_bandwidth_gbps",
-    "link_latency_us",
     "tdp_w",
     "price_per_gpu_hour_usd",
     "max_gpus_per_node",

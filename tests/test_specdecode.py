@@ -23,6 +23,8 @@ from perfmodel.core.deployment import make_deployment
 from perfmodel.errors import PerfModelError
 from perfmodel.paths import DATA_DIR, PUBLISHED_DIR
 from perfmodel.planners import specdecode as sd
+from perfmodel.planners.speculation import acceptance as acc
+from perfmodel.planners.speculation import helper_deployment
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = sorted(PUBLISHED_DIR.glob("magicdec_*.csv"))
@@ -141,8 +143,8 @@ def test_published_oom_row_does_not_fit():
 
 
 def test_shipped_acceptance_file_is_the_published_rows():
-    shipped = pd.read_csv(DATA_DIR / sd.ACCEPTANCE_FILE)
-    rebuilt = sd.acceptance_rows_from_published()
+    shipped = pd.read_csv(DATA_DIR / acc.ACCEPTANCE_FILE)
+    rebuilt = acc.acceptance_rows_from_published()
     pd.testing.assert_frame_equal(
         shipped.reset_index(drop=True), rebuilt.astype(shipped.dtypes.to_dict()), check_dtype=False
     )
@@ -151,14 +153,20 @@ def test_shipped_acceptance_file_is_the_published_rows():
 def test_acceptance_lookup_nearest_and_interpolated():
     ok, _ = _rows(PUBLISHED_DIR / "magicdec_p8192_budget512.csv")
     expected = sd.acceptance_rate_from_length(ok["acceptance_len"], ok["gamma"]).mean()
-    a, src = sd.published_acceptance(
+    a, src, kind = sd.published_acceptance(
         "Llama-3.1-8B", "Llama-3.2-1B", "streamingllm", 512, [8192, 300]
     )
     assert a == pytest.approx([expected, expected])
-    assert "lines 294,295,296,297,298" in src
-    a, src = sd.published_acceptance(
-        "Llama-3.1-8B", "Llama-3.2-1B", "full", np.inf, [256, 2048, 8192]
+    assert kind == "nearest"  # 300 is not a published prompt length
+    _, _, kind = sd.published_acceptance(
+        "Llama-3.1-8B", "Llama-3.2-1B", "streamingllm", 512, [8192]
     )
+    assert kind == "published"
+    assert "lines 294,295,296,297,298" in src
+    a, src, kind = sd.published_acceptance(
+        "Llama-3.1-8B", "Llama-3.2-1B", "full", np.inf, [256, 3000, 8192]
+    )
+    assert kind == "interpolated"
     assert min(a[0], a[2]) <= a[1] <= max(a[0], a[2])
     assert "interpolated" in src
     with pytest.raises(PerfModelError, match="no published acceptance data"):
@@ -303,7 +311,7 @@ def test_critical_length_lower_on_h100_with_torch_profile(draft, a):
         lambda: sd.check_gammas(0),
         lambda: sd.parse_draft_kv("streamingllm:0"),
         lambda: sd.parse_draft_kv("h2o:512"),
-        lambda: sd.draft_deployment(_target(), sd.DraftConfig("70b")),
+        lambda: helper_deployment(_target(), "70b", "draft"),
         lambda: sd.draft_configs("self", "full"),
     ],
 )

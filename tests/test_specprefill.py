@@ -25,6 +25,7 @@ from perfmodel.planners.specprefill import (
     plan_specprefill,
     specprefill_times,
 )
+from perfmodel.planners.speculation import helper_deployment
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = [
@@ -73,7 +74,7 @@ def test_published_rows_reproduced(name):
     if r0["method"] == "baseline":
         pred = prefill_time(target, b, L)
     else:
-        spec = target.with_model(r0["speculator"])
+        spec = helper_deployment(target, r0["speculator"], "speculator")
         keep = np.array([float(r["keep_rate"]) for r in rows])
         pred = specprefill_times(target, spec, b, L, keep).ttft_s
     ape = np.abs(pred / measured - 1)

@@ -87,10 +87,8 @@ with common.guard():
         f"{res['describe']}; drafts {', '.join(res['drafts'])}; {res['basis']}; time model "
         "only (memory not required to fit, as `perfmodel critical-length`)"
     )
-    if res["acceptance_source"]:
-        st.caption(f"Acceptance: measured (published), {res['acceptance_source']}")
-    elif rate is not None:
-        st.caption(f"Acceptance: assumed per-token rate {rate:.2f} (your input)")
+    if res["acceptance"]:
+        st.caption(res["acceptance"])
 
     left, right = st.columns(2)
     sp = res["speedup"]

@@ -131,7 +131,7 @@ with common.guard():
             y=qp["drop"],
             mode="markers",
             marker={"size": 10},
-            name="measured (published)",
+            name="published (SpecPrefill paper, LongBench)",
         )
     )
     quality.add_hline(

@@ -78,14 +78,8 @@ with common.guard():
             f"{best['memory']['total_gb']:.1f} / {res['capacity_gb']:.1f} GB",
         )
     common.modeled(f"target {res['describe']}, draft {st.session_state.sd_draft}; {res['basis']}")
-    st.caption(
-        "Acceptance: "
-        + (
-            f"assumed per-token rate {rate:.2f} (your input)"
-            if rate is not None
-            else "measured (published), " + res["acceptance_source"][0]
-        )
-    )
+    if res["acceptance"]:
+        st.caption(res["acceptance"])
 
     heat, fits = res["heat"], res["fits"]
     text = [

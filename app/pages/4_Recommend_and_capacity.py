@@ -124,7 +124,7 @@ with common.guard():
         if section.get("reason"):
             st.caption(f"{key}: {section['reason']}")
     if sd.get("acceptance_source"):
-        st.caption(f"Acceptance: {sd['acceptance_source']}")
+        st.caption(f"Acceptance ({sd['acceptance_basis']}): {sd['acceptance_source']}")
     st.download_button(
         "Download the recommendation (JSON)",
         json.dumps(rec, indent=2, default=str),

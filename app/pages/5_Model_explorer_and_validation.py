@@ -154,11 +154,14 @@ with common.guard():
     pts = val["points"]
     overall = float(pts["ape"].mean())
     v1, v2 = st.columns([1, 3])
-    v1.metric("MAPE, all published rows", f"{100 * overall:.1f}%")
+    v1.metric("MAPE, all published rows (in-sample where fitted)", f"{100 * overall:.1f}%")
     v1.caption(
         "Measured: published tables in validation/published/ (paper and line cited in each "
         "row). Modeled: each table with "
         + ("its own profile." if cfg["profile"] == "auto" else f"profile {cfg['profile']}.")
+        + " Tables with fitted_on = true were used to fit that profile: their MAPE is "
+        "in-sample. Out-of-sample accuracy: `perfmodel validate --cross-validate` "
+        "(leave-one-table-out)."
     )
     v2.dataframe(score_table(val["tables"]), hide_index=True)
     st.plotly_chart(

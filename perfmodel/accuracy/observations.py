@@ -187,6 +187,7 @@ def build_table(
     from perfmodel.core.inference import decode_step_time, prefill_time
     from perfmodel.planners.specdecode import specdecode_times
     from perfmodel.planners.specprefill import specprefill_times
+    from perfmodel.planners.speculation.deploy import helper_deployment
 
     path = Path(path)
     frame = read_table(path)
@@ -247,7 +248,7 @@ def build_table(
     if sp.any():
 
         def sp_fn(dep, sub, p):
-            spec = dep.with_model(sub["speculator"].iloc[0])
+            spec = helper_deployment(dep, sub["speculator"].iloc[0], "speculator")
             return specprefill_times(
                 dep,
                 spec,
@@ -264,7 +265,7 @@ def build_table(
     if md.any():
 
         def md_times(dep, sub):
-            draft = dep.with_model(sub["draft_model"].iloc[0])
+            draft = helper_deployment(dep, sub["draft_model"].iloc[0], "draft")
             budget = sub["draft_kv_budget"].fillna(np.inf).values
             return specdecode_times(
                 dep,

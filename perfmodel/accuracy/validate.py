@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from perfmodel.accuracy.observations import Observation, Table
+from perfmodel.errors import PerfModelError
 from perfmodel.specs.profile import Profile, load_profile, profile_for
 
 
@@ -54,8 +55,8 @@ def profile_of(obs: Observation, override: Profile | str | None = None) -> Profi
     if obs.profile:
         try:
             return load_profile(obs.profile)
-        except ValueError:
-            pass
+        except PerfModelError as exc:
+            raise PerfModelError(f"{obs.name}: 'profile' column: {exc}") from None
     return profile_for(obs.gpu or "h100-sxm")
 
 
@@ -81,6 +82,7 @@ def memory_check_scores(table: Table, profile: Profile) -> list[dict]:
     """For rows published as out-of-memory: does the model also say it does not fit?"""
     from perfmodel.core.deployment import make_deployment
     from perfmodel.planners.specdecode import specdecode_memory
+    from perfmodel.planners.speculation.deploy import helper_deployment
 
     out = []
     for check in table.memory_checks:
@@ -89,7 +91,7 @@ def memory_check_scores(table: Table, profile: Profile) -> list[dict]:
             r["model"], r["gpu"], int(r["num_gpus"]), int(r["tp"]), profile=profile
         )
         if isinstance(r.get("draft_model"), str):
-            draft = dep.with_model(r["draft_model"])
+            draft = helper_deployment(dep, r["draft_model"], "draft")
             budget = (
                 r["draft_kv_budget"] if r["draft_kv_budget"] == r["draft_kv_budget"] else np.inf
             )

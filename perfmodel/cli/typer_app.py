@@ -9,11 +9,12 @@ cold `perfmodel recommend` stays well under half a second.
 from __future__ import annotations
 
 import json
-import math
 import sys
 from typing import Annotated, Any
 
 import typer
+
+from perfmodel.core.jsonable import json_ready
 
 app = typer.Typer(
     name="perfmodel",
@@ -79,24 +80,7 @@ OutputOpt = Annotated[str, typer.Option("--output-len", "-o", help="Generated to
 
 def emit_json(payload: Any) -> None:
     """Print JSON to stdout; NaN/inf become null so the output is strict JSON."""
-    typer.echo(json.dumps(_clean(payload), indent=2))
-
-
-def _clean(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_clean(v) for v in value]
-    if hasattr(value, "item") and callable(value.item):  # numpy scalar
-        try:
-            value = value.item()
-        except (ValueError, TypeError):
-            pass
-    if hasattr(value, "tolist"):
-        return _clean(value.tolist())
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    return value
+    typer.echo(json.dumps(json_ready(payload), indent=2))
 
 
 def console():

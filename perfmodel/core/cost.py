@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from perfmodel.core.ops import ATTENTION, COMM, MATMUL, OpCost
+from perfmodel.errors import PerfModelError
 from perfmodel.specs.hardware import HardwareSpec
 from perfmodel.specs.profile import Profile
 
@@ -62,7 +63,12 @@ def op_time(
     """Time of one operator (seconds, per GPU; arrays broadcast); at least `kernels` times
     the profile's per-kernel floor."""
     if op.kind == COMM:
-        link = max(hw.link_bandwidth, 1.0)
+        if hw.link_bandwidth <= 0 and np.any(np.asarray(op.comm_calls) > 0):
+            raise PerfModelError(
+                f"{hw.name} has no interconnect (link_bandwidth_gbps 0): tensor parallelism "
+                "across devices needs one; use --tp 1"
+            )
+        link = hw.link_bandwidth if hw.link_bandwidth > 0 else np.inf
         comm = op.comm_calls * profile.comm_latency_us * 1e-6 + op.comm_bytes / (
             link * profile.comm
         )

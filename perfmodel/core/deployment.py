@@ -120,6 +120,11 @@ def make_deployment(
         raise PerfModelError(
             f"--tp {tp} does not divide the {m.num_heads} attention heads of {m.name}"
         )
+    if tp > 1 and hw.link_bandwidth <= 0:
+        raise PerfModelError(
+            f"{hw.name} has no interconnect (link_bandwidth_gbps 0): --tp {tp} needs one; "
+            "use --tp 1"
+        )
     dtypes.weight_bytes(weight_dtype)
     dtypes.kv_bytes(kv_dtype)
     prof = resolve_profile(profile, hw.name, framework)
@@ -146,3 +151,10 @@ def _check_pipeline_placement(hw: HardwareSpec, num_gpus: int, tp: int, pp: int)
             f"hardware YAML): a pipeline over {pipeline.nodes_needed(num_gpus, per_node)} nodes "
             "cannot be costed"
         )
+
+
+def basis_label(dep: Deployment) -> str:
+    """What a printed number rests on: modeled, with which profile, mode and operator table."""
+    extra = f" ({dep.profile.note})" if dep.profile.note else ""
+    table = f", kernels from operator table {dep.profile.optable}" if dep.profile.optable else ""
+    return f"modeled: profile {dep.profile.name}, {dep.mode} mode{table}{extra}"

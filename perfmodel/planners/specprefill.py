@@ -37,93 +37,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from perfmodel.core.cost import op_time
 from perfmodel.core.deployment import Deployment
-from perfmodel.core.inference import decode_step_time, prefill_time
-from perfmodel.core.ops import ATTENTION, OpCost, kv_heads_per_gpu
+from perfmodel.core.inference import prefill_time
+from perfmodel.core.memory import max_batch, memory_report
 from perfmodel.errors import PerfModelError
-
-DEFAULT_LOOKAHEAD = 8
-
-
-def check_keep_rates(keep) -> np.ndarray:
-    keep = np.asarray(keep, dtype=float)
-    if keep.size == 0 or np.any(~np.isfinite(keep)) or np.any(keep <= 0) or np.any(keep > 1):
-        raise PerfModelError(f"keep rate must be in (0, 1], got {np.ravel(keep).tolist()}")
-    return keep
-
-
-def kept_tokens(prompt_len, keep) -> np.ndarray:
-    """ceil(keep * L), at least 1 token."""
-    return np.maximum(np.ceil(np.asarray(keep, float) * np.asarray(prompt_len, float) - 1e-9), 1.0)
-
-
-def scoring_op(spec: Deployment, batch, prompt_len, lookahead) -> OpCost:
-    """Attention scores of the look-ahead queries over every prompt key (all layers, heads)."""
-    m = spec.model
-    b, L, n = np.broadcast_arrays(*(np.asarray(x, float) for x in (batch, prompt_len, lookahead)))
-    n = np.maximum(n, 1.0)  # at least the last prompt token scores the prompt
-    t = spec.tp
-    heads = m.num_heads / t
-    k_read = m.num_layers * b * L * kv_heads_per_gpu(m, t) * m.head_dim * spec.kv_bytes
-    scores = m.num_layers * b * n * heads * L * 4.0 * 2.0
-    z = np.zeros_like(b)
-    return OpCost(
-        name="token_scoring",
-        kind=ATTENTION,
-        flops=m.num_layers * 2.0 * b * n * L * heads * m.head_dim,
-        weight_bytes=z,
-        act_bytes=scores,
-        kv_read_bytes=k_read,
-        kv_write_bytes=z,
-        comm_bytes=z,
-        comm_calls=z,
-    )
-
-
-@dataclass(frozen=True)
-class SpecPrefillTimes:
-    baseline_s: np.ndarray
-    speculator_prefill_s: np.ndarray
-    lookahead_s: np.ndarray
-    scoring_s: np.ndarray
-    target_s: np.ndarray
-
-    @property
-    def speculator_s(self) -> np.ndarray:
-        """Everything the speculator side costs: prefill, look-ahead, scoring/selection."""
-        return self.speculator_prefill_s + self.lookahead_s + self.scoring_s
-
-    @property
-    def ttft_s(self) -> np.ndarray:
-        return self.speculator_s + self.target_s
-
-    @property
-    def speedup(self) -> np.ndarray:
-        return self.baseline_s / self.ttft_s
-
-
-def specprefill_times(
-    target: Deployment,
-    speculator: Deployment,
-    batch,
-    prompt_len,
-    keep_rate,
-    lookahead=DEFAULT_LOOKAHEAD,
-) -> SpecPrefillTimes:
-    """All components of SpecPrefill TTFT (seconds), broadcast over every argument."""
-    keep = check_keep_rates(keep_rate)
-    b, L, k = np.broadcast_arrays(np.asarray(batch, float), np.asarray(prompt_len, float), keep)
-    spec_prefill = prefill_time(speculator, b, L)
-    look = np.asarray(lookahead, float) * decode_step_time(speculator, b, L)
-    score_op = scoring_op(speculator, b, L, lookahead)
-    scoring = op_time(score_op, speculator.gpu, speculator.profile, "bf16", speculator.mode).time_s
-    prof = speculator.profile
-    scoring = scoring + (prof.select_us_per_seq * b + prof.select_us_per_token * b * L) * 1e-6
-    target_time = prefill_time(target, b, kept_tokens(L, k))
-    baseline = prefill_time(target, b, L)
-    return SpecPrefillTimes(baseline, spec_prefill, look, scoring, target_time)
-
+from perfmodel.planners.quality import meets_quality, min_keep_rate_for_drop, quality_drop
+from perfmodel.planners.specprefill_cost import (  # noqa: F401 (re-exported)
+    DEFAULT_LOOKAHEAD,
+    SpecPrefillTimes,
+    check_keep_rates,
+    kept_tokens,
+    scoring_op,
+    specprefill_times,
+)
+from perfmodel.planners.speculation.deploy import check_helper, helper_memory
 
 # --- planner (headline figure for 405B FP8: see the module docstring) ----------------------
 
@@ -149,18 +76,17 @@ def memory_max_batch(
     runs the speculator as a second engine with its own reserved cache). On its own GPUs the
     speculator's memory is checked there, and the smaller of the two batches binds.
     """
-    from perfmodel.core.memory import kv_bytes_per_token_per_gpu, max_batch, weight_bytes_per_gpu
-
     L = np.asarray(prompt_len, float)
     kept = kept_tokens(L, keep_rate)
     base = max_batch(target, L, 1.0)
     if colocated:
+        helper = helper_memory(speculator, L)
         sp = max_batch(
             target,
             kept,
             1.0,
-            extra_bytes_per_seq=kv_bytes_per_token_per_gpu(speculator) * L,
-            extra_bytes=weight_bytes_per_gpu(speculator),
+            extra_bytes_per_seq=helper.kv_bytes_per_seq,
+            extra_bytes=helper.weight_bytes,
         )
     else:
         sp = np.minimum(max_batch(target, kept, 1.0), max_batch(speculator, L, 1.0))
@@ -400,8 +326,6 @@ def recommend_keep_rate(
     """(recommended keep rate or None, times per keep rate, quality per keep rate, meets
     quality mask): the lowest-TTFT keep rate whose published LongBench drop is within
     max_quality_drop. The cheap core of plan_specprefill (no break-even search, no QPS)."""
-    from perfmodel.planners.quality import meets_quality, quality_drop
-
     keep = np.atleast_1d(check_keep_rates(keep_rates)).astype(float).ravel()
     times = specprefill_times(target_dep, speculator_dep, batch, prompt_len, keep, lookahead)
     ok = meets_quality(keep, max_quality_drop)
@@ -435,11 +359,8 @@ def plan_specprefill(
     Raises PerfModelError for a keep rate outside (0, 1], a speculator larger than the target,
     a speculator with another vocabulary, or a prompt longer than the target's context.
     """
-    from perfmodel.core.memory import kv_cache_bytes_per_gpu, memory_report, weight_bytes_per_gpu
-    from perfmodel.planners.quality import min_keep_rate_for_drop
-
     keep = np.atleast_1d(check_keep_rates(keep_rates)).astype(float).ravel()
-    check_pair(target_dep, speculator_dep)
+    check_helper(target_dep.model, speculator_dep.model, "speculator")
     b, L = int(batch), int(prompt_len)
     if b < 1:
         raise PerfModelError(f"batch must be >= 1, got {batch}")
@@ -492,7 +413,7 @@ def plan_specprefill(
 
     kept = kept_tokens(L, keep)
     if colocated:
-        extra = weight_bytes_per_gpu(speculator_dep) + kv_cache_bytes_per_gpu(speculator_dep, b, L)
+        extra = helper_memory(speculator_dep, L).total(b)
         fits = memory_report(target_dep, b, kept, 1.0, extra_bytes=extra).fits
     else:
         fits = memory_report(target_dep, b, kept, 1.0).fits & bool(
@@ -519,18 +440,3 @@ def plan_specprefill(
         fits=np.asarray(fits, bool),
         baseline_fits=baseline_fits,
     )
-
-
-def check_pair(target: Deployment, speculator: Deployment) -> None:
-    """A speculator must be no larger than the target and share its vocabulary (token ids)."""
-    t, s = target.model, speculator.model
-    if s.param_count > t.param_count:
-        raise PerfModelError(
-            f"speculator {s.name} ({s.param_count / 1e9:.1f}B parameters) is larger than the "
-            f"target {t.name} ({t.param_count / 1e9:.1f}B)"
-        )
-    if s.vocab_size != t.vocab_size:
-        raise PerfModelError(
-            f"speculator {s.name} has vocabulary size {s.vocab_size} but the target {t.name} has "
-            f"{t.vocab_size}: SpecPrefill passes token ids between them, so they must share a tokenizer"
-        )

@@ -29,6 +29,35 @@ COMPUTE_DTYPE = {
 }
 ACT_BYTES = 2.0  # activations stay in BF16
 
+# (weight, KV) precisions the planners try, best quality first (recommend, capacity)
+PRECISIONS: tuple[tuple[str, str], ...] = (
+    ("bf16", "bf16"),
+    ("fp8", "bf16"),
+    ("fp8", "fp8"),
+    ("int4", "fp8"),
+)
+
+
+# compute dtypes a GPU datasheet may give a dense peak for (hardware_specs/*.yaml)
+PEAK_DTYPES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4", "fp4")
+# other spellings (torch, Hugging Face) of the names above
+DTYPE_ALIASES = {
+    "bfloat16": "bf16",
+    "float16": "fp16",
+    "half": "fp16",
+    "float32": "fp32",
+    "float": "fp32",
+}
+
+
+def canonical_dtype(name: str, what: str = "dtype", allowed=tuple(WEIGHT_BYTES)) -> str:
+    """'bfloat16' -> 'bf16', 'half' -> 'fp16', ...; PerfModelError unless in `allowed`."""
+    key = str(name).strip().lower()
+    value = DTYPE_ALIASES.get(key, key)
+    if value not in allowed:
+        raise PerfModelError(f"{what} '{name}' is not one of {', '.join(allowed)}")
+    return value
+
 
 def weight_bytes(dtype: str) -> float:
     try:

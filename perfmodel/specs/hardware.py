@@ -22,8 +22,9 @@ from pydantic import (
 from perfmodel.errors import PerfModelError, suggest
 from perfmodel.paths import HARDWARE_DIR
 from perfmodel.specs import yamlio
+from perfmodel.specs.dtypes import PEAK_DTYPES
 
-DTYPE_NAMES = ("fp32", "tf32", "bf16", "fp16", "fp8", "int8", "int4", "fp4")
+DTYPE_NAMES = PEAK_DTYPES
 
 
 class HardwareSpec(BaseModel):

@@ -23,6 +23,7 @@ _REQUIRED = (
     "num_attention_heads",
     "intermediate_size",
     "vocab_size",
+    "max_position_embeddings",  # the context window: no default (STYLE.md 3)
 )
 
 
@@ -152,7 +153,7 @@ def parse_config(data: dict, name: str, source: str) -> ModelSpec:
         head_dim=int(head_dim),
         intermediate_size=data["intermediate_size"],
         vocab_size=data["vocab_size"],
-        max_position_embeddings=int(data.get("max_position_embeddings", 4096)),
+        max_position_embeddings=data["max_position_embeddings"],
         tie_word_embeddings=bool(data.get("tie_word_embeddings", False)),
         attention_bias=bool(data.get("attention_bias", model_type == "qwen2")),
         num_experts=experts,

@@ -6,6 +6,7 @@ import numpy as np
 
 from perfmodel.cli.typer_app import warn
 from perfmodel.core.deployment import Deployment, make_deployment
+from perfmodel.core.deployment import basis_label as basis  # noqa: F401 (re-exported)
 
 
 def deployment(
@@ -15,13 +16,6 @@ def deployment(
     if dep.profile.note and not quiet:
         warn(dep.profile.note)
     return dep
-
-
-def basis(dep: Deployment) -> str:
-    """What a printed number rests on: modeled, with which profile and mode."""
-    extra = f" ({dep.profile.note})" if dep.profile.note else ""
-    table = f", kernels from operator table {dep.profile.optable}" if dep.profile.optable else ""
-    return f"modeled: profile {dep.profile.name}, {dep.mode} mode{table}{extra}"
 
 
 def fmt_time(seconds: float) -> str:

@@ -26,55 +26,9 @@ from perfmodel.cli.typer_app import (
     console,
     emit_json,
 )
-from perfmodel.core import pipeline
+from perfmodel.core.breakdown import breakdown_rows
 from perfmodel.errors import OutOfMemoryError
 from perfmodel.specs.units import parse_size_list
-
-
-def breakdown_rows(dep, batch, new_tokens, cached, logits_per_seq=1) -> list[dict]:
-    """Per-operator time, FLOPs, bytes, arithmetic intensity and bound of one pass
-    (pp > 1: of the last pipeline stage, for one micro-batch)."""
-    from perfmodel.core.inference import forward_pass, stage_deployment
-
-    if dep.pp > 1:
-        last = pipeline.stages(dep.model.num_layers, dep.pp)[-1]
-        batch = float(pipeline.micro_batches(batch, dep.pp)[1])
-        dep = stage_deployment(dep, last)
-    res = forward_pass(dep, batch, new_tokens, cached, logits_per_seq, detail=True)
-    rows = []
-    for op, t in zip(res.ops, res.times, strict=True):
-        flops, mem = float(np.ravel(op.flops)[0]), float(np.ravel(op.mem_bytes)[0])
-        if op.kind == "comm":
-            bound = "communication"
-        else:
-            bound = (
-                "compute"
-                if float(np.ravel(t.compute_s)[0]) >= float(np.ravel(t.memory_s)[0])
-                else "memory"
-            )
-        rows.append(
-            {
-                "op": op.name,
-                "kind": op.kind,
-                "time_s": float(np.ravel(t.time_s)[0]),
-                "flops": flops,
-                "bytes": mem + float(np.ravel(op.comm_bytes)[0]),
-                "intensity_flop_per_byte": flops / mem if mem else None,
-                "bound": bound,
-            }
-        )
-    rows.append(
-        {
-            "op": "overhead",
-            "kind": "overhead",
-            "time_s": float(np.ravel(res.overhead_s)[0]),
-            "flops": 0.0,
-            "bytes": 0.0,
-            "intensity_flop_per_byte": None,
-            "bound": "fixed",
-        }
-    )
-    return rows
 
 
 @app.command()

@@ -56,7 +56,10 @@ def recommend(
     ] = None,
     acceptance_rate: Annotated[
         float | None,
-        typer.Option("--acceptance-rate", help="Per-token acceptance (default: published data)."),
+        typer.Option(
+            "--acceptance-rate",
+            help="Per-token acceptance (default: published data, else an assumed 0.8, labeled).",
+        ),
     ] = None,
     mode: ModeOpt = None,
     profile: ProfileOpt = None,
@@ -147,7 +150,9 @@ def _print_human(r: dict) -> None:
             f"({sd['speedup']:.2f}x)",
         )
         t.add_row(
-            "acceptance", f"{sd['acceptance_rate']:.3f} per token — {sd['acceptance_source']}"
+            "acceptance",
+            f"{sd['acceptance_rate']:.3f} per token ({sd['acceptance_basis']}) — "
+            f"{sd['acceptance_source']}",
         )
     else:
         t.add_row("spec. decoding", f"[yellow]unavailable[/yellow]: {sd['reason']}")
@@ -161,6 +166,8 @@ def _print_human(r: dict) -> None:
             f"{crit:.0f} tokens at batch {r['batch']}; workload context {r['workload_context']:.0f} "
             f"is {'above' if r['above_critical'] else 'below'} it"
         )
+    if sd.get("available"):
+        crit_text += f" (acceptance {sd['acceptance_basis']})"
     t.add_row("critical length", crit_text)
     for note in r["notes"]:
         if not note.startswith("PLAN AT BATCH"):  # already in the precision row

@@ -78,12 +78,13 @@ def _setup(
     acceptance_len,
 ):
     from perfmodel.planners import specdecode as sd
+    from perfmodel.planners.speculation import helper_deployment
 
     dep = deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile)
     budget_list = parse_size_list(budgets, "--budgets")
     configs = sd.draft_configs(draft, draft_kv, budget_list)
     for cfg in configs:
-        sd.draft_deployment(dep, cfg)  # size and vocabulary checks before any work
+        helper_deployment(dep, cfg.draft, "draft")  # size and vocabulary checks before any work
     gammas = sd.check_gammas([gamma]) if gamma is not None else np.array(sd.DEFAULT_GAMMAS, float)
     rate = sd.resolve_acceptance(acceptance_rate, acceptance_len, gamma)
     if acceptance_len is not None and gamma is not None and not 1 <= acceptance_len < gamma + 1:
@@ -169,9 +170,7 @@ def specdecode(
             }
         rec["excluded_oom"] = [c.label for i, c in enumerate(configs) if not grid.fits[i, n]]
         rec["not_ranked_no_acceptance_data"] = [
-            c.label
-            for i, c in enumerate(configs)
-            if grid.acceptance_source[i].startswith("no published")
+            c.label for c, basis in zip(configs, grid.acceptance, strict=True) if not basis.ranked
         ]
         rows.append(rec)
     meta = _meta(dep, configs, gammas)
@@ -257,7 +256,7 @@ def _print_specdecode(dep, rows, meta, optimizing) -> None:
                 "yes" if r["fits"] else "no",
             )
         out.print(top)
-    out.print(f"acceptance: {rows[0]['acceptance_source']}")
+    out.print(f"acceptance ({rows[0]['acceptance_basis']}): {rows[0]['acceptance_source']}")
 
 
 @app.command("critical-length")
@@ -324,6 +323,7 @@ def critical_length_cmd(
                 speedup=rec["speedup"],
                 acceptance_rate=rec["acceptance_rate"],
                 acceptance_source=rec["acceptance_source"],
+                acceptance_basis=rec["acceptance_basis"],
                 fits=rec["fits"],
             )
         curve.append(entry)
@@ -360,7 +360,7 @@ def critical_length_cmd(
             )
     out.print(table)
     if curve[0].get("acceptance_source"):
-        out.print(f"acceptance: {curve[0]['acceptance_source']}")
+        out.print(f"acceptance ({curve[0]['acceptance_basis']}): {curve[0]['acceptance_source']}")
 
 
 @app.command("min-acceptance")

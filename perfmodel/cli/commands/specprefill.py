@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -60,6 +59,13 @@ def specprefill(
             "pipeline for QPS. Default: on the target's GPUs.",
         ),
     ] = None,
+    speculator_weight_dtype: Annotated[
+        str | None,
+        typer.Option(
+            "--speculator-weight-dtype",
+            help="Speculator weights: bf16 | fp8 | int4 (default bf16, as in the paper).",
+        ),
+    ] = None,
     slo_ttft: Annotated[
         float | None,
         typer.Option(
@@ -75,23 +81,12 @@ def specprefill(
     """SpecPrefill: TTFT and speedup per keep rate, recommended keep rate under a quality
     budget, break-even prompt length, and max QPS under a TTFT SLO."""
     from perfmodel.planners.specprefill import plan_specprefill
+    from perfmodel.planners.speculation import helper_deployment
 
     target = deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile)
-    if speculator_gpus is None:
-        # the published speculator runs in BF16 even beside an FP8 target
-        spec = replace(target.with_model(speculator), weight_dtype="bf16")
-    else:
-        spec = deployment(
-            speculator,
-            gpu,
-            speculator_gpus,
-            None,
-            "bf16",
-            kv_dtype,
-            target.mode,
-            profile,
-            quiet=True,
-        )
+    spec = helper_deployment(
+        target, speculator, "speculator", speculator_weight_dtype, num_gpus=speculator_gpus
+    )
     b = _one(batch, "--batch")
     L = _one(prompt_len, "--prompt-len")
     keeps = parse_float_list(keep_rate, "--keep-rate")

@@ -122,6 +122,7 @@ def validate(
         payload = {
             "tables": [
                 {k: v for k, v in s.as_dict().items() if k != "points" or measurements is not None}
+                | {"sample": "in-sample" if s.fit else "out-of-sample"}
                 for s in scores
             ],
             "memory_checks": result["memory_checks"],
@@ -138,12 +139,16 @@ def validate(
     from rich.table import Table
 
     out = console()
-    t = Table(title="Model vs measurements (APE = |predicted - measured| / measured)")
+    t = Table(
+        title="Model vs measurements (APE = |predicted - measured| / measured)",
+        caption="in-sample: the profile was fitted on this table; leave-one-table-out: "
+        "--cross-validate",
+    )
     for col in ("table", "quantity", "rows", "MAPE", "max APE", "profile"):
         t.add_column(col, justify="right" if col in ("rows", "MAPE", "max APE") else "left")
     for s in scores:
         table_name, _, quantity = s.name.partition("/")
-        flag = "" if s.fit else " (not fitted)"
+        flag = " (in-sample)" if s.fit else " (not fitted)"
         t.add_row(
             table_name + flag, quantity, str(s.rows), f"{s.mape:.1%}", f"{s.max_ape:.1%}", s.profile
         )
@@ -158,7 +163,7 @@ def validate(
             f"{check['total_gb']:.1f} of {check['capacity_gb']:.1f} GB per GPU -> {verdict}"
         )
     if cv is not None:
-        c = Table(title="Leave-one-table-out cross-validation")
+        c = Table(title="Leave-one-table-out cross-validation (out-of-sample)")
         for col in ("held-out table / quantity", "profile", "rows", "MAPE", "max APE"):
             c.add_column(col)
         for r in cv:

@@ -1,0 +1,400 @@
+"""Fleet sizing under TTFT/TPOT SLOs at a given request rate, and cost per token.
+
+The cheapest candidate per GPU type (search.candidates_for_gpu; queueing formulas in
+queueing.py), checked by a seeded simulation of one replica (simulate.py), which adds
+replicas (up to MAX_SIM_EXTRA_REPLICAS) where the formulas were optimistic.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from perfmodel.core.inference import decode_step_time, prefill_time
+from perfmodel.errors import PerfModelError
+from perfmodel.planners.capacity.queueing import (
+    BINDING,
+    UTILIZATION_TARGET,
+    cost_per_mtok,
+    load_metrics,
+)
+from perfmodel.planners.capacity.search import (
+    Candidates,
+    best_index,
+    candidates_for_gpu,
+    check_possible,
+    fleet_cost,
+    subset,
+)
+from perfmodel.planners.capacity.simulate import SIM_REQUESTS, simulate_replica
+from perfmodel.planners.capacity.workload import Workload
+from perfmodel.planners.specdecode import critical_length, planner_configs, planner_policy
+from perfmodel.planners.speculation.acceptance import resolve_bases
+from perfmodel.specs.dtypes import PRECISIONS
+from perfmodel.specs.hardware import load_gpu
+
+ASSUMPTIONS = (
+    "Each replica (tp GPUs, one model copy) alternates prefills of arriving requests (one "
+    "request per pass, prefill first, no chunked prefill) and continuous-batching decode steps "
+    "over at most B sequences.",
+    "Utilization rho = lam * (S_prefill + O * D(B) / B) <= {util:g} per replica; D(B) is the "
+    "decode step at the full batch B (an upper bound on the step at lighter load).",
+    "TPOT = D(B) / (1 - rho_prefill): decode stalls while prefills run.",
+    "TTFT p90 = S_prefill(L_p90) + D(B) + M/M/1 prefill-queue wait tail "
+    "S/(1-rho_p) * max(0, ln(10 rho_p)).",
+    "Requests are routed to replicas at random (each sees Poisson arrivals at QPS/replicas); a "
+    "smarter load balancer does better, so fleet sizes are conservative.",
+    "SLO checks use p90 prompt and output lengths, throughput uses their means, memory uses p90.",
+    "TP in 1, 2, 4, 8 within one node, dividing the attention heads; precision from bf16/bf16, "
+    "fp8/bf16, fp8/fp8, int4/fp8 (weights/KV) unless fixed; the cheapest option wins, ties to "
+    "the lower TTFT.",
+    "Cost = GPUs x price per GPU-hour (hardware YAML price_per_gpu_hour_usd unless --prices); "
+    "cost per million output tokens = cost per hour / (3600 x QPS x mean output) x 1e6.",
+    "Check: a seeded discrete-event simulation of one replica ({n} Poisson requests, lengths "
+    "drawn from the workload, first 10% dropped as warm-up) estimates p50/p90 TTFT and TPOT at "
+    "the chosen fleet; where it misses an SLO, replicas are added (up to 8 more) until it meets "
+    "it ('replicas_added_by_simulation').",
+    "All times are modeled (cost model and efficiency profile named in 'profile'), not measured.",
+)
+
+
+@dataclass(frozen=True)
+class CapacityPlan:
+    model: str
+    workload: Workload
+    slo_ttft_s: float
+    slo_tpot_s: float
+    options: list[CapacityOption]
+    curves: dict  # per option label: QPS grid and cost per hour; TTFT/TPOT vs batch
+    assumptions: list[str]
+    profile: str
+    critical: dict | None = None
+
+    def as_dict(self) -> dict:
+        options = [o.as_dict() for o in self.options]
+        feasible = [o for o in options if o["meets_slo"]]
+        best = min(feasible, key=lambda o: o["cost_per_hour"]) if feasible else None
+        return {
+            "model": self.model,
+            "workload": self.workload.as_dict(),
+            "slo": {"ttft_s": self.slo_ttft_s, "tpot_s": self.slo_tpot_s},
+            "options": options,
+            "best": best,
+            "assumptions": self.assumptions,
+            "profile": self.profile,
+            "basis": f"modeled: profile {self.profile}; utilization-based queueing model "
+            "checked by a seeded simulation" + _speculation_basis(best),
+        }
+
+
+def _speculation_basis(best: dict | None) -> str:
+    """'; best option's MagicDec acceptance: assumed 0.8' where the best option speculates."""
+    spec = (best or {}).get("speculation") or {}
+    parts = []
+    if "specprefill_keep_rate" in spec:
+        parts.append(
+            f"SpecPrefill keep {spec['specprefill_keep_rate']:g} (published LongBench quality)"
+        )
+    if "acceptance" in spec:
+        parts.append(f"MagicDec acceptance {spec['acceptance']}")
+    return "; best option: " + ", ".join(parts) if parts else ""
+
+
+@dataclass(frozen=True)
+class CapacityOption:
+    """The cheapest fleet of one GPU type (with or without speculation); the JSON record of
+    `perfmodel capacity` is as_dict(). A field such as the deployment's pipeline parallelism
+    is added here, next to tp."""
+
+    gpu: str
+    with_spec: bool
+    meets_slo: bool
+    profile: str
+    weight_dtype: str | None = None
+    kv_dtype: str | None = None
+    tp: int | None = None
+    replicas: int | None = None
+    gpus_needed: int | None = None
+    batch: int | None = None
+    price_per_gpu_hour: float | None = None
+    cost_per_hour: float | None = None
+    cost_per_mtok: float | None = None
+    ttft_s: float | None = None
+    tpot_s: float | None = None
+    utilization: float | None = None
+    qps_per_replica_max: float | None = None
+    binding_constraint: str | None = None
+    prefill_s: float | None = None
+    decode_step_s: float | None = None
+    speculation: dict | None = None
+    reason: str | None = None  # why no candidate is feasible
+    replicas_added_by_simulation: int | None = None
+    simulation: dict | None = None
+    index: int | None = field(default=None, repr=False)  # the candidate's row
+
+    def as_dict(self) -> dict:
+        if self.index is None:  # infeasible: the fields a user can read, all null
+            keys = ("gpu", "with_spec", "meets_slo", "tp", "replicas", "gpus_needed", "batch")
+            keys += ("cost_per_hour", "cost_per_mtok", "ttft_s", "tpot_s", "reason", "profile")
+            return {k: getattr(self, k) for k in keys}
+        out = {
+            k: getattr(self, k)
+            for k in (
+                "gpu", "with_spec", "meets_slo", "weight_dtype", "kv_dtype", "tp", "replicas",
+                "gpus_needed", "batch", "price_per_gpu_hour", "cost_per_hour", "cost_per_mtok",
+                "ttft_s", "tpot_s", "utilization", "qps_per_replica_max", "binding_constraint",
+                "prefill_s", "decode_step_s", "speculation", "profile",
+            )
+        }  # fmt: skip
+        if self.simulation is not None:
+            out["replicas_added_by_simulation"] = self.replicas_added_by_simulation
+            out["simulation"] = self.simulation
+        return out
+
+
+def _with_replicas(c: Candidates, opt: CapacityOption, wl: Workload, replicas: int):
+    """The same option served by `replicas` replicas (each sees QPS / replicas)."""
+    i = opt.index
+    lam = wl.qps / replicas
+    ttft, tpot, u = load_metrics(
+        c.s_mean[i], c.s_p90[i], c.d_p90[i], c.d_mean[i], c.batch[i], wl.output_mean, lam
+    )
+    gpus = replicas * int(c.tp[i])
+    cost = gpus * c.price
+    return replace(
+        opt,
+        replicas=replicas,
+        gpus_needed=gpus,
+        cost_per_hour=cost,
+        cost_per_mtok=float(cost_per_mtok(cost, wl.qps, wl.output_mean)),
+        ttft_s=float(ttft),
+        tpot_s=float(tpot),
+        utilization=float(u),
+    )
+
+
+def _sim_meets(sim: dict, slo_ttft_s: float, slo_tpot_s: float) -> bool:
+    return bool(
+        sim["stable"]
+        and sim["ttft_p90_s"] is not None
+        and sim["ttft_p90_s"] <= slo_ttft_s
+        and (sim["tpot_p90_s"] or 0.0) <= slo_tpot_s
+    )
+
+
+MAX_SIM_EXTRA_REPLICAS = 8
+
+
+def _option(c: Candidates, i: int | None, wl: Workload, with_spec: bool) -> CapacityOption:
+    if i is None:
+        return CapacityOption(
+            c.gpu,
+            with_spec,
+            False,
+            c.profile,
+            reason="no TP, precision and batch meets both SLOs and fits in memory",
+        )
+    lam_max = float(c.lam[i])
+    replicas = int(math.ceil(wl.qps / lam_max - 1e-9))
+    base = CapacityOption(
+        c.gpu,
+        with_spec,
+        True,
+        c.profile,
+        weight_dtype=c.weight_dtype[i],
+        kv_dtype=c.kv_dtype[i],
+        tp=int(c.tp[i]),
+        batch=int(c.batch[i]),
+        price_per_gpu_hour=c.price,
+        qps_per_replica_max=lam_max,
+        binding_constraint=BINDING[int(c.binding[i])],
+        prefill_s=float(c.s_p90[i]),
+        decode_step_s=float(c.d_p90[i]),
+        speculation=c.spec[i],
+        index=i,
+    )
+    return _with_replicas(c, base, wl, replicas)
+
+
+def plan_capacity(
+    model,
+    workload: Workload,
+    slo_ttft_s: float,
+    slo_tpot_s: float,
+    gpus=("h100", "h200", "a100"),
+    prices: dict[str, float] | None = None,
+    with_spec: bool = False,
+    profile=None,
+    mode=None,
+    precisions=PRECISIONS,
+    util: float = UTILIZATION_TARGET,
+    simulate: bool = True,
+    max_quality_drop: float = 1.0,
+    acceptance_rate: float | None = None,
+) -> CapacityPlan:
+    """Cheapest fleet per GPU type (and with speculation) meeting both SLOs at the QPS."""
+    for name, v in (("--slo-ttft", slo_ttft_s), ("--slo-tpot", slo_tpot_s)):
+        if not (v is not None and np.isfinite(v) and v > 0):
+            raise PerfModelError(f"{name} must be positive, got {v}")
+    if not (np.isfinite(workload.qps) and workload.qps > 0):
+        raise PerfModelError(f"--qps must be positive, got {workload.qps}")
+    if not 0 < util <= 1:
+        raise PerfModelError(f"utilization target must be in (0, 1], got {util}")
+    hws = [load_gpu(g) for g in gpus]
+    if not hws:
+        raise PerfModelError("--gpus: no GPU given")
+    prices = prices or {}
+    wl = workload
+    prompt_samples = (
+        wl.prompt_samples if wl.prompt_samples is not None else np.array([wl.prompt_mean])
+    )
+    output_samples = (
+        wl.output_samples if wl.output_samples is not None else np.array([wl.output_mean])
+    )
+    sets: list[tuple[Candidates, bool]] = []
+    for hw in hws:
+        price = prices.get(hw.name, hw.price_per_gpu_hour_usd)
+        for spec in (False, True) if with_spec else (False,):
+            c = candidates_for_gpu(
+                model,
+                hw.name,
+                wl,
+                slo_ttft_s,
+                slo_tpot_s,
+                price,
+                spec,
+                profile,
+                mode,
+                precisions,
+                util,
+                max_quality_drop,
+                acceptance_rate,
+            )
+            if spec:  # keep only the speculative rows in the with-spec set
+                keep = np.array([s is not None for s in c.spec])
+                c = subset(c, keep) if keep.any() else None
+            if c is not None:
+                sets.append((c, spec))
+    check_possible([c for c, _ in sets], slo_ttft_s, slo_tpot_s)
+    options, curves = [], {}
+    qgrid = np.geomspace(wl.qps / 10, wl.qps * 10, 41)
+    for c, spec in sets:
+        i = best_index(c, wl.qps)
+        opt = _option(c, i, wl, spec)
+        if i is not None and simulate:
+            # The utilization model ignores waiting for a free batch slot; where the
+            # simulation misses an SLO, add replicas (bounded) until it meets it.
+            sim = _simulate_option(c, opt, wl, prompt_samples, output_samples)
+            first = opt.replicas
+            while (
+                not _sim_meets(sim, slo_ttft_s, slo_tpot_s)
+                and opt.replicas < first + MAX_SIM_EXTRA_REPLICAS
+            ):
+                opt = _with_replicas(c, opt, wl, opt.replicas + 1)
+                sim = _simulate_option(c, opt, wl, prompt_samples, output_samples)
+            sim["meets_slo"] = _sim_meets(sim, slo_ttft_s, slo_tpot_s)
+            opt = replace(
+                opt,
+                replicas_added_by_simulation=opt.replicas - first,
+                meets_slo=sim["meets_slo"],
+                simulation=sim,
+            )
+        options.append(opt)
+        _, cost = fleet_cost(c, qgrid)
+        label = f"{c.gpu}{' + spec' if spec else ''}"
+        curves[label] = {
+            "qps": qgrid.tolist(),
+            "cost_per_hour": np.min(cost, axis=1).tolist(),
+        }
+        if i is not None:
+            same = (c.tp == c.tp[i]) & np.array(
+                [
+                    (w, k) == (c.weight_dtype[i], c.kv_dtype[i])
+                    for w, k in zip(c.weight_dtype, c.kv_dtype, strict=True)
+                ]
+            )
+            if spec:
+                same &= np.array([s is not None for s in c.spec])
+            curves[label].update(
+                {
+                    "batch": c.batch[same].tolist(),
+                    "ttft_s": (c.s_p90 + c.d_p90)[same].tolist(),
+                    "tpot_s": c.d_p90[same].tolist(),
+                    "config": f"TP{int(c.tp[i])} {c.weight_dtype[i]}/{c.kv_dtype[i]}",
+                }
+            )
+    if with_spec:
+        crit = _critical_curve(sets, options, acceptance_rate)
+    else:
+        crit = None
+    assumptions = [a.format(util=util, n=SIM_REQUESTS) for a in ASSUMPTIONS]
+    assumptions.append(f"Workload: {wl.source}.")
+    if with_spec:
+        assumptions.append(
+            "With speculation: SpecPrefill at the planner's recommended keep rate (speculator on "
+            "the same GPUs, its weights and one full-prompt KV beside the target) where it is "
+            "faster; MagicDec's best draft/KV budget (256..4096)/gamma per batch where it is "
+            "faster and fits (acceptance from published data where it exists, else assumed)."
+        )
+    profiles = sorted({c.profile for c, _ in sets})
+    return CapacityPlan(
+        sets[0][0].deps and next(iter(sets[0][0].deps.values())).model.name,
+        wl,
+        slo_ttft_s,
+        slo_tpot_s,
+        options,
+        curves,
+        assumptions,
+        ", ".join(profiles),
+        crit,
+    )
+
+
+def _simulate_option(c: Candidates, opt: CapacityOption, wl: Workload, prompts, outputs) -> dict:
+    """Simulate one replica of the chosen option at QPS / replicas (plain step times; with
+    speculation the modeled per-token decode time replaces the step at the full batch)."""
+    i = opt.index
+    dep = c.deps[(c.weight_dtype[i], c.kv_dtype[i], int(c.tp[i]))]
+    b = int(c.batch[i])
+    n = np.arange(1, b + 1, dtype=float)
+    ctx = wl.prompt_mean + wl.output_mean / 2
+    step = decode_step_time(dep, n, ctx)
+    scale = c.d_mean[i] / float(step[-1]) if step[-1] > 0 else 1.0
+    step = step * min(scale, 1.0)  # speculation: same relative gain at every batch
+    s_ratio = c.s_mean[i] / float(prefill_time(dep, 1.0, wl.prompt_mean))
+
+    def prefill(lengths):
+        return prefill_time(dep, 1.0, lengths) * min(s_ratio, 1.0)
+
+    return simulate_replica(wl.qps / opt.replicas, b, prefill, step, prompts, outputs)
+
+
+def _critical_curve(sets, options, acceptance_rate) -> dict | None:
+    """Critical sequence length vs batch from the MagicDec planner (the compressed-KV drafts
+    of specdecode.planner_configs under specdecode.planner_policy), for the cheapest
+    with-spec option's deployment (None when unavailable)."""
+    spec_opts = [o for o in options if o.with_spec and o.meets_slo]
+    if not spec_opts:
+        return None
+    o = min(spec_opts, key=lambda x: x.cost_per_hour)
+    c = next(c for c, s in sets if s and c.gpu == o.gpu)
+    dep = c.deps[(o.weight_dtype, o.kv_dtype, o.tp)]
+    batches = np.array([1, 4, 16, 64, 256], float)
+    configs = [cfg for cfg in planner_configs(dep) if cfg.method != "full"]
+    policy = planner_policy(acceptance_rate)
+    bases = resolve_bases(dep, configs, [1.0], policy)
+    configs = [cfg for cfg, b in zip(configs, bases, strict=True) if b.ranked]
+    if not configs:
+        return None
+    crit = critical_length(dep, configs, batches, acceptance_rate=policy)
+    labels = sorted({b.label for b in bases if b.ranked})
+    return {
+        "gpu": o.gpu,
+        "config": f"TP{o.tp} {o.weight_dtype}/{o.kv_dtype}",
+        "batch": batches.tolist(),
+        "critical_seq_len": [None if not np.isfinite(x) else float(x) for x in crit],
+        "acceptance": ", ".join(labels),
+        "drafts": sorted({cfg.label for cfg in configs})[:6],
+    }

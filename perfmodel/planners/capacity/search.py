@@ -1,0 +1,375 @@
+"""Candidate search of the capacity planner: every (precision, TP, batch) of one GPU type.
+
+Per candidate: prefill service times (mean and p90 prompt), decode step times at the batch
+(mean and p90 context = prompt + output/2), whether the batch fits in memory (p90 lengths),
+and the largest per-replica rate meeting the SLOs (queueing.replica_rate). Vectorized over
+batch sizes and TP degrees: one cost-model call per GPU type, precision and phase, the
+operators broadcast over an array of TP degrees.
+
+With speculation (one extra row set per TP degree where it helps):
+- prefill: SpecPrefill at the planner's recommended keep rate (specprefill.recommend_keep_rate
+  at batch 1 and the p90 prompt), where it is faster at both prompt lengths; the target's KV
+  holds the kept tokens, the speculator's memory (speculation.helper_memory) sits beside it.
+- decode: MagicDec's best configuration per batch (specdecode.planner_configs,
+  planner_policy, choice_at: the same search and acceptance basis as recommend) where it is
+  faster and fits.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from perfmodel.core.deployment import Deployment, make_deployment
+from perfmodel.core.inference import decode_step_time, prefill_time
+from perfmodel.core.memory import max_batch
+from perfmodel.errors import PerfModelError
+from perfmodel.planners.capacity.queueing import fleet, replica_rate
+from perfmodel.planners.capacity.workload import Workload
+from perfmodel.planners.specdecode import (
+    SpecDecodeChoice,
+    choice_at,
+    evaluate_grid,
+    planner_configs,
+    planner_policy,
+)
+from perfmodel.planners.specprefill import kept_tokens, recommend_keep_rate, specprefill_times
+from perfmodel.planners.speculation.deploy import (
+    default_speculator,
+    helper_deployment,
+    helper_memory,
+)
+from perfmodel.specs.dtypes import PRECISIONS
+from perfmodel.specs.hardware import load_gpu
+from perfmodel.specs.models import resolve_model
+
+TP_CHOICES = (1, 2, 4, 8)
+BATCH_GRID = np.unique(np.round(np.geomspace(1, 2048, 72))).astype(float)
+
+
+@dataclass(frozen=True)
+class ServiceTimes:
+    """Per-replica service times (seconds), broadcast over (TP, batch)."""
+
+    prefill_mean_s: np.ndarray
+    prefill_p90_s: np.ndarray
+    decode_mean_s: np.ndarray
+    decode_p90_s: np.ndarray
+
+
+@dataclass(frozen=True)
+class SpecPrefillService:
+    """SpecPrefill where it pays at batch 1: TTFT at the mean and p90 prompt."""
+
+    speculator: Deployment
+    keep_rate: float
+    ttft_mean_s: float
+    ttft_p90_s: float
+    kept_tokens_p90: float
+
+    def as_dict(self) -> dict:
+        return {
+            "specprefill_keep_rate": self.keep_rate,
+            "speculator": self.speculator.model.name,
+            "speculator_weight_dtype": self.speculator.weight_dtype,
+            "kept_tokens_p90": self.kept_tokens_p90,
+        }
+
+
+@dataclass(frozen=True)
+class SpecDecodeService:
+    """MagicDec's best configuration per batch of BATCH_GRID (None where nothing is ranked or
+    fits), its time per token at the p90 and mean contexts (inf where unavailable)."""
+
+    sd_p90_s: np.ndarray
+    sd_mean_s: np.ndarray
+    choices_p90: list[SpecDecodeChoice | None]
+
+    @property
+    def basis(self) -> str:
+        """The acceptance basis of the choices ('published', 'assumed 0.8', ...)."""
+        labels = [c.acceptance.label for c in self.choices_p90 if c is not None]
+        return ", ".join(dict.fromkeys(labels)) or "unknown"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """One row set: service times over (TP degrees, BATCH_GRID), fit mask, speculation."""
+
+    tps: list[int]
+    times: ServiceTimes
+    fits: np.ndarray
+    prefill: SpecPrefillService | None = None
+    decode: SpecDecodeService | None = None
+    use_sd: np.ndarray | None = None  # per batch: MagicDec replaces plain decoding
+
+    @property
+    def speculative(self) -> bool:
+        return self.prefill is not None or self.decode is not None
+
+
+@dataclass
+class Candidates:
+    """Every (precision, TP, batch) of one GPU type, flattened; per-replica quantities."""
+
+    gpu: str
+    price: float
+    weight_dtype: list
+    kv_dtype: list
+    tp: np.ndarray
+    batch: np.ndarray
+    s_mean: np.ndarray
+    s_p90: np.ndarray
+    d_mean: np.ndarray
+    d_p90: np.ndarray
+    lam: np.ndarray  # max per-replica rate meeting the SLOs (0 = infeasible)
+    binding: np.ndarray
+    spec: list  # per candidate: dict of the speculation used, or None
+    profile: str
+    deps: dict  # (weight, kv, tp) -> Deployment
+
+
+def _tp_deployment(dep: Deployment, tps: np.ndarray) -> Deployment:
+    """A deployment whose tp is an array (T, 1): the operator costs broadcast over it."""
+    return replace(dep, tp=tps[:, None], num_gpus=tps[:, None])
+
+
+def spec_prefill_service(dep_t: Deployment, wl: Workload, max_quality_drop: float):
+    """SpecPrefillService where the planner's recommended keep rate pays at both the mean and
+    the p90 prompt (batch 1), else None."""
+    name = default_speculator(dep_t.model, dep_t.tp)
+    if name is None:
+        return None
+    spec = helper_deployment(dep_t, name, "speculator")
+    keep, *_ = recommend_keep_rate(
+        dep_t, spec, 1, int(round(wl.prompt_p90)), max_quality_drop=max_quality_drop
+    )
+    if keep is None:
+        return None
+    t = specprefill_times(dep_t, spec, 1, [wl.prompt_mean, wl.prompt_p90], keep)
+    if not np.all(t.ttft_s < t.baseline_s):
+        return None
+    return SpecPrefillService(
+        spec, keep, float(t.ttft_s[0]), float(t.ttft_s[1]), float(kept_tokens(wl.prompt_p90, keep))
+    )
+
+
+def spec_decode_service(dep_t: Deployment, wl: Workload, acceptance_rate: float | None):
+    """SpecDecodeService over BATCH_GRID at the p90 and mean contexts (memory at output/2
+    generated tokens, as recommend). Self-speculation is always a candidate and the planner
+    policy assumes a rate where no data exists, so there is always a ranked configuration."""
+    configs = planner_configs(dep_t)
+    policy = planner_policy(acceptance_rate)
+    out = []
+    for ctx, out_len in (
+        (wl.prompt_p90 + wl.output_p90 / 2, wl.output_p90 / 2),
+        (wl.prompt_mean + wl.output_mean / 2, wl.output_mean / 2),
+    ):
+        g = evaluate_grid(
+            dep_t, configs, BATCH_GRID, ctx, acceptance_rate=policy, output_len=out_len
+        )
+        choices = [choice_at(g, n, require_fit=True) for n in range(BATCH_GRID.size)]
+        sd = np.array([np.inf if c is None else c.t_sd_s for c in choices])
+        out.append((sd, choices))
+    return SpecDecodeService(out[0][0], out[1][0], out[0][1])
+
+
+def _variants(deps, tps, wl, with_spec, max_quality_drop, acceptance_rate) -> list[Variant]:
+    """The plain row set over all TP degrees, plus one speculative row set per TP degree."""
+    base = deps[tps[0]]
+    dv = _tp_deployment(base, np.array(tps, float))
+    B = BATCH_GRID[None, :]
+    plain = ServiceTimes(
+        prefill_time(dv, 1.0, wl.prompt_mean),  # (T, 1)
+        prefill_time(dv, 1.0, wl.prompt_p90),
+        decode_step_time(dv, B, wl.prompt_mean + wl.output_mean / 2),  # (T, NB)
+        decode_step_time(dv, B, wl.prompt_p90 + wl.output_p90 / 2),
+    )
+    mb = np.array([float(max_batch(deps[t], wl.prompt_p90, wl.output_p90)) for t in tps])[:, None]
+    out = [Variant(list(tps), plain, B <= mb)]
+    if not with_spec:
+        return out
+    for i, t in enumerate(tps):
+        d_t = deps[t]
+        sp = spec_prefill_service(d_t, wl, max_quality_drop)
+        sd = spec_decode_service(d_t, wl, acceptance_rate)
+        dm, d9 = plain.decode_mean_s[i : i + 1], plain.decode_p90_s[i : i + 1]
+        if sp is not None:
+            # target KV holds the kept prompt tokens; speculator weights and one full-prompt
+            # speculator KV sit beside it
+            extra = helper_memory(sp.speculator, wl.prompt_p90).total(1)
+            mb_i = float(max_batch(d_t, sp.kept_tokens_p90, wl.output_p90, extra_bytes=extra))
+        else:
+            mb_i = float(mb[i, 0])
+        use = (sd.sd_p90_s[None, :] < d9) & np.isfinite(sd.sd_p90_s[None, :])
+        d9 = np.where(use, sd.sd_p90_s[None, :], d9)
+        dm = np.where(use, np.minimum(sd.sd_mean_s[None, :], dm), dm)
+        times = ServiceTimes(
+            np.full((1, 1), sp.ttft_mean_s if sp else plain.prefill_mean_s[i, 0]),
+            np.full((1, 1), sp.ttft_p90_s if sp else plain.prefill_p90_s[i, 0]),
+            dm,
+            d9,
+        )
+        out.append(Variant([t], times, B <= mb_i, sp, sd, use[0]))
+    return out
+
+
+def _spec_info(v: Variant, tp: int, n: int) -> dict | None:
+    """The JSON record of the speculation a candidate uses (None for plain rows)."""
+    if not v.speculative:
+        return None
+    info: dict = {"tp": tp}
+    if v.prefill is not None:
+        info.update(v.prefill.as_dict())
+    if v.decode is not None:
+        info["acceptance"] = v.decode.basis
+        if v.use_sd is not None and v.use_sd[n]:
+            c = v.decode.choices_p90[n]
+            info["specdecode"] = c.label
+            info["acceptance_basis"] = c.acceptance.kind
+    return info
+
+
+def candidates_for_gpu(
+    model,
+    gpu: str,
+    wl: Workload,
+    slo_ttft: float,
+    slo_tpot: float,
+    price: float,
+    with_spec: bool,
+    profile=None,
+    mode=None,
+    precisions=PRECISIONS,
+    util: float = 0.8,
+    max_quality_drop: float = 1.0,
+    acceptance_rate: float | None = None,
+) -> Candidates:
+    """Every candidate of one GPU type with its per-replica rate (see the module docstring).
+    Bad input (an unknown profile, dtype or mode) raises; a TP degree that does not divide
+    the heads or exceeds the node is skipped."""
+    hw = load_gpu(gpu)
+    m = resolve_model(model)
+    tps = [
+        t
+        for t in TP_CHOICES
+        if t <= hw.max_gpus_per_node and m.num_heads % t == 0 and (t == 1 or hw.link_bandwidth > 0)
+    ]
+    if not tps:
+        raise PerfModelError(
+            f"no TP degree in {TP_CHOICES} divides the {m.num_heads} heads of {m.name} on {hw.name}"
+        )
+    names = ("tp", "batch", "s_mean", "s_p90", "d_mean", "d_p90", "lam", "binding")
+    cols: dict[str, list] = {k: [] for k in names}
+    w_list, k_list, spec_list = [], [], []
+    deps: dict = {}
+    prof_name = ""
+    for w, k in precisions:
+        by_tp = {t: make_deployment(m, hw, t, t, w, k, mode, profile) for t in tps}
+        deps.update({(w, k, t): d for t, d in by_tp.items()})
+        prof_name = by_tp[tps[0]].profile.name
+        for v in _variants(by_tp, tps, wl, with_spec, max_quality_drop, acceptance_rate):
+            shape = (len(v.tps), BATCH_GRID.size)
+            st = v.times
+            lam, binding = replica_rate(
+                st.prefill_mean_s,
+                st.prefill_p90_s,
+                st.decode_p90_s,
+                st.decode_mean_s,
+                BATCH_GRID[None, :],
+                wl.output_mean,
+                slo_ttft,
+                slo_tpot,
+                util,
+            )
+            lam = np.where(v.fits, lam, 0.0)
+            arrays = (
+                np.array(v.tps, float)[:, None],
+                BATCH_GRID[None, :],
+                st.prefill_mean_s,
+                st.prefill_p90_s,
+                st.decode_mean_s,
+                st.decode_p90_s,
+                lam,
+                binding,
+            )
+            for key, arr in zip(names, arrays, strict=True):
+                cols[key].append(np.broadcast_to(arr, shape).ravel())
+            n = shape[0] * shape[1]
+            w_list += [w] * n
+            k_list += [k] * n
+            spec_list += [_spec_info(v, tp, j) for tp in v.tps for j in range(BATCH_GRID.size)]
+    cat = {key: np.concatenate(v) for key, v in cols.items()}
+    cat["binding"] = cat["binding"].astype(int)
+    return Candidates(
+        gpu=hw.name,
+        price=price,
+        weight_dtype=w_list,
+        kv_dtype=k_list,
+        spec=spec_list,
+        profile=prof_name,
+        deps=deps,
+        **cat,
+    )
+
+
+def fleet_cost(c: Candidates, qps) -> tuple[np.ndarray, np.ndarray]:
+    """(replicas, cost per hour) of every candidate at each QPS: arrays (Q, N); inf where
+    infeasible."""
+    q = np.atleast_1d(np.asarray(qps, float))[:, None]
+    replicas, _, cost, _ = fleet(c.lam[None, :], c.tp[None, :], c.price, q, 1.0)
+    return replicas, cost
+
+
+def subset(c: Candidates, keep: np.ndarray) -> Candidates:
+    idx = np.flatnonzero(keep)
+    return Candidates(
+        c.gpu,
+        c.price,
+        [c.weight_dtype[i] for i in idx],
+        [c.kv_dtype[i] for i in idx],
+        c.tp[idx],
+        c.batch[idx],
+        c.s_mean[idx],
+        c.s_p90[idx],
+        c.d_mean[idx],
+        c.d_p90[idx],
+        c.lam[idx],
+        c.binding[idx],
+        [c.spec[i] for i in idx],
+        c.profile,
+        c.deps,
+    )
+
+
+def best_index(c: Candidates, qps: float) -> int | None:
+    """The cheapest candidate at this QPS (ties: the lower unloaded TTFT)."""
+    _, cost = fleet_cost(c, qps)
+    cost = cost[0]
+    if not np.any(np.isfinite(cost)):
+        return None
+    ttft = np.where(np.isfinite(cost), c.s_p90 + c.d_p90, np.inf)
+    return int(np.lexsort((ttft, cost))[0])
+
+
+def check_possible(all_c: list[Candidates], slo_ttft, slo_tpot) -> None:
+    """Raise when an SLO cannot be met even at batch 1 on the best configuration."""
+    best_t, best_d = (np.inf, None), (np.inf, None)
+    for c in all_c:
+        one = c.batch == 1
+        if not np.any(one):
+            continue
+        it = np.flatnonzero(one)[np.argmin((c.s_p90 + c.d_p90)[one])]
+        idd = np.flatnonzero(one)[np.argmin(c.d_p90[one])]
+        if c.s_p90[it] + c.d_p90[it] < best_t[0]:
+            best_t = (float(c.s_p90[it] + c.d_p90[it]), (c, it))
+        if c.d_p90[idd] < best_d[0]:
+            best_d = (float(c.d_p90[idd]), (c, idd))
+    for label, slo, (value, where) in (("TTFT", slo_ttft, best_t), ("TPOT", slo_tpot, best_d)):
+        if where is not None and value > slo:
+            c, i = where
+            raise PerfModelError(
+                f"{label} SLO {slo:g} s is impossible: the best is {value:.3g} s at batch 1 on "
+                f"{int(c.tp[i])}x {c.gpu} ({c.weight_dtype[i]}/{c.kv_dtype[i]})"
+            )

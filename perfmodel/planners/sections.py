@@ -1,0 +1,289 @@
+"""The speculation sections of a recommendation, as typed records built from the planners.
+
+specprefill_section: plan_specprefill at the workload's batch and prompt, the speculator
+deployed by speculation.helper_deployment (BF16 beside the target unless given).
+specdecode_section: the MagicDec grid over specdecode.planner_configs with
+specdecode.planner_policy (published acceptance, else an assumed rate, labeled), its best
+configuration (specdecode.choice_at) and the critical sequence length over the same
+configurations' compressed-KV drafts. capacity calls the same functions, so the two agree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from perfmodel.core.deployment import Deployment
+from perfmodel.core.inference import mean_decode_context
+from perfmodel.planners.specdecode import (
+    PLANNER_BUDGETS,
+    SpecDecodeChoice,
+    choice_at,
+    critical_length,
+    evaluate_grid,
+    planner_configs,
+    planner_policy,
+)
+from perfmodel.planners.specprefill import SpecPrefillPlan, plan_specprefill
+from perfmodel.planners.speculation.deploy import default_speculator, helper_deployment
+
+
+@dataclass(frozen=True)
+class SpecPrefillSection:
+    """SpecPrefill at the workload's batch and prompt; plan is None when unavailable."""
+
+    speculator: str | None
+    reason: str
+    plan: SpecPrefillPlan | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.plan is not None
+
+    @property
+    def keep_rate(self) -> float | None:
+        return None if self.plan is None else self.plan.recommended_keep_rate
+
+    def _row(self) -> dict | None:
+        if self.plan is None or self.keep_rate is None:
+            return None
+        i = int(np.flatnonzero(self.plan.keep_rates == self.keep_rate)[0])
+        return self.plan.rows()[i]
+
+    @property
+    def fits(self) -> bool:
+        row = self._row()
+        return bool(row["fits"]) if row else bool(self.plan and self.plan.baseline_fits)
+
+    @property
+    def speedup(self) -> float:
+        row = self._row()
+        return float(row["speedup"]) if row else 1.0
+
+    @property
+    def specprefill_ttft_s(self) -> float | None:
+        row = self._row()
+        return float(row["ttft_s"]) if row else None
+
+    @property
+    def pays(self) -> bool:
+        return self._row() is not None and self.speedup > 1.0 and self.fits
+
+    @property
+    def ttft_s(self) -> float | None:
+        """TTFT of the recommended configuration (SpecPrefill where it pays, else plain)."""
+        if self.plan is None:
+            return None
+        return self.specprefill_ttft_s if self.pays else self.plan.baseline_ttft_s
+
+    def as_dict(self) -> dict:
+        if self.plan is None:
+            return {"available": False, "pays": False, "speculator": None, "reason": self.reason}
+        plan, row = self.plan, self._row()
+        out = {
+            "available": True,
+            "speculator": self.speculator,
+            "speculator_weight_dtype": plan.speculator.weight_dtype,
+            "keep_rate": self.keep_rate,
+            "baseline_ttft_s": plan.baseline_ttft_s,
+            "break_even_prompt_len": plan.break_even_prompt_len,
+            "max_quality_drop": plan.max_quality_drop,
+            "qps": plan.as_dict()["qps"],
+            "basis": "perfmodel.planners.specprefill.plan_specprefill",
+            "ttft_s": self.ttft_s,
+            "speedup": self.speedup,
+            "pays": self.pays,
+            "fits": self.fits,
+            "reason": self.reason,
+        }
+        if row is not None:
+            out.update(
+                specprefill_ttft_s=row["ttft_s"],
+                speculator_s=row["speculator_s"],
+                target_s=row["target_s"],
+                quality_drop=row["quality"]["drop"],
+                quality_source=row["quality"]["source"],
+            )
+        return out
+
+
+def specprefill_section(
+    dep: Deployment,
+    speculator: str | None,
+    batch: int,
+    prompt_len: int,
+    max_quality_drop: float,
+    slo_ttft_s: float | None,
+) -> SpecPrefillSection:
+    """SpecPrefill at this batch and prompt, from specprefill.plan_specprefill."""
+    name = speculator or default_speculator(dep.model, dep.tp)
+    if name is None:
+        return SpecPrefillSection(
+            None,
+            f"no smaller shipped model shares {dep.model.name}'s vocabulary and divides TP{dep.tp}",
+        )
+    spec = helper_deployment(dep, name, "speculator")
+    plan = plan_specprefill(
+        dep, spec, batch, prompt_len, max_quality_drop=max_quality_drop, slo_ttft_s=slo_ttft_s
+    )
+    section = SpecPrefillSection(spec.model.name, "", plan)
+    keep = plan.recommended_keep_rate
+    if keep is None:
+        best = int(np.argmin(plan.times.ttft_s))
+        reason = (
+            f"no keep rate meets the quality budget of {max_quality_drop:g} LongBench points "
+            f"(the fastest, {plan.keep_rates[best]:g}, is below the measured range or over "
+            "budget)"
+        )
+    else:
+        row = section._row()
+        if row["speedup"] > 1.0 and not row["fits"]:
+            reason = (
+                f"would give {row['speedup']:.2f}x TTFT at keep {keep:g}, but the "
+                f"{spec.model.name} speculator (weights and the KV of its full-prompt prefill) "
+                f"does not fit beside the target at batch {batch}"
+            )
+        elif section.pays:
+            reason = (
+                f"keep {100 * keep:.0f}% of {prompt_len} tokens: {row['speedup']:.2f}x TTFT "
+                f"(quality drop {row['quality']['drop']:.2f} LongBench points, "
+                f"{spec.model.name} speculator in {spec.weight_dtype} on the same GPUs)"
+            )
+        else:
+            be = plan.break_even_prompt_len
+            reason = (
+                f"does not pay at {prompt_len} tokens: the speculator costs more than the "
+                f"{100 * (1 - keep):.0f}% of the prompt it saves"
+                + (f" (pays from {be} tokens at keep {keep:g})" if be else "")
+            )
+    return SpecPrefillSection(spec.model.name, reason, plan)
+
+
+@dataclass(frozen=True)
+class SpecDecodeSection:
+    """MagicDec's best configuration at the mean decode context; choice None = unavailable."""
+
+    choice: SpecDecodeChoice | None
+    context: float
+    batch: int
+    excluded_oom: list[str] = field(default_factory=list)
+    critical_seq_len: float | None = None
+    critical_basis: str = ""
+    searched: str = ""
+    memory: dict | None = None
+
+    @property
+    def available(self) -> bool:
+        return self.choice is not None
+
+    @property
+    def pays(self) -> bool:
+        return self.choice is not None and self.choice.pays
+
+    @property
+    def tpot_s(self) -> float | None:
+        c = self.choice
+        if c is None:
+            return None
+        return c.t_sd_s if c.pays else c.t_autoregressive_s
+
+    @property
+    def reason(self) -> str:
+        c = self.choice
+        if c is None:
+            return "no draft configuration fits in memory beside the target: " + ", ".join(
+                self.excluded_oom
+            )
+        if c.pays:
+            return (
+                f"{c.draft} draft, {c.draft_kv} KV, gamma {c.gamma}: {c.speedup:.2f}x TPOT at "
+                f"context {self.context:.0f}"
+            )
+        return (
+            f"does not pay at batch {self.batch}, context {self.context:.0f}: the best "
+            f"({c.draft}, {c.draft_kv}, gamma {c.gamma}) is {c.speedup:.2f}x"
+        )
+
+    def as_dict(self) -> dict:
+        c = self.choice
+        if c is None:
+            return {
+                "available": False,
+                "pays": False,
+                "draft": None,
+                "draft_kv": None,
+                "gamma": None,
+                "speedup": 1.0,
+                "reason": self.reason,
+            }
+        return {
+            "available": True,
+            "draft": c.draft,
+            "draft_kv": c.draft_kv,
+            "kv_budget": c.kv_budget,
+            "gamma": c.gamma,
+            "speedup": c.speedup,
+            "tpot_s": self.tpot_s,
+            "sd_tpot_s": c.t_sd_s,
+            "baseline_tpot_s": c.t_autoregressive_s,
+            "acceptance_rate": c.acceptance_rate,
+            "acceptance_len": c.acceptance_len,
+            "acceptance_source": c.acceptance.source,
+            "acceptance_basis": c.acceptance.kind,
+            "acceptance_assumed": c.acceptance.kind == "assumed",
+            "context": self.context,
+            "pays": self.pays,
+            "memory": self.memory,
+            "excluded_oom": list(self.excluded_oom),
+            "critical_seq_len_basis": self.critical_basis,
+            "searched": self.searched,
+            "basis": "perfmodel.planners.specdecode.evaluate_grid",
+            "reason": self.reason,
+        }
+
+
+def specdecode_section(
+    dep: Deployment,
+    drafts: str | None,
+    batch: int,
+    prompt_len: int,
+    output_len: int,
+    acceptance_rate: float | None,
+) -> SpecDecodeSection:
+    """Best MagicDec configuration at the mean decode context (prompt + output/2; memory at
+    output/2 generated tokens), and the critical sequence length at this batch over the
+    compressed-KV drafts that fit (time model; memory not required there)."""
+    configs = planner_configs(dep, drafts)
+    policy = planner_policy(acceptance_rate)
+    ctx = float(mean_decode_context(prompt_len, output_len))
+    grid = evaluate_grid(
+        dep, configs, [batch], [ctx], acceptance_rate=policy, output_len=output_len / 2
+    )
+    excluded = [cfg.label for i, cfg in enumerate(configs) if not grid.fits[i, 0]]
+    best = choice_at(grid, 0, require_fit=True)
+    searched = (
+        f"drafts {', '.join(dict.fromkeys(c.draft for c in configs))}; KV full and streamingllm "
+        f"budgets {', '.join(str(b) for b in PLANNER_BUDGETS)}; gamma 1..8"
+    )
+    if best is None:
+        return SpecDecodeSection(None, ctx, batch, excluded, searched=searched)
+    ranked = [c for c, bs in zip(configs, grid.acceptance, strict=True) if bs.ranked]
+    fitting = [c for c in ranked if c.label not in excluded]
+    compressed = [c for c in fitting if c.method != "full"] or fitting or ranked
+    crit = critical_length(dep, compressed, [batch], acceptance_rate=policy)
+    ci = configs.index(next(c for c in configs if c.label == f"{best.draft}/{best.draft_kv}"))
+    return SpecDecodeSection(
+        best,
+        ctx,
+        batch,
+        excluded,
+        float(crit[0]) if np.isfinite(crit[0]) else None,
+        "smallest context where the best of "
+        + ", ".join(c.label for c in compressed[:3])
+        + (" ..." if len(compressed) > 3 else "")
+        + f" beats plain decoding at batch {batch} (time model, memory not required; "
+        f"acceptance {best.acceptance.label})",
+        searched,
+        grid.memory(ci).as_dict(0),
+    )

@@ -1,0 +1,34 @@
+"""The speculation layer under every planner: the helper model's deployment, its acceptance
+basis and its memory beside the target (deploy, acceptance, drafts). Planners call these;
+nothing else decides them."""
+
+from perfmodel.planners.speculation.acceptance import (
+    ASSUMED_ACCEPTANCE,
+    AcceptanceBasis,
+    resolve_bases,
+)
+from perfmodel.planners.speculation.deploy import (
+    HELPER_WEIGHT_DTYPE,
+    SELF,
+    HelperMemory,
+    default_speculator,
+    helper_deployment,
+    helper_memory,
+    smaller_models,
+)
+from perfmodel.planners.speculation.drafts import DraftConfig, draft_configs
+
+__all__ = [
+    "ASSUMED_ACCEPTANCE",
+    "AcceptanceBasis",
+    "DraftConfig",
+    "HELPER_WEIGHT_DTYPE",
+    "HelperMemory",
+    "SELF",
+    "default_speculator",
+    "draft_configs",
+    "helper_deployment",
+    "helper_memory",
+    "resolve_bases",
+    "smaller_models",
+]

@@ -1,0 +1,231 @@
+"""One speculation layer: the CLI (entry point, --json), the dashboard's compute layer,
+recommend and capacity give the same SpecPrefill TTFT and the same MagicDec choice (draft,
+KV budget, gamma, acceptance basis) for one workload (issue 13, "Must show").
+
+Targets: Llama-3.1-405B in FP8 weights on 8x H100, Llama-3.1-70B (BF16, 8x H100) and
+Llama-3.1-8B (BF16, 1x H100). The precision is the one recommend chooses; every other caller
+is given it.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from app import compute
+from perfmodel.planners import capacity
+from perfmodel.planners.capacity.plan import _speculation_basis
+from perfmodel.planners.recommend import recommend
+from perfmodel.planners.specdecode import PLANNER_BUDGETS
+from perfmodel.planners.speculation import default_speculator
+from tests.conftest import run_cli
+
+# (model, GPUs, batch, prompt, output, acceptance given to every caller or None = published)
+CASES = [
+    ("405b", 8, 4, 32768, 512, 0.8),
+    ("70b", 8, 16, 32768, 512, 0.7),
+    ("8b", 1, 16, 8192, 256, None),
+]
+
+
+def _cfg(model, n, w, k) -> dict:
+    return {
+        "model": model,
+        "gpu": "h100",
+        "num_gpus": n,
+        "weight_dtype": w,
+        "kv_dtype": k,
+        "mode": "auto",
+        "profile": "auto",
+    }
+
+
+def _dep_args(n, w, k) -> list[str]:
+    return ["--gpu", "h100", "--num-gpus", str(n), "--weight-dtype", w, "--kv-dtype", k]
+
+
+def _choice(d: dict) -> tuple:
+    return (d["draft"], d["draft_kv"], d["gamma"], d["acceptance_basis"])
+
+
+@pytest.fixture(scope="module", params=CASES, ids=[c[0] for c in CASES])
+def case(request):
+    model, n, batch, prompt, output, rate = request.param
+    rec = recommend(
+        model, batch, "h100", n, prompt_len=prompt, output_len=output, acceptance_rate=rate
+    )
+    d = rec.as_dict()
+    assert d["fits"] and d["batch"] == batch
+    w, k = d["precision"]["weight_dtype"], d["precision"]["kv_dtype"]
+    return {
+        "model": model,
+        "n": n,
+        "batch": batch,
+        "prompt": prompt,
+        "output": output,
+        "rate": rate,
+        "w": w,
+        "k": k,
+        "rec": d,
+        "speculator": default_speculator(rec.model, n),
+    }
+
+
+def _cli_specprefill(c, batch) -> dict:
+    out = run_cli(
+        "specprefill",
+        "--model",
+        c["model"],
+        "--speculator",
+        c["speculator"],
+        "--batch",
+        str(batch),
+        "--prompt-len",
+        str(c["prompt"]),
+        *_dep_args(c["n"], c["w"], c["k"]),
+        "--json",
+        check_json=True,
+    )
+    keep = out["recommended_keep_rate"]
+    row = next(r for r in out["rows"] if r["keep_rate"] == keep)
+    return {"keep": keep, "ttft_s": row["ttft_s"], "speedup": row["speedup"], "payload": out}
+
+
+def test_specprefill_ttft_is_one_number(case):
+    c, sp = case, case["rec"]["specprefill"]
+    assert sp["speculator"] == c["speculator"] and sp["speculator_weight_dtype"] == "bf16"
+    cli = _cli_specprefill(c, c["batch"])
+    assert cli["payload"]["speculator_weight_dtype"] == "bf16"
+    app = compute.specprefill(
+        _cfg(c["model"], c["n"], c["w"], c["k"]), c["speculator"], c["batch"], c["prompt"], 1.0
+    )
+    app_row = app["plan"]["rows"][
+        [r["keep_rate"] for r in app["plan"]["rows"]].index(app["plan"]["recommended_keep_rate"])
+    ]
+    assert cli["keep"] == sp["keep_rate"] == app["plan"]["recommended_keep_rate"]
+    assert cli["ttft_s"] == sp["specprefill_ttft_s"] == app_row["ttft_s"]
+
+    # capacity serves one request per prefill pass: compare at batch 1
+    wl = capacity.fixed_workload(1.0, c["prompt"], c["output"])
+    plan = capacity.candidates_for_gpu(
+        c["model"], "h100", wl, 1e9, 1e9, 1.0, False, precisions=((c["w"], c["k"]),)
+    )
+    service = capacity.spec_prefill_service(plan.deps[(c["w"], c["k"], c["n"])], wl, 1.0)
+    one = _cli_specprefill(c, 1)
+    if service is None:  # capacity uses SpecPrefill only where it pays
+        assert one["speedup"] <= 1.0
+    else:
+        assert service.keep_rate == one["keep"]
+        assert service.ttft_p90_s == one["ttft_s"]
+        assert service.speculator.weight_dtype == "bf16"
+
+
+def test_magicdec_choice_is_one_choice(case):
+    c, sd = case, case["rec"]["specdecode"]
+    assert sd["available"]
+    ctx = int(sd["context"])
+    assert ctx == c["prompt"] + c["output"] // 2
+    expected = _choice(sd)
+    assert expected[3] == ("given" if c["rate"] is not None else "nearest")
+
+    # the CLI over the same drafts, KV methods and budgets
+    args = [
+        "specdecode",
+        "--model",
+        c["model"],
+        *_dep_args(c["n"], c["w"], c["k"]),
+        "--draft",
+        f"{c['speculator']},self",
+        "--draft-kv",
+        "full,streamingllm",
+        "--budgets",
+        ",".join(str(b) for b in PLANNER_BUDGETS),
+        "--batch",
+        str(c["batch"]),
+        "--prompt-len",
+        str(ctx),
+        "--json",
+    ]
+    if c["rate"] is not None:
+        args += ["--acceptance-rate", str(c["rate"])]
+    cli = run_cli(*args, check_json=True)
+    assert _choice(cli) == expected
+    assert cli["speedup"] == pytest.approx(sd["speedup"], rel=1e-12)
+
+    # the dashboard's recommendation page and its MagicDec explorer (same config's speedup)
+    cfg = _cfg(c["model"], c["n"], c["w"], c["k"])
+    view = compute.recommend_view(
+        cfg, c["batch"], c["prompt"], c["output"], None, None, 1.0, c["rate"]
+    )
+    assert _choice(view["specdecode"]) == expected
+    draft = "self" if sd["draft"] == "self" else c["speculator"]
+    page3 = compute.specdecode_view(
+        cfg, draft, sd["draft_kv"].split(":")[0], c["batch"], ctx, c["output"] // 2, c["rate"]
+    )
+    assert page3["heat"].loc[sd["draft_kv"], sd["gamma"]] == pytest.approx(sd["speedup"])
+
+    # capacity's MagicDec choice at the same batch and context
+    wl = capacity.fixed_workload(1.0, c["prompt"], c["output"])
+    cands = capacity.candidates_for_gpu(
+        c["model"], "h100", wl, 1e9, 1e9, 1.0, False, precisions=((c["w"], c["k"]),)
+    )
+    service = capacity.spec_decode_service(cands.deps[(c["w"], c["k"], c["n"])], wl, c["rate"])
+    i = list(capacity.BATCH_GRID).index(c["batch"])
+    got = service.choices_p90[i]
+    assert (got.draft, got.draft_kv, got.gamma, got.acceptance.kind) == expected
+    assert got.t_sd_s == pytest.approx(sd["sd_tpot_s"], rel=1e-12)
+
+
+@pytest.mark.parametrize("model,n", [("405b", 8), ("70b", 8)])
+def test_without_data_the_basis_says_assumed_everywhere(model, n):
+    """No published acceptance for these targets: recommend and capacity assume a rate and
+    say so; the CLI does not rank what it has no data for (one line, exit 2)."""
+    rec = recommend(model, 1, "h100", n, prompt_len=8192, output_len=256).as_dict()
+    sd = rec["specdecode"]
+    assert sd["acceptance_basis"] == "assumed" and sd["acceptance_assumed"]
+    assert sd["acceptance_source"].startswith("assumed 0.8 per token")
+    assert any("assumed" in line for line in [rec["rationale"]])
+    w, k = rec["precision"]["weight_dtype"], rec["precision"]["kv_dtype"]
+    wl = capacity.fixed_workload(1.0, 8192, 256)
+    cands = capacity.candidates_for_gpu(
+        model, "h100", wl, 1e9, 1e9, 1.0, False, precisions=((w, k),)
+    )
+    service = capacity.spec_decode_service(cands.deps[(w, k, n)], wl, None)
+    got = service.choices_p90[0]
+    assert (got.draft, got.draft_kv, got.gamma, got.acceptance.kind) == _choice(sd)
+    assert service.basis == "assumed 0.8"
+    proc = run_cli(
+        "specdecode", "--model", model, *_dep_args(n, w, k), "--draft", "8b", "--prompt-len", "8k"
+    )
+    assert proc.returncode == 2 and "no published acceptance data" in proc.stderr
+
+
+def test_capacity_with_spec_reports_the_basis():
+    out = run_cli(
+        "capacity",
+        "--model",
+        "70b",
+        "--qps",
+        "2",
+        "--prompt-len",
+        "8k",
+        "--output-len",
+        "256",
+        "--slo-ttft",
+        "5",
+        "--slo-tpot",
+        "0.1",
+        "--gpus",
+        "h100",
+        "--with-spec",
+        "--json",
+        check_json=True,
+    )
+    spec = [o for o in out["options"] if o["with_spec"]]
+    assert spec and spec[0]["speculation"]["acceptance"] == "assumed 0.8"
+    assert out["critical_length"]["acceptance"] == "assumed 0.8"
+    # the basis line names the speculation of the best option, and only of the best
+    if out["best"]["with_spec"]:
+        assert "MagicDec acceptance assumed 0.8" in out["basis"]
+    else:
+        assert "acceptance" not in out["basis"]
+    assert _speculation_basis(spec[0]).endswith("MagicDec acceptance assumed 0.8")
