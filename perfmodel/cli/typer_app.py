@@ -66,7 +66,16 @@ BatchOpt = Annotated[
 PromptOpt = Annotated[
     str, typer.Option("--prompt-len", "-p", help="Prompt length(s), e.g. 4k or 4k,32k.")
 ]
-OutputOpt = Annotated[str, typer.Option("--output-len", "-o", help="Generated tokens per request.")]
+OutputOpt = Annotated[
+    str, typer.Option("--output-len", "-o", help="Generated tokens per request, e.g. 512.")
+]
+# Commands that plan for one workload take one value; the help must not promise a list.
+BatchOneOpt = Annotated[
+    str, typer.Option("--batch", "--bsz", "-b", help="Batch size (one value), e.g. 64.")
+]
+PromptOneOpt = Annotated[
+    str, typer.Option("--prompt-len", "-p", help="Prompt length (one value), e.g. 4k or 32k.")
+]
 
 
 def emit_json(payload: Any) -> None:

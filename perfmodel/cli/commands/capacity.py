@@ -13,7 +13,7 @@ from perfmodel.cli.typer_app import (
     ModeOpt,
     OutputOpt,
     ProfileOpt,
-    PromptOpt,
+    PromptOneOpt,
     WeightDtypeOpt,
     app,
     console,
@@ -30,7 +30,7 @@ def capacity(
         float | None,
         typer.Option("--qps", help="Requests per second (default: from --workload)."),
     ] = None,
-    prompt_len: PromptOpt = "4k",
+    prompt_len: PromptOneOpt = "4k",
     output_len: OutputOpt = "512",
     slo_ttft: Annotated[float, typer.Option("--slo-ttft", help="TTFT SLO (s, p90).")] = 2.0,
     slo_tpot: Annotated[float, typer.Option("--slo-tpot", help="TPOT SLO (s).")] = 0.05,
@@ -61,7 +61,7 @@ def capacity(
 ) -> None:
     """Size a fleet per GPU type under TTFT/TPOT SLOs; cost per hour and per token."""
     from perfmodel.planners import capacity as cap
-    from perfmodel.specs.units import parse_size
+    from perfmodel.specs.units import parse_one_size
 
     names = [g.strip() for g in gpus.split(",") if g.strip()]
     price_map = cap.parse_prices(prices)
@@ -73,7 +73,9 @@ def capacity(
         if qps is None:
             raise PerfModelError("give --qps (or --workload with arrival times)")
         wl = cap.fixed_workload(
-            qps, parse_size(prompt_len, "--prompt-len"), parse_size(output_len, "--output-len")
+            qps,
+            parse_one_size(prompt_len, "--prompt-len", "capacity"),
+            parse_one_size(output_len, "--output-len", "capacity"),
         )
     precisions = cap.PRECISIONS
     if weight_dtype or kv_dtype:
