@@ -8,6 +8,7 @@ cold `perfmodel recommend` stays well under half a second.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import sys
@@ -79,11 +80,25 @@ PromptOneOpt = Annotated[
 
 
 def emit_json(payload: Any) -> None:
-    """Print JSON to stdout; NaN/inf become null so the output is strict JSON."""
-    typer.echo(json.dumps(_clean(payload), indent=2))
+    """Print JSON to stdout; NaN/inf become null so the output is strict JSON. Indented for
+    reading, except output over ~1 MB (e.g. every point of a 400k-row validation), which is
+    written compact by the C encoder: indenting uses Python's slow encoder."""
+    cleaned = _clean(payload)
+    text = json.dumps(cleaned, allow_nan=False)
+    if len(text) < 1_000_000:
+        text = json.dumps(cleaned, indent=2)
+    typer.echo(text)
+
+
+_PLAIN = (str, int, bool, type(None))
 
 
 def _clean(value: Any) -> Any:
+    kind = type(value)
+    if kind in _PLAIN:
+        return value
+    if kind is float:
+        return value if math.isfinite(value) else None
     if isinstance(value, dict):
         return {str(k): _clean(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -111,3 +126,36 @@ def console():
 def warn(message: str) -> None:
     """A one-line warning on stderr (never on stdout, so --json output stays parseable)."""
     print(f"warning: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def progress(description: str, total: float | None = None):
+    """A transient rich progress bar on stderr for long work; yields `advance(n=1)`.
+
+    Shown only when stderr is a terminal (never in pipes, logs or --json captures); a
+    total of None shows a spinner with the count of steps done."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = (
+        [SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:.0f}")]
+        if total is None
+        else [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    )
+    bar = Progress(
+        *columns,
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    )
+    with bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n=1: bar.advance(task, n)

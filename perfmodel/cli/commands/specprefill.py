@@ -25,7 +25,6 @@ from perfmodel.cli.typer_app import (
     emit_json,
     warn,
 )
-from perfmodel.errors import PerfModelError
 from perfmodel.specs.units import parse_float_list, parse_one_size
 
 
