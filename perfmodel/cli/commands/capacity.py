@@ -22,6 +22,10 @@ from perfmodel.cli.typer_app import (
 )
 from perfmodel.errors import PerfModelError
 
+# SLOs when none is given; the dashboard's capacity page uses the same
+DEFAULT_SLO_TTFT_S = 2.0
+DEFAULT_SLO_TPOT_S = 0.05
+
 
 @app.command()
 def capacity(
@@ -32,8 +36,12 @@ def capacity(
     ] = None,
     prompt_len: PromptOneOpt = "4k",
     output_len: OutputOpt = "512",
-    slo_ttft: Annotated[float, typer.Option("--slo-ttft", help="TTFT SLO (s, p90).")] = 2.0,
-    slo_tpot: Annotated[float, typer.Option("--slo-tpot", help="TPOT SLO (s).")] = 0.05,
+    slo_ttft: Annotated[
+        float, typer.Option("--slo-ttft", help="TTFT SLO (s, p90).")
+    ] = DEFAULT_SLO_TTFT_S,
+    slo_tpot: Annotated[
+        float, typer.Option("--slo-tpot", help="TPOT SLO (s).")
+    ] = DEFAULT_SLO_TPOT_S,
     gpus: Annotated[
         str, typer.Option("--gpus", help="GPU types to compare, e.g. h100,h200,a100.")
     ] = "h100,h200,a100",
