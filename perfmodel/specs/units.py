@@ -47,6 +47,11 @@ def _items(text: str, what: str) -> list[str]:
     return parts
 
 
+def parse_name_list(text: str, what: str = "name") -> list[str]:
+    """'h100,a100' -> ['h100', 'a100']; an empty item is an error, as for numbers."""
+    return _items(text, what)
+
+
 def parse_size_list(text: str | int, what: str = "size") -> list[int]:
     """'1,8,64' -> [1, 8, 64]; each item as parse_size."""
     if isinstance(text, int) and not isinstance(text, bool):

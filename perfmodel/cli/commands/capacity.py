@@ -69,9 +69,9 @@ def capacity(
 ) -> None:
     """Size a fleet per GPU type under TTFT/TPOT SLOs; cost per hour and per token."""
     from perfmodel.planners import capacity as cap
-    from perfmodel.specs.units import parse_one_size
+    from perfmodel.specs.units import parse_name_list, parse_one_size
 
-    names = [g.strip() for g in gpus.split(",") if g.strip()]
+    names = parse_name_list(gpus, "--gpus")
     price_map = cap.parse_prices(prices)
     if qps is not None and not qps > 0:
         raise PerfModelError(f"--qps must be positive, got {qps}")

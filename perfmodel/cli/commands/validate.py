@@ -19,6 +19,7 @@ from perfmodel.cli.typer_app import (
     warn,
 )
 from perfmodel.errors import PerfModelError
+from perfmodel.specs.units import parse_name_list
 
 TablesOpt = Annotated[
     str | None,
@@ -41,14 +42,16 @@ def _tables(table: str | None, measurements: Path | None, profile: str | None):
                 measurements, name=f"measurements:{measurements.name}", profile_override=profile
             )
         ]
-        for note in tables[0].notes:
-            warn(f"{measurements}: {note}")
+        notes = tables[0].notes
         if not any(t.observations for t in tables):
+            why = f" ({'; '.join(notes)})" if notes else ""
             raise PerfModelError(
-                f"{measurements}: no rows with status ok and a measured ttft_s or tpot_s"
+                f"{measurements}: no rows with status ok and a measured ttft_s or tpot_s{why}"
             )
+        for note in notes:
+            warn(f"{measurements}: {note}")
         return tables
-    names = [n.strip() for n in table.split(",")] if table else None
+    names = parse_name_list(table, "--table") if table else None
     return published_tables(names)
 
 
@@ -246,7 +249,7 @@ def calibrate(
         start = replace(start, mode=mode)
     chosen = None
     if params:
-        chosen = [p.strip() for p in params.split(",") if p.strip()]
+        chosen = parse_name_list(params, "--params")
         unknown = [p for p in chosen if p not in PARAMETERS]
         if unknown:
             raise PerfModelError(
