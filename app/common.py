@@ -8,6 +8,7 @@ of the same name when there is one (so a URL reproduces a view), else from its d
 
 from __future__ import annotations
 
+import math
 import sys
 from contextlib import contextmanager
 from pathlib import Path
@@ -156,3 +157,24 @@ def guard():
 def modeled(basis: str) -> None:
     """The provenance line under a number or chart."""
     st.caption(f"Modeled — {basis}")
+
+
+def log_axis_x(value: float) -> float:
+    """Where to put a shape or annotation (add_vline) at `value` on a log x axis: plotly
+    places them in log10 units there, so x=32 would be drawn at 10^32."""
+    return math.log10(value)
+
+
+def fmt_table(frame, formats: dict[str, str] | None = None):
+    """A table for display (pandas Styler): the given per-column formats, other float columns
+    to 4 significant digits, booleans as yes/no, missing values as a dash, never 'nan'."""
+    formats = dict(formats or {})
+    for col in frame.columns:
+        if col in formats:
+            continue
+        kind = frame[col].dtype.kind
+        if kind == "f":
+            formats[col] = "{:.4g}"
+        elif kind == "b":
+            formats[col] = lambda v: "yes" if v else "no"
+    return frame.style.format(formats, na_rep="–")

@@ -17,7 +17,7 @@ CLI = [
 ]
 
 
-def run_cli(*args: str, check_json: bool = False, timeout: float = 120):
+def run_cli(*args: str, check_json: bool = False, timeout: float = 600):
     proc = subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout, cwd=REPO)
     if check_json:
         assert proc.returncode == 0, proc.stderr

@@ -24,7 +24,7 @@ PAGES = {
     "recommend": APP / "pages" / "4_Recommend_and_capacity.py",
     "explorer": APP / "pages" / "5_Model_explorer_and_validation.py",
 }
-TIMEOUT = 30
+TIMEOUT = 300  # a safety net for a loaded machine, not a speed budget
 
 
 def run(page: str, query: dict | None = None) -> AppTest:
@@ -47,7 +47,7 @@ def cli_json(*args: str) -> dict:
         text=True,
         cwd=ROOT,
         env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"},
-        timeout=120,
+        timeout=600,  # safety net, not a speed budget
     )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout)

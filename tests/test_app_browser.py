@@ -63,7 +63,7 @@ def server(tmp_path_factory):
             start_new_session=True,
         )
     base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 300  # safety net on a loaded machine
     while time.monotonic() < deadline:
         try:
             with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as r:

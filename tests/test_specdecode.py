@@ -335,7 +335,7 @@ def run_cli(*args):
         text=True,
         cwd=ROOT,
         env=env,
-        timeout=60,
+        timeout=600,  # safety net, not a speed budget
     )
 
 

@@ -215,7 +215,7 @@ def test_405b_fp8_headline():
 
 
 def _run(*args):
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120, cwd=REPO)
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=600, cwd=REPO)
 
 
 def test_cli_json_keys():

@@ -156,6 +156,6 @@ with common.guard():
     )
     st.plotly_chart(quality)
     st.caption(f"Measured: {res['quality_source']}.")
-    st.dataframe(rows, hide_index=True)
+    st.dataframe(common.fmt_table(rows, {"keep_rate": "{:.0%}"}), hide_index=True)
 
 common.sync_query_params(("sp_speculator", "sp_batch", "sp_prompt_len", "sp_max_drop", "sp_slo"))

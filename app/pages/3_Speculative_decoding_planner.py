@@ -123,7 +123,11 @@ with common.guard():
         annotation_position="top left",
     )
     mfig.add_hline(y=cap, line_color="red", annotation_text=f"usable {cap:.1f} GB")
-    mfig.add_vline(x=st.session_state.sd_batch, line_dash="dot", annotation_text="this batch")
+    mfig.add_vline(
+        x=common.log_axis_x(st.session_state.sd_batch),
+        line_dash="dot",
+        annotation_text="this batch",
+    )
     mfig.update_layout(
         title=f"Memory per GPU vs batch at context {st.session_state.sd_context} (modeled)",
         xaxis={"type": "log", "title": "batch size"},
@@ -145,7 +149,13 @@ with common.guard():
             "acceptance_len",
             "fits",
         ]
-        st.dataframe(res["top"][cols], hide_index=True)
+        ms = {c: "{:.3f}" for c in cols if c.endswith("_ms")}
+        st.dataframe(
+            common.fmt_table(
+                res["top"][cols], {**ms, "speedup": "{:.2f}x", "acceptance_len": "{:.2f}"}
+            ),
+            hide_index=True,
+        )
 
 common.sync_query_params(
     ("sd_draft", "sd_kv", "sd_batch", "sd_context", "sd_output_len", "sd_acceptance", "sd_rate")

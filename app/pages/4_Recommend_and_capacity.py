@@ -8,13 +8,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
+from plotly.subplots import make_subplots  # noqa: E402
 
 from app import common, compute  # noqa: E402
+from perfmodel.cli.commands.capacity import DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S  # noqa: E402
 
 TITLE = "Recommend & capacity"
 recommend = st.cache_data(show_spinner=False, max_entries=128)(compute.recommend_view)
 capacity = st.cache_data(show_spinner=False, max_entries=64)(compute.capacity_view)
-DEFAULT_SLO_TTFT, DEFAULT_SLO_TPOT = 10.0, 0.1  # when the user gives none
+# when the user gives none: the CLI's defaults (`perfmodel capacity`), one place
+DEFAULT_SLO_TTFT, DEFAULT_SLO_TPOT = DEFAULT_SLO_TTFT_S, DEFAULT_SLO_TPOT_S
 COMPARE = ("h100-sxm", "h200", "a100-80gb", "a100-40gb", "l40s", "rtx4090", "b200", "mi300x")
 
 
@@ -107,15 +110,23 @@ with common.guard():
     )
     with_sp = sp.get("ttft_s") if sp.get("available") else None
     with_sd = sd.get("tpot_s") if sd.get("available") else None
-    bars = go.Figure()
-    for name, plain, spec in (
-        ("TTFT (s)", rec["baseline"]["ttft_s"], with_sp),
-        ("TPOT (ms)", 1e3 * rec["baseline"]["tpot_s"], None if with_sd is None else 1e3 * with_sd),
+    # seconds and milliseconds never share an axis: one panel per quantity
+    bars = make_subplots(rows=1, cols=2, subplot_titles=("TTFT (s)", "TPOT (ms)"))
+    for col, (plain, spec) in enumerate(
+        (
+            (rec["baseline"]["ttft_s"], with_sp),
+            (1e3 * rec["baseline"]["tpot_s"], None if with_sd is None else 1e3 * with_sd),
+        ),
+        start=1,
     ):
-        bars.add_trace(go.Bar(x=["baseline", "recommended"], y=[plain, spec or plain], name=name))
-    bars.update_layout(
-        title="Baseline vs recommended configuration (modeled)", barmode="group", height=360
-    )
+        bars.add_trace(
+            go.Bar(x=["baseline", "recommended"], y=[plain, spec or plain], showlegend=False),
+            row=1,
+            col=col,
+        )
+    bars.update_yaxes(title_text="seconds", row=1, col=1)
+    bars.update_yaxes(title_text="milliseconds", row=1, col=2)
+    bars.update_layout(title="Baseline vs recommended configuration (modeled)", height=360)
     st.plotly_chart(bars)
     st.markdown(rec["rationale"])
     for note in rec["notes"]:
@@ -186,7 +197,18 @@ with common.guard():
         )
         if c in opts.columns
     ]
-    st.dataframe(opts[cols], hide_index=True)
+    st.dataframe(
+        common.fmt_table(
+            opts[cols],
+            {
+                "cost_per_hour": "${:,.2f}",
+                "cost_per_mtok": "${:,.3f}",
+                "ttft_s": "{:.3f}",
+                "tpot_s": "{:.4f}",
+            },
+        ),
+        hide_index=True,
+    )
     label = opts["gpu"] + opts["with_spec"].map({True: " + spec", False: ""})
     left, right = st.columns(2)
     fig = go.Figure(go.Bar(x=label, y=opts["cost_per_mtok"], name="$/Mtok"))
@@ -198,7 +220,9 @@ with common.guard():
     fig2 = go.Figure()
     for name, sub in curves.groupby("option", sort=False):
         fig2.add_trace(go.Scatter(x=sub["qps"], y=sub["cost_per_hour"], mode="lines", name=name))
-    fig2.add_vline(x=float(ss.rc_qps), line_dash="dot", annotation_text="this load")
+    fig2.add_vline(
+        x=common.log_axis_x(float(ss.rc_qps)), line_dash="dot", annotation_text="this load"
+    )
     fig2.update_layout(
         title="Fleet cost per hour vs load (modeled)",
         xaxis={"type": "log", "title": "requests / s"},

@@ -145,7 +145,7 @@ with common.guard():
         height=360,
     )
     st.plotly_chart(bar)
-    st.dataframe(ops.drop(columns=["phase"]), hide_index=True)
+    st.dataframe(common.fmt_table(ops.drop(columns=["phase"])), hide_index=True)
     common.modeled(data["basis"] + "; roof = datasheet peak FLOP/s and HBM bandwidth")
 
 st.subheader("Predicted vs measured: published tables")

@@ -8,16 +8,24 @@ data cannot see where they were, instead of letting them wander. Efficiencies ar
 log space and bounded to [0.02, 1]; overheads are non-negative. Parameters whose effect on
 every prediction is below 0.1% are not fitted. Confidence: standard errors from the
 Jacobian at the optimum, cov = (J^T J)^-1 * sum(r^2) / (n - k).
+
+Identifiability: with n measured points and k parameters, n <= k is refused (the fit would
+reproduce the data exactly whatever the truth). After the fit, a parameter whose Jacobian
+column is zero moves no prediction (the data cannot see it), and parameters with weight in a
+near-null singular vector of the column-normalized Jacobian (singular value below 1e-6 of the
+largest) are only identified in combination; both are reported in FitResult.unidentified.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from perfmodel.accuracy.observations import Observation
+from perfmodel.errors import PerfModelError
 from perfmodel.specs.profile import EFFICIENCY_KEYS, OVERHEAD_KEYS, PARAMETERS, Profile
 
 PRIOR_WEIGHT = 0.02
@@ -36,6 +44,7 @@ class FitResult:
     points: int
     success: bool
     message: str
+    unidentified: dict[str, str] = field(default_factory=dict)  # parameter -> why
 
 
 def _is_eff(name: str) -> bool:
@@ -87,14 +96,23 @@ def fit_profile(
     base: Profile,
     parameters: list[str] | None = None,
     name: str | None = None,
+    progress: Callable[[], None] | None = None,
 ) -> FitResult:
+    """Least-squares fit of `parameters` (default: the sensitive ones) of `base`;
+    `progress` is called once per model evaluation (for a progress display)."""
     from scipy.optimize import least_squares
 
     if not observations:
-        from perfmodel.errors import PerfModelError
-
         raise PerfModelError("no measured points to calibrate on")
     params = parameters or sensitive_parameters(observations, base)
+    n = sum(len(o.measured) for o in observations)
+    if not params:
+        raise PerfModelError("no parameter moves any prediction of these rows by 0.1%")
+    if n <= len(params):
+        raise PerfModelError(
+            f"{n} measured point(s) cannot determine {len(params)} parameter(s) "
+            f"({', '.join(params)}): give more rows than parameters, or fewer with --params"
+        )
     x0 = np.array([_to_x(p, base.get(p)) for p in params])
     prior0 = x0.copy()
     lower = np.array([np.log(EFF_MIN) if _is_eff(p) else 0.0 for p in params])
@@ -110,11 +128,12 @@ def fit_profile(
     weights = _table_weights(observations)
 
     def residuals(x):
+        if progress is not None:
+            progress()
         rel = _relative_errors(observations, profile_at(x)) * weights
         return np.concatenate([rel, prior_w * (x - prior0)])
 
     sol = least_squares(residuals, x0, bounds=(lower, upper), x_scale="jac", max_nfev=400)
-    n = sum(len(o.measured) for o in observations)
     rel = _relative_errors(observations, profile_at(sol.x))
     stderr: dict[str, float] = {}
     try:
@@ -127,6 +146,7 @@ def fit_profile(
             stderr[p] = value * sx if _is_eff(p) else sx * OVERHEAD_SCALE_US
     except np.linalg.LinAlgError:
         pass
+    unidentified = unidentified_parameters(np.asarray(sol.jac[:n]), params)
     fitted = profile_at(sol.x)
     if name:
         from dataclasses import replace
@@ -141,7 +161,32 @@ def fit_profile(
         points=n,
         success=bool(sol.success),
         message=str(sol.message),
+        unidentified=unidentified,
     )
+
+
+def unidentified_parameters(jac: np.ndarray, params: list[str], tol: float = 1e-6) -> dict:
+    """Parameters the data cannot identify, from the Jacobian J (points x parameters) at the
+    optimum: a zero column moves no prediction; weight > 0.3 in a right-singular vector of the
+    column-normalized J with singular value < tol * the largest means only a combination with
+    the other parameters of that vector is determined (e.g. two overheads paid once per step)."""
+    norms = np.linalg.norm(jac, axis=0) if jac.size else np.zeros(len(params))
+    out: dict[str, str] = {}
+    scale = float(norms.max()) if len(norms) else 0.0
+    live = norms > 1e-12 * max(scale, 1e-300)
+    for p, ok in zip(params, live, strict=True):
+        if not ok:
+            out[p] = "moves no prediction of these rows"
+    idx = np.flatnonzero(live)
+    if len(idx) > 1:
+        _, sing, vt = np.linalg.svd(jac[:, idx] / norms[idx], full_matrices=False)
+        for value, vec in zip(sing, vt, strict=True):
+            if value < tol * sing[0]:
+                group = [params[idx[j]] for j in np.flatnonzero(np.abs(vec) > 0.3)]
+                for p in group:
+                    others = [q for q in group if q != p]
+                    out.setdefault(p, f"only identified together with {', '.join(others)}")
+    return out
 
 
 def provenance(result: FitResult, tables: list[str]) -> dict:

@@ -23,7 +23,7 @@ import numpy as np
 from perfmodel.core.deployment import make_deployment
 from perfmodel.core.inference import mean_decode_context
 from perfmodel.errors import PerfModelError
-from perfmodel.specs.profile import Profile
+from perfmodel.specs.profile import Profile, load_profile
 
 REQUIRED_COLUMNS = ("model", "gpu", "num_gpus", "batch_size", "prompt_len")
 NUMERIC_COLUMNS = (
@@ -72,17 +72,47 @@ class Table:
     setup: str
     observations: list[Observation] = field(default_factory=list)
     memory_checks: list[dict] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # rows dropped, and why
+
+
+TIME_COLUMNS = ("ttft_s", "tpot_s", "t_draft_ms", "t_verify_ms", "t_sd_ms", "t_autoregressive_ms")
+SHAPE_COLUMNS = ("num_gpus", "batch_size", "prompt_len")
+# columns a row's prediction depends on besides its deployment; rows equal in all of them
+# (and in the deployment) have the same prediction, so each distinct shape is predicted once
+PREDICT_COLUMNS = (
+    "batch_size",
+    "prompt_len",
+    "output_len",
+    "keep_rate",
+    "gamma",
+    "acceptance_len",
+    "draft_kv_budget",
+)
+DEPLOYMENT_COLUMNS = ("model", "gpu", "num_gpus", "tp", "weight_dtype", "kv_dtype")
 
 
 def _col(frame, name, default):
     return frame[name] if name in frame.columns else default
 
 
-def read_table(path: str | Path, name: str | None = None):
-    """Read and check a measurement CSV (one clear line on any problem)."""
+def _plural(n: int) -> str:
+    return f"{n} row{'s' if n != 1 else ''}"
+
+
+def read_table(path: str | Path, name: str | None = None, notes: list[str] | None = None):
+    """Read and check a measurement CSV (one clear line on any problem).
+
+    Rows that cannot be predicted or scored are dropped and counted in `notes` (one line per
+    cause, e.g. "dropped 3 rows: NaN ttft_s"): a shape column (num_gpus, batch_size,
+    prompt_len) missing, not positive or not whole drops the row; a time that is NaN, inf,
+    zero or negative drops that quantity of the row (its other times are still used).
+    """
     import pandas as pd
 
+    notes = notes if notes is not None else []
     path = Path(path)
+    if path.is_dir():
+        raise PerfModelError(f"{path}: is a directory, not a measurement CSV")
     if not path.is_file():
         raise PerfModelError(f"measurements file not found: {path}")
     try:
@@ -90,64 +120,138 @@ def read_table(path: str | Path, name: str | None = None):
     except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
         raise PerfModelError(f"{path}: not a readable CSV ({exc.__class__.__name__})") from exc
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
-    if (
-        "ttft_s" not in frame.columns
-        and "tpot_s" not in frame.columns
-        and "t_sd_ms" not in frame.columns
-    ):
+    if not any(c in frame.columns for c in ("ttft_s", "tpot_s", "t_sd_ms")):
         missing.append("ttft_s or tpot_s")
     if missing:
         raise PerfModelError(f"{path}: missing column(s) {', '.join(missing)}")
+    if frame.empty:
+        raise PerfModelError(f"{path}: no data rows (only a header)")
     for col in NUMERIC_COLUMNS:
         if col in frame.columns:
             converted = pd.to_numeric(frame[col], errors="coerce")
             bad = converted.isna() & frame[col].notna()
             if bad.any():
-                row = int(bad.idxmax())
+                row = int(np.flatnonzero(bad.to_numpy())[0])
                 raise PerfModelError(
-                    f"{path}: column '{col}' row {row + 2}: '{frame[col][row]}' is not a number"
+                    f"{path}: column '{col}' row {row + 2}: '{frame[col].iloc[row]}' is not a number"
                 )
-            frame[col] = converted
-    if "status" in frame.columns:
-        frame["status"] = frame["status"].fillna("ok")
+            frame[col] = converted.astype(float)
+    frame["status"] = (
+        frame["status"].fillna("ok").astype(str).str.strip().str.lower()
+        if "status" in frame.columns
+        else "ok"
+    )
+    ok = (frame["status"] == "ok").to_numpy()
+    keep = np.ones(len(frame), bool)
+    for col in SHAPE_COLUMNS:
+        values = frame[col].to_numpy(float)
+        for cause, bad in _bad_shape(values):
+            bad &= keep
+            if bad.any():
+                notes.append(f"dropped {_plural(int(bad.sum()))}: {cause} {col}")
+                keep &= ~bad
+    if not keep.all():
+        frame = frame[keep].reset_index(drop=True)
+        ok = ok[keep]
+    for col in TIME_COLUMNS:
+        if col not in frame.columns:
+            continue
+        values = frame[col].to_numpy(float)
+        for cause, bad in _bad_time(values):
+            bad &= ok
+            if bad.any():
+                notes.append(f"dropped {_plural(int(bad.sum()))}: {cause} {col}")
+        invalid = ~(np.isfinite(values) & (values > 0))
+        frame.loc[invalid, col] = np.nan
+    if frame.empty:
+        raise PerfModelError(f"{path}: no usable rows ({'; '.join(notes)})")
     return frame
 
 
-def _deployments(frame, profile: Profile | str | None, model_col="model", mode=None):
-    """Cache one deployment per distinct (model, gpu, num_gpus, tp, dtypes)."""
-    cache: dict = {}
+def _bad_shape(values: np.ndarray):
+    with np.errstate(invalid="ignore"):
+        yield "NaN", np.isnan(values)
+        yield "infinite", np.isinf(values)
+        yield "non-positive", np.isfinite(values) & (values <= 0)
+        yield "non-integer", np.isfinite(values) & (values > 0) & (values != np.round(values))
 
-    def get(i, model=None):
-        r = frame.iloc[i]
-        key = (
-            model or r[model_col],
-            r["gpu"],
-            int(r["num_gpus"]),
-            int(r["tp"]) if "tp" in frame.columns and r["tp"] == r["tp"] else None,
-            str(r.get("weight_dtype", "bf16") or "bf16"),
-            str(r.get("kv_dtype", "bf16") or "bf16"),
+
+def _bad_time(values: np.ndarray):
+    with np.errstate(invalid="ignore"):
+        yield "NaN", np.isnan(values)
+        yield "infinite", np.isinf(values)
+        yield "zero", values == 0
+        yield "negative", values < 0
+
+
+@dataclass(frozen=True)
+class _Group:
+    """Rows sharing a deployment (and speculator/draft): predicted in one vectorized call
+    over their distinct shapes, then scattered back to the rows."""
+
+    key: tuple
+    positions: np.ndarray  # where the group's rows sit in the observation's arrays
+    shapes: object  # pandas DataFrame: one row per distinct shape
+    inverse: np.ndarray  # row -> index into shapes
+
+
+def _deployment_key(sub) -> tuple:
+    first = sub.iloc[0]
+
+    def text(col):
+        value = first[col] if col in sub.columns else None
+        return str(value) if isinstance(value, str) and value.strip() else "bf16"
+
+    tp = first["tp"] if "tp" in sub.columns else np.nan
+    return (
+        str(first["model"]),
+        str(first["gpu"]),
+        int(first["num_gpus"]),
+        int(tp) if tp == tp else None,
+        text("weight_dtype"),
+        text("kv_dtype"),
+    )
+
+
+def _groups(frame, rows: list[int], path: str, extra: tuple[str, ...] = ()) -> list[_Group]:
+    """Group `rows` of `frame` by deployment columns (+ `extra`), once, at build time.
+
+    Every group's deployment is checked here, so an unknown model or GPU in the file is one
+    line naming the file and row, before any prediction."""
+    sel = frame.iloc[rows].reset_index(drop=True)
+    keys = [c for c in (*DEPLOYMENT_COLUMNS, *extra) if c in sel.columns]
+    filled = sel[keys].astype(str)  # NaN -> 'nan', one group per spelling
+    out = []
+    for _, positions in filled.groupby(keys, sort=False).indices.items():
+        positions = np.asarray(positions)
+        sub = sel.iloc[positions]
+        key = _deployment_key(sub)
+        try:
+            make_deployment(*key)
+        except PerfModelError as exc:
+            raise PerfModelError(f"{path}: row {rows[positions[0]] + 2}: {exc}") from None
+        shape_cols = [c for c in PREDICT_COLUMNS if c in sub.columns]
+        codes = (
+            sub[shape_cols].groupby(shape_cols, sort=False, dropna=False).ngroup().to_numpy()
+            if shape_cols
+            else np.zeros(len(sub), int)
         )
-        if key not in cache:
-            cache[key] = make_deployment(*key, mode=mode, profile=profile)
-        return cache[key]
+        _, first = np.unique(codes, return_index=True)
+        order = np.argsort(first)  # shapes in first-seen order, codes are first-seen too
+        shapes = sub.iloc[first[order]].reset_index(drop=True)
+        out.append(_Group(key, positions, shapes, codes))
+    return out
 
-    return get
 
-
-def _grouped_predict(frame, rows, fn):
-    """Predict rows in groups sharing a deployment key, vectorized inside each group."""
+def _grouped_predict(groups: list[_Group], n: int, fn):
+    """Predict all rows for a profile: one deployment and one vectorized call per group."""
 
     def predict(profile: Profile) -> np.ndarray:
-        out = np.empty(len(rows))
-        get = _deployments(frame, profile)
-        groups: dict = {}
-        for j, i in enumerate(rows):
-            dep = get(i)
-            groups.setdefault(id(dep), (dep, []))[1].append((j, i))
-        for dep, members in groups.values():
-            idx = np.array([j for j, _ in members])
-            sub = frame.iloc[[i for _, i in members]]
-            out[idx] = fn(dep, sub, profile)
+        out = np.empty(n)
+        for g in groups:
+            dep = make_deployment(*g.key, profile=profile)
+            values = np.broadcast_to(np.asarray(fn(dep, g.shapes, profile), float), len(g.shapes))
+            out[g.positions] = values[g.inverse]
         return out
 
     return predict
@@ -163,21 +267,28 @@ def _context(sub) -> np.ndarray:
 
 
 def _labels(frame, rows) -> list[str]:
-    out = []
-    for i in rows:
-        r = frame.iloc[i]
-        label = f"{r['model']} b={int(r['batch_size'])} L={int(r['prompt_len'])}"
-        if "keep_rate" in frame.columns and r["keep_rate"] == r["keep_rate"]:
-            label += f" keep={r['keep_rate']:g}"
-        if "draft_kv" in frame.columns and isinstance(r.get("draft_kv"), str):
-            budget = r.get("draft_kv_budget")
-            label += f" {r['draft_kv']}" + (
-                f":{int(budget)}" if budget == budget and budget else ""
-            )
-        if "gamma" in frame.columns and r["gamma"] == r["gamma"]:
-            label += f" g={int(r['gamma'])}"
-        out.append(label)
-    return out
+    """'<model> b=<batch> L=<prompt>[ keep=<k>][ <draft_kv>[:<budget>]][ g=<gamma>]' per row."""
+    sel = frame.iloc[list(rows)]
+    if sel.empty:
+        return []
+
+    def whole(col):
+        return sel[col].round().astype("Int64").astype(str)
+
+    label = sel["model"].astype(str) + " b=" + whole("batch_size") + " L=" + whole("prompt_len")
+    if "keep_rate" in sel.columns:
+        keep = sel["keep_rate"].map(lambda v: f" keep={v:g}" if v == v else "")
+        label = label + keep
+    if "draft_kv" in sel.columns:
+        budget = sel["draft_kv_budget"] if "draft_kv_budget" in sel.columns else [np.nan] * len(sel)
+        kv = [
+            (f" {m}" + (f":{int(b)}" if b == b and b else "")) if isinstance(m, str) else ""
+            for m, b in zip(sel["draft_kv"], budget, strict=True)
+        ]
+        label = label + kv
+    if "gamma" in sel.columns:
+        label = label + sel["gamma"].map(lambda v: f" g={int(v)}" if v == v else "")
+    return label.tolist()
 
 
 def build_table(
@@ -190,7 +301,8 @@ def build_table(
     from perfmodel.planners.speculation.deploy import helper_deployment
 
     path = Path(path)
-    frame = read_table(path)
+    notes: list[str] = []
+    frame = read_table(path, notes=notes)
     name = name or path.stem
     method = _col(frame, "method", None)
     if method is None:
@@ -198,21 +310,22 @@ def build_table(
     frame["method"] = frame["method"].fillna("baseline").astype(str).str.lower()
     status = frame["status"] if "status" in frame.columns else None
     ok = (status == "ok") if status is not None else np.ones(len(frame), bool)
-    profile_name = profile_override or str(_col(frame, "profile", [""])[0] or "")
+    profile_name = profile_override or _profile_column(frame, path)
     fit = bool(frame["fit"].iloc[0]) if "fit" in frame.columns else True
     setup = str(frame["setup"].iloc[0]) if "setup" in frame.columns else ""
-    table = Table(name, frame, str(path), profile_name, fit, setup)
+    table = Table(name, frame, str(path), profile_name, fit, setup, notes=notes)
     gpu = str(frame["gpu"].iloc[0])
 
-    def add(quantity, rows, measured, fn):
+    def add(quantity, rows, measured, fn, extra=()):
         if len(rows):
+            groups = _groups(frame, rows, str(path), extra)
             table.observations.append(
                 Observation(
                     name,
                     quantity,
                     _labels(frame, rows),
                     np.asarray(measured, float),
-                    _grouped_predict(frame, rows, fn),
+                    _grouped_predict(groups, len(rows), fn),
                     profile_name,
                     fit,
                     gpu,
@@ -246,6 +359,7 @@ def build_table(
     # SpecPrefill rows: speculator on the same GPUs
     sp = (frame["method"] == "specprefill") & ok
     if sp.any():
+        _require(frame, sp, ("speculator", "keep_rate"), "specprefill", path)
 
         def sp_fn(dep, sub, p):
             spec = helper_deployment(dep, sub["speculator"].iloc[0], "speculator")
@@ -257,12 +371,13 @@ def build_table(
                 sub["keep_rate"].values,
             ).ttft_s
 
-        rows = idx(sp)
-        add("ttft_s", rows, frame["ttft_s"].iloc[rows], sp_fn)
+        rows = idx(sp & frame["ttft_s"].notna())
+        add("ttft_s", rows, frame["ttft_s"].iloc[rows], sp_fn, ("speculator",))
 
     # MagicDec rows: draft, verify, speculative and autoregressive times
     md = (frame["method"] == "magicdec") & ok
     if md.any():
+        _require(frame, md, ("draft_model", "gamma", "acceptance_len"), "magicdec", path)
 
         def md_times(dep, sub):
             draft = helper_deployment(dep, sub["draft_model"].iloc[0], "draft")
@@ -277,29 +392,53 @@ def build_table(
                 budget,
             )
 
-        rows = idx(md)
-        sel = frame.iloc[rows]
-        add(
-            "t_autoregressive",
-            rows,
-            sel["t_autoregressive_ms"] / 1e3,
-            lambda dep, sub, p: md_times(dep, sub).autoregressive_s,
-        )
-        add(
-            "t_verify",
-            rows,
-            sel["t_verify_ms"] / 1e3,
-            lambda dep, sub, p: md_times(dep, sub).verify_s,
-        )
-        add(
-            "t_draft", rows, sel["t_draft_ms"] / 1e3, lambda dep, sub, p: md_times(dep, sub).draft_s
-        )
-        add("t_sd", rows, sel["t_sd_ms"] / 1e3, lambda dep, sub, p: md_times(dep, sub).sd_s)
+        for quantity, col, attr in (
+            ("t_autoregressive", "t_autoregressive_ms", "autoregressive_s"),
+            ("t_verify", "t_verify_ms", "verify_s"),
+            ("t_draft", "t_draft_ms", "draft_s"),
+            ("t_sd", "t_sd_ms", "sd_s"),
+        ):
+            if col not in frame.columns:
+                continue
+            rows = idx(md & frame[col].notna())
+            add(
+                quantity,
+                rows,
+                frame[col].iloc[rows] / 1e3,
+                lambda dep, sub, p, attr=attr: getattr(md_times(dep, sub), attr),
+                ("draft_model",),
+            )
 
     if status is not None:
         for i in idx(status == "oom"):
             table.memory_checks.append({"row": int(i), "label": _labels(frame, [i])[0]})
     return table
+
+
+def _require(frame, mask, columns, method: str, path: Path) -> None:
+    """Rows of a method need its columns, filled in: one line naming the first gap."""
+    for col in columns:
+        if col not in frame.columns:
+            raise PerfModelError(f"{path}: rows with method {method} need a column '{col}'")
+        empty = np.asarray(mask) & frame[col].isna().to_numpy()
+        if empty.any():
+            row = int(np.flatnonzero(empty)[0])
+            raise PerfModelError(f"{path}: row {row + 2} (method {method}) has no '{col}'")
+
+
+def _profile_column(frame, path: Path) -> str:
+    """The profile named in the file's `profile` column ('' = none); an unknown name is an
+    error naming the file, not a silent fallback to the GPU's default."""
+    if "profile" not in frame.columns:
+        return ""
+    value = frame["profile"].iloc[0]
+    name = str(value).strip() if isinstance(value, str) else ""
+    if name:
+        try:
+            load_profile(name)
+        except PerfModelError as exc:
+            raise PerfModelError(f"{path}: column 'profile': {exc}") from None
+    return name
 
 
 def published_tables(

@@ -9,6 +9,7 @@ predicts it: the honest estimate of the error on shapes and setups not fitted on
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -115,11 +116,18 @@ def memory_check_scores(table: Table, profile: Profile) -> list[dict]:
     return out
 
 
-def validate_tables(tables: list[Table], profile: Profile | str | None = None) -> dict:
+def validate_tables(
+    tables: list[Table],
+    profile: Profile | str | None = None,
+    progress: Callable[[], None] | None = None,
+) -> dict:
+    """Score every observation (progress() after each) and check the published OOM rows."""
     scores, checks = [], []
     for table in tables:
         for obs in table.observations:
             scores.append(score(obs, profile_of(obs, profile)))
+            if progress is not None:
+                progress()
         if table.memory_checks:
             prof = (
                 profile_of(table.observations[0], profile)
@@ -130,9 +138,9 @@ def validate_tables(tables: list[Table], profile: Profile | str | None = None) -
     return {"scores": scores, "memory_checks": checks}
 
 
-def cross_validate(tables: list[Table]) -> list[dict]:
+def cross_validate(tables: list[Table], progress: Callable[[], None] | None = None) -> list[dict]:
     """Leave-one-table-out: for each fitted table, refit its profile on the other tables of
-    the same profile and score the held-out table."""
+    the same profile and score the held-out table (progress() per model evaluation)."""
     from perfmodel.accuracy.calibrate import fit_profile
 
     out = []
@@ -151,7 +159,7 @@ def cross_validate(tables: list[Table]) -> list[dict]:
             rest = [o for t in group if t is not held for o in t.observations]
             if not rest:
                 continue
-            fitted = fit_profile(rest, base, params).profile
+            fitted = fit_profile(rest, base, params, progress=progress).profile
             for obs in held.observations:
                 s = score(obs, fitted)
                 out.append(

@@ -8,6 +8,7 @@ cold `perfmodel recommend` stays well under half a second.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from typing import Annotated, Any
@@ -75,12 +76,27 @@ BatchOpt = Annotated[
 PromptOpt = Annotated[
     str, typer.Option("--prompt-len", "-p", help="Prompt length(s), e.g. 4k or 4k,32k.")
 ]
-OutputOpt = Annotated[str, typer.Option("--output-len", "-o", help="Generated tokens per request.")]
+OutputOpt = Annotated[
+    str, typer.Option("--output-len", "-o", help="Generated tokens per request, e.g. 512.")
+]
+# Commands that plan for one workload take one value; the help must not promise a list.
+BatchOneOpt = Annotated[
+    str, typer.Option("--batch", "--bsz", "-b", help="Batch size (one value), e.g. 64.")
+]
+PromptOneOpt = Annotated[
+    str, typer.Option("--prompt-len", "-p", help="Prompt length (one value), e.g. 4k or 32k.")
+]
 
 
 def emit_json(payload: Any) -> None:
-    """Print JSON to stdout; NaN/inf become null so the output is strict JSON."""
-    typer.echo(json.dumps(json_ready(payload), indent=2))
+    """Print JSON to stdout; NaN/inf become null so the output is strict JSON. Indented for
+    reading, except output over ~1 MB (e.g. every point of a 400k-row validation), which is
+    written compact by the C encoder: indenting uses Python's slow encoder."""
+    cleaned = json_ready(payload)
+    text = json.dumps(cleaned, allow_nan=False)
+    if len(text) < 1_000_000:
+        text = json.dumps(cleaned, indent=2)
+    typer.echo(text)
 
 
 def console():
@@ -94,3 +110,36 @@ def console():
 def warn(message: str) -> None:
     """A one-line warning on stderr (never on stdout, so --json output stays parseable)."""
     print(f"warning: {message}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def progress(description: str, total: float | None = None):
+    """A transient rich progress bar on stderr for long work; yields `advance(n=1)`.
+
+    Shown only when stderr is a terminal (never in pipes, logs or --json captures); a
+    total of None shows a spinner with the count of steps done."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    columns = (
+        [SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:.0f}")]
+        if total is None
+        else [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    )
+    bar = Progress(
+        *columns,
+        TimeElapsedColumn(),
+        console=Console(stderr=True),
+        transient=True,
+        disable=not sys.stderr.isatty(),
+    )
+    with bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n=1: bar.advance(task, n)

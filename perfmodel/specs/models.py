@@ -176,7 +176,18 @@ def load_config_file(path: str | Path, name: str | None = None) -> ModelSpec:
         raise PerfModelError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from exc
     if not isinstance(data, dict):
         raise PerfModelError(f"{path}: expected a JSON object")
-    return parse_config(data, name or path.parent.name, str(path))
+    return parse_config(data, name or config_name(data, path), str(path))
+
+
+def config_name(data: dict, path: Path) -> str:
+    """A model's display name from its config: the last part of `_name_or_path`
+    (e.g. 'meta-llama/Llama-3.1-8B' -> 'Llama-3.1-8B'), else the folder holding the file
+    (resolved, so 'config.json' given relative to the working directory still has one),
+    else the file's stem."""
+    given = str(data.get("_name_or_path") or "").strip().rstrip("/")
+    if given:
+        return given.split("/")[-1]
+    return path.resolve().parent.name or path.stem
 
 
 @lru_cache(maxsize=1)

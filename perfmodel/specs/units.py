@@ -1,46 +1,84 @@
-"""Parsing of user-given sizes and lists: '4k' -> 4096, '128k' -> 131072, '1,8,64' -> [1, 8, 64]."""
+"""Parsing of user-given sizes and lists: '4k' -> 4096, '128k' -> 131072, '1,8,64' -> [1, 8, 64].
+
+Sizes are whole counts (tokens, sequences): '2.5' is refused rather than truncated, while
+'1.5k' = 1536 is accepted because it is a whole number of tokens. In a list every item must
+be present: '1,,2' and '1,' are refused, not silently shortened.
+"""
 
 from __future__ import annotations
 
+import math
 import re
 
 from perfmodel.errors import PerfModelError
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
+_MULTIPLIER = {"": 1, "k": 1024, "m": 1024 * 1024}
 
 
 def parse_size(text: str | int, what: str = "size") -> int:
-    """'4k' -> 4096, '128K' -> 131072, '1m' -> 1048576, '512' -> 512 (binary k, as in '128k context')."""
+    """'4k' -> 4096, '128K' -> 131072, '1m' -> 1048576, '512' -> 512 (binary k, as in '128k
+    context'). The value must be a positive whole number: '2.5' and '0.1k' are refused."""
+    if isinstance(text, bool):
+        raise PerfModelError(f"{what}: cannot read '{text}' as a size (e.g. 512, 4k, 128k)")
     if isinstance(text, int):
         value = text
     else:
         match = _SIZE.match(str(text))
         if not match:
             raise PerfModelError(f"{what}: cannot read '{text}' as a size (e.g. 512, 4k, 128k)")
-        number, suffix = float(match.group(1)), match.group(2).lower()
-        value = int(round(number * {"": 1, "k": 1024, "m": 1024 * 1024}[suffix]))
+        exact = float(match.group(1)) * _MULTIPLIER[match.group(2).lower()]
+        if not math.isclose(exact, round(exact), rel_tol=0, abs_tol=1e-9):
+            raise PerfModelError(f"{what} must be a whole number, got '{str(text).strip()}'")
+        value = int(round(exact))
     if value <= 0:
-        raise PerfModelError(f"{what} must be positive, got {text}")
+        raise PerfModelError(f"{what} must be positive, got {str(text).strip()}")
     return value
 
 
+def _items(text: str, what: str) -> list[str]:
+    """Split a comma-separated list; an empty item ('1,,2', '1,', '') is an error."""
+    parts = [part.strip() for part in str(text).split(",")]
+    if any(not part for part in parts):
+        shown = str(text).strip()
+        raise PerfModelError(
+            f"{what}: empty item in '{shown}'" if shown else f"{what}: no value given"
+        )
+    return parts
+
+
+def parse_name_list(text: str, what: str = "name") -> list[str]:
+    """'h100,a100' -> ['h100', 'a100']; an empty item is an error, as for numbers."""
+    return _items(text, what)
+
+
 def parse_size_list(text: str | int, what: str = "size") -> list[int]:
-    if isinstance(text, int):
+    """'1,8,64' -> [1, 8, 64]; each item as parse_size."""
+    if isinstance(text, int) and not isinstance(text, bool):
         return [parse_size(text, what)]
-    return [parse_size(part, what) for part in str(text).split(",") if part.strip()]
+    return [parse_size(part, what) for part in _items(text, what)]
+
+
+def parse_one_size(text: str | int, what: str = "size", command: str = "this command") -> int:
+    """A single size where a command takes exactly one (a list is refused by name)."""
+    values = parse_size_list(text, what)
+    if len(values) != 1:
+        raise PerfModelError(f"{what}: {command} takes one value, got {len(values)}")
+    return values[0]
 
 
 def parse_float_list(text: str | float, what: str = "value") -> list[float]:
-    if isinstance(text, int | float):
-        return [float(text)]
-    out = []
-    for part in str(text).split(","):
-        if not part.strip():
-            continue
-        try:
-            out.append(float(part))
-        except ValueError as exc:
-            raise PerfModelError(f"{what}: cannot read '{part.strip()}' as a number") from exc
-    if not out:
-        raise PerfModelError(f"{what}: no value given")
-    return out
+    """'0.1,0.3' -> [0.1, 0.3]; every item must be a finite number."""
+    if isinstance(text, int | float) and not isinstance(text, bool):
+        values = [float(text)]
+    else:
+        values = []
+        for part in _items(text, what):
+            try:
+                values.append(float(part))
+            except ValueError as exc:
+                raise PerfModelError(f"{what}: cannot read '{part}' as a number") from exc
+    for value in values:
+        if not math.isfinite(value):
+            raise PerfModelError(f"{what}: '{value}' is not a finite number")
+    return values

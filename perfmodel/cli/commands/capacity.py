@@ -13,7 +13,7 @@ from perfmodel.cli.typer_app import (
     ModeOpt,
     OutputOpt,
     ProfileOpt,
-    PromptOpt,
+    PromptOneOpt,
     WeightDtypeOpt,
     app,
     console,
@@ -21,6 +21,10 @@ from perfmodel.cli.typer_app import (
     warn,
 )
 from perfmodel.errors import PerfModelError
+
+# SLOs when none is given; the dashboard's capacity page uses the same
+DEFAULT_SLO_TTFT_S = 2.0
+DEFAULT_SLO_TPOT_S = 0.05
 
 
 @app.command()
@@ -30,10 +34,14 @@ def capacity(
         float | None,
         typer.Option("--qps", help="Requests per second (default: from --workload)."),
     ] = None,
-    prompt_len: PromptOpt = "4k",
+    prompt_len: PromptOneOpt = "4k",
     output_len: OutputOpt = "512",
-    slo_ttft: Annotated[float, typer.Option("--slo-ttft", help="TTFT SLO (s, p90).")] = 2.0,
-    slo_tpot: Annotated[float, typer.Option("--slo-tpot", help="TPOT SLO (s).")] = 0.05,
+    slo_ttft: Annotated[
+        float, typer.Option("--slo-ttft", help="TTFT SLO (s, p90).")
+    ] = DEFAULT_SLO_TTFT_S,
+    slo_tpot: Annotated[
+        float, typer.Option("--slo-tpot", help="TPOT SLO (s).")
+    ] = DEFAULT_SLO_TPOT_S,
     gpus: Annotated[
         str, typer.Option("--gpus", help="GPU types to compare, e.g. h100,h200,a100.")
     ] = "h100,h200,a100",
@@ -61,9 +69,9 @@ def capacity(
 ) -> None:
     """Size a fleet per GPU type under TTFT/TPOT SLOs; cost per hour and per token."""
     from perfmodel.planners import capacity as cap
-    from perfmodel.specs.units import parse_size
+    from perfmodel.specs.units import parse_name_list, parse_one_size
 
-    names = [g.strip() for g in gpus.split(",") if g.strip()]
+    names = parse_name_list(gpus, "--gpus")
     price_map = cap.parse_prices(prices)
     if qps is not None and not qps > 0:
         raise PerfModelError(f"--qps must be positive, got {qps}")
@@ -73,7 +81,9 @@ def capacity(
         if qps is None:
             raise PerfModelError("give --qps (or --workload with arrival times)")
         wl = cap.fixed_workload(
-            qps, parse_size(prompt_len, "--prompt-len"), parse_size(output_len, "--output-len")
+            qps,
+            parse_one_size(prompt_len, "--prompt-len", "capacity"),
+            parse_one_size(output_len, "--output-len", "capacity"),
         )
     precisions = cap.PRECISIONS
     if weight_dtype or kv_dtype:

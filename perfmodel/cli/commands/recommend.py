@@ -7,7 +7,7 @@ from typing import Annotated
 import typer
 
 from perfmodel.cli.typer_app import (
-    BatchOpt,
+    BatchOneOpt,
     GpuOpt,
     JsonOpt,
     ModelOpt,
@@ -15,24 +15,24 @@ from perfmodel.cli.typer_app import (
     NumGpusOpt,
     OutputOpt,
     ProfileOpt,
-    PromptOpt,
+    PromptOneOpt,
     TpOpt,
     app,
     console,
     emit_json,
     warn,
 )
-from perfmodel.specs.units import parse_size
+from perfmodel.specs.units import parse_one_size
 
 
 @app.command()
 def recommend(
     model: ModelOpt = "70b",
-    batch: BatchOpt = "1",
+    batch: BatchOneOpt = "1",
     gpu: GpuOpt = "h100",
     num_gpus: NumGpusOpt = 8,
     tp: TpOpt = None,
-    prompt_len: PromptOpt = "32k",
+    prompt_len: PromptOneOpt = "32k",
     output_len: OutputOpt = "512",
     slo_ttft: Annotated[
         float | None, typer.Option("--slo-ttft", help="TTFT SLO in seconds.")
@@ -68,15 +68,15 @@ def recommend(
     """Recommend precision, SpecPrefill keep rate and speculative-decoding settings."""
     from perfmodel.planners.recommend import recommend as plan
 
-    b = parse_size(batch, "--batch")
+    b = parse_one_size(batch, "--batch", "recommend")
     rec = plan(
         model,
         b,
         gpu,
         num_gpus,
         tp,
-        parse_size(prompt_len, "--prompt-len"),
-        parse_size(output_len, "--output-len"),
+        parse_one_size(prompt_len, "--prompt-len", "recommend"),
+        parse_one_size(output_len, "--output-len", "recommend"),
         slo_ttft,
         slo_tpot,
         max_quality_drop,

@@ -15,6 +15,7 @@ import typer
 
 from perfmodel.cli.commands.common import basis, deployment
 from perfmodel.cli.typer_app import (
+    BatchOneOpt,
     BatchOpt,
     GpuOpt,
     JsonOpt,
@@ -59,6 +60,9 @@ LenOpt = Annotated[
     typer.Option("--acceptance-len", "-e", help="Mean tokens per round E in [1, gamma+1)."),
 ]
 PromptOpt = Annotated[str, typer.Option("--prompt-len", "-p", help="Context length(s), e.g. 8k.")]
+PromptOneOpt = Annotated[
+    str, typer.Option("--prompt-len", "-p", help="Context length (one value), e.g. 8k.")
+]
 
 
 def _setup(
@@ -369,8 +373,8 @@ def min_acceptance_cmd(
     gpu: GpuOpt = "h100",
     num_gpus: NumGpusOpt = 1,
     tp: TpOpt = None,
-    batch: BatchOpt = "1",
-    prompt_len: PromptOpt = "8k",
+    batch: BatchOneOpt = "1",
+    prompt_len: PromptOneOpt = "8k",
     draft: DraftOpt = "1b",
     draft_kv: DraftKvOpt = "streamingllm:512",
     budgets: BudgetsOpt = "128,256,512,1024,2048,4096,8192",

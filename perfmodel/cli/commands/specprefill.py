@@ -8,7 +8,7 @@ import typer
 
 from perfmodel.cli.commands.common import basis, deployment, fmt_time
 from perfmodel.cli.typer_app import (
-    BatchOpt,
+    BatchOneOpt,
     GpuOpt,
     JsonOpt,
     KvDtypeOpt,
@@ -16,7 +16,7 @@ from perfmodel.cli.typer_app import (
     ModeOpt,
     NumGpusOpt,
     ProfileOpt,
-    PromptOpt,
+    PromptOneOpt,
     TpOpt,
     WeightDtypeOpt,
     app,
@@ -24,8 +24,7 @@ from perfmodel.cli.typer_app import (
     emit_json,
     warn,
 )
-from perfmodel.errors import PerfModelError
-from perfmodel.specs.units import parse_float_list, parse_size
+from perfmodel.specs.units import parse_float_list, parse_one_size
 
 
 @app.command()
@@ -37,8 +36,8 @@ def specprefill(
     gpu: GpuOpt = "h100",
     num_gpus: NumGpusOpt = 8,
     tp: TpOpt = None,
-    batch: BatchOpt = "16",
-    prompt_len: PromptOpt = "32k",
+    batch: BatchOneOpt = "16",
+    prompt_len: PromptOneOpt = "32k",
     keep_rate: Annotated[
         str,
         typer.Option("--keep-rate", "-k", help="Keep rate(s) in (0, 1], e.g. 0.1,0.3."),
@@ -128,10 +127,7 @@ def specprefill(
 
 
 def _one(text: str, what: str) -> int:
-    parts = [p for p in str(text).split(",") if p.strip()]
-    if len(parts) != 1:
-        raise PerfModelError(f"{what}: give one value for specprefill (sweep keep rates instead)")
-    return parse_size(parts[0], what)
+    return parse_one_size(text, what, "specprefill (sweep --keep-rate instead)")
 
 
 def verdict(p: dict) -> str:

@@ -8,8 +8,18 @@ from typing import Annotated
 
 import typer
 
-from perfmodel.cli.typer_app import JsonOpt, ModeOpt, ProfileOpt, app, console, emit_json
+from perfmodel.cli.typer_app import (
+    JsonOpt,
+    ModeOpt,
+    ProfileOpt,
+    app,
+    console,
+    emit_json,
+    progress,
+    warn,
+)
 from perfmodel.errors import PerfModelError
+from perfmodel.specs.units import parse_name_list
 
 TablesOpt = Annotated[
     str | None,
@@ -32,13 +42,26 @@ def _tables(table: str | None, measurements: Path | None, profile: str | None):
                 measurements, name=f"measurements:{measurements.name}", profile_override=profile
             )
         ]
+        notes = tables[0].notes
         if not any(t.observations for t in tables):
+            why = f" ({'; '.join(notes)})" if notes else ""
             raise PerfModelError(
-                f"{measurements}: no rows with status ok and a measured ttft_s or tpot_s"
+                f"{measurements}: no rows with status ok and a measured ttft_s or tpot_s{why}"
             )
+        for note in notes:
+            warn(f"{measurements}: {note}")
         return tables
-    names = [n.strip() for n in table.split(",")] if table else None
+    names = parse_name_list(table, "--table") if table else None
     return published_tables(names)
+
+
+def _check_output(path: Path, flag: str) -> None:
+    """Refuse an output path whose folder does not exist, before any work is done."""
+    folder = path.expanduser().resolve().parent
+    if not folder.is_dir():
+        raise PerfModelError(f"{flag} {path}: folder {folder} does not exist")
+    if path.is_dir():
+        raise PerfModelError(f"{flag} {path}: is a directory; give a file name")
 
 
 def _report_html(scores, path: Path, title: str) -> None:
@@ -95,7 +118,8 @@ def validate(
         ),
     ] = False,
     report: Annotated[
-        Path | None, typer.Option("--report", help="Write an HTML report with scatter plots.")
+        Path | None,
+        typer.Option("--report", help="Write an HTML report with scatter plots (out.html)."),
     ] = None,
     ops: Annotated[
         bool,
@@ -107,10 +131,18 @@ def validate(
     from perfmodel.accuracy.validate import cross_validate as run_cv
     from perfmodel.accuracy.validate import validate_tables
 
+    if report is not None and report.suffix.lower() not in (".html", ".htm"):
+        raise PerfModelError(f"--report {report}: the report is HTML; give a path ending in .html")
+    if report is not None:
+        _check_output(report, "--report")
     tables = _tables(table, measurements, profile)
-    result = validate_tables(tables, profile)
+    with progress("validating", sum(len(t.observations) for t in tables)) as advance:
+        result = validate_tables(tables, profile, progress=advance)
     scores = result["scores"]
-    cv = run_cv(tables) if cross_validate else None
+    cv = None
+    if cross_validate:
+        with progress("cross-validating (model evaluations)") as advance:
+            cv = run_cv(tables, progress=advance)
     measured = _measured(table, measurements, profile)
     op_rows = _ops() if ops else None
     if report is not None:
@@ -126,6 +158,7 @@ def validate(
                 for s in scores
             ],
             "memory_checks": result["memory_checks"],
+            "dropped": [n for t in tables for n in t.notes],
         }
         if cv is not None:
             payload["cross_validation"] = cv
@@ -259,6 +292,8 @@ def calibrate(
 
     if measurements is None and table is None:
         raise PerfModelError("give --measurements CSV or --table NAME(S) to fit on")
+    if out is not None:
+        _check_output(out, "--out")
     tables = _tables(table, measurements, None)
     observations = [o for t in tables if t.fit or measurements is not None for o in t.observations]
     if not observations:
@@ -279,7 +314,7 @@ def calibrate(
         start = replace(start, mode=mode)
     chosen = None
     if params:
-        chosen = [p.strip() for p in params.split(",") if p.strip()]
+        chosen = parse_name_list(params, "--params")
         unknown = [p for p in chosen if p not in PARAMETERS]
         if unknown:
             raise PerfModelError(
@@ -288,7 +323,12 @@ def calibrate(
     label = name or (
         f"calibrated-{measurements.stem}" if measurements else f"calibrated-{start.name}"
     )
-    result = fit_profile(observations, replace(start, note=""), chosen, name=label)
+    with progress("calibrating (model evaluations)") as advance:
+        result = fit_profile(
+            observations, replace(start, note=""), chosen, name=label, progress=advance
+        )
+    for p, why in result.unidentified.items():
+        warn(f"the data cannot identify {p}: {why}; its value is the prior's, not a measurement")
     fitted = replace(
         result.profile,
         gpus=tuple(sorted({o.gpu for o in observations if o.gpu})) or start.gpus,
@@ -312,6 +352,8 @@ def calibrate(
                 "rmse": result.rmse,
                 "mape": result.mape,
                 "points": result.points,
+                "unidentified": result.unidentified,
+                "dropped": [n for t in tables for n in t.notes],
             }
         )
         return
