@@ -30,7 +30,7 @@ def test_validate_names_an_unknown_profile_in_the_csv(tmp_path):
     path = tmp_path / "rows.csv"
     frame.to_csv(path, index=False)
     proc = run_cli("validate", "--measurements", str(path))
-    assert_one_line_error(proc, "unknown profile 'nope'", "profile' column")
+    assert_one_line_error(proc, "unknown profile 'nope'", "column 'profile'")
 
 
 def test_torch_runner_without_torch_is_one_line(tmp_path):
