@@ -1,5 +1,5 @@
-"""Convert the raw H100 reference measurements into the shipped operator table and a
-measurement CSV (reproducible; never edit the outputs by hand).
+"""Convert the raw H100 reference measurements into a measurement CSV, and its operator
+benchmarks into operator-table rows (reproducible; never edit the outputs by hand).
 
     python validation/build_measured.py
 
@@ -13,13 +13,15 @@ inside one CUDA graph (bench_ops.py); decode steps captured in one CUDA graph an
 20 times, prefill forwards eager, mean of 3 (bench_torch_cudagraph.py). Clocks not locked.
 
 Outputs:
-  perfmodel/optables/h100-sxm__torch-cudagraph.csv   operator table (optables.py format)
   validation/measurements/h100_torch_cudagraph.csv    measurement CSV (DESIGN.md schema):
     decode rows: one decode step with `context_len` tokens already in the KV cache
       (the benchmark's cache holds ctx tokens including the one written by the step, so
       context_len = ctx - 1), tpot_s = the step time;
     prefill rows: one forward over batch_size prompts of prompt_len tokens (logits of the
       last token, no sampling), ttft_s = the forward time.
+The operator rows (`op_rows`, optables.py format) are no longer the shipped table: that is
+built from perfmodel's own `profile --ops` run (build_profiler_optable.py);
+compare_optables.py compares the two per operator class.
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RAW = ROOT / "validation" / "measurements" / "reference_h100"
-OPTABLE = ROOT / "perfmodel" / "optables" / "h100-sxm__torch-cudagraph.csv"
 MEASURED = ROOT / "validation" / "measurements" / "h100_torch_cudagraph.csv"
 
 GPU, GPU_NAME, FRAMEWORK = "h100-sxm", "NVIDIA H100 80GB HBM3", "torch-cudagraph"
@@ -128,6 +129,12 @@ def measurement_rows(path: Path) -> list[dict]:
     return out
 
 
+def reference_op_rows() -> list[dict]:
+    """The reference operator benchmarks (h100_ops.jsonl) as operator-table rows."""
+    text = (RAW / "h100_ops.jsonl").read_text()
+    return op_rows([json.loads(line) for line in text.splitlines()])
+
+
 def write(path: Path, rows: list[dict], columns) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as fh:
@@ -138,8 +145,6 @@ def write(path: Path, rows: list[dict], columns) -> None:
 
 
 def main() -> None:
-    records = [json.loads(line) for line in (RAW / "h100_ops.jsonl").read_text().splitlines()]
-    write(OPTABLE, op_rows(records), COLUMNS)
     rows = measurement_rows(RAW / "h100_torch_cudagraph.csv")
     write(MEASURED, rows, rows[0].keys())
 

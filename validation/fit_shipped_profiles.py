@@ -13,7 +13,8 @@ graph). Order: torch-cudagraph-h100, then magicdec-torch-h100, then vllm-h100.
 
 - torch-cudagraph-h100: plain PyTorch 2.11 on one H100 SXM (decode steps in one CUDA graph,
   eager prefill, SDPA), kernels priced by the measured operator table
-  h100-sxm__torch-cudagraph (validation/build_measured.py); fitted on the 90 end-to-end points
+  h100-sxm__torch-cudagraph (perfmodel's own `profile --ops` run on an H100: 8B, 1B and 70B@TP8
+  shapes, validation/build_profiler_optable.py); fitted on the 90 end-to-end points
   of validation/measurements/h100_torch_cudagraph.csv only: the sustained GEMM rate of a long
   compute-bound pass (power-limited clock; the table's short microbenchmarks run at boost)
   and three overheads: the gap per layer between graph-replayed kernels (~14 kernels per
@@ -214,8 +215,9 @@ TORCH_MEASURED_START = Profile(
     },
     description=(
         "plain PyTorch 2.11 + CUDA-graph decode / eager prefill, SDPA, BF16, TP1, one H100 SXM: "
-        "operator table h100-sxm__torch-cudagraph + overheads fitted on "
-        "validation/measurements/h100_torch_cudagraph.csv (90 points) only"
+        "operator table h100-sxm__torch-cudagraph (perfmodel profile --ops: 8B, 1B, 70B@TP8 "
+        "shapes) + overheads fitted on validation/measurements/h100_torch_cudagraph.csv "
+        "(90 points) only"
     ),
 )
 TORCH_MEASURED_FIT = [

@@ -2,7 +2,8 @@
 
 Per measured table and quantity: MAPE, bias (mean signed relative error, predicted/measured
 - 1) and max APE, labeled `in-sample` when the table's profile was fitted on it
-(provenance.fitted_on) and `held-out` otherwise. A profile fitted on a single measured table
+(provenance.fitted_on), otherwise by the table's own `sample` column (e.g. `re-measured (not
+fitted)`, `held-out model (never fitted)`) or `held-out`. A profile fitted on a single measured table
 has no other table to leave out, so its generalization check is leave-one-model-out: the
 profile's fitted parameters are refitted on the rows of the other models and scored on the
 held model's rows.
@@ -92,7 +93,7 @@ def measured_report(
     for table in tables if tables is not None else measured_tables():
         prof = _profile(table, profile)
         fitted_on = prof.provenance.get("fitted_on") or []
-        label = "in-sample" if table.name in fitted_on else "held-out"
+        label = "in-sample" if table.name in fitted_on else (table.sample or "held-out")
         for o in table.observations:
             s = errors_summary(o.predict(prof), o.measured)
             rows.append(
@@ -175,11 +176,41 @@ def ops_report(table_name: str = "h100-sxm__torch-cudagraph") -> list[dict]:
         idx = cv.table.rows(op)
         if len(idx):
             by, tt = v["bytes"][idx] / kernels, v["time_s"][idx]
+            if op == "rmsnorm":
+                pred = np.concatenate(
+                    [tc.eltwise(key, by[v["n"][idx] == d], d) for d in cv.rmsnorm_by_width]
+                )
+                tt = np.concatenate([tt[v["n"][idx] == d] for d in cv.rmsnorm_by_width])
+            else:
+                pred = kernels * tc.eltwise(key, by)
+            out.append({"op": op, "sample": "in-sample", **errors_summary(pred, tt)})
+    return out
+
+
+def compare_measurements(table: Table, reference: Table) -> list[dict]:
+    """Point-for-point comparison of two measurement tables of the same grid (e.g. our torch
+    runner vs the reference benchmark): rows matched on (model, batch_size, prompt_len,
+    context_len); per model and quantity the MAPE, bias and max APE of table / reference - 1
+    (measured vs measured: no model involved), and the worst point."""
+    keys = ["model", "batch_size", "prompt_len"]
+    out = []
+    for quantity in ("tpot_s", "ttft_s"):
+        cols = [c for c in (*keys, "context_len", quantity) if c in table.frame.columns]
+        a = table.frame[table.frame[quantity].notna()][cols]
+        b = reference.frame[reference.frame[quantity].notna()][cols]
+        on = [c for c in cols if c != quantity]
+        pair = a.merge(b, on=on, suffixes=("", "_ref"))
+        for model, g in pair.groupby("model", sort=True):
+            err = g[quantity].to_numpy() / g[f"{quantity}_ref"].to_numpy() - 1.0
+            w = int(np.argmax(np.abs(err)))
+            r = g.iloc[w]
             out.append(
                 {
-                    "op": op,
-                    "sample": "in-sample",
-                    **errors_summary(kernels * tc.eltwise(key, by), tt),
+                    "model": model,
+                    "quantity": quantity,
+                    **errors_summary(g[quantity], g[f"{quantity}_ref"]),
+                    "worst": f"b={int(r['batch_size'])} L={int(r['prompt_len'])}: "
+                    f"{r[quantity] * 1e3:.4g} ms vs {r[f'{quantity}_ref'] * 1e3:.4g} ms",
                 }
             )
     return out

@@ -8,8 +8,9 @@ kv_dtype, batch_size, prompt_len, output_len, ttft_s, tpot_s, status), optionall
 with method (baseline | specprefill | magicdec) and its columns (speculator, keep_rate;
 draft_model, draft_kv, draft_kv_budget, gamma, acceptance_len, t_draft_ms, t_verify_ms,
 t_sd_ms, t_autoregressive_ms), context_len (a tpot_s row that is one decode step with
-that many tokens already cached, instead of a request's mean step), profile (which framework profile the rows belong to) and fit
-(false: report only, never fit).
+that many tokens already cached, instead of a request's mean step), profile (which framework
+profile the rows belong to), fit (false: report only, never fit) and sample (what the rows are
+to that profile when it was not fitted on them, e.g. 'held-out model (never fitted)').
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ class Table:
     profile: str
     fit: bool
     setup: str
+    sample: str = ""  # what the rows are to the profile when not fitted on (column `sample`)
     observations: list[Observation] = field(default_factory=list)
     memory_checks: list[dict] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # rows dropped, and why
@@ -313,7 +315,8 @@ def build_table(
     profile_name = profile_override or _profile_column(frame, path)
     fit = bool(frame["fit"].iloc[0]) if "fit" in frame.columns else True
     setup = str(frame["setup"].iloc[0]) if "setup" in frame.columns else ""
-    table = Table(name, frame, str(path), profile_name, fit, setup, notes=notes)
+    sample = str(frame["sample"].iloc[0]) if "sample" in frame.columns else ""
+    table = Table(name, frame, str(path), profile_name, fit, setup, sample, notes=notes)
     gpu = str(frame["gpu"].iloc[0])
 
     def add(quantity, rows, measured, fn, extra=()):

@@ -16,7 +16,7 @@ natural variables, never extrapolated silently:
   (same head_dim, nearest query-group size).
 - prefill attention (causal): log t in log FLOPs per configuration, ratio likewise.
 - RMSNorm, SiLU*mul, residual adds, KV writes: time vs bytes moved (log-log), ratio to
-  bytes / W for another GPU.
+  bytes / W for another GPU; RMSNorm per row width (the nearest measured width).
 Outside a measured range the curve is clamped (ratio held at the edge) and a notice says so.
 Per layer the kernels are those of a Llama block in a PyTorch-style stack: 2 RMSNorm, QKV,
 2 KV writes, attention, O, residual add, gate_up, SiLU*mul, down, residual add; plus the
@@ -36,6 +36,10 @@ from perfmodel.specs.models import ModelSpec
 from perfmodel.specs.optables import OpTable, load_optable, same_architecture
 
 DECODE_MAX_TOKENS = 16  # query tokens per sequence up to which attention is decode-like
+# Weights at least this large cannot stay in any GPU's L2 (H100/H200: 50 MB, B200: 126 MB):
+# their GEMV rate is the HBM streaming rate.
+STREAM_MIN_BYTES = 2.0**28
+STREAM_MAX_M = 16  # GEMV: weight-streaming bound up to this many tokens
 
 
 @dataclass(frozen=True)
@@ -54,10 +58,12 @@ class Curves:
     gemm: dict = field(default_factory=dict)  # (K, N) -> (Curve log t, Curve log r)
     gemm_grid: np.ndarray | None = None  # common log M grid
     gemm_ratio_by_size: tuple = ()  # (log K*N sorted, ratio rows on gemm_grid)
+    stream_bw: float = np.inf  # HBM weight-streaming rate of the table's largest GEMVs, B/s
     # (h, kv, hd) -> (log b, log c, log t grid, log ratio grid, log ratio vs log KV bytes)
     attn_decode: dict = field(default_factory=dict)
     attn_prefill: dict = field(default_factory=dict)  # (h, kv, hd) -> (Curve t, Curve r)
     eltwise: dict = field(default_factory=dict)  # 'rmsnorm' | 'kernel' -> (Curve t, Curve r)
+    rmsnorm_by_width: dict = field(default_factory=dict)  # row width d -> (Curve t, Curve r)
 
 
 def _sorted_curve(x, y) -> Curve:
@@ -84,6 +90,8 @@ def table_curves(name: str) -> Curves:
     g = table.rows("gemm")
     if len(g):
         m, k, n, t = (v[c][g] for c in ("m", "k", "n", "time_s"))
+        cv.stream_bw = stream_bandwidth(m, k, n, t)
+        t = np.maximum(t, k * n * 2.0 / cv.stream_bw)
         grid = np.unique(np.log(m))
         sizes, rows = [], []
         for kk, nn in sorted({(a, b) for a, b in zip(k, n, strict=True)}):
@@ -126,13 +134,34 @@ def table_curves(name: str) -> Curves:
         if len(idx):
             by, t = v["bytes"][idx] / kernels, v["time_s"][idx] / kernels
             key = "rmsnorm" if op == "rmsnorm" else "kernel"
-            cv.eltwise[key] = (
-                _sorted_curve(np.log(by), np.log(t)),
-                _sorted_curve(np.log(by), np.log(t / (by / cv.bw))),
-            )
+            cv.eltwise[key] = _bytes_curves(by, t, cv.bw)
+            if op == "rmsnorm":  # one reduction per row: its latency grows with the width
+                width = v["n"][idx]
+                for d in np.unique(width[np.isfinite(width)]):
+                    sel = width == d
+                    cv.rmsnorm_by_width[float(d)] = _bytes_curves(by[sel], t[sel], cv.bw)
     if "kernel" not in cv.eltwise and "rmsnorm" in cv.eltwise:
         cv.eltwise["kernel"] = cv.eltwise["rmsnorm"]
     return cv
+
+
+def _bytes_curves(by, t, bw) -> tuple[Curve, Curve]:
+    """Time vs bytes moved (log-log) and its ratio to the bandwidth roofline."""
+    return _sorted_curve(np.log(by), np.log(t)), _sorted_curve(np.log(by), np.log(t * bw / by))
+
+
+def stream_bandwidth(m, k, n, t, w_bytes: float = 2.0) -> float:
+    """Weight-streaming rate (B/s) of the table's GEMVs (M <= STREAM_MAX_M) whose weights
+    cannot stay in L2 (>= STREAM_MIN_BYTES): the fastest a GEMM can read weights from HBM.
+
+    Microbenchmarks launch one GEMM back to back on the same weights, so a matrix that fits
+    in L2 (e.g. 8B o_proj, 34 MB of H100's 50 MB) is re-read from L2 and looks faster than
+    HBM allows (3.3-3.9 TB/s); in a forward pass every kernel reads new weights. Measured
+    GEMM times are therefore floored at weight bytes / this rate (inf: no such GEMV)."""
+    big = (k * n * w_bytes >= STREAM_MIN_BYTES) & (m <= STREAM_MAX_M)
+    if not np.any(big):
+        return np.inf
+    return float(np.max(k[big] * n[big] * w_bytes / t[big]))
 
 
 def _sorted_rows(sizes: np.ndarray, rows: np.ndarray):
@@ -295,8 +324,15 @@ class TableCost:
             return _blend((lf >= ct.x[0]) & (lf <= ct.x[-1]), ct, cr, lf, roof)
         return np.exp(np.interp(lf, cr.x, cr.y)) * roof
 
-    def eltwise(self, kind: str, by) -> np.ndarray:
+    def eltwise(self, kind: str, by, width: float | None = None) -> np.ndarray:
+        """An elementwise kernel moving `by` bytes. RMSNorm with a row `width`: the curve
+        measured at the nearest width (log distance; exact when measured): at a few rows the
+        kernel is one reduction per row and its time grows with the width (H100: 3.0, 4.5
+        and 7.6 us at d = 2048, 4096, 8192), which bytes alone do not say."""
         ct, cr = self.curves.eltwise[kind]
+        widths = self.curves.rmsnorm_by_width
+        if kind == "rmsnorm" and width is not None and widths:
+            ct, cr = widths[min(widths, key=lambda d: abs(np.log(d / width)))]
         lb = np.log(np.maximum(by, 1.0))
         self._clamp(
             f"{'RMSNorm' if kind == 'rmsnorm' else 'elementwise kernel'} bytes",

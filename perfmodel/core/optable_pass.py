@@ -61,14 +61,14 @@ def _token_kernels(tc: TableCost, dep, tp: float) -> dict:
 
     def norms(x):
         return L * (
-            2 * tc.eltwise("rmsnorm", 2 * x * d * act)
+            2 * tc.eltwise("rmsnorm", 2 * x * d * act, d)
             + 2 * tc.eltwise("kernel", 3 * x * d * act)
             + 2 * tc.eltwise("kernel", 2.5 * x * ffn * act)
             + 2 * tc.eltwise("kernel", 2 * x * kv * hd * kvb)
         )
 
     def final_norm(x):
-        return tc.eltwise("rmsnorm", 2 * x * d * act)
+        return tc.eltwise("rmsnorm", 2 * x * d * act, d)
 
     if has_gemm:
         out["lm_head"] = lm_head

@@ -1,0 +1,149 @@
+"""Our own H100 profiler run (validation/measurements/profiler_h100_2026-11-26): the derived
+measurement CSVs, the runner vs the reference benchmark, and the held-out Qwen2.5-7B check."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from perfmodel.accuracy.measured import compare_measurements, measured_report
+from perfmodel.accuracy.observations import build_table
+
+ROOT = Path(__file__).resolve().parent.parent
+MEAS = ROOT / "validation" / "measurements"
+
+
+def _build_script():
+    spec = importlib.util.spec_from_file_location(
+        "build_profiler_measured", ROOT / "validation" / "build_profiler_measured.py"
+    )
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_derived_csvs_are_reproduced_by_the_build_script():
+    mod = _build_script()
+    for name, (models, sample) in mod.OUTPUTS.items():
+        rows = []
+        for model in models:
+            for kind in ("decode", "prefill"):
+                rows += mod.convert(mod.RAW / f"torch_{model}_{kind}.csv", sample)
+        with (MEAS / name).open(newline="") as fh:
+            committed = list(csv.DictReader(fh))
+        assert [{k: str(v) for k, v in r.items()} for r in rows] == committed
+
+
+def test_decode_rows_are_one_step_with_prompt_len_cached_tokens():
+    """The runner's step attends decode_context = prompt_len + 1 tokens: context_len (tokens
+    already cached) = prompt_len, as the reference conversion writes ctx - 1."""
+    table = build_table(MEAS / "h100_torch_cudagraph_profiler.csv")
+    dec = table.frame[table.frame["tpot_s"].notna()]
+    assert len(dec) == 61 and dec["ttft_s"].isna().all()
+    assert (dec["context_len"] == dec["prompt_len"]).all()
+    ref = build_table(MEAS / "h100_torch_cudagraph.csv").frame
+    ref_dec = ref[ref["tpot_s"].notna()]
+    assert set(zip(dec["batch_size"], dec["context_len"], strict=True)) <= set(
+        zip(ref_dec["batch_size"], ref_dec["context_len"], strict=True)
+    )
+
+
+def _comparison() -> dict:
+    ours = build_table(MEAS / "h100_torch_cudagraph_profiler.csv")
+    ref = build_table(MEAS / "h100_torch_cudagraph.csv")
+    return {(r["model"], r["quantity"]): r for r in compare_measurements(ours, ref)}
+
+
+@pytest.mark.parametrize(
+    "model,quantity",
+    [("Llama-3.1-8B", "tpot_s"), ("Llama-3.1-8B", "ttft_s"), ("Llama-3.2-1B", "tpot_s")],
+)
+def test_runner_matches_reference_within_5_percent(model, quantity):
+    """Issue 12 item 2: our runner lands within 5% of the reference benchmark (same grid)."""
+    r = _comparison()[(model, quantity)]
+    assert r["rows"] >= 11
+    assert r["mape"] <= 0.05, r
+
+
+def test_small_prefill_of_the_1b_is_host_bound_and_the_rest_within_5_percent():
+    """Where the 5% does not hold: the 1B prefill of 1 x 512 tokens (~5 ms, eager) is bound by
+    the host's launch time, and our runner's nn.Module forward launches more slowly than the
+    reference's functional loop (+37%). The other 1B prefill points hold."""
+    ours = build_table(MEAS / "h100_torch_cudagraph_profiler.csv").frame
+    ref = build_table(MEAS / "h100_torch_cudagraph.csv").frame
+    on = ["model", "batch_size", "prompt_len"]
+    pair = ours[ours["ttft_s"].notna()].merge(ref[ref["ttft_s"].notna()], on=on)
+    pair = pair[pair["model"] == "Llama-3.2-1B"]
+    err = pair["ttft_s_x"].to_numpy() / pair["ttft_s_y"].to_numpy() - 1.0
+    host_bound = (pair["batch_size"] * pair["prompt_len"] <= 512).to_numpy()
+    assert _comparison()[("Llama-3.2-1B", "ttft_s")]["mape"] > 0.05  # reported, not hidden
+    assert host_bound.sum() == 1 and err[host_bound][0] > 0.12
+    assert np.mean(np.abs(err[~host_bound])) <= 0.05
+
+
+def test_validate_reports_the_remeasurement_and_the_held_out_model():
+    rows = measured_report(loo=False)
+    samples = {(r["table"], r["quantity"]): r["sample"] for r in rows}
+    assert samples[("h100_torch_cudagraph_profiler", "tpot_s")] == "re-measured (not fitted)"
+    assert samples[("h100_torch_cudagraph_qwen2.5-7b", "tpot_s")] == (
+        "held-out model (never fitted)"
+    )
+
+
+def test_held_out_qwen_within_the_leave_one_out_bound():
+    """Qwen2.5-7B was never fitted on (nor its end-to-end points used anywhere): its error is
+    the model's generalization error. Bound: the issue's leave-one-table-out target (10%
+    MAPE), applied per quantity, and no point off by more than 20%."""
+    rows = [
+        r for r in measured_report(loo=False) if r["table"] == "h100_torch_cudagraph_qwen2.5-7b"
+    ]
+    assert {r["quantity"] for r in rows} == {"ttft_s", "tpot_s"}
+    for r in rows:
+        assert r["rows"] >= 18
+        assert r["mape"] <= 0.10, r
+        assert r["max_ape"] <= 0.20, r
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "validation" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_shipped_table_is_built_from_our_profiler_without_qwen():
+    """perfmodel/optables/h100-sxm__torch-cudagraph.csv = build_profiler_optable.py's output
+    for the 8B, 1B and 70B@TP8 tables; Qwen2.5-7B's shapes stay out (held out)."""
+    mod = _load("build_profiler_optable")
+    rows = [r for m in mod.DEFAULT_MODELS for r in mod.optable_rows(mod.RAW / f"ops_{m}.csv")]
+    with mod.SHIPPED.open(newline="") as fh:
+        shipped = list(csv.DictReader(fh))
+    assert [{k: str(v) for k, v in r.items()} for r in rows] == shipped
+    assert not any("qwen" in r["source"] for r in shipped)
+
+
+def test_gemm_never_reads_weights_faster_than_hbm_streams_them():
+    """Weights that fit in L2 look faster than HBM in back-to-back microbenchmarks (8B o_proj
+    34 MB at 3.3-3.7 TB/s); the model floors every GEMM at weight bytes / the streaming rate
+    of the table's GEMVs over weights too large for L2, which stays below the datasheet."""
+    from perfmodel.core.optable_cost import TableCost, table_curves
+    from perfmodel.specs.hardware import resolve_gpu
+
+    cv = table_curves("h100-sxm__torch-cudagraph")
+    hw = resolve_gpu("h100-sxm")
+    assert 2.7e12 < cv.stream_bw < hw.hbm_bandwidth
+    tc = TableCost(cv, hw, True)
+    m = np.array([1.0, 4.0, 16.0, 64.0])
+    for k, n in ((4096, 4096), (8192, 2048), (1024, 8192), (3584, 4608), (4096, 28672)):
+        t = tc.gemm("x", m, float(k), float(n), 2.0)
+        assert np.all(t >= k * n * 2.0 / cv.stream_bw * (1 - 1e-9)), (k, n)
+    raw = [
+        r
+        for r in csv.DictReader((MEAS / "profiler_h100_2026-11-26" / "ops_llama-3.1-8b.csv").open())
+        if r["op"] == "o_proj" and int(r["m"]) == 64
+    ]
+    assert float(raw[0]["tbps"]) * 1e12 > cv.stream_bw  # the microbenchmark does beat it
