@@ -30,6 +30,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RAW = ROOT / "validation" / "measurements" / "profiler_h100_2026-11-26"
+RAW_H200 = ROOT / "validation" / "measurements" / "profiler_h200_2026-11-26"
 OUT = ROOT / "validation" / "measurements"
 PROFILE = "torch-cudagraph-h100"
 SETUP = (
@@ -39,13 +40,24 @@ SETUP = (
     "the full GQA cache, greedy pick of the next token; prefill: eager forward, SDPA causal, "
     "K/V written, logits of the last token + greedy pick (mean of 3 after 1 warm-up)"
 )
+SETUP_H200 = SETUP.replace(
+    "1x H100 SXM (driver 580.159.04, 700 W, clocks not locked)",
+    "1x H200 (driver 580.159.04, 700 W, clocks not locked)",
+).replace("repository commit 042d269", "repository commit 64ae245")
 OUTPUTS = {
     "h100_torch_cudagraph_profiler.csv": (
         ("llama-3.1-8b", "llama-3.2-1b"),
         "re-measured (not fitted)",
     ),
     "h100_torch_cudagraph_qwen2.5-7b.csv": (("qwen2.5-7b",), "held-out model (never fitted)"),
+    # H200: a GPU the profile and its H100 operator table never saw (the table transfers by
+    # the ratio of peak bandwidth and compute); Qwen2.5-7B prefill stopped at the run's budget
+    "h200_torch_cudagraph_profiler.csv": (
+        ("llama-3.1-8b", "qwen2.5-7b"),
+        "held-out GPU (never fitted)",
+    ),
 }
+RAW_DIRS = {"h200_torch_cudagraph_profiler.csv": (RAW_H200, SETUP_H200)}
 COLUMNS = (
     "model,gpu,num_gpus,tp,weight_dtype,kv_dtype,batch_size,prompt_len,output_len,context_len,"
     "ttft_s,tpot_s,ttft_cv,tpot_cv,status,runner,runner_settings,framework_version,gpu_name,"
@@ -53,7 +65,7 @@ COLUMNS = (
 ).split(",")
 
 
-def convert(path: Path, sample: str) -> list[dict]:
+def convert(path: Path, sample: str, setup: str = SETUP) -> list[dict]:
     """Rows of one raw profiler CSV in the measurement schema (see the module docstring)."""
     with path.open(newline="") as fh:
         raw = list(csv.DictReader(fh))
@@ -71,7 +83,7 @@ def convert(path: Path, sample: str) -> list[dict]:
             profile=PROFILE,
             fit="false",
             sample=sample,
-            setup=SETUP,
+            setup=setup,
             source=str(path.relative_to(ROOT)),
         )
         out.append(row)
@@ -80,10 +92,11 @@ def convert(path: Path, sample: str) -> list[dict]:
 
 def main() -> None:
     for name, (models, sample) in OUTPUTS.items():
+        raw, setup = RAW_DIRS.get(name, (RAW, SETUP))
         rows = []
         for model in models:
             for kind in ("decode", "prefill"):
-                rows += convert(RAW / f"torch_{model}_{kind}.csv", sample)
+                rows += convert(raw / f"torch_{model}_{kind}.csv", sample, setup)
         path = OUT / name
         with path.open("w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=COLUMNS)

@@ -15,6 +15,8 @@ natural variables, never extrapolated silently:
   the ratio to R = max(4 b h c hd / P, KV bytes / W) of the nearest measured configuration
   (same head_dim, nearest query-group size).
 - prefill attention (causal): log t in log FLOPs per configuration, ratio likewise.
+- Transferred or unmeasured shapes never run below the smallest time measured for their
+  kernel class: a launch floor (~3 us in a CUDA graph) does not shrink with a faster HBM.
 - RMSNorm, SiLU*mul, residual adds, KV writes: time vs bytes moved (log-log), ratio to
   bytes / W for another GPU; RMSNorm per row width (the nearest measured width).
 Outside a measured range the curve is clamped (ratio held at the edge) and a notice says so.
@@ -270,7 +272,8 @@ class TableCost:
         self._clamp(f"gemm {name} weight size K*N", ls, sizes[0], sizes[-1])
         self._clamp(f"gemm {name} M", lm, cv.gemm_grid[0], cv.gemm_grid[-1])
         row = np.array([np.interp(ls, sizes, rows[:, j]) for j in range(rows.shape[1])])
-        return np.exp(np.interp(lm, cv.gemm_grid, row)) * roof
+        floor = min(float(np.exp(exact.y.min())) for exact, _ in cv.gemm.values())
+        return np.maximum(np.exp(np.interp(lm, cv.gemm_grid, row)) * roof, floor)
 
     def _config(self, store: dict, h: float, kv: float, hd: float, by_heads: bool = False):
         """The measured (heads, kv heads, head_dim) nearest to a new one: same head_dim
@@ -322,7 +325,7 @@ class TableCost:
         roof = np.maximum(f / self.hw.peak_flops("bf16"), by / self.hw.hbm_bandwidth)
         if exact and self.same_gpu:
             return _blend((lf >= ct.x[0]) & (lf <= ct.x[-1]), ct, cr, lf, roof)
-        return np.exp(np.interp(lf, cr.x, cr.y)) * roof
+        return np.maximum(np.exp(np.interp(lf, cr.x, cr.y)) * roof, np.exp(ct.y.min()))
 
     def eltwise(self, kind: str, by, width: float | None = None) -> np.ndarray:
         """An elementwise kernel moving `by` bytes. RMSNorm with a row `width`: the curve
@@ -344,7 +347,7 @@ class TableCost:
         roof = by / self.hw.hbm_bandwidth
         if self.same_gpu:
             return _blend((lb >= ct.x[0]) & (lb <= ct.x[-1]), ct, cr, lb, roof)
-        return np.exp(np.interp(lb, cr.x, cr.y)) * roof
+        return np.maximum(np.exp(np.interp(lb, cr.x, cr.y)) * roof, np.exp(ct.y.min()))
 
 
 def table_cost(table_name: str, hw: HardwareSpec, profile_gpus=()) -> TableCost | None:
