@@ -289,9 +289,13 @@ def specdecode_section(
     crit = critical_length(dep, compressed, [batch], acceptance_rate=policy)
     ci = configs.index(next(c for c in configs if c.label == f"{best.draft}/{best.draft_kv}"))
     draft = helper_deployment(dep, configs[ci].draft, "draft")
-    where = (SELF, "the target itself") if draft is dep else (
-        helper_placement(dep, draft),
-        describe_placement(dep, draft),
+    where = (
+        (SELF, "the target itself")
+        if draft is dep
+        else (
+            helper_placement(dep, draft),
+            describe_placement(dep, draft),
+        )
     )
     return SpecDecodeSection(
         best,
