@@ -134,7 +134,8 @@ def _print_human(p: dict) -> None:
         b = p["best"]
         out.print(
             f"[bold]cheapest:[/bold] {b['gpus_needed']}x {b['gpu']} on {b['nodes']} node"
-            f"{'s' * (b['nodes'] > 1)} ({b['replicas']} replicas of TP{b['tp']}"
+            f"{'s' * (b['nodes'] > 1)} ({b['replicas']} replica{'s' * (b['replicas'] > 1)} of "
+            f"TP{b['tp']}"
             f"{' x PP' + str(b['pp']) if b['pp'] > 1 else ''}, "
             f"{b['weight_dtype']}/{b['kv_dtype']}, batch {b['batch']}"
             f"{', with speculation' if b['with_spec'] else ''}): ${b['cost_per_hour']:.2f}/h, "

@@ -350,9 +350,11 @@ def plan_capacity(
     if with_spec:
         assumptions.append(
             "With speculation: SpecPrefill at the planner's recommended keep rate (speculator on "
-            "the same GPUs, its weights and one full-prompt KV beside the target) where it is "
-            "faster; MagicDec's best draft/KV budget (256..4096)/gamma per batch where it is "
-            "faster and fits (acceptance from published data where it exists, else assumed)."
+            "the same GPUs - the first pipeline stage's under PP - its weights and one "
+            "full-prompt KV beside the target there) where it is faster; MagicDec's best "
+            "draft/KV budget (256..4096)/gamma per batch where it is faster and fits (draft on "
+            "the first stage's GPUs, or the target itself; acceptance from published data "
+            "where it exists, else assumed)."
         )
     profiles = sorted({c.profile for c, _ in sets})
     return CapacityPlan(
