@@ -222,6 +222,13 @@ def test_capacity_with_spec_reports_the_basis():
     )
     spec = [o for o in out["options"] if o["with_spec"]]
     assert spec and spec[0]["speculation"]["acceptance"] == "assumed 0.8"
+    # where the helper runs is recorded (issue 15: the first stage's GPUs, or the target)
+    info = spec[0]["speculation"]
+    assert info["pp"] == spec[0]["pp"] and info["tp"] == spec[0]["tp"]
+    if "specdecode" in info:
+        assert info["draft_placement"] in ("first_stage", "self")
+    if "speculator" in info:
+        assert info["speculator_placement"] == "first_stage"
     assert out["critical_length"]["acceptance"] == "assumed 0.8"
     # the basis line names the speculation of the best option, and only of the best
     if out["best"]["with_spec"]:

@@ -46,6 +46,8 @@ from perfmodel.planners.specdecode import (
 )
 from perfmodel.planners.specprefill import kept_tokens, recommend_keep_rate, specprefill_times
 from perfmodel.planners.speculation.deploy import (
+    FIRST_STAGE,
+    SELF,
     default_speculator,
     helper_deployment,
     helper_memory,
@@ -289,7 +291,7 @@ def _spec_info(v: Variant, layout: tuple[int, int], n: int, dep: Deployment) -> 
             c = v.decode.choices_p90[n]
             info["specdecode"] = c.label
             info["acceptance_basis"] = c.acceptance.kind
-            info["draft_placement"] = "self" if c.draft == "self" else "first_stage"
+            info["draft_placement"] = SELF if c.draft == SELF else FIRST_STAGE
     return info
 
 
