@@ -232,10 +232,12 @@ def from_deployment(choice, named: Deployment | None, prompt_len, output_len) ->
     mbs = {} if named is None else max_batches(named, prompt_len, output_len)
     where = "" if named is None else f"{named.num_gpus}x {named.gpu.name} (TP{named.tp}"
     where += f" PP{named.pp})" if named is not None and named.pp > 1 else ")" * bool(where)
+    first = [_label(w, k) for w, k in PRECISIONS if w != "int4"]
+    last = [_label(w, k) for w, k in PRECISIONS if w == "int4"]
     reason = (
-        f"the first of {', '.join(_label(*p) for p in PRECISIONS)} that serves batch "
-        f"{choice.batch} on the fewest GPUs ({choice.num_gpus}, "
-        f"{choice.memory_per_gpu_gb:.1f} of {choice.capacity_gb:.1f} GB per GPU)"
+        f"the first of {', '.join(first)} that serves batch {choice.batch} on the fewest GPUs "
+        f"({choice.num_gpus}; {choice.memory_per_gpu_gb:.1f} of {choice.capacity_gb:.1f} GB "
+        "per GPU)" + (f"; {', '.join(last)} only when none of them serves it" if last else "")
     )
     return PrecisionChoice(
         choice.weight_dtype,
