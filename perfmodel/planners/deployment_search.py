@@ -187,6 +187,7 @@ def _fitting(
     with no more bytes for both (a lower bound on dp), and none if that one fits nowhere.
     """
     tp_pin, pp_pin, min_dp = pins
+    min_dp = min(min_dp, batch)  # a replica beyond one per sequence would serve nothing
     layouts = sorted(
         replica_layouts(hw, model.num_heads, model.num_layers, max_gpus, tp_pin, pp_pin),
         key=lambda tp_pp: (tp_pp[0] * tp_pp[1], -tp_pp[1]),
