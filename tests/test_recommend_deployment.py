@@ -131,6 +131,7 @@ def test_pins_are_honored():
         (("recommend", "--model", "405b", "--bsz", "64", "--gpu", "rtx4090"), "no inter-node"),
         (("recommend", "--model", "405b", "--bsz", "8", "--pp", "200"), "cannot split 126 layers"),
         (("predict", "--model", "405b", "--num-gpus", "200", "--pp", "200"), "cannot split"),
+        (("recommend", "--model", "405b", "--bsz", "8", "--num-gpus", "3"), "does not divide"),
     ],
 )
 def test_bad_input_is_one_line_exit_2(args, fragment):
@@ -230,3 +231,23 @@ def test_capacity_agrees_with_the_search(plan_405b_a100_40gb):
         )  # fmt: skip
         allowed = set(replica_layouts(hw, 128, 126, 64))
         assert set(zip(cands.tp.astype(int), cands.pp.astype(int), strict=True)) <= allowed
+
+
+def test_capacity_layouts_start_at_the_shallowest_pipeline_that_holds_the_model():
+    """Per TP degree: the PP_DEPTHS shallowest allowed depths whose replica holds one p90
+    request, the shallower allowed depths holding none (search.capacity_layouts)."""
+    hw = load_gpu("a100-40gb")
+    wl = capacity.fixed_workload(1.0, 4096, 256)
+    prec = (("fp8", "fp8"),)
+    layouts = capacity.search.capacity_layouts(hw, "405b", wl, prec)
+    allowed = replica_layouts(hw, 128, 126, 64)
+    for tp in {t for t, _ in layouts}:
+        depths = [p for t, p in layouts if t == tp]
+        every = [p for t, p in allowed if t == tp]
+        assert depths == every[every.index(depths[0]) :][: capacity.search.PP_DEPTHS]
+        for p in every[: every.index(depths[0])]:
+            dep = make_deployment("405b", hw, tp * p, tp, "fp8", "fp8", pp=p)
+            assert float(max_batch(dep, 4096, 256)) < 1
+        dep = make_deployment("405b", hw, tp * depths[0], tp, "fp8", "fp8", pp=depths[0])
+        assert float(max_batch(dep, 4096, 256)) >= 1
+    assert (8, 1) not in layouts and any(p > 1 for _, p in layouts)
