@@ -21,6 +21,7 @@ from perfmodel.planners.capacity.queueing import (
     load_metrics,
 )
 from perfmodel.planners.capacity.search import (
+    PP_DEPTHS,
     Candidates,
     best_index,
     candidates_for_gpu,
@@ -49,7 +50,8 @@ ASSUMPTIONS = (
     "SLO checks use p90 prompt and output lengths, throughput uses their means, memory uses p90.",
     "TP in 1, 2, 4, 8 within one node, dividing the attention heads; PP stages per replica as "
     "the deployment search lays them out (replicas tile nodes; pipelines cross nodes only on "
-    "GPU types with inter-node data), the 3 shallowest per TP that hold one p90 request; "
+    "GPU types with inter-node data), the {pp_depths} shallowest per TP that hold one p90 "
+    "request; "
     "precision from bf16/bf16, "
     "fp8/bf16, fp8/fp8, int4/fp8 (weights/KV) unless fixed; the cheapest option wins, ties to "
     "the lower TTFT. A pipelined replica prefills one request at a time through all its "
@@ -345,7 +347,7 @@ def plan_capacity(
         crit = _critical_curve(sets, options, acceptance_rate)
     else:
         crit = None
-    assumptions = [a.format(util=util, n=SIM_REQUESTS) for a in ASSUMPTIONS]
+    assumptions = [a.format(util=util, n=SIM_REQUESTS, pp_depths=PP_DEPTHS) for a in ASSUMPTIONS]
     assumptions.append(f"Workload: {wl.source}.")
     if with_spec:
         assumptions.append(

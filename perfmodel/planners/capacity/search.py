@@ -13,7 +13,7 @@ and the largest per-replica rate meeting the SLOs (queueing.replica_rate). Vecto
 batch sizes and, without PP, TP degrees (the operators broadcast over an array of TP
 degrees); each pipelined layout is one call per precision and phase.
 
-With speculation (one extra row set per TP degree where it helps):
+With speculation (one extra row set per TP x PP layout where it helps):
 - placement: the speculator or draft runs on the first pipeline stage's GPUs
   (speculation.helper_deployment; its memory counted there, core.memory).
 - prefill: SpecPrefill at the planner's recommended keep rate (specprefill.recommend_keep_rate
