@@ -384,7 +384,8 @@ def recommend_view(
     max_quality_drop: float,
     acceptance_rate: float | None,
 ) -> dict:
-    """perfmodel.planners.recommend.recommend (it chooses the precision itself) as its JSON dict."""
+    """perfmodel.planners.recommend.recommend (it chooses the precision and the replicas; a
+    replica is the sidebar's GPUs, of the sidebar's type only) as its JSON dict."""
     from perfmodel.planners.recommend import recommend
 
     n = int(cfg["num_gpus"])
@@ -402,6 +403,7 @@ def recommend_view(
         acceptance_rate=acceptance_rate,
         profile=_profile_arg(cfg["profile"]),
         mode=None if cfg["mode"] == "auto" else cfg["mode"],
+        alternatives=[],
     )
     return rec.as_dict()
 

@@ -17,9 +17,8 @@ OPTION_COLUMNS = (
     ("with_spec", "spec"),
     ("weight_dtype", "weights"),
     ("kv_dtype", "KV"),
-    ("tp", "TP"),
-    ("replicas", "replicas"),
-    ("gpus_needed", "GPUs"),
+    ("layout", "replicas x TP PP"),
+    ("gpus_nodes", "GPUs (nodes)"),
     ("batch", "batch"),
     ("cost_per_hour", "USD/h"),
     ("cost_per_mtok", "USD/Mtok"),
@@ -35,6 +34,15 @@ def _cell(option: dict, key: str) -> str:
         # the basis of the speculation this option uses (acceptance of its MagicDec draft)
         basis = (option.get("speculation") or {}).get("acceptance")
         return f"yes ({basis})" if basis else "yes"
+    if key == "layout":  # DP replicas of TP (inside a node) x PP stages
+        if option.get("tp") is None:
+            return "-"
+        pp = option.get("pp") or 1
+        return f"{option['replicas']} x TP{option['tp']}" + (f" PP{pp}" if pp > 1 else "")
+    if key == "gpus_nodes":
+        if option.get("gpus_needed") is None:
+            return "-"
+        return f"{option['gpus_needed']} ({option['nodes']})"
     if key == "sim_ttft":
         sim = option.get("simulation") or {}
         if sim.get("ttft_p50_s") is None:

@@ -149,6 +149,8 @@ def test_recommend_widget_change():
     at.number_input(key="rc_batch").set_value(4).run()
     assert_clean(at)
     assert at.get("download_button")
+    # the deployment that serves the batch leads the recommendation (issue 15)
+    assert any(m.value.startswith("**serves batch 4: ") for m in at.markdown)
 
 
 def test_query_params_reproduce_a_view():

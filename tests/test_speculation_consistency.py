@@ -109,7 +109,7 @@ def test_specprefill_ttft_is_one_number(case):
     plan = capacity.candidates_for_gpu(
         c["model"], "h100", wl, 1e9, 1e9, 1.0, False, precisions=((c["w"], c["k"]),)
     )
-    service = capacity.spec_prefill_service(plan.deps[(c["w"], c["k"], c["n"])], wl, 1.0)
+    service = capacity.spec_prefill_service(plan.deps[(c["w"], c["k"], c["n"], 1)], wl, 1.0)
     one = _cli_specprefill(c, 1)
     if service is None:  # capacity uses SpecPrefill only where it pays
         assert one["speedup"] <= 1.0
@@ -168,7 +168,7 @@ def test_magicdec_choice_is_one_choice(case):
     cands = capacity.candidates_for_gpu(
         c["model"], "h100", wl, 1e9, 1e9, 1.0, False, precisions=((c["w"], c["k"]),)
     )
-    service = capacity.spec_decode_service(cands.deps[(c["w"], c["k"], c["n"])], wl, c["rate"])
+    service = capacity.spec_decode_service(cands.deps[(c["w"], c["k"], c["n"], 1)], wl, c["rate"])
     i = list(capacity.BATCH_GRID).index(c["batch"])
     got = service.choices_p90[i]
     assert (got.draft, got.draft_kv, got.gamma, got.acceptance.kind) == expected
@@ -189,7 +189,7 @@ def test_without_data_the_basis_says_assumed_everywhere(model, n):
     cands = capacity.candidates_for_gpu(
         model, "h100", wl, 1e9, 1e9, 1.0, False, precisions=((w, k),)
     )
-    service = capacity.spec_decode_service(cands.deps[(w, k, n)], wl, None)
+    service = capacity.spec_decode_service(cands.deps[(w, k, n, 1)], wl, None)
     got = service.choices_p90[0]
     assert (got.draft, got.draft_kv, got.gamma, got.acceptance.kind) == _choice(sd)
     assert service.basis == "assumed 0.8"
@@ -222,6 +222,13 @@ def test_capacity_with_spec_reports_the_basis():
     )
     spec = [o for o in out["options"] if o["with_spec"]]
     assert spec and spec[0]["speculation"]["acceptance"] == "assumed 0.8"
+    # where the helper runs is recorded (issue 15: the first stage's GPUs, or the target)
+    info = spec[0]["speculation"]
+    assert info["pp"] == spec[0]["pp"] and info["tp"] == spec[0]["tp"]
+    if "specdecode" in info:
+        assert info["draft_placement"] in ("first_stage", "self")
+    if "speculator" in info:
+        assert info["speculator_placement"] == "first_stage"
     assert out["critical_length"]["acceptance"] == "assumed 0.8"
     # the basis line names the speculation of the best option, and only of the best
     if out["best"]["with_spec"]:

@@ -70,12 +70,12 @@ with common.guard():
         None,
     )
     prec, sp, sd = rec["precision"], rec["specprefill"], rec["specdecode"]
+    st.markdown(f"**{rec['headline']}** (modeled)")
     m1, m2, m3, m4 = st.columns(4)
     m1.metric(
         "Precision (weights/KV)",
         f"{prec['weight_dtype']}/{prec['kv_dtype']}",
-        "fits" if rec["fits"] else f"plan at batch {rec['batch']}",
-        delta_color="normal" if rec["fits"] else "inverse",
+        f"batch {rec['batch_per_replica']} per replica",
     )
     m2.metric(
         "SpecPrefill (modeled)",
@@ -105,8 +105,9 @@ with common.guard():
         f"{rec['memory']['total_gb']:.1f} / {rec['memory']['capacity_gb']:.1f} GB",
     )
     common.modeled(
-        f"{rec['model']} on {rec['num_gpus']}x {rec['gpu']}; {rec['basis']}. The precision is "
-        "chosen by the recommendation (the sidebar's dtypes are not used here)."
+        f"{rec['model']} on {rec['num_gpus']}x {rec['gpu']}; {rec['basis']}. A replica is the "
+        "sidebar's GPUs; the recommendation adds replicas and chooses the precision (the "
+        "sidebar's dtypes are not used here); the plan is for one replica."
     )
     with_sp = sp.get("ttft_s") if sp.get("available") else None
     with_sd = sd.get("tpot_s") if sd.get("available") else None
@@ -185,8 +186,10 @@ with common.guard():
             "weight_dtype",
             "kv_dtype",
             "tp",
+            "pp",
             "replicas",
             "gpus_needed",
+            "nodes",
             "batch",
             "cost_per_hour",
             "cost_per_mtok",

@@ -11,6 +11,9 @@
   embedding on the first stage, lm_head and the sampled logits on the last; pipeline.py);
   the GPU of the stage with the largest total at the given batch is reported, and max_batch
   is the smallest over the stages. pp = 1 is one stage holding everything (formulas above).
+- extra bytes (a speculator or draft model beside the target: extra_bytes, and per sequence
+  extra_bytes_per_seq) sit on the first stage's GPUs only, where planners.speculation
+  places the helper; with pp = 1 on every GPU.
 - usable memory = HBM capacity * profile.memory_utilization (vLLM's gpu_memory_utilization,
   0.9 by default) minus nothing else: CUDA context and graphs live in the remaining 10%.
 """
@@ -125,16 +128,21 @@ def usable_bytes(dep: Deployment) -> float:
 def memory_report(dep: Deployment, batch, prompt_len, output_len, extra_bytes=0.0) -> MemoryReport:
     """Memory per GPU for b sequences of prompt+output tokens (plus extra, e.g. a draft).
 
-    With pp > 1, the GPU of the stage with the largest total (per element of the arrays).
+    With pp > 1, the GPU of the stage with the largest total (per element of the arrays),
+    the extra bytes counted on the first stage only (module docstring); weights_gb then
+    includes the helper's bytes when the first stage is the largest.
     """
-    b, p, o = np.broadcast_arrays(*(np.asarray(x, float) for x in (batch, prompt_len, output_len)))
+    b, p, o, extra = np.broadcast_arrays(
+        *(np.asarray(x, float) for x in (batch, prompt_len, output_len, extra_bytes))
+    )
     if dep.pp > 1:
-        weights, kv, act = _largest_stage(dep, b, p, o)
+        weights, kv, act = _largest_stage(dep, b, p, o, extra)
+        total = weights + kv + act
     else:
         weights = weight_bytes_per_gpu(dep) + np.zeros_like(b)
         kv = kv_cache_bytes_per_gpu(dep, b, p + o)
         act = activation_bytes_per_gpu(dep, b, p)
-    total = weights + kv + act + np.asarray(extra_bytes, float)
+        total = weights + kv + act + extra
     capacity = usable_bytes(dep)
     return MemoryReport(
         weights_gb=weights / GB,
@@ -147,12 +155,15 @@ def memory_report(dep: Deployment, batch, prompt_len, output_len, extra_bytes=0.
     )
 
 
-def _largest_stage(dep: Deployment, b, p, o) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(weights, KV, activations) per GPU of the stage whose sum is largest, elementwise."""
+def _largest_stage(
+    dep: Deployment, b, p, o, first_extra=0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(weights, KV, activations) per GPU of the stage whose sum is largest, elementwise;
+    first_extra (a helper model's bytes) is counted with the first stage's weights."""
     tokens = prefill_step_tokens(b, p)
     parts = []
     for s in pipeline.distinct_stages(dep.model.num_layers, dep.pp):
-        w = stage_weight_bytes(dep, s) + np.zeros_like(b)
+        w = stage_weight_bytes(dep, s) + np.zeros_like(b) + (first_extra if s.first else 0.0)
         kv = kv_bytes_per_token_per_gpu(dep, s.layers) * b * (p + o)
         act = tokens * activation_bytes_per_token(dep) + (
             b * logits_bytes_per_seq(dep) if s.last else 0.0
@@ -168,17 +179,17 @@ def max_batch(
     dep: Deployment, prompt_len, output_len, extra_bytes_per_seq=0.0, extra_bytes=0.0
 ) -> np.ndarray:
     """Largest batch whose weights + KV + activations fit (0 when even the weights do not);
-    with pp > 1 the smallest over the stages."""
+    with pp > 1 the smallest over the stages, the extra bytes on the first stage only."""
     p, o = np.broadcast_arrays(np.asarray(prompt_len, float), np.asarray(output_len, float))
     if dep.pp > 1:
         activations = np.maximum(p, PREFILL_STEP_TOKENS) * activation_bytes_per_token(dep)
         out = []
         for s in pipeline.distinct_stages(dep.model.num_layers, dep.pp):
-            free = usable_bytes(dep) - stage_weight_bytes(dep, s) - extra_bytes
+            free = usable_bytes(dep) - stage_weight_bytes(dep, s) - (extra_bytes if s.first else 0)
             per_seq = (
                 kv_bytes_per_token_per_gpu(dep, s.layers) * (p + o)
                 + (logits_bytes_per_seq(dep) if s.last else 0.0)
-                + extra_bytes_per_seq
+                + (extra_bytes_per_seq if s.first else 0.0)
             )
             out.append(np.maximum(np.floor((free - activations) / per_seq), 0.0))
         return np.minimum.reduce(out)

@@ -14,7 +14,11 @@ A candidate fits when core.memory.memory_report says so at its per-replica batch
 test predict prints; monotone in dp, so the smallest fitting dp is found in one vectorized
 call per (precision, tp, pp)). Choice per GPU type: fewest GPUs, then the earlier precision,
 then the shortest request (TTFT + (output - 1) * TPOT, core.inference at the per-replica
-batch); across GPU types: fewest GPUs, then cost per hour, then precision, then latency.
+batch); across GPU types (and the alternatives' order): cost per hour of serving the batch,
+then cost per million output tokens, then fewest GPUs, then precision, then latency.
+Pins (recommend's --tp/--pp/--num-gpus): `tp` and `pp` fix those degrees (a fully pinned
+layout need not tile nodes: make_deployment has validated it), `min_dp` is the fewest
+replicas allowed; the rest is searched.
 cost_per_hour = num_gpus * price per GPU-hour (hardware YAML price_per_gpu_hour_usd unless
 `prices` overrides, as capacity does); cost_per_mtok = cost_per_hour / (3600 * output
 tokens per second) * 1e6, output tokens per second = batch * output_len / e2e.
@@ -120,21 +124,41 @@ class SearchResult:
         }
 
 
-def replica_layouts(hw: HardwareSpec, num_heads: int, num_layers: int, max_gpus: int):
-    """(tp, pp) pairs a replica may use on this GPU type (module docstring rules)."""
+def replica_layouts(
+    hw: HardwareSpec,
+    num_heads: int,
+    num_layers: int,
+    max_gpus: int,
+    tp: int | None = None,
+    pp: int | None = None,
+):
+    """(tp, pp) pairs a replica may use on this GPU type (module docstring rules); `tp`,
+    `pp` keep only that degree (both given: exactly that layout)."""
+    if tp is not None and pp is not None:
+        return [(tp, pp)] if tp * pp <= max_gpus else []
     per_node = hw.max_gpus_per_node
     out = []
-    for tp in range(1, per_node + 1):
-        if per_node % tp or num_heads % tp:
-            continue
-        for pp in range(1, min(num_layers, max_gpus // tp) + 1):
-            size = tp * pp
-            if size <= per_node:
-                if per_node % size:
-                    continue
-            elif size % per_node or not hw.has_node_data:
+    for t in range(1, per_node + 1):
+        if tp is None or t == tp:
+            out += [(t, p) for p in _stage_counts(hw, t, num_heads, num_layers, max_gpus, pp)]
+    return out
+
+
+def _stage_counts(hw, tp, num_heads, num_layers, max_gpus, only=None) -> list[int]:
+    """PP degrees a replica of TP `tp` may use (module docstring rules)."""
+    per_node = hw.max_gpus_per_node
+    if per_node % tp or num_heads % tp:
+        return []
+    out = []
+    for pp in range(1, min(num_layers, max_gpus // tp) + 1):
+        size = tp * pp
+        if size <= per_node:
+            if per_node % size:
                 continue
-            out.append((tp, pp))
+        elif size % per_node or not hw.has_node_data:
+            continue
+        if only is None or pp == only:
+            out.append(pp)
     return out
 
 
@@ -151,7 +175,9 @@ def _smallest_dp(
     return int(dps[hit[0]]) if hit.size else None
 
 
-def _fitting(base: dict, hw, model, batch, prompt_len, output_len, precisions, max_gpus):
+def _fitting(
+    base: dict, hw, model, batch, prompt_len, output_len, precisions, max_gpus, pins=(None, None, 1)
+):
     """[(num_gpus, precision rank, tp, pp, dp, dep)]: the smallest fitting dp per (precision,
     tp, pp) group, and the number of groups whose memory was evaluated.
 
@@ -160,8 +186,10 @@ def _fitting(base: dict, hw, model, batch, prompt_len, output_len, precisions, m
     weight and KV bytes, so a precision needs at least as many replicas as any precision
     with no more bytes for both (a lower bound on dp), and none if that one fits nowhere.
     """
+    tp_pin, pp_pin, min_dp = pins
+    min_dp = min(min_dp, batch)  # a replica beyond one per sequence would serve nothing
     layouts = sorted(
-        replica_layouts(hw, model.num_heads, model.num_layers, max_gpus),
+        replica_layouts(hw, model.num_heads, model.num_layers, max_gpus, tp_pin, pp_pin),
         key=lambda tp_pp: (tp_pp[0] * tp_pp[1], -tp_pp[1]),
     )
     # leanest precisions first, so their results bound the others
@@ -174,7 +202,7 @@ def _fitting(base: dict, hw, model, batch, prompt_len, output_len, precisions, m
         done: dict[int, int | None] = {}  # precision index -> smallest dp (None: none fits)
         for i in order:
             w, k = precisions[i]
-            lower = 1
+            lower = min_dp
             for j, dp_j in done.items():
                 if _leaner(precisions[j], (w, k)):
                     lower = max(lower, dp_j if dp_j is not None else best + 1)
@@ -250,8 +278,12 @@ def best_on_gpu(
     profile=None,
     mode: str | None = None,
     price: float | None = None,
+    tp: int | None = None,
+    pp: int | None = None,
+    min_dp: int = 1,
 ) -> tuple[DeploymentChoice | None, int, str]:
-    """The smallest deployment on one GPU type: (choice or None, groups evaluated, why not)."""
+    """The smallest deployment on one GPU type: (choice or None, groups evaluated, why not).
+    tp, pp, min_dp: pins (module docstring)."""
     m = resolve_model(model)
     hw = resolve_gpu(gpu)
     price = hw.price_per_gpu_hour_usd if price is None else price
@@ -260,7 +292,9 @@ def best_on_gpu(
         if not precs:
             continue
         base = {(w, k): make_deployment(m, hw, 1, 1, w, k, mode, profile, pp=1) for w, k in precs}
-        found, n = _fitting(base, hw, m, batch, prompt_len, output_len, precs, max_gpus)
+        found, n = _fitting(
+            base, hw, m, batch, prompt_len, output_len, precs, max_gpus, (tp, pp, min_dp)
+        )
         groups += n
         if not found:
             continue
@@ -272,6 +306,9 @@ def best_on_gpu(
         return _choice(f[5], f[2], f[3], f[4], batch, prompt_len, output_len, price, t), groups, ""
     why = f"batch {batch} x ({prompt_len}+{output_len}) tokens does not fit on up to {max_gpus}"
     why += f" {hw.name} GPUs at any precision"
+    if tp is not None or pp is not None or min_dp > 1:
+        pins = [f"TP{tp}" if tp else "", f"PP{pp}" if pp else "", f"DP>={min_dp}" * (min_dp > 1)]
+        why += f" with {' '.join(p for p in pins if p)}"
     if not hw.has_node_data:
         why += (
             f" inside one node ({hw.name} has no inter-node network data: "
@@ -294,11 +331,15 @@ def search_deployments(
     profile=None,
     mode: str | None = None,
     prices: dict[str, float] | None = None,
+    tp: int | None = None,
+    pp: int | None = None,
+    min_dp: int = 1,
 ) -> SearchResult:
     """The smallest deployment serving `batch` sequences of prompt_len + output_len tokens.
 
     `gpu` pins the type of the choice (None: the best of all types); `alternatives` are the
-    other types to compare (default: every shipped GPU type except cpu-generic). Raises
+    other types to compare (default: every shipped GPU type except cpu-generic); tp, pp and
+    min_dp pin the layout on every type (module docstring). Raises
     PerfModelError (one line) when the pinned type, or every type, has no deployment.
     """
     if int(batch) != batch or batch < 1:
@@ -332,6 +373,9 @@ def search_deployments(
             profile=profile,
             mode=mode,
             price=prices.get(hw.name),
+            tp=tp,
+            pp=pp,
+            min_dp=min_dp,
         )
         groups += n
         if choice is None:
@@ -355,6 +399,7 @@ def _rank_key(precisions, fallback_precisions):
     order = {p: i for i, p in enumerate(tuple(precisions) + tuple(fallback_precisions))}
 
     def key(c: DeploymentChoice):
-        return (c.num_gpus, c.cost_per_hour, order[(c.weight_dtype, c.kv_dtype)], c.e2e_s)
+        precision = order[(c.weight_dtype, c.kv_dtype)]
+        return (c.cost_per_hour, c.cost_per_mtok, c.num_gpus, precision, c.e2e_s)
 
     return key

@@ -9,7 +9,7 @@ group inside the node, else data-parallel replicas), flagged when it spans nodes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -37,6 +37,7 @@ class PrecisionChoice:
     gpus_needed: int | None = None  # smallest GPU count that fits the requested batch
     gpus_needed_precision: str | None = None
     multi_node: bool = False  # gpus_needed spans more than one node
+    max_batch_on: str | None = None  # the GPUs max_batch is for, e.g. "8x h100-sxm (TP8)"
 
     def as_dict(self) -> dict:
         return {
@@ -50,6 +51,7 @@ class PrecisionChoice:
             "gpus_needed": self.gpus_needed,
             "gpus_needed_precision": self.gpus_needed_precision,
             "multi_node": self.multi_node,
+            "max_batch_on": self.max_batch_on,
         }
 
 
@@ -195,3 +197,58 @@ def _size_name(model: ModelSpec) -> str:
     """'405B' for Llama-3.1-405B, else the model name."""
     tail = model.name.rsplit("-", 1)[-1]
     return tail if tail[:-1].replace(".", "").isdigit() and tail[-1] in "BbMm" else model.name
+
+
+def named_deployment(model, gpu, num_gpus=None, tp=None, pp=None, profile=None, mode=None):
+    """The GPUs the user named, for the one-line 'what fits here' answer: --num-gpus (with
+    --tp/--pp, predict's rule), else one node of the GPU type at the largest TP that divides
+    both the node and the heads. None when that cannot be built (say, no interconnect)."""
+    if num_gpus is not None or tp is not None or pp is not None:
+        n = num_gpus if num_gpus is not None else (tp or 1) * (pp or 1)
+        return make_deployment(model, gpu, n, tp, "bf16", "bf16", mode, profile, pp=pp or 1)
+    hw = resolve_gpu(gpu)
+    heads = make_deployment(model, hw, 1, 1, mode=mode, profile=profile).model.num_heads
+    n = hw.max_gpus_per_node
+    t = max(t for t in range(1, n + 1) if n % t == 0 and heads % t == 0)
+    try:
+        return make_deployment(model, hw, n, t, "bf16", "bf16", mode, profile)
+    except PerfModelError:
+        return None
+
+
+def max_batches(dep: Deployment, prompt_len, output_len) -> dict[str, int]:
+    """'bf16/bf16' -> largest batch one replica of `dep` holds, for every precision."""
+    return {
+        _label(w, k): int(
+            max_batch(replace(dep, weight_dtype=w, kv_dtype=k), prompt_len, output_len).flat[0]
+        )
+        for w, k in PRECISIONS
+    }
+
+
+def from_deployment(choice, named: Deployment | None, prompt_len, output_len) -> PrecisionChoice:
+    """The precision of a searched deployment (deployment_search.DeploymentChoice): it serves
+    the requested batch, so fits is True; max_batch is what the named GPUs hold."""
+    mbs = {} if named is None else max_batches(named, prompt_len, output_len)
+    where = "" if named is None else f"{named.num_gpus}x {named.gpu.name} (TP{named.tp}"
+    where += f" PP{named.pp})" if named is not None and named.pp > 1 else ")" * bool(where)
+    first = [_label(w, k) for w, k in PRECISIONS if w != "int4"]
+    last = [_label(w, k) for w, k in PRECISIONS if w == "int4"]
+    reason = (
+        f"the first of {', '.join(first)} that serves batch {choice.batch} on the fewest GPUs "
+        f"({choice.num_gpus}; {choice.memory_per_gpu_gb:.1f} of {choice.capacity_gb:.1f} GB "
+        "per GPU)" + (f"; {', '.join(last)} only when none of them serves it" if last else "")
+    )
+    return PrecisionChoice(
+        choice.weight_dtype,
+        choice.kv_dtype,
+        reason,
+        True,
+        choice.batch,
+        choice.batch_per_replica,
+        mbs,
+        choice.num_gpus,
+        choice.precision,
+        choice.nodes > 1,
+        where or None,
+    )

@@ -2,10 +2,17 @@
 
 Pure functions returning frozen dataclasses; the CLI (commands/recommend.py) only formats.
 Steps, in order:
-1. precision (planners.precision.choose_precision): the first of bf16/bf16, fp8/bf16,
-   fp8/fp8, int4/fp8 (weights/KV) whose memory per GPU fits; else the largest batch that
-   fits, and the GPUs the requested batch needs.
-2. baseline TTFT, TPOT, e2e and throughput at that precision and batch (inference.py).
+1. deployment (planners.deployment_search.search_deployments): the smallest deployment
+   (nodes, TP x PP x DP, precision: the first of bf16/bf16, fp8/bf16, fp8/fp8, then int4/fp8,
+   that needs no more GPUs) serving the requested batch on the requested GPU type, and the
+   best one on each other shipped type (alternatives; none when the caller pins the type).
+   Pins (the rule for --num-gpus/--tp/--pp): --tp and --pp fix those degrees; --num-gpus N
+   fixes the replica as predict builds it (tp = --tp or N / pp, pp = --pp or 1) and N/(tp*pp)
+   is the fewest replicas; the search adds replicas (DP) and chooses the precision.
+   What the named GPUs hold (--num-gpus, else one node) per precision stays as one line
+   (precision.max_batches).
+2. baseline TTFT, TPOT, e2e and throughput of one replica at its share of the batch
+   (batch_per_replica = ceil(batch / dp); inference.py).
 3. SpecPrefill and MagicDec: planners.sections (the specprefill and specdecode planners,
    the helper from planners.speculation), never reimplemented here.
 4. a plain-language rationale from the operator breakdown of one prefill and one decode
@@ -19,13 +26,22 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from perfmodel.core.deployment import Deployment, basis_label
-from perfmodel.core.inference import forward_pass, mean_decode_context, request_times
+from perfmodel.core import pipeline
+from perfmodel.core.deployment import Deployment, basis_label, make_deployment
+from perfmodel.core.inference import (
+    forward_pass,
+    mean_decode_context,
+    request_times,
+    stage_deployment,
+)
 from perfmodel.core.memory import memory_report
 from perfmodel.errors import PerfModelError
+from perfmodel.planners.deployment_search import DeploymentChoice, search_deployments
 from perfmodel.planners.precision import (  # noqa: F401 (re-exported)
     PrecisionChoice,
     choose_precision,
+    from_deployment,
+    named_deployment,
 )
 from perfmodel.planners.sections import (
     SpecDecodeSection,
@@ -83,6 +99,11 @@ class PassShares:
 
 
 def pass_shares(dep: Deployment, batch, new_tokens, cached) -> PassShares:
+    """Shares of one forward pass; with pp > 1, of the last stage (it holds lm_head) at the
+    largest micro-batch (pipeline.micro_batches), the stage every token passes last."""
+    if dep.pp > 1:
+        _, batch = pipeline.micro_batches(batch, dep.pp)
+        dep = stage_deployment(dep, pipeline.stages(dep.model.num_layers, dep.pp)[-1])
     res = forward_pass(dep, batch, new_tokens, cached, 1, detail=True)
     total = float(np.ravel(res.time_s)[0])
     mem = sum(float(np.ravel(op.mem_bytes)[0]) for op in res.ops) or 1.0
@@ -126,18 +147,33 @@ class Recommendation:
     mode: str
     basis: str
     notes: list[str] = field(default_factory=list)
+    deployment: DeploymentChoice | None = None
+    alternatives: tuple[DeploymentChoice, ...] = ()
+    skipped: tuple[str, ...] = ()
 
     @property
     def fits(self) -> bool:
         return self.precision.fits
 
+    def headline(self) -> str:
+        """'serves batch 64: 16x h100-sxm (2 nodes, TP8 x PP2), fp8/fp8: $48.00/h, ...'"""
+        return f"serves batch {self.precision.requested_batch}: {self.deployment.describe()}"
+
     def as_dict(self) -> dict:
+        d = self.deployment
         return {
             "model": self.model,
             "gpu": self.gpu,
             "num_gpus": self.num_gpus,
             "tp": self.tp,
-            "batch": self.precision.batch,
+            "pp": d.pp,
+            "dp": d.dp,
+            "deployment": d.as_dict(),
+            "headline": self.headline(),
+            "alternatives": [a.as_dict() for a in self.alternatives],
+            "skipped": list(self.skipped),
+            "batch": self.precision.requested_batch,
+            "batch_per_replica": d.batch_per_replica,
             "requested_batch": self.precision.requested_batch,
             "prompt_len": self.prompt_len,
             "output_len": self.output_len,
@@ -251,7 +287,7 @@ def recommend(
     model,
     batch: int,
     gpu="h100",
-    num_gpus: int = 8,
+    num_gpus: int | None = None,
     tp: int | None = None,
     prompt_len: int = 32768,
     output_len: int = 512,
@@ -263,23 +299,44 @@ def recommend(
     acceptance_rate: float | None = None,
     profile=None,
     mode: str | None = None,
+    *,
+    pp: int | None = None,
+    alternatives: list[str] | tuple[str, ...] | None = None,
 ) -> Recommendation:
-    """Joint recommendation (see the module docstring); raises PerfModelError on bad input
-    and OutOfMemoryError when not even batch 1 fits at any precision."""
+    """Joint recommendation (see the module docstring). alternatives: the other GPU types to
+    compare (None: every shipped type; []: none, the type is pinned). Raises PerfModelError
+    (one line) on bad input and when no deployment of up to 64 GPUs serves the batch."""
     if batch < 1 or prompt_len < 1 or output_len < 1:
         raise PerfModelError("batch, prompt length and output length must be >= 1")
     for name, v in (("--slo-ttft", slo_ttft_s), ("--slo-tpot", slo_tpot_s)):
         if v is not None and not v > 0:
             raise PerfModelError(f"{name} must be positive, got {v}")
-    choice, dep = choose_precision(
-        model, gpu, num_gpus, tp, batch, prompt_len, output_len, profile, mode
-    )
-    if prompt_len + output_len > dep.model.max_position_embeddings:
+    named = named_deployment(model, gpu, num_gpus, tp, pp, profile, mode)
+    m = make_deployment(model, gpu, 1, 1, mode=mode, profile=profile).model
+    if prompt_len + output_len > m.max_position_embeddings:
         raise PerfModelError(
-            f"prompt+output ({prompt_len}+{output_len}) exceeds {dep.model.name}'s context "
-            f"window of {dep.model.max_position_embeddings} tokens"
+            f"prompt+output ({prompt_len}+{output_len}) exceeds {m.name}'s context "
+            f"window of {m.max_position_embeddings} tokens"
         )
-    b = choice.batch
+    pins = {}
+    if num_gpus is not None:  # predict's rule: the replica as --num-gpus/--tp/--pp build it
+        pins = {"tp": named.tp, "pp": named.pp, "min_dp": named.replicas}
+    elif tp is not None or pp is not None:
+        pins = {"tp": tp, "pp": pp}
+    found = search_deployments(
+        model,
+        batch,
+        prompt_len,
+        output_len,
+        gpu,
+        alternatives=alternatives,
+        profile=profile,
+        mode=mode,
+        **pins,
+    )
+    chosen = found.choice
+    dep, b = chosen.deployment, chosen.batch_per_replica
+    choice = from_deployment(chosen, named, prompt_len, output_len)
     base = baseline(dep, b, prompt_len, output_len)
     mem = memory_report(dep, b, prompt_len, output_len).as_dict()
     sp = specprefill_section(dep, speculator, b, prompt_len, max_quality_drop, slo_ttft_s)
@@ -289,8 +346,11 @@ def recommend(
     pre = pass_shares(dep, b, prompt_len, 0)
     dec = pass_shares(dep, b, 1, ctx)
     notes = []
-    if not choice.fits:
-        notes.append(f"PLAN AT BATCH {b}, NOT {batch}: {choice.reason}")
+    if chosen.dp > 1:
+        notes.append(
+            f"{chosen.dp} replicas of {chosen.tp * chosen.pp} GPUs; the plan below is one "
+            f"replica at {b} of the {batch} sequences"
+        )
     if slo_ttft_s is not None or slo_tpot_s is not None:
         ttft_with = sp.ttft_s if sp.available else base.ttft_s
         tpot_with = sd.tpot_s if sd.available else base.tpot_s
@@ -310,7 +370,7 @@ def recommend(
     return Recommendation(
         model=dep.model.name,
         gpu=dep.gpu.name,
-        num_gpus=dep.num_gpus,
+        num_gpus=chosen.num_gpus,
         tp=dep.tp,
         prompt_len=prompt_len,
         output_len=output_len,
@@ -329,4 +389,7 @@ def recommend(
         mode=dep.mode,
         basis=basis_label(dep),
         notes=notes,
+        deployment=chosen,
+        alternatives=found.alternatives,
+        skipped=found.skipped,
     )

@@ -26,7 +26,13 @@ from perfmodel.planners.specdecode import (
     planner_policy,
 )
 from perfmodel.planners.specprefill import SpecPrefillPlan, plan_specprefill
-from perfmodel.planners.speculation.deploy import default_speculator, helper_deployment
+from perfmodel.planners.speculation.deploy import (
+    SELF,
+    default_speculator,
+    describe_placement,
+    helper_deployment,
+    helper_placement,
+)
 
 
 @dataclass(frozen=True)
@@ -36,6 +42,8 @@ class SpecPrefillSection:
     speculator: str | None
     reason: str
     plan: SpecPrefillPlan | None = None
+    placement: str | None = None  # speculation.helper_placement: first_stage / own_gpus
+    placement_text: str = ""  # e.g. "the first stage's 8 GPUs (TP8)"
 
     @property
     def available(self) -> bool:
@@ -85,6 +93,8 @@ class SpecPrefillSection:
             "available": True,
             "speculator": self.speculator,
             "speculator_weight_dtype": plan.speculator.weight_dtype,
+            "speculator_placement": self.placement,
+            "speculator_runs_on": self.placement_text,
             "keep_rate": self.keep_rate,
             "baseline_ttft_s": plan.baseline_ttft_s,
             "break_even_prompt_len": plan.break_even_prompt_len,
@@ -127,7 +137,8 @@ def specprefill_section(
     plan = plan_specprefill(
         dep, spec, batch, prompt_len, max_quality_drop=max_quality_drop, slo_ttft_s=slo_ttft_s
     )
-    section = SpecPrefillSection(spec.model.name, "", plan)
+    where = (helper_placement(dep, spec), describe_placement(dep, spec))
+    section = SpecPrefillSection(spec.model.name, "", plan, *where)
     keep = plan.recommended_keep_rate
     if keep is None:
         best = int(np.argmin(plan.times.ttft_s))
@@ -148,7 +159,7 @@ def specprefill_section(
             reason = (
                 f"keep {100 * keep:.0f}% of {prompt_len} tokens: {row['speedup']:.2f}x TTFT "
                 f"(quality drop {row['quality']['drop']:.2f} LongBench points, "
-                f"{spec.model.name} speculator in {spec.weight_dtype} on the same GPUs)"
+                f"{spec.model.name} speculator in {spec.weight_dtype} on {where[1]})"
             )
         else:
             be = plan.break_even_prompt_len
@@ -157,7 +168,7 @@ def specprefill_section(
                 f"{100 * (1 - keep):.0f}% of the prompt it saves"
                 + (f" (pays from {be} tokens at keep {keep:g})" if be else "")
             )
-    return SpecPrefillSection(spec.model.name, reason, plan)
+    return SpecPrefillSection(spec.model.name, reason, plan, *where)
 
 
 @dataclass(frozen=True)
@@ -172,6 +183,8 @@ class SpecDecodeSection:
     critical_basis: str = ""
     searched: str = ""
     memory: dict | None = None
+    placement: str | None = None  # the chosen draft's: self / first_stage
+    placement_text: str = ""
 
     @property
     def available(self) -> bool:
@@ -221,6 +234,8 @@ class SpecDecodeSection:
             "available": True,
             "draft": c.draft,
             "draft_kv": c.draft_kv,
+            "draft_placement": self.placement,
+            "draft_runs_on": self.placement_text,
             "kv_budget": c.kv_budget,
             "gamma": c.gamma,
             "speedup": c.speedup,
@@ -273,6 +288,15 @@ def specdecode_section(
     compressed = [c for c in fitting if c.method != "full"] or fitting or ranked
     crit = critical_length(dep, compressed, [batch], acceptance_rate=policy)
     ci = configs.index(next(c for c in configs if c.label == f"{best.draft}/{best.draft_kv}"))
+    draft = helper_deployment(dep, configs[ci].draft, "draft")
+    where = (
+        (SELF, "the target itself")
+        if draft is dep
+        else (
+            helper_placement(dep, draft),
+            describe_placement(dep, draft),
+        )
+    )
     return SpecDecodeSection(
         best,
         ctx,
@@ -286,4 +310,5 @@ def specdecode_section(
         f"acceptance {best.acceptance.label})",
         searched,
         grid.memory(ci).as_dict(0),
+        *where,
     )

@@ -99,8 +99,14 @@ def specdecode_memory(
     self_speculation=False,
 ) -> MemoryReport:
     """Memory per GPU with the draft: target weights + KV, plus the draft's memory beside it
-    (speculation.helper_memory: its weights unless it is the target, KV of min(budget, tokens))."""
+    (speculation.helper_memory: its weights unless it is the target, KV of min(budget, tokens)),
+    on the first stage's GPUs (core.memory). Self-speculation under pp > 1: the draft's
+    compressed KV lies on every stage with the target's layers, so it is counted as
+    min(budget, tokens) more tokens of the target's own KV cache."""
     tokens = np.asarray(prompt_len, float) + np.asarray(output_len, float)
+    if self_speculation and target.pp > 1:
+        held = np.minimum(np.asarray(kv_budget, float), tokens)
+        return memory_report(target, batch, prompt_len, np.asarray(output_len, float) + held)
     extra = helper_memory(draft, tokens, kv_budget, self_speculation).total(batch)
     return memory_report(target, batch, prompt_len, output_len, extra_bytes=extra)
 

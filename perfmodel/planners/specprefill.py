@@ -50,7 +50,12 @@ from perfmodel.planners.specprefill_cost import (  # noqa: F401 (re-exported)
     scoring_op,
     specprefill_times,
 )
-from perfmodel.planners.speculation.deploy import check_helper, helper_memory
+from perfmodel.planners.speculation.deploy import (
+    OWN_GPUS,
+    check_helper,
+    helper_memory,
+    helper_placement,
+)
 
 # --- planner (headline figure for 405B FP8: see the module docstring) ----------------------
 
@@ -354,8 +359,8 @@ def plan_specprefill(
       (None if none). break_even_prompt_len: at the recommended keep rate (None if no keep
       rate is recommended or SpecPrefill never pays up to the context window).
     - max QPS under a TTFT SLO (max_qps); default SLO = 2x the baseline TTFT at batch 1.
-    - colocated: speculator on the target's GPUs (default when speculator_dep has the same
-      GPUs and TP) or on its own GPUs (speculator_dep.num_gpus of them, per target replica).
+    - colocated: speculator on the target's (first stage's) GPUs (default when
+      speculation.helper_placement says so) or on its own GPUs (speculator_dep.num_gpus of them, per target replica).
     Raises PerfModelError for a keep rate outside (0, 1], a speculator larger than the target,
     a speculator with another vocabulary, or a prompt longer than the target's context.
     """
@@ -377,12 +382,8 @@ def plan_specprefill(
         )
     if slo_ttft_s is not None and not (slo_ttft_s > 0):
         raise PerfModelError(f"TTFT SLO must be positive, got {slo_ttft_s}")
-    if colocated is None:
-        colocated = (speculator_dep.num_gpus, speculator_dep.tp, speculator_dep.gpu.name) == (
-            target_dep.num_gpus,
-            target_dep.tp,
-            target_dep.gpu.name,
-        )
+    if colocated is None:  # speculation.helper_placement: first stage's GPUs or its own
+        colocated = helper_placement(target_dep, speculator_dep) != OWN_GPUS
 
     rec, times, quality, ok = recommend_keep_rate(
         target_dep, speculator_dep, b, L, keep, lookahead, max_quality_drop

@@ -143,8 +143,11 @@ def _print_human(p: dict) -> None:
     if p["best"]:
         b = p["best"]
         out.print(
-            f"[bold]cheapest:[/bold] {b['gpus_needed']}x {b['gpu']} ({b['replicas']} replicas of "
-            f"TP{b['tp']}, {b['weight_dtype']}/{b['kv_dtype']}, batch {b['batch']}"
+            f"[bold]cheapest:[/bold] {b['gpus_needed']}x {b['gpu']} on {b['nodes']} node"
+            f"{'s' * (b['nodes'] > 1)} ({b['replicas']} replica{'s' * (b['replicas'] > 1)} of "
+            f"TP{b['tp']}"
+            f"{' x PP' + str(b['pp']) if b['pp'] > 1 else ''}, "
+            f"{b['weight_dtype']}/{b['kv_dtype']}, batch {b['batch']}"
             f"{', with speculation' if b['with_spec'] else ''}): ${b['cost_per_hour']:.2f}/h, "
             f"${b['cost_per_mtok']:.2f} per million output tokens; binding: "
             f"{b['binding_constraint']}"

@@ -8,11 +8,9 @@ import typer
 
 from perfmodel.cli.typer_app import (
     BatchOneOpt,
-    GpuOpt,
     JsonOpt,
     ModelOpt,
     ModeOpt,
-    NumGpusOpt,
     OutputOpt,
     ProfileOpt,
     PromptOneOpt,
@@ -24,14 +22,38 @@ from perfmodel.cli.typer_app import (
 )
 from perfmodel.specs.units import parse_one_size
 
+GpuPin = Annotated[
+    str | None,
+    typer.Option(
+        "--gpu",
+        help="GPU type of the deployment (default h100, with the best alternative on every "
+        "other shipped type; given: that type only).",
+    ),
+]
+NumGpusPin = Annotated[
+    int | None,
+    typer.Option(
+        "--num-gpus",
+        "-n",
+        min=1,
+        help="Pin one replica to these GPUs (TP = --tp or N/--pp, PP = --pp or 1); the search "
+        "adds replicas. Default: searched.",
+    ),
+]
+PpPin = Annotated[
+    int | None,
+    typer.Option("--pp", min=1, help="Pin the pipeline stages per replica (default: searched)."),
+]
+
 
 @app.command()
 def recommend(
     model: ModelOpt = "70b",
     batch: BatchOneOpt = "1",
-    gpu: GpuOpt = "h100",
-    num_gpus: NumGpusOpt = 8,
+    gpu: GpuPin = None,
+    num_gpus: NumGpusPin = None,
     tp: TpOpt = None,
+    pp: PpPin = None,
     prompt_len: PromptOneOpt = "32k",
     output_len: OutputOpt = "512",
     slo_ttft: Annotated[
@@ -65,14 +87,15 @@ def recommend(
     profile: ProfileOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Recommend precision, SpecPrefill keep rate and speculative-decoding settings."""
+    """Find the smallest deployment serving the batch (GPU type, nodes, TP x PP x DP,
+    precision), then recommend SpecPrefill and speculative-decoding settings for it."""
     from perfmodel.planners.recommend import recommend as plan
 
     b = parse_one_size(batch, "--batch", "recommend")
     rec = plan(
         model,
         b,
-        gpu,
+        gpu or "h100",
         num_gpus,
         tp,
         parse_one_size(prompt_len, "--prompt-len", "recommend"),
@@ -85,17 +108,17 @@ def recommend(
         acceptance_rate,
         profile,
         mode,
+        pp=pp,
+        alternatives=[] if gpu is not None else None,
     )
     payload = rec.as_dict()
     if json:
         emit_json(payload)
     else:
+        print(payload["headline"])
         _print_human(payload)
-    if not rec.fits:
-        warn(
-            f"batch {rec.precision.requested_batch} does not fit at any precision; the plan is "
-            f"for batch {rec.precision.batch}"
-        )
+    if rec.deployment.weight_dtype == "int4":
+        warn("only int4 weights serve this batch on up to 64 GPUs: expect a quality loss")
 
 
 def _print_human(r: dict) -> None:
@@ -111,15 +134,33 @@ def _print_human(r: dict) -> None:
         r["specdecode"],
         r["memory"],
     )
+    d = r["deployment"]
     t = Table.grid(padding=(0, 2))
     t.add_column(style="bold", justify="right")
     t.add_column()
-    if not p["fits"]:
+    t.add_row(
+        "deployment",
+        f"{d['num_gpus']}x {d['gpu']} on {d['nodes']} node{'s' * (d['nodes'] > 1)} of "
+        f"{d['gpus_per_node']}: TP{d['tp']} x PP{d['pp']} x DP{d['dp']}, "
+        f"{d['batch_per_replica']} sequences per replica, {d['memory_per_gpu_gb']:.1f} of "
+        f"{d['capacity_gb']:.1f} GB per GPU; ${d['cost_per_hour']:.2f}/h, "
+        f"${d['cost_per_mtok']:.2f}/M output tokens",
+    )
+    for a in r["alternatives"]:
         t.add_row(
-            "[red]does not fit[/red]",
-            f"[red]batch {p['requested_batch']}: plan below is for batch {p['batch']}[/red]",
+            "alternative",
+            f"{a['num_gpus']}x {a['gpu']} (TP{a['tp']} x PP{a['pp']} x DP{a['dp']}), "
+            f"{a['weight_dtype']}/{a['kv_dtype']}: ${a['cost_per_hour']:.2f}/h, "
+            f"${a['cost_per_mtok']:.2f}/M output tokens",
         )
+    for why in r["skipped"]:
+        t.add_row("[yellow]no deployment[/yellow]", why)
     t.add_row("precision", f"{p['weight_dtype']} weights, {p['kv_dtype']} KV — {p['reason']}")
+    if p["max_batch_on"]:
+        t.add_row(
+            f"on {p['max_batch_on']}",
+            "largest batch: " + ", ".join(f"{k} {v}" for k, v in p["max_batch"].items()),
+        )
     t.add_row(
         "baseline",
         f"TTFT {fmt_time(base['ttft_s'])}, TPOT {fmt_time(base['tpot_s'])}, e2e "
@@ -145,7 +186,7 @@ def _print_human(r: dict) -> None:
         t.add_row(
             "spec. decoding",
             f"{'[green]use[/green]' if sd['pays'] else '[yellow]skip[/yellow]'}: draft "
-            f"{sd['draft']}, KV {sd['draft_kv']}, gamma {sd['gamma']}, TPOT "
+            f"{sd['draft']} on {sd['draft_runs_on']}, KV {sd['draft_kv']}, gamma {sd['gamma']}, TPOT "
             f"{fmt_time(sd['baseline_tpot_s'])} -> {fmt_time(sd['sd_tpot_s'])} "
             f"({sd['speedup']:.2f}x)",
         )
@@ -163,18 +204,17 @@ def _print_human(r: dict) -> None:
         crit_text = "pays at every context at this batch"
     else:
         crit_text = (
-            f"{crit:.0f} tokens at batch {r['batch']}; workload context {r['workload_context']:.0f} "
+            f"{crit:.0f} tokens at batch {r['batch_per_replica']}; workload context {r['workload_context']:.0f} "
             f"is {'above' if r['above_critical'] else 'below'} it"
         )
     if sd.get("available"):
         crit_text += f" (acceptance {sd['acceptance_basis']})"
     t.add_row("critical length", crit_text)
     for note in r["notes"]:
-        if not note.startswith("PLAN AT BATCH"):  # already in the precision row
-            t.add_row("note", note)
+        t.add_row("note", note)
     t.add_row("why", r["rationale"])
     title = (
-        f"recommend: {r['model']} on {r['num_gpus']}x {r['gpu']} (TP{r['tp']}), batch "
-        f"{r['batch']}, {r['prompt_len']}+{r['output_len']} tokens"
+        f"recommend: {r['model']}, batch {r['batch']} ({r['batch_per_replica']} per replica), "
+        f"{r['prompt_len']}+{r['output_len']} tokens"
     )
     console().print(Panel(t, title=title, subtitle=r["basis"], expand=False))

@@ -21,6 +21,7 @@ from perfmodel.planners.capacity.queueing import (
     load_metrics,
 )
 from perfmodel.planners.capacity.search import (
+    PP_DEPTHS,
     Candidates,
     best_index,
     candidates_for_gpu,
@@ -36,7 +37,7 @@ from perfmodel.specs.dtypes import PRECISIONS
 from perfmodel.specs.hardware import load_gpu
 
 ASSUMPTIONS = (
-    "Each replica (tp GPUs, one model copy) alternates prefills of arriving requests (one "
+    "Each replica (tp x pp GPUs, one model copy) alternates prefills of arriving requests (one "
     "request per pass, prefill first, no chunked prefill) and continuous-batching decode steps "
     "over at most B sequences.",
     "Utilization rho = lam * (S_prefill + O * D(B) / B) <= {util:g} per replica; D(B) is the "
@@ -47,10 +48,16 @@ ASSUMPTIONS = (
     "Requests are routed to replicas at random (each sees Poisson arrivals at QPS/replicas); a "
     "smarter load balancer does better, so fleet sizes are conservative.",
     "SLO checks use p90 prompt and output lengths, throughput uses their means, memory uses p90.",
-    "TP in 1, 2, 4, 8 within one node, dividing the attention heads; precision from bf16/bf16, "
+    "TP in 1, 2, 4, 8 within one node, dividing the attention heads; PP stages per replica as "
+    "the deployment search lays them out (replicas tile nodes; pipelines cross nodes only on "
+    "GPU types with inter-node data), the {pp_depths} shallowest per TP that hold one p90 "
+    "request; "
+    "precision from bf16/bf16, "
     "fp8/bf16, fp8/fp8, int4/fp8 (weights/KV) unless fixed; the cheapest option wins, ties to "
-    "the lower TTFT.",
-    "Cost = GPUs x price per GPU-hour (hardware YAML price_per_gpu_hour_usd unless --prices); "
+    "the lower TTFT. A pipelined replica prefills one request at a time through all its "
+    "stages (prefills of different requests do not overlap across stages: conservative for "
+    "PP); its decode step is the pipeline round of core.pipeline.",
+    "Cost = replicas x tp x pp GPUs x price per GPU-hour (hardware YAML price_per_gpu_hour_usd unless --prices); "
     "cost per million output tokens = cost per hour / (3600 x QPS x mean output) x 1e6.",
     "Check: a seeded discrete-event simulation of one replica ({n} Poisson requests, lengths "
     "drawn from the workload, first 10% dropped as warm-up) estimates p50/p90 TTFT and TPOT at "
@@ -115,7 +122,10 @@ class CapacityOption:
     weight_dtype: str | None = None
     kv_dtype: str | None = None
     tp: int | None = None
-    replicas: int | None = None
+    pp: int | None = None  # pipeline stages per replica
+    gpus_per_node: int | None = None
+    nodes: int | None = None  # ceil(gpus_needed / gpus_per_node)
+    replicas: int | None = None  # data-parallel replicas (DP) of tp * pp GPUs
     gpus_needed: int | None = None
     batch: int | None = None
     price_per_gpu_hour: float | None = None
@@ -136,14 +146,15 @@ class CapacityOption:
 
     def as_dict(self) -> dict:
         if self.index is None:  # infeasible: the fields a user can read, all null
-            keys = ("gpu", "with_spec", "meets_slo", "tp", "replicas", "gpus_needed", "batch")
+            keys = ("gpu", "with_spec", "meets_slo", "tp", "pp", "nodes", "replicas")
+            keys += ("gpus_needed", "batch")
             keys += ("cost_per_hour", "cost_per_mtok", "ttft_s", "tpot_s", "reason", "profile")
             return {k: getattr(self, k) for k in keys}
         out = {
             k: getattr(self, k)
             for k in (
-                "gpu", "with_spec", "meets_slo", "weight_dtype", "kv_dtype", "tp", "replicas",
-                "gpus_needed", "batch", "price_per_gpu_hour", "cost_per_hour", "cost_per_mtok",
+                "gpu", "with_spec", "meets_slo", "weight_dtype", "kv_dtype", "tp", "pp",
+                "gpus_per_node", "nodes", "replicas", "gpus_needed", "batch", "price_per_gpu_hour", "cost_per_hour", "cost_per_mtok",
                 "ttft_s", "tpot_s", "utilization", "qps_per_replica_max", "binding_constraint",
                 "prefill_s", "decode_step_s", "speculation", "profile",
             )
@@ -161,12 +172,13 @@ def _with_replicas(c: Candidates, opt: CapacityOption, wl: Workload, replicas: i
     ttft, tpot, u = load_metrics(
         c.s_mean[i], c.s_p90[i], c.d_p90[i], c.d_mean[i], c.batch[i], wl.output_mean, lam
     )
-    gpus = replicas * int(c.tp[i])
+    gpus = replicas * int(c.tp[i]) * int(c.pp[i])  # fleet cost = replicas x tp x pp x price
     cost = gpus * c.price
     return replace(
         opt,
         replicas=replicas,
         gpus_needed=gpus,
+        nodes=-(-gpus // c.gpus_per_node),
         cost_per_hour=cost,
         cost_per_mtok=float(cost_per_mtok(cost, wl.qps, wl.output_mean)),
         ttft_s=float(ttft),
@@ -194,7 +206,7 @@ def _option(c: Candidates, i: int | None, wl: Workload, with_spec: bool) -> Capa
             with_spec,
             False,
             c.profile,
-            reason="no TP, precision and batch meets both SLOs and fits in memory",
+            reason="no TP x PP layout, precision and batch meets both SLOs and fits in memory",
         )
     lam_max = float(c.lam[i])
     replicas = int(math.ceil(wl.qps / lam_max - 1e-9))
@@ -206,6 +218,8 @@ def _option(c: Candidates, i: int | None, wl: Workload, with_spec: bool) -> Capa
         weight_dtype=c.weight_dtype[i],
         kv_dtype=c.kv_dtype[i],
         tp=int(c.tp[i]),
+        pp=int(c.pp[i]),
+        gpus_per_node=c.gpus_per_node,
         batch=int(c.batch[i]),
         price_per_gpu_hour=c.price,
         qps_per_replica_max=lam_max,
@@ -309,11 +323,15 @@ def plan_capacity(
             "cost_per_hour": np.min(cost, axis=1).tolist(),
         }
         if i is not None:
-            same = (c.tp == c.tp[i]) & np.array(
-                [
-                    (w, k) == (c.weight_dtype[i], c.kv_dtype[i])
-                    for w, k in zip(c.weight_dtype, c.kv_dtype, strict=True)
-                ]
+            same = (
+                (c.tp == c.tp[i])
+                & (c.pp == c.pp[i])
+                & np.array(
+                    [
+                        (w, k) == (c.weight_dtype[i], c.kv_dtype[i])
+                        for w, k in zip(c.weight_dtype, c.kv_dtype, strict=True)
+                    ]
+                )
             )
             if spec:
                 same &= np.array([s is not None for s in c.spec])
@@ -322,21 +340,23 @@ def plan_capacity(
                     "batch": c.batch[same].tolist(),
                     "ttft_s": (c.s_p90 + c.d_p90)[same].tolist(),
                     "tpot_s": c.d_p90[same].tolist(),
-                    "config": f"TP{int(c.tp[i])} {c.weight_dtype[i]}/{c.kv_dtype[i]}",
+                    "config": _config(int(c.tp[i]), int(c.pp[i]), c.weight_dtype[i], c.kv_dtype[i]),
                 }
             )
     if with_spec:
         crit = _critical_curve(sets, options, acceptance_rate)
     else:
         crit = None
-    assumptions = [a.format(util=util, n=SIM_REQUESTS) for a in ASSUMPTIONS]
+    assumptions = [a.format(util=util, n=SIM_REQUESTS, pp_depths=PP_DEPTHS) for a in ASSUMPTIONS]
     assumptions.append(f"Workload: {wl.source}.")
     if with_spec:
         assumptions.append(
             "With speculation: SpecPrefill at the planner's recommended keep rate (speculator on "
-            "the same GPUs, its weights and one full-prompt KV beside the target) where it is "
-            "faster; MagicDec's best draft/KV budget (256..4096)/gamma per batch where it is "
-            "faster and fits (acceptance from published data where it exists, else assumed)."
+            "the same GPUs - the first pipeline stage's under PP - its weights and one "
+            "full-prompt KV beside the target there) where it is faster; MagicDec's best "
+            "draft/KV budget (256..4096)/gamma per batch where it is faster and fits (draft on "
+            "the first stage's GPUs, or the target itself; acceptance from published data "
+            "where it exists, else assumed)."
         )
     profiles = sorted({c.profile for c, _ in sets})
     return CapacityPlan(
@@ -352,11 +372,16 @@ def plan_capacity(
     )
 
 
+def _config(tp: int, pp: int, w: str, k: str) -> str:
+    """'TP8 fp8/fp8', 'TP8 x PP2 fp8/fp8'."""
+    return f"TP{tp}" + (f" x PP{pp}" if pp > 1 else "") + f" {w}/{k}"
+
+
 def _simulate_option(c: Candidates, opt: CapacityOption, wl: Workload, prompts, outputs) -> dict:
     """Simulate one replica of the chosen option at QPS / replicas (plain step times; with
     speculation the modeled per-token decode time replaces the step at the full batch)."""
     i = opt.index
-    dep = c.deps[(c.weight_dtype[i], c.kv_dtype[i], int(c.tp[i]))]
+    dep = c.deps[(c.weight_dtype[i], c.kv_dtype[i], int(c.tp[i]), int(c.pp[i]))]
     b = int(c.batch[i])
     n = np.arange(1, b + 1, dtype=float)
     ctx = wl.prompt_mean + wl.output_mean / 2
@@ -380,7 +405,7 @@ def _critical_curve(sets, options, acceptance_rate) -> dict | None:
         return None
     o = min(spec_opts, key=lambda x: x.cost_per_hour)
     c = next(c for c, s in sets if s and c.gpu == o.gpu)
-    dep = c.deps[(o.weight_dtype, o.kv_dtype, o.tp)]
+    dep = c.deps[(o.weight_dtype, o.kv_dtype, o.tp, o.pp)]
     batches = np.array([1, 4, 16, 64, 256], float)
     configs = [cfg for cfg in planner_configs(dep) if cfg.method != "full"]
     policy = planner_policy(acceptance_rate)
@@ -392,7 +417,7 @@ def _critical_curve(sets, options, acceptance_rate) -> dict | None:
     labels = sorted({b.label for b in bases if b.ranked})
     return {
         "gpu": o.gpu,
-        "config": f"TP{o.tp} {o.weight_dtype}/{o.kv_dtype}",
+        "config": _config(o.tp, o.pp, o.weight_dtype, o.kv_dtype),
         "batch": batches.tolist(),
         "critical_seq_len": [None if not np.isfinite(x) else float(x) for x in crit],
         "acceptance": ", ".join(labels),

@@ -66,15 +66,16 @@ def load_metrics(s_mean, s_p90, d_p90, d_mean, batch, out_mean, lam):
 
 
 def fleet(
-    lam_max, tp, price, qps, out_mean
+    lam_max, gpus_per_replica, price, qps, out_mean
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(replicas, GPUs, cost per hour, cost per million output tokens) at a QPS, broadcast;
-    replicas inf where lam_max is 0 (infeasible)."""
+    replicas inf where lam_max is 0 (infeasible). gpus_per_replica = tp * pp; cost =
+    replicas * gpus_per_replica * price per GPU-hour."""
     lam_max = np.asarray(lam_max, float)
     q = np.asarray(qps, float)
     with np.errstate(divide="ignore", invalid="ignore"):
         replicas = np.where(lam_max > 0, np.ceil(q / lam_max - 1e-9), np.inf)
-    gpus = replicas * np.asarray(tp, float)
+    gpus = replicas * np.asarray(gpus_per_replica, float)
     cost = gpus * price
     return replicas, gpus, cost, cost_per_mtok(cost, q, out_mean)
 

@@ -1,12 +1,21 @@
-"""Candidate search of the capacity planner: every (precision, TP, batch) of one GPU type.
+"""Candidate search of the capacity planner: every (precision, TP x PP, batch) of one GPU type.
+
+Replica layouts (TP x PP) are deployment_search.replica_layouts' (TP inside a node, replicas
+tiling nodes, no inter-node pipeline on a GPU type without node data), bounded as
+capacity_layouts says: per TP degree, the PP_DEPTHS shallowest pipelines that hold one
+sequence at the p90 lengths in the leanest precision searched (a deeper pipeline adds
+stages for KV room the fleet can also get from more replicas). Replicas (DP) are the fleet
+size, queueing.fleet; a replica costs tp * pp GPUs.
 
 Per candidate: prefill service times (mean and p90 prompt), decode step times at the batch
 (mean and p90 context = prompt + output/2), whether the batch fits in memory (p90 lengths),
 and the largest per-replica rate meeting the SLOs (queueing.replica_rate). Vectorized over
-batch sizes and TP degrees: one cost-model call per GPU type, precision and phase, the
-operators broadcast over an array of TP degrees.
+batch sizes and, without PP, TP degrees (the operators broadcast over an array of TP
+degrees); each pipelined layout is one call per precision and phase.
 
-With speculation (one extra row set per TP degree where it helps):
+With speculation (one extra row set per TP x PP layout where it helps):
+- placement: the speculator or draft runs on the first pipeline stage's GPUs
+  (speculation.helper_deployment; its memory counted there, core.memory).
 - prefill: SpecPrefill at the planner's recommended keep rate (specprefill.recommend_keep_rate
   at batch 1 and the p90 prompt), where it is faster at both prompt lengths; the target's KV
   holds the kept tokens, the speculator's memory (speculation.helper_memory) sits beside it.
@@ -27,6 +36,7 @@ from perfmodel.core.memory import max_batch
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.capacity.queueing import fleet, replica_rate
 from perfmodel.planners.capacity.workload import Workload
+from perfmodel.planners.deployment_search import MAX_GPUS, replica_layouts
 from perfmodel.planners.specdecode import (
     SpecDecodeChoice,
     choice_at,
@@ -36,15 +46,19 @@ from perfmodel.planners.specdecode import (
 )
 from perfmodel.planners.specprefill import kept_tokens, recommend_keep_rate, specprefill_times
 from perfmodel.planners.speculation.deploy import (
+    FIRST_STAGE,
+    SELF,
     default_speculator,
     helper_deployment,
     helper_memory,
+    helper_placement,
 )
-from perfmodel.specs.dtypes import PRECISIONS
+from perfmodel.specs.dtypes import PRECISIONS, kv_bytes, weight_bytes
 from perfmodel.specs.hardware import load_gpu
 from perfmodel.specs.models import resolve_model
 
-TP_CHOICES = (1, 2, 4, 8)
+TP_CHOICES = (1, 2, 4, 8)  # TP degrees searched (those that divide the node and the heads)
+PP_DEPTHS = 3  # pipeline depths per TP degree, from the shallowest that holds the model
 BATCH_GRID = np.unique(np.round(np.geomspace(1, 2048, 72))).astype(float)
 
 
@@ -95,9 +109,10 @@ class SpecDecodeService:
 
 @dataclass(frozen=True)
 class Variant:
-    """One row set: service times over (TP degrees, BATCH_GRID), fit mask, speculation."""
+    """One row set: service times over (layouts, BATCH_GRID), fit mask, speculation; the
+    layouts are (tp, pp) pairs, several only when pp = 1 (broadcast over TP)."""
 
-    tps: list[int]
+    layouts: list[tuple[int, int]]
     times: ServiceTimes
     fits: np.ndarray
     prefill: SpecPrefillService | None = None
@@ -111,13 +126,14 @@ class Variant:
 
 @dataclass
 class Candidates:
-    """Every (precision, TP, batch) of one GPU type, flattened; per-replica quantities."""
+    """Every (precision, TP x PP, batch) of one GPU type, flattened; per-replica quantities."""
 
     gpu: str
     price: float
     weight_dtype: list
     kv_dtype: list
     tp: np.ndarray
+    pp: np.ndarray
     batch: np.ndarray
     s_mean: np.ndarray
     s_p90: np.ndarray
@@ -127,7 +143,37 @@ class Candidates:
     binding: np.ndarray
     spec: list  # per candidate: dict of the speculation used, or None
     profile: str
-    deps: dict  # (weight, kv, tp) -> Deployment
+    deps: dict  # (weight, kv, tp, pp) -> Deployment (one replica)
+    gpus_per_node: int = 8
+
+    @property
+    def replica_gpus(self) -> np.ndarray:
+        """GPUs per replica: tp * pp."""
+        return self.tp * self.pp
+
+
+def capacity_layouts(hw, model, wl: Workload, precisions, mode=None, profile=None):
+    """(tp, pp) replica layouts searched on one GPU type (module docstring): replica_layouts
+    with TP in TP_CHOICES, per TP the PP_DEPTHS shallowest pipelines whose replica holds one
+    sequence at the p90 lengths in the leanest of `precisions`."""
+    m = resolve_model(model)
+    lean = min(precisions, key=lambda p: (weight_bytes(p[0]), kv_bytes(p[1])))
+    base = make_deployment(m, hw, 1, 1, lean[0], lean[1], mode, profile)
+    out = []
+    for tp in TP_CHOICES:
+        if tp > 1 and hw.link_bandwidth <= 0:
+            continue
+        depths = [pp for t, pp in replica_layouts(hw, m.num_heads, m.num_layers, MAX_GPUS, tp)]
+        held = [
+            pp
+            for pp in depths
+            if max_batch(
+                replace(base, num_gpus=tp * pp, tp=tp, pp=pp), wl.prompt_p90, wl.output_p90
+            )
+            >= 1
+        ]
+        out += [(tp, pp) for pp in held[:PP_DEPTHS]]
+    return out
 
 
 def _tp_deployment(dep: Deployment, tps: np.ndarray) -> Deployment:
@@ -175,23 +221,39 @@ def spec_decode_service(dep_t: Deployment, wl: Workload, acceptance_rate: float 
     return SpecDecodeService(out[0][0], out[1][0], out[0][1])
 
 
-def _variants(deps, tps, wl, with_spec, max_quality_drop, acceptance_rate) -> list[Variant]:
-    """The plain row set over all TP degrees, plus one speculative row set per TP degree."""
-    base = deps[tps[0]]
-    dv = _tp_deployment(base, np.array(tps, float))
+def _plain_times(dv: Deployment, wl: Workload) -> ServiceTimes:
+    """Plain service times of one deployment (tp may be an array (T, 1)): (T, 1) and (T, NB)."""
     B = BATCH_GRID[None, :]
-    plain = ServiceTimes(
-        prefill_time(dv, 1.0, wl.prompt_mean),  # (T, 1)
-        prefill_time(dv, 1.0, wl.prompt_p90),
-        decode_step_time(dv, B, wl.prompt_mean + wl.output_mean / 2),  # (T, NB)
-        decode_step_time(dv, B, wl.prompt_p90 + wl.output_p90 / 2),
+    return ServiceTimes(
+        np.atleast_2d(prefill_time(dv, 1.0, wl.prompt_mean)),
+        np.atleast_2d(prefill_time(dv, 1.0, wl.prompt_p90)),
+        np.atleast_2d(decode_step_time(dv, B, wl.prompt_mean + wl.output_mean / 2)),
+        np.atleast_2d(decode_step_time(dv, B, wl.prompt_p90 + wl.output_p90 / 2)),
     )
-    mb = np.array([float(max_batch(deps[t], wl.prompt_p90, wl.output_p90)) for t in tps])[:, None]
-    out = [Variant(list(tps), plain, B <= mb)]
+
+
+def _variants(deps, layouts, wl, with_spec, max_quality_drop, acceptance_rate) -> list[Variant]:
+    """The plain row sets (all pp = 1 layouts broadcast over TP in one, one per pipelined
+    layout), plus one speculative row set per layout."""
+    B = BATCH_GRID[None, :]
+    flat = [lay for lay in layouts if lay[1] == 1]
+    groups = ([flat] if flat else []) + [[lay] for lay in layouts if lay[1] > 1]
+    out, plain_of = [], {}
+    for group in groups:
+        if group[0][1] == 1:
+            dv = _tp_deployment(deps[group[0]], np.array([t for t, _ in group], float))
+        else:
+            dv = deps[group[0]]
+        plain = _plain_times(dv, wl)
+        mb = np.array([float(max_batch(deps[lay], wl.prompt_p90, wl.output_p90)) for lay in group])
+        out.append(Variant(list(group), plain, B <= mb[:, None]))
+        for i, lay in enumerate(group):
+            plain_of[lay] = (plain, i, mb[i])
     if not with_spec:
         return out
-    for i, t in enumerate(tps):
-        d_t = deps[t]
+    for lay in layouts:
+        plain, i, mb_lay = plain_of[lay]
+        d_t = deps[lay]
         sp = spec_prefill_service(d_t, wl, max_quality_drop)
         sd = spec_decode_service(d_t, wl, acceptance_rate)
         dm, d9 = plain.decode_mean_s[i : i + 1], plain.decode_p90_s[i : i + 1]
@@ -201,7 +263,7 @@ def _variants(deps, tps, wl, with_spec, max_quality_drop, acceptance_rate) -> li
             extra = helper_memory(sp.speculator, wl.prompt_p90).total(1)
             mb_i = float(max_batch(d_t, sp.kept_tokens_p90, wl.output_p90, extra_bytes=extra))
         else:
-            mb_i = float(mb[i, 0])
+            mb_i = float(mb_lay)
         use = (sd.sd_p90_s[None, :] < d9) & np.isfinite(sd.sd_p90_s[None, :])
         d9 = np.where(use, sd.sd_p90_s[None, :], d9)
         dm = np.where(use, np.minimum(sd.sd_mean_s[None, :], dm), dm)
@@ -211,23 +273,25 @@ def _variants(deps, tps, wl, with_spec, max_quality_drop, acceptance_rate) -> li
             dm,
             d9,
         )
-        out.append(Variant([t], times, B <= mb_i, sp, sd, use[0]))
+        out.append(Variant([lay], times, B <= mb_i, sp, sd, use[0]))
     return out
 
 
-def _spec_info(v: Variant, tp: int, n: int) -> dict | None:
+def _spec_info(v: Variant, layout: tuple[int, int], n: int, dep: Deployment) -> dict | None:
     """The JSON record of the speculation a candidate uses (None for plain rows)."""
     if not v.speculative:
         return None
-    info: dict = {"tp": tp}
+    info: dict = {"tp": layout[0], "pp": layout[1]}
     if v.prefill is not None:
         info.update(v.prefill.as_dict())
+        info["speculator_placement"] = helper_placement(dep, v.prefill.speculator)
     if v.decode is not None:
         info["acceptance"] = v.decode.basis
         if v.use_sd is not None and v.use_sd[n]:
             c = v.decode.choices_p90[n]
             info["specdecode"] = c.label
             info["acceptance_basis"] = c.acceptance.kind
+            info["draft_placement"] = SELF if c.draft == SELF else FIRST_STAGE
     return info
 
 
@@ -247,30 +311,31 @@ def candidates_for_gpu(
     acceptance_rate: float | None = None,
 ) -> Candidates:
     """Every candidate of one GPU type with its per-replica rate (see the module docstring).
-    Bad input (an unknown profile, dtype or mode) raises; a TP degree that does not divide
-    the heads or exceeds the node is skipped."""
+    Bad input (an unknown profile, dtype or mode) raises; a layout that does not divide the
+    heads, exceeds the node or cannot hold one sequence is skipped."""
     hw = load_gpu(gpu)
     m = resolve_model(model)
-    tps = [
-        t
-        for t in TP_CHOICES
-        if t <= hw.max_gpus_per_node and m.num_heads % t == 0 and (t == 1 or hw.link_bandwidth > 0)
-    ]
-    if not tps:
+    layouts = capacity_layouts(hw, m, wl, precisions, mode, profile)
+    if not layouts:
         raise PerfModelError(
-            f"no TP degree in {TP_CHOICES} divides the {m.num_heads} heads of {m.name} on {hw.name}"
+            f"no TP x PP layout of up to {MAX_GPUS} {hw.name} GPUs holds one sequence of "
+            f"{m.name} at {wl.prompt_p90:.0f}+{wl.output_p90:.0f} tokens"
         )
-    names = ("tp", "batch", "s_mean", "s_p90", "d_mean", "d_p90", "lam", "binding")
+    names = ("tp", "pp", "batch", "s_mean", "s_p90", "d_mean", "d_p90", "lam", "binding")
     cols: dict[str, list] = {k: [] for k in names}
     w_list, k_list, spec_list = [], [], []
     deps: dict = {}
     prof_name = ""
     for w, k in precisions:
-        by_tp = {t: make_deployment(m, hw, t, t, w, k, mode, profile) for t in tps}
-        deps.update({(w, k, t): d for t, d in by_tp.items()})
-        prof_name = by_tp[tps[0]].profile.name
-        for v in _variants(by_tp, tps, wl, with_spec, max_quality_drop, acceptance_rate):
-            shape = (len(v.tps), BATCH_GRID.size)
+        base = make_deployment(m, hw, 1, 1, w, k, mode, profile)
+        by_lay = {
+            (t, p): make_deployment(m, hw, t * p, t, w, k, mode, base.profile, pp=p)
+            for t, p in layouts
+        }
+        deps.update({(w, k, t, p): d for (t, p), d in by_lay.items()})
+        prof_name = base.profile.name
+        for v in _variants(by_lay, layouts, wl, with_spec, max_quality_drop, acceptance_rate):
+            shape = (len(v.layouts), BATCH_GRID.size)
             st = v.times
             lam, binding = replica_rate(
                 st.prefill_mean_s,
@@ -285,7 +350,8 @@ def candidates_for_gpu(
             )
             lam = np.where(v.fits, lam, 0.0)
             arrays = (
-                np.array(v.tps, float)[:, None],
+                np.array([t for t, _ in v.layouts], float)[:, None],
+                np.array([p for _, p in v.layouts], float)[:, None],
                 BATCH_GRID[None, :],
                 st.prefill_mean_s,
                 st.prefill_p90_s,
@@ -299,7 +365,11 @@ def candidates_for_gpu(
             n = shape[0] * shape[1]
             w_list += [w] * n
             k_list += [k] * n
-            spec_list += [_spec_info(v, tp, j) for tp in v.tps for j in range(BATCH_GRID.size)]
+            spec_list += [
+                _spec_info(v, lay, j, by_lay[lay])
+                for lay in v.layouts
+                for j in range(BATCH_GRID.size)
+            ]
     cat = {key: np.concatenate(v) for key, v in cols.items()}
     cat["binding"] = cat["binding"].astype(int)
     return Candidates(
@@ -310,6 +380,7 @@ def candidates_for_gpu(
         spec=spec_list,
         profile=prof_name,
         deps=deps,
+        gpus_per_node=hw.max_gpus_per_node,
         **cat,
     )
 
@@ -318,7 +389,7 @@ def fleet_cost(c: Candidates, qps) -> tuple[np.ndarray, np.ndarray]:
     """(replicas, cost per hour) of every candidate at each QPS: arrays (Q, N); inf where
     infeasible."""
     q = np.atleast_1d(np.asarray(qps, float))[:, None]
-    replicas, _, cost, _ = fleet(c.lam[None, :], c.tp[None, :], c.price, q, 1.0)
+    replicas, _, cost, _ = fleet(c.lam[None, :], c.replica_gpus[None, :], c.price, q, 1.0)
     return replicas, cost
 
 
@@ -330,6 +401,7 @@ def subset(c: Candidates, keep: np.ndarray) -> Candidates:
         [c.weight_dtype[i] for i in idx],
         [c.kv_dtype[i] for i in idx],
         c.tp[idx],
+        c.pp[idx],
         c.batch[idx],
         c.s_mean[idx],
         c.s_p90[idx],
@@ -340,6 +412,7 @@ def subset(c: Candidates, keep: np.ndarray) -> Candidates:
         [c.spec[i] for i in idx],
         c.profile,
         c.deps,
+        c.gpus_per_node,
     )
 
 
@@ -371,5 +444,6 @@ def check_possible(all_c: list[Candidates], slo_ttft, slo_tpot) -> None:
             c, i = where
             raise PerfModelError(
                 f"{label} SLO {slo:g} s is impossible: the best is {value:.3g} s at batch 1 on "
-                f"{int(c.tp[i])}x {c.gpu} ({c.weight_dtype[i]}/{c.kv_dtype[i]})"
+                f"{int(c.replica_gpus[i])}x {c.gpu} (TP{int(c.tp[i])} x PP{int(c.pp[i])}, "
+                f"{c.weight_dtype[i]}/{c.kv_dtype[i]})"
             )

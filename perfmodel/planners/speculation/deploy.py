@@ -6,12 +6,19 @@ One rule for every command, page and planner (DESIGN.md):
   Llama-3.1-405B-Instruct-FP8, both TP8); MagicDec's published rows are BF16 throughout
   (validation/published/magicdec_*.csv). Its KV cache uses
   the target's KV dtype. Self-speculation is the target itself (its own weights and dtype).
-- On the target's GPUs it uses the target's TP degree; on its own GPUs (SpecPrefill
-  --speculator-gpus N) TP N. Its heads must divide by its TP degree.
+- Placement (helper_placement, recorded in every result): on the target's GPUs it runs on
+  the first pipeline stage's GPUs (all of the target's GPUs when pp = 1) with the target's
+  TP degree and no pipeline of its own (FIRST_STAGE, the default); on its own GPUs (SpecPrefill
+  --speculator-gpus N) TP N (OWN_GPUS); self-speculation is the target itself, on every
+  stage (SELF). Its heads must divide by its TP degree. Its time is its own deployment's
+  (one stage), summed with the target's where they share GPUs.
 - It must be no larger than the target and share its vocabulary (token ids pass between
   them).
 - Memory beside the target (per GPU): the helper's weights (none for self-speculation) plus
-  its KV cache of min(KV budget, tokens) per sequence (HelperMemory).
+  its KV cache of min(KV budget, tokens) per sequence (HelperMemory), counted where it runs:
+  core.memory adds these extra bytes to the first stage's GPUs only (pp > 1). A
+  self-speculation draft's compressed KV lies on every stage with the target's layers; the
+  MagicDec planner counts it as extra tokens of the target's own KV cache.
 """
 
 from __future__ import annotations
@@ -29,6 +36,8 @@ from perfmodel.specs.models import ModelSpec, list_models, resolve_model
 HELPER_WEIGHT_DTYPE = "bf16"  # the helper's weights unless the user says otherwise
 SELF = "self"
 ROLES = ("speculator", "draft")
+FIRST_STAGE = "first_stage"  # on the target's first pipeline stage (all its GPUs at pp = 1)
+OWN_GPUS = "own_gpus"
 
 
 def check_helper(target: ModelSpec, helper: ModelSpec, role: str = "speculator") -> None:
@@ -56,8 +65,9 @@ def helper_deployment(
     """The helper's deployment (see the module docstring for the rule).
 
     name: a model alias/name/path, or 'self' (a draft that is the target with a compressed
-    KV cache). num_gpus: None = on the target's GPUs with its TP; N = on its own N GPUs of the
-    target's type, TP N. Raises PerfModelError for a larger model or another vocabulary.
+    KV cache). num_gpus: None = on the target's first stage's GPUs with its TP (one replica's
+    worth per target replica, no pipeline); N = on its own N GPUs of the target's type, TP N.
+    Raises PerfModelError for a larger model or another vocabulary.
     """
     if role not in ROLES:
         raise PerfModelError(f"unknown helper role '{role}' (speculator or draft)")
@@ -70,6 +80,8 @@ def helper_deployment(
     dtype = (weight_dtype or HELPER_WEIGHT_DTYPE).lower()
     if num_gpus is None:
         weight_bytes(dtype)  # validates the dtype
+        if target.pp > 1:  # the first stage's GPUs: TP as the target, one stage
+            target = replace(target, pp=1, num_gpus=target.num_gpus // target.pp)
         dep = replace(target.with_model(name), weight_dtype=dtype)
     else:
         dep = make_deployment(
@@ -84,6 +96,32 @@ def helper_deployment(
         )
     check_helper(target.model, dep.model, role)
     return dep
+
+
+def helper_placement(target: Deployment, helper: Deployment) -> str:
+    """Where the helper runs: SELF (it is the target), FIRST_STAGE (on the target's first
+    stage's GPUs, with its TP) or OWN_GPUS (module docstring)."""
+    if helper is target or helper == target:
+        return SELF
+    same = helper.gpu.name == target.gpu.name and helper.tp == target.tp and helper.pp == 1
+    if same and helper.num_gpus * target.pp == target.num_gpus:
+        return FIRST_STAGE
+    return OWN_GPUS
+
+
+def describe_placement(target: Deployment, helper: Deployment) -> str:
+    """'first stage (8 GPUs, TP8)', 'own 8 GPUs (TP8)' or 'the target itself'."""
+    where = helper_placement(target, helper)
+    if where == SELF:
+        return "the target itself"
+    gpus = helper.num_gpus // max(helper.replicas, 1)
+    if where == FIRST_STAGE:
+        return (
+            f"the first stage's {gpus} GPUs (TP{helper.tp})"
+            if target.pp > 1
+            else f"the target's {gpus} GPUs (TP{helper.tp})"
+        )
+    return f"its own {gpus} GPUs (TP{helper.tp})"
 
 
 @dataclass(frozen=True)
