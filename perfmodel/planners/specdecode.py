@@ -25,6 +25,7 @@ from perfmodel.planners.speculation.acceptance import (  # noqa: F401 (re-export
     AcceptanceBasis,
     AcceptancePolicy,
     acceptance_rate_from_length,
+    all_assumed,
     check_acceptance_rate,
     expected_accepted,
     published_acceptance,
