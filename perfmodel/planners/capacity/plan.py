@@ -3,6 +3,13 @@
 The cheapest candidate per GPU type (search.candidates_for_gpu; queueing formulas in
 queueing.py), checked by a seeded simulation of one replica (simulate.py), which adds
 replicas (up to MAX_SIM_EXTRA_REPLICAS) where the formulas were optimistic.
+
+Ranking (the stated objective): meets both SLOs first, then cost per hour, then TTFT p90,
+then TPOT (rank_key). Options are ranked after every adjustment: candidates are checked in
+the formulas' order and the simulation can only add replicas (cost never falls), so the
+formulas' (cost, TTFT, TPOT) is a lower bound on a candidate's checked key; checking stops
+at the first candidate whose lower bound cannot beat the best checked one (branch and
+bound, exact up to MAX_SIM_CANDIDATES checks). Each option says why it won (`why`).
 """
 
 from __future__ import annotations
@@ -22,7 +29,6 @@ from perfmodel.planners.capacity.queueing import (
 )
 from perfmodel.planners.capacity.search import (
     Candidates,
-    best_index,
     candidates_for_gpu,
     check_possible,
     fleet_cost,
@@ -30,6 +36,7 @@ from perfmodel.planners.capacity.search import (
 )
 from perfmodel.planners.capacity.simulate import SIM_REQUESTS, simulate_replica
 from perfmodel.planners.capacity.workload import Workload
+from perfmodel.planners.critical import from_raw_array
 from perfmodel.planners.specdecode import critical_length, planner_configs, planner_policy
 from perfmodel.planners.speculation.acceptance import resolve_bases
 from perfmodel.specs.dtypes import PRECISIONS
@@ -48,8 +55,8 @@ ASSUMPTIONS = (
     "smarter load balancer does better, so fleet sizes are conservative.",
     "SLO checks use p90 prompt and output lengths, throughput uses their means, memory uses p90.",
     "TP in 1, 2, 4, 8 within one node, dividing the attention heads; precision from bf16/bf16, "
-    "fp8/bf16, fp8/fp8, int4/fp8 (weights/KV) unless fixed; the cheapest option wins, ties to "
-    "the lower TTFT.",
+    "fp8/bf16, fp8/fp8, int4/fp8 (weights/KV) unless fixed; options are ranked after the "
+    "simulation check by cost per hour, then TTFT p90, then TPOT.",
     "Cost = GPUs x price per GPU-hour (hardware YAML price_per_gpu_hour_usd unless --prices); "
     "cost per million output tokens = cost per hour / (3600 x QPS x mean output) x 1e6.",
     "Check: a seeded discrete-event simulation of one replica ({n} Poisson requests, lengths "
@@ -72,16 +79,44 @@ class CapacityPlan:
     profile: str
     critical: dict | None = None
 
+    def ranked(self) -> list[CapacityOption]:
+        """The options in the objective's order (rank_key); the first wins if it meets both."""
+        return sorted(self.options, key=rank_key)
+
+    def why(self) -> str:
+        """Why the winner won, against the runner-up option (another GPU type or speculation)."""
+        ranked = self.ranked()
+        if not ranked or not ranked[0].meets_slo:
+            return "no option meets both SLOs"
+        w = ranked[0]
+        name = f"{w.gpu}{' with speculation' if w.with_spec else ''}"
+        text = f"{name} wins: ${w.cost_per_hour:.2f}/h, the cheapest option that meets both SLOs"
+        if len(ranked) > 1 and ranked[1].meets_slo:
+            r = ranked[1]
+            other = f"{r.gpu}{' with speculation' if r.with_spec else ''}"
+            if r.cost_per_hour == w.cost_per_hour:
+                text += (
+                    f"; ties on cost with {other}, lower TTFT p90 ({w.ttft_s:.3g} s vs "
+                    f"{r.ttft_s:.3g} s)"
+                )
+            else:
+                text += f" (next: {other} at ${r.cost_per_hour:.2f}/h)"
+        elif len(ranked) > 1:
+            text += "; no other option meets both SLOs"
+        return text + (f". {w.why}" if w.why else "")
+
     def as_dict(self) -> dict:
-        options = [o.as_dict() for o in self.options]
-        feasible = [o for o in options if o["meets_slo"]]
-        best = min(feasible, key=lambda o: o["cost_per_hour"]) if feasible else None
+        ranked = self.ranked()
+        options = [{**o.as_dict(), "rank": n + 1} for n, o in enumerate(ranked)]
+        best = options[0] if options and options[0]["meets_slo"] else None
         return {
             "model": self.model,
             "workload": self.workload.as_dict(),
             "slo": {"ttft_s": self.slo_ttft_s, "tpot_s": self.slo_tpot_s},
             "options": options,
             "best": best,
+            "why": self.why(),
+            "objective": "meets both SLOs, then cost per hour, then TTFT p90, then TPOT",
             "assumptions": self.assumptions,
             "profile": self.profile,
             "basis": f"modeled: profile {self.profile}; utilization-based queueing model "
@@ -132,12 +167,14 @@ class CapacityOption:
     reason: str | None = None  # why no candidate is feasible
     replicas_added_by_simulation: int | None = None
     simulation: dict | None = None
+    why: str | None = None  # why this candidate won its GPU type (rank_key)
     index: int | None = field(default=None, repr=False)  # the candidate's row
 
     def as_dict(self) -> dict:
         if self.index is None:  # infeasible: the fields a user can read, all null
             keys = ("gpu", "with_spec", "meets_slo", "tp", "replicas", "gpus_needed", "batch")
             keys += ("cost_per_hour", "cost_per_mtok", "ttft_s", "tpot_s", "reason", "profile")
+            keys += ("why",)
             return {k: getattr(self, k) for k in keys}
         out = {
             k: getattr(self, k)
@@ -145,7 +182,7 @@ class CapacityOption:
                 "gpu", "with_spec", "meets_slo", "weight_dtype", "kv_dtype", "tp", "replicas",
                 "gpus_needed", "batch", "price_per_gpu_hour", "cost_per_hour", "cost_per_mtok",
                 "ttft_s", "tpot_s", "utilization", "qps_per_replica_max", "binding_constraint",
-                "prefill_s", "decode_step_s", "speculation", "profile",
+                "prefill_s", "decode_step_s", "speculation", "profile", "why",
             )
         }  # fmt: skip
         if self.simulation is not None:
@@ -185,6 +222,32 @@ def _sim_meets(sim: dict, slo_ttft_s: float, slo_tpot_s: float) -> bool:
 
 
 MAX_SIM_EXTRA_REPLICAS = 8
+MAX_SIM_CANDIDATES = 64  # candidates checked by simulation per GPU type (branch and bound)
+
+
+def rank_key(o: CapacityOption) -> tuple:
+    """The objective: meets both SLOs, then cost per hour, then TTFT p90, then TPOT."""
+    inf = float("inf")
+
+    def v(x):
+        return inf if x is None else float(x)
+
+    return (not o.meets_slo, v(o.cost_per_hour), v(o.ttft_s), v(o.tpot_s))
+
+
+def _label(o: CapacityOption) -> str:
+    return f"{o.weight_dtype}/{o.kv_dtype} TP{o.tp} batch {o.batch}"
+
+
+def _formula_keys(c: Candidates, wl: Workload) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(cost per hour, TTFT p90, TPOT) of every candidate at the formulas' fleet (inf where
+    infeasible): the lower bound of its key after the simulation check."""
+    replicas, cost = (x[0] for x in fleet_cost(c, wl.qps))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        lam = np.where(np.isfinite(replicas), wl.qps / replicas, 0.0)
+    ttft, tpot, _ = load_metrics(c.s_mean, c.s_p90, c.d_p90, c.d_mean, c.batch, wl.output_mean, lam)
+    ok = np.isfinite(cost)
+    return cost, np.where(ok, ttft, np.inf), np.where(ok, tpot, np.inf)
 
 
 def _option(c: Candidates, i: int | None, wl: Workload, with_spec: bool) -> CapacityOption:
@@ -253,6 +316,7 @@ def plan_capacity(
     output_samples = (
         wl.output_samples if wl.output_samples is not None else np.array([wl.output_mean])
     )
+    samples = (prompt_samples, output_samples)
     sets: list[tuple[Candidates, bool]] = []
     for hw in hws:
         price = prices.get(hw.name, hw.price_per_gpu_hour_usd)
@@ -281,26 +345,7 @@ def plan_capacity(
     options, curves = [], {}
     qgrid = np.geomspace(wl.qps / 10, wl.qps * 10, 41)
     for c, spec in sets:
-        i = best_index(c, wl.qps)
-        opt = _option(c, i, wl, spec)
-        if i is not None and simulate:
-            # The utilization model ignores waiting for a free batch slot; where the
-            # simulation misses an SLO, add replicas (bounded) until it meets it.
-            sim = _simulate_option(c, opt, wl, prompt_samples, output_samples)
-            first = opt.replicas
-            while (
-                not _sim_meets(sim, slo_ttft_s, slo_tpot_s)
-                and opt.replicas < first + MAX_SIM_EXTRA_REPLICAS
-            ):
-                opt = _with_replicas(c, opt, wl, opt.replicas + 1)
-                sim = _simulate_option(c, opt, wl, prompt_samples, output_samples)
-            sim["meets_slo"] = _sim_meets(sim, slo_ttft_s, slo_tpot_s)
-            opt = replace(
-                opt,
-                replicas_added_by_simulation=opt.replicas - first,
-                meets_slo=sim["meets_slo"],
-                simulation=sim,
-            )
+        opt, i = _best_checked(c, wl, spec, slo_ttft_s, slo_tpot_s, simulate, samples)
         options.append(opt)
         _, cost = fleet_cost(c, qgrid)
         label = f"{c.gpu}{' + spec' if spec else ''}"
@@ -339,6 +384,7 @@ def plan_capacity(
             "faster and fits (acceptance from published data where it exists, else assumed)."
         )
     profiles = sorted({c.profile for c, _ in sets})
+    options = sorted(options, key=rank_key)
     return CapacityPlan(
         sets[0][0].deps and next(iter(sets[0][0].deps.values())).model.name,
         wl,
@@ -350,6 +396,102 @@ def plan_capacity(
         ", ".join(profiles),
         crit,
     )
+
+
+def _checked(c, i, wl, spec, slo_ttft_s, slo_tpot_s, samples) -> CapacityOption:
+    """Candidate i at the formulas' fleet, checked by the simulation: where the simulation
+    misses an SLO (the utilization model ignores waiting for a free batch slot), replicas
+    are added (at most MAX_SIM_EXTRA_REPLICAS) until it meets both."""
+    opt = _option(c, i, wl, spec)
+    sim = _simulate_option(c, opt, wl, *samples)
+    first = opt.replicas
+    while (
+        not _sim_meets(sim, slo_ttft_s, slo_tpot_s)
+        and opt.replicas < first + MAX_SIM_EXTRA_REPLICAS
+    ):
+        opt = _with_replicas(c, opt, wl, opt.replicas + 1)
+        sim = _simulate_option(c, opt, wl, *samples)
+    sim["meets_slo"] = _sim_meets(sim, slo_ttft_s, slo_tpot_s)
+    return replace(
+        opt,
+        replicas_added_by_simulation=opt.replicas - first,
+        meets_slo=sim["meets_slo"],
+        simulation=sim,
+    )
+
+
+def _best_checked(c, wl, spec, slo_ttft_s, slo_tpot_s, simulate, samples):
+    """(the best option of one candidate set by rank_key after the simulation check, its
+    candidate index or None); see the module docstring for the branch and bound."""
+    cost, ttft, tpot = _formula_keys(c, wl)
+    feasible = int(np.isfinite(cost).sum())
+    if feasible == 0:
+        return _option(c, None, wl, spec), None
+    order = np.lexsort((tpot, ttft, cost))[:feasible]
+    if not simulate:
+        i = int(order[0])
+        opt = _option(c, i, wl, spec)
+        why = (
+            f"cheapest of {feasible} feasible candidates on {c.gpu} by the queueing formulas "
+            f"(${opt.cost_per_hour:.2f}/h; no simulation check)"
+        )
+        return replace(opt, why=why), i
+    best, best_i, checked = None, None, []
+    for i in order[:MAX_SIM_CANDIDATES]:
+        bound = (False, float(cost[i]), float(ttft[i]), float(tpot[i]))
+        if best is not None and best.meets_slo and bound >= rank_key(best):
+            break
+        opt = _checked(c, int(i), wl, spec, slo_ttft_s, slo_tpot_s, samples)
+        checked.append((opt, float(cost[i])))
+        if best is None or rank_key(opt) < rank_key(best):
+            best, best_i = opt, int(i)
+    why = _why_option(best, checked, feasible, c.gpu)
+    return replace(best, why=why), best_i
+
+
+def _why_option(best: CapacityOption, checked: list, feasible: int, gpu: str) -> str:
+    """Why this candidate won its set: the objective, who lost to the simulation, the
+    runner-up, and how many candidates were checked."""
+    head = (
+        f"{_label(best)} is the cheapest of {feasible} feasible candidates on {gpu} that meets "
+        f"both SLOs after the simulation check: ${best.cost_per_hour:.2f}/h "
+        f"({best.gpus_needed} GPUs)"
+        if best.meets_slo
+        else f"no candidate on {gpu} meets both SLOs in the simulation with up to "
+        f"{MAX_SIM_EXTRA_REPLICAS} extra replicas; the closest is {_label(best)}"
+    )
+    parts = [head]
+    beaten = [
+        (o, f)
+        for o, f in checked
+        if o is not best and f <= best.cost_per_hour and rank_key(o) > rank_key(best)
+        and (o.replicas_added_by_simulation or not o.meets_slo)
+    ]  # fmt: skip
+    for o, f in beaten[:2]:
+        parts.append(
+            f"{_label(o)} was as cheap or cheaper by the formulas (${f:.2f}/h) but "
+            + (
+                f"the simulation added {o.replicas_added_by_simulation} replica(s) "
+                f"(${o.cost_per_hour:.2f}/h)"
+                if o.meets_slo
+                else "misses the SLOs in the simulation"
+            )
+        )
+    others = sorted((o for o, _ in checked if o is not best), key=rank_key)
+    if others and others[0].meets_slo and best.meets_slo:
+        r = others[0]
+        if r.cost_per_hour == best.cost_per_hour:
+            parts.append(
+                f"ties on cost with {_label(r)}; lower TTFT p90 ({best.ttft_s:.3g} s vs "
+                f"{r.ttft_s:.3g} s)"
+            )
+    parts.append(
+        f"{len(checked)} candidate(s) simulated; no other can do better (by the formulas each "
+        "costs at least as much, and the simulation only adds replicas)"
+        if len(checked) < min(feasible, MAX_SIM_CANDIDATES)
+        else f"{len(checked)} candidate(s) simulated"
+    )
+    return "; ".join(parts)
 
 
 def _simulate_option(c: Candidates, opt: CapacityOption, wl: Workload, prompts, outputs) -> dict:
@@ -389,12 +531,15 @@ def _critical_curve(sets, options, acceptance_rate) -> dict | None:
     if not configs:
         return None
     crit = critical_length(dep, configs, batches, acceptance_rate=policy)
+    answers = from_raw_array(crit, batches, dep.model.max_position_embeddings)
     labels = sorted({b.label for b in bases if b.ranked})
     return {
         "gpu": o.gpu,
         "config": f"TP{o.tp} {o.weight_dtype}/{o.kv_dtype}",
         "batch": batches.tolist(),
-        "critical_seq_len": [None if not np.isfinite(x) else float(x) for x in crit],
+        "critical_seq_len": [a.tokens for a in answers],
+        "pays_at_every_context": [a.pays_at_every_context for a in answers],
+        "critical_seq_len_text": [a.text() for a in answers],
         "acceptance": ", ".join(labels),
         "drafts": sorted({cfg.label for cfg in configs})[:6],
     }
