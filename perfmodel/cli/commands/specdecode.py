@@ -178,6 +178,8 @@ def specdecode(
                 "speedup": rec["speedup"],
                 "top": grid.top(n, 5, require_fit=fits_any),
             }
+        # recommended only where it beats plain decoding and fits (speedup <= 1: decode plain)
+        rec["pays"] = bool(rec["speedup"] > 1.0 and rec["fits"])
         rec["excluded_oom"] = [c.label for i, c in enumerate(configs) if not grid.fits[i, n]]
         rec["not_ranked_no_acceptance_data"] = [
             c.label for c, basis in zip(configs, grid.acceptance, strict=True) if not basis.ranked
@@ -267,6 +269,18 @@ def _print_specdecode(dep, rows, meta, optimizing) -> None:
             )
         out.print(top)
     out.print(f"acceptance ({rows[0]['acceptance_basis']}): {rows[0]['acceptance_source']}")
+    for r in rows:
+        if not r["pays"]:
+            why = (
+                "is no faster than plain decoding"
+                if r["speedup"] <= 1.0
+                else "does not fit in GPU memory beside the target"
+            )
+            out.print(
+                f"batch {r['batch']}, context {r['prompt_len']}: not recommended, the best "
+                f"configuration ({r['speedup']:.2f}x) {why}; decode without a draft",
+                highlight=False,
+            )
 
 
 @app.command("critical-length")
