@@ -157,3 +157,79 @@ def test_uploaded_csv_with_wrong_columns(tmp_path):
     good = (ROOT / "validation" / "published" / "specprefill_8b_batch1.csv").read_bytes()
     res = compute.uploaded_validation(good, "mine.csv")
     assert 0 <= res["points"]["ape"].mean() < 0.5
+
+
+def _figure(at: AppTest, title: str) -> dict:
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        if spec["layout"]["title"]["text"].startswith(title):
+            return spec
+    raise AssertionError(f"no chart titled {title!r}")
+
+
+def _values(y) -> list[float]:
+    import base64
+
+    import numpy as np
+
+    if isinstance(y, dict):  # plotly's typed-array encoding
+        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]).tolist()
+    return [float("nan") if v is None else float(v) for v in y]
+
+
+def _page_text(at: AppTest) -> list[str]:
+    kinds = ("markdown", "caption", "error", "warning", "info", "metric")
+    out = []
+    for kind in kinds:
+        for el in at.get(kind):
+            out.append(str(getattr(el, "value", "")) + " " + str(getattr(el, "label", "")))
+    return out
+
+
+def test_critical_length_page_draws_every_context_as_a_band():
+    at = run("critical", {"cl_acceptance": "rate", "cl_rate": "0.7"})
+    assert_clean(at)
+    spec = _figure(at, "Critical sequence length vs batch size")
+    ys = [v for trace in spec["data"] for v in _values(trace["y"])]
+    assert ys and all(v != v or v > 1 for v in ys)  # nan (no point) or a real length
+    notes = [a["text"] for a in spec["layout"].get("annotations", [])]
+    assert any(n.startswith("batch 1: pays at every context") for n in notes)
+    assert all(s["xref"] == "paper" for s in spec["layout"].get("shapes", []))
+
+
+@pytest.mark.parametrize("page", ["critical", "specdecode"])
+def test_no_published_acceptance_offers_an_assumed_rate(page):
+    at = run(page, {"model": "Llama-3.1-70B", "num_gpus": "8"})
+    assert_clean(at)
+    labels = [s.label for s in at.slider]
+    assert "Assumed acceptance rate (per token)" in labels
+    assert not at.radio or all(r.key not in ("cl_acceptance", "sd_acceptance") for r in at.radio)
+    text = _page_text(at)
+    assert any("assumed" in t.lower() for t in text)
+    assert not [t for t in text if "--" in t], "the page names no CLI flags"
+    key = "cl_rate" if page == "critical" else "sd_rate"
+    before = [m.value for m in at.metric]
+    at.slider(key=key).set_value(0.6).run()
+    assert_clean(at)
+    assert [m.value for m in at.metric] != before  # the assumption drives the numbers
+
+
+def test_critical_length_page_with_assumed_rate_equals_cli():
+    at = run("critical", {"model": "Llama-3.1-70B", "num_gpus": "8", "cl_batch": "64"})
+    assert_clean(at)
+    expected = cli_json(
+        "critical-length", "--model", "Llama-3.1-70B", "--num-gpus", "8", "--batch", "64",
+        "--draft", "Llama-3.1-8B", "--draft-kv", "streamingllm:512",
+    )  # fmt: skip
+    assert expected["acceptance_basis"] == "assumed"
+    assert at.metric[0].value == expected["critical_seq_len_text"]
+
+
+def test_specprefill_page_says_skip():
+    at = run(
+        "specprefill",
+        {"model": "Llama-3.1-8B", "num_gpus": "1", "sp_batch": "1", "sp_prompt_len": "2048"},
+    )
+    assert_clean(at)
+    assert at.metric[0].value == "skip SpecPrefill"
+    assert any(i.value.startswith("Skip SpecPrefill") for i in at.info)
