@@ -235,3 +235,18 @@ def test_profile_records_later_points_that_cannot_fit(capsys, tmp_path, monkeypa
     assert refused["status"] == "oom" and refused["ttft_s"] == ""
     assert refused["note"].startswith("not run: batch 64 x 1024+4 tokens needs")
     assert data["rows_written"] == 4 and data["oom"] >= 1
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("recommend", *SMALL, "--draft", "1b,,self"),
+        ("specdecode", *SMALL, "--draft", "1b,,self"),
+        ("specdecode", *SMALL, "--draft", "1b,"),
+        ("critical-length", *SMALL, "--draft-kv", "full,,streamingllm:512"),
+    ],
+)
+def test_draft_lists_with_an_empty_item_are_refused(capsys, argv):
+    code, _, err = cli(capsys, *argv)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code == 2 and len(lines) == 1 and "empty item" in lines[0] and "draft" in lines[0]

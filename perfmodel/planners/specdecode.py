@@ -44,6 +44,7 @@ from perfmodel.planners.speculation.drafts import (  # noqa: F401 (re-exported)
     DraftConfig,
     draft_configs,
     parse_draft_kv,
+    split_names,
 )
 
 
@@ -382,7 +383,7 @@ def planner_configs(target: Deployment, drafts: str | None = None) -> list[Draft
         small = default_speculator(target.model, target.tp)
         names = [n for n in (small, SELF) if n]
     else:
-        names = [n.strip() for n in drafts.split(",") if n.strip()]
+        names = split_names(drafts, "--draft")
     return draft_configs(names, PLANNER_KV, budgets=PLANNER_BUDGETS)
 
 
