@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from perfmodel.core.deployment import make_deployment
+from perfmodel.core.memory import memory_report
 from perfmodel.specs.dtypes import ACT_BYTES, WEIGHT_BYTES
 
 GB = 1e9
@@ -46,9 +48,6 @@ class MemoryNeed:
 
 def estimate(model_spec, dtype: str, batch: int, prompt_len: int, output_len: int) -> MemoryNeed:
     """The memory one point needs (see the module docstring for the formula)."""
-    from perfmodel.core.deployment import make_deployment
-    from perfmodel.core.memory import memory_report
-
     dep = make_deployment(model_spec, "cpu-generic", 1, 1, dtype, dtype, None, "ideal")
     rep = memory_report(dep, batch, prompt_len, output_len)
     m = model_spec
@@ -73,7 +72,7 @@ def host_available_bytes(meminfo: Path = MEMINFO) -> float | None:
 
 def cuda_free_bytes(device: str) -> float | None:
     """Free memory of a CUDA device (torch.cuda.mem_get_info), None if it cannot be read."""
-    import torch
+    import torch  # heavy, optional: only on the CUDA path
 
     try:
         free, _total = torch.cuda.mem_get_info(torch.device(device))
