@@ -488,6 +488,7 @@ def capacity_view(
     out = {
         "options": pd.DataFrame(payload["options"]).drop(columns=["simulation"], errors="ignore"),
         "best": payload["best"],
+        "why": payload["why"],
         "curves": curves,
         "assumptions": payload["assumptions"],
         "basis": payload["basis"],

@@ -233,3 +233,10 @@ def test_specprefill_page_says_skip():
     assert_clean(at)
     assert at.metric[0].value == "skip SpecPrefill"
     assert any(i.value.startswith("Skip SpecPrefill") for i in at.info)
+
+
+def test_capacity_says_why_the_winner_won():
+    at = run("recommend")
+    assert_clean(at)
+    why = [c.value for c in at.caption if c.value.startswith("Why: ")]
+    assert why and " wins: $" in why[0]

@@ -163,9 +163,11 @@ with common.guard():
         )
         n2.metric("Cost (modeled)", f"${best['cost_per_hour']:,.2f}/h")
         n3.metric("Cost per million output tokens (modeled)", f"${best['cost_per_mtok']:,.3f}")
+        st.caption(f"Why: {cap['why']}")
     cols = [
         c
         for c in (
+            "rank",
             "gpu",
             "with_spec",
             "meets_slo",
