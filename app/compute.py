@@ -261,8 +261,7 @@ def acceptance_status(cfg: dict, drafts: tuple[str, ...], draft_kv: str) -> dict
 
 
 def _policy(acceptance_rate: float | None, assumed_rate: float | None):
-    """The planners' acceptance policy with the page's numbers: a rate the user gives, else
-    published data, else (where no configuration has any) the page's assumed rate."""
+    """The planners' policy: the user's rate, else published data, else the assumed rate."""
     from perfmodel.planners.speculation.acceptance import AcceptancePolicy
 
     return AcceptancePolicy(acceptance_rate, assumed_rate, assumed_competes=False)
@@ -280,9 +279,8 @@ def critical_length_view(
     gpus: tuple[str, ...],
     assumed_rate: float | None = None,
 ) -> dict:
-    """perfmodel.planners.specdecode.critical_length (headline, curve over batch, per GPU) and
-    evaluate_grid's best speedup vs context for a few batch sizes; critical lengths in the
-    one form of perfmodel.planners.critical (a length, every context, or none)."""
+    """perfmodel.planners.specdecode.critical_length (headline, curve over batch, per GPU;
+    in perfmodel.planners.critical's one form) and the best speedup vs context."""
     from perfmodel.planners import specdecode as sd
     from perfmodel.planners.critical import from_raw, from_raw_array
 
@@ -306,19 +304,11 @@ def critical_length_view(
             else _sd_setup(cfg, drafts, draft_kv, gamma, gpu)
         )
         answers = from_raw_array(sd.critical_length(d, c, b, g, policy), b, top)
-        curves.append(
-            pd.DataFrame(
-                {
-                    "gpu": d.gpu.name,
-                    "batch": b,
-                    "critical_seq_len": [
-                        np.nan if a.tokens is None else float(a.tokens) for a in answers
-                    ],
-                    "pays_at_every_context": [a.pays_at_every_context for a in answers],
-                    "text": [a.text() for a in answers],
-                }
-            )
+        frame = pd.DataFrame(
+            [{"gpu": d.gpu.name, "batch": a.batch, **a.as_dict()} for a in answers]
         )
+        frame["critical_seq_len"] = frame["critical_seq_len"].astype(float)  # None -> nan
+        curves.append(frame.rename(columns={"critical_seq_len_text": "text"}))
     contexts = np.unique(np.round(np.geomspace(128, top, 48)))
     cb = np.array(sorted(set(curve_batches)), float)
     bb, cc = (x.ravel() for x in np.meshgrid(cb, contexts, indexing="ij"))

@@ -81,6 +81,28 @@ def cuda_free_bytes(device: str) -> float | None:
     return float(free)
 
 
+@dataclass(frozen=True)
+class MemoryCheck:
+    """What a torch sweep is checked with: the model, the runner's dtype and its device."""
+
+    model_spec: object  # perfmodel.specs.models.ModelSpec
+    dtype: str
+    device: str  # "cpu" or "cuda[:i]"
+
+    def need(self, point) -> MemoryNeed:
+        return estimate(
+            self.model_spec, self.dtype, point.batch_size, point.prompt_len, point.output_len
+        )
+
+    def available(self) -> tuple[float, str] | None:
+        """(bytes available, where), read before the model is built; None if unreadable."""
+        if self.device.startswith("cuda"):
+            free = cuda_free_bytes(self.device)
+            return None if free is None else (free, f"GPU {self.device}")
+        avail = host_available_bytes()
+        return None if avail is None else (avail, "the host")
+
+
 def refusal(point, need: MemoryNeed, available: float, where: str) -> str:
     """One line: the point, what it needs and what the device has."""
     return (

@@ -9,9 +9,9 @@ runner measured but whose batch was not prefilled in one engine step is written 
 status=split (its timings kept, its reason in ``note``); calibration and validation use only
 status=ok rows.
 
-Memory check (runners that offer memory_need and available_memory, the torch runner): what
-the device has is read once before the model is built, and each point's need (the cost
-model's estimate, profiler.memcheck) is compared with it before the point runs. The first
+Memory check (``memory``, a profiler.memcheck.MemoryCheck; the CLI gives one for the torch
+runner): what the device has is read once before the model is built, and each point's need
+(the cost model's estimate) is compared with it before the point runs. The first
 point that does not fit ends the sweep with one line (PerfModelError, exit 2; a results file
 this run created is removed again); a later one is written with status=oom and the numbers
 in ``note``, and the sweep goes on.
@@ -35,7 +35,7 @@ from pathlib import Path
 
 from perfmodel.errors import PerfModelError
 from profiler.fingerprint import Fingerprint, settings_json
-from profiler.memcheck import refusal
+from profiler.memcheck import MemoryCheck, refusal
 from profiler.runner import Point, PointResult, Runner, is_oom
 
 CORE_COLUMNS = (
@@ -312,6 +312,7 @@ def run_sweep(
     results: ResultsFile,
     fingerprint_fn: Callable[[], Fingerprint],
     progress: bool = True,
+    memory: MemoryCheck | None = None,
 ) -> SweepSummary:
     """Measure the points not yet in ``results``; returns counts. The results file is closed
     at the end, also on Ctrl-C (KeyboardInterrupt is re-raised after the summary line)."""
@@ -321,7 +322,7 @@ def run_sweep(
     if not todo:
         results.close()
         return summary
-    memory = _memory_check(runner, todo, results)
+    check = _memory_check(memory, runner, todo, results)
     bar = _progress(progress) if progress else None
     try:
         runner.setup(todo)
@@ -337,7 +338,7 @@ def run_sweep(
                         description=f"b={point.batch_size} p={point.prompt_len} o={point.output_len}",
                     )
                 result, status, note = None, "ok", ""
-                refused = memory(point) if memory is not None else None
+                refused = check(point) if check is not None else None
                 try:
                     if refused:
                         status, note = "oom", f"not run: {refused}"
@@ -373,22 +374,18 @@ def run_sweep(
 
 
 def _memory_check(
-    runner: Runner, todo: list[Point], results: ResultsFile
+    memory: MemoryCheck | None, runner: Runner, todo: list[Point], results: ResultsFile
 ) -> Callable[[Point], str | None] | None:
     """The per-point memory check of the module docstring: a function point -> refusal line
-    (None when it fits), or None for runners without an estimate or where the available
-    memory cannot be read. Raises PerfModelError when the first point does not fit."""
-    need_of = getattr(runner, "memory_need", None)
-    available = getattr(runner, "available_memory", None)
-    if need_of is None or available is None:
-        return None
-    have = available()
+    (None when it fits), or None without a check or where the available memory cannot be
+    read. Raises PerfModelError when the first point does not fit."""
+    have = memory.available() if memory is not None else None
     if have is None:
         return None
     free, where = have
 
     def check(point: Point) -> str | None:
-        need = need_of(point)
+        need = memory.need(point)
         return refusal(point, need, free, where) if need.total > free else None
 
     first = check(todo[0])

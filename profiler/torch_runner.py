@@ -322,10 +322,7 @@ class TorchRunner:
         decode_only: bool = False,
         rope: bool = True,
     ):
-        from perfmodel.specs.models import parse_config
-
         self.cfg = DecoderConfig.from_dict(config, source)
-        self.model_spec = parse_config(config, source, source)  # for the memory estimate
         self.rope = bool(rope)
         self.requested_cuda_graph = bool(cuda_graph)
         self.decode_only = bool(decode_only)
@@ -387,27 +384,6 @@ class TorchRunner:
             raise PerfModelError(
                 "--device cuda: torch sees no CUDA GPU (torch.cuda.is_available() is False)"
             )
-
-    # ---- memory check (profiler.memcheck, used by profiler.sweep.run_sweep) -------------
-    def memory_need(self, point: Point):
-        """The cost model's estimate of what the point needs here (weights included)."""
-        from profiler.memcheck import estimate
-
-        return estimate(
-            self.model_spec, self.dtype, point.batch_size, point.prompt_len, point.output_len
-        )
-
-    def available_memory(self) -> tuple[float, str] | None:
-        """(bytes available, where) before the model is built: free GPU memory on CUDA, the
-        host's MemAvailable on CPU; None where it cannot be read."""
-        from profiler.memcheck import cuda_free_bytes, host_available_bytes
-
-        self.resolve_device()
-        if self.uses_gpu:
-            free = cuda_free_bytes(self.device)
-            return None if free is None else (free, f"GPU {self.device}")
-        avail = host_available_bytes()
-        return None if avail is None else (avail, "the host")
 
     # ---- lifecycle ----------------------------------------------------------------------
     def setup(self, points: list[Point]) -> None:

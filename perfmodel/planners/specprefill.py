@@ -403,11 +403,9 @@ def plan_specprefill(
     - TTFT, speculator and target time and speedup per keep rate (specprefill_times).
     - Quality per keep rate from the published LongBench averages (quality.quality_drop);
       keep rates below the lowest published one are "unmeasured" and never recommended.
-    - best keep rate: the lowest-TTFT keep rate among those whose drop <= max_quality_drop
-      (None if none); recommended keep rate: the best one where it beats the baseline
-      (speedup > 1) and fits in memory, else None = skip SpecPrefill (decide_keep_rate says
-      why). break_even_prompt_len: at the best keep rate (None if there is none or
-      SpecPrefill never pays up to the context window).
+    - best keep rate: the fastest within max_quality_drop (None if none); recommended: the
+      best where it pays and fits (decide_keep_rate), else None = skip SpecPrefill.
+      break_even_prompt_len: at the best keep rate (None: none, or never pays).
     - max QPS under a TTFT SLO (max_qps); default SLO = 2x the baseline TTFT at batch 1.
     - colocated: speculator on the target's GPUs (default when speculator_dep has the same
       GPUs and TP) or on its own GPUs (speculator_dep.num_gpus of them, per target replica).

@@ -27,6 +27,12 @@ from perfmodel.planners.capacity.queueing import (
     cost_per_mtok,
     load_metrics,
 )
+from perfmodel.planners.capacity.rank import (
+    MAX_SIM_CANDIDATES,  # noqa: F401 (re-exported)
+    MAX_SIM_EXTRA_REPLICAS,
+    best_checked,
+    rank_key,
+)
 from perfmodel.planners.capacity.search import (
     Candidates,
     candidates_for_gpu,
@@ -221,35 +227,6 @@ def _sim_meets(sim: dict, slo_ttft_s: float, slo_tpot_s: float) -> bool:
     )
 
 
-MAX_SIM_EXTRA_REPLICAS = 8
-MAX_SIM_CANDIDATES = 64  # candidates checked by simulation per GPU type (branch and bound)
-
-
-def rank_key(o: CapacityOption) -> tuple:
-    """The objective: meets both SLOs, then cost per hour, then TTFT p90, then TPOT."""
-    inf = float("inf")
-
-    def v(x):
-        return inf if x is None else float(x)
-
-    return (not o.meets_slo, v(o.cost_per_hour), v(o.ttft_s), v(o.tpot_s))
-
-
-def _label(o: CapacityOption) -> str:
-    return f"{o.weight_dtype}/{o.kv_dtype} TP{o.tp} batch {o.batch}"
-
-
-def _formula_keys(c: Candidates, wl: Workload) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(cost per hour, TTFT p90, TPOT) of every candidate at the formulas' fleet (inf where
-    infeasible): the lower bound of its key after the simulation check."""
-    replicas, cost = (x[0] for x in fleet_cost(c, wl.qps))
-    with np.errstate(divide="ignore", invalid="ignore"):
-        lam = np.where(np.isfinite(replicas), wl.qps / replicas, 0.0)
-    ttft, tpot, _ = load_metrics(c.s_mean, c.s_p90, c.d_p90, c.d_mean, c.batch, wl.output_mean, lam)
-    ok = np.isfinite(cost)
-    return cost, np.where(ok, ttft, np.inf), np.where(ok, tpot, np.inf)
-
-
 def _option(c: Candidates, i: int | None, wl: Workload, with_spec: bool) -> CapacityOption:
     if i is None:
         return CapacityOption(
@@ -345,7 +322,14 @@ def plan_capacity(
     options, curves = [], {}
     qgrid = np.geomspace(wl.qps / 10, wl.qps * 10, 41)
     for c, spec in sets:
-        opt, i = _best_checked(c, wl, spec, slo_ttft_s, slo_tpot_s, simulate, samples)
+
+        def option(i, c=c, spec=spec):
+            return _option(c, i, wl, spec)
+
+        def check(i, c=c, spec=spec):
+            return _checked(c, i, wl, spec, slo_ttft_s, slo_tpot_s, samples)
+
+        opt, i = best_checked(c, wl, option, check if simulate else None)
         options.append(opt)
         _, cost = fleet_cost(c, qgrid)
         label = f"{c.gpu}{' + spec' if spec else ''}"
@@ -418,80 +402,6 @@ def _checked(c, i, wl, spec, slo_ttft_s, slo_tpot_s, samples) -> CapacityOption:
         meets_slo=sim["meets_slo"],
         simulation=sim,
     )
-
-
-def _best_checked(c, wl, spec, slo_ttft_s, slo_tpot_s, simulate, samples):
-    """(the best option of one candidate set by rank_key after the simulation check, its
-    candidate index or None); see the module docstring for the branch and bound."""
-    cost, ttft, tpot = _formula_keys(c, wl)
-    feasible = int(np.isfinite(cost).sum())
-    if feasible == 0:
-        return _option(c, None, wl, spec), None
-    order = np.lexsort((tpot, ttft, cost))[:feasible]
-    if not simulate:
-        i = int(order[0])
-        opt = _option(c, i, wl, spec)
-        why = (
-            f"cheapest of {feasible} feasible candidates on {c.gpu} by the queueing formulas "
-            f"(${opt.cost_per_hour:.2f}/h; no simulation check)"
-        )
-        return replace(opt, why=why), i
-    best, best_i, checked = None, None, []
-    for i in order[:MAX_SIM_CANDIDATES]:
-        bound = (False, float(cost[i]), float(ttft[i]), float(tpot[i]))
-        if best is not None and best.meets_slo and bound >= rank_key(best):
-            break
-        opt = _checked(c, int(i), wl, spec, slo_ttft_s, slo_tpot_s, samples)
-        checked.append((opt, float(cost[i])))
-        if best is None or rank_key(opt) < rank_key(best):
-            best, best_i = opt, int(i)
-    why = _why_option(best, checked, feasible, c.gpu)
-    return replace(best, why=why), best_i
-
-
-def _why_option(best: CapacityOption, checked: list, feasible: int, gpu: str) -> str:
-    """Why this candidate won its set: the objective, who lost to the simulation, the
-    runner-up, and how many candidates were checked."""
-    head = (
-        f"{_label(best)} is the cheapest of {feasible} feasible candidates on {gpu} that meets "
-        f"both SLOs after the simulation check: ${best.cost_per_hour:.2f}/h "
-        f"({best.gpus_needed} GPUs)"
-        if best.meets_slo
-        else f"no candidate on {gpu} meets both SLOs in the simulation with up to "
-        f"{MAX_SIM_EXTRA_REPLICAS} extra replicas; the closest is {_label(best)}"
-    )
-    parts = [head]
-    beaten = [
-        (o, f)
-        for o, f in checked
-        if o is not best and f <= best.cost_per_hour and rank_key(o) > rank_key(best)
-        and (o.replicas_added_by_simulation or not o.meets_slo)
-    ]  # fmt: skip
-    for o, f in beaten[:2]:
-        parts.append(
-            f"{_label(o)} was as cheap or cheaper by the formulas (${f:.2f}/h) but "
-            + (
-                f"the simulation added {o.replicas_added_by_simulation} replica(s) "
-                f"(${o.cost_per_hour:.2f}/h)"
-                if o.meets_slo
-                else "misses the SLOs in the simulation"
-            )
-        )
-    others = sorted((o for o, _ in checked if o is not best), key=rank_key)
-    if others and others[0].meets_slo and best.meets_slo:
-        r = others[0]
-        if r.cost_per_hour == best.cost_per_hour:
-            parts.append(
-                f"ties on cost with {_label(r)}; lower TTFT p90 ({best.ttft_s:.3g} s vs "
-                f"{r.ttft_s:.3g} s)"
-            )
-    parts.append(
-        f"{len(checked)} candidate(s) simulated; no other can do better (by the formulas each "
-        "costs at least as much, and the simulation only adds replicas)"
-        if len(checked) < min(feasible, MAX_SIM_CANDIDATES)
-        else f"{len(checked)} candidate(s) simulated"
-    )
-    return "; ".join(parts)
 
 
 def _simulate_option(c: Candidates, opt: CapacityOption, wl: Workload, prompts, outputs) -> dict:
