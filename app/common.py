@@ -154,6 +154,46 @@ def guard():
         st.error(f"Could not compute this view ({type(exc).__name__}): {exc}")
 
 
+def acceptance_control(col, prefix: str, status: dict) -> tuple[float | None, float | None]:
+    """The acceptance control of the speculative-decoding pages: (given rate, assumed rate).
+
+    Where published data covers the chosen target and drafts, a choice between it and a rate
+    the user gives; where it does not, a slider for the assumed rate, labeled as assumed (the
+    same default as the recommend and capacity planners use). Keys: <prefix>_acceptance,
+    <prefix>_rate.
+    """
+    mode_key, rate_key = f"{prefix}_acceptance", f"{prefix}_rate"
+    if status["published"]:
+        col.radio("Acceptance", ("published", "rate"), key=mode_key, horizontal=True)
+        if st.session_state[mode_key] == "rate":
+            col.slider("Per-token acceptance rate", 0.0, 0.99, step=0.01, key=rate_key)
+            return float(st.session_state[rate_key]), None
+        return None, None
+    col.slider(
+        "Assumed acceptance rate (per token)",
+        0.0,
+        0.99,
+        step=0.01,
+        key=rate_key,
+        help="No published acceptance data for this target and draft: every number on this "
+        "page rests on this assumed rate.",
+    )
+    col.caption(
+        f"No published acceptance data for {status['target']} with these drafts: the rate "
+        f"above is assumed (default {status['assumed_default']:g}, as the recommendation uses)."
+    )
+    return None, float(st.session_state[rate_key])
+
+
+def log_paper_x(value: float, lo: float, hi: float) -> float:
+    """Where `value` sits on a log axis whose range is [lo, hi] (data units), as a fraction
+    of the plot width (xref='paper'): shapes and notes placed this way cannot be misread
+    as log10 units or data units."""
+    import math
+
+    return (math.log10(value) - math.log10(lo)) / (math.log10(hi) - math.log10(lo))
+
+
 def modeled(basis: str) -> None:
     """The provenance line under a number or chart."""
     st.caption(f"Modeled — {basis}")

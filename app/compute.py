@@ -245,6 +245,28 @@ def _sd_setup(cfg: dict, drafts, draft_kv: str, gamma, gpu: str | None = None):
     return dep, configs, gammas
 
 
+def acceptance_status(cfg: dict, drafts: tuple[str, ...], draft_kv: str) -> dict:
+    """Whether published acceptance data covers any of these draft configurations
+    (perfmodel.planners.speculation.resolve_bases without an assumption): pages offer an
+    assumed rate, labeled so, where it does not."""
+    from perfmodel.planners import specdecode as sd
+
+    dep, configs, _ = _sd_setup(cfg, drafts, draft_kv, None)
+    bases = sd.resolve_bases(dep, configs, [8192.0], None)
+    return {
+        "published": any(b.ranked for b in bases),
+        "target": dep.model.name,
+        "assumed_default": sd.ASSUMED_ACCEPTANCE,
+    }
+
+
+def _policy(acceptance_rate: float | None, assumed_rate: float | None):
+    """The planners' policy: the user's rate, else published data, else the assumed rate."""
+    from perfmodel.planners.speculation.acceptance import AcceptancePolicy
+
+    return AcceptancePolicy(acceptance_rate, assumed_rate, assumed_competes=False)
+
+
 def critical_length_view(
     cfg: dict,
     drafts: tuple[str, ...],
@@ -255,20 +277,22 @@ def critical_length_view(
     headline_batch: int,
     curve_batches: tuple[int, ...],
     gpus: tuple[str, ...],
+    assumed_rate: float | None = None,
 ) -> dict:
-    """perfmodel.planners.specdecode.critical_length (headline, curve over batch, per GPU) and
-    evaluate_grid's best speedup vs context for a few batch sizes."""
+    """perfmodel.planners.specdecode.critical_length (headline, curve over batch, per GPU;
+    in perfmodel.planners.critical's one form) and the best speedup vs context."""
     from perfmodel.planners import specdecode as sd
+    from perfmodel.planners.critical import from_raw, from_raw_array
 
+    policy = _policy(acceptance_rate, assumed_rate)
     dep, configs, gammas = _sd_setup(cfg, drafts, draft_kv, gamma)
     top = dep.model.max_position_embeddings
     # the headline: the same call as `perfmodel critical-length --batch B`
-    head = float(
-        sd.critical_length(dep, configs, [float(headline_batch)], gammas, acceptance_rate)[0]
-    )
+    raw = float(sd.critical_length(dep, configs, [float(headline_batch)], gammas, policy)[0])
+    head = from_raw(raw, headline_batch, top)
     best = None
-    if np.isfinite(head):
-        grid = sd.evaluate_grid(dep, configs, [headline_batch], [head], gammas, acceptance_rate)
+    if np.isfinite(raw):
+        grid = sd.evaluate_grid(dep, configs, [headline_batch], [raw], gammas, policy)
         ci, gi = grid.best_index(require_fit=False)
         best = grid.record(int(ci[0]), int(gi[0]), 0)
     b = np.array(sorted(set(batches)), float)
@@ -279,12 +303,16 @@ def critical_length_view(
             if gpu == dep.gpu.name
             else _sd_setup(cfg, drafts, draft_kv, gamma, gpu)
         )
-        crit = sd.critical_length(d, c, b, g, acceptance_rate)
-        curves.append(pd.DataFrame({"gpu": d.gpu.name, "batch": b, "critical_seq_len": crit}))
+        answers = from_raw_array(sd.critical_length(d, c, b, g, policy), b, top)
+        frame = pd.DataFrame(
+            [{"gpu": d.gpu.name, "batch": a.batch, **a.as_dict()} for a in answers]
+        )
+        frame["critical_seq_len"] = frame["critical_seq_len"].astype(float)  # None -> nan
+        curves.append(frame.rename(columns={"critical_seq_len_text": "text"}))
     contexts = np.unique(np.round(np.geomspace(128, top, 48)))
     cb = np.array(sorted(set(curve_batches)), float)
     bb, cc = (x.ravel() for x in np.meshgrid(cb, contexts, indexing="ij"))
-    grid = sd.evaluate_grid(dep, configs, bb, cc, gammas, acceptance_rate)
+    grid = sd.evaluate_grid(dep, configs, bb, cc, gammas, policy)
     speedup = pd.DataFrame(
         {
             "batch": bb,
@@ -294,12 +322,15 @@ def critical_length_view(
         }
     )
     return {
-        "critical_seq_len": None if not np.isfinite(head) else int(head),
+        **head.as_dict(),
         "best": best,
         "max_len": int(top),
         "by_gpu": pd.concat(curves, ignore_index=True),
         "speedup": speedup,
-        "acceptance": acceptance_caption(best),
+        "acceptance": acceptance_caption(
+            best
+            or grid.record(next((i for i, a in enumerate(grid.acceptance) if a.ranked), 0), 0, 0)
+        ),
         "describe": dep.describe(),
         "drafts": [c.label for c in configs],
         "basis": basis_text(dep),
@@ -314,17 +345,18 @@ def specdecode_view(
     context: int,
     output_len: int,
     acceptance_rate: float | None,
+    assumed_rate: float | None = None,
 ) -> dict:
     """perfmodel.planners.specdecode.evaluate_grid over (KV budget, gamma) at one (batch, context),
-    its best configuration and top list, and memory per GPU over a batch sweep."""
+    its best configuration and top list, and memory per GPU over a batch sweep; 'pays' is
+    whether the best configuration beats plain decoding (speedup > 1)."""
     from perfmodel.core.memory import memory_report
     from perfmodel.planners import specdecode as sd
 
     kv = kv_method if kv_method == "full" else f"{kv_method},full"
     dep, configs, gammas = _sd_setup(cfg, [draft], kv, None)
-    grid = sd.evaluate_grid(
-        dep, configs, [batch], [context], gammas, acceptance_rate, output_len=output_len
-    )
+    policy = _policy(acceptance_rate, assumed_rate)
+    grid = sd.evaluate_grid(dep, configs, [batch], [context], gammas, policy, output_len=output_len)
     speed = grid.speedup[:, :, 0]
     heat = pd.DataFrame(speed, index=[c.kv_label for c in configs], columns=gammas.astype(int))
     fits = pd.Series(grid.fits[:, 0], index=heat.index)
@@ -364,6 +396,7 @@ def specdecode_view(
         "heat": heat,
         "fits": fits,
         "best": best,
+        "pays": best is not None and best["speedup"] > 1.0,
         "top": pd.DataFrame(top),
         "memory": memory,
         "capacity_gb": grid.memory_capacity_gb,
@@ -447,6 +480,7 @@ def capacity_view(
     out = {
         "options": pd.DataFrame(payload["options"]).drop(columns=["simulation"], errors="ignore"),
         "best": payload["best"],
+        "why": payload["why"],
         "curves": curves,
         "assumptions": payload["assumptions"],
         "basis": payload["basis"],

@@ -76,7 +76,10 @@ def markdown_report(plan: dict) -> str:
         f"{wl['output_len_mean']:.0f} mean / {wl['output_len_p90']:.0f} p90; SLO TTFT "
         f"{slo['ttft_s']:g} s, TPOT {slo['tpot_s']:g} s.",
         "",
-        "## Options (cheapest per GPU type)",
+        f"Objective: {_md_escape(plan.get('objective', 'cost per hour'))}. "
+        f"Why: {_md_escape(plan.get('why', ''))}",
+        "",
+        "## Options (cheapest per GPU type, ranked)",
         "",
         "| " + " | ".join(h for _, h in OPTION_COLUMNS) + " |",
         "|" + "|".join("---" for _ in OPTION_COLUMNS) + "|",
@@ -135,18 +138,44 @@ def figures(plan: dict, curves: dict, critical: dict | None) -> list:
     )
     figs.append(fig)
     if critical:
-        fig = go.Figure(
-            go.Scatter(x=critical["batch"], y=critical["critical_seq_len"], mode="lines+markers")
-        )
-        fig.update_layout(
-            title=f"MagicDec critical sequence length vs batch, {critical['gpu']} "
-            f"{critical['config']} (modeled, profile {prof}, acceptance {critical['acceptance']})",
-            xaxis_title="batch",
-            yaxis_title="critical sequence length (tokens)",
-            xaxis_type="log",
-        )
-        figs.append(fig)
+        figs.append(critical_figure(critical, prof))
     return figs
+
+
+def critical_figure(critical: dict, prof: str):
+    """Critical length vs batch: lengths as points on a log axis; batches where speculation
+    pays at every context (or at none) as labeled bands, never as a number of tokens."""
+    import plotly.graph_objects as go
+
+    xs = critical["batch"]
+    lengths = critical["critical_seq_len"]
+    every = critical.get("pays_at_every_context", [False] * len(xs))
+    fig = go.Figure()
+    pts = [(b, n) for b, n in zip(xs, lengths, strict=True) if n is not None]
+    if pts:
+        fig.add_trace(
+            go.Scatter(
+                x=[b for b, _ in pts], y=[n for _, n in pts], mode="lines+markers",
+                name="critical length",
+            )
+        )  # fmt: skip
+    for b, n, e in zip(xs, lengths, every, strict=True):
+        if n is None:
+            label = "pays at every context" if e else "does not pay at any context"
+            fig.add_vrect(
+                x0=b / 1.25, x1=b * 1.25, fillcolor="green" if e else "gray", opacity=0.15,
+                line_width=0, annotation_text=f"batch {b:g}: {label}",
+                annotation_position="top left", annotation_textangle=-90,
+            )  # fmt: skip
+    fig.update_layout(
+        title=f"MagicDec critical sequence length vs batch, {critical['gpu']} "
+        f"{critical['config']} (modeled, profile {prof}, acceptance {critical['acceptance']})",
+        xaxis_title="batch",
+        yaxis_title="critical sequence length (tokens)",
+        xaxis_type="log",
+        yaxis_type="log",
+    )
+    return fig
 
 
 def html_report(plan: dict, curves: dict, critical: dict | None) -> str:
@@ -164,7 +193,8 @@ def html_report(plan: dict, curves: dict, critical: dict | None) -> str:
         "td,th{border:1px solid #ccc;padding:3px 6px;text-align:right}</style></head><body>"
         f"<h1>{title}</h1><p>Modeled, profile {html.escape(plan['profile'])}. QPS "
         f"{wl['qps']:.3g}; workload: {html.escape(wl['source'])}.</p>"
-        f"<h2>Options (cheapest per GPU type)</h2>{_table_html(plan)}"
+        f"<p>Why: {html.escape(plan.get('why', ''))}</p>"
+        f"<h2>Options (cheapest per GPU type, ranked)</h2>{_table_html(plan)}"
         + "".join(divs)
         + f"<h2>Assumptions</h2><ul>{items}</ul></body></html>"
     )

@@ -217,6 +217,9 @@ def profile(
             rope=rope,
         )
         the_runner.resolve_device()  # fixes the dtype (bf16 on GPU, fp32 on CPU): part of the key
+        from profiler.memcheck import MemoryCheck
+
+        memory = MemoryCheck(spec_model, the_runner.dtype, the_runner.device)
         spec = SweepSpec(
             model=model_column(spec_model, config_path),
             runner="torch",
@@ -227,6 +230,8 @@ def profile(
         )
     else:
         from profiler.vllm_runner import VllmRunner
+
+        memory = None  # vLLM sizes its own cache (gpu_memory_utilization) and reports OOM
 
         weight_dtype = weight_dtype or dtype or "bf16"
         the_runner = VllmRunner(
@@ -265,6 +270,7 @@ def profile(
             results,
             lambda: fingerprint.collect(use_gpu=the_runner.uses_gpu),
             progress=progress and not json_out,
+            memory=memory,
         )
     except KeyboardInterrupt:
         # run_sweep has said what was kept. typer would turn KeyboardInterrupt into Exit(130),

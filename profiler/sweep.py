@@ -9,6 +9,13 @@ runner measured but whose batch was not prefilled in one engine step is written 
 status=split (its timings kept, its reason in ``note``); calibration and validation use only
 status=ok rows.
 
+Memory check (``memory``, a profiler.memcheck.MemoryCheck; the CLI gives one for the torch
+runner): what the device has is read once before the model is built, and each point's need
+(the cost model's estimate) is compared with it before the point runs. The first
+point that does not fit ends the sweep with one line (PerfModelError, exit 2; a results file
+this run created is removed again); a later one is written with status=oom and the numbers
+in ``note``, and the sweep goes on.
+
 Columns: the DESIGN.md "Measurement CSV" core, then fingerprint and extra columns.
 """
 
@@ -28,6 +35,7 @@ from pathlib import Path
 
 from perfmodel.errors import PerfModelError
 from profiler.fingerprint import Fingerprint, settings_json
+from profiler.memcheck import MemoryCheck, refusal
 from profiler.runner import Point, PointResult, Runner, is_oom
 
 CORE_COLUMNS = (
@@ -154,6 +162,8 @@ class ResultsFile:
         self.columns: tuple[str, ...] = COLUMNS
         self.done: set[tuple[str, ...]] = set()
         self._fh = None
+        self._created = False  # this run wrote the header into a new or empty file
+        self._appended = 0
         self._open(resume)
 
     def _fail(self, exc: OSError) -> PerfModelError:
@@ -215,6 +225,7 @@ class ResultsFile:
             else:
                 self._fh = open(self.path, "w", newline="", encoding="utf-8")
                 self._append(list(self.columns))
+                self._created = True
         except OSError as exc:
             raise self._fail(exc) from exc
 
@@ -231,7 +242,15 @@ class ResultsFile:
             self._append([text[c] for c in self.columns])
         except OSError as exc:
             raise self._fail(exc) from exc
+        self._appended += 1
         return text
+
+    def discard_if_empty(self) -> None:
+        """Close, and remove the file if this run created it and wrote no row."""
+        self.close()
+        if self._created and not self._appended:
+            with contextlib.suppress(OSError):
+                self.path.unlink()
 
     def close(self) -> None:
         if self._fh is not None:
@@ -293,6 +312,7 @@ def run_sweep(
     results: ResultsFile,
     fingerprint_fn: Callable[[], Fingerprint],
     progress: bool = True,
+    memory: MemoryCheck | None = None,
 ) -> SweepSummary:
     """Measure the points not yet in ``results``; returns counts. The results file is closed
     at the end, also on Ctrl-C (KeyboardInterrupt is re-raised after the summary line)."""
@@ -302,6 +322,7 @@ def run_sweep(
     if not todo:
         results.close()
         return summary
+    check = _memory_check(memory, runner, todo, results)
     bar = _progress(progress) if progress else None
     try:
         runner.setup(todo)
@@ -317,9 +338,13 @@ def run_sweep(
                         description=f"b={point.batch_size} p={point.prompt_len} o={point.output_len}",
                     )
                 result, status, note = None, "ok", ""
+                refused = check(point) if check is not None else None
                 try:
-                    result = runner.measure(point)
-                    status, note = result.status, result.note
+                    if refused:
+                        status, note = "oom", f"not run: {refused}"
+                    else:
+                        result = runner.measure(point)
+                        status, note = result.status, result.note
                 except KeyboardInterrupt:
                     raise
                 except Exception as exc:  # one bad point must not end the sweep
@@ -346,6 +371,29 @@ def run_sweep(
         results.close()
         runner.close()
     return summary
+
+
+def _memory_check(
+    memory: MemoryCheck | None, runner: Runner, todo: list[Point], results: ResultsFile
+) -> Callable[[Point], str | None] | None:
+    """The per-point memory check of the module docstring: a function point -> refusal line
+    (None when it fits), or None without a check or where the available memory cannot be
+    read. Raises PerfModelError when the first point does not fit."""
+    have = memory.available() if memory is not None else None
+    if have is None:
+        return None
+    free, where = have
+
+    def check(point: Point) -> str | None:
+        need = memory.need(point)
+        return refusal(point, need, free, where) if need.total > free else None
+
+    first = check(todo[0])
+    if first is not None:
+        results.discard_if_empty()
+        runner.close()
+        raise PerfModelError(first)
+    return check
 
 
 def _progress(enabled: bool = True):

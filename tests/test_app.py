@@ -81,44 +81,18 @@ def test_sidebar_change_recomputes_explorer():
 def test_critical_length_headline_equals_cli():
     at = run("critical")
     assert_clean(at)
-    shown = tokens(at.metric[0].value)
-    expected = cli_json(
-        "critical-length",
-        "--model",
-        "Llama-3.1-8B",
-        "--gpu",
-        "h100-sxm",
-        "--num-gpus",
-        "1",
-        "--batch",
-        "256",
-        "--draft",
-        "Llama-3.2-1B",
-        "--draft-kv",
-        "streamingllm:512",
-    )["critical_seq_len"]
-    assert shown == expected
-    # an acceptance assumption and another batch: still the CLI's number
+    args = ("critical-length", "--model", "Llama-3.1-8B", "--gpu", "h100-sxm", "--num-gpus", "1")
+    args += ("--draft", "Llama-3.2-1B", "--draft-kv", "streamingllm:512")
+    expected = cli_json(*args, "--batch", "256")
+    assert tokens(at.metric[0].value) == expected["critical_seq_len"]
+    assert at.metric[0].value == expected["critical_seq_len_text"]
+    # an acceptance assumption and another batch: still the CLI's answer, in its one form
     at.radio(key="cl_acceptance").set_value("rate").run()
     at.slider(key="cl_rate").set_value(0.7).run()
     at.selectbox(key="cl_batch").set_value(64).run()
     assert_clean(at)
-    expected = cli_json(
-        "critical-length",
-        "--model",
-        "Llama-3.1-8B",
-        "--gpu",
-        "h100-sxm",
-        "--batch",
-        "64",
-        "--draft",
-        "Llama-3.2-1B",
-        "--draft-kv",
-        "streamingllm:512",
-        "--acceptance-rate",
-        "0.7",
-    )["critical_seq_len"]
-    assert tokens(at.metric[0].value) == expected
+    expected = cli_json(*args, "--batch", "64", "--acceptance-rate", "0.7")
+    assert at.metric[0].value == expected["critical_seq_len_text"]
 
 
 def test_specprefill_widget_change():
@@ -167,10 +141,11 @@ def test_query_params_reproduce_a_view():
     assert at.selectbox(key="gpu").value == "h100-sxm"
 
 
-def test_bad_input_is_an_error_not_a_traceback():
-    at = run("critical", {"model": "Llama-3.1-70B", "cl_drafts": "self", "num_gpus": "8"})
-    assert not at.exception
-    assert at.error and "acceptance" in at.error[0].value
+def test_bad_input_is_a_message_not_a_traceback():
+    at = run("critical", {"cl_drafts": "self", "cl_kv": "full"})
+    assert not at.exception and not at.error
+    assert at.warning and "compressed KV cache" in at.warning[0].value
+    assert "--" not in at.warning[0].value  # the page's controls, not CLI flags
 
 
 def test_uploaded_csv_with_wrong_columns(tmp_path):
@@ -184,3 +159,86 @@ def test_uploaded_csv_with_wrong_columns(tmp_path):
     good = (ROOT / "validation" / "published" / "specprefill_8b_batch1.csv").read_bytes()
     res = compute.uploaded_validation(good, "mine.csv")
     assert 0 <= res["points"]["ape"].mean() < 0.5
+
+
+def _figure(at: AppTest, title: str) -> dict:
+    for chart in at.get("plotly_chart"):
+        spec = json.loads(chart.proto.spec)
+        if spec["layout"]["title"]["text"].startswith(title):
+            return spec
+    raise AssertionError(f"no chart titled {title!r}")
+
+
+def _values(y) -> list[float]:
+    import base64
+
+    import numpy as np
+
+    if isinstance(y, dict):  # plotly's typed-array encoding
+        return np.frombuffer(base64.b64decode(y["bdata"]), dtype=y["dtype"]).tolist()
+    return [float("nan") if v is None else float(v) for v in y]
+
+
+def _page_text(at: AppTest) -> list[str]:
+    kinds = ("markdown", "caption", "error", "warning", "info", "metric")
+    out = []
+    for kind in kinds:
+        for el in at.get(kind):
+            out.append(str(getattr(el, "value", "")) + " " + str(getattr(el, "label", "")))
+    return out
+
+
+def test_critical_length_page_draws_every_context_as_a_band():
+    at = run("critical", {"cl_acceptance": "rate", "cl_rate": "0.7"})
+    assert_clean(at)
+    spec = _figure(at, "Critical sequence length vs batch size")
+    ys = [v for trace in spec["data"] for v in _values(trace["y"])]
+    assert ys and all(v != v or v > 1 for v in ys)  # nan (no point) or a real length
+    notes = [a["text"] for a in spec["layout"].get("annotations", [])]
+    assert any(n.startswith("batch 1: pays at every context") for n in notes)
+    assert all(s["xref"] == "paper" for s in spec["layout"].get("shapes", []))
+
+
+@pytest.mark.parametrize("page", ["critical", "specdecode"])
+def test_no_published_acceptance_offers_an_assumed_rate(page):
+    at = run(page, {"model": "Llama-3.1-70B", "num_gpus": "8"})
+    assert_clean(at)
+    labels = [s.label for s in at.slider]
+    assert "Assumed acceptance rate (per token)" in labels
+    assert not at.radio or all(r.key not in ("cl_acceptance", "sd_acceptance") for r in at.radio)
+    text = _page_text(at)
+    assert any("assumed" in t.lower() for t in text)
+    assert not [t for t in text if "--" in t], "the page names no CLI flags"
+    key = "cl_rate" if page == "critical" else "sd_rate"
+    before = [m.value for m in at.metric]
+    at.slider(key=key).set_value(0.6).run()
+    assert_clean(at)
+    assert [m.value for m in at.metric] != before  # the assumption drives the numbers
+
+
+def test_critical_length_page_with_assumed_rate_equals_cli():
+    at = run("critical", {"model": "Llama-3.1-70B", "num_gpus": "8", "cl_batch": "64"})
+    assert_clean(at)
+    expected = cli_json(
+        "critical-length", "--model", "Llama-3.1-70B", "--num-gpus", "8", "--batch", "64",
+        "--draft", "Llama-3.1-8B", "--draft-kv", "streamingllm:512",
+    )  # fmt: skip
+    assert expected["acceptance_basis"] == "assumed"
+    assert at.metric[0].value == expected["critical_seq_len_text"]
+
+
+def test_specprefill_page_says_skip():
+    at = run(
+        "specprefill",
+        {"model": "Llama-3.1-8B", "num_gpus": "1", "sp_batch": "1", "sp_prompt_len": "2048"},
+    )
+    assert_clean(at)
+    assert at.metric[0].value == "skip SpecPrefill"
+    assert any(i.value.startswith("Skip SpecPrefill") for i in at.info)
+
+
+def test_capacity_says_why_the_winner_won():
+    at = run("recommend")
+    assert_clean(at)
+    why = [c.value for c in at.caption if c.value.startswith("Why: ")]
+    assert why and " wins: $" in why[0]

@@ -9,6 +9,8 @@ is given it.
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from app import compute
@@ -85,8 +87,10 @@ def _cli_specprefill(c, batch) -> dict:
         "--json",
         check_json=True,
     )
-    keep = out["recommended_keep_rate"]
+    keep = out["best_keep_rate"]  # the fastest within quality; recommended only if it pays
     row = next(r for r in out["rows"] if r["keep_rate"] == keep)
+    assert out["recommended_keep_rate"] == (keep if out["pays"] else None)
+    assert out["pays"] == (row["speedup"] > 1.0 and row["fits"])
     return {"keep": keep, "ttft_s": row["ttft_s"], "speedup": row["speedup"], "payload": out}
 
 
@@ -99,10 +103,17 @@ def test_specprefill_ttft_is_one_number(case):
         _cfg(c["model"], c["n"], c["w"], c["k"]), c["speculator"], c["batch"], c["prompt"], 1.0
     )
     app_row = app["plan"]["rows"][
-        [r["keep_rate"] for r in app["plan"]["rows"]].index(app["plan"]["recommended_keep_rate"])
+        [r["keep_rate"] for r in app["plan"]["rows"]].index(app["plan"]["best_keep_rate"])
     ]
-    assert cli["keep"] == sp["keep_rate"] == app["plan"]["recommended_keep_rate"]
-    assert cli["ttft_s"] == sp["specprefill_ttft_s"] == app_row["ttft_s"]
+    assert cli["keep"] == sp["best_keep_rate"] == app["plan"]["best_keep_rate"]
+    assert cli["payload"]["pays"] == sp["pays"] == app["plan"]["pays"]
+    rec = cli["payload"]["recommended_keep_rate"]
+    assert rec == sp["keep_rate"] == app["plan"]["recommended_keep_rate"]
+    assert cli["ttft_s"] == app_row["ttft_s"]
+    if sp["pays"]:
+        assert cli["ttft_s"] == sp["specprefill_ttft_s"] == sp["ttft_s"]
+    else:  # skip SpecPrefill: the recommended configuration is the baseline
+        assert sp["ttft_s"] == sp["baseline_ttft_s"]
 
     # capacity serves one request per prefill pass: compare at batch 1
     wl = capacity.fixed_workload(1.0, c["prompt"], c["output"])
@@ -194,9 +205,24 @@ def test_without_data_the_basis_says_assumed_everywhere(model, n):
     assert (got.draft, got.draft_kv, got.gamma, got.acceptance.kind) == _choice(sd)
     assert service.basis == "assumed 0.8"
     proc = run_cli(
-        "specdecode", "--model", model, *_dep_args(n, w, k), "--draft", "8b", "--prompt-len", "8k"
-    )
-    assert proc.returncode == 2 and "no published acceptance data" in proc.stderr
+        "specdecode", "--model", model, *_dep_args(n, w, k), "--draft", "8b", "--prompt-len",
+        "8k", "--json",
+    )  # fmt: skip
+    # the CLI follows the same policy: it assumes the rate, labels it, and names the flag
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["acceptance_basis"] == "assumed"
+    warning = [line for line in proc.stderr.splitlines() if "no published acceptance" in line]
+    assert len(warning) == 1 and "--acceptance-rate" in warning[0] and "0.8" in warning[0]
+    # critical-length over recommend's compressed drafts gives recommend's answer
+    drafts = sorted({c.split("/")[0] for c in [sd["draft"] + "/"]} | {"self"})
+    crit = run_cli(
+        "critical-length", "--model", model, *_dep_args(n, w, k), "--batch", "1", "--draft",
+        ",".join(drafts), "--draft-kv", "streamingllm", "--budgets", "256,512,1024,2048,4096",
+        "--json", check_json=True,
+    )  # fmt: skip
+    assert crit["acceptance_basis"] == "assumed"
+    for key in ("critical_seq_len", "pays_at_every_context", "critical_seq_len_text"):
+        assert crit[key] == rec[key], key
 
 
 def test_capacity_with_spec_reports_the_basis():

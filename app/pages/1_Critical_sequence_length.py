@@ -5,6 +5,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+import numpy as np  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
 
@@ -12,6 +13,7 @@ from app import common, compute  # noqa: E402
 
 TITLE = "Critical sequence length"
 view = st.cache_data(show_spinner=False, max_entries=128)(compute.critical_length_view)
+status = st.cache_data(show_spinner=False, max_entries=128)(compute.acceptance_status)
 smaller = st.cache_data(show_spinner=False)(compute.smaller_models)
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 KV_METHODS = ("streamingllm", "snapkv", "full")
@@ -43,9 +45,6 @@ with common.guard():
     c2.selectbox("Draft KV cache", KV_METHODS, key="cl_kv")
     c2.selectbox("KV budget (tokens)", BUDGETS, key="cl_budget", help="optimize = 128..8192")
     c3.selectbox("Gamma (draft tokens per round)", GAMMAS, key="cl_gamma")
-    c3.radio("Acceptance", ("published", "rate"), key="cl_acceptance", horizontal=True)
-    if st.session_state.cl_acceptance == "rate":
-        c3.slider("Per-token acceptance rate", 0.0, 0.99, step=0.01, key="cl_rate")
     c4.selectbox("Batch size (headline)", BATCHES, key="cl_batch")
     c4.multiselect("Batch sizes of the speedup curves", BATCHES, key="cl_curve_batches")
     st.multiselect("GPUs side by side", COMPARE, key="cl_gpus")
@@ -54,11 +53,17 @@ with common.guard():
     budget = st.session_state.cl_budget
     draft_kv = kv if kv == "full" or budget == "optimize" else f"{kv}:{budget}"
     gamma = None if st.session_state.cl_gamma == "optimize" else int(st.session_state.cl_gamma)
-    rate = None if st.session_state.cl_acceptance == "published" else st.session_state.cl_rate
     chosen = tuple(st.session_state.cl_drafts)
     if not chosen:
         st.warning("Pick at least one draft.")
         st.stop()
+    if "self" in chosen and kv == "full":
+        st.warning(
+            "Self-speculation needs a compressed KV cache: pick streamingllm or snapkv as the "
+            "draft KV cache, or another draft."
+        )
+        st.stop()
+    rate, assumed = common.acceptance_control(c3, "cl", status(cfg, chosen, draft_kv))
     res = view(
         cfg,
         chosen,
@@ -69,14 +74,22 @@ with common.guard():
         int(st.session_state.cl_batch),
         tuple(st.session_state.cl_curve_batches) or (int(st.session_state.cl_batch),),
         tuple(st.session_state.cl_gpus),
+        assumed,
     )
-    crit, best = res["critical_seq_len"], res["best"]
+    best = res["best"]
     m1, m2 = st.columns([1, 2])
     m1.metric(
         f"Critical sequence length, batch {st.session_state.cl_batch} (modeled)",
-        f"{crit:,} tokens" if crit is not None else f"none up to {res['max_len']:,}",
+        res["critical_seq_len_text"],
     )
-    if best is not None:
+    if res["pays_at_every_context"] and best is not None:
+        m2.markdown(
+            f"Speculative decoding beats plain decoding from the shortest context on: draft "
+            f"**{best['draft']}**, KV **{best['draft_kv']}**, gamma **{best['gamma']}**, "
+            f"speedup {best['speedup']:.3f}x at 1 token, acceptance rate "
+            f"{best['acceptance_rate']:.3f}."
+        )
+    elif best is not None:
         m2.markdown(
             f"Best configuration at that length: draft **{best['draft']}**, KV "
             f"**{best['draft_kv']}**, gamma **{best['gamma']}**, speedup "
@@ -85,7 +98,7 @@ with common.guard():
         )
     common.modeled(
         f"{res['describe']}; drafts {', '.join(res['drafts'])}; {res['basis']}; time model "
-        "only (memory not required to fit, as `perfmodel critical-length`)"
+        "only (memory not required to fit)"
     )
     if res["acceptance"]:
         st.caption(res["acceptance"])
@@ -127,20 +140,43 @@ with common.guard():
     left.plotly_chart(fig)
 
     by_gpu = res["by_gpu"]
+    lo, hi = float(by_gpu["batch"].min()) / 1.5, float(by_gpu["batch"].max()) * 1.5
     curve = go.Figure()
     for gpu, sub in by_gpu.groupby("gpu", sort=False):
         curve.add_trace(
             go.Scatter(x=sub["batch"], y=sub["critical_seq_len"], mode="lines+markers", name=gpu)
         )
+    # where speculation pays at every context (or at none) there is no length to plot: a
+    # labeled band per batch, placed in plot-width fractions (never a point at 1 token)
+    for batch, sub in by_gpu[by_gpu["critical_seq_len"].isna()].groupby("batch"):
+        every = sub[sub["pays_at_every_context"]]["gpu"].tolist()
+        never = sub[~sub["pays_at_every_context"]]["gpu"].tolist()
+        x = common.log_paper_x(float(batch), lo, hi)
+        for gpus_here, label, color, y in (
+            (every, "pays at every context", "green", 0.98),
+            (never, "never pays", "gray", 0.02),
+        ):
+            if not gpus_here:
+                continue
+            curve.add_shape(
+                type="rect", xref="paper", yref="paper", x0=x - 0.012, x1=x + 0.012,
+                y0=0, y1=1, fillcolor=color, opacity=0.15, line_width=0,
+            )  # fmt: skip
+            curve.add_annotation(
+                xref="paper", yref="paper", x=x, y=y, showarrow=False, textangle=-90,
+                text=f"batch {int(batch)}: {label} ({', '.join(gpus_here)})",
+                font={"size": 10}, yanchor="top" if y > 0.5 else "bottom",
+            )  # fmt: skip
     curve.update_layout(
         title="Critical sequence length vs batch size, per GPU (modeled)",
-        xaxis={"type": "log", "title": "batch size"},
+        xaxis={"type": "log", "title": "batch size", "range": [np.log10(lo), np.log10(hi)]},
         yaxis={"type": "log", "title": "critical sequence length (tokens)"},
         height=440,
     )
     right.plotly_chart(curve)
-    table = by_gpu.pivot(index="batch", columns="gpu", values="critical_seq_len")
-    st.dataframe(table.style.format("{:,.0f}", na_rep="none"))
+    table = by_gpu.pivot(index="batch", columns="gpu", values="text")
+    table.index = table.index.astype(int)
+    st.dataframe(table)
 
 common.sync_query_params(
     (

@@ -68,7 +68,7 @@ with common.guard():
     rec = p["recommended_keep_rate"]
     m1.metric(
         "Recommended keep rate (modeled)",
-        "none" if rec is None else f"{rec:.0%}",
+        "skip SpecPrefill" if rec is None else f"{rec:.0%}",
         None if rec is None else f"{p['recommended_speedup']:.2f}x TTFT speedup",
     )
     be = p["break_even_prompt_len"]
@@ -86,8 +86,17 @@ with common.guard():
         f"target {res['describe']}, speculator {res['speculator']} on the same GPUs; "
         f"{res['basis']}. QPS: {q['slo_note']}, SLO {q['slo_ttft_s']:.2f} s."
     )
-    if rec is None:
-        st.info("No keep rate meets the quality constraint: relax the max quality drop.")
+    if p["best_keep_rate"] is None:
+        st.info(
+            "Skip SpecPrefill: no keep rate meets the quality constraint; relax the max "
+            "quality drop to see one."
+        )
+    elif rec is None:
+        st.info(
+            f"Skip SpecPrefill: the fastest keep rate within the quality constraint "
+            f"({p['best_keep_rate']:.0%}) is {p['best_speedup']:.2f}x the baseline TTFT"
+            + (f"; it pays from {be:,} prompt tokens (raise the prompt length)." if be else ".")
+        )
 
     left, right = st.columns(2)
     fig = go.Figure()

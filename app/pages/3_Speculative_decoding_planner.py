@@ -12,6 +12,7 @@ from app import common, compute  # noqa: E402
 
 TITLE = "Speculative decoding planner"
 view = st.cache_data(show_spinner=False, max_entries=256)(compute.specdecode_view)
+status = st.cache_data(show_spinner=False, max_entries=128)(compute.acceptance_status)
 smaller = st.cache_data(show_spinner=False)(compute.smaller_models)
 KV_METHODS = ("streamingllm", "snapkv", "full")
 
@@ -41,14 +42,18 @@ with common.guard():
     c3.number_input(
         "Output length (memory)", min_value=0, max_value=131_072, step=64, key="sd_output_len"
     )
-    c4.radio("Acceptance", ("published", "rate"), key="sd_acceptance", horizontal=True)
-    if st.session_state.sd_acceptance == "rate":
-        c4.slider("Per-token acceptance rate", 0.0, 0.99, step=0.01, key="sd_rate")
     if st.session_state.sd_draft == "self" and st.session_state.sd_kv == "full":
         st.warning("Self-speculation needs a compressed KV cache: pick streamingllm or snapkv.")
         st.stop()
-    rate = (
-        None if st.session_state.sd_acceptance == "published" else float(st.session_state.sd_rate)
+    kv_choice = st.session_state.sd_kv
+    rate, assumed = common.acceptance_control(
+        c4,
+        "sd",
+        status(
+            cfg,
+            (st.session_state.sd_draft,),
+            kv_choice if kv_choice == "full" else f"{kv_choice},full",
+        ),
     )
     res = view(
         cfg,
@@ -58,6 +63,7 @@ with common.guard():
         int(st.session_state.sd_context),
         int(st.session_state.sd_output_len),
         rate,
+        assumed,
     )
     best = res["best"]
     m1, m2, m3, m4 = st.columns(4)
@@ -76,6 +82,12 @@ with common.guard():
         m4.metric(
             "Memory per GPU (modeled)",
             f"{best['memory']['total_gb']:.1f} / {res['capacity_gb']:.1f} GB",
+        )
+    if best is not None and not res["pays"]:
+        st.info(
+            f"Speculative decoding does not pay here: the best configuration is "
+            f"{best['speedup']:.2f}x plain decoding, so decode without a draft at this batch "
+            "and context (try a longer context, a larger batch or a smaller KV budget)."
         )
     common.modeled(f"target {res['describe']}, draft {st.session_state.sd_draft}; {res['basis']}")
     if res["acceptance"]:

@@ -79,20 +79,18 @@ with common.guard():
     )
     m2.metric(
         "SpecPrefill (modeled)",
-        f"keep {sp['keep_rate']:.0%}" if sp.get("available") and sp.get("keep_rate") else "off",
-        f"{sp['speedup']:.2f}x TTFT" if sp.get("speedup") else None,
+        f"keep {sp['keep_rate']:.0%}" if sp.get("pays") else "skip",
+        f"{sp['speedup']:.2f}x TTFT" if sp.get("pays") else None,
     )
     m3.metric(
         "Speculative decoding (modeled)",
-        f"{sd['draft_kv']}, gamma {sd['gamma']}"
-        if sd.get("available") and sd.get("gamma")
-        else "off",
-        f"{sd['speedup']:.2f}x TPOT" if sd.get("speedup") else None,
+        f"{sd['draft_kv']}, gamma {sd['gamma']}" if sd.get("pays") else "skip",
+        f"{sd['speedup']:.2f}x TPOT" if sd.get("pays") else None,
     )
     crit = rec["critical_seq_len"]
     m4.metric(
         "Critical sequence length (modeled)",
-        "none" if crit is None else f"{int(crit):,} tokens",
+        rec["critical_seq_len_text"] if crit is None else f"{int(crit):,} tokens",
         None
         if rec["above_critical"] is None
         else ("workload above it" if rec["above_critical"] else "workload below it"),
@@ -177,9 +175,11 @@ with common.guard():
         )
         n2.metric("Cost (modeled)", f"${best['cost_per_hour']:,.2f}/h")
         n3.metric("Cost per million output tokens (modeled)", f"${best['cost_per_mtok']:,.3f}")
+        st.caption(f"Why: {cap['why']}")
     cols = [
         c
         for c in (
+            "rank",
             "gpu",
             "with_spec",
             "meets_slo",

@@ -36,6 +36,7 @@ from perfmodel.core.inference import (
 )
 from perfmodel.core.memory import memory_report
 from perfmodel.errors import PerfModelError
+from perfmodel.planners.critical import CriticalLength
 from perfmodel.planners.deployment_search import DeploymentChoice, search_deployments
 from perfmodel.planners.precision import (  # noqa: F401 (re-exported)
     PrecisionChoice,
@@ -137,9 +138,8 @@ class Recommendation:
     memory: dict
     specprefill: SpecPrefillSection
     specdecode: SpecDecodeSection
-    critical_seq_len: float | None
+    critical: CriticalLength | None  # None: speculative decoding unavailable
     workload_context: float  # prompt + output/2, the mean decode context
-    above_critical: bool | None
     prefill: PassShares
     decode: PassShares
     rationale: list[str]
@@ -181,9 +181,11 @@ class Recommendation:
             "fits": self.fits,
             "specprefill": self.specprefill.as_dict(),
             "specdecode": self.specdecode.as_dict(),
-            "critical_seq_len": self.critical_seq_len,
+            **_critical_dict(self.critical),
             "workload_context": self.workload_context,
-            "above_critical": self.above_critical,
+            "above_critical": None
+            if self.critical is None
+            else self.critical.above(self.workload_context),
             "baseline": self.baseline.as_dict(),
             "memory": self.memory,
             "breakdown": {"prefill": self.prefill.as_dict(), "decode": self.decode.as_dict()},
@@ -195,6 +197,16 @@ class Recommendation:
         }
 
 
+def _critical_dict(c: CriticalLength | None) -> dict:
+    if c is not None:
+        return c.as_dict()
+    return {
+        "critical_seq_len": None,
+        "pays_at_every_context": False,
+        "critical_seq_len_text": "unavailable (no draft configuration)",
+    }
+
+
 def rationale(
     dep: Deployment,
     batch: int,
@@ -204,7 +216,7 @@ def rationale(
     decode: PassShares,
     sp: SpecPrefillSection,
     sd: SpecDecodeSection,
-    critical: float | None,
+    critical: CriticalLength | None,
 ) -> list[str]:
     """Short plain-language reasons, each backed by a number from the breakdown."""
     ctx = float(mean_decode_context(prompt_len, output_len))
@@ -257,17 +269,19 @@ def rationale(
             f"The draft's acceptance is assumed ({c.acceptance_rate:g} per token), not "
             "published for this model pair: the speculative-decoding numbers are an estimate."
         )
-    if critical is not None and critical <= 1:
+    if critical is not None and critical.pays_at_every_context:
         lines.append(
-            f"At batch {batch} the best draft beats plain decoding at every context (critical "
-            "sequence length: none; the draft is cheap relative to a target step)."
+            f"At batch {batch} the best draft {critical.text()} (the draft is cheap relative "
+            "to a target step)."
         )
-    elif critical is not None and np.isfinite(critical):
-        side = "above" if ctx >= critical else "below"
+    elif critical is not None and critical.tokens is not None:
+        side = "above" if critical.above(ctx) else "below"
         lines.append(
             f"The mean decode context ({ctx:.0f} = prompt + output/2) is {side} the critical "
-            f"sequence length {critical:.0f} at this batch."
+            f"sequence length, {critical.text()} at this batch."
         )
+    elif critical is not None:
+        lines.append(f"At batch {batch} speculative decoding {critical.text()}.")
     lines.append(
         f"Prefill is {100 * prefill.compute_bound_time_share:.0f}% compute-bound "
         f"(attention {100 * prefill.attention_time_share:.0f}% of its time)"
@@ -341,7 +355,7 @@ def recommend(
     mem = memory_report(dep, b, prompt_len, output_len).as_dict()
     sp = specprefill_section(dep, speculator, b, prompt_len, max_quality_drop, slo_ttft_s)
     sd = specdecode_section(dep, drafts, b, prompt_len, output_len, acceptance_rate)
-    critical = sd.critical_seq_len
+    critical = sd.critical
     ctx = float(mean_decode_context(prompt_len, output_len))
     pre = pass_shares(dep, b, prompt_len, 0)
     dec = pass_shares(dep, b, 1, ctx)
@@ -379,9 +393,8 @@ def recommend(
         memory=mem,
         specprefill=sp,
         specdecode=sd,
-        critical_seq_len=critical,
+        critical=critical,
         workload_context=ctx,
-        above_critical=None if critical is None else bool(ctx >= critical),
         prefill=pre,
         decode=dec,
         rationale=rationale(dep, b, prompt_len, output_len, pre, dec, sp, sd, critical),

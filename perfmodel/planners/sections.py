@@ -16,6 +16,7 @@ import numpy as np
 
 from perfmodel.core.deployment import Deployment
 from perfmodel.core.inference import mean_decode_context
+from perfmodel.planners.critical import CriticalLength, from_raw
 from perfmodel.planners.specdecode import (
     PLANNER_BUDGETS,
     SpecDecodeChoice,
@@ -51,6 +52,7 @@ class SpecPrefillSection:
 
     @property
     def keep_rate(self) -> float | None:
+        """The recommended keep rate; None = skip SpecPrefill (plan.reason says why)."""
         return None if self.plan is None else self.plan.recommended_keep_rate
 
     def _row(self) -> dict | None:
@@ -76,7 +78,7 @@ class SpecPrefillSection:
 
     @property
     def pays(self) -> bool:
-        return self._row() is not None and self.speedup > 1.0 and self.fits
+        return self.plan is not None and self.plan.pays
 
     @property
     def ttft_s(self) -> float | None:
@@ -96,6 +98,8 @@ class SpecPrefillSection:
             "speculator_placement": self.placement,
             "speculator_runs_on": self.placement_text,
             "keep_rate": self.keep_rate,
+            "best_keep_rate": plan.best_keep_rate,
+            "best_speedup": plan.as_dict()["best_speedup"],
             "baseline_ttft_s": plan.baseline_ttft_s,
             "break_even_prompt_len": plan.break_even_prompt_len,
             "max_quality_drop": plan.max_quality_drop,
@@ -138,37 +142,7 @@ def specprefill_section(
         dep, spec, batch, prompt_len, max_quality_drop=max_quality_drop, slo_ttft_s=slo_ttft_s
     )
     where = (helper_placement(dep, spec), describe_placement(dep, spec))
-    section = SpecPrefillSection(spec.model.name, "", plan, *where)
-    keep = plan.recommended_keep_rate
-    if keep is None:
-        best = int(np.argmin(plan.times.ttft_s))
-        reason = (
-            f"no keep rate meets the quality budget of {max_quality_drop:g} LongBench points "
-            f"(the fastest, {plan.keep_rates[best]:g}, is below the measured range or over "
-            "budget)"
-        )
-    else:
-        row = section._row()
-        if row["speedup"] > 1.0 and not row["fits"]:
-            reason = (
-                f"would give {row['speedup']:.2f}x TTFT at keep {keep:g}, but the "
-                f"{spec.model.name} speculator (weights and the KV of its full-prompt prefill) "
-                f"does not fit beside the target at batch {batch}"
-            )
-        elif section.pays:
-            reason = (
-                f"keep {100 * keep:.0f}% of {prompt_len} tokens: {row['speedup']:.2f}x TTFT "
-                f"(quality drop {row['quality']['drop']:.2f} LongBench points, "
-                f"{spec.model.name} speculator in {spec.weight_dtype} on {where[1]})"
-            )
-        else:
-            be = plan.break_even_prompt_len
-            reason = (
-                f"does not pay at {prompt_len} tokens: the speculator costs more than the "
-                f"{100 * (1 - keep):.0f}% of the prompt it saves"
-                + (f" (pays from {be} tokens at keep {keep:g})" if be else "")
-            )
-    return SpecPrefillSection(spec.model.name, reason, plan, *where)
+    return SpecPrefillSection(spec.model.name, plan.reason, plan, *where)
 
 
 @dataclass(frozen=True)
@@ -179,7 +153,7 @@ class SpecDecodeSection:
     context: float
     batch: int
     excluded_oom: list[str] = field(default_factory=list)
-    critical_seq_len: float | None = None
+    critical: CriticalLength | None = None  # None: no ranked configuration
     critical_basis: str = ""
     searched: str = ""
     memory: dict | None = None
@@ -287,6 +261,7 @@ def specdecode_section(
     fitting = [c for c in ranked if c.label not in excluded]
     compressed = [c for c in fitting if c.method != "full"] or fitting or ranked
     crit = critical_length(dep, compressed, [batch], acceptance_rate=policy)
+    top = dep.model.max_position_embeddings
     ci = configs.index(next(c for c in configs if c.label == f"{best.draft}/{best.draft_kv}"))
     draft = helper_deployment(dep, configs[ci].draft, "draft")
     where = (
@@ -302,7 +277,7 @@ def specdecode_section(
         ctx,
         batch,
         excluded,
-        float(crit[0]) if np.isfinite(crit[0]) else None,
+        from_raw(crit[0], batch, top),
         "smallest context where the best of "
         + ", ".join(c.label for c in compressed[:3])
         + (" ..." if len(compressed) > 3 else "")

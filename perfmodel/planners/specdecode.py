@@ -25,6 +25,7 @@ from perfmodel.planners.speculation.acceptance import (  # noqa: F401 (re-export
     AcceptanceBasis,
     AcceptancePolicy,
     acceptance_rate_from_length,
+    all_assumed,
     check_acceptance_rate,
     expected_accepted,
     published_acceptance,
@@ -43,6 +44,7 @@ from perfmodel.planners.speculation.drafts import (  # noqa: F401 (re-exported)
     DraftConfig,
     draft_configs,
     parse_draft_kv,
+    split_names,
 )
 
 
@@ -387,7 +389,7 @@ def planner_configs(target: Deployment, drafts: str | None = None) -> list[Draft
         small = default_speculator(target.model, target.tp)
         names = [n for n in (small, SELF) if n]
     else:
-        names = [n.strip() for n in drafts.split(",") if n.strip()]
+        names = split_names(drafts, "--draft")
     return draft_configs(names, PLANNER_KV, budgets=PLANNER_BUDGETS)
 
 

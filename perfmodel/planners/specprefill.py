@@ -228,7 +228,9 @@ class SpecPrefillPlan:
     meets_quality: np.ndarray
     max_quality_drop: float
     quality_min_keep_rate: float
-    recommended_keep_rate: float | None
+    best_keep_rate: float | None  # fastest keep rate within the quality budget (may not pay)
+    recommended_keep_rate: float | None  # best_keep_rate where it beats the baseline and fits
+    reason: str  # why this recommendation (use, or skip SpecPrefill)
     break_even_prompt_len: int | None
     qps: QpsEstimate
     fits: np.ndarray  # per keep rate: batch x prompt fits in memory with SpecPrefill
@@ -237,6 +239,11 @@ class SpecPrefillPlan:
     @property
     def baseline_ttft_s(self) -> float:
         return float(np.ravel(self.times.baseline_s)[0])
+
+    @property
+    def pays(self) -> bool:
+        """True when a keep rate within the quality budget beats the baseline and fits."""
+        return self.recommended_keep_rate is not None
 
     def rows(self) -> list[dict]:
         t = self.times
@@ -263,14 +270,18 @@ class SpecPrefillPlan:
             for i, k in enumerate(self.keep_rates)
         ]
 
-    def _rec_index(self) -> int | None:
-        if self.recommended_keep_rate is None:
+    def _index(self, keep: float | None) -> int | None:
+        if keep is None:
             return None
-        return int(np.flatnonzero(self.keep_rates == self.recommended_keep_rate)[0])
+        return int(np.flatnonzero(self.keep_rates == keep)[0])
+
+    def _rec_index(self) -> int | None:
+        return self._index(self.recommended_keep_rate)
 
     def as_dict(self) -> dict:
         q = self.qps
         i = self._rec_index()
+        j = self._index(self.best_keep_rate)
         best = int(np.argmax(q.specprefill_qps))
         at = i if i is not None else best
         sp_qps = float(q.specprefill_qps[at])
@@ -280,10 +291,14 @@ class SpecPrefillPlan:
             "rows": self.rows(),
             "recommended_keep_rate": self.recommended_keep_rate,
             "recommended_speedup": None if i is None else float(self.times.speedup[i]),
+            "pays": self.pays,
+            "reason": self.reason,
+            "best_keep_rate": self.best_keep_rate,
+            "best_speedup": None if j is None else float(self.times.speedup[j]),
             "max_quality_drop": self.max_quality_drop,
             "quality_min_keep_rate": self.quality_min_keep_rate,
             "break_even_prompt_len": self.break_even_prompt_len,
-            "break_even_keep_rate": self.recommended_keep_rate,
+            "break_even_keep_rate": self.best_keep_rate,
             "qps": {
                 "baseline": q.baseline_qps,
                 "baseline_batch": q.baseline_batch,
@@ -292,7 +307,7 @@ class SpecPrefillPlan:
                 "keep_rate": float(self.keep_rates[at]),
                 "keep_rate_basis": "recommended"
                 if i is not None
-                else "best QPS (none meets quality)",
+                else "best QPS (SpecPrefill not recommended: see reason)",
                 "improvement": sp_qps / q.baseline_qps if q.baseline_qps > 0 else None,
                 "slo_ttft_s": q.slo_ttft_s,
                 "slo_is_default": q.slo_is_default,
@@ -338,6 +353,44 @@ def recommend_keep_rate(
     return rec, times, quality_drop(keep), ok
 
 
+def decide_keep_rate(
+    keep_rates,
+    speedup,
+    fits,
+    best: float | None,
+    max_quality_drop: float,
+    prompt_len: int,
+    break_even: int | None,
+) -> tuple[float | None, str]:
+    """(recommended keep rate or None = skip SpecPrefill, why). The one rule every planner
+    follows: never recommend what the plan shows to be no faster than the baseline.
+    best: the fastest keep rate within the quality budget (None: none meets it); it is
+    recommended only where its speedup > 1 and the configuration fits in memory."""
+    if best is None:
+        return None, (
+            f"skip SpecPrefill: no keep rate meets the quality budget of {max_quality_drop:g} "
+            "LongBench points"
+        )
+    i = int(np.flatnonzero(np.asarray(keep_rates) == best)[0])
+    s = float(np.ravel(speedup)[i])
+    if s <= 1.0:
+        return None, (
+            f"skip SpecPrefill: at {prompt_len} tokens the fastest keep rate within "
+            f"{max_quality_drop:g} LongBench points ({best:g}) is {s:.2f}x the baseline TTFT "
+            "(the speculator costs more than the prompt it saves)"
+            + (f"; it pays from {break_even} tokens" if break_even else "")
+        )
+    if not bool(np.ravel(fits)[i]):
+        return None, (
+            f"skip SpecPrefill: keep {best:g} would give {s:.2f}x TTFT, but the speculator "
+            "(weights and the KV of its full-prompt prefill) does not fit beside the target"
+        )
+    return (
+        best,
+        f"use keep rate {best:g}: {s:.2f}x TTFT within {max_quality_drop:g} LongBench points",
+    )
+
+
 def plan_specprefill(
     target_dep: Deployment,
     speculator_dep: Deployment,
@@ -355,9 +408,9 @@ def plan_specprefill(
     - TTFT, speculator and target time and speedup per keep rate (specprefill_times).
     - Quality per keep rate from the published LongBench averages (quality.quality_drop);
       keep rates below the lowest published one are "unmeasured" and never recommended.
-    - recommended keep rate: the lowest-TTFT keep rate among those whose drop <= max_quality_drop
-      (None if none). break_even_prompt_len: at the recommended keep rate (None if no keep
-      rate is recommended or SpecPrefill never pays up to the context window).
+    - best keep rate: the fastest within max_quality_drop (None if none); recommended: the
+      best where it pays and fits (decide_keep_rate), else None = skip SpecPrefill.
+      break_even_prompt_len: at the best keep rate (None: none, or never pays).
     - max QPS under a TTFT SLO (max_qps); default SLO = 2x the baseline TTFT at batch 1.
     - colocated: speculator on the target's (first stage's) GPUs (default when
       speculation.helper_placement says so) or on its own GPUs (speculator_dep.num_gpus of them, per target replica).
@@ -421,6 +474,9 @@ def plan_specprefill(
             np.all(memory_report(speculator_dep, b, L, 1.0).fits)
         )
     baseline_fits = bool(np.all(memory_report(target_dep, b, L, 1.0).fits))
+    recommended, reason = decide_keep_rate(
+        keep, times.speedup, np.asarray(fits, bool), rec, max_quality_drop, L, break_even
+    )
 
     return SpecPrefillPlan(
         target=target_dep,
@@ -435,7 +491,9 @@ def plan_specprefill(
         meets_quality=ok,
         max_quality_drop=float(max_quality_drop),
         quality_min_keep_rate=float(min_keep_rate_for_drop(max_quality_drop)),
-        recommended_keep_rate=rec,
+        best_keep_rate=rec,
+        recommended_keep_rate=recommended,
+        reason=reason,
         break_even_prompt_len=break_even,
         qps=qps,
         fits=np.asarray(fits, bool),

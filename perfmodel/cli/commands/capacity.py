@@ -152,6 +152,7 @@ def _print_human(p: dict) -> None:
             f"${b['cost_per_mtok']:.2f} per million output tokens; binding: "
             f"{b['binding_constraint']}"
         )
+    out.print(f"[bold]why:[/bold] {p['why']}", highlight=False)
     out.print("[bold]assumptions[/bold]")
     for a in p["assumptions"]:
         out.print(f"- {a}", highlight=False)

@@ -171,15 +171,16 @@ def _print_human(r: dict) -> None:
         f"{mem['total_gb']:.1f} of {mem['capacity_gb']:.1f} GB (weights {mem['weights_gb']:.1f}, "
         f"KV {mem['kv_cache_gb']:.1f}, activations {mem['activation_gb']:.1f})",
     )
-    if sp.get("available"):
-        keep = "-" if sp["keep_rate"] is None else f"{sp['keep_rate']:g}"
+    if sp.get("available") and sp["pays"]:
         t.add_row(
             "SpecPrefill",
-            f"{'[green]use[/green]' if sp['pays'] else '[yellow]skip[/yellow]'}: speculator "
-            f"{sp['speculator']}, keep {keep}, TTFT {fmt_time(sp['baseline_ttft_s'])} -> "
-            f"{fmt_time(sp.get('specprefill_ttft_s', sp['ttft_s']))} "
-            f"({sp['speedup']:.2f}x) — {sp['reason']}",
+            f"[green]use[/green]: speculator {sp['speculator']}, keep {sp['keep_rate']:g}, TTFT "
+            f"{fmt_time(sp['baseline_ttft_s'])} -> {fmt_time(sp['specprefill_ttft_s'])} "
+            f"({sp['speedup']:.2f}x), quality drop {sp['quality_drop']:.2f} of "
+            f"{sp['max_quality_drop']:g} LongBench points allowed",
         )
+    elif sp.get("available"):
+        t.add_row("SpecPrefill", f"[yellow]{sp['reason']}[/yellow] (speculator {sp['speculator']})")
     else:
         t.add_row("SpecPrefill", f"[yellow]unavailable[/yellow]: {sp['reason']}")
     if sd.get("available"):
@@ -197,16 +198,14 @@ def _print_human(r: dict) -> None:
         )
     else:
         t.add_row("spec. decoding", f"[yellow]unavailable[/yellow]: {sd['reason']}")
-    crit = r["critical_seq_len"]
-    if crit is None:
-        crit_text = "none up to the context window (speculation never beats plain decoding)"
-    elif crit <= 1:
-        crit_text = "pays at every context at this batch"
-    else:
-        crit_text = (
-            f"{crit:.0f} tokens at batch {r['batch_per_replica']}; workload context {r['workload_context']:.0f} "
-            f"is {'above' if r['above_critical'] else 'below'} it"
+    crit_text = r["critical_seq_len_text"]
+    if r["critical_seq_len"] is not None:
+        crit_text += (
+            f" at batch {r['batch_per_replica']}; workload context {r['workload_context']:.0f} is "
+            f"{'above' if r['above_critical'] else 'below'} it"
         )
+    elif r["pays_at_every_context"] or r["above_critical"] is not None:
+        crit_text += f" at batch {r['batch']}"
     if sd.get("available"):
         crit_text += f" (acceptance {sd['acceptance_basis']})"
     t.add_row("critical length", crit_text)

@@ -93,7 +93,17 @@ def _setup(
     rate = sd.resolve_acceptance(acceptance_rate, acceptance_len, gamma)
     if acceptance_len is not None and gamma is not None and not 1 <= acceptance_len < gamma + 1:
         raise PerfModelError(f"acceptance length must be in [1, gamma+1) = [1, {gamma + 1})")
-    return dep, configs, gammas, rate
+    # the planners' policy (recommend, capacity, the dashboard): the user's rate, else
+    # published data, else (only where no configuration has any) an assumed rate, labeled
+    policy = sd.planner_policy(rate)
+    if rate is None and sd.all_assumed(sd.resolve_bases(dep, configs, [1.0], policy)):
+        warn(
+            f"no published acceptance data for {dep.model.name} with "
+            f"{', '.join(c.label for c in configs[:3])}{' ...' if len(configs) > 3 else ''}; "
+            f"assuming {sd.ASSUMED_ACCEPTANCE:g} per token (labeled 'assumed'): pass "
+            "--acceptance-rate or --acceptance-len to set it"
+        )
+    return dep, configs, gammas, policy
 
 
 def _meta(dep, configs, gammas) -> dict:
@@ -172,6 +182,8 @@ def specdecode(
                 "speedup": rec["speedup"],
                 "top": grid.top(n, 5, require_fit=fits_any),
             }
+        # recommended only where it beats plain decoding and fits (speedup <= 1: decode plain)
+        rec["pays"] = bool(rec["speedup"] > 1.0 and rec["fits"])
         rec["excluded_oom"] = [c.label for i, c in enumerate(configs) if not grid.fits[i, n]]
         rec["not_ranked_no_acceptance_data"] = [
             c.label for c, basis in zip(configs, grid.acceptance, strict=True) if not basis.ranked
@@ -261,6 +273,18 @@ def _print_specdecode(dep, rows, meta, optimizing) -> None:
             )
         out.print(top)
     out.print(f"acceptance ({rows[0]['acceptance_basis']}): {rows[0]['acceptance_source']}")
+    for r in rows:
+        if not r["pays"]:
+            why = (
+                "is no faster than plain decoding"
+                if r["speedup"] <= 1.0
+                else "does not fit in GPU memory beside the target"
+            )
+            out.print(
+                f"batch {r['batch']}, context {r['prompt_len']}: not recommended, the best "
+                f"configuration ({r['speedup']:.2f}x) {why}; decode without a draft",
+                highlight=False,
+            )
 
 
 @app.command("critical-length")
@@ -288,6 +312,7 @@ def critical_length_cmd(
     """Critical sequence length: the smallest context at which the best speculative
     configuration beats plain decoding (speedup > 1), per batch size."""
     from perfmodel.planners import specdecode as sd
+    from perfmodel.planners.critical import from_raw_array
 
     dep, configs, gammas, rate = _setup(
         model,
@@ -307,17 +332,13 @@ def critical_length_cmd(
     )
     b = np.array(parse_size_list(batch, "--batch"), float)
     top = parse_size_list(max_len, "--max-len")[0] if max_len else None
-    crit = sd.critical_length(dep, configs, b, gammas, rate, max_len=top)
+    limit = int(top or dep.model.max_position_embeddings)
+    crit = sd.critical_length(dep, configs, b, gammas, rate, max_len=limit)
     curve = []
-    for bi, li in zip(b, crit, strict=True):
-        entry = {
-            "batch": int(bi),
-            "critical_seq_len": None if np.isnan(li) else int(li),
-            # 1 = the smallest context already gains: speculation pays at every length
-            "pays_at_every_context": bool(li == 1),
-        }
-        if not np.isnan(li):
-            grid = sd.evaluate_grid(dep, configs, [bi], [li], gammas, rate)
+    for answer, li in zip(from_raw_array(crit, b, limit), crit, strict=True):
+        entry = {"batch": answer.batch, **answer.as_dict()}
+        if np.isfinite(li):  # the best configuration at the critical length (1: every context)
+            grid = sd.evaluate_grid(dep, configs, [answer.batch], [li], gammas, rate)
             ci, gi = grid.best_index(require_fit=False)
             rec = grid.record(int(ci[0]), int(gi[0]), 0)
             entry.update(
@@ -332,7 +353,7 @@ def critical_length_cmd(
             )
         curve.append(entry)
     meta = _meta(dep, configs, gammas)
-    meta["max_len"] = int(top or dep.model.max_position_embeddings)
+    meta["max_len"] = limit
     meta["memory_note"] = "time model only: memory not required to fit (see 'fits')"
     payload = {**curve[0], **meta}
     if len(curve) > 1:
@@ -348,14 +369,12 @@ def critical_length_cmd(
     for col in ("batch", "critical length", "draft", "draft KV", "gamma", "speedup", "fits"):
         table.add_column(col, justify="right")
     for e in curve:
-        if e["critical_seq_len"] is None:
-            table.add_row(str(e["batch"]), f"none up to {meta['max_len']}", "-", "-", "-", "-", "-")
+        if "draft" not in e:
+            table.add_row(str(e["batch"]), e["critical_seq_len_text"], "-", "-", "-", "-", "-")
         else:
             table.add_row(
                 str(e["batch"]),
-                "1 (pays at every context)"
-                if e["pays_at_every_context"]
-                else str(e["critical_seq_len"]),
+                e["critical_seq_len_text"],
                 e["draft"],
                 e["draft_kv"],
                 str(e["gamma"]),

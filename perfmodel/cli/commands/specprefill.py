@@ -140,12 +140,15 @@ def verdict(p: dict) -> str:
     unmeasured = [r["keep_rate"] for r in p["rows"] if r["quality"]["extrapolated"]]
     best = max(p["rows"], key=lambda r: r["speedup"])
     text = []
-    if rec is None:
+    if p["best_keep_rate"] is None:
         text.append(
-            f"No keep rate meets the quality budget of {p['max_quality_drop']:g} LongBench points "
-            f"(lowest keep rate within it: {p['quality_min_keep_rate']:.2f}); the fastest candidate "
-            f"is keep {best['keep_rate']:g} at {best['speedup']:.2f}x."
+            f"Skip SpecPrefill: no keep rate meets the quality budget of "
+            f"{p['max_quality_drop']:g} LongBench points (lowest keep rate within it: "
+            f"{p['quality_min_keep_rate']:.2f}); the fastest candidate is keep "
+            f"{best['keep_rate']:g} at {best['speedup']:.2f}x."
         )
+    elif rec is None:
+        text.append(f"{p['reason'][0].upper()}{p['reason'][1:]}.")
     else:
         text.append(
             f"Use keep rate {rec:g}: TTFT {fmt_time(p['baseline_ttft_s'])} -> "
@@ -159,12 +162,16 @@ def verdict(p: dict) -> str:
             if be
             else "It never pays within the context window."
         )
-    if best["keep_rate"] != rec:
-        text.append(f"Fastest overall: keep {best['keep_rate']:g} at {best['speedup']:.2f}x.")
+    if best["keep_rate"] != rec and best["speedup"] > 1.0:
+        text.append(
+            f"Fastest overall: keep {best['keep_rate']:g} at {best['speedup']:.2f}x"
+            + (" (outside the quality budget)." if not best["meets_quality"] else ".")
+        )
     if q["improvement"] is not None:
         text.append(
             f"Max QPS under a TTFT SLO of {slo}: {q['baseline']:.3g} -> {q['specprefill']:.3g} "
             f"({q['improvement']:.2f}x, keep {q['keep_rate']:g}"
+            + ("" if q["keep_rate"] == rec else ", not a recommended setting")
             + (
                 f", {q['specprefill_gpus']} GPUs vs {q['baseline_gpus']}, stages pipelined"
                 if q["pipelined"]
@@ -220,4 +227,4 @@ def _print_human(p: dict) -> None:
             "yes" if r["fits"] else "[red]no[/red]",
         )
     out.print(table)
-    out.print("* recommended. " + p["verdict"])
+    out.print(("* recommended. " if p["pays"] else "") + p["verdict"])

@@ -3,6 +3,13 @@
 The cheapest candidate per GPU type (search.candidates_for_gpu; queueing formulas in
 queueing.py), checked by a seeded simulation of one replica (simulate.py), which adds
 replicas (up to MAX_SIM_EXTRA_REPLICAS) where the formulas were optimistic.
+
+Ranking (the stated objective): meets both SLOs first, then cost per hour, then TTFT p90,
+then TPOT (rank_key). Options are ranked after every adjustment: candidates are checked in
+the formulas' order and the simulation can only add replicas (cost never falls), so the
+formulas' (cost, TTFT, TPOT) is a lower bound on a candidate's checked key; checking stops
+at the first candidate whose lower bound cannot beat the best checked one (branch and
+bound, exact up to MAX_SIM_CANDIDATES checks). Each option says why it won (`why`).
 """
 
 from __future__ import annotations
@@ -20,10 +27,15 @@ from perfmodel.planners.capacity.queueing import (
     cost_per_mtok,
     load_metrics,
 )
+from perfmodel.planners.capacity.rank import (
+    MAX_SIM_CANDIDATES,  # noqa: F401 (re-exported)
+    MAX_SIM_EXTRA_REPLICAS,
+    best_checked,
+    rank_key,
+)
 from perfmodel.planners.capacity.search import (
     PP_DEPTHS,
     Candidates,
-    best_index,
     candidates_for_gpu,
     check_possible,
     fleet_cost,
@@ -31,6 +43,7 @@ from perfmodel.planners.capacity.search import (
 )
 from perfmodel.planners.capacity.simulate import SIM_REQUESTS, simulate_replica
 from perfmodel.planners.capacity.workload import Workload
+from perfmodel.planners.critical import from_raw_array
 from perfmodel.planners.specdecode import critical_length, planner_configs, planner_policy
 from perfmodel.planners.speculation.acceptance import resolve_bases
 from perfmodel.specs.dtypes import PRECISIONS
@@ -53,8 +66,8 @@ ASSUMPTIONS = (
     "GPU types with inter-node data), the {pp_depths} shallowest per TP that hold one p90 "
     "request; "
     "precision from bf16/bf16, "
-    "fp8/bf16, fp8/fp8, int4/fp8 (weights/KV) unless fixed; the cheapest option wins, ties to "
-    "the lower TTFT. A pipelined replica prefills one request at a time through all its "
+    "fp8/bf16, fp8/fp8, int4/fp8 (weights/KV) unless fixed; options are ranked after the "
+    "simulation check by cost per hour, then TTFT p90, then TPOT. A pipelined replica prefills one request at a time through all its "
     "stages (prefills of different requests do not overlap across stages: conservative for "
     "PP); its decode step is the pipeline round of core.pipeline.",
     "Cost = replicas x tp x pp GPUs x price per GPU-hour (hardware YAML price_per_gpu_hour_usd unless --prices); "
@@ -79,16 +92,44 @@ class CapacityPlan:
     profile: str
     critical: dict | None = None
 
+    def ranked(self) -> list[CapacityOption]:
+        """The options in the objective's order (rank_key); the first wins if it meets both."""
+        return sorted(self.options, key=rank_key)
+
+    def why(self) -> str:
+        """Why the winner won, against the runner-up option (another GPU type or speculation)."""
+        ranked = self.ranked()
+        if not ranked or not ranked[0].meets_slo:
+            return "no option meets both SLOs"
+        w = ranked[0]
+        name = f"{w.gpu}{' with speculation' if w.with_spec else ''}"
+        text = f"{name} wins: ${w.cost_per_hour:.2f}/h, the cheapest option that meets both SLOs"
+        if len(ranked) > 1 and ranked[1].meets_slo:
+            r = ranked[1]
+            other = f"{r.gpu}{' with speculation' if r.with_spec else ''}"
+            if r.cost_per_hour == w.cost_per_hour:
+                text += (
+                    f"; ties on cost with {other}, lower TTFT p90 ({w.ttft_s:.3g} s vs "
+                    f"{r.ttft_s:.3g} s)"
+                )
+            else:
+                text += f" (next: {other} at ${r.cost_per_hour:.2f}/h)"
+        elif len(ranked) > 1:
+            text += "; no other option meets both SLOs"
+        return text + (f". {w.why}" if w.why else "")
+
     def as_dict(self) -> dict:
-        options = [o.as_dict() for o in self.options]
-        feasible = [o for o in options if o["meets_slo"]]
-        best = min(feasible, key=lambda o: o["cost_per_hour"]) if feasible else None
+        ranked = self.ranked()
+        options = [{**o.as_dict(), "rank": n + 1} for n, o in enumerate(ranked)]
+        best = options[0] if options and options[0]["meets_slo"] else None
         return {
             "model": self.model,
             "workload": self.workload.as_dict(),
             "slo": {"ttft_s": self.slo_ttft_s, "tpot_s": self.slo_tpot_s},
             "options": options,
             "best": best,
+            "why": self.why(),
+            "objective": "meets both SLOs, then cost per hour, then TTFT p90, then TPOT",
             "assumptions": self.assumptions,
             "profile": self.profile,
             "basis": f"modeled: profile {self.profile}; utilization-based queueing model "
@@ -142,6 +183,7 @@ class CapacityOption:
     reason: str | None = None  # why no candidate is feasible
     replicas_added_by_simulation: int | None = None
     simulation: dict | None = None
+    why: str | None = None  # why this candidate won its GPU type (rank_key)
     index: int | None = field(default=None, repr=False)  # the candidate's row
 
     def as_dict(self) -> dict:
@@ -149,6 +191,7 @@ class CapacityOption:
             keys = ("gpu", "with_spec", "meets_slo", "tp", "pp", "nodes", "replicas")
             keys += ("gpus_needed", "batch")
             keys += ("cost_per_hour", "cost_per_mtok", "ttft_s", "tpot_s", "reason", "profile")
+            keys += ("why",)
             return {k: getattr(self, k) for k in keys}
         out = {
             k: getattr(self, k)
@@ -156,7 +199,7 @@ class CapacityOption:
                 "gpu", "with_spec", "meets_slo", "weight_dtype", "kv_dtype", "tp", "pp",
                 "gpus_per_node", "nodes", "replicas", "gpus_needed", "batch", "price_per_gpu_hour", "cost_per_hour", "cost_per_mtok",
                 "ttft_s", "tpot_s", "utilization", "qps_per_replica_max", "binding_constraint",
-                "prefill_s", "decode_step_s", "speculation", "profile",
+                "prefill_s", "decode_step_s", "speculation", "profile", "why",
             )
         }  # fmt: skip
         if self.simulation is not None:
@@ -194,9 +237,6 @@ def _sim_meets(sim: dict, slo_ttft_s: float, slo_tpot_s: float) -> bool:
         and sim["ttft_p90_s"] <= slo_ttft_s
         and (sim["tpot_p90_s"] or 0.0) <= slo_tpot_s
     )
-
-
-MAX_SIM_EXTRA_REPLICAS = 8
 
 
 def _option(c: Candidates, i: int | None, wl: Workload, with_spec: bool) -> CapacityOption:
@@ -267,6 +307,7 @@ def plan_capacity(
     output_samples = (
         wl.output_samples if wl.output_samples is not None else np.array([wl.output_mean])
     )
+    samples = (prompt_samples, output_samples)
     sets: list[tuple[Candidates, bool]] = []
     for hw in hws:
         price = prices.get(hw.name, hw.price_per_gpu_hour_usd)
@@ -295,26 +336,14 @@ def plan_capacity(
     options, curves = [], {}
     qgrid = np.geomspace(wl.qps / 10, wl.qps * 10, 41)
     for c, spec in sets:
-        i = best_index(c, wl.qps)
-        opt = _option(c, i, wl, spec)
-        if i is not None and simulate:
-            # The utilization model ignores waiting for a free batch slot; where the
-            # simulation misses an SLO, add replicas (bounded) until it meets it.
-            sim = _simulate_option(c, opt, wl, prompt_samples, output_samples)
-            first = opt.replicas
-            while (
-                not _sim_meets(sim, slo_ttft_s, slo_tpot_s)
-                and opt.replicas < first + MAX_SIM_EXTRA_REPLICAS
-            ):
-                opt = _with_replicas(c, opt, wl, opt.replicas + 1)
-                sim = _simulate_option(c, opt, wl, prompt_samples, output_samples)
-            sim["meets_slo"] = _sim_meets(sim, slo_ttft_s, slo_tpot_s)
-            opt = replace(
-                opt,
-                replicas_added_by_simulation=opt.replicas - first,
-                meets_slo=sim["meets_slo"],
-                simulation=sim,
-            )
+
+        def option(i, c=c, spec=spec):
+            return _option(c, i, wl, spec)
+
+        def check(i, c=c, spec=spec):
+            return _checked(c, i, wl, spec, slo_ttft_s, slo_tpot_s, samples)
+
+        opt, i = best_checked(c, wl, option, check if simulate else None)
         options.append(opt)
         _, cost = fleet_cost(c, qgrid)
         label = f"{c.gpu}{' + spec' if spec else ''}"
@@ -359,6 +388,7 @@ def plan_capacity(
             "where it exists, else assumed)."
         )
     profiles = sorted({c.profile for c, _ in sets})
+    options = sorted(options, key=rank_key)
     return CapacityPlan(
         sets[0][0].deps and next(iter(sets[0][0].deps.values())).model.name,
         wl,
@@ -375,6 +405,28 @@ def plan_capacity(
 def _config(tp: int, pp: int, w: str, k: str) -> str:
     """'TP8 fp8/fp8', 'TP8 x PP2 fp8/fp8'."""
     return f"TP{tp}" + (f" x PP{pp}" if pp > 1 else "") + f" {w}/{k}"
+
+
+def _checked(c, i, wl, spec, slo_ttft_s, slo_tpot_s, samples) -> CapacityOption:
+    """Candidate i at the formulas' fleet, checked by the simulation: where the simulation
+    misses an SLO (the utilization model ignores waiting for a free batch slot), replicas
+    are added (at most MAX_SIM_EXTRA_REPLICAS) until it meets both."""
+    opt = _option(c, i, wl, spec)
+    sim = _simulate_option(c, opt, wl, *samples)
+    first = opt.replicas
+    while (
+        not _sim_meets(sim, slo_ttft_s, slo_tpot_s)
+        and opt.replicas < first + MAX_SIM_EXTRA_REPLICAS
+    ):
+        opt = _with_replicas(c, opt, wl, opt.replicas + 1)
+        sim = _simulate_option(c, opt, wl, *samples)
+    sim["meets_slo"] = _sim_meets(sim, slo_ttft_s, slo_tpot_s)
+    return replace(
+        opt,
+        replicas_added_by_simulation=opt.replicas - first,
+        meets_slo=sim["meets_slo"],
+        simulation=sim,
+    )
 
 
 def _simulate_option(c: Candidates, opt: CapacityOption, wl: Workload, prompts, outputs) -> dict:
@@ -414,12 +466,15 @@ def _critical_curve(sets, options, acceptance_rate) -> dict | None:
     if not configs:
         return None
     crit = critical_length(dep, configs, batches, acceptance_rate=policy)
+    answers = from_raw_array(crit, batches, dep.model.max_position_embeddings)
     labels = sorted({b.label for b in bases if b.ranked})
     return {
         "gpu": o.gpu,
         "config": _config(o.tp, o.pp, o.weight_dtype, o.kv_dtype),
         "batch": batches.tolist(),
-        "critical_seq_len": [None if not np.isfinite(x) else float(x) for x in crit],
+        "critical_seq_len": [a.tokens for a in answers],
+        "pays_at_every_context": [a.pays_at_every_context for a in answers],
+        "critical_seq_len_text": [a.text() for a in answers],
         "acceptance": ", ".join(labels),
         "drafts": sorted({cfg.label for cfg in configs})[:6],
     }

@@ -44,7 +44,13 @@ from perfmodel.planners.specdecode import (
     planner_configs,
     planner_policy,
 )
-from perfmodel.planners.specprefill import kept_tokens, recommend_keep_rate, specprefill_times
+from perfmodel.planners.specprefill import (
+    DEFAULT_KEEP_RATES,
+    decide_keep_rate,
+    kept_tokens,
+    recommend_keep_rate,
+    specprefill_times,
+)
 from perfmodel.planners.speculation.deploy import (
     FIRST_STAGE,
     SELF,
@@ -188,8 +194,13 @@ def spec_prefill_service(dep_t: Deployment, wl: Workload, max_quality_drop: floa
     if name is None:
         return None
     spec = helper_deployment(dep_t, name, "speculator")
-    keep, *_ = recommend_keep_rate(
-        dep_t, spec, 1, int(round(wl.prompt_p90)), max_quality_drop=max_quality_drop
+    p90 = int(round(wl.prompt_p90))
+    best, times, _, _ = recommend_keep_rate(dep_t, spec, 1, p90, max_quality_drop=max_quality_drop)
+    # the planners' one rule (specprefill.decide_keep_rate): never a keep rate that is no
+    # faster than the baseline; memory is the candidate search's own check (max_batch)
+    fits = np.ones(np.size(DEFAULT_KEEP_RATES), bool)
+    keep, _ = decide_keep_rate(
+        DEFAULT_KEEP_RATES, times.speedup, fits, best, max_quality_drop, p90, None
     )
     if keep is None:
         return None

@@ -329,6 +329,11 @@ def as_policy(acceptance) -> AcceptancePolicy:
     return AcceptancePolicy(None if acceptance is None else float(acceptance))
 
 
+def all_assumed(bases: list[AcceptanceBasis]) -> bool:
+    """True when no configuration has published data and every rate is the assumption."""
+    return bool(bases) and all(b.kind == "assumed" for b in bases)
+
+
 def resolve_bases(
     target, configs: list[DraftConfig], context, acceptance=None
 ) -> list[AcceptanceBasis]:
@@ -346,8 +351,7 @@ def resolve_bases(
     drafts = sorted({configs[i].draft for i in missing})
     why = (
         f"no published acceptance data for {target.model.name} with {', '.join(drafts)} "
-        "drafts (validation/published covers Llama-3.1-8B/Llama-3.2-1B only); pass "
-        "--acceptance-rate"
+        "drafts (validation/published covers Llama-3.1-8B/Llama-3.2-1B only)"
     )
     out = list(bases)
     for i in missing:

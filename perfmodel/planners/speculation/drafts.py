@@ -45,14 +45,22 @@ class DraftConfig:
         return f"{self.draft}/{self.kv_label}"
 
 
+def split_names(text: str, what: str) -> list[str]:
+    """A comma-separated list of names; an empty item ('1b,,self', '1b,', '') is an error,
+    not silently dropped."""
+    parts = [part.strip() for part in str(text).split(",")]
+    if any(not part for part in parts):
+        shown = str(text).strip()
+        raise PerfModelError(f"{what}: empty item in '{shown}'" if shown else f"{what}: none given")
+    return parts
+
+
 def parse_draft_kv(text: str, budgets=DEFAULT_BUDGETS) -> list[tuple[str, float]]:
     """'full', 'streamingllm:512', 'snapkv:1024', lists 'full,snapkv:256'; a compressed
     method without a budget stands for every budget in `budgets` (for the optimizer)."""
     out: list[tuple[str, float]] = []
-    for part in str(text).split(","):
-        part = part.strip().lower()
-        if not part:
-            continue
+    for part in split_names(text, "--draft-kv"):
+        part = part.lower()
         method, _, value = part.partition(":")
         if method not in KV_METHODS:
             raise PerfModelError(
@@ -85,7 +93,7 @@ def draft_configs(
 ) -> list[DraftConfig]:
     """Cartesian product of draft models and KV methods; self-speculation with a full KV
     cache is left out (it is the target itself: nothing to gain)."""
-    names = drafts.split(",") if isinstance(drafts, str) else list(drafts)
+    names = split_names(drafts, "--draft") if isinstance(drafts, str) else list(drafts)
     kvs = kv if isinstance(kv, str) else ",".join(kv)
     methods = parse_draft_kv(kvs, budgets)
     out = []
