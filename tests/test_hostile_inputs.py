@@ -4,8 +4,8 @@ Every case either fails cleanly (exit 2, exactly one line on stderr starting wit
 no traceback) or runs (exit 0) with a warning on stderr that names the cause. The table
 spans every command: sizes, lists, rates, files (missing, directory, empty, header-only,
 binary), model configs, measurement CSVs, profile and GPU YAMLs, workloads, output paths.
-Cases whose fix belongs to the planners (being rewritten elsewhere) are strict xfails, so
-they turn red the moment they are fixed and the mark must go.
+A case whose fix is pending can be marked a strict xfail (`error(..., xfail=reason)`), so it
+turns red the moment it is fixed and the mark must go; none is pending now.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from perfmodel.cli.main import main
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MEASURED = Path(__file__).resolve().parent.parent / "validation" / "published"
-PLANNER_LISTS = "draft lists are split in perfmodel/planners (being rewritten, issue 14)"
 HEADER = (
     "model,gpu,num_gpus,tp,weight_dtype,kv_dtype,batch_size,prompt_len,output_len,"
     "ttft_s,tpot_s,status"
@@ -242,8 +241,8 @@ CASES = [
         "efficiency.matmul,,",
         says="empty item",
     ),  # fmt: skip
-    error("recommend", *SMALL, "--draft", "1b,,self", says="draft", xfail=PLANNER_LISTS),
-    error("specdecode", *SMALL, "--draft", "1b,,self", says="draft", xfail=PLANNER_LISTS),
+    error("recommend", *SMALL, "--draft", "1b,,self", says="draft"),
+    error("specdecode", *SMALL, "--draft", "1b,,self", says="draft"),
     error("calibrate", says="--measurements"),
     error("calibrate", "--table", "specprefill_8b_batch1", "--params", "foo", says="unknown"),
     error("calibrate", "--table", "specprefill_8b_batch1", "--mode", "fast", says="mode"),

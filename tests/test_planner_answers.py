@@ -81,8 +81,10 @@ def test_speculative_decoding_without_gain_is_not_recommended(capsys):
 # --- 2. capacity ranks after every adjustment and says why --------------------------------
 def _opt(gpu, meets, cost, ttft, tpot=0.02, why=None) -> CapacityOption:
     return CapacityOption(
-        gpu, False, meets, "p", "fp8", "fp8", 8, int(cost // 8), int(cost), 16, 1.0,
-        float(cost), 1.0, ttft, tpot, index=0, why=why,
+        gpu, False, meets, "p", weight_dtype="fp8", kv_dtype="fp8", tp=8, pp=1,
+        gpus_per_node=8, nodes=int(cost) // 8, replicas=int(cost // 8), gpus_needed=int(cost),
+        batch=16, price_per_gpu_hour=1.0, cost_per_hour=float(cost), cost_per_mtok=1.0,
+        ttft_s=ttft, tpot_s=tpot, index=0, why=why,
     )  # fmt: skip
 
 
