@@ -147,8 +147,13 @@ def _print_human(dep, rows, prefill_bd, decode_bd, meta) -> None:
     out.print(f"[bold]{dep.describe()}[/bold]  ({meta['basis']})")
     if "operator_table" in meta:
         out.print(meta["operator_table"], highlight=False)
-    for param, why in meta.get("unidentified", {}).items():
-        out.print(f"not identified by the profile's data: {param}: {why}", highlight=False)
+    unidentified = meta.get("unidentified", {})
+    if unidentified:  # the reasons are in the profile YAML and in --json
+        out.print(
+            f"not identified by profile {dep.profile.name}'s own data (set by hand, reasons in "
+            f"its YAML and --json): {', '.join(unidentified)}",
+            highlight=False,
+        )
     table = Table(title="Predicted latency and memory per GPU")
     for col in ("batch", "prompt", "output", "TTFT", "TPOT", "e2e", "tok/s", "mem/GPU", "fits"):
         table.add_column(col, justify="right")
