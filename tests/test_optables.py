@@ -189,3 +189,30 @@ def test_validate_json_lists_the_measured_tables_with_mape_and_bias():
     ops = {(r["op"], r["sample"]) for r in out["operator_tables"]}
     assert ("gemm", "in-sample") in ops and ("gemm", "held-out shape") in ops
     assert any(t["name"].startswith("specprefill") for t in out["tables"])  # published too
+
+
+def test_a_table_written_by_profile_ops_on_cpu_is_read_back_and_used(tmp_path):
+    """The real loop: `perfmodel profile --ops` on CPU (tiny shapes) writes a CSV, a profile
+    names it as its operator table, and `predict` prices the measured kernels from it."""
+    pytest.importorskip("torch")
+    model = "tests/fixtures/profiler/tiny-llama/config.json"
+    ops = tmp_path / "cpu_ops.csv"
+    run_cli(
+        "profile", "--ops", "--model", model, "--device", "cpu", "--max-m", "4",
+        "--out", str(ops), "--no-progress",
+    )  # fmt: skip
+    table = read_optable(ops)
+    assert table.gpu == "cpu-generic" and table.framework == "torch-eager"
+    assert {"gemm", "rmsnorm"} <= set(table.op)
+    prof = tmp_path / "cpu.yaml"
+    prof.write_text(f"name: cpu-ops\nframework: torch-eager\ngpus: [cpu-generic]\noptable: {ops}\n")
+    args = ["--model", model, "--gpu", "cpu-generic", "--batch", "1", "--prompt-len", "4"]
+    out = run_cli("predict", *args, "--output-len", "2", "--profile", str(prof), "--json",
+                  check_json=True)  # fmt: skip
+    assert out["operator_table"] == "operator table cpu-generic__torch-eager (measured)"
+    # decode GEMMs run at M = 1 token, a measured point: the breakdown's qkv time is the
+    # table's qkv time at M = 1, once per layer (2 layers)
+    qkv_m1 = table.values["time_s"][(table.op == "gemm") & (table.shape == "qkv")
+                                    & (table.values["m"] == 1)]  # fmt: skip
+    decode = {r["op"]: r["time_s"] for r in out["breakdown"]["decode"]}
+    assert decode["qkv_proj"] == pytest.approx(2 * qkv_m1[0], rel=1e-3)

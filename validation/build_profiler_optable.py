@@ -24,70 +24,26 @@ import csv
 import sys
 from pathlib import Path
 
+from perfmodel.specs.optables import TABLE_COLUMNS, from_profiler_rows
+
 ROOT = Path(__file__).resolve().parent.parent
 RAW = ROOT / "validation" / "measurements" / "profiler_h100_2026-11-26"
 SHIPPED = ROOT / "perfmodel" / "optables" / "h100-sxm__torch-cudagraph.csv"
 DEFAULT_MODELS = ("llama-3.1-8b", "llama-3.2-1b", "llama-3.1-70b_tp8")
-COLUMNS = (
-    "op,shape,m,k,n,batch,ctx,heads,kv_heads,head_dim,bytes,flops,time_ms,dtype,gpu,"
-    "gpu_name,framework,framework_version,driver,timestamp,source"
-).split(",")
-FRAMEWORK = "torch-cudagraph"
-BF16 = 2
-
-
-def _i(text: str) -> int:
-    return int(float(text))
 
 
 def optable_rows(path: Path) -> list[dict]:
-    """One optable row per ok microbenchmark of a `profile --ops` CSV."""
+    """One optable row per ok microbenchmark of a `profile --ops` CSV (the conversion lives
+    in perfmodel.specs.optables, which also reads such a CSV directly)."""
     with path.open(newline="") as fh:
         raw = list(csv.DictReader(fh))
-    out = []
-    for r in raw:
-        if r["status"] != "ok" or r["kernel"] == "allreduce":
-            continue
-        op = r["kernel"]
-        row = dict.fromkeys(COLUMNS, "")
-        row.update(op=op, time_ms=r["time_ms"], dtype=r["dtype"])
-        if op == "gemm":
-            m, k, n = _i(r["m"]), _i(r["k"]), _i(r["n"])
-            row.update(shape=r["op"].replace("mlp_", "").replace("_proj", ""), m=m, k=k, n=n)
-            row.update(bytes=BF16 * (k * n + m * k + m * n), flops=2 * m * k * n)
-        elif op in ("attn_decode", "attn_prefill"):
-            b, c = _i(r["batch"]), _i(r["context"])
-            h, kv, hd = _i(r["heads"]), _i(r["kv_heads"]), _i(r["head_dim"])
-            row.update(batch=b, ctx=c, heads=h, kv_heads=kv, head_dim=hd)
-            if op == "attn_decode":
-                row.update(bytes=BF16 * 2 * b * c * kv * hd, flops=4 * b * h * c * hd)
-            else:
-                row.update(bytes=BF16 * 4 * b * c * h * hd, flops=2 * b * h * c * c * hd)
-        elif op == "rmsnorm":
-            m, d = _i(r["m"]), _i(r["n"])
-            row.update(m=m, n=d, bytes=BF16 * 2 * m * d)
-        elif op == "silu_mul":
-            m, f = _i(r["m"]), _i(r["n"])
-            row.update(m=m, n=f, bytes=BF16 * 5 * m * f)
-        elif op == "copy":
-            row.update(bytes=r["bytes"])
-        row.update(
-            gpu=r["gpu"],
-            gpu_name=r["gpu_name"],
-            framework=FRAMEWORK,
-            framework_version=r["framework_version"],
-            driver=r["driver"],
-            timestamp=r["timestamp"],
-            source=f"{path.relative_to(ROOT)} (perfmodel profile --ops, CUDA graph x{r['reps']})",
-        )
-        out.append(row)
-    return out
+    return from_profiler_rows(raw, str(path.relative_to(ROOT)))
 
 
 def write(path: Path, rows: list[dict]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="") as fh:
-        w = csv.DictWriter(fh, fieldnames=COLUMNS)
+        w = csv.DictWriter(fh, fieldnames=TABLE_COLUMNS)
         w.writeheader()
         w.writerows(rows)
 

@@ -94,6 +94,11 @@ def read_optable(path: str | Path, gpu: str | None = None) -> OpTable:
             records = list(reader)
     except (UnicodeDecodeError, csv.Error) as exc:
         raise PerfModelError(f"{path}: not a readable CSV ({exc.__class__.__name__})") from exc
+    if is_profiler_output(header):  # `perfmodel profile --ops` output, read as it was written
+        records = [
+            {k: str(v) for k, v in row.items()} for row in from_profiler_rows(records, str(path))
+        ]
+        header = TABLE_COLUMNS
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise PerfModelError(f"{path}: operator table missing column(s) {', '.join(missing)}")
@@ -154,3 +159,69 @@ def load_optable(name_or_path: str, gpu: str | None = None) -> OpTable:
 def same_architecture(gpu_a: str, gpu_b: str) -> bool:
     arch = ARCHITECTURE.get(gpu_a)
     return arch is not None and arch == ARCHITECTURE.get(gpu_b)
+
+
+# ---- `perfmodel profile --ops` output -> operator-table rows --------------------------------
+# The profiler writes one row per microbenchmark with the model's op name in `op`, the kernel
+# class in `kernel` and `context` for attention; the rows below are this module's format.
+# Byte counts per op (e = bytes per element of the row's dtype): GEMM (K*N + M*K + M*N) e;
+# decode attention K+V read 2 B C kv hd e; causal prefill attention 4 B S h hd e; RMSNorm read
+# + write 2 M d e; SiLU*mul (two kernels) 5 M f e; copy read + write as measured.
+PROFILER_FRAMEWORK = {"cuda_graph": "torch-cudagraph", "wall": "torch-eager"}
+TABLE_COLUMNS = (
+    "op,shape,m,k,n,batch,ctx,heads,kv_heads,head_dim,bytes,flops,time_ms,dtype,gpu,"
+    "gpu_name,framework,framework_version,driver,timestamp,source"
+).split(",")
+_TIMING = {"cuda_graph": "CUDA graph", "wall": "wall clock"}
+_ELEMENT_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
+
+
+def is_profiler_output(header) -> bool:
+    """True for a CSV written by `perfmodel profile --ops` (kernel and timing columns)."""
+    return "kernel" in header and "timing" in header and "context" in header
+
+
+def from_profiler_rows(raw: list[dict], source: str) -> list[dict]:
+    """Operator-table rows from the ok rows of a `profile --ops` CSV (all-reduces left out:
+    the cost model prices them from the link). framework: torch-cudagraph for CUDA-graph
+    timing, torch-eager for wall-clock timing (CPU)."""
+    out = []
+    for r in raw:
+        if r.get("status", "ok") != "ok" or r["kernel"] == "allreduce":
+            continue
+        op, e = r["kernel"], _ELEMENT_BYTES.get(r["dtype"], 2)
+        row = dict.fromkeys(TABLE_COLUMNS, "")
+        row.update(op=op, time_ms=r["time_ms"], dtype=r["dtype"])
+
+        def i(column: str, r=r) -> int:
+            return int(float(r[column]))
+
+        if op == "gemm":
+            m, k, n = i("m"), i("k"), i("n")
+            row.update(shape=r["op"].replace("mlp_", "").replace("_proj", ""), m=m, k=k, n=n)
+            row.update(bytes=e * (k * n + m * k + m * n), flops=2 * m * k * n)
+        elif op in ("attn_decode", "attn_prefill"):
+            b, c, h, kv, hd = i("batch"), i("context"), i("heads"), i("kv_heads"), i("head_dim")
+            row.update(batch=b, ctx=c, heads=h, kv_heads=kv, head_dim=hd)
+            if op == "attn_decode":
+                row.update(bytes=e * 2 * b * c * kv * hd, flops=4 * b * h * c * hd)
+            else:
+                row.update(bytes=e * 4 * b * c * h * hd, flops=2 * b * h * c * c * hd)
+        elif op == "rmsnorm":
+            row.update(m=i("m"), n=i("n"), bytes=e * 2 * i("m") * i("n"))
+        elif op == "silu_mul":
+            row.update(m=i("m"), n=i("n"), bytes=e * 5 * i("m") * i("n"))
+        elif op == "copy":
+            row.update(bytes=r["bytes"])
+        row.update(
+            gpu=r["gpu"],
+            gpu_name=r.get("gpu_name", ""),
+            framework=PROFILER_FRAMEWORK.get(r.get("timing", ""), "torch-eager"),
+            framework_version=r.get("framework_version", ""),
+            driver=r.get("driver", ""),
+            timestamp=r.get("timestamp", ""),
+            source=f"{source} (perfmodel profile --ops, {_TIMING.get(r.get('timing', ''), '')} "
+            f"x{r.get('reps', '')})",
+        )
+        out.append(row)
+    return out
