@@ -27,3 +27,4 @@ HARDWARE_DIR = _sibling_package("hardware_specs")
 VALIDATION_DIR = _sibling_package("validation")
 PUBLISHED_DIR = VALIDATION_DIR / "published"
 MEASUREMENTS_DIR = VALIDATION_DIR / "measurements"
+KNOWN_MISSES_PATH = VALIDATION_DIR / "known_misses.yaml"

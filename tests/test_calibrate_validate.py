@@ -8,18 +8,21 @@ import pytest
 
 from perfmodel.accuracy.calibrate import fit_profile
 from perfmodel.accuracy.observations import build_table, published_tables
+from perfmodel.accuracy.targets import (
+    LEAVE_ONE_TABLE_OUT_MAPE,
+    ROW_APE,
+    TABLE_MAPE,
+    KnownMiss,
+    load_known_misses,
+    misses_vs_targets,
+    table_verdict,
+)
 from perfmodel.accuracy.validate import cross_validate, validate_tables
 from perfmodel.core.deployment import make_deployment
 from perfmodel.core.inference import decode_step_time, mean_decode_context, prefill_time
+from perfmodel.errors import PerfModelError
 from perfmodel.specs.profile import load_profile
 from tests.conftest import assert_one_line_error, run_cli
-
-# Issue targets: prefill tables and MagicDec T_auto <= 5% MAPE; T_V, T_D, T_SD <= 10%.
-TARGETS = {
-    "specprefill_70b_baseline/ttft_s": 0.05,
-    "specprefill_70b_keep50/ttft_s": 0.05,
-    "specprefill_8b_batch1/ttft_s": 0.05,
-}
 
 
 @pytest.fixture(scope="module")
@@ -27,15 +30,67 @@ def report():
     return validate_tables(published_tables())
 
 
-def test_shipped_profiles_meet_accuracy_targets(report):
+@pytest.fixture(scope="module")
+def cv():
+    return cross_validate(published_tables())
+
+
+@pytest.fixture(scope="module")
+def misses(report, cv):
+    return misses_vs_targets(report["scores"], cv)
+
+
+def test_published_tables_meet_the_stated_targets_or_are_known_misses(misses):
+    """Every published table, row and held-out table meets its target from targets.py
+    (issue 12) unless validation/known_misses.yaml lists it with a reason."""
+    assert misses["unlisted_misses"] == []
+
+
+def test_every_known_miss_still_misses(misses):
+    """Strict: an entry whose value no longer exceeds its target must leave the list."""
+    assert len(misses["known_misses"]) == len(load_known_misses()) > 0
+    for m in misses["known_misses"]:
+        assert m["value"] is not None, m  # names a real table, quantity and row
+        assert m["value"] > m["target"], m
+        assert m["misses"] is True and m["reason"], m
+
+
+def test_each_table_score_is_checked_against_its_quantity_target(report):
     by_name = {s.name: s for s in report["scores"]}
-    for name, target in TARGETS.items():
-        assert by_name[name].mape <= target, (name, by_name[name].mape)
-    for s in report["scores"]:
-        if s.name.startswith("magicdec"):
-            limit = 0.05 if s.name.endswith("t_autoregressive") else 0.10
-            assert s.mape <= limit, (s.name, s.mape)
-            assert s.max_ape <= 0.15, (s.name, s.max_ape)
+    assert {s.quantity for s in report["scores"]} == set(TABLE_MAPE)
+    for name, s in by_name.items():
+        v = table_verdict(s)
+        assert v["target_mape"] == TABLE_MAPE[s.quantity]
+        assert v["meets_target"] == (s.mape <= TABLE_MAPE[s.quantity]), name
+        assert v["rows_over_row_target"] == [
+            line for line, a in zip(s.lines, s.ape, strict=True) if a > ROW_APE
+        ]
+    # the published rows carry their source line, so a row miss names its row
+    assert all(len(s.lines) == s.rows for s in report["scores"])
+
+
+def test_an_unlisted_miss_is_reported_and_a_cured_one_is_flagged(report, cv):
+    """The check can fail both ways: with an empty list every current miss is unlisted; an
+    entry on a row that meets its target is reported as no longer missing."""
+    empty = misses_vs_targets(report["scores"], cv, misses=[])
+    listed = {m.key for m in load_known_misses()}
+    assert {
+        (m["table"], m["quantity"], m["scope"], m["line"]) for m in empty["unlisted_misses"]
+    } == (listed)
+    s = next(s for s in report["scores"] if s.name == "specprefill_70b_baseline/ttft_s")
+    cured = KnownMiss(s.table, s.quantity, "row", s.lines[0], "test entry")
+    out = misses_vs_targets(report["scores"], cv, misses=[cured])["known_misses"][0]
+    assert out["value"] == pytest.approx(s.ape[0]) and out["misses"] is False
+
+
+def test_leave_one_table_out_holds_out_every_fitted_table(report, cv):
+    """Each fitted table and quantity is held out once; their bound (LOTO MAPE) is checked
+    with the others in the test above."""
+    fitted = {s.name for s in report["scores"] if s.fit}
+    assert {r["held_out"] for r in cv} == fitted and len(cv) == len(fitted) >= 6
+    assert sum(r["mape"] > LEAVE_ONE_TABLE_OUT_MAPE for r in cv) == sum(
+        m.scope == "leave-one-table-out" for m in load_known_misses()
+    )
 
 
 def test_published_oom_row_predicted_oom(report):
@@ -43,10 +98,38 @@ def test_published_oom_row_predicted_oom(report):
     assert checks and all(c["agrees"] for c in checks)
 
 
-def test_leave_one_table_out_under_15_percent():
-    cv = cross_validate(published_tables())
-    assert len(cv) >= 6
-    assert max(r["mape"] for r in cv) <= 0.15
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("misses: [{table: t, quantity: t_sd, scope: row, reason: r}]", "line"),
+        ("misses: [{table: t, quantity: t_sd, scope: tabel, reason: r}]", "scope"),
+        ("misses: [{table: t, quantity: t_sd, scope: table}]", "reason"),
+        ("misses: [{table: t, quantity: speedup, scope: table, reason: r}]", "no stated target"),
+    ],
+)
+def test_bad_known_miss_entry_is_one_clear_error(tmp_path, text, fragment):
+    path = tmp_path / "misses.yaml"
+    path.write_text(text)
+    with pytest.raises(PerfModelError, match=fragment):
+        load_known_misses(path)
+
+
+def test_cli_validate_reports_known_misses_with_target_value_and_reason():
+    out = run_cli("validate", "--json", "--cross-validate", check_json=True)
+    assert out["unlisted_misses"] == []
+    assert len(out["known_misses"]) == len(load_known_misses())
+    for m in out["known_misses"]:
+        assert m["value"] > m["target"] and m["misses"] is True and m["reason"]
+    for t in out["tables"]:
+        assert t["target_mape"] == TABLE_MAPE[t["name"].partition("/")[2]]
+        assert isinstance(t["meets_target"], bool)
+    assert all(r["meets_target"] for r in out["measured_tables"] if r["sample"] == "in-sample")
+    plain = run_cli("validate", "--json", check_json=True)
+    loto = [m for m in plain["known_misses"] if m["scope"] == "leave-one-table-out"]
+    assert loto and all(m["value"] is None and "--cross-validate" in m["note"] for m in loto)
+    text = run_cli("validate", "--cross-validate").stdout
+    assert "Known misses vs stated targets" in text and "UNLISTED" not in text
+    assert "NO LONGER MISSES" not in text
 
 
 def _synthetic_csv(path, profile, noise, seed=0):

@@ -19,6 +19,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from perfmodel.accuracy.targets import ROW_APE, TABLE_MAPE, load_known_misses
 from perfmodel.core.deployment import make_deployment
 from perfmodel.errors import PerfModelError
 from perfmodel.paths import DATA_DIR, PUBLISHED_DIR
@@ -69,38 +70,40 @@ def _mape(pred, meas):
 # --- published rows -----------------------------------------------------------------------
 
 
+# Bounds: the stated targets (perfmodel/accuracy/targets.py); a table or row over its bound
+# must be listed with its reason in validation/known_misses.yaml (and must still miss).
+KNOWN = {(m.table, m.quantity, m.scope, m.line) for m in load_known_misses()}
+QUANTITIES = (
+    ("t_autoregressive", "t_autoregressive_ms", "autoregressive_s"),
+    ("t_verify", "t_verify_ms", "verify_s"),
+    ("t_draft", "t_draft_ms", "draft_s"),
+    ("t_sd", "t_sd_ms", "sd_s"),
+)
+
+
 @pytest.mark.parametrize("path", TABLES, ids=[p.stem for p in TABLES])
-def test_published_times_per_table(path):
+def test_published_times_per_table_and_row(path):
     ok, _ = _rows(path)
     t = _times(ok)
-    assert _mape(t.autoregressive_s * 1e3, ok["t_autoregressive_ms"]) <= 0.05
-    assert _mape(t.verify_s * 1e3, ok["t_verify_ms"]) <= 0.10
-    assert _mape(t.draft_s * 1e3, ok["t_draft_ms"]) <= 0.10
-    assert _mape(t.sd_s * 1e3, ok["t_sd_ms"]) <= 0.10
-
-
-# One row misses +-0.08: prompt 8192, budget 512, batch 256, gamma 3 (line 297): modeled
-# 1.30 vs published 1.39. Its published verification of 4 tokens costs only 6.3% more than
-# that of 3 tokens at the same batch and context (line 289: 19.51 ms vs 20.73 ms), while the
-# additive model charges the extra token's FLOPs in full (+11.1%, asserted below); that
-# ~5-point verify gap alone moves the speedup by ~0.07, so the row gets 0.10 (miss: 0.090).
-ROW_TOLERANCE = {("magicdec_p8192_budget512", 297): 0.10}
+    for quantity, col, attr in QUANTITIES:
+        pred = getattr(t, attr) * 1e3
+        listed = (path.stem, quantity, "table", None) in KNOWN
+        assert (_mape(pred, ok[col]) > TABLE_MAPE[quantity]) == listed, (path.stem, quantity)
+        ape = np.abs(pred / ok[col].to_numpy() - 1.0)
+        for line, e in zip(ok["line"].astype(int), ape, strict=True):
+            key = (path.stem, quantity, "row", line)
+            assert (e > ROW_APE) == (key in KNOWN), (key, e)
 
 
 @pytest.mark.parametrize("path", TABLES, ids=[p.stem for p in TABLES])
 def test_published_speedup_per_row(path):
+    """The published speedup (T_auto / T_SD) of each row, within the per-row bound."""
     ok, _ = _rows(path)
     pred = _times(ok).speedup
     for i, row in ok.iterrows():
-        tol = ROW_TOLERANCE.get((path.stem, int(row["line"])), 0.08)
-        assert abs(pred[i] - row["speedup"]) <= tol, (path.stem, int(row["line"]), pred[i])
-
-
-def test_the_one_wider_row_is_explained_by_its_verify_ratio():
-    target = _target()
-    v = sd.decode_step_time(target, 256, 8192, np.array([3.0, 4.0]))
-    assert v[1] / v[0] - 1 == pytest.approx(0.111, abs=0.01)
-    assert 20.73 / 19.51 - 1 == pytest.approx(0.063, abs=0.001)
+        key = (path.stem, "speedup", "row", int(row["line"]))
+        ape = abs(pred[i] / row["speedup"] - 1.0)
+        assert (ape > ROW_APE) == (key in KNOWN), (key, pred[i], row["speedup"])
 
 
 def test_best_gamma_matches_published_in_most_rows():

@@ -14,6 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from perfmodel.accuracy.targets import ROW_APE, TABLE_MAPE, load_known_misses
 from perfmodel.core.deployment import make_deployment
 from perfmodel.core.inference import prefill_time
 from perfmodel.errors import PerfModelError
@@ -34,14 +35,9 @@ CLI = [
     "import sys; from perfmodel.cli import main; sys.exit(main(sys.argv[1:]))",
     "specprefill",
 ]
-TABLE_MAPE = 0.05  # per published table (the target)
-ROW_APE = 0.10  # every row, except:
-# The batch-1 table's shortest prompt (4k, keep 10%, 0.043 s measured) is 14% over: a third of
-# its modeled time is the speculator's 8 look-ahead decode steps, priced with the decode
-# overheads fitted on MagicDec's CUDA-graph decoding (the only H100 decode data). That
-# table's hardware, framework and speculator are not stated in the source (assumed: 1xH100,
-# vLLM, Llama-3.2-1B), so its smallest rows are the least certain.
-ROW_APE_OVERRIDE = {("specprefill_8b_batch1", 4096, 0.1): 0.15}
+# Bounds: the stated targets (perfmodel/accuracy/targets.py); a row or table over its bound
+# must be listed with its reason in validation/known_misses.yaml (and must still miss).
+KNOWN = {(m.table, m.scope, m.line) for m in load_known_misses() if m.quantity == "ttft_s"}
 
 
 @pytest.fixture(scope="module")
@@ -78,10 +74,11 @@ def test_published_rows_reproduced(name):
         keep = np.array([float(r["keep_rate"]) for r in rows])
         pred = specprefill_times(target, spec, b, L, keep).ttft_s
     ape = np.abs(pred / measured - 1)
-    assert ape.mean() <= TABLE_MAPE, (name, ape)
+    listed = (name, "table", None) in KNOWN
+    assert (ape.mean() > TABLE_MAPE["ttft_s"]) == listed, (name, ape)
     for r, e in zip(rows, ape, strict=True):
-        key = (name, int(r["prompt_len"]), float(r["keep_rate"] or 0) or None)
-        assert e <= ROW_APE_OVERRIDE.get(key, ROW_APE), (key, e)
+        key = (name, "row", int(r["line"]))
+        assert (e > ROW_APE) == (key in KNOWN), (key, e)
 
 
 # --- quality ------------------------------------------------------------------------------

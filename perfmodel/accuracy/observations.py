@@ -57,6 +57,7 @@ class Observation:
     profile: str  # name of the profile these rows belong to ('' = by GPU)
     fit: bool = True
     gpu: str = ""
+    lines: tuple[int, ...] = ()  # the rows' `line` column (source line), when the file has one
 
     @property
     def name(self) -> str:
@@ -293,6 +294,14 @@ def _labels(frame, rows) -> list[str]:
     return label.tolist()
 
 
+def _lines(frame, rows) -> tuple[int, ...]:
+    """The published rows' `line` column (the line of the source they were read from)."""
+    if "line" not in frame.columns:
+        return ()
+    values = frame["line"].iloc[list(rows)]
+    return tuple(int(v) for v in values) if values.notna().all() else ()
+
+
 def build_table(
     path: str | Path, name: str | None = None, profile_override: str | None = None
 ) -> Table:
@@ -332,6 +341,7 @@ def build_table(
                     profile_name,
                     fit,
                     gpu,
+                    _lines(frame, rows),
                 )
             )
 

@@ -31,6 +31,20 @@ class Score:
     predicted: np.ndarray
     measured: np.ndarray
     labels: list[str]
+    lines: tuple[int, ...] = ()  # source line of each row (published tables), else ()
+
+    @property
+    def quantity(self) -> str:
+        return self.name.partition("/")[2]
+
+    @property
+    def table(self) -> str:
+        return self.name.partition("/")[0]
+
+    @property
+    def ape(self) -> np.ndarray:
+        """|predicted - measured| / measured per row."""
+        return np.abs(self.predicted - self.measured) / self.measured
 
     def as_dict(self) -> dict:
         return {
@@ -76,6 +90,7 @@ def score(obs: Observation, profile: Profile) -> Score:
         pred,
         obs.measured,
         obs.labels,
+        obs.lines,
     )
 
 
