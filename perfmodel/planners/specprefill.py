@@ -19,16 +19,6 @@ written and re-read (b*n*h/t*L*4*2) per layer, plus a per-sequence selection ove
 Planner (plan_specprefill): speedup and quality per keep rate, recommended keep rate under a
 LongBench quality budget (perfmodel.planners.quality), break-even prompt length (exact to one token),
 and max QPS under a TTFT SLO (max_qps; speculator on shared GPUs or on its own, pipelined).
-
-Headline, Llama-3.1-405B FP8 on 8x H100 SXM (TP8), Llama-3.1-8B BF16 speculator on the same
-GPUs, look-ahead 8, shipped vllm-h100 profile, configurations that fit in memory: the best
-TTFT speedup is 9.5x at keep 0.1, 128k tokens, batch 1 (45.2 s -> 4.75 s); 7.1-7.5x at 32k
-(batch 1-8), 8.2-8.4x at 64k; the paper reports up to 7.66x. At 128k the baseline is
-dominated by attention (quadratic in L, so keeping 10% of tokens cuts it ~100x) while the
-FP8 matmuls and all-reduces are cut 10x; what is left is the speculator: its own
-full-length prefill (2.8 s, mostly the 8B's attention over 128k tokens) is now larger than
-the target's 10% prefill (2.0 s), which bounds the speedup at baseline / speculator ~ 16x
-even at keep -> 0. Look-ahead and scoring are a few percent.
 """
 
 from __future__ import annotations
