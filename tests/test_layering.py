@@ -121,3 +121,9 @@ def test_the_walk_sees_function_local_and_relative_imports(tmp_path):
     assert (3, "perfmodel.accuracy.validate") in found
     assert layer_of("perfmodel.cli.commands.common") > layer_of("perfmodel.planners.probe")
     assert layer_of("perfmodel.accuracy.validate") > layer_of("perfmodel.planners.probe")
+
+
+@pytest.mark.parametrize("path", sources(), ids=lambda p: str(p.relative_to(REPO)))
+def test_modules_stay_small(path):
+    """One job per module (STYLE.md 6; issue 13): at most 500 lines."""
+    assert len(path.read_text().splitlines()) <= 500, f"{path.name}: split it by concern"
