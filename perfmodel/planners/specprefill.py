@@ -41,13 +41,14 @@ from perfmodel.planners.specprefill_cost import (  # noqa: F401 (re-exported)
     specprefill_times,
 )
 from perfmodel.planners.speculation.deploy import (
+    FIRST_STAGE,
     OWN_GPUS,
     check_helper,
     helper_memory,
     helper_placement,
 )
 
-# --- planner (headline figure for 405B FP8: see the module docstring) ----------------------
+# --- planner -------------------------------------------------------------------------------
 
 DEFAULT_KEEP_RATES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 DEFAULT_SLO_FACTOR = 2.0  # default TTFT SLO = 2 x baseline TTFT of one request of this length
@@ -319,7 +320,8 @@ class SpecPrefillPlan:
             "batch": self.batch,
             "prompt_len": self.prompt_len,
             "lookahead": self.lookahead,
-            "speculator_placement": "shared" if self.colocated else "separate",
+            # one vocabulary with recommend and capacity (speculation.helper_placement)
+            "speculator_placement": FIRST_STAGE if self.colocated else OWN_GPUS,
             "speculator_gpus": self.speculator.num_gpus,
         }
 

@@ -8,6 +8,7 @@
 # perfmodel runs from the source tree (PYTHONPATH=.), nothing else is installed.
 # Without CUDA it rehearses every step with tiny shapes (the tiny-llama test config).
 # Order = importance: 8B ops, 8B decode, 8B prefill, Qwen2.5-7B decode/prefill, 1B, extras.
+# Results: $OUT/measurements.tgz holds every file (the device tool returns at most 8 files).
 # Every CSV row is fsynced as it is measured, so a timeout still leaves partial data; each step
 # is bounded by `timeout` and the whole run by BUDGET_S (default 390 s).
 set -u
@@ -87,3 +88,8 @@ step "ops Qwen2.5-7B" 45 "${OPS[@]}" --model "$MQ" --out "$OUT/ops_qwen2.5-7b.cs
 
 echo "== done at $(elapsed)s"
 ls -la "$OUT"
+# The device tool brings back at most 8 files per call (the first H100 run lost its sweep
+# CSVs that way): everything also goes into one archive, written last.
+# (measure.log is still being written by tee: tar's "file changed" warning is expected)
+tar czf "$OUT/measurements.tgz" -C "$OUT" --exclude measurements.tgz --warning=no-file-changed . \
+  ; [ -s "$OUT/measurements.tgz" ] && echo "== packed $OUT/measurements.tgz"

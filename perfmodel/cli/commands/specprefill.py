@@ -198,7 +198,7 @@ def _print_human(p: dict) -> None:
     out = console()
     place = (
         f"speculator {p['speculator']} on the same GPUs"
-        if p["speculator_placement"] == "shared"
+        if p["speculator_placement"] == "first_stage"
         else f"speculator {p['speculator']} on its own {p['speculator_gpus']} GPUs"
     )
     out.print(
