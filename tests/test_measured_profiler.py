@@ -179,3 +179,18 @@ def test_gemm_never_reads_weights_faster_than_hbm_streams_them():
         if r["op"] == "o_proj" and int(r["m"]) == 64
     ]
     assert float(raw[0]["tbps"]) * 1e12 > cv.stream_bw  # the microbenchmark does beat it
+
+
+def test_operator_tables_transfer_to_the_held_out_h200():
+    """Kernel by kernel: the H100 table transferred to the H200 against the H200's own
+    `profile --ops` table (never used by the model). Same bound as the other held-out checks:
+    10% MAPE per operator class."""
+    from perfmodel.accuracy.measured import transfer_report
+
+    rows = transfer_report()
+    classes = {r["op"] for r in rows}
+    assert {"gemm (M <= 64)", "gemm (M >= 128)", "attn_decode", "attn_prefill"} <= classes
+    assert {"rmsnorm", "silu_mul"} <= classes
+    for r in rows:
+        assert r["sample"] == "held-out GPU (h200, transferred)"
+        assert r["mape"] <= 0.10, r

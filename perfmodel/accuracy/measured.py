@@ -13,6 +13,8 @@ operator table. In-sample: the measured curve at its own points (exact by constr
 Held-out: each GEMM weight shape predicted from the other shapes only (ratio to the
 roofline, interpolated in log weight size), each attention configuration from the nearest
 other configuration: the error the model makes on a shape that was never measured.
+`transfer_report`: the table transferred to another GPU (H200) against that GPU's own
+`profile --ops` table, which the model never uses.
 """
 
 from __future__ import annotations
@@ -26,10 +28,12 @@ from perfmodel.core.optable_cost import (
     TableCost,
     _sorted_rows,
     gemm_roofline,
+    table_cost,
     table_curves,
 )
 from perfmodel.paths import MEASUREMENTS_DIR
 from perfmodel.specs.hardware import resolve_gpu
+from perfmodel.specs.optables import read_optable
 from perfmodel.specs.profile import Profile, load_profile
 
 
@@ -185,6 +189,59 @@ def ops_report(table_name: str = "h100-sxm__torch-cudagraph") -> list[dict]:
                 pred = kernels * tc.eltwise(key, by)
             out.append({"op": op, "sample": "in-sample", **errors_summary(pred, tt)})
     return out
+
+
+# An operator table measured by `perfmodel profile --ops` on a GPU the shipped table was not
+# measured on, kept out of the model: the check of the cross-GPU transfer, kernel by kernel.
+HELD_OUT_GPU_OPS = MEASUREMENTS_DIR / "profiler_h200_2026-11-26" / "ops_llama-3.1-8b.csv"
+
+
+def transfer_report(
+    table_name: str = "h100-sxm__torch-cudagraph", held_out=HELD_OUT_GPU_OPS
+) -> list[dict]:
+    """Per operator class: the shipped table transferred to the held-out table's GPU (ratio
+    to the roofline of that GPU's peaks) against what was measured there. Empty when the
+    held-out table is not installed (it ships with the repository, not the wheel) or the
+    table does not transfer to that GPU."""
+    if not held_out.is_file():
+        return []
+    held = read_optable(held_out)
+    hw = resolve_gpu(held.gpu)
+    tc = table_cost(table_name, hw)
+    if tc is None:
+        return []
+    v, sample = held.values, f"held-out GPU ({hw.name}, transferred)"
+    classes: dict[str, tuple[list, list]] = {}
+
+    def add(name, pred, idx):
+        p, m = classes.setdefault(name, ([], []))
+        p.append(np.atleast_1d(pred))
+        m.append(v["time_s"][idx])
+
+    for i in held.rows("gemm"):
+        m = v["m"][i : i + 1]
+        name = "gemm (M <= 64)" if m[0] <= 64 else "gemm (M >= 128)"
+        add(name, tc.gemm(held.shape[i], m, v["k"][i], v["n"][i], 2.0), [i])
+    for i in held.rows("attn_decode"):
+        b, c, h, kv, hd = (
+            v[x][i : i + 1] for x in ("batch", "ctx", "heads", "kv_heads", "head_dim")
+        )
+        add("attn_decode", tc.attn_decode(b, c, h[0], kv[0], hd[0], 2.0), [i])
+    for i in held.rows("attn_prefill"):
+        h, kv, hd = (v[x][i] for x in ("heads", "kv_heads", "head_dim"))
+        add(
+            "attn_prefill",
+            tc.attn_prefill(v["flops"][i : i + 1], v["bytes"][i : i + 1], h, kv, hd),
+            [i],
+        )
+    for i in held.rows("rmsnorm"):
+        add("rmsnorm", tc.eltwise("rmsnorm", v["bytes"][i : i + 1], v["n"][i]), [i])
+    for i in held.rows("silu_mul"):  # two kernels (SiLU, multiply), bytes split evenly
+        add("silu_mul", 2.0 * tc.eltwise("kernel", v["bytes"][i : i + 1] / 2.0), [i])
+    return [
+        {"op": name, "sample": sample, **errors_summary(np.concatenate(p), np.concatenate(m))}
+        for name, (p, m) in classes.items()
+    ]
 
 
 def compare_measurements(table: Table, reference: Table) -> list[dict]:

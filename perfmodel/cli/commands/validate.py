@@ -272,9 +272,9 @@ def _measured(table, measurements, profile):
 
 
 def _ops():
-    from perfmodel.accuracy.measured import ops_report
+    from perfmodel.accuracy.measured import ops_report, transfer_report
 
-    return ops_report()
+    return ops_report() + transfer_report()
 
 
 def _print_measured(out, measured, op_rows) -> None:
