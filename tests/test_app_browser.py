@@ -112,7 +112,7 @@ class Browser:
             stderr=subprocess.PIPE,
             text=True,
         )
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 120  # safety net: Chromium start on a loaded machine
         port = None
         while port is None and time.monotonic() < deadline:
             line = self.proc.stderr.readline()
@@ -133,7 +133,7 @@ class Browser:
         except subprocess.TimeoutExpired:
             self.proc.kill()
 
-    def render(self, url, done, png=None, height=1000, timeout=60.0) -> str:
+    def render(self, url, done, png=None, height=1000, timeout=300.0) -> str:
         """Load url, wait (real time) until done(html), then optionally save a screenshot."""
         return asyncio.run(self._render(url, done, png, height, timeout))
 
