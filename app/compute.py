@@ -145,7 +145,8 @@ def uploaded_validation(data: bytes, filename: str, profile: str = "auto") -> di
             )
         result = validate_tables([table], _profile_arg(profile))
     tables, points = _scores_frames(result)
-    return {"tables": tables, "points": points, "memory_checks": result["memory_checks"]}
+    out = {"tables": tables, "points": points, "memory_checks": result["memory_checks"]}
+    return {**out, "notes": list(table.notes)}  # rows dropped, and why
 
 
 def _profile_arg(profile: str) -> str | None:

@@ -159,6 +159,21 @@ def test_uploaded_csv_with_wrong_columns(tmp_path):
     good = (ROOT / "validation" / "published" / "specprefill_8b_batch1.csv").read_bytes()
     res = compute.uploaded_validation(good, "mine.csv")
     assert 0 <= res["points"]["ape"].mean() < 0.5
+    assert res["notes"] == []
+
+
+def test_uploaded_csv_says_which_rows_were_dropped():
+    """Rows the validator drops (NaN time) are counted in what the page shows, not lost."""
+    import pandas as pd
+
+    from app import compute
+
+    frame = pd.read_csv(ROOT / "validation" / "published" / "specprefill_8b_batch1.csv")
+    frame.loc[:1, "ttft_s"] = float("nan")
+    res = compute.uploaded_validation(frame.to_csv(index=False).encode(), "mine.csv")
+    assert len(res["notes"]) == 1 and "dropped 2 rows" in res["notes"][0]
+    assert "ttft_s" in res["notes"][0]
+    assert len(res["points"]) == len(frame) - 2
 
 
 def _figure(at: AppTest, title: str) -> dict:

@@ -193,6 +193,8 @@ if upload is not None:
         u1, u2 = st.columns([1, 3])
         u1.metric("MAPE, your rows", f"{100 * float(mine['points']['ape'].mean()):.1f}%")
         u1.caption("Measured: your CSV. Modeled: perfmodel with the profile in the table.")
+        for note in mine["notes"]:
+            st.warning(note)
         u2.dataframe(score_table(mine["tables"]), hide_index=True)
         st.plotly_chart(
             scatter_figure(mine["points"], f"{upload.name}: measured vs perfmodel (log-log)"),
