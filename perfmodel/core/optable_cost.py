@@ -60,6 +60,7 @@ class Curves:
     gemm: dict = field(default_factory=dict)  # (K, N) -> (Curve log t, Curve log r)
     gemm_grid: np.ndarray | None = None  # common log M grid
     gemm_ratio_by_size: tuple = ()  # (log K*N sorted, ratio rows on gemm_grid)
+    gemm_floor_s: float = 0.0  # smallest measured GEMM time: the launch floor of any GEMM
     stream_bw: float = np.inf  # HBM weight-streaming rate of the table's largest GEMVs, B/s
     # (h, kv, hd) -> (log b, log c, log t grid, log ratio grid, log ratio vs log KV bytes)
     attn_decode: dict = field(default_factory=dict)
@@ -107,6 +108,7 @@ def table_curves(name: str) -> Curves:
         order = np.argsort(sizes)
         cv.gemm_grid = grid
         cv.gemm_ratio_by_size = _sorted_rows(np.array(sizes)[order], np.array(rows)[order])
+        cv.gemm_floor_s = float(t.min())
     for op in ("attn_decode", "attn_prefill"):
         idx = table.rows(op)
         cfgs = {
@@ -272,8 +274,7 @@ class TableCost:
         self._clamp(f"gemm {name} weight size K*N", ls, sizes[0], sizes[-1])
         self._clamp(f"gemm {name} M", lm, cv.gemm_grid[0], cv.gemm_grid[-1])
         row = np.array([np.interp(ls, sizes, rows[:, j]) for j in range(rows.shape[1])])
-        floor = min(float(np.exp(exact.y.min())) for exact, _ in cv.gemm.values())
-        return np.maximum(np.exp(np.interp(lm, cv.gemm_grid, row)) * roof, floor)
+        return np.maximum(np.exp(np.interp(lm, cv.gemm_grid, row)) * roof, cv.gemm_floor_s)
 
     def _config(self, store: dict, h: float, kv: float, hd: float, by_heads: bool = False):
         """The measured (heads, kv heads, head_dim) nearest to a new one: same head_dim

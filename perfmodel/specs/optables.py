@@ -26,6 +26,7 @@ import numpy as np
 
 from perfmodel.errors import PerfModelError, suggest
 from perfmodel.paths import PACKAGE_DIR
+from perfmodel.specs.dtypes import KV_BYTES
 
 OPTABLE_DIR = PACKAGE_DIR / "optables"
 OPS = ("gemm", "attn_decode", "attn_prefill", "rmsnorm", "silu_mul", "copy", "allreduce")
@@ -173,7 +174,6 @@ TABLE_COLUMNS = (
     "gpu_name,framework,framework_version,driver,timestamp,source"
 ).split(",")
 _TIMING = {"cuda_graph": "CUDA graph", "wall": "wall clock"}
-_ELEMENT_BYTES = {"fp32": 4, "bf16": 2, "fp16": 2, "fp8": 1}
 
 
 def is_profiler_output(header) -> bool:
@@ -189,7 +189,7 @@ def from_profiler_rows(raw: list[dict], source: str) -> list[dict]:
     for r in raw:
         if r.get("status", "ok") != "ok" or r["kernel"] == "allreduce":
             continue
-        op, e = r["kernel"], _ELEMENT_BYTES.get(r["dtype"], 2)
+        op, e = r["kernel"], int(KV_BYTES.get(r["dtype"], 2.0))  # bytes per element
         row = dict.fromkeys(TABLE_COLUMNS, "")
         row.update(op=op, time_ms=r["time_ms"], dtype=r["dtype"])
 
