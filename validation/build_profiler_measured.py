@@ -90,13 +90,20 @@ def convert(path: Path, sample: str, setup: str = SETUP) -> list[dict]:
     return out
 
 
+def output_rows(name: str) -> list[dict]:
+    """The rows of one output CSV (OUTPUTS), from its raw profiler files."""
+    models, sample = OUTPUTS[name]
+    raw, setup = RAW_DIRS.get(name, (RAW, SETUP))
+    rows = []
+    for model in models:
+        for kind in ("decode", "prefill"):
+            rows += convert(raw / f"torch_{model}_{kind}.csv", sample, setup)
+    return rows
+
+
 def main() -> None:
-    for name, (models, sample) in OUTPUTS.items():
-        raw, setup = RAW_DIRS.get(name, (RAW, SETUP))
-        rows = []
-        for model in models:
-            for kind in ("decode", "prefill"):
-                rows += convert(raw / f"torch_{model}_{kind}.csv", sample, setup)
+    for name in OUTPUTS:
+        rows = output_rows(name)
         path = OUT / name
         with path.open("w", newline="") as fh:
             w = csv.DictWriter(fh, fieldnames=COLUMNS)
