@@ -30,6 +30,8 @@ import csv
 import json
 from pathlib import Path
 
+from perfmodel.specs.optables import op_counts
+
 ROOT = Path(__file__).resolve().parent.parent
 RAW = ROOT / "validation" / "measurements" / "reference_h100"
 MEASURED = ROOT / "validation" / "measurements" / "h100_torch_cudagraph.csv"
@@ -54,20 +56,13 @@ def op_rows(records: list[dict]) -> list[dict]:
             continue
         row.update(op=op, time_ms=repr(r["ms"]), dtype="bf16")
         if op == "gemm":
-            m, k, n = r["M"], r["K"], r["N"]
-            row.update(shape=r["shape"].split(".")[-1], m=m, k=k, n=n)
-            row.update(bytes=BF16 * (k * n + m * k + m * n), flops=2 * m * k * n)
+            row.update(shape=r["shape"].split(".")[-1])
+            row.update(op_counts(op, BF16, m=r["M"], k=r["K"], n=r["N"]))
         elif op in ("attn_decode", "attn_prefill"):
-            b, c, h, kv, hd = r["batch"], r["ctx"], r["heads"], r["kv_heads"], r["head_dim"]
-            row.update(batch=b, ctx=c, heads=h, kv_heads=kv, head_dim=hd)
-            if op == "attn_decode":
-                row.update(bytes=BF16 * 2 * b * c * kv * hd, flops=4 * b * h * c * hd)
-            else:
-                row.update(bytes=BF16 * 4 * b * c * h * hd, flops=2 * b * h * c * c * hd)
-        elif op == "rmsnorm":
-            row.update(m=r["M"], n=r["d"], bytes=BF16 * 2 * r["M"] * r["d"])
-        elif op == "silu_mul":  # two kernels: silu(a) then * b
-            row.update(m=r["M"], n=r["d"], bytes=BF16 * 5 * r["M"] * r["d"])
+            dims = {c: r[c] for c in ("batch", "ctx", "heads", "kv_heads", "head_dim")}
+            row.update(op_counts(op, BF16, **dims))
+        elif op in ("rmsnorm", "silu_mul"):  # silu_mul: two kernels, silu(a) then * b
+            row.update(op_counts(op, BF16, m=r["M"], n=r["d"]))
         elif op == "copy":
             row.update(bytes=r["bytes_rw"])
         row.update(

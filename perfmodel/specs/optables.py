@@ -176,6 +176,21 @@ TABLE_COLUMNS = (
 _TIMING = {"cuda_graph": "CUDA graph", "wall": "wall clock"}
 
 
+def op_counts(op: str, e: int, m=0, k=0, n=0, batch=0, ctx=0, heads=0, kv_heads=0, head_dim=0):
+    """The shape columns, bytes and FLOPs of one microbenchmark row (e bytes per element;
+    the formulas in the comment above). n is the row width for rmsnorm and silu_mul."""
+    if op == "gemm":
+        return dict(m=m, k=k, n=n, bytes=e * (k * n + m * k + m * n), flops=2 * m * k * n)
+    b, c, h, kv, hd = batch, ctx, heads, kv_heads, head_dim
+    if op == "attn_decode":
+        by, fl = e * 2 * b * c * kv * hd, 4 * b * h * c * hd
+    elif op == "attn_prefill":
+        by, fl = e * 4 * b * c * h * hd, 2 * b * h * c * c * hd
+    else:  # rmsnorm: read + write; silu_mul: two kernels, 5 M f elements in all
+        return dict(m=m, n=n, bytes=e * (2 if op == "rmsnorm" else 5) * m * n)
+    return dict(batch=b, ctx=c, heads=h, kv_heads=kv, head_dim=hd, bytes=by, flops=fl)
+
+
 def is_profiler_output(header) -> bool:
     """True for a CSV written by `perfmodel profile --ops` (kernel and timing columns)."""
     return "kernel" in header and "timing" in header and "context" in header
@@ -197,20 +212,13 @@ def from_profiler_rows(raw: list[dict], source: str) -> list[dict]:
             return int(float(r[column]))
 
         if op == "gemm":
-            m, k, n = i("m"), i("k"), i("n")
-            row.update(shape=r["op"].replace("mlp_", "").replace("_proj", ""), m=m, k=k, n=n)
-            row.update(bytes=e * (k * n + m * k + m * n), flops=2 * m * k * n)
+            shape = r["op"].replace("mlp_", "").replace("_proj", "")
+            row.update(shape=shape, **op_counts(op, e, m=i("m"), k=i("k"), n=i("n")))
         elif op in ("attn_decode", "attn_prefill"):
-            b, c, h, kv, hd = i("batch"), i("context"), i("heads"), i("kv_heads"), i("head_dim")
-            row.update(batch=b, ctx=c, heads=h, kv_heads=kv, head_dim=hd)
-            if op == "attn_decode":
-                row.update(bytes=e * 2 * b * c * kv * hd, flops=4 * b * h * c * hd)
-            else:
-                row.update(bytes=e * 4 * b * c * h * hd, flops=2 * b * h * c * c * hd)
-        elif op == "rmsnorm":
-            row.update(m=i("m"), n=i("n"), bytes=e * 2 * i("m") * i("n"))
-        elif op == "silu_mul":
-            row.update(m=i("m"), n=i("n"), bytes=e * 5 * i("m") * i("n"))
+            dims = {c: i(c) for c in ("batch", "heads", "kv_heads", "head_dim")}
+            row.update(op_counts(op, e, ctx=i("context"), **dims))
+        elif op in ("rmsnorm", "silu_mul"):
+            row.update(op_counts(op, e, m=i("m"), n=i("n")))
         elif op == "copy":
             row.update(bytes=r["bytes"])
         row.update(
