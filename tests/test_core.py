@@ -93,7 +93,7 @@ def test_405b_fp8_fits_on_8xh100_bf16_does_not():
 
 def test_kv_heads_replicated_beyond_tp():
     # 8 KV heads on 16 GPUs: each GPU still holds one head (replication), not half a head
-    dep16 = make_deployment("70b", "h100", 16)
+    dep16 = make_deployment("70b", "h100", 16, allow_cross_node_tp=True)  # TP16: asked for
     dep8 = make_deployment("70b", "h100", 8)
     kv16 = memory_report(dep16, 1, 1000, 0).kv_cache_gb
     kv8 = memory_report(dep8, 1, 1000, 0).kv_cache_gb

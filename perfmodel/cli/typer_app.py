@@ -69,6 +69,21 @@ ProfileOpt = Annotated[
         help="Efficiency profile name or YAML path (default: fitted for the GPU; 'ideal' = peak).",
     ),
 ]
+CrossNodeTpOpt = Annotated[
+    bool,
+    typer.Option(
+        "--allow-cross-node-tp",
+        help="Allow a TP group across nodes (priced over the inter-node network, labelled); "
+        "refused otherwise.",
+    ),
+]
+BeyondContextOpt = Annotated[
+    bool,
+    typer.Option(
+        "--beyond-context",
+        help="Model prompt+output beyond the model's context window (labelled); refused otherwise.",
+    ),
+]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
 BatchOpt = Annotated[
     str, typer.Option("--batch", "--bsz", "-b", help="Batch size(s), e.g. 64 or 1,8,64.")

@@ -5,7 +5,8 @@ bandwidth W (B/s), and efficiencies e_c (matmul or attention) and e_m (memory):
   roofline:  t = max(F / (P e_c), M / (W e_m))   (perfect overlap; Williams et al. 2009)
   additive:  t = F / (P e_c) + M / (W e_m)        (no overlap; MagicDec reports this mode)
 Per-kernel floor: t >= kernels * kernel_floor_us (KERNELS_PER_LAYER below).
-Communication: t = calls * latency + bytes / (link bandwidth * e_comm), never overlapped.
+Communication: t = calls * latency + bytes / (link bandwidth * e_comm), never overlapped;
+the link is the node's (NVLink/PCIe) unless a TP group spans nodes (deployment.tp_link).
 A forward pass adds per_layer_us * L + per_step_us + per_token_us * sampled tokens.
 """
 
@@ -15,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from perfmodel.core.deployment import TpLink
 from perfmodel.core.ops import ATTENTION, COMM, MATMUL, OpCost
 from perfmodel.errors import PerfModelError
 from perfmodel.specs.hardware import HardwareSpec
@@ -59,19 +61,21 @@ def op_time(
     compute_dtype: str,
     mode: str,
     kernels: float = 0.0,
+    link: TpLink | None = None,
 ) -> OpTime:
     """Time of one operator (seconds, per GPU; arrays broadcast); at least `kernels` times
-    the profile's per-kernel floor."""
+    the profile's per-kernel floor. `link`: what a TP all-reduce runs over (default: the
+    node's link; deployment.tp_link gives the inter-node network for TP across nodes)."""
     if op.kind == COMM:
-        if hw.link_bandwidth <= 0 and np.any(np.asarray(op.comm_calls) > 0):
+        link = link or TpLink(hw.link_bandwidth, 0.0, hw.link_kind)
+        if link.bandwidth <= 0 and np.any(np.asarray(op.comm_calls) > 0):
             raise PerfModelError(
                 f"{hw.name} has no interconnect (link_bandwidth_gbps 0): tensor parallelism "
                 "across devices needs one; use --tp 1"
             )
-        link = hw.link_bandwidth if hw.link_bandwidth > 0 else np.inf
-        comm = op.comm_calls * profile.comm_latency_us * 1e-6 + op.comm_bytes / (
-            link * profile.comm
-        )
+        bw = link.bandwidth if link.bandwidth > 0 else np.inf
+        latency = profile.comm_latency_us * 1e-6 + link.extra_latency_s
+        comm = op.comm_calls * latency + op.comm_bytes / (bw * profile.comm)
         z = np.zeros_like(comm)
         return OpTime(op.name, op.kind, comm, z, z, comm)
     if op.kind == MATMUL:

@@ -3,11 +3,20 @@
 Everything the cost functions need besides the workload shape, validated once.
 Parallelism: num_gpus = tp * pp * dp on nodes of gpu.max_gpus_per_node GPUs; TP inside a
 node, PP stages and DP replicas may cross nodes (pipeline.py places them).
+
+Topology rule (topology_problem, the one place it is decided): a TP group stays inside one
+node. TP across nodes only when the caller asks for it (allow_cross_node_tp, the CLI's
+--allow-cross-node-tp): then tp must be a multiple of the node size, the GPU type must have
+inter-node data, and every TP all-reduce is priced over the inter-node network (tp_link:
+bandwidth inter_node_bandwidth_gbps per GPU, plus inter_node_latency_us per call; a ring
+all-reduce runs at the pace of its slowest hop) and labelled in describe() and basis_label.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+
+import numpy as np
 
 from perfmodel.core import pipeline
 from perfmodel.errors import PerfModelError
@@ -28,6 +37,12 @@ class Deployment:
     kv_dtype: str = "bf16"
     mode: str = "additive"
     pp: int = 1  # pipeline stages per replica
+    allow_cross_node_tp: bool = False  # the user asked for TP across nodes (see module doc)
+
+    @property
+    def tp_spans_nodes(self) -> bool:
+        """True when one TP group spans nodes (only possible when asked for)."""
+        return bool(np.max(self.tp) > self.gpu.max_gpus_per_node)
 
     @property
     def w_bytes(self) -> float:
@@ -81,6 +96,8 @@ class Deployment:
         if self.replicas > 1 and self.pp > 1:
             par += f" DP{self.replicas}"
         where = f", {self.nodes} nodes" if self.nodes > 1 and self.pp > 1 else ""
+        if self.tp_spans_nodes:
+            where = f", {self.nodes} nodes, {cross_node_tp_label(self.gpu)}"
         return (
             f"{self.model.name} on {self.num_gpus}x {self.gpu.name} ({par}{where}), "
             f"weights {self.weight_dtype}, KV {self.kv_dtype}, {self.mode}, profile {self.profile.name}"
@@ -98,10 +115,12 @@ def make_deployment(
     profile: str | Profile | None = None,
     framework: str = "vllm",
     pp: int = 1,
+    allow_cross_node_tp: bool = False,
 ) -> Deployment:
     """Validate and bundle a deployment (raises PerfModelError with one clear line).
 
     tp defaults to num_gpus / pp; num_gpus must be a multiple of tp * pp (the rest is DP).
+    TP across nodes is refused unless allow_cross_node_tp (topology_problem).
     """
     m = resolve_model(model)
     hw = resolve_gpu(gpu)
@@ -131,30 +150,98 @@ def make_deployment(
     mode = mode or prof.mode
     if mode not in ("roofline", "additive"):
         raise PerfModelError(f"--mode must be roofline or additive, got '{mode}'")
-    if pp > 1:
-        _check_pipeline_placement(hw, num_gpus, tp, pp)
-    return Deployment(m, hw, prof, num_gpus, tp, weight_dtype.lower(), kv_dtype.lower(), mode, pp)
+    problem = topology_problem(hw, num_gpus, tp, pp, allow_cross_node_tp)
+    if problem:
+        raise PerfModelError(problem)
+    return Deployment(
+        m,
+        hw,
+        prof,
+        num_gpus,
+        tp,
+        weight_dtype.lower(),
+        kv_dtype.lower(),
+        mode,
+        pp,
+        allow_cross_node_tp and tp > hw.max_gpus_per_node,
+    )
 
 
-def _check_pipeline_placement(hw: HardwareSpec, num_gpus: int, tp: int, pp: int) -> None:
-    """TP stays inside a node; a pipeline that crosses nodes needs the GPU's node data."""
+def topology_problem(
+    hw: HardwareSpec, num_gpus: int, tp: int, pp: int = 1, allow_cross_node_tp: bool = False
+) -> str | None:
+    """Why this layout cannot be placed (one line naming the option), or None.
+
+    TP stays inside a node of max_gpus_per_node GPUs (and divides it when the deployment
+    spans nodes, so no TP group straddles two nodes); TP across nodes only when asked for,
+    as a whole number of nodes on a GPU type with inter-node data. Anything that crosses
+    nodes (TP, PP stages, DP replicas of one deployment) needs that data to be priced.
+    """
     per_node = hw.max_gpus_per_node
-    if tp > per_node or (num_gpus > per_node and per_node % tp):
-        raise PerfModelError(
-            f"--tp {tp} must fit inside one node of {per_node} {hw.name} GPUs "
-            f"(and divide {per_node} when the deployment spans nodes)"
+    nodes = pipeline.nodes_needed(num_gpus, per_node)
+    if tp > per_node:
+        if not allow_cross_node_tp:
+            return (
+                f"--tp {tp} spans {-(-tp // per_node)} nodes of {per_node} {hw.name} GPUs: "
+                "tensor parallelism stays inside one node (use --tp <= "
+                f"{per_node} with --pp to cross nodes, or --allow-cross-node-tp to price TP "
+                "over the inter-node network)"
+            )
+        if tp % per_node:
+            return (
+                f"--tp {tp} across nodes must be a multiple of the {per_node} {hw.name} GPUs "
+                "of a node"
+            )
+        if not hw.has_node_data:
+            return (
+                f"{hw.name} has no inter-node network data (inter_node_bandwidth_gbps in its "
+                f"hardware YAML): TP{tp} across nodes cannot be costed"
+            )
+        return None
+    if nodes > 1 and per_node % tp:
+        return (
+            f"--tp {tp} must divide the {per_node} {hw.name} GPUs of a node when the "
+            "deployment spans nodes (a TP group may not straddle two nodes)"
         )
-    crossings = pipeline.node_crossings(tp, pp, num_gpus // (tp * pp), per_node)
+    crossings = pipeline.node_crossings(tp, pp, max(num_gpus // (tp * pp), 1), per_node)
     if crossings and not hw.has_node_data:
-        raise PerfModelError(
+        return (
             f"{hw.name} has no inter-node network data (inter_node_bandwidth_gbps in its "
-            f"hardware YAML): a pipeline over {pipeline.nodes_needed(num_gpus, per_node)} nodes "
-            "cannot be costed"
+            f"hardware YAML): a pipeline over {nodes} nodes cannot be costed"
         )
+    return None
+
+
+@dataclass(frozen=True)
+class TpLink:
+    """The link a TP all-reduce runs over: bandwidth per GPU (B/s), latency added per call
+    (s) on top of the profile's comm_latency_us, and its label."""
+
+    bandwidth: float
+    extra_latency_s: float
+    label: str
+
+
+def tp_link(dep: Deployment) -> TpLink:
+    """NVLink/PCIe inside a node; the inter-node network when TP spans nodes (asked for)."""
+    hw = dep.gpu
+    if dep.tp_spans_nodes:
+        return TpLink(hw.inter_node_bandwidth, hw.inter_node_latency_s, cross_node_tp_label(hw))
+    return TpLink(hw.link_bandwidth, 0.0, hw.link_kind)
+
+
+def cross_node_tp_label(hw: HardwareSpec) -> str:
+    """How a TP group across nodes is priced, for every printed line about it."""
+    return (
+        "TP across nodes (asked for): all-reduce over the inter-node network at "
+        f"{hw.inter_node_bandwidth_gbps:g} GB/s per GPU"
+    )
 
 
 def basis_label(dep: Deployment) -> str:
     """What a printed number rests on: modeled, with which profile, mode and operator table."""
     extra = f" ({dep.profile.note})" if dep.profile.note else ""
+    if dep.tp_spans_nodes:
+        extra += f"; {cross_node_tp_label(dep.gpu)}"
     table = f", kernels from operator table {dep.profile.optable}" if dep.profile.optable else ""
     return f"modeled: profile {dep.profile.name}, {dep.mode} mode{table}{extra}"

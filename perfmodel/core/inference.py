@@ -20,7 +20,7 @@ import numpy as np
 
 from perfmodel.core import pipeline
 from perfmodel.core.cost import OpTime, kernels_per_pass, op_time, overhead_time
-from perfmodel.core.deployment import Deployment
+from perfmodel.core.deployment import Deployment, tp_link
 from perfmodel.core.ops import OpCost, forward_ops, make_shape
 from perfmodel.core.optable_cost import DECODE_MAX_TOKENS, table_cost
 from perfmodel.core.optable_pass import table_pass_times
@@ -60,7 +60,7 @@ def forward_pass(
     for op, m in zip(ops, measured, strict=True):
         if m is None or detail:  # the roofline split (compute vs memory) is for breakdowns
             n = kernels_per_pass(op.name, dep.model.num_layers)
-            t = op_time(op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode, n)
+            t = op_time(op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode, n, tp_link(dep))
             times.append(
                 t if m is None else OpTime(t.name, t.kind, m, t.compute_s, t.memory_s, t.comm_s)
             )

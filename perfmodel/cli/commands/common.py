@@ -7,15 +7,52 @@ import numpy as np
 from perfmodel.cli.typer_app import warn
 from perfmodel.core.deployment import Deployment, make_deployment
 from perfmodel.core.deployment import basis_label as basis  # noqa: F401 (re-exported)
+from perfmodel.planners.feasibility import context_verdict, deployment_topology
 
 
 def deployment(
-    model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, quiet=False, pp=1
+    model,
+    gpu,
+    num_gpus,
+    tp,
+    weight_dtype,
+    kv_dtype,
+    mode,
+    profile,
+    quiet=False,
+    pp=1,
+    allow_cross_node_tp=False,
 ) -> Deployment:
-    dep = make_deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, pp=pp)
+    """The deployment the options describe; the feasibility layer's topology rule refuses TP
+    across nodes unless --allow-cross-node-tp (then its label is warned once)."""
+    dep = make_deployment(
+        model,
+        gpu,
+        num_gpus,
+        tp,
+        weight_dtype,
+        kv_dtype,
+        mode,
+        profile,
+        pp=pp,
+        allow_cross_node_tp=allow_cross_node_tp,
+    )
     if dep.profile.note and not quiet:
         warn(dep.profile.note)
+    for label in deployment_topology(dep).labels:
+        if not quiet:
+            warn(label)
     return dep
+
+
+def check_context(model, prompt_len, output_len, beyond_context: bool, quiet=False) -> list[str]:
+    """The one context-window rule (planners.feasibility.context): exit 2 naming the limit,
+    unless --beyond-context, then a warning; returns the labels for --json."""
+    verdict = context_verdict(model, prompt_len, output_len, beyond_context).require()
+    if not quiet:
+        for label in verdict.labels:
+            warn(label)
+    return list(verdict.labels)
 
 
 def fmt_time(seconds: float) -> str:

@@ -7,9 +7,11 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from perfmodel.cli.commands.common import basis, deployment, fmt_si, fmt_time
+from perfmodel.cli.commands.common import basis, check_context, deployment, fmt_si, fmt_time
 from perfmodel.cli.typer_app import (
     BatchOpt,
+    BeyondContextOpt,
+    CrossNodeTpOpt,
     GpuOpt,
     JsonOpt,
     KvDtypeOpt,
@@ -28,6 +30,7 @@ from perfmodel.cli.typer_app import (
 )
 from perfmodel.core.breakdown import breakdown_rows
 from perfmodel.errors import OutOfMemoryError
+from perfmodel.planners.feasibility import deployment_topology
 from perfmodel.specs.units import parse_size_list
 
 
@@ -48,25 +51,32 @@ def predict(
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 2 when it does not fit in memory.")
     ] = False,
+    allow_cross_node_tp: CrossNodeTpOpt = False,
+    beyond_context: BeyondContextOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Predict TTFT, TPOT, e2e latency, throughput and memory per GPU (lists sweep)."""
     from perfmodel.core.api import predict_arrays
 
-    dep = deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, pp=pp)
     b = np.array(parse_size_list(batch, "--batch"), float)
     p = np.array(parse_size_list(prompt_len, "--prompt-len"), float)
     o = np.array(parse_size_list(output_len, "--output-len"), float)
+    dep = deployment(
+        model,
+        gpu,
+        num_gpus,
+        tp,
+        weight_dtype,
+        kv_dtype,
+        mode,
+        profile,
+        pp=pp,
+        allow_cross_node_tp=allow_cross_node_tp,
+    )
     grid = np.meshgrid(b, p, o, indexing="ij")
+    labels = check_context(dep.model, grid[1], grid[2], beyond_context)
     cols = predict_arrays(dep, *(g.ravel() for g in grid))
     n = cols["batch"].size
-    too_long = cols["prompt_len"] + cols["output_len"] > dep.model.max_position_embeddings
-    if np.any(too_long):
-        from perfmodel.cli.typer_app import warn
-
-        warn(
-            f"prompt+output exceeds {dep.model.name}'s context window of {dep.model.max_position_embeddings} tokens"
-        )
 
     def row(i: int) -> dict:
         return {
@@ -106,6 +116,8 @@ def predict(
         "profile": dep.profile.name,
         "mode": dep.mode,
         "basis": basis(dep),
+        "tp_across_nodes": dep.tp_spans_nodes,
+        "labels": labels + list(deployment_topology(dep).labels),
     }
     from perfmodel.core.inference import table_notices
 
