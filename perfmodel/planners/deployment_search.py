@@ -14,11 +14,18 @@ A candidate fits when core.memory.memory_report says so at its per-replica batch
 test predict prints; monotone in dp, so the smallest fitting dp is found in one vectorized
 call per (precision, tp, pp)). Choice per GPU type: fewest GPUs, then the earlier precision,
 then the shortest request (TTFT + (output - 1) * TPOT, core.inference at the per-replica
-batch); across GPU types (and the alternatives' order): cost per hour of serving the batch,
-then cost per million output tokens, then fewest GPUs, then precision, then latency.
+batch); across GPU types (and the alternatives' order): int4 weights last (the precision
+policy holds across types too), then cost per hour of serving the batch, then cost per
+million output tokens, then fewest GPUs, then precision, then latency.
 Pins (recommend's --tp/--pp/--num-gpus): `tp` and `pp` fix those degrees (a fully pinned
 layout need not tile nodes: make_deployment has validated it), `min_dp` is the fewest
 replicas allowed; the rest is searched.
+SLOs (feasibility.Slos: TTFT, TPOT, e2e of plain serving, no speculation): a candidate is
+feasible when it fits and meets every SLO given; per (precision, tp, pp) the smallest such dp
+is found in one vectorized request_times call over the dp values (from the smallest that
+fits), so "fewest GPUs" becomes "fewest GPUs meeting the SLOs", and int4 weights are tried
+only when no other precision is feasible. When nothing is, the candidate that misses its
+SLOs by the smallest fraction (feasibility.worst_excess) is kept as the nearest miss.
 cost_per_hour = num_gpus * price per GPU-hour (hardware YAML price_per_gpu_hour_usd unless
 `prices` overrides, as capacity does); cost_per_mtok = cost_per_hour / (3600 * output
 tokens per second) * 1e6, output tokens per second = batch * output_len / e2e.
@@ -30,10 +37,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from perfmodel.core.deployment import Deployment, make_deployment
+from perfmodel.core.deployment import Deployment, make_deployment, topology_problem
 from perfmodel.core.inference import RequestTimes, request_times
 from perfmodel.core.memory import memory_report
 from perfmodel.errors import PerfModelError
+from perfmodel.planners.feasibility.slo import Slos, slo_verdict
 from perfmodel.specs import dtypes
 from perfmodel.specs.hardware import HardwareSpec, list_gpus, resolve_gpu
 from perfmodel.specs.models import resolve_model
@@ -110,6 +118,42 @@ class DeploymentChoice:
 
 
 @dataclass(frozen=True)
+class NearMiss:
+    """The fitting candidate closest to meeting the SLOs, when none meets them: excess is
+    max over the SLOs of value / limit - 1 (0.25: 25% over the worst-missed SLO)."""
+
+    choice: DeploymentChoice
+    excess: float
+    reasons: tuple  # feasibility Reason per SLO missed, worst first
+
+    def as_dict(self) -> dict:
+        return {
+            "deployment": self.choice.as_dict(),
+            "excess": self.excess,
+            "missed": [r.as_dict() for r in self.reasons],
+        }
+
+
+class NoFeasibleDeployment(PerfModelError):
+    """No deployment meets the SLOs (exit 2); `nearest` is the best found and its miss."""
+
+    def __init__(self, message: str, nearest: NearMiss | None):
+        self.nearest = nearest
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class GpuSearch:
+    """One GPU type's answer: its choice (None: none feasible), groups evaluated, why not,
+    and the nearest SLO miss when SLOs ruled every fitting candidate out."""
+
+    choice: DeploymentChoice | None
+    groups: int
+    why: str
+    nearest: NearMiss | None = None
+
+
+@dataclass(frozen=True)
 class SearchResult:
     choice: DeploymentChoice  # on the requested GPU type (or the best type when none given)
     alternatives: tuple[DeploymentChoice, ...]  # best on each other type, best first
@@ -131,11 +175,14 @@ def replica_layouts(
     max_gpus: int,
     tp: int | None = None,
     pp: int | None = None,
+    allow_cross_node_tp: bool = False,
 ):
     """(tp, pp) pairs a replica may use on this GPU type (module docstring rules); `tp`,
-    `pp` keep only that degree (both given: exactly that layout)."""
+    `pp` keep only that degree (both given: exactly that layout, if the topology rule,
+    core.deployment.topology_problem, places it on this type)."""
     if tp is not None and pp is not None:
-        return [(tp, pp)] if tp * pp <= max_gpus else []
+        placeable = topology_problem(hw, tp * pp, tp, pp, allow_cross_node_tp) is None
+        return [(tp, pp)] if tp * pp <= max_gpus and num_heads % tp == 0 and placeable else []
     per_node = hw.max_gpus_per_node
     out = []
     for t in range(1, per_node + 1):
@@ -175,11 +222,38 @@ def _smallest_dp(
     return int(dps[hit[0]]) if hit.size else None
 
 
+def _slo_dp(dep: Deployment, batch: int, prompt_len, output_len, lowest: int, max_dp: int, slos):
+    """(smallest dp in lowest .. max_dp meeting every SLO or None, (excess, dp, times) of the
+    dp nearest to meeting them); one vectorized request_times over the dp values."""
+    dps = np.arange(lowest, min(max_dp, batch) + 1, dtype=float)
+    if dps.size == 0:
+        return None, None
+    t = request_times(dep, np.ceil(batch / dps), prompt_len, output_len)
+    values = {"ttft_s": t.ttft_s, "tpot_s": t.tpot_s, "e2e_s": t.e2e_s}
+    excess = np.max([np.ravel(values[a]) / lim - 1.0 for a, _, _, lim in slos.items()], axis=0)
+    ok = np.flatnonzero(excess <= 0)
+    j = int(ok[0]) if ok.size else int(np.argmin(excess))
+    one = RequestTimes(*(np.ravel(x)[j : j + 1] for x in (t.ttft_s, t.tpot_s, t.e2e_s)), None)
+    near = (float(excess[j]), int(dps[j]), one)
+    return (int(dps[ok[0]]) if ok.size else None), near
+
+
 def _fitting(
-    base: dict, hw, model, batch, prompt_len, output_len, precisions, max_gpus, pins=(None, None, 1)
+    base: dict,
+    hw,
+    model,
+    batch,
+    prompt_len,
+    output_len,
+    precisions,
+    max_gpus,
+    pins=(None, None, 1),
+    slos: Slos | None = None,
+    allow_cross_node_tp: bool = False,
 ):
     """[(num_gpus, precision rank, tp, pp, dp, dep)]: the smallest fitting dp per (precision,
-    tp, pp) group, and the number of groups whose memory was evaluated.
+    tp, pp) group (with SLOs: the smallest that also meets them), the number of groups whose
+    memory was evaluated, and the nearest SLO miss (excess, tp, pp, dp, dep, times) or None.
 
     Exact prunes: groups run from the smallest replica up, and one whose replica alone has
     more GPUs than the best deployment found so far cannot beat it; memory grows with the
@@ -189,12 +263,14 @@ def _fitting(
     tp_pin, pp_pin, min_dp = pins
     min_dp = min(min_dp, batch)  # a replica beyond one per sequence would serve nothing
     layouts = sorted(
-        replica_layouts(hw, model.num_heads, model.num_layers, max_gpus, tp_pin, pp_pin),
+        replica_layouts(
+            hw, model.num_heads, model.num_layers, max_gpus, tp_pin, pp_pin, allow_cross_node_tp
+        ),
         key=lambda tp_pp: (tp_pp[0] * tp_pp[1], -tp_pp[1]),
     )
     # leanest precisions first, so their results bound the others
     order = sorted(range(len(precisions)), key=lambda i: _nbytes(precisions[i]))
-    found, groups, best = [], 0, max_gpus
+    found, groups, best, nearest = [], 0, max_gpus, None
     for tp, pp in layouts:
         size = tp * pp
         if size > best:
@@ -212,11 +288,15 @@ def _fitting(
             dep = replace(base[(w, k)], num_gpus=size, tp=tp, pp=pp)
             groups += 1
             dp = _smallest_dp(dep, batch, prompt_len, output_len, lower, best // size)
-            done[i] = dp
+            done[i] = dp  # the memory bound: valid for the leaner-precision prune
+            if dp is not None and slos is not None and slos.given:
+                dp, near = _slo_dp(dep, batch, prompt_len, output_len, dp, best // size, slos)
+                if near is not None and (nearest is None or near[0] < nearest[0]):
+                    nearest = (near[0], tp, pp, near[1], dep, near[2])
             if dp is not None:
                 found.append((size * dp, i, tp, pp, dp, dep))
                 best = min(best, size * dp)
-    return found, groups
+    return found, groups, nearest
 
 
 def _nbytes(precision: tuple[str, str]) -> tuple[float, float]:
@@ -284,18 +364,70 @@ def best_on_gpu(
 ) -> tuple[DeploymentChoice | None, int, str]:
     """The smallest deployment on one GPU type: (choice or None, groups evaluated, why not).
     tp, pp, min_dp: pins (module docstring)."""
+    r = search_gpu(
+        model,
+        gpu,
+        batch,
+        prompt_len,
+        output_len,
+        precisions=precisions,
+        fallback_precisions=fallback_precisions,
+        max_gpus=max_gpus,
+        profile=profile,
+        mode=mode,
+        price=price,
+        tp=tp,
+        pp=pp,
+        min_dp=min_dp,
+    )
+    return r.choice, r.groups, r.why
+
+
+def search_gpu(
+    model,
+    gpu,
+    batch: int,
+    prompt_len: int,
+    output_len: int,
+    *,
+    precisions=PRECISIONS,
+    fallback_precisions=FALLBACK_PRECISIONS,
+    max_gpus: int = MAX_GPUS,
+    profile=None,
+    mode: str | None = None,
+    price: float | None = None,
+    tp: int | None = None,
+    pp: int | None = None,
+    min_dp: int = 1,
+    slos: Slos | None = None,
+    allow_cross_node_tp: bool = False,
+) -> GpuSearch:
+    """The cheapest (fewest GPUs) feasible deployment on one GPU type (module docstring):
+    fits, and meets every SLO given; the nearest SLO miss when none does."""
     m = resolve_model(model)
     hw = resolve_gpu(gpu)
     price = hw.price_per_gpu_hour_usd if price is None else price
-    groups = 0
+    groups, nearest = 0, None
     for precs in (precisions, fallback_precisions):
         if not precs:
             continue
         base = {(w, k): make_deployment(m, hw, 1, 1, w, k, mode, profile, pp=1) for w, k in precs}
-        found, n = _fitting(
-            base, hw, m, batch, prompt_len, output_len, precs, max_gpus, (tp, pp, min_dp)
+        found, n, near = _fitting(
+            base,
+            hw,
+            m,
+            batch,
+            prompt_len,
+            output_len,
+            precs,
+            max_gpus,
+            (tp, pp, min_dp),
+            slos,
+            allow_cross_node_tp,
         )
         groups += n
+        if near is not None and (nearest is None or near[0] < nearest[0]):
+            nearest = near
         if not found:
             continue
         fewest = min(f[0] for f in found)
@@ -303,7 +435,17 @@ def best_on_gpu(
         ties = [f for f in found if f[0] == fewest and f[1] == best_rank]
         timed = [(request_times(f[5], -(-batch // f[4]), prompt_len, output_len), f) for f in ties]
         t, f = min(timed, key=lambda tf: (float(np.ravel(tf[0].e2e_s)[0]), tf[1][3], tf[1][2]))
-        return _choice(f[5], f[2], f[3], f[4], batch, prompt_len, output_len, price, t), groups, ""
+        choice = _choice(f[5], f[2], f[3], f[4], batch, prompt_len, output_len, price, t)
+        return GpuSearch(choice, groups, "")
+    if nearest is not None:
+        excess, ntp, npp, ndp, ndep, nt = nearest
+        near = _choice(ndep, ntp, npp, ndp, batch, prompt_len, output_len, price, nt)
+        reasons = slo_verdict(slos, near.ttft_s, near.tpot_s, near.e2e_s).reasons
+        why = (
+            f"no deployment of up to {max_gpus} {hw.name} GPUs meets the SLOs; nearest: "
+            f"{near.describe()}, {reasons[0].message}"
+        )
+        return GpuSearch(None, groups, why, NearMiss(near, excess, reasons))
     why = f"batch {batch} x ({prompt_len}+{output_len}) tokens does not fit on up to {max_gpus}"
     why += f" {hw.name} GPUs at any precision"
     if tp is not None or pp is not None or min_dp > 1:
@@ -314,7 +456,7 @@ def best_on_gpu(
             f" inside one node ({hw.name} has no inter-node network data: "
             "inter_node_bandwidth_gbps in its hardware YAML)"
         )
-    return None, groups, why
+    return GpuSearch(None, groups, why)
 
 
 def search_deployments(
@@ -334,13 +476,17 @@ def search_deployments(
     tp: int | None = None,
     pp: int | None = None,
     min_dp: int = 1,
+    slos: Slos | None = None,
+    allow_cross_node_tp: bool = False,
 ) -> SearchResult:
-    """The smallest deployment serving `batch` sequences of prompt_len + output_len tokens.
+    """The smallest deployment serving `batch` sequences of prompt_len + output_len tokens
+    (with `slos`: the smallest that also meets every SLO given).
 
     `gpu` pins the type of the choice (None: the best of all types); `alternatives` are the
     other types to compare (default: every shipped GPU type except cpu-generic); tp, pp and
     min_dp pin the layout on every type (module docstring). Raises
-    PerfModelError (one line) when the pinned type, or every type, has no deployment.
+    PerfModelError (one line) when the pinned type, or every type, has no deployment; with
+    SLOs, NoFeasibleDeployment carrying the nearest miss.
     """
     if int(batch) != batch or batch < 1:
         raise PerfModelError(f"batch must be a positive integer, got {batch}")
@@ -359,9 +505,9 @@ def search_deployments(
         if all(hw.name != t.name for t in types):
             types.append(hw)
     found: dict[str, DeploymentChoice] = {}
-    skipped, groups = [], 0
+    skipped, groups, nearest = [], 0, None
     for hw in types:
-        choice, n, why = best_on_gpu(
+        r = search_gpu(
             model,
             hw,
             batch,
@@ -376,14 +522,25 @@ def search_deployments(
             tp=tp,
             pp=pp,
             min_dp=min_dp,
+            slos=slos,
+            allow_cross_node_tp=allow_cross_node_tp,
         )
-        groups += n
-        if choice is None:
+        groups += r.groups
+        if r.nearest is not None and (nearest is None or r.nearest.excess < nearest.excess):
+            nearest = r.nearest
+        if r.choice is None:
             if pinned is not None and hw.name == pinned.name:
-                raise PerfModelError(why)
-            skipped.append(f"{hw.name}: {why}")
+                raise NoFeasibleDeployment(r.why, r.nearest) if r.nearest else PerfModelError(r.why)
+            skipped.append(f"{hw.name}: {r.why}")
         else:
-            found[hw.name] = choice
+            found[hw.name] = r.choice
+    if not found and nearest is not None:
+        raise NoFeasibleDeployment(
+            f"no deployment of up to {max_gpus} GPUs on {', '.join(t.name for t in types)} "
+            f"meets the SLOs; nearest: {nearest.choice.describe()}, "
+            f"{nearest.reasons[0].message}",
+            nearest,
+        )
     if not found:
         raise PerfModelError(
             f"no deployment of up to {max_gpus} GPUs serves batch {batch} x "
@@ -396,10 +553,15 @@ def search_deployments(
 
 
 def _rank_key(precisions, fallback_precisions):
+    """The one precision policy across GPU types, as within one: a fallback precision (int4
+    weights) ranks after every deployment at a quality precision, then cost per hour, cost
+    per million output tokens, fewest GPUs, precision order, latency."""
     order = {p: i for i, p in enumerate(tuple(precisions) + tuple(fallback_precisions))}
+    fallback = set(fallback_precisions)
 
     def key(c: DeploymentChoice):
         precision = order[(c.weight_dtype, c.kv_dtype)]
-        return (c.cost_per_hour, c.cost_per_mtok, c.num_gpus, precision, c.e2e_s)
+        last_resort = (c.weight_dtype, c.kv_dtype) in fallback
+        return (last_resort, c.cost_per_hour, c.cost_per_mtok, c.num_gpus, precision, c.e2e_s)
 
     return key

@@ -199,13 +199,26 @@ def _size_name(model: ModelSpec) -> str:
     return tail if tail[:-1].replace(".", "").isdigit() and tail[-1] in "BbMm" else model.name
 
 
-def named_deployment(model, gpu, num_gpus=None, tp=None, pp=None, profile=None, mode=None):
+def named_deployment(
+    model, gpu, num_gpus=None, tp=None, pp=None, profile=None, mode=None, allow_cross_node_tp=False
+):
     """The GPUs the user named, for the one-line 'what fits here' answer: --num-gpus (with
     --tp/--pp, predict's rule), else one node of the GPU type at the largest TP that divides
     both the node and the heads. None when that cannot be built (say, no interconnect)."""
     if num_gpus is not None or tp is not None or pp is not None:
         n = num_gpus if num_gpus is not None else (tp or 1) * (pp or 1)
-        return make_deployment(model, gpu, n, tp, "bf16", "bf16", mode, profile, pp=pp or 1)
+        return make_deployment(
+            model,
+            gpu,
+            n,
+            tp,
+            "bf16",
+            "bf16",
+            mode,
+            profile,
+            pp=pp or 1,
+            allow_cross_node_tp=allow_cross_node_tp,
+        )
     hw = resolve_gpu(gpu)
     heads = make_deployment(model, hw, 1, 1, mode=mode, profile=profile).model.num_heads
     n = hw.max_gpus_per_node

@@ -6,6 +6,10 @@ Steps, in order:
    (nodes, TP x PP x DP, precision: the first of bf16/bf16, fp8/bf16, fp8/fp8, then int4/fp8,
    that needs no more GPUs) serving the requested batch on the requested GPU type, and the
    best one on each other shipped type (alternatives; none when the caller pins the type).
+   With SLOs (feasibility.Slos: TTFT, TPOT, e2e of plain serving), the cheapest deployment
+   that fits and meets every one; gpu=None: across every type. None meets them:
+   NoFeasibleDeployment (exit 2) naming the nearest deployment and how far it misses.
+   binding: what set the size of the choice (binding_constraint).
    Pins (the rule for --num-gpus/--tp/--pp): --tp and --pp fix those degrees; --num-gpus N
    fixes the replica as predict builds it (tp = --tp or N / pp, pp = --pp or 1) and N/(tp*pp)
    is the fewest replicas; the search adds replicas (DP) and chooses the precision.
@@ -37,7 +41,13 @@ from perfmodel.core.inference import (
 from perfmodel.core.memory import memory_report
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.critical import CriticalLength
-from perfmodel.planners.deployment_search import DeploymentChoice, search_deployments
+from perfmodel.planners.deployment_search import MAX_GPUS, DeploymentChoice, search_deployments
+from perfmodel.planners.feasibility import (
+    Slos,
+    context_verdict,
+    deployment_topology,
+    slo_verdict,
+)
 from perfmodel.planners.precision import (  # noqa: F401 (re-exported)
     PrecisionChoice,
     choose_precision,
@@ -150,6 +160,9 @@ class Recommendation:
     deployment: DeploymentChoice | None = None
     alternatives: tuple[DeploymentChoice, ...] = ()
     skipped: tuple[str, ...] = ()
+    slos: Slos = field(default_factory=Slos)
+    binding: Binding | None = None
+    labels: tuple[str, ...] = ()  # what runs only because it was asked for
 
     @property
     def fits(self) -> bool:
@@ -194,7 +207,64 @@ class Recommendation:
             "profile": self.profile,
             "mode": self.mode,
             "basis": self.basis,
+            "slos": self.slos.as_dict(),
+            "slo_check": slo_check(self.slos, d),
+            "binding": None if self.binding is None else self.binding.as_dict(),
+            "labels": list(self.labels),
         }
+
+
+@dataclass(frozen=True)
+class Binding:
+    """What set the size of the chosen deployment: 'memory' (the batch needs that many GPUs
+    to fit), an SLO ('slo_ttft', 'slo_tpot', 'slo_e2e': a smaller deployment that fits
+    misses it), or 'pinned' (the user fixed the layout)."""
+
+    constraint: str
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {"constraint": self.constraint, "reason": self.reason}
+
+
+def slo_check(slos: Slos, d: DeploymentChoice) -> list[dict]:
+    """Each SLO given against the chosen deployment's plain-serving time: every one holds
+    (the search admitted only such deployments); printed so a reader can check."""
+    values = {"ttft_s": d.ttft_s, "tpot_s": d.tpot_s, "e2e_s": d.e2e_s}
+    return [
+        {
+            "slo": label,
+            "option": option,
+            "limit_s": lim,
+            "value_s": values[a],
+            "met": values[a] <= lim,
+        }
+        for a, label, option, lim in slos.items()
+    ]
+
+
+def binding_constraint(
+    chosen: DeploymentChoice, memory_only: DeploymentChoice | None, slos: Slos, pinned: bool
+) -> Binding:
+    """Compare the choice with the smallest deployment that merely fits (same GPU type):
+    the same size -> memory binds; larger -> the SLO the smaller one misses by the most."""
+    size = f"{chosen.num_gpus}x {chosen.gpu} ({chosen.precision})"
+    if memory_only is None or memory_only.num_gpus >= chosen.num_gpus:
+        what = "the layout you pinned" if pinned else "memory"
+        return Binding(
+            "pinned" if pinned else "memory",
+            f"{what}: {size} is the smallest deployment on {chosen.gpu} that holds batch "
+            f"{chosen.batch} ({chosen.memory_per_gpu_gb:.1f} of {chosen.capacity_gb:.1f} GB per "
+            "GPU)" + ("; every SLO given is met there" if slos.given else ""),
+        )
+    miss = slo_verdict(slos, memory_only.ttft_s, memory_only.tpot_s, memory_only.e2e_s).reasons
+    worst = miss[0]  # the search chose a larger deployment, so the smaller one misses an SLO
+    return Binding(
+        worst.option.lstrip("-").replace("-", "_"),
+        f"{worst.option}: the smallest deployment that fits, {memory_only.num_gpus}x "
+        f"{memory_only.gpu} ({memory_only.precision}), misses it ({worst.message}); "
+        f"{size} is the cheapest that meets every SLO given",
+    )
 
 
 def _critical_dict(c: CriticalLength | None) -> dict:
@@ -316,21 +386,29 @@ def recommend(
     *,
     pp: int | None = None,
     alternatives: list[str] | tuple[str, ...] | None = None,
+    slo_e2e_s: float | None = None,
+    allow_cross_node_tp: bool = False,
+    beyond_context: bool = False,
+    max_gpus: int = MAX_GPUS,
 ) -> Recommendation:
-    """Joint recommendation (see the module docstring). alternatives: the other GPU types to
-    compare (None: every shipped type; []: none, the type is pinned). Raises PerfModelError
-    (one line) on bad input and when no deployment of up to 64 GPUs serves the batch."""
+    """Joint recommendation (see the module docstring). gpu: the type of the choice (None:
+    the cheapest of all types); alternatives: the other GPU types to compare (None: every
+    shipped type; []: none, the type is pinned). Raises PerfModelError (one line) on bad
+    input, beyond the context window (unless beyond_context), and when no deployment of up to
+    max_gpus GPUs serves the batch (NoFeasibleDeployment: none meets the SLOs)."""
     if batch < 1 or prompt_len < 1 or output_len < 1:
         raise PerfModelError("batch, prompt length and output length must be >= 1")
-    for name, v in (("--slo-ttft", slo_ttft_s), ("--slo-tpot", slo_tpot_s)):
-        if v is not None and not v > 0:
-            raise PerfModelError(f"{name} must be positive, got {v}")
-    named = named_deployment(model, gpu, num_gpus, tp, pp, profile, mode)
-    m = make_deployment(model, gpu, 1, 1, mode=mode, profile=profile).model
-    if prompt_len + output_len > m.max_position_embeddings:
-        raise PerfModelError(
-            f"prompt+output ({prompt_len}+{output_len}) exceeds {m.name}'s context "
-            f"window of {m.max_position_embeddings} tokens"
+    slos = Slos(slo_ttft_s, slo_tpot_s, slo_e2e_s)
+    m = make_deployment(model, gpu or "h100", 1, 1, mode=mode, profile=profile).model
+    labels = context_verdict(m, prompt_len, output_len, beyond_context).require().labels
+    named = (
+        named_deployment(model, gpu, num_gpus, tp, pp, profile, mode, allow_cross_node_tp)
+        if gpu is not None
+        else None
+    )
+    if named is None and gpu is None and (num_gpus is not None or tp is not None or pp is not None):
+        named = named_deployment(
+            model, "h100", num_gpus, tp, pp, profile, mode, allow_cross_node_tp
         )
     pins = {}
     if num_gpus is not None:  # predict's rule: the replica as --num-gpus/--tp/--pp build it
@@ -346,9 +424,29 @@ def recommend(
         alternatives=alternatives,
         profile=profile,
         mode=mode,
+        max_gpus=max_gpus,
+        slos=slos,
+        allow_cross_node_tp=allow_cross_node_tp,
         **pins,
     )
     chosen = found.choice
+    memory_only = chosen
+    if slos.given:  # what would merely fit on the chosen type: did an SLO make it larger?
+        memory_only = search_deployments(
+            model,
+            batch,
+            prompt_len,
+            output_len,
+            chosen.gpu,
+            alternatives=[],
+            profile=profile,
+            mode=mode,
+            max_gpus=max_gpus,
+            allow_cross_node_tp=allow_cross_node_tp,
+            **pins,
+        ).choice
+    binding = binding_constraint(chosen, memory_only, slos, bool(pins))
+    labels += deployment_topology(chosen.deployment).labels
     dep, b = chosen.deployment, chosen.batch_per_replica
     choice = from_deployment(chosen, named, prompt_len, output_len)
     base = baseline(dep, b, prompt_len, output_len)
@@ -365,22 +463,11 @@ def recommend(
             f"{chosen.dp} replicas of {chosen.tp * chosen.pp} GPUs; the plan below is one "
             f"replica at {b} of the {batch} sequences"
         )
-    if slo_ttft_s is not None or slo_tpot_s is not None:
-        ttft_with = sp.ttft_s if sp.available else base.ttft_s
-        tpot_with = sd.tpot_s if sd.available else base.tpot_s
-        for label, slo, plain, spec in (
-            ("TTFT", slo_ttft_s, base.ttft_s, ttft_with),
-            ("TPOT", slo_tpot_s, base.tpot_s, tpot_with),
-        ):
-            if slo is None:
-                continue
-            verdict = (
-                "met" if plain <= slo else "met only with speculation" if spec <= slo else "missed"
-            )
-            notes.append(
-                f"{label} SLO {slo:g} s {verdict} (baseline {plain:.3g} s, with speculation "
-                f"{spec:.3g} s)"
-            )
+    for row in slo_check(slos, chosen):  # the search admitted only deployments meeting them
+        notes.append(
+            f"{row['slo']} SLO {row['limit_s']:g} s met without speculation "
+            f"({row['value_s']:.4g} s)"
+        )
     return Recommendation(
         model=dep.model.name,
         gpu=dep.gpu.name,
@@ -405,4 +492,7 @@ def recommend(
         deployment=chosen,
         alternatives=found.alternatives,
         skipped=found.skipped,
+        slos=slos,
+        binding=binding,
+        labels=tuple(dict.fromkeys(labels)),
     )

@@ -31,6 +31,7 @@ from perfmodel.core.deployment import Deployment
 from perfmodel.core.inference import prefill_time
 from perfmodel.core.memory import max_batch, memory_report
 from perfmodel.errors import PerfModelError
+from perfmodel.planners.feasibility.context import context_verdict
 from perfmodel.planners.quality import meets_quality, min_keep_rate_for_drop, quality_drop
 from perfmodel.planners.specprefill_cost import (  # noqa: F401 (re-exported)
     DEFAULT_LOOKAHEAD,
@@ -394,6 +395,7 @@ def plan_specprefill(
     slo_ttft_s=None,
     *,
     colocated: bool | None = None,
+    beyond_context: bool = False,
 ) -> SpecPrefillPlan:
     """Plan SpecPrefill for one batch of prompts of one length.
 
@@ -407,7 +409,8 @@ def plan_specprefill(
     - colocated: speculator on the target's (first stage's) GPUs (default when
       speculation.helper_placement says so) or on its own GPUs (speculator_dep.num_gpus of them, per target replica).
     Raises PerfModelError for a keep rate outside (0, 1], a speculator larger than the target,
-    a speculator with another vocabulary, or a prompt longer than the target's context.
+    a speculator with another vocabulary, or a prompt longer than the target's context
+    (unless beyond_context: then modeled, and the caller labels it).
     """
     keep = np.atleast_1d(check_keep_rates(keep_rates)).astype(float).ravel()
     check_helper(target_dep.model, speculator_dep.model, "speculator")
@@ -416,11 +419,8 @@ def plan_specprefill(
         raise PerfModelError(f"batch must be >= 1, got {batch}")
     if L < 1:
         raise PerfModelError(f"prompt length must be >= 1, got {prompt_len}")
-    if L > target_dep.model.max_position_embeddings:
-        raise PerfModelError(
-            f"prompt length {L} exceeds {target_dep.model.name}'s context window of "
-            f"{target_dep.model.max_position_embeddings} tokens"
-        )
+    # the one context rule (feasibility.context): a TTFT-only plan holds the prompt
+    context_verdict(target_dep.model, L, 0, beyond_context).require()
     if max_quality_drop < 0 or not np.isfinite(max_quality_drop):
         raise PerfModelError(
             f"max quality drop must be >= 0 LongBench points, got {max_quality_drop}"

@@ -8,6 +8,8 @@ import typer
 
 from perfmodel.cli.typer_app import (
     BatchOneOpt,
+    BeyondContextOpt,
+    CrossNodeTpOpt,
     JsonOpt,
     ModelOpt,
     ModeOpt,
@@ -62,6 +64,10 @@ def recommend(
     slo_tpot: Annotated[
         float | None, typer.Option("--slo-tpot", help="TPOT SLO in seconds.")
     ] = None,
+    slo_e2e: Annotated[
+        float | None,
+        typer.Option("--slo-e2e", help="End-to-end request latency SLO in seconds."),
+    ] = None,
     max_quality_drop: Annotated[
         float,
         typer.Option("--max-quality-drop", help="SpecPrefill: max LongBench points lost."),
@@ -85,17 +91,87 @@ def recommend(
     ] = None,
     mode: ModeOpt = None,
     profile: ProfileOpt = None,
+    allow_cross_node_tp: CrossNodeTpOpt = False,
+    beyond_context: BeyondContextOpt = False,
     json: JsonOpt = False,
 ) -> None:
-    """Find the smallest deployment serving the batch (GPU type, nodes, TP x PP x DP,
-    precision), then recommend SpecPrefill and speculative-decoding settings for it."""
+    """Find the cheapest deployment serving the batch and meeting every SLO given (GPU type,
+    nodes, TP x PP x DP, precision), then recommend SpecPrefill and speculative-decoding
+    settings for it. No deployment meets the SLOs: exit 2 naming the nearest and its miss."""
+    from perfmodel.planners.deployment_search import NoFeasibleDeployment
     from perfmodel.planners.recommend import recommend as plan
 
     b = parse_one_size(batch, "--batch", "recommend")
-    rec = plan(
+    slo_given = any(v is not None for v in (slo_ttft, slo_tpot, slo_e2e))
+    try:
+        rec = _plan(
+            plan,
+            model,
+            b,
+            gpu,
+            num_gpus,
+            tp,
+            pp,
+            prompt_len,
+            output_len,
+            slo_ttft,
+            slo_tpot,
+            slo_e2e,
+            slo_given,
+            max_quality_drop,
+            speculator,
+            draft,
+            acceptance_rate,
+            profile,
+            mode,
+            allow_cross_node_tp,
+            beyond_context,
+        )
+    except NoFeasibleDeployment as exc:
+        if json and exc.nearest is not None:
+            emit_json({"feasible": False, "error": str(exc), "nearest": exc.nearest.as_dict()})
+        raise
+    payload = rec.as_dict()
+    if json:
+        emit_json(payload)
+    else:
+        print(payload["headline"])
+        _print_human(payload)
+    for label in rec.labels:
+        warn(label)
+    if rec.deployment.weight_dtype == "int4":
+        warn("only int4 weights serve this batch on up to 64 GPUs: expect a quality loss")
+
+
+def _plan(
+    plan,
+    model,
+    b,
+    gpu,
+    num_gpus,
+    tp,
+    pp,
+    prompt_len,
+    output_len,
+    slo_ttft,
+    slo_tpot,
+    slo_e2e,
+    slo_given,
+    max_quality_drop,
+    speculator,
+    draft,
+    acceptance_rate,
+    profile,
+    mode,
+    allow_cross_node_tp,
+    beyond_context,
+):
+    """The planner call: --gpu pins the type; without it, h100 with alternatives, or (SLOs
+    given) the cheapest type that meets them."""
+    return plan(
         model,
         b,
-        gpu or "h100",
+        gpu if gpu is not None else (None if slo_given else "h100"),
         num_gpus,
         tp,
         parse_one_size(prompt_len, "--prompt-len", "recommend"),
@@ -110,15 +186,10 @@ def recommend(
         mode,
         pp=pp,
         alternatives=[] if gpu is not None else None,
+        slo_e2e_s=slo_e2e,
+        allow_cross_node_tp=allow_cross_node_tp,
+        beyond_context=beyond_context,
     )
-    payload = rec.as_dict()
-    if json:
-        emit_json(payload)
-    else:
-        print(payload["headline"])
-        _print_human(payload)
-    if rec.deployment.weight_dtype == "int4":
-        warn("only int4 weights serve this batch on up to 64 GPUs: expect a quality loss")
 
 
 def _print_human(r: dict) -> None:
@@ -209,8 +280,12 @@ def _print_human(r: dict) -> None:
     if sd.get("available"):
         crit_text += f" (acceptance {sd['acceptance_basis']})"
     t.add_row("critical length", crit_text)
+    if r["binding"]:
+        t.add_row("binding", r["binding"]["reason"])
     for note in r["notes"]:
         t.add_row("note", note)
+    for label in r["labels"]:
+        t.add_row("[yellow]label[/yellow]", label)
     t.add_row("why", r["rationale"])
     title = (
         f"recommend: {r['model']}, batch {r['batch']} ({r['batch_per_replica']} per replica), "

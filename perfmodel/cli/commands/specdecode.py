@@ -13,10 +13,12 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from perfmodel.cli.commands.common import basis, deployment
+from perfmodel.cli.commands.common import basis, check_context, deployment
 from perfmodel.cli.typer_app import (
     BatchOneOpt,
     BatchOpt,
+    BeyondContextOpt,
+    CrossNodeTpOpt,
     GpuOpt,
     JsonOpt,
     KvDtypeOpt,
@@ -32,6 +34,7 @@ from perfmodel.cli.typer_app import (
     warn,
 )
 from perfmodel.errors import PerfModelError
+from perfmodel.planners.feasibility import deployment_topology
 from perfmodel.specs.units import parse_size_list
 
 DraftOpt = Annotated[
@@ -80,11 +83,22 @@ def _setup(
     gamma,
     acceptance_rate,
     acceptance_len,
+    allow_cross_node_tp=False,
 ):
     from perfmodel.planners import specdecode as sd
     from perfmodel.planners.speculation import helper_deployment
 
-    dep = deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile)
+    dep = deployment(
+        model,
+        gpu,
+        num_gpus,
+        tp,
+        weight_dtype,
+        kv_dtype,
+        mode,
+        profile,
+        allow_cross_node_tp=allow_cross_node_tp,
+    )
     budget_list = parse_size_list(budgets, "--budgets")
     configs = sd.draft_configs(draft, draft_kv, budget_list)
     for cfg in configs:
@@ -119,6 +133,7 @@ def _meta(dep, configs, gammas) -> dict:
         "basis": basis(dep),
         "drafts_considered": [c.label for c in configs],
         "gammas_considered": [int(g) for g in gammas],
+        "labels": list(deployment_topology(dep).labels),
     }
 
 
@@ -140,6 +155,8 @@ def specdecode(
     kv_dtype: KvDtypeOpt = "bf16",
     mode: ModeOpt = None,
     profile: ProfileOpt = None,
+    allow_cross_node_tp: CrossNodeTpOpt = False,
+    beyond_context: BeyondContextOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Speculative decoding (MagicDec): draft, verify and per-token times, speedup, memory;
@@ -161,12 +178,12 @@ def specdecode(
         gamma,
         acceptance_rate,
         acceptance_len,
+        allow_cross_node_tp,
     )
     b = np.array(parse_size_list(batch, "--batch"), float)
     p = np.array(parse_size_list(prompt_len, "--prompt-len"), float)
     bb, pp = (x.ravel() for x in np.meshgrid(b, p, indexing="ij"))
-    if np.any(pp > dep.model.max_position_embeddings):
-        warn(f"context exceeds {dep.model.name}'s window of {dep.model.max_position_embeddings}")
+    labels = check_context(dep.model, pp, 0, beyond_context)
     grid = sd.evaluate_grid(dep, configs, bb, pp, gammas, rate)
     optimizing = len(configs) * gammas.size > 1
     rows = []
@@ -190,6 +207,7 @@ def specdecode(
         ]
         rows.append(rec)
     meta = _meta(dep, configs, gammas)
+    meta["labels"] = labels + meta["labels"]
     for r in rows:
         if not r["fits"]:
             warn(
@@ -307,6 +325,8 @@ def critical_length_cmd(
     kv_dtype: KvDtypeOpt = "bf16",
     mode: ModeOpt = None,
     profile: ProfileOpt = None,
+    allow_cross_node_tp: CrossNodeTpOpt = False,
+    beyond_context: BeyondContextOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Critical sequence length: the smallest context at which the best speculative
@@ -329,10 +349,12 @@ def critical_length_cmd(
         gamma,
         acceptance_rate,
         acceptance_len,
+        allow_cross_node_tp,
     )
     b = np.array(parse_size_list(batch, "--batch"), float)
     top = parse_size_list(max_len, "--max-len")[0] if max_len else None
     limit = int(top or dep.model.max_position_embeddings)
+    labels = check_context(dep.model, limit, 0, beyond_context)
     crit = sd.critical_length(dep, configs, b, gammas, rate, max_len=limit)
     curve = []
     for answer, li in zip(from_raw_array(crit, b, limit), crit, strict=True):
@@ -354,6 +376,7 @@ def critical_length_cmd(
         curve.append(entry)
     meta = _meta(dep, configs, gammas)
     meta["max_len"] = limit
+    meta["labels"] = labels + meta["labels"]
     meta["memory_note"] = "time model only: memory not required to fit (see 'fits')"
     payload = {**curve[0], **meta}
     if len(curve) > 1:
@@ -402,6 +425,8 @@ def min_acceptance_cmd(
     kv_dtype: KvDtypeOpt = "bf16",
     mode: ModeOpt = None,
     profile: ProfileOpt = None,
+    allow_cross_node_tp: CrossNodeTpOpt = False,
+    beyond_context: BeyondContextOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Minimum per-token acceptance rate for speculative decoding to break even (speedup 1)."""
@@ -422,11 +447,13 @@ def min_acceptance_cmd(
         gamma,
         None,
         None,
+        allow_cross_node_tp,
     )
     b = parse_size_list(batch, "--batch")
     p = parse_size_list(prompt_len, "--prompt-len")
     if len(b) > 1 or len(p) > 1:
         raise PerfModelError("min-acceptance takes one --batch and one --prompt-len")
+    labels = check_context(dep.model, p[0], 0, beyond_context)
     rows = sd.min_acceptance_rate(dep, configs, b[0], p[0], gammas)
     feasible = [r for r in rows if r["min_acceptance_rate"] is not None]
     best = min(feasible, key=lambda r: r["min_acceptance_rate"]) if feasible else None
@@ -445,6 +472,7 @@ def min_acceptance_cmd(
         "by_config": rows,
         **_meta(dep, configs, gammas),
     }
+    payload["labels"] = labels + payload["labels"]
     if json:
         emit_json(payload)
         return

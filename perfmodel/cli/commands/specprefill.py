@@ -6,9 +6,11 @@ from typing import Annotated
 
 import typer
 
-from perfmodel.cli.commands.common import basis, deployment, fmt_time
+from perfmodel.cli.commands.common import basis, check_context, deployment, fmt_time
 from perfmodel.cli.typer_app import (
     BatchOneOpt,
+    BeyondContextOpt,
+    CrossNodeTpOpt,
     GpuOpt,
     JsonOpt,
     KvDtypeOpt,
@@ -24,6 +26,7 @@ from perfmodel.cli.typer_app import (
     emit_json,
     warn,
 )
+from perfmodel.planners.feasibility import deployment_topology
 from perfmodel.specs.units import parse_float_list, parse_one_size
 
 
@@ -75,6 +78,8 @@ def specprefill(
     kv_dtype: KvDtypeOpt = "bf16",
     mode: ModeOpt = None,
     profile: ProfileOpt = None,
+    allow_cross_node_tp: CrossNodeTpOpt = False,
+    beyond_context: BeyondContextOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """SpecPrefill: TTFT and speedup per keep rate, recommended keep rate under a quality
@@ -82,12 +87,23 @@ def specprefill(
     from perfmodel.planners.specprefill import plan_specprefill
     from perfmodel.planners.speculation import helper_deployment
 
-    target = deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile)
+    target = deployment(
+        model,
+        gpu,
+        num_gpus,
+        tp,
+        weight_dtype,
+        kv_dtype,
+        mode,
+        profile,
+        allow_cross_node_tp=allow_cross_node_tp,
+    )
     spec = helper_deployment(
         target, speculator, "speculator", speculator_weight_dtype, num_gpus=speculator_gpus
     )
     b = _one(batch, "--batch")
     L = _one(prompt_len, "--prompt-len")
+    labels = check_context(target.model, L, 0, beyond_context)
     keeps = parse_float_list(keep_rate, "--keep-rate")
     plan = plan_specprefill(
         target,
@@ -99,6 +115,7 @@ def specprefill(
         max_quality_drop=max_quality_drop,
         slo_ttft_s=slo_ttft,
         colocated=speculator_gpus is None,
+        beyond_context=beyond_context,
     )
     payload = {
         "model": target.model.name,
@@ -112,6 +129,7 @@ def specprefill(
         "profile": target.profile.name,
         "mode": target.mode,
         "basis": basis(target),
+        "labels": labels + list(deployment_topology(target).labels),
         **plan.as_dict(),
     }
     payload["verdict"] = verdict(payload)
