@@ -13,7 +13,9 @@ Identifiability: with n measured points and k parameters, n <= k is refused (the
 reproduce the data exactly whatever the truth). After the fit, a parameter whose Jacobian
 column is zero moves no prediction (the data cannot see it), and parameters with weight in a
 near-null singular vector of the column-normalized Jacobian (singular value below 1e-6 of the
-largest) are only identified in combination; both are reported in FitResult.unidentified.
+largest) are only identified in combination; both are reported in FitResult.unidentified,
+left at the starting profile's value (the prior), and the fit is repeated without them, so
+an unidentified parameter is never both "cannot be identified" and moved.
 """
 
 from __future__ import annotations
@@ -99,12 +101,57 @@ def fit_profile(
     progress: Callable[[], None] | None = None,
 ) -> FitResult:
     """Least-squares fit of `parameters` (default: the sensitive ones) of `base`;
-    `progress` is called once per model evaluation (for a progress display)."""
-    from scipy.optimize import least_squares
-
+    `progress` is called once per model evaluation (for a progress display). Parameters the
+    data cannot identify stay at base's value (the prior) and are listed in `unidentified`;
+    `parameters` of the result are those fitted."""
     if not observations:
         raise PerfModelError("no measured points to calibrate on")
-    params = parameters or sensitive_parameters(observations, base)
+    params = list(parameters or sensitive_parameters(observations, base))
+    unidentified: dict[str, str] = {}
+    while True:
+        result = _fit_once(observations, base, params, name, progress)
+        new = {p: why for p, why in result.unidentified.items() if p not in unidentified}
+        if not new:
+            break
+        unidentified.update(new)
+        params = [p for p in params if p not in new]
+        if not params:  # nothing the data can see: the prior, unchanged
+            result = _fit_result_at(observations, base, name, result)
+            break
+    result.unidentified = {
+        p: f"{why}; left at the prior {base.get(p):.4g} ({base.name})"
+        for p, why in unidentified.items()
+    }
+    return result
+
+
+def _fit_result_at(observations, base: Profile, name, like: FitResult) -> FitResult:
+    """The starting profile itself as the result (no parameter identified)."""
+    from dataclasses import replace
+
+    rel = _relative_errors(observations, base)
+    return FitResult(
+        profile=replace(base, name=name) if name else base,
+        parameters=[],
+        stderr={},
+        rmse=float(np.sqrt(np.mean(rel**2))),
+        mape=float(np.mean(np.abs(rel))),
+        points=like.points,
+        success=True,
+        message="no parameter identified: the starting profile is returned",
+    )
+
+
+def _fit_once(
+    observations: list[Observation],
+    base: Profile,
+    params: list[str],
+    name: str | None,
+    progress: Callable[[], None] | None,
+) -> FitResult:
+    """One least-squares fit of `params` (module docstring)."""
+    from scipy.optimize import least_squares
+
     n = sum(len(o.measured) for o in observations)
     if not params:
         raise PerfModelError("no parameter moves any prediction of these rows by 0.1%")
@@ -189,6 +236,19 @@ def unidentified_parameters(jac: np.ndarray, params: list[str], tol: float = 1e-
     return out
 
 
+def framework_of(tables, default: str) -> str:
+    """The framework the rows were measured with, from their `runner` column (torch, vllm;
+    several joined by '+'); `default` when the rows do not say (published tables)."""
+    runners: list[str] = []
+    for t in tables:
+        frame = t.frame
+        if "runner" in frame.columns:
+            for r in frame["runner"].dropna().astype(str).str.strip().str.lower():
+                if r and r != "published" and r not in runners:
+                    runners.append(r)
+    return "+".join(sorted(runners)) or default
+
+
 def provenance(result: FitResult, tables: list[str]) -> dict:
     return {
         "method": "perfmodel calibrate: scipy.optimize.least_squares on relative error, weak prior to the starting profile",
@@ -203,13 +263,24 @@ def provenance(result: FitResult, tables: list[str]) -> dict:
 
 
 def write_profile_yaml(profile: Profile, path) -> None:
+    """Write the profile YAML atomically (feasibility.write_atomic: never half a file)."""
     import yaml
 
+    from perfmodel.planners.feasibility.outputs import write_atomic
+
     text = yaml.safe_dump(profile.to_yaml_dict(), sort_keys=False, width=100)
-    with open(path, "w") as fh:
-        fh.write(f"# Efficiency profile '{profile.name}', written by perfmodel calibrate.\n")
-        fh.write("# efficiency: fractions of datasheet peak; overhead: microseconds.\n")
-        fh.write(text)
+    write_atomic(
+        path,
+        f"# Efficiency profile '{profile.name}', written by perfmodel calibrate.\n"
+        "# efficiency: fractions of datasheet peak; overhead: microseconds.\n" + text,
+    )
 
 
-__all__ = ["fit_profile", "FitResult", "provenance", "write_profile_yaml", "OVERHEAD_KEYS"]
+__all__ = [
+    "fit_profile",
+    "FitResult",
+    "framework_of",
+    "provenance",
+    "write_profile_yaml",
+    "OVERHEAD_KEYS",
+]

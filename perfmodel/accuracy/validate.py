@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
 from perfmodel.accuracy.observations import Observation, Table
 from perfmodel.errors import PerfModelError
+from perfmodel.specs.hardware import resolve_gpu
 from perfmodel.specs.profile import Profile, load_profile, profile_for
 
 
@@ -75,6 +77,21 @@ def profile_of(obs: Observation, override: Profile | str | None = None) -> Profi
     return profile_for(obs.gpu or "h100-sxm")
 
 
+def fitted_on(obs: Observation, profile: Profile) -> bool:
+    """In-sample only when the profile was fitted on these rows: its provenance `fitted_on`
+    lists the table by name, or the file the rows come from (calibrate records the paths).
+    A user's own table is out-of-sample unless the profile was calibrated on that file."""
+    listed = [str(x) for x in (profile.provenance.get("fitted_on") or [])]
+    if not obs.fit or not listed:
+        return False
+    if obs.table in listed:
+        return True
+    if not obs.path:
+        return False
+    here = Path(obs.path).resolve()
+    return any(Path(x).resolve() == here for x in listed)
+
+
 def score(obs: Observation, profile: Profile) -> Score:
     pred = np.asarray(obs.predict(profile), float)
     ape = np.abs(pred - obs.measured) / obs.measured
@@ -86,7 +103,7 @@ def score(obs: Observation, profile: Profile) -> Score:
         float(ape[worst]),
         f"{obs.labels[worst]}: predicted {pred[worst]:.4g} s vs measured {obs.measured[worst]:.4g} s",
         profile.name,
-        obs.fit,
+        fitted_on(obs, profile),
         pred,
         obs.measured,
         obs.labels,
@@ -131,16 +148,39 @@ def memory_check_scores(table: Table, profile: Profile) -> list[dict]:
     return out
 
 
+def reuse_warning(obs: Observation, profile: Profile) -> str | None:
+    """The one reused-efficiency rule: a profile applies to rows of a GPU it was not fitted
+    on only with a warning (the efficiencies are another GPU's, not a measurement)."""
+    if profile.note:
+        return f"{obs.table}: {profile.note}"
+    if not obs.gpu or not profile.gpus:
+        return None
+    try:
+        gpu = resolve_gpu(obs.gpu).name
+    except PerfModelError:
+        return None
+    if gpu in profile.gpus:
+        return None
+    return (
+        f"{obs.table}: rows on {gpu} scored with profile '{profile.name}', fitted on "
+        f"{', '.join(profile.gpus)}: its efficiencies are reused, not measured on {gpu}"
+    )
+
+
 def validate_tables(
     tables: list[Table],
     profile: Profile | str | None = None,
     progress: Callable[[], None] | None = None,
 ) -> dict:
-    """Score every observation (progress() after each) and check the published OOM rows."""
-    scores, checks = [], []
+    """Score every observation (progress() after each), check the published OOM rows, and
+    list the reused-efficiency warnings (reuse_warning) once each."""
+    scores, checks, warnings = [], [], []
     for table in tables:
         for obs in table.observations:
-            scores.append(score(obs, profile_of(obs, profile)))
+            prof = profile_of(obs, profile)
+            scores.append(score(obs, prof))
+            if (w := reuse_warning(obs, prof)) and w not in warnings:
+                warnings.append(w)
             if progress is not None:
                 progress()
         if table.memory_checks:
@@ -150,7 +190,7 @@ def validate_tables(
                 else profile_for("h100-sxm")
             )
             checks.extend(memory_check_scores(table, prof))
-    return {"scores": scores, "memory_checks": checks}
+    return {"scores": scores, "memory_checks": checks, "warnings": warnings}
 
 
 def cross_validate(tables: list[Table], progress: Callable[[], None] | None = None) -> list[dict]:

@@ -140,6 +140,8 @@ def validate(
     with progress("validating", sum(len(t.observations) for t in tables)) as advance:
         result = validate_tables(tables, profile, progress=advance)
     scores = result["scores"]
+    for w in result["warnings"]:
+        warn(w)
     cv = None
     if cross_validate:
         with progress("cross-validating (model evaluations)") as advance:
@@ -167,6 +169,7 @@ def validate(
             ],
             "memory_checks": result["memory_checks"],
             "dropped": [n for t in tables for n in t.notes],
+            "warnings": result["warnings"],
         }
         if misses is not None:
             payload |= misses
@@ -184,14 +187,14 @@ def validate(
     out = console()
     t = Table(
         title="Model vs measurements (APE = |predicted - measured| / measured)",
-        caption="in-sample: the profile was fitted on this table; leave-one-table-out: "
-        "--cross-validate",
+        caption="in-sample: the profile was fitted on this table; out-of-sample: it was not; "
+        "leave-one-table-out: --cross-validate",
     )
     for col in ("table", "quantity", "rows", "MAPE", "max APE", "target", "profile"):
         t.add_column(col, justify="left" if col in ("table", "quantity", "profile") else "right")
     for s in scores:
         table_name, _, quantity = s.name.partition("/")
-        flag = " (in-sample)" if s.fit else " (not fitted)"
+        flag = " (in-sample)" if s.fit else " (out-of-sample)"
         v = verdicts.get(s.name)
         goal = f"<= {v['target_mape']:.0%} {'met' if v['meets_target'] else 'MISSED'}" if v else ""
         t.add_row(
@@ -283,7 +286,7 @@ def _print_measured(out, measured, op_rows) -> None:
     if measured:
         m = Table(
             title="Measured tables (bias = mean of predicted/measured - 1)",
-            caption="target: MAPE / bias / max APE of the fitted points (issue 12)",
+            caption="target: MAPE / bias / max APE of the fitted points",
         )
         for col in (
             "table / quantity",
@@ -355,13 +358,19 @@ def calibrate(
     """Fit an efficiency profile to measurements (least squares on relative error)."""
     from dataclasses import replace
 
-    from perfmodel.accuracy.calibrate import fit_profile, provenance, write_profile_yaml
+    from perfmodel.accuracy.calibrate import (
+        fit_profile,
+        framework_of,
+        provenance,
+        write_profile_yaml,
+    )
+    from perfmodel.planners.feasibility.outputs import check_output_path
     from perfmodel.specs.profile import PARAMETERS, load_profile, profile_for
 
     if measurements is None and table is None:
         raise PerfModelError("give --measurements CSV or --table NAME(S) to fit on")
-    if out is not None:
-        _check_output(out, "--out")
+    if out is not None:  # before any work: never over the measurements, a YAML file
+        check_output_path(out, "--out", (".yaml", ".yml"), {"--measurements": measurements})
     tables = _tables(table, measurements, None)
     observations = [o for t in tables if t.fit or measurements is not None for o in t.observations]
     if not observations:
@@ -396,18 +405,17 @@ def calibrate(
             observations, replace(start, note=""), chosen, name=label, progress=advance
         )
     for p, why in result.unidentified.items():
-        warn(f"the data cannot identify {p}: {why}; its value is the prior's, not a measurement")
+        warn(f"the data cannot identify {p}: {why}, not a measurement")
     fitted = replace(
         result.profile,
+        framework=framework_of(tables, start.framework),
         gpus=tuple(sorted({o.gpu for o in observations if o.gpu})) or start.gpus,
         description=f"fitted by perfmodel calibrate from {start.name}",
         provenance=provenance(result, [t.path for t in tables]),
+        unidentified=dict(result.unidentified),  # about this data only, not the start's notes
     )
     if out is not None:
-        try:
-            write_profile_yaml(fitted, out)
-        except OSError as exc:
-            raise PerfModelError(f"cannot write {out}: {exc.strerror}") from None
+        write_profile_yaml(fitted, out)
     values = {p: fitted.get(p) for p in result.parameters}
     if json:
         emit_json(
@@ -421,6 +429,7 @@ def calibrate(
                 "mape": result.mape,
                 "points": result.points,
                 "unidentified": result.unidentified,
+                "framework": fitted.framework,
                 "dropped": [n for t in tables for n in t.notes],
             }
         )

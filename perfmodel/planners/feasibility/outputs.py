@@ -21,6 +21,12 @@ def check_output_path(
     (lower case, with the dot), it is not a folder, its folder exists, and it is none of
     `inputs` ({option: path}; compared after resolving links). Raises PerfModelError."""
     path = Path(out)
+    for in_option, given in (inputs or {}).items():
+        if given is not None and _same_file(path, Path(given)):
+            raise PerfModelError(
+                f"{option} {path} is the same file as {in_option} {given}: it would be "
+                "overwritten; write to another file"
+            )
     if path.suffix.lower() not in extensions:
         raise PerfModelError(
             f"{option} {path}: expected a {' or '.join(extensions)} file, got "
@@ -30,12 +36,6 @@ def check_output_path(
         raise PerfModelError(f"{option} {path} is a folder; give a file name")
     if not path.resolve().parent.is_dir():
         raise PerfModelError(f"{option} {path}: folder {path.parent} does not exist")
-    for in_option, given in (inputs or {}).items():
-        if given is not None and _same_file(path, Path(given)):
-            raise PerfModelError(
-                f"{option} {path} is the same file as {in_option} {given}: it would be "
-                "overwritten; write to another file"
-            )
     return path
 
 
