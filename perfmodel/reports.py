@@ -11,6 +11,7 @@ import html
 from pathlib import Path
 
 from perfmodel.errors import PerfModelError
+from perfmodel.planners.feasibility.outputs import write_atomic
 
 OPTION_COLUMNS = (
     ("gpu", "GPU"),
@@ -209,8 +210,5 @@ def write_report(path, plan: dict, curves: dict, critical: dict | None) -> str:
         text = markdown_report(plan)
     else:
         raise PerfModelError(f"--report must end in .html or .md, got '{path.name}'")
-    try:
-        path.write_text(text, encoding="utf-8")
-    except OSError as exc:
-        raise PerfModelError(f"cannot write report {path}: {exc.strerror}") from None
+    write_atomic(path, text)  # feasibility.outputs: never a half-written report
     return str(path)

@@ -49,6 +49,19 @@ from perfmodel.specs.models import resolve_model
 PRECISIONS: tuple[tuple[str, str], ...] = (("bf16", "bf16"), ("fp8", "bf16"), ("fp8", "fp8"))
 FALLBACK_PRECISIONS: tuple[tuple[str, str], ...] = (("int4", "fp8"),)
 MAX_GPUS = 64
+PRECISION_POLICY = (
+    "precision policy (recommend and capacity): quality first, bf16/bf16, fp8/bf16, fp8/fp8; "
+    "int4/fp8 weights only when no deployment at those precisions serves the batch and meets "
+    "the SLOs"
+)
+
+
+def last_resort(weight_dtype: str, kv_dtype: str) -> bool:
+    """True for a fallback precision (int4 weights): ranked after every deployment at a
+    quality precision, by recommend and capacity alike (PRECISION_POLICY)."""
+    return (weight_dtype, kv_dtype) in FALLBACK_PRECISIONS
+
+
 NOT_SEARCHED = ("cpu-generic",)  # not an accelerator: never an alternative
 
 
@@ -561,7 +574,7 @@ def _rank_key(precisions, fallback_precisions):
 
     def key(c: DeploymentChoice):
         precision = order[(c.weight_dtype, c.kv_dtype)]
-        last_resort = (c.weight_dtype, c.kv_dtype) in fallback
-        return (last_resort, c.cost_per_hour, c.cost_per_mtok, c.num_gpus, precision, c.e2e_s)
+        fallback_first = (c.weight_dtype, c.kv_dtype) in fallback
+        return (fallback_first, c.cost_per_hour, c.cost_per_mtok, c.num_gpus, precision, c.e2e_s)
 
     return key

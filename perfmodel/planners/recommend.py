@@ -41,7 +41,12 @@ from perfmodel.core.inference import (
 from perfmodel.core.memory import memory_report
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.critical import CriticalLength
-from perfmodel.planners.deployment_search import MAX_GPUS, DeploymentChoice, search_deployments
+from perfmodel.planners.deployment_search import (
+    MAX_GPUS,
+    PRECISION_POLICY,
+    DeploymentChoice,
+    search_deployments,
+)
 from perfmodel.planners.feasibility import (
     Slos,
     context_verdict,
@@ -191,6 +196,7 @@ class Recommendation:
             "prompt_len": self.prompt_len,
             "output_len": self.output_len,
             "precision": self.precision.as_dict(),
+            "precision_policy": PRECISION_POLICY,
             "fits": self.fits,
             "specprefill": self.specprefill.as_dict(),
             "specdecode": self.specdecode.as_dict(),

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from perfmodel.cli.typer_app import (
+    BeyondContextOpt,
     JsonOpt,
     KvDtypeOpt,
     ModelOpt,
@@ -65,12 +66,18 @@ def capacity(
     ] = 0.8,
     mode: ModeOpt = None,
     profile: ProfileOpt = None,
+    beyond_context: BeyondContextOpt = False,
     json: JsonOpt = False,
 ) -> None:
     """Size a fleet per GPU type under TTFT/TPOT SLOs; cost per hour and per token."""
+    from perfmodel.cli.commands.common import check_context
     from perfmodel.planners import capacity as cap
+    from perfmodel.planners.feasibility.outputs import check_output_path
+    from perfmodel.specs.models import resolve_model
     from perfmodel.specs.units import parse_name_list, parse_one_size
 
+    if report:  # before any work: the format from the extension, never over the workload
+        check_output_path(report, "--report", (".html", ".htm", ".md"), {"--workload": workload})
     names = parse_name_list(gpus, "--gpus")
     price_map = cap.parse_prices(prices)
     if qps is not None and not qps > 0:
@@ -85,6 +92,10 @@ def capacity(
             parse_one_size(prompt_len, "--prompt-len", "capacity"),
             parse_one_size(output_len, "--output-len", "capacity"),
         )
+    # the one context rule, on every request of the workload (the longest is named)
+    prompts = wl.prompt_samples if wl.prompt_samples is not None else wl.prompt_p90
+    outputs = wl.output_samples if wl.output_samples is not None else wl.output_p90
+    labels = check_context(resolve_model(model), prompts, outputs, beyond_context)
     precisions = cap.PRECISIONS
     if weight_dtype or kv_dtype:
         precisions = ((weight_dtype or "bf16", kv_dtype or "bf16"),)
@@ -102,6 +113,7 @@ def capacity(
         utilization,
     )
     payload = plan.as_dict()
+    payload["labels"] = labels
     if report:
         from perfmodel.reports import write_report
 

@@ -44,6 +44,7 @@ from perfmodel.planners.capacity.search import (
 from perfmodel.planners.capacity.simulate import SIM_REQUESTS, simulate_replica
 from perfmodel.planners.capacity.workload import Workload
 from perfmodel.planners.critical import from_raw_array
+from perfmodel.planners.deployment_search import PRECISION_POLICY
 from perfmodel.planners.specdecode import critical_length, planner_configs, planner_policy
 from perfmodel.planners.speculation.acceptance import resolve_bases
 from perfmodel.specs.dtypes import PRECISIONS
@@ -67,7 +68,8 @@ ASSUMPTIONS = (
     "request; "
     "precision from bf16/bf16, "
     "fp8/bf16, fp8/fp8, int4/fp8 (weights/KV) unless fixed; options are ranked after the "
-    "simulation check by cost per hour, then TTFT p90, then TPOT. A pipelined replica prefills one request at a time through all its "
+    "simulation check by the precision policy shared with recommend (int4 weights only when "
+    "no other precision meets the SLOs), then cost per hour, then TTFT p90, then TPOT. A pipelined replica prefills one request at a time through all its "
     "stages (prefills of different requests do not overlap across stages: conservative for "
     "PP); its decode step is the pipeline round of core.pipeline.",
     "Cost = replicas x tp x pp GPUs x price per GPU-hour (hardware YAML price_per_gpu_hour_usd unless --prices); "
@@ -129,7 +131,9 @@ class CapacityPlan:
             "options": options,
             "best": best,
             "why": self.why(),
-            "objective": "meets both SLOs, then cost per hour, then TTFT p90, then TPOT",
+            "objective": "meets both SLOs, then a quality precision before int4 weights, then "
+            "cost per hour, then TTFT p90, then TPOT",
+            "precision_policy": PRECISION_POLICY,
             "assumptions": self.assumptions,
             "profile": self.profile,
             "basis": f"modeled: profile {self.profile}; utilization-based queueing model "

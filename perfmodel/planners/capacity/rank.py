@@ -1,6 +1,8 @@
 """Ranking of capacity options by the stated objective, after the simulation check.
 
-Objective (rank_key): meets both SLOs first, then cost per hour, then TTFT p90, then TPOT.
+Objective (rank_key): meets both SLOs first, then the precision policy shared with recommend
+(deployment_search.PRECISION_POLICY: int4 weights only when no quality precision is
+feasible), then cost per hour, then TTFT p90, then TPOT.
 Candidates of one GPU type are checked (simulated, replicas added where the formulas were
 optimistic) in the order of their formula key; the simulation can only add replicas, so a
 candidate's formula (cost, TTFT, TPOT) is a lower bound on its checked key (equal when no
@@ -19,19 +21,22 @@ import numpy as np
 from perfmodel.planners.capacity.queueing import load_metrics
 from perfmodel.planners.capacity.search import Candidates, fleet_cost
 from perfmodel.planners.capacity.workload import Workload
+from perfmodel.planners.deployment_search import last_resort
 
 MAX_SIM_EXTRA_REPLICAS = 8  # replicas the simulation check may add to one candidate
 MAX_SIM_CANDIDATES = 64  # candidates checked by simulation per GPU type (branch and bound)
 
 
 def rank_key(o) -> tuple:
-    """The objective: meets both SLOs, then cost per hour, then TTFT p90, then TPOT."""
+    """The objective: meets both SLOs, then a quality precision before int4 weights
+    (last_resort), then cost per hour, then TTFT p90, then TPOT."""
     inf = float("inf")
 
     def v(x):
         return inf if x is None else float(x)
 
-    return (not o.meets_slo, v(o.cost_per_hour), v(o.ttft_s), v(o.tpot_s))
+    fallback = last_resort(o.weight_dtype, o.kv_dtype)
+    return (not o.meets_slo, fallback, v(o.cost_per_hour), v(o.ttft_s), v(o.tpot_s))
 
 
 def label(o) -> str:
@@ -57,7 +62,10 @@ def best_checked(c: Candidates, wl: Workload, option: Callable, check: Callable 
     feasible = int(np.isfinite(cost).sum())
     if feasible == 0:
         return option(None), None
-    order = np.lexsort((tpot, ttft, cost))[:feasible]
+    fallback = np.array(
+        [last_resort(w, k) for w, k in zip(c.weight_dtype, c.kv_dtype, strict=True)], bool
+    )
+    order = np.lexsort((tpot, ttft, cost, fallback, ~np.isfinite(cost)))[:feasible]
     if check is None:
         i = int(order[0])
         opt = option(i)
@@ -68,7 +76,7 @@ def best_checked(c: Candidates, wl: Workload, option: Callable, check: Callable 
         return replace(opt, why=why), i
     best, best_i, checked = None, None, []
     for i in order[:MAX_SIM_CANDIDATES]:
-        bound = (False, float(cost[i]), float(ttft[i]), float(tpot[i]))
+        bound = (False, bool(fallback[i]), float(cost[i]), float(ttft[i]), float(tpot[i]))
         if best is not None and best.meets_slo and bound >= rank_key(best):
             break
         opt = check(int(i))
