@@ -104,8 +104,11 @@ def test_capacity_reranks_after_the_simulation_adds_replicas(capsys):
     """The reported case: int4/fp8 TP8 at batch 15 needs 2 replicas (16 GPUs) by the
     formulas, but the simulation adds one (24 GPUs, $43.20/h at $1.80/GPU-h); a candidate
     meeting both SLOs on 16 GPUs ($28.80/h) must win. With a price of $1/GPU-h the cost is
-    the GPU count."""
+    the GPU count. The precision is pinned to int4/fp8: by the precision policy shared with
+    recommend, int4 weights rank after every feasible quality precision, and unpinned the
+    answer is fp8/fp8 at the same $28.80/h (checked last)."""
     args = ("capacity", "--model", "70b", "--qps", "2", "--gpus", "a100")
+    args += ("--weight-dtype", "int4", "--kv-dtype", "fp8")
     out, _ = cli_json(capsys, *args)
     best = out["best"]
     assert best["meets_slo"] and best["gpus_needed"] == 16
@@ -114,6 +117,10 @@ def test_capacity_reranks_after_the_simulation_adds_replicas(capsys):
     assert out["why"].startswith("a100-80gb wins: $28.80/h")
     one, _ = cli_json(capsys, *args, "--prices", "a100=1")
     assert one["best"]["cost_per_hour"] == pytest.approx(one["best"]["gpus_needed"]) == 16
+    free, _ = cli_json(capsys, *args[:7])
+    assert (free["best"]["weight_dtype"], free["best"]["kv_dtype"]) == ("fp8", "fp8")
+    assert free["best"]["cost_per_hour"] == pytest.approx(16 * 1.80)
+    assert "int4" in free["precision_policy"]
 
 
 def test_capacity_options_are_ranked(capsys):

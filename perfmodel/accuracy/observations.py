@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from perfmodel.accuracy.window import drop_beyond_context
 from perfmodel.core.deployment import make_deployment
 from perfmodel.core.inference import mean_decode_context
 from perfmodel.errors import PerfModelError
@@ -328,32 +329,6 @@ def _lines(frame, rows) -> tuple[int, ...]:
     return tuple(int(v) for v in values) if values.notna().all() else ()
 
 
-def _drop_beyond_context(frame, notes: list[str]):
-    """Drop rows that do not fit their model's context window (feasibility.context, the one
-    rule: prompt_len + output_len - 1 positions), counted in `notes` per model; unknown
-    models are left for the deployment check to name."""
-    from perfmodel.planners.feasibility.context import within_context
-    from perfmodel.specs.models import resolve_model
-
-    output = frame["output_len"].fillna(0).to_numpy(float) if "output_len" in frame.columns else 0
-    prompt = frame["prompt_len"].to_numpy(float)
-    keep = np.ones(len(frame), bool)
-    for name in frame["model"].astype(str).unique():
-        try:
-            model = resolve_model(name)
-        except PerfModelError:
-            continue
-        rows = (frame["model"].astype(str) == name).to_numpy()
-        beyond = rows & ~within_context(model, prompt, output)
-        if beyond.any():
-            notes.append(
-                f"dropped {_plural(int(beyond.sum()))}: prompt_len + output_len - 1 beyond "
-                f"{model.name}'s context window of {model.max_position_embeddings} tokens"
-            )
-            keep &= ~beyond
-    return frame if keep.all() else frame[keep].reset_index(drop=True)
-
-
 def build_table(
     path: str | Path, name: str | None = None, profile_override: str | None = None
 ) -> Table:
@@ -366,7 +341,7 @@ def build_table(
     path = Path(path)
     notes: list[str] = []
     frame = read_table(path, notes=notes)
-    frame = _drop_beyond_context(frame, notes)
+    frame = drop_beyond_context(frame, notes)
     name = name or path.stem
     method = _col(frame, "method", None)
     if method is None:

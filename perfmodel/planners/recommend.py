@@ -40,6 +40,7 @@ from perfmodel.core.inference import (
 )
 from perfmodel.core.memory import memory_report
 from perfmodel.errors import PerfModelError
+from perfmodel.planners.binding import Binding, binding_constraint, slo_check
 from perfmodel.planners.critical import CriticalLength
 from perfmodel.planners.deployment_search import (
     MAX_GPUS,
@@ -47,12 +48,7 @@ from perfmodel.planners.deployment_search import (
     DeploymentChoice,
     search_deployments,
 )
-from perfmodel.planners.feasibility import (
-    Slos,
-    context_verdict,
-    deployment_topology,
-    slo_verdict,
-)
+from perfmodel.planners.feasibility import Slos, context_verdict, deployment_topology
 from perfmodel.planners.precision import (  # noqa: F401 (re-exported)
     PrecisionChoice,
     choose_precision,
@@ -218,59 +214,6 @@ class Recommendation:
             "binding": None if self.binding is None else self.binding.as_dict(),
             "labels": list(self.labels),
         }
-
-
-@dataclass(frozen=True)
-class Binding:
-    """What set the size of the chosen deployment: 'memory' (the batch needs that many GPUs
-    to fit), an SLO ('slo_ttft', 'slo_tpot', 'slo_e2e': a smaller deployment that fits
-    misses it), or 'pinned' (the user fixed the layout)."""
-
-    constraint: str
-    reason: str
-
-    def as_dict(self) -> dict:
-        return {"constraint": self.constraint, "reason": self.reason}
-
-
-def slo_check(slos: Slos, d: DeploymentChoice) -> list[dict]:
-    """Each SLO given against the chosen deployment's plain-serving time: every one holds
-    (the search admitted only such deployments); printed so a reader can check."""
-    values = {"ttft_s": d.ttft_s, "tpot_s": d.tpot_s, "e2e_s": d.e2e_s}
-    return [
-        {
-            "slo": label,
-            "option": option,
-            "limit_s": lim,
-            "value_s": values[a],
-            "met": values[a] <= lim,
-        }
-        for a, label, option, lim in slos.items()
-    ]
-
-
-def binding_constraint(
-    chosen: DeploymentChoice, memory_only: DeploymentChoice | None, slos: Slos, pinned: bool
-) -> Binding:
-    """Compare the choice with the smallest deployment that merely fits (same GPU type):
-    the same size -> memory binds; larger -> the SLO the smaller one misses by the most."""
-    size = f"{chosen.num_gpus}x {chosen.gpu} ({chosen.precision})"
-    if memory_only is None or memory_only.num_gpus >= chosen.num_gpus:
-        what = "the layout you pinned" if pinned else "memory"
-        return Binding(
-            "pinned" if pinned else "memory",
-            f"{what}: {size} is the smallest deployment on {chosen.gpu} that holds batch "
-            f"{chosen.batch} ({chosen.memory_per_gpu_gb:.1f} of {chosen.capacity_gb:.1f} GB per "
-            "GPU)" + ("; every SLO given is met there" if slos.given else ""),
-        )
-    miss = slo_verdict(slos, memory_only.ttft_s, memory_only.tpot_s, memory_only.e2e_s).reasons
-    worst = miss[0]  # the search chose a larger deployment, so the smaller one misses an SLO
-    return Binding(
-        worst.option.lstrip("-").replace("-", "_"),
-        f"{worst.option}: the smallest deployment that fits, {memory_only.num_gpus}x "
-        f"{memory_only.gpu} ({memory_only.precision}), misses it ({worst.message}); "
-        f"{size} is the cheapest that meets every SLO given",
-    )
 
 
 def _critical_dict(c: CriticalLength | None) -> dict:
