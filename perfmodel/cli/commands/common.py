@@ -15,6 +15,8 @@ def deployment(
     dep = make_deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, pp=pp)
     if dep.profile.note and not quiet:
         warn(dep.profile.note)
+    for note in () if quiet else dep.model.notices:
+        warn(note)
     return dep
 
 
