@@ -254,3 +254,15 @@ def test_unknown_model_type_lacking_fields_names_them():
 def test_unmodeled_layer_type_is_refused():
     with pytest.raises(PerfModelError, match="linear_attention"):
         _spec(model_type="qwen3", layer_types=["linear_attention"] * 4)
+
+
+def test_list_models_shows_total_active_and_attention_kind():
+    from tests.conftest import run_cli
+
+    rows = {m["name"]: m for m in run_cli("list", "models", "--json", check_json=True)["models"]}
+    ds = rows["DeepSeek-V3"]
+    assert (ds["params_b"], ds["active_params_b"], ds["attention"]) == (671.03, 37.55, "MLA")
+    assert ds["kv_bytes_per_token_bf16"] == 70272 and ds["checkpoint"] == "fp8"
+    oss = rows["gpt-oss-120b"]
+    assert oss["attention"] == "GQA + sliding 128 (18/36)" and oss["moe"] == "4 of 128"
+    assert rows["Llama-3.1-8B"]["attention"] == "GQA" and rows["Llama-3.1-8B"]["moe"] == "-"

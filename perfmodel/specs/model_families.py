@@ -427,7 +427,11 @@ def checkpoint_format(data: dict, quant: dict | None = None) -> tuple[str, bool,
             return algo.lower(), False, ""
     if method in ("awq", "gptq") and q.get("bits") == 4:
         return "int4", False, ""
-    return "", False, (
-        f"quantization_config quant_method '{method or '?'}' is not modeled: weights are "
-        "priced at the weight dtype given (--weight-dtype)"
+    return (
+        "",
+        False,
+        (
+            f"quantization_config quant_method '{method or '?'}' is not modeled: weights are "
+            "priced at the weight dtype given (--weight-dtype)"
+        ),
     )

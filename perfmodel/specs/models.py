@@ -19,6 +19,7 @@ from perfmodel.specs.model_spec import ModelSpec
 
 __all__ = ["SUPPORTED_MODEL_TYPES", "ModelSpec", "parse_config", "load_model", "resolve_model"]
 
+
 def load_config_file(path: str | Path, name: str | None = None) -> ModelSpec:
     """Parse a config.json (a file, or a directory holding one)."""
     path = Path(path)
