@@ -75,7 +75,7 @@ def test_kv_bytes_per_token_by_hand():
 
 
 def test_checkpoint_formats_from_quantization_config():
-    assert load_model("deepseek-v3").checkpoint_format == "fp8"
+    assert load_model("deepseek-v3").checkpoint_format == "fp8-block"
     oss = load_model("gpt-oss-120b")
     assert oss.checkpoint_format == "mxfp4" and oss.quantized_experts_only
     assert oss.quantizable_params == 36 * 128 * oss.expert_params
@@ -262,7 +262,23 @@ def test_list_models_shows_total_active_and_attention_kind():
     rows = {m["name"]: m for m in run_cli("list", "models", "--json", check_json=True)["models"]}
     ds = rows["DeepSeek-V3"]
     assert (ds["params_b"], ds["active_params_b"], ds["attention"]) == (671.03, 37.55, "MLA")
-    assert ds["kv_bytes_per_token_bf16"] == 70272 and ds["checkpoint"] == "fp8"
+    assert ds["kv_bytes_per_token_bf16"] == 70272 and ds["checkpoint"] == "fp8-block"
     oss = rows["gpt-oss-120b"]
     assert oss["attention"] == "GQA + sliding 128 (18/36)" and oss["moe"] == "4 of 128"
     assert rows["Llama-3.1-8B"]["attention"] == "GQA" and rows["Llama-3.1-8B"]["moe"] == "-"
+
+
+def test_weight_formats_bytes_with_scales_and_compute_dtype_per_gpu():
+    from perfmodel.core.deployment import make_deployment
+    from perfmodel.specs.dtypes import compute_dtype, weight_bytes
+
+    assert weight_bytes("mxfp4") == 0.5 + 1 / 32  # E8M0 scale per 32 weights
+    assert weight_bytes("nvfp4") == 0.5 + 1 / 16  # E4M3 scale per 16 weights
+    assert weight_bytes("fp8-block") == 1 + 4 / 128**2  # fp32 scale per 128x128 block
+    assert compute_dtype("nvfp4", ("bf16", "fp8", "fp4")) == "fp4"
+    assert compute_dtype("mxfp4", ("bf16", "fp8")) == "bf16"  # dequantized (W4A16)
+    assert make_deployment("gpt-oss-120b", "b200", weight_dtype="mxfp4").compute_dtype == "fp4"
+    assert make_deployment("gpt-oss-120b", "h100", weight_dtype="mxfp4").compute_dtype == "bf16"
+    assert (
+        make_deployment("deepseek-v3", "h200", 8, weight_dtype="fp8-block").compute_dtype == "fp8"
+    )

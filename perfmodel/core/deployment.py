@@ -39,7 +39,7 @@ class Deployment:
 
     @property
     def compute_dtype(self) -> str:
-        return dtypes.compute_dtype(self.weight_dtype)
+        return dtypes.compute_dtype(self.weight_dtype, tuple(self.gpu.peak_tflops))
 
     @property
     def replicas(self) -> int:

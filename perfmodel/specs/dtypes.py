@@ -4,6 +4,17 @@ int4 is weight-only (W4A16, e.g. AWQ/GPTQ): 0.5 byte per weight plus one 16-bit 
 group of 128 weights (0.5 + 2/128 bytes), dequantized into BF16 matmuls. fp8 is W8A8 (FP8
 tensor cores on Hopper/Ada/Blackwell/MI300; GPUs without them run BF16 matmuls). fp32 is
 for CPU measurements of the torch runner.
+
+Block-scaled and micro-scaled formats (bytes per weight include the scales):
+- fp8-block: FP8 E4M3 with one fp32 scale per 128x128 block (DeepSeek-V3, Kimi-K2
+  `weight_block_size: [128, 128]`): 1 + 4/16384 bytes.
+- mxfp4: OCP Microscaling FP4 (E2M1) with one E8M0 (1-byte) scale per 32 weights (gpt-oss):
+  0.5 + 1/32 bytes (OCP MX spec v1.0).
+- nvfp4: FP4 (E2M1) with one FP8 E4M3 scale per 16 weights, plus an fp32 scale per tensor
+  (negligible): 0.5 + 1/16 bytes (NVIDIA Blackwell NVFP4).
+Their matmuls run on FP4 tensor cores where the GPU has them (a dense fp4 peak in its YAML,
+Blackwell); elsewhere the weights are dequantized into BF16 matmuls (W4A16, as vLLM's Marlin
+MXFP4 path on Hopper).
 """
 
 from __future__ import annotations
@@ -17,7 +28,11 @@ WEIGHT_BYTES = {
     "fp8": 1.0,
     "int8": 1.0,
     "int4": 0.5 + 2.0 / 128,
+    "fp8-block": 1.0 + 4.0 / (128 * 128),
+    "mxfp4": 0.5 + 1.0 / 32,
+    "nvfp4": 0.5 + 1.0 / 16,
 }
+FP4_FORMATS = ("mxfp4", "nvfp4")
 KV_BYTES = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0}
 COMPUTE_DTYPE = {
     "fp32": "fp32",
@@ -26,6 +41,9 @@ COMPUTE_DTYPE = {
     "fp8": "fp8",
     "int8": "int8",
     "int4": "bf16",
+    "fp8-block": "fp8",
+    "mxfp4": "fp4",
+    "nvfp4": "fp4",
 }
 ACT_BYTES = 2.0  # activations stay in BF16
 
@@ -77,6 +95,11 @@ def kv_bytes(dtype: str) -> float:
         ) from None
 
 
-def compute_dtype(weight_dtype: str) -> str:
+def compute_dtype(weight_dtype: str, native: tuple[str, ...] | None = None) -> str:
+    """The matmul dtype of a weight dtype; with `native` (the dtypes a GPU has a peak for),
+    FP4 weights on a GPU without FP4 tensor cores are dequantized into BF16 matmuls."""
     weight_bytes(weight_dtype)  # validates
-    return COMPUTE_DTYPE[weight_dtype.lower()]
+    dtype = COMPUTE_DTYPE[weight_dtype.lower()]
+    if native is not None and dtype == "fp4" and "fp4" not in native:
+        return "bf16"
+    return dtype

@@ -20,7 +20,7 @@ Families (model_type -> what is read):
 - An unknown model_type whose fields match a family is priced as that family with a notice;
   otherwise one error naming the fields it lacks.
 - quantization_config (and a sibling hf_quant_config.json, NVIDIA ModelOpt) sets the
-  checkpoint format: fp8 (block-scaled), mxfp4 (experts only where the rest is excluded),
+  checkpoint format: fp8 or fp8-block (block-scaled), mxfp4 (experts only where the rest is excluded),
   nvfp4, int4 (AWQ/GPTQ).
 """
 
@@ -409,7 +409,7 @@ def parse_config(data: dict, name: str, source: str, quant: dict | None = None) 
 
 def checkpoint_format(data: dict, quant: dict | None = None) -> tuple[str, bool, str]:
     """(weight format, experts only, notice) from quantization_config or hf_quant_config.json:
-    fp8 (per-tensor or 128x128 block scales), mxfp4, nvfp4, int4; '' when unquantized."""
+    fp8 (per-tensor), fp8-block (128x128 block scales), mxfp4, nvfp4, int4; '' when unquantized."""
     q = data.get("quantization_config")
     if isinstance(quant, dict) and isinstance(quant.get("quantization"), dict):
         q = {"quant_method": "modelopt"} | quant["quantization"]
@@ -418,7 +418,7 @@ def checkpoint_format(data: dict, quant: dict | None = None) -> tuple[str, bool,
     method = str(q.get("quant_method", "")).lower()
     excluded = " ".join(map(str, q.get("modules_to_not_convert") or ()))
     if method == "fp8":
-        return "fp8", False, ""
+        return ("fp8-block" if q.get("weight_block_size") else "fp8"), False, ""
     if method == "mxfp4":
         return "mxfp4", "self_attn" in excluded, ""
     if method == "modelopt":
