@@ -218,7 +218,5 @@ def max_batch(
     free = usable_bytes(dep) - weight_bytes_per_gpu(dep) - extra_bytes
     # a large batch fills the prefill step: max(prompt, PREFILL_STEP_TOKENS) tokens
     activations = np.maximum(p, PREFILL_STEP_TOKENS) * activation_bytes_per_token(dep)
-    per_seq = (
-        kv_bytes_per_seq_per_gpu(dep, p + o) + logits_bytes_per_seq(dep) + extra_bytes_per_seq
-    )
+    per_seq = kv_bytes_per_seq_per_gpu(dep, p + o) + logits_bytes_per_seq(dep) + extra_bytes_per_seq
     return np.maximum(np.floor((free - activations) / per_seq), 0.0)

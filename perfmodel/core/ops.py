@@ -230,7 +230,9 @@ def qkv_op(model: ModelSpec, shape: PassShape, w_bytes: float, act_bytes: float)
         kind=MATMUL,
         flops=L * 2.0 * tokens * params,
         weight_bytes=L * params * w_bytes + z,
-        act_bytes=L * tokens * (d + model.q_lora_rank + model.mla_latent_dim + model.q_dim / t)
+        act_bytes=L
+        * tokens
+        * (d + model.q_lora_rank + model.mla_latent_dim + model.q_dim / t)
         * act_bytes,
         kv_read_bytes=z,
         kv_write_bytes=z,
