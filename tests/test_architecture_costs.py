@@ -175,3 +175,17 @@ def test_real_configs_predict(model, gpu, gpus, w):
     cols = predict_arrays(dep, np.array([1, 16]), 4096, 256)
     assert np.all(np.isfinite(cols["ttft_s"])) and np.all(cols["tpot_s"] > 0)
     assert cols["tpot_s"][1] > cols["tpot_s"][0]
+
+
+def test_speculator_must_attend_to_the_whole_prompt_draft_need_not():
+    from perfmodel.errors import PerfModelError
+    from perfmodel.planners.speculation.deploy import default_speculator, helper_deployment
+
+    target = make_deployment("gpt-oss-120b", "h100", 8, weight_dtype="mxfp4")
+    with pytest.raises(PerfModelError, match="gpt-oss-20b cannot score SpecPrefill.*sliding"):
+        helper_deployment(target, "gpt-oss-20b", "speculator")
+    assert helper_deployment(target, "gpt-oss-20b", "draft").model.name == "gpt-oss-20b"
+    assert default_speculator(target.model, 8) is None
+    assert default_speculator(target.model, 8, role="draft") == "gpt-oss-20b"
+    # a dense draft of the same tokenizer for a MoE target (qwen3 ~ qwen3_moe)
+    assert default_speculator(load_model("qwen3-235b-a22b"), 4) == "Qwen3-8B"
