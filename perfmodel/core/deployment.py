@@ -92,7 +92,7 @@ def make_deployment(
     gpu: str | HardwareSpec = "h100",
     num_gpus: int = 1,
     tp: int | None = None,
-    weight_dtype: str = "bf16",
+    weight_dtype: str | None = "bf16",
     kv_dtype: str = "bf16",
     mode: str | None = None,
     profile: str | Profile | None = None,
@@ -102,8 +102,10 @@ def make_deployment(
     """Validate and bundle a deployment (raises PerfModelError with one clear line).
 
     tp defaults to num_gpus / pp; num_gpus must be a multiple of tp * pp (the rest is DP).
+    weight_dtype None: the checkpoint's format (quantization_config), else bf16.
     """
     m = resolve_model(model)
+    weight_dtype = weight_dtype or m.checkpoint_format or "bf16"
     hw = resolve_gpu(gpu)
     if num_gpus < 1:
         raise PerfModelError(f"--num-gpus must be >= 1, got {num_gpus}")

@@ -65,13 +65,18 @@ class PassShape:
     logits_per_seq: np.ndarray  # tokens per sequence that go through lm_head
     tp: np.ndarray
     kv_budget: np.ndarray  # cap on the cached tokens attention reads (inf = full)
+    ep: np.ndarray  # expert-parallel degree (1: experts TP-split; see mlp_ops)
 
 
-def make_shape(batch, new_tokens, cached=0, logits_per_seq=1, tp=1, kv_budget=np.inf) -> PassShape:
+def make_shape(
+    batch, new_tokens, cached=0, logits_per_seq=1, tp=1, kv_budget=np.inf, ep=1
+) -> PassShape:
+    """`batch`: the sequences of one attention group (tp GPUs); with ep > 1 the MoE layers
+    see the tokens of all ep/tp attention groups of the expert-parallel group."""
     arrays = np.broadcast_arrays(
         *(
             np.asarray(x, dtype=float)
-            for x in (batch, new_tokens, cached, logits_per_seq, tp, kv_budget)
+            for x in (batch, new_tokens, cached, logits_per_seq, tp, kv_budget, ep)
         )
     )
     return PassShape(*arrays)
@@ -262,6 +267,13 @@ def mlp_ops(model: ModelSpec, shape: PassShape, w_bytes: float, act_bytes: float
     """Gated MLPs: dense layers (dense_ffn) and, in MoE layers, the router, the routed
     experts (FLOPs of the top-k, bytes of the experts touched, experts_touched) and the
     shared expert (a dense MLP, counted with the dense ones in mlp_gate_up / mlp_down).
+    Expert parallelism (ep > 1, a multiple of tp; vLLM's DP attention + EP): attention runs
+    in ep/tp groups of tp GPUs, each on its own sequences; the routed experts are spread
+    whole over the ep GPUs (E/ep each), which see the tokens of every group: per GPU
+    FLOPs 2*T*k*3*d*f/ep, weight bytes touched*P_expert/ep; dispatch and combine are two
+    all-to-alls per MoE layer, each GPU sending its T/ep tokens' k hidden states, the share
+    (ep-1)/ep to other GPUs (moe_all_to_all, over the GPU link; no all-reduce is removed).
+    Without EP the experts are TP-split over the tp GPUs of the attention group.
     Weights of the routed experts at w_bytes; the rest at w_bytes too unless the checkpoint
     quantizes the experts only (gpt-oss: everything else in BF16)."""
     d = model.hidden_size
@@ -276,24 +288,40 @@ def mlp_ops(model: ModelSpec, shape: PassShape, w_bytes: float, act_bytes: float
     if not model.is_moe:
         return out
     E, k, f = model.num_experts, model.experts_per_token, model.expert_ffn
-    tokens = shape.batch * shape.new_tokens
-    t = shape.tp
+    t, ep = shape.tp, shape.ep
+    expert_par = ep > 1
+    # tokens of the expert group: ep/tp attention groups under EP, one TP group without
+    tokens = shape.batch * shape.new_tokens * np.where(expert_par, ep / t, 1.0)
+    gpus = np.where(expert_par, ep, t)  # GPUs the experts are spread over
     touched = experts_touched(E, k, tokens)
     z = _zero(shape)
     router = _linear("moe_router", d, E, shape, act_bytes, act_bytes, n_moe)
+    io = np.where(expert_par, (2 * d + 3 * f) / ep, 2 * d + 3 * f / t)
     experts = OpCost(
         name="moe_experts",
         kind=MATMUL,
-        flops=n_moe * 2.0 * tokens * k * 3 * d * f / t,
-        weight_bytes=n_moe * touched * model.expert_params * w_bytes / t,
-        act_bytes=n_moe * tokens * k * (2 * d + 3 * f / t) * act_bytes,
+        flops=n_moe * 2.0 * tokens * k * 3 * d * f / gpus,
+        weight_bytes=n_moe * touched * model.expert_params * w_bytes / gpus,
+        act_bytes=n_moe * tokens * k * io * act_bytes,
         kv_read_bytes=z,
         kv_write_bytes=z,
         comm_bytes=z,
         comm_calls=z,
         rows=tokens * k / touched,
     )
-    return [*out, router, experts]
+    a2a = np.where(expert_par, 2.0 * n_moe, 0.0)  # dispatch + combine per MoE layer
+    all_to_all = OpCost(
+        name="moe_all_to_all",
+        kind=COMM,
+        flops=z,
+        weight_bytes=z,
+        act_bytes=z,
+        kv_read_bytes=z,
+        kv_write_bytes=z,
+        comm_bytes=a2a * tokens / ep * k * d * act_bytes * (ep - 1) / ep,
+        comm_calls=a2a + z,
+    )
+    return [*out, router, experts, *([all_to_all] if np.any(expert_par) else [])]
 
 
 def elementwise_op(model: ModelSpec, shape: PassShape, act_bytes: float) -> OpCost:
