@@ -189,3 +189,57 @@ def test_speculator_must_attend_to_the_whole_prompt_draft_need_not():
     assert default_speculator(target.model, 8, role="draft") == "gpt-oss-20b"
     # a dense draft of the same tokenizer for a MoE target (qwen3 ~ qwen3_moe)
     assert default_speculator(load_model("qwen3-235b-a22b"), 4) == "Qwen3-8B"
+
+
+MOE = _spec(
+    model_type="qwen3_moe",
+    num_experts=8,
+    num_experts_per_tok=2,
+    moe_intermediate_size=32,
+)
+
+
+def test_expert_parallel_costs_by_hand():
+    # ep=4, tp=1: 4 attention groups of 1 GPU; a group's 2 sequences, the experts see all 8
+    ops = forward_ops(MOE, make_shape(2, 1, 100, tp=1, ep=4), 2.0, 2.0)
+    experts, a2a = _op(ops, "moe_experts"), _op(ops, "moe_all_to_all")
+    expert = 3 * 64 * 32
+    assert float(experts.flops) == 4 * 2 * 8 * 2 * expert / 4
+    touched = 8 * (1 - (1 - 2 / 8) ** 8)
+    assert float(experts.weight_bytes) == pytest.approx(4 * touched * expert * 2 / 4)
+    # dispatch + combine: each GPU sends its 8/4 tokens x k=2 hidden states, 3/4 remote
+    assert float(a2a.comm_bytes) == 2 * 4 * (8 / 4) * 2 * 64 * 2 * 3 / 4
+    assert float(a2a.comm_calls) == 2 * 4
+    # attention runs on the group's own 2 sequences
+    attn = _op(ops, "attention")
+    assert float(attn.kv_read_bytes) == 4 * 2 * 2 * 101 * 2 * 16 * 2
+
+
+def test_expert_parallel_memory_and_replicas():
+    tp4 = make_deployment(MOE, "h100", 4, 4)
+    ep8 = make_deployment(MOE, "h100", 8, 1, ep=8)
+    assert (ep8.attn_dp, ep8.replicas) == (8, 1)
+    experts = 4 * 8 * 3 * 64 * 32
+    rest = MOE.param_count - experts
+    assert weight_bytes_per_gpu(ep8) == pytest.approx((rest + experts / 8) * 2)
+    assert weight_bytes_per_gpu(tp4) == pytest.approx(MOE.param_count * 2 / 4)
+    # KV: 16 sequences over 8 attention groups -> 2 per GPU, KV heads whole (tp=1)
+    from perfmodel.core.memory import memory_report
+
+    rep = memory_report(ep8, 16, 1000, 0)
+    assert float(rep.kv_cache_gb) * 1e9 == pytest.approx(2 * 1000 * 4 * 2 * 2 * 16 * 2)
+
+
+@pytest.mark.parametrize(
+    "model, gpu, n, tp, ep, says",
+    [
+        ("8b", "h100", 2, 1, 2, "needs a MoE model"),
+        ("qwen3-30b-a3b", "h100", 8, 4, 6, "multiple of --tp 4"),
+        ("deepseek-v3", "h200", 16, 1, 16, "more than one node"),
+    ],
+)
+def test_expert_parallel_refusals(model, gpu, n, tp, ep, says):
+    from perfmodel.errors import PerfModelError
+
+    with pytest.raises(PerfModelError, match=says):
+        make_deployment(model, gpu, n, tp, ep=ep)

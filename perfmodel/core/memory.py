@@ -10,6 +10,9 @@
   max(prompt_len, PREFILL_STEP_TOKENS) tokens per step (vLLM's max_num_batched_tokens): hidden state and residual (2*d per token),
   the MLP intermediate (gate/up output 2*ffn/t plus the activated ffn/t per token) and the
   fp32 logits of the sampled tokens.
+- expert parallelism (ep > 1): the routed experts are spread over the ep GPUs (1/ep of them
+  per GPU), everything else over the tp GPUs of an attention group; each of the ep/tp
+  attention groups holds the KV cache and activations of its 1/(ep/tp) of the sequences.
 - pipeline parallelism (pp > 1): each stage holds its layers' weights and KV cache (plus the
   embedding on the first stage, lm_head and the sampled logits on the last; pipeline.py);
   the GPU of the stage with the largest total at the given batch is reported, and max_batch
@@ -49,7 +52,17 @@ def weight_bytes_per_gpu(dep: Deployment) -> float:
         )
     m = dep.model
     quantized = m.quantizable_params
-    return (quantized * dep.w_bytes + (m.param_count - quantized) * ACT_BYTES) / dep.tp
+    dense = (quantized * dep.w_bytes + (m.param_count - quantized) * ACT_BYTES) / dep.tp
+    return dense + _expert_parallel_correction(dep, m.num_layers)
+
+
+def _expert_parallel_correction(dep: Deployment, layers: float) -> float:
+    """Routed experts of `layers` layers spread over ep GPUs instead of tp (0 without EP)."""
+    if dep.ep == 1:
+        return 0.0
+    m = dep.model
+    routed = m.moe_layers * m.num_experts * m.expert_params * layers / m.num_layers
+    return routed * dep.w_bytes * (1.0 / dep.ep - 1.0 / dep.tp)
 
 
 def stage_weight_bytes(dep: Deployment, stage: pipeline.Stage) -> float:
@@ -64,7 +77,8 @@ def stage_weight_bytes(dep: Deployment, stage: pipeline.Stage) -> float:
     bf16_params += (m.embedding_params if stage.first else 0) + (
         m.lm_head_params if stage.last else 0
     )
-    return (quantized * dep.w_bytes + bf16_params * ACT_BYTES) / dep.tp
+    dense = (quantized * dep.w_bytes + bf16_params * ACT_BYTES) / dep.tp
+    return dense + _expert_parallel_correction(dep, stage.layers)
 
 
 def _stage_layers(dep: Deployment, layers: int | None) -> int:
@@ -157,6 +171,7 @@ def memory_report(dep: Deployment, batch, prompt_len, output_len, extra_bytes=0.
     b, p, o, extra = np.broadcast_arrays(
         *(np.asarray(x, float) for x in (batch, prompt_len, output_len, extra_bytes))
     )
+    b = b / dep.attn_dp  # the sequences of one attention group (expert parallelism)
     if dep.pp > 1:
         weights, kv, act = _largest_stage(dep, b, p, o, extra)
         total = weights + kv + act
@@ -200,8 +215,9 @@ def _largest_stage(
 def max_batch(
     dep: Deployment, prompt_len, output_len, extra_bytes_per_seq=0.0, extra_bytes=0.0
 ) -> np.ndarray:
-    """Largest batch whose weights + KV + activations fit (0 when even the weights do not);
-    with pp > 1 the smallest over the stages, the extra bytes on the first stage only."""
+    """Largest batch per replica whose weights + KV + activations fit (0 when even the
+    weights do not); with pp > 1 the smallest over the stages, the extra bytes on the first
+    stage only; with ep > 1, ep/tp attention groups' worth."""
     p, o = np.broadcast_arrays(np.asarray(prompt_len, float), np.asarray(output_len, float))
     if dep.pp > 1:
         activations = np.maximum(p, PREFILL_STEP_TOKENS) * activation_bytes_per_token(dep)
@@ -214,9 +230,10 @@ def max_batch(
                 + (extra_bytes_per_seq if s.first else 0.0)
             )
             out.append(np.maximum(np.floor((free - activations) / per_seq), 0.0))
-        return np.minimum.reduce(out)
+        return np.minimum.reduce(out) * dep.attn_dp
     free = usable_bytes(dep) - weight_bytes_per_gpu(dep) - extra_bytes
     # a large batch fills the prefill step: max(prompt, PREFILL_STEP_TOKENS) tokens
     activations = np.maximum(p, PREFILL_STEP_TOKENS) * activation_bytes_per_token(dep)
     per_seq = kv_bytes_per_seq_per_gpu(dep, p + o) + logits_bytes_per_seq(dep) + extra_bytes_per_seq
-    return np.maximum(np.floor((free - activations) / per_seq), 0.0)
+    # per attention group; a replica holds ep/tp of them under expert parallelism
+    return np.maximum(np.floor((free - activations) / per_seq), 0.0) * dep.attn_dp
