@@ -282,3 +282,15 @@ def test_weight_formats_bytes_with_scales_and_compute_dtype_per_gpu():
     assert (
         make_deployment("deepseek-v3", "h200", 8, weight_dtype="fp8-block").compute_dtype == "fp8"
     )
+
+
+def test_planners_serve_a_quantized_checkpoint_in_its_format():
+    from perfmodel.specs.dtypes import PRECISIONS, precisions_for
+
+    assert precisions_for("", PRECISIONS) == PRECISIONS
+    assert precisions_for("mxfp4", PRECISIONS) == (("mxfp4", "bf16"), ("mxfp4", "fp8"))
+    assert precisions_for("fp8-block", PRECISIONS) == (
+        ("fp8-block", "bf16"),
+        ("fp8-block", "fp8"),
+        ("int4", "fp8"),
+    )

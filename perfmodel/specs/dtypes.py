@@ -33,6 +33,17 @@ WEIGHT_BYTES = {
     "nvfp4": 0.5 + 1.0 / 16,
 }
 FP4_FORMATS = ("mxfp4", "nvfp4")
+NOMINAL_BITS = {  # bits of a weight element, scales aside (for ordering formats)
+    "fp32": 32,
+    "bf16": 16,
+    "fp16": 16,
+    "fp8": 8,
+    "fp8-block": 8,
+    "int8": 8,
+    "int4": 4,
+    "mxfp4": 4,
+    "nvfp4": 4,
+}
 KV_BYTES = {"fp32": 4.0, "bf16": 2.0, "fp16": 2.0, "fp8": 1.0}
 COMPUTE_DTYPE = {
     "fp32": "fp32",
@@ -103,3 +114,20 @@ def compute_dtype(weight_dtype: str, native: tuple[str, ...] | None = None) -> s
     if native is not None and dtype == "fp4" and "fp4" not in native:
         return "bf16"
     return dtype
+
+
+def precisions_for(checkpoint_format: str, precisions) -> tuple[tuple[str, str], ...]:
+    """The (weights, KV) pairs a planner tries for a model whose checkpoint is published in
+    `checkpoint_format` (quantization_config): it is served in that format, never upcast
+    (gpt-oss exists only in MXFP4, DeepSeek-V3 in block-scaled FP8), so each weight dtype of
+    `precisions` storing more bytes than the format becomes the format (order kept, repeats
+    dropped); leaner dtypes (int4 for an FP8 checkpoint) stay. Unquantized: unchanged."""
+    if not checkpoint_format:
+        return tuple(precisions)
+    native = NOMINAL_BITS[checkpoint_format]
+    out: list[tuple[str, str]] = []
+    for w, k in precisions:
+        pair = (checkpoint_format, k) if NOMINAL_BITS[w] >= native else (w, k)
+        if pair not in out:
+            out.append(pair)
+    return tuple(out)

@@ -99,6 +99,18 @@ class ModelSpec:
         return tuple(LayerGroup(c * scale, w, m) for w, m, c in self.layer_pattern)
 
     @property
+    def llama_block(self) -> bool:
+        """A uniform stack of Llama-style blocks (GQA with full attention in every layer, a
+        dense or routed-only MoE MLP): the kernels a measured operator table prices."""
+        return not (
+            self.is_mla
+            or self.layer_pattern
+            or self.shared_intermediate_size
+            or self.expert_bias
+            or self.attention_sinks
+        )
+
+    @property
     def moe_layers(self) -> float:
         return sum(g.count for g in self.layer_groups() if g.moe)
 

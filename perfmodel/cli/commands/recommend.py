@@ -90,7 +90,10 @@ def recommend(
     """Find the smallest deployment serving the batch (GPU type, nodes, TP x PP x DP,
     precision), then recommend SpecPrefill and speculative-decoding settings for it."""
     from perfmodel.planners.recommend import recommend as plan
+    from perfmodel.specs.models import resolve_model
 
+    for note in resolve_model(model).notices:  # e.g. an unknown model_type priced as a family
+        warn(note)
     b = parse_one_size(batch, "--batch", "recommend")
     rec = plan(
         model,
