@@ -243,3 +243,25 @@ def test_expert_parallel_refusals(model, gpu, n, tp, ep, says):
 
     with pytest.raises(PerfModelError, match=says):
         make_deployment(model, gpu, n, tp, ep=ep)
+
+
+def test_real_configs_through_predict_recommend_capacity_cli():
+    from tests.conftest import run_cli
+
+    pred = run_cli(
+        "predict", "--model", "deepseek-v3", "--gpu", "h200", "--num-gpus", "8", "--tp", "1",
+        "--ep", "8", "--batch", "32", "--prompt-len", "4k", "--json", check_json=True,
+    )  # fmt: skip
+    assert pred["weight_dtype"] == "fp8-block" and pred["ep"] == 8  # the checkpoint's format
+    assert pred["memory"]["fits"] and pred["tpot_s"] > 0
+    rec = run_cli(
+        "recommend", "--model", "gpt-oss-20b", "--gpu", "h100", "--bsz", "8",
+        "--prompt-len", "2k", "--output-len", "128", "--json", check_json=True,
+    )  # fmt: skip
+    assert rec["deployment"]["gpu"] == "h100-sxm" and rec["baseline"]["tpot_s"] > 0
+    cap = run_cli(
+        "capacity", "--model", "gpt-oss-120b", "--qps", "1", "--prompt-len", "2k",
+        "--output-len", "128", "--slo-ttft", "5", "--slo-tpot", "0.1", "--gpus", "h100",
+        "--json", check_json=True,
+    )  # fmt: skip
+    assert {o["weight_dtype"] for o in cap["options"]} == {"mxfp4"}
