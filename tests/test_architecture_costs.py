@@ -265,3 +265,25 @@ def test_real_configs_through_predict_recommend_capacity_cli():
         "--json", check_json=True,
     )  # fmt: skip
     assert {o["weight_dtype"] for o in cap["options"]} == {"mxfp4"}
+
+
+def test_expert_parallel_layouts_and_search():
+    from perfmodel.planners.deployment_search import (
+        expert_parallel_layouts,
+        search_deployments,
+    )
+    from perfmodel.specs.hardware import load_gpu
+
+    h200 = load_gpu("h200")
+    lays = expert_parallel_layouts(h200, load_model("deepseek-v3"), [(1, 1), (2, 1), (8, 2)], 64)
+    assert lays == [(1, 1, 1), (2, 1, 1), (8, 2, 1), (1, 1, 2), (1, 1, 4), (1, 1, 8)] + [
+        (2, 1, 4),
+        (2, 1, 8),
+    ]
+    assert expert_parallel_layouts(h200, load_model("8b"), [(1, 1)], 64) == [(1, 1, 1)]
+    found = search_deployments("deepseek-v3", 64, 4096, 512, "h200", alternatives=[])
+    c = found.choice
+    assert c.num_gpus == c.tp * c.deployment.attn_dp * c.pp * c.dp
+    assert c.weight_dtype == "fp8-block"  # the checkpoint's format, never upcast
+    # at 8 GPUs, EP (attention replicated, MLA latent KV split over attention groups) wins
+    assert (c.num_gpus, c.ep) == (8, 8)

@@ -313,6 +313,13 @@ def best_on_gpu(
     hw = resolve_gpu(gpu)
     price = hw.price_per_gpu_hour_usd if price is None else price
     groups = 0
+    # a quantized checkpoint is served in its format (gpt-oss MXFP4, DeepSeek-V3 FP8)
+    precisions = dtypes.precisions_for(m.checkpoint_format, precisions)
+    fallback_precisions = tuple(
+        p
+        for p in dtypes.precisions_for(m.checkpoint_format, fallback_precisions)
+        if p not in precisions
+    )
     for precs in (precisions, fallback_precisions):
         if not precs:
             continue
@@ -414,7 +421,12 @@ def search_deployments(
             f"no deployment of up to {max_gpus} GPUs serves batch {batch} x "
             f"({prompt_len}+{output_len}) tokens on {', '.join(t.name for t in types)}"
         )
-    ranked = sorted(found.values(), key=_rank_key(precisions, fallback_precisions))
+    fmt = resolve_model(model).checkpoint_format  # best_on_gpu's precisions for it
+    order = (
+        dtypes.precisions_for(fmt, precisions),
+        dtypes.precisions_for(fmt, fallback_precisions),
+    )
+    ranked = sorted(found.values(), key=_rank_key(*order))
     choice = found[pinned.name] if pinned else ranked[0]
     others = tuple(c for c in ranked if c is not choice)
     return SearchResult(choice, others, tuple(skipped), groups)

@@ -37,12 +37,7 @@ from perfmodel.core.inference import (
 from perfmodel.core.memory import memory_report
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.critical import CriticalLength
-from perfmodel.planners.deployment_search import (
-    FALLBACK_PRECISIONS,
-    PRECISIONS,
-    DeploymentChoice,
-    search_deployments,
-)
+from perfmodel.planners.deployment_search import DeploymentChoice, search_deployments
 from perfmodel.planners.precision import (  # noqa: F401 (re-exported)
     PrecisionChoice,
     choose_precision,
@@ -59,7 +54,6 @@ from perfmodel.planners.speculation.deploy import (  # noqa: F401 (re-exported)
     default_speculator,
     smaller_models,
 )
-from perfmodel.specs.dtypes import precisions_for
 
 
 # --- baseline and rationale -------------------------------------------------------------
@@ -343,11 +337,6 @@ def recommend(
         pins = {"tp": named.tp, "pp": named.pp, "min_dp": named.replicas}
     elif tp is not None or pp is not None:
         pins = {"tp": tp, "pp": pp}
-    # a quantized checkpoint is served in its format (gpt-oss MXFP4, DeepSeek-V3 FP8)
-    precisions = precisions_for(m.checkpoint_format, PRECISIONS)
-    fallback = tuple(
-        p for p in precisions_for(m.checkpoint_format, FALLBACK_PRECISIONS) if p not in precisions
-    )
     found = search_deployments(
         model,
         batch,
@@ -357,8 +346,6 @@ def recommend(
         alternatives=alternatives,
         profile=profile,
         mode=mode,
-        precisions=precisions,
-        fallback_precisions=fallback,
         **pins,
     )
     chosen = found.choice
