@@ -29,13 +29,32 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from perfmodel.errors import PerfModelError
+from perfmodel.specs import inputs
 from perfmodel.specs.model_spec import CHUNKED, FULL, SLIDING, ModelSpec
 
-_MISSING = object()
+# Physical sanity bounds on config.json counts: a value past them is a typo (or 10**400), not
+# a model. The largest published models are well inside (hidden 16384-25600, 126-160 layers,
+# vocab ~260k, context 10M tokens, 384 routed experts). Other counts: COUNT_MAX.
+BOUNDS = {
+    "hidden_size": 1 << 20,
+    "num_hidden_layers": 100_000,
+    "num_attention_heads": 1 << 16,
+    "num_key_value_heads": 1 << 16,
+    "head_dim": 1 << 16,
+    "intermediate_size": 1 << 24,
+    "vocab_size": 1 << 24,
+    "max_position_embeddings": 1 << 30,
+    "num_local_experts": 1 << 16,
+    "num_experts": 1 << 16,
+    "n_routed_experts": 1 << 16,
+    "num_experts_per_tok": 1 << 16,
+}
+COUNT_MAX = 1 << 30
 
 
 class _Fields:
-    """Typed reads of config fields; every error names the file and the field."""
+    """Typed reads of config fields through specs.inputs (every error names the file and the
+    field; counts are integers within BOUNDS, booleans JSON true/false)."""
 
     def __init__(self, data: dict, source: str):
         self.data, self.source = data, source
@@ -43,42 +62,34 @@ class _Fields:
     def has(self, key: str) -> bool:
         return self.data.get(key) is not None
 
-    def int(self, key: str, default=_MISSING, minimum: int = 1) -> int:
-        value = self.data.get(key)
-        if value is None:
-            if default is _MISSING:
-                raise PerfModelError(f"{self.source}: missing field '{key}'")
-            return default
-        if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-            word = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-            raise PerfModelError(f"{self.source}: field '{key}' must be {word}, got {value!r}")
-        return value
+    def int(self, key: str, default=inputs._MISSING, minimum: int = 1) -> int:
+        top = BOUNDS.get(key, COUNT_MAX)
+        return inputs.require_int(self.data, key, self.source, minimum, top, default=default)
 
     def bool(self, key: str, default: bool) -> bool:
-        value = self.data.get(key)
-        if value is None:
-            return default
-        if not isinstance(value, bool):
-            raise PerfModelError(f"{self.source}: field '{key}' must be true or false")
-        return value
+        return inputs.require_bool(self.data, key, self.source, default)
 
     def int_list(self, key: str, default=()) -> tuple[int, ...]:
         value = self.data.get(key)
         if value is None:
             return tuple(default)
-        if not isinstance(value, list) or not all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value
-        ):
+        if not isinstance(value, list):
             raise PerfModelError(f"{self.source}: field '{key}' must be a list of integers")
-        return tuple(value)
+        return tuple(inputs.check_int(v, key, self.source, 0, COUNT_MAX) for v in value)
 
     def str_list(self, key: str) -> tuple[str, ...] | None:
-        value = self.data.get(key)
-        if value is None:
+        if self.data.get(key) is None:
             return None
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise PerfModelError(f"{self.source}: field '{key}' must be a list of strings")
-        return tuple(value)
+        return tuple(inputs.require_str_list(self.data, key, self.source))
+
+    def top_k(self, experts_key: str, experts: int) -> int:
+        """num_experts_per_tok, at most the number of routed experts."""
+        k = self.int("num_experts_per_tok")
+        if k > experts:
+            raise PerfModelError(
+                f"{self.source}: num_experts_per_tok ({k}) exceeds {experts_key} ({experts})"
+            )
+        return k
 
 
 def _pattern(windows: list[int], moe: list[bool]) -> tuple[tuple[int, bool, int], ...]:
@@ -116,10 +127,16 @@ def _layer_windows(f: _Fields, layers: int, default: list[str]) -> list[int]:
 
 def _gqa(f: _Fields) -> dict:
     d, heads = f.int("hidden_size"), f.int("num_attention_heads")
-    kv_heads = f.int("num_key_value_heads", heads)
+    kv_heads = f.int("num_key_value_heads", heads)  # absent or null: multi-head (HF)
     if heads % kv_heads:
         raise PerfModelError(
-            f"{f.source}: num_attention_heads must be a multiple of num_key_value_heads"
+            f"{f.source}: num_attention_heads ({heads}) must be a multiple of "
+            f"num_key_value_heads ({kv_heads})"
+        )
+    if not f.has("head_dim") and d % heads:
+        raise PerfModelError(
+            f"{f.source}: hidden_size ({d}) is not a multiple of num_attention_heads "
+            f"({heads}); give 'head_dim'"
         )
     return dict(
         hidden_size=d,
@@ -186,9 +203,10 @@ def _mixtral(f: _Fields, model_type: str) -> dict:
     layers = spec["num_layers"]
     windows = [f.int("sliding_window", 0, minimum=0)] * layers
     experts = f.int("num_local_experts")
+    top_k = f.top_k("num_local_experts", experts) if experts > 1 else 1
     return spec | dict(
         num_experts=experts,
-        experts_per_token=f.int("num_experts_per_tok"),
+        experts_per_token=top_k,
         layer_pattern=_pattern(windows, [experts > 1] * layers),
     )
 
@@ -203,7 +221,7 @@ def _qwen3_moe(f: _Fields, model_type: str) -> dict:
     windows = _layer_windows(f, layers, [FULL] * layers)
     return spec | dict(
         num_experts=experts,
-        experts_per_token=f.int("num_experts_per_tok"),
+        experts_per_token=f.top_k("num_experts", experts),
         moe_intermediate_size=f.int("moe_intermediate_size"),
         shared_intermediate_size=f.int("shared_expert_intermediate_size", 0, minimum=0),
         qk_norm_params=2 * spec["head_dim"],
@@ -225,9 +243,10 @@ def _llama4(f: _Fields, model_type: str) -> dict:
     nope = f.int_list("no_rope_layers", [int((i + 1) % 4 != 0) for i in range(layers)])
     chunk = f.int("attention_chunk_size", 0, minimum=0)
     windows = [chunk if (chunk and nope[i]) else 0 for i in range(layers)]
+    experts = f.int("num_local_experts")
     return spec | dict(
-        num_experts=f.int("num_local_experts"),
-        experts_per_token=f.int("num_experts_per_tok"),
+        num_experts=experts,
+        experts_per_token=f.top_k("num_local_experts", experts),
         shared_intermediate_size=spec["intermediate_size"],
         dense_intermediate_size=f.int("intermediate_size_mlp"),
         attention_bias=f.bool("attention_bias", False),
@@ -242,10 +261,12 @@ def _gpt_oss(f: _Fields, model_type: str) -> dict:
     layers = spec["num_layers"]
     windows = _layer_windows(f, layers, [FULL] * layers)
     bias = f.bool("attention_bias", True)
-    top_k = f.int("num_experts_per_tok") if f.has("num_experts_per_tok") else None
+    experts = f.int("num_local_experts")
+    key = "num_experts_per_tok" if f.has("num_experts_per_tok") else "experts_per_token"
+    top_k = f.top_k("num_local_experts", experts) if key == "num_experts_per_tok" else f.int(key)
     return spec | dict(
-        num_experts=f.int("num_local_experts"),
-        experts_per_token=top_k or f.int("experts_per_token"),
+        num_experts=experts,
+        experts_per_token=top_k,
         attention_bias=bias,
         o_bias=bias,
         attention_sinks=True,
@@ -279,7 +300,7 @@ def _deepseek(f: _Fields, model_type: str) -> dict:
         qk_rope_head_dim=rope,
         v_head_dim=f.int("v_head_dim"),
         num_experts=experts,
-        experts_per_token=f.int("num_experts_per_tok"),
+        experts_per_token=f.top_k("n_routed_experts", experts),
         moe_intermediate_size=moe_ffn,
         shared_intermediate_size=f.int("n_shared_experts", 0, minimum=0) * moe_ffn,
         router_bias=f.data.get("topk_method") == "noaux_tc",
@@ -385,7 +406,7 @@ def parse_config(data: dict, name: str, source: str, quant: dict | None = None) 
     """The one mapping from a config.json dict to a ModelSpec (errors name source and field).
     `quant` is a sibling hf_quant_config.json (NVIDIA ModelOpt checkpoints), if any."""
     data = _text_config(data, source)
-    model_type = str(data.get("model_type", "")).lower()
+    model_type = inputs.require_str(data, "model_type", source, default="", empty_ok=True).lower()
     notices: tuple[str, ...] = ()
     family = model_type
     if model_type not in FAMILIES:

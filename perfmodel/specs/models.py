@@ -6,14 +6,13 @@ mapping from config.json to ModelSpec is model_families.py, the spec model_spec.
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 
 from perfmodel.errors import PerfModelError, suggest
 from perfmodel.paths import MODEL_CONFIG_DIR
-from perfmodel.specs import yamlio
+from perfmodel.specs import inputs, yamlio
 from perfmodel.specs.model_families import SUPPORTED_MODEL_TYPES, parse_config
 from perfmodel.specs.model_spec import ModelSpec
 
@@ -21,18 +20,13 @@ __all__ = ["SUPPORTED_MODEL_TYPES", "ModelSpec", "parse_config", "load_model", "
 
 
 def load_config_file(path: str | Path, name: str | None = None) -> ModelSpec:
-    """Parse a config.json (a file, or a directory holding one)."""
+    """Parse a config.json (a file, or a directory holding one), in any text encoding."""
     path = Path(path)
     if path.is_dir():
         path = path / "config.json"
     if not path.is_file():
         raise PerfModelError(f"model config not found: {path}")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise PerfModelError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from exc
-    if not isinstance(data, dict):
-        raise PerfModelError(f"{path}: expected a JSON object")
+    data = inputs.read_json(path, "model config (config.json)")
     return parse_config(data, name or config_name(data, path), str(path), _quant_sidecar(path))
 
 
@@ -41,11 +35,7 @@ def _quant_sidecar(config: Path) -> dict | None:
     path = config.parent / "hf_quant_config.json"
     if not path.is_file():
         return None
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise PerfModelError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from exc
-    return data if isinstance(data, dict) else None
+    return inputs.read_json(path, "quantization config (hf_quant_config.json)")
 
 
 def config_name(data: dict, path: Path) -> str:
