@@ -424,7 +424,20 @@ def fmt_num(value) -> str:
     return f"{v:,.{decimals}f}"
 
 
-def fmt_table(frame, formats: dict[str, str] | None = None):
+def fmt_si(value) -> str:
+    """A large count (FLOPs, bytes) with an SI prefix: 8.597 T, 1.20 G."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    v = float(value)
+    for factor, prefix in ((1e15, "P"), (1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(v) >= factor:
+            return f"{fmt_num(v / factor)} {prefix}"
+    return fmt_num(v)
+
+
+def fmt_table(
+    frame, formats: dict[str, str] | None = None, index: bool = False, humanize: bool = True
+):
     """A table for display (pandas Styler): the given per-column formats, other numbers with
     4 significant digits and thousands separators (never e-notation), booleans as yes/no,
     missing values as a dash (never 'nan' or 'None'), headers in words with units."""
@@ -441,5 +454,7 @@ def fmt_table(frame, formats: dict[str, str] | None = None):
             formats[col] = lambda v: "yes" if v else "no"
         elif kind == "O":
             formats[col] = lambda v: "–" if v is None or v != v else str(v)
-    shown = frame.rename(columns=header)
-    return shown.style.format({header(k): v for k, v in formats.items()}, na_rep="–")
+    name = header if humanize else str
+    shown = frame.rename(columns=name)
+    styler = shown.style.format({name(k): v for k, v in formats.items()}, na_rep="–")
+    return styler if index else styler.hide(axis="index")

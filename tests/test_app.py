@@ -211,7 +211,7 @@ def _page_text(at: AppTest) -> list[str]:
 def test_critical_length_page_draws_every_context_as_a_band():
     at = run("critical", {"cl_acceptance": "rate", "cl_rate": "0.7"})
     assert_clean(at)
-    spec = _figure(at, "Critical sequence length vs batch size")
+    spec = _figure(at, "Critical length vs batch")
     ys = [v for trace in spec["data"] for v in _values(trace["y"])]
     assert ys and all(v != v or v > 1 for v in ys)  # nan (no point) or a real length
     # a band in data units around batch 1 (shapes on a log axis take data values), named

@@ -195,7 +195,7 @@ with common.guard():
         (float(lengths.min()), float(lengths.max())) if len(lengths) else (1.0, res["max_len"])
     )
     curve.update_layout(
-        title="Critical sequence length vs batch size, per GPU (modeled)",
+        title="Critical length vs batch, per GPU (modeled)",
         xaxis={"type": "log", "title": "batch size", "range": common.log_range(lo, hi)},
         yaxis={
             "type": "log",
@@ -216,6 +216,6 @@ with common.guard():
     table = by_gpu.pivot(index="batch", columns="gpu", values="text").map(common.thousands)
     table.index = [f"{int(b):,}" for b in table.index]
     table.index.name = "batch"
-    st.dataframe(table)
+    st.table(common.fmt_table(table, index=True, humanize=False))  # GPU names as they are
 
 common.sync_query_params(KEYS)

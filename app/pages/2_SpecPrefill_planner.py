@@ -231,7 +231,7 @@ with common.guard():
         )
     )
     common.marker_line(
-        quality, p["max_quality_drop"], f"limit: {p['max_quality_drop']:g} points", "y",
+        quality, p["max_quality_drop"], f"limit: {p['max_quality_drop']:g} point{'' if p['max_quality_drop'] == 1 else 's'}", "y",
         line={"color": "red", "dash": "dash"},
     )  # fmt: skip
     quality.add_vrect(
@@ -255,6 +255,6 @@ with common.guard():
     )
     st.caption(common.clean_source(f"Measured: {res['quality_source']}."))
     shown = rows.drop(columns=["memory_gb"]).assign(memory_per_gpu_gb=rows["memory_gb"])
-    st.dataframe(common.fmt_table(shown, {"keep_rate": "{:.0%}"}), hide_index=True)
+    st.table(common.fmt_table(shown, {"keep_rate": "{:.0%}"}))
 
 common.sync_query_params(KEYS)

@@ -205,11 +205,10 @@ with common.guard():
             "fits",
         ]
         ms = {c: "{:,.3f}" for c in cols if c.endswith("_ms")}
-        st.dataframe(
+        st.table(
             common.fmt_table(
                 res["top"][cols], {**ms, "speedup": "{:.2f}x", "acceptance_len": "{:.2f}"}
             ),
-            hide_index=True,
         )
 
 common.sync_query_params(KEYS)

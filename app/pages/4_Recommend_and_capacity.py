@@ -149,12 +149,12 @@ with common.guard():
         ),
         "baseline vs recommended",
     )
-    st.markdown(rec["rationale"])
+    st.markdown(common.thousands(rec["rationale"]))
     for note in rec["notes"]:
         st.info(note)
     for key, section in (("SpecPrefill", sp), ("Speculative decoding", sd)):
         if section.get("reason"):
-            st.caption(f"{key}: {section['reason']}")
+            st.caption(common.thousands(f"{key}: {section['reason']}"))
     if sd.get("acceptance_source"):
         st.caption(
             common.clean_source(f"Acceptance ({sd['acceptance_basis']}): {sd['acceptance_source']}")
@@ -170,7 +170,11 @@ st.subheader("Capacity and cost")
 k1, k2, k3 = st.columns([1, 3, 1])
 k1.number_input("Load (requests/s)", min_value=0.001, max_value=1e6, step=1.0, key="rc_qps")
 k2.multiselect("GPU types", COMPARE, key="rc_gpus")
-k3.checkbox("Also with speculation (slower)", key="rc_spec")
+k3.checkbox(
+    "With speculation",
+    key="rc_spec",
+    help="Also size fleets that use SpecPrefill and speculative decoding (slower to compute).",
+)
 common.sync_query_params(KEYS)
 slo_ttft = float(ss.rc_slo_ttft) or DEFAULT_SLO_TTFT
 slo_tpot = float(ss.rc_slo_tpot) or DEFAULT_SLO_TPOT
@@ -200,7 +204,7 @@ with common.guard():
         )
         n2.metric("Cost (modeled)", f"${best['cost_per_hour']:,.2f}/h")
         n3.metric("Cost per million output tokens (modeled)", f"${best['cost_per_mtok']:,.3f}")
-        st.caption(f"Why: {cap['why']}")
+        st.caption(common.thousands(f"Why: {cap['why']}"))
     cols = [
         c
         for c in (
@@ -225,7 +229,7 @@ with common.guard():
         )
         if c in opts.columns
     ]
-    st.dataframe(
+    st.table(
         common.fmt_table(
             opts[cols],
             {
@@ -235,7 +239,6 @@ with common.guard():
                 "tpot_s": "{:.4f}",
             },
         ),
-        hide_index=True,
     )
     label = opts["gpu"] + opts["with_spec"].map({True: " + spec", False: ""})
     left, right = st.columns(2)
@@ -297,7 +300,7 @@ with common.guard():
     common.modeled(
         f"{cap['basis']}; SLOs TTFT {slo_ttft:g} s, TPOT {slo_tpot:g} s"
         + ("" if ss.rc_slo_ttft and ss.rc_slo_tpot else " (defaults where none given)")
-        + "; GPU prices from hardware_specs/*.yaml"
+        + "; GPU prices from the shipped hardware specs"
     )
     with st.expander("Assumptions"):
         for line in cap["assumptions"]:

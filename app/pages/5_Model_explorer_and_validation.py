@@ -170,7 +170,9 @@ with common.guard():
         height=360,
     )
     common.chart(bar, ops[["op", "time_s"]], f"time per operator {phase}")
-    st.dataframe(common.fmt_table(ops.drop(columns=["phase"])), hide_index=True)
+    shown = ops.drop(columns=["phase", "time_s"]).assign(time_ms=ops["time_s"] * 1e3)
+    si = {c: common.fmt_si for c in ("flops", "bytes", "achieved_flop_s") if c in shown}
+    st.table(common.fmt_table(shown, si))
     common.modeled(data["basis"] + "; roof = datasheet peak FLOP/s and HBM bandwidth")
 
 st.subheader("Predicted vs measured: published tables")
@@ -178,21 +180,21 @@ with common.guard():
     val = published_validation(cfg["profile"])
     pts = val["points"]
     overall = float(pts["ape"].mean())
-    v1, v2 = st.columns([1, 3])
+    v1, v2 = st.columns([1, 2])
     v1.metric(
         "MAPE, published rows",
         f"{100 * overall:.1f}%",
         help="Mean absolute percentage error over every published row; in-sample for the "
         "tables a profile was fitted on.",
     )
-    v1.caption(
+    v2.caption(
         "Measured: published tables in validation/published/ (paper and line cited in each "
         "row). Modeled: each table with "
         + ("its own profile." if cfg["profile"] == "auto" else f"profile {cfg['profile']}.")
         + " Tables a profile was fitted on give in-sample errors; the README lists the "
         "leave-one-table-out (out-of-sample) errors."
     )
-    v2.dataframe(score_table(val["tables"]), hide_index=True)
+    st.table(score_table(val["tables"]))
     common.chart(
         scatter_figure(pts, "Published measurements vs perfmodel (log-log)"),
         pts,
@@ -221,12 +223,12 @@ if upload is not None:
                 f"{compute.MAX_UPLOAD_BYTES // 1_000_000} MB limit"
             )
         mine = uploaded_validation(upload.getvalue(), upload.name, cfg["profile"])
-        u1, u2 = st.columns([1, 3])
+        u1, u2 = st.columns([1, 2])
         u1.metric("MAPE, your rows", f"{100 * float(mine['points']['ape'].mean()):.1f}%")
-        u1.caption("Measured: your CSV. Modeled: perfmodel with the profile in the table.")
+        u2.caption("Measured: your CSV. Modeled: perfmodel with the profile in the table.")
         for note in mine["notes"]:  # e.g. decode-only rows have no TTFT: not compared
             st.caption(f"Not compared: {note}.")
-        u2.dataframe(score_table(mine["tables"]), hide_index=True)
+        st.table(score_table(mine["tables"]))
         common.chart(
             scatter_figure(mine["points"], "Your measurements vs perfmodel (log-log)"),
             mine["points"],
