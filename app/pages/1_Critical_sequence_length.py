@@ -15,6 +15,7 @@ TITLE = "Critical sequence length"
 view = st.cache_data(show_spinner=False, max_entries=128)(compute.critical_length_view)
 status = st.cache_data(show_spinner=False, max_entries=128)(compute.acceptance_status)
 helpers = st.cache_data(show_spinner=False, max_entries=256)(feasibility.helper_options)
+target_problem = st.cache_data(show_spinner=False, max_entries=256)(feasibility.target_problem)
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 KV_METHODS = ("streamingllm", "snapkv", "full")
 BUDGETS = ("optimize", 128, 256, 512, 1024, 2048, 4096, 8192)
@@ -75,6 +76,15 @@ with common.guard():
         st.stop()
     rate, assumed = common.acceptance_control(c3, "cl", status(cfg, chosen, draft_kv))
     common.sync_query_params(KEYS)
+    # the target must at least hold its weights and one token: else no length to report
+    problem = target_problem(cfg, 1, 1, 1)
+    if problem:
+        st.metric(
+            f"Critical sequence length, batch {int(st.session_state.cl_batch):,} (modeled)",
+            "does not fit",
+        )
+        st.error(problem + ". Raise the GPUs per replica or use fp8/int4 weights.")
+        st.stop()
     res = view(
         cfg,
         chosen,

@@ -138,9 +138,10 @@ with common.guard():
     )
     s = data["summary"]
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric("TTFT (modeled)", common.fmt_s(s["ttft_s"]))
-    m2.metric("TPOT (modeled)", common.fmt_s(s["tpot_s"]))
-    m3.metric("Throughput (modeled)", f"{s['throughput_tok_s']:,.0f} tok/s")
+    fits = bool(s["fits"])  # no latency for a deployment that does not run
+    m1.metric("TTFT (modeled)", common.fmt_s(s["ttft_s"]) if fits else "does not fit")
+    m2.metric("TPOT (modeled)", common.fmt_s(s["tpot_s"]) if fits else "does not fit")
+    m3.metric("Throughput (modeled)", f"{s['throughput_tok_s']:,.0f} tok/s" if fits else "–")
     m4.metric(
         "Memory per GPU (modeled)",
         f"{s['total_gb']:,.1f} / {s['capacity_gb']:,.1f} GB",
@@ -148,6 +149,13 @@ with common.guard():
         delta_color="normal" if s["fits"] else "inverse",
     )
     common.modeled(f"{data['describe']}; {data['basis']}")
+    if not fits:
+        st.error(
+            f"{cfg['model']} ({cfg['weight_dtype']}) on {int(cfg['num_gpus'])}x {cfg['gpu']} "
+            f"does not fit: {s['total_gb']:,.1f} GB per GPU needed, {s['capacity_gb']:,.1f} GB "
+            f"usable ({s['total_gb'] - s['capacity_gb']:,.1f} GB short). The operator "
+            "breakdown below is what it would cost with enough memory."
+        )
     phase = st.session_state.ex_phase
     common.chart(
         roofline_figure(data, phase),
