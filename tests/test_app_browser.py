@@ -194,9 +194,9 @@ def page_text_problems(browser: Browser) -> list[str]:
     return found
 
 
-def test_every_page_renders_and_reads_clean(server, browser, tmp_path):
+def test_every_page_renders_reads_clean_and_fits_1280x800(server, browser, tmp_path):
     save = os.environ.get("PERFMODEL_SAVE_SCREENSHOTS") == "1"
-    browser.viewport(1400, 1000)
+    browser.viewport(1280, 800)
     for path, title, charts, name in PAGES:
         url = f"{server}/{path}"
         browser.open(url, title, charts)
@@ -205,6 +205,7 @@ def test_every_page_renders_and_reads_clean(server, browser, tmp_path):
         for prefix in ("Input error:", "Could not compute this view"):  # app.common.guard
             assert prefix not in html, f"{url}: an error on the page"
         assert not page_text_problems(browser), (url, page_text_problems(browser))
+        assert browser.eval(OVERFLOWING) == [], f"{url}: overflowing at 1280x800"
         assert browser.eval(
             "!document.querySelector('[data-testid=stAppDeployButton], .stAppDeployButton')"
         ), "no Deploy button: the toolbar is in viewer mode"
@@ -274,16 +275,6 @@ def test_markers_sit_at_their_data_values_also_after_a_resize(server, browser):
         ).rstrip("%")
         assert_vline(fig, "recommended", float(keep) / 100)
     assert checks == ["specdecode", "specdecode", "recommend", "recommend"]
-
-
-def test_headlines_fit_at_1280x800(server, browser):
-    browser.viewport(1280, 800)
-    try:
-        for path, title, charts, _ in PAGES[1:]:
-            browser.open(f"{server}/{path}", title, charts)
-            assert browser.eval(OVERFLOWING) == [], f"{path}: overflowing at 1280x800"
-    finally:
-        browser.viewport(1400, 1000)
 
 
 def query(url: str) -> dict:

@@ -196,7 +196,7 @@ with common.guard():
         "tables a profile was fitted on.",
     )
     v2.caption(
-        "Measured: published tables in validation/published/ (paper and line cited in each "
+        "Measured: the published tables shipped with perfmodel (paper and line cited in each "
         "row). Modeled: each table with "
         + ("its own profile." if cfg["profile"] == "auto" else f"profile {cfg['profile']}.")
         + " Tables a profile was fitted on give in-sample errors; the README lists the "
