@@ -192,3 +192,15 @@ def write(path, data: dict, indent=None) -> str:
     text = json.dumps(json.loads(json.dumps(data, default=float)), indent=indent)
     path.write_text(text)
     return str(path)
+
+
+def outputs_of_run(prompts, outputs, run) -> list[Output]:
+    """A simulated EngineRun as the client would have recorded it: TTFT from the send, the
+    time from the first to the last token spread in equal gaps (one chunk per token)."""
+    outs = []
+    for p, o, s, ft, f in zip(
+        prompts, outputs, run.send_s, run.first_token_s, run.finish_s, strict=True
+    ):
+        gaps = [float((f - ft) / (o - 1))] * int(o - 1) if o > 1 else []
+        outs.append(Output(int(p), int(o), float(ft - s), gaps, start_time=float(s)))
+    return outs

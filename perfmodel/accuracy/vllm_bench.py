@@ -132,7 +132,9 @@ def _load(path: Path) -> dict:
             if exc.msg == "Extra data"
             else ""
         )
-        raise PerfModelError(f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}{hint}") from None
+        raise PerfModelError(
+            f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}{hint}"
+        ) from None
     if not isinstance(data, dict):
         raise PerfModelError(f"{path}: not a vLLM benchmark result (a JSON object is expected)")
     return data
@@ -152,7 +154,9 @@ def _rate(path: Path, value) -> float:
         return math.inf
     if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
         return float(value)
-    raise PerfModelError(f"{path}: key 'request_rate' must be a positive number or \"inf\", got {value!r}")
+    raise PerfModelError(
+        f"{path}: key 'request_rate' must be a positive number or \"inf\", got {value!r}"
+    )
 
 
 def _serve(path: Path, data: dict) -> ServeResult:
@@ -249,9 +253,7 @@ def _per_request(path: Path, data: dict, present, completed: int, failed: int | 
         success = out > 0
     expected = completed + failed if failed is not None else None
     if expected is not None and n != expected:
-        raise PerfModelError(
-            f"{path}: {n} per-request entries but completed + failed = {expected}"
-        )
+        raise PerfModelError(f"{path}: {n} per-request entries but completed + failed = {expected}")
     if int(success.sum()) != completed:
         raise PerfModelError(
             f"{path}: {int(success.sum())} requests without an error but completed = {completed}"

@@ -294,8 +294,10 @@ def replay_serve(
         )
     if result.failed:
         notes.append(f"{result.failed} failed request(s) in the file are not replayed")
-    rate = "inf (all sent at t = 0)" if math.isinf(result.request_rate) else (
-        f"{result.request_rate:g} req/s, gamma burstiness {result.burstiness:g}, seed {seed}"
+    rate = (
+        "inf (all sent at t = 0)"
+        if math.isinf(result.request_rate)
+        else (f"{result.request_rate:g} req/s, gamma burstiness {result.burstiness:g}, seed {seed}")
     )
     conc = f", max concurrency {result.max_concurrency}" if result.max_concurrency else ""
     return Replay(

@@ -8,6 +8,22 @@ from typing import Annotated
 
 import typer
 
+from perfmodel.cli.commands.vllm_results import (
+    BenchBatchOpt,
+    BenchGpuOpt,
+    BenchModelOpt,
+    BenchNumGpusOpt,
+    BenchOutputOpt,
+    BenchPromptOpt,
+    BenchSeqsOpt,
+    BenchTokensOpt,
+    BenchTpOpt,
+    bench_options,
+    calibrate_files,
+    is_vllm_json,
+    refuse_bench_options,
+    validate_files,
+)
 from perfmodel.cli.typer_app import (
     JsonOpt,
     ModeOpt,
@@ -29,7 +45,12 @@ TablesOpt = Annotated[
 ]
 MeasurementsOpt = Annotated[
     Path | None,
-    typer.Option("--measurements", help="A measurement CSV (profiler output or published schema)."),
+    typer.Option(
+        "--measurements",
+        help="A measurement CSV (profiler output or published schema), or vLLM benchmark "
+        "JSON (vllm bench serve --save-result, vllm bench latency --output-json; a file or a "
+        "folder of them).",
+    ),
 ]
 
 
@@ -126,12 +147,41 @@ def validate(
         typer.Option("--ops", help="Also score each operator class against the operator table."),
     ] = False,
     json: JsonOpt = False,
+    model: BenchModelOpt = None,
+    gpu: BenchGpuOpt = None,
+    num_gpus: BenchNumGpusOpt = None,
+    tp: BenchTpOpt = None,
+    max_num_seqs: BenchSeqsOpt = None,
+    max_num_batched_tokens: BenchTokensOpt = None,
+    batch: BenchBatchOpt = None,
+    prompt_len: BenchPromptOpt = None,
+    output_len: BenchOutputOpt = None,
 ) -> None:
-    """Compare predictions with published (or your own) measurements: MAPE per table."""
+    """Compare predictions with published (or your own) measurements: MAPE per table; on a
+    vLLM benchmark JSON, replay the run and compare its TTFT, TPOT, ITL and throughput."""
     from perfmodel.accuracy.targets import measured_verdict, misses_vs_targets, table_verdict
     from perfmodel.accuracy.validate import cross_validate as run_cv
     from perfmodel.accuracy.validate import validate_tables
 
+    options, shape = bench_options(
+        model,
+        gpu,
+        num_gpus,
+        tp,
+        max_num_seqs,
+        max_num_batched_tokens,
+        batch,
+        prompt_len,
+        output_len,
+    )
+    if is_vllm_json(measurements):
+        if table or cross_validate or report is not None or ops:
+            raise PerfModelError(
+                "--table, --cross-validate, --report and --ops do not apply to a vLLM benchmark JSON"
+            )
+        validate_files(measurements, options | {"profile": profile}, shape, json)
+        return
+    refuse_bench_options(options, shape)
     if report is not None and report.suffix.lower() not in (".html", ".htm"):
         raise PerfModelError(f"--report {report}: the report is HTML; give a path ending in .html")
     if report is not None:
@@ -351,8 +401,18 @@ def calibrate(
     ] = None,
     mode: ModeOpt = None,
     json: JsonOpt = False,
+    model: BenchModelOpt = None,
+    gpu: BenchGpuOpt = None,
+    num_gpus: BenchNumGpusOpt = None,
+    tp: BenchTpOpt = None,
+    max_num_seqs: BenchSeqsOpt = None,
+    max_num_batched_tokens: BenchTokensOpt = None,
+    batch: BenchBatchOpt = None,
+    prompt_len: BenchPromptOpt = None,
+    output_len: BenchOutputOpt = None,
 ) -> None:
-    """Fit an efficiency profile to measurements (least squares on relative error)."""
+    """Fit an efficiency profile to measurements (least squares on relative error); on vLLM
+    benchmark JSON, fit the per-step and per-token overheads its replay identifies."""
     from dataclasses import replace
 
     from perfmodel.accuracy.calibrate import fit_profile, provenance, write_profile_yaml
@@ -362,6 +422,23 @@ def calibrate(
         raise PerfModelError("give --measurements CSV or --table NAME(S) to fit on")
     if out is not None:
         _check_output(out, "--out")
+    options, shape = bench_options(
+        model,
+        gpu,
+        num_gpus,
+        tp,
+        max_num_seqs,
+        max_num_batched_tokens,
+        batch,
+        prompt_len,
+        output_len,
+    )
+    if is_vllm_json(measurements):
+        if table or mode:
+            raise PerfModelError("--table and --mode do not apply to a vLLM benchmark JSON")
+        calibrate_files(measurements, options, shape, base, name, params, out, json)
+        return
+    refuse_bench_options(options, shape)
     tables = _tables(table, measurements, None)
     observations = [o for t in tables if t.fit or measurements is not None for o in t.observations]
     if not observations:

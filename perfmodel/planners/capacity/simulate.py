@@ -87,7 +87,9 @@ def simulate_engine(
     done = np.full(n, np.nan)
     computed = np.zeros(n)  # prompt tokens computed so far
     emitted = np.zeros(n)  # output tokens emitted so far
-    budget_max = math.inf if config.max_num_batched_tokens is None else config.max_num_batched_tokens
+    budget_max = (
+        math.inf if config.max_num_batched_tokens is None else config.max_num_batched_tokens
+    )
     cap = min(config.max_concurrency or n, n)
     slots: deque[float] = deque([0.0] * cap)  # free client slots, by the time they freed
     client: deque[int] = deque(range(n))  # not yet sent, in arrival order
