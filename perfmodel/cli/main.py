@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "perfmodel.cli.commands.listing",
     "perfmodel.cli.commands.specdecode",
     "perfmodel.cli.commands.validate",
+    "perfmodel.cli.commands.calibrate",
     "perfmodel.cli.commands.specprefill",
     "perfmodel.cli.commands.recommend",
     "perfmodel.cli.commands.capacity",
