@@ -82,7 +82,16 @@ def _cases(path: Path, options: dict, shape):
 
     if shape is not None and any(v is None for v in shape):
         raise PerfModelError("--batch, --prompt-len and --output-len go together")
-    return [bench_case(f, options, shape) for f in bench_files(path)]
+    files = bench_files(path)
+    if not path.is_dir():
+        return [bench_case(files[0], options, shape)]
+    cases = []
+    for f in files:
+        try:
+            cases.append(bench_case(f, options, shape))
+        except PerfModelError as exc:  # say which folder the failing file came from
+            raise PerfModelError(f"in directory {path} (vLLM results): {exc}") from None
+    return cases
 
 
 def _errors(replays) -> dict:
