@@ -27,6 +27,7 @@ import io
 import itertools
 import math
 import os
+import subprocess
 import sys
 import traceback
 from collections.abc import Callable, Iterable
@@ -429,3 +430,25 @@ def _progress(enabled: bool = True):
         console=Console(stderr=True),
         transient=False,
     )
+
+
+MAX_FRESH_PROCESSES = 3
+FRESH_PROCESS_ENV = "PERFMODEL_FRESH_PROCESS"  # how many fresh processes led to this one
+
+
+def resume_in_fresh_process(argv: list[str]) -> int | None:
+    """After a CUDA fault stopped the sweep (SweepSummary.poisoned), run the same
+    `perfmodel` command with --resume in a new Python process (a new CUDA context) and
+    return its exit code; None when MAX_FRESH_PROCESSES processes were already used."""
+    attempt = int(os.environ.get(FRESH_PROCESS_ENV, "0") or 0) + 1
+    if attempt > MAX_FRESH_PROCESSES:
+        return None
+    args = [*argv, *([] if "--resume" in argv else ["--resume"])]
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from perfmodel.cli import main; sys.exit(main(sys.argv[1:]))",
+        *args,
+    ]
+    env = {**os.environ, FRESH_PROCESS_ENV: str(attempt)}
+    return subprocess.run(cmd, env=env, check=False).returncode

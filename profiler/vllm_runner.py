@@ -20,10 +20,16 @@ Facts this relies on (vllm 0.26 and 0.33, V1 engine; see /work/shared/GPU.md):
   engine steps as soon as the first arrives, so early requests are prefilled alone. The runner
   therefore keeps the engine core in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``, read
   by both versions; TP workers still run in their own processes): ``generate`` then adds every
-  request before its first ``step()``. The V1 scheduler stamps every request it schedules in
-  one ``schedule()`` call with the same ``scheduled_ts``; ``parse_request_metrics`` counts the
-  distinct values and a point whose batch spans more than one is written ``split``, never
-  ``ok`` (KV space, ``max_num_seqs`` or the token budget can still split a batch).
+  request before its first ``step()``. A point is ``split``, never ``ok``, when its requests
+  were scheduled or got their first tokens in more than one step, batch x prompt exceeds the
+  engine's token budget (chunked prefill), or a preemption happened (vllm_metrics.split_note).
+- ``async_scheduling`` is on by default in both versions (the next step is launched before the
+  first token is stamped); the runner passes ``async_scheduling=False`` and records the value
+  the engine reports, with the dtypes it runs (``llm.llm_engine.vllm_config``; a mismatch
+  with the requested dtypes is refused, and so is a config.json with a quantization_config).
+- After a failed point the sweep calls ``recover`` outside its ``except`` block, the frames
+  cleared; a CUDA fault raises ProcessPoisoned instead of a restart that cannot work (the
+  sweep goes on in a fresh process).
 - Engine arguments valid in both versions: ``attention_backend`` (the ``VLLM_ATTENTION_BACKEND``
   environment variable is read by neither) and ``quantization="fp8_per_tensor"`` (``"fp8"`` is
   native online FP8 in 0.26 but a deprecated alias of ``fp8_per_tensor`` in 0.33).

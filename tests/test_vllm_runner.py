@@ -428,3 +428,46 @@ def test_profile_command_passes_the_backend_and_says_split(vllm, tmp_path, capsy
     assert [r["status"] for r in rows] == ["ok", "split"]
     assert "engine steps" in rows[1]["note"]
     assert json.loads(rows[0]["runner_settings"])["attention_backend"] == "FLASH_ATTN"
+
+
+def test_cuda_fault_in_a_child_process_the_sweep_goes_on_in_a_fresh_one(tmp_path):
+    """Through the entry point, in a child process whose `vllm` is the stand-in: the third
+    generate call hits an illegal memory access (once: a marker file), the process cannot
+    start another engine, and `perfmodel profile` resumes in a fresh process."""
+    import os
+    import subprocess
+
+    from tests.conftest import CLI, REPO
+
+    fake = tmp_path / "site" / "vllm"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(
+        "import os\n"
+        "from tests.vllm_stand_in import make_vllm\n"
+        "_marker = os.environ['STAND_IN_CRASH_MARKER']\n"
+        "_crash = None if os.path.exists(_marker) else 3\n"
+        "if _crash:\n"
+        "    open(_marker, 'w').close()\n"
+        "_m = make_vllm(crash_at=_crash)\n"
+        "LLM, SamplingParams, __version__ = _m.LLM, _m.SamplingParams, 'stand-in'\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{fake.parent}{os.pathsep}{REPO}",
+        "STAND_IN_CRASH_MARKER": str(tmp_path / "crashed"),
+    }
+    env.pop("PERFMODEL_FRESH_PROCESS", None)
+    out = tmp_path / "f.csv"
+    args = ["profile", "--runner", "vllm", "--model", str(TINY), "--out", str(out), "--batch",
+            "1,2,4", "--prompt-len", "16", "--output-len", "3", "--repeats", "1", "--warmup",
+            "0", "--no-progress"]  # fmt: skip
+    proc = subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, cwd=REPO,
+                          timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "crashed").exists()
+    rows = _rows(out)
+    assert [(r["batch_size"], r["status"]) for r in rows] == [
+        ("1", "ok"), ("2", "error"), ("4", "ok")
+    ]  # fmt: skip
+    assert "illegal memory access" in rows[1]["note"]
+    assert "fresh process" in proc.stdout + proc.stderr

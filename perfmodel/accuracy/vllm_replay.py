@@ -294,6 +294,11 @@ def replay_serve(
         )
     if result.failed:
         notes.append(f"{result.failed} failed request(s) in the file are not replayed")
+    if result.writer.startswith("benchmarks/"):
+        notes.append(
+            "2024 client: the server may have run vLLM's V0 scheduler; replayed with V1 "
+            "scheduling and the settings shown (give --max-num-seqs / --max-num-batched-tokens)"
+        )
     rate = (
         "inf (all sent at t = 0)"
         if math.isinf(result.request_rate)

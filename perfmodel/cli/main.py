@@ -32,8 +32,10 @@ def _load_commands() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (used by tests and the console script)."""
+    from perfmodel.cli import typer_app
     from perfmodel.errors import PerfModelError
 
+    typer_app.ARGV[:] = list(sys.argv[1:] if argv is None else argv)
     try:
         _load_commands()
         result = app(args=argv, standalone_mode=False)
