@@ -161,3 +161,38 @@ def test_calibrate_recovers_a_planted_per_step_overhead(tmp_path):
     assert fit["parameters"]["overhead.per_step_us"] == pytest.approx(900.0, rel=0.05)
     assert fit["parameters"]["overhead.per_token_us"] == pytest.approx(20.0, abs=10.0)
     assert "efficiency.matmul" in fit["left_at_prior"] and fit["mape"] < 0.01
+
+
+def test_cli_validate_json_is_the_replay(tmp_path):
+    """validate --json on a folder: the rows are the in-process replay's, the deployment comes
+    from the file's metadata (tp 2 on 2 GPUs), MAPE per quantity over the two files."""
+    outs = w.synthetic_outputs(30, seed=9)
+    for rate in (2.0, "inf"):
+        w.write(tmp_path / f"r{rate}.json",
+                w.serve_result(outs, request_rate=rate, metadata={"gpu": "h100", "num_gpus": 2,
+                                                                  "tp": 2}))  # fmt: skip
+    got = run_cli("validate", "--measurements", str(tmp_path), "--json", check_json=True)
+    first = got["vllm_results"][0]
+    assert "TP2" in first["deployment"] and first["requests"] == 30
+    dep = make_deployment("8b", "h100", 2, 2)
+    rep = replay_serve(read_vllm_result(tmp_path / "r2.0.json"), dep)
+    rows = {r["quantity"]: r for r in first["rows"]}
+    assert rows["mean_tpot_ms"]["predicted"] == pytest.approx(rep.predicted["mean_tpot_ms"])
+    assert rows["mean_tpot_ms"]["measured"] == pytest.approx(rep.measured["mean_tpot_ms"])
+    errs = [abs(r["rows"][3]["error"]) for r in got["vllm_results"]]
+    assert got["mape"]["mean_tpot_ms"] == {"files": 2, "mape": pytest.approx(np.mean(errs))}
+
+
+def test_capacity_check_runs_on_the_same_engine_with_unchanged_answers():
+    """simulate_replica now drives simulate_engine (prefill-first, one prompt per pass); these
+    are the figures the earlier event simulator gave for the same seed (recorded before the
+    change), to the last digits."""
+    from perfmodel.planners.capacity.simulate import simulate_replica
+
+    got = simulate_replica(2.0, 8, lambda p: 0.05 + 1e-5 * p, np.linspace(0.01, 0.02, 8),
+                           np.array([1000.0, 3000.0]), np.array([64.0, 300.0]), n_requests=600)  # fmt: skip
+    assert got["stable"] and got["completed"] == 600
+    assert got["ttft_p50_s"] == pytest.approx(2.173499806085985, rel=1e-9)
+    assert got["ttft_p90_s"] == pytest.approx(14.85608879741348, rel=1e-9)
+    assert got["tpot_p50_s"] == pytest.approx(0.022222222222222313, rel=1e-9)
+    assert got["tpot_p90_s"] == pytest.approx(0.023492063492062877, rel=1e-9)

@@ -290,7 +290,8 @@ def replay_serve(
     notes = []
     if not run.complete:
         raise PerfModelError(
-            f"{result.path}: the replay did not finish every request within its step limit"
+            f"{result.path}: the replay did not finish every request (a prompt longer than "
+            "max_num_batched_tokens without chunked prefill, or over the step limit)"
         )
     if result.failed:
         notes.append(f"{result.failed} failed request(s) in the file are not replayed")

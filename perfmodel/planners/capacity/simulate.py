@@ -158,6 +158,12 @@ def simulate_engine(
                 budget -= p[r]
             if not pre:
                 dec = list(running)
+        if not pre and not dec:  # nothing fits (a prompt over the budget, unchunked)
+            nxt = next_send()
+            if not math.isfinite(nxt) or nxt <= t:
+                break
+            t = nxt
+            continue
         pre_tokens = float(sum(k for _, k in pre))
         pre_ctx = float(sum(computed[r] * k for r, k in pre) / pre_tokens) if pre else 0.0
         dec_ctx = float(np.mean(p[dec] + emitted[dec])) if dec else 0.0
