@@ -34,14 +34,16 @@ class DeploymentChoice:
     price_per_gpu_hour: float
     cost_per_hour: float
     cost_per_mtok: float
-    deployment: Deployment  # one replica's deployment (num_gpus = tp * pp)
+    deployment: Deployment  # one replica's deployment (num_gpus = tp * ep/tp * pp)
+    ep: int = 1  # expert parallelism (MoE): experts over ep GPUs, attention in ep/tp groups
 
     @property
     def precision(self) -> str:
         return f"{self.weight_dtype}/{self.kv_dtype}"
 
     def describe(self) -> str:
-        par = f"TP{self.tp}" + (f" x PP{self.pp}" if self.pp > 1 else "")
+        par = f"TP{self.tp}" + (f" x EP{self.ep}" if self.ep > 1 else "")
+        par += f" x PP{self.pp}" if self.pp > 1 else ""
         par += f" x DP{self.dp}" if self.dp > 1 else ""
         nodes = f"{self.nodes} node{'s' if self.nodes > 1 else ''}"
         return (
@@ -58,6 +60,7 @@ class DeploymentChoice:
             "tp": self.tp,
             "pp": self.pp,
             "dp": self.dp,
+            "ep": self.ep,
             "weight_dtype": self.weight_dtype,
             "kv_dtype": self.kv_dtype,
             "batch": self.batch,

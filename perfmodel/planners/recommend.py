@@ -409,7 +409,8 @@ def recommend(
     notes = []
     if chosen.dp > 1:
         notes.append(
-            f"{chosen.dp} replicas of {chosen.tp * chosen.pp} GPUs; the plan below is one "
+            f"{chosen.dp} replicas of {chosen.tp * chosen.pp} "
+            f"GPU{'s' if chosen.tp * chosen.pp > 1 else ''}; the plan below is one "
             f"replica at {b} of the {batch} sequences"
         )
     for row in slo_check(slos, chosen):  # the search admitted only deployments meeting them

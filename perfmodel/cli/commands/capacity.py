@@ -73,6 +73,7 @@ def capacity(
     from perfmodel.cli.commands.common import check_context
     from perfmodel.planners import capacity as cap
     from perfmodel.planners.feasibility.outputs import check_output_path
+    from perfmodel.specs.dtypes import precisions_for
     from perfmodel.specs.models import resolve_model
     from perfmodel.specs.units import parse_name_list, parse_one_size
 
@@ -92,13 +93,18 @@ def capacity(
             parse_one_size(prompt_len, "--prompt-len", "capacity"),
             parse_one_size(output_len, "--output-len", "capacity"),
         )
+    spec = resolve_model(model)
     # the one context rule, on every request of the workload (the longest is named)
     prompts = wl.prompt_samples if wl.prompt_samples is not None else wl.prompt_p90
     outputs = wl.output_samples if wl.output_samples is not None else wl.output_p90
-    labels = check_context(resolve_model(model), prompts, outputs, beyond_context)
-    precisions = cap.PRECISIONS
+    labels = check_context(spec, prompts, outputs, beyond_context)
+    for note in spec.notices:
+        warn(note)
+    # a quantized checkpoint is served in its format (specs.dtypes.precisions_for)
+    precisions = precisions_for(spec.checkpoint_format, cap.PRECISIONS)
     if weight_dtype or kv_dtype:
-        precisions = ((weight_dtype or "bf16", kv_dtype or "bf16"),)
+        w = weight_dtype or spec.checkpoint_format or "bf16"
+        precisions = ((w, kv_dtype or "bf16"),)
     plan = cap.plan_capacity(
         model,
         wl,

@@ -21,6 +21,7 @@ def deployment(
     profile,
     quiet=False,
     pp=1,
+    ep=1,
     allow_cross_node_tp=False,
 ) -> Deployment:
     """The deployment the options describe; the feasibility layer's topology rule refuses TP
@@ -35,13 +36,15 @@ def deployment(
         mode,
         profile,
         pp=pp,
+        ep=ep,
         allow_cross_node_tp=allow_cross_node_tp,
     )
     if dep.profile.note and not quiet:
         warn(dep.profile.note)
-    for label in deployment_topology(dep).labels:
-        if not quiet:
-            warn(label)
+    for note in () if quiet else dep.model.notices:
+        warn(note)
+    for label in () if quiet else deployment_topology(dep).labels:
+        warn(label)
     return dep
 
 

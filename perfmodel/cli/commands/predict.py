@@ -41,10 +41,19 @@ def predict(
     num_gpus: NumGpusOpt = 1,
     tp: TpOpt = None,
     pp: PpOpt = 1,
+    ep: Annotated[
+        int,
+        typer.Option(
+            "--ep",
+            min=1,
+            help="Expert parallelism (MoE): experts spread over EP GPUs, attention in EP/TP "
+            "groups of TP GPUs on their share of the batch (default 1: experts TP-split).",
+        ),
+    ] = 1,
     batch: BatchOpt = "1",
     prompt_len: PromptOpt = "4k",
     output_len: OutputOpt = "256",
-    weight_dtype: WeightDtypeOpt = "bf16",
+    weight_dtype: WeightDtypeOpt = None,
     kv_dtype: KvDtypeOpt = "bf16",
     mode: ModeOpt = None,
     profile: ProfileOpt = None,
@@ -71,6 +80,7 @@ def predict(
         mode,
         profile,
         pp=pp,
+        ep=ep,
         allow_cross_node_tp=allow_cross_node_tp,
     )
     grid = np.meshgrid(b, p, o, indexing="ij")
@@ -121,6 +131,7 @@ def predict(
         "dp": dep.dp,
         "nodes": dep.nodes,
         "gpus_per_node": dep.gpus_per_node,
+        "ep": dep.ep,
         "weight_dtype": dep.weight_dtype,
         "kv_dtype": dep.kv_dtype,
         "profile": dep.profile.name,

@@ -100,7 +100,10 @@ def recommend(
     settings for it. No deployment meets the SLOs: exit 2 naming the nearest and its miss."""
     from perfmodel.planners.deployment_search import NoFeasibleDeployment
     from perfmodel.planners.recommend import recommend as plan
+    from perfmodel.specs.models import resolve_model
 
+    for note in resolve_model(model).notices:  # e.g. an unknown model_type priced as a family
+        warn(note)
     b = parse_one_size(batch, "--batch", "recommend")
     slo_given = any(v is not None for v in (slo_ttft, slo_tpot, slo_e2e))
     try:
@@ -192,6 +195,11 @@ def _plan(
     )
 
 
+def _ep(d: dict) -> str:
+    """' x EP8' for an expert-parallel deployment, '' otherwise."""
+    return f" x EP{d['ep']}" if d.get("ep", 1) > 1 else ""
+
+
 def _print_human(r: dict) -> None:
     from rich.panel import Panel
     from rich.table import Table
@@ -212,7 +220,7 @@ def _print_human(r: dict) -> None:
     t.add_row(
         "deployment",
         f"{d['num_gpus']}x {d['gpu']} on {d['nodes']} node{'s' * (d['nodes'] > 1)} of "
-        f"{d['gpus_per_node']}: TP{d['tp']} x PP{d['pp']} x DP{d['dp']}, "
+        f"{d['gpus_per_node']}: TP{d['tp']}{_ep(d)} x PP{d['pp']} x DP{d['dp']}, "
         f"{d['batch_per_replica']} sequences per replica, {d['memory_per_gpu_gb']:.1f} of "
         f"{d['capacity_gb']:.1f} GB per GPU; ${d['cost_per_hour']:.2f}/h, "
         f"${d['cost_per_mtok']:.2f}/M output tokens",
@@ -220,7 +228,7 @@ def _print_human(r: dict) -> None:
     for a in r["alternatives"]:
         t.add_row(
             "alternative",
-            f"{a['num_gpus']}x {a['gpu']} (TP{a['tp']} x PP{a['pp']} x DP{a['dp']}), "
+            f"{a['num_gpus']}x {a['gpu']} (TP{a['tp']}{_ep(a)} x PP{a['pp']} x DP{a['dp']}), "
             f"{a['weight_dtype']}/{a['kv_dtype']}: ${a['cost_per_hour']:.2f}/h, "
             f"${a['cost_per_mtok']:.2f}/M output tokens",
         )
