@@ -6,7 +6,9 @@ Per measured table and quantity: MAPE, bias (mean signed relative error, predict
 fitted)`, `held-out model (never fitted)`) or `held-out`. A profile fitted on a single measured table
 has no other table to leave out, so its generalization check is leave-one-model-out: the
 profile's fitted parameters are refitted on the rows of the other models and scored on the
-held model's rows.
+held model's rows. Held-out only if nothing touched that model's data: where the profile
+prices kernels from an operator table measured on the held model's shapes, the row is
+labelled in-sample (the refit left it out, the table did not).
 
 Per operator class (`ops_report`): how the table-priced cost model reproduces the measured
 operator table. In-sample: the measured curve at its own points (exact by construction).
@@ -111,13 +113,14 @@ def measured_report(
             )
         if loo and label == "in-sample":
             for r in leave_one_model_out(table, prof):
-                rows.append(
-                    {
-                        **r,
-                        "profile": prof.name,
-                        "sample": f"leave-one-model-out ({r.pop('held_out')})",
-                    }
-                )
+                held = r.pop("held_out")
+                sample = f"leave-one-model-out ({held})"
+                if prof.optable:  # the table priced the held model's kernels: not held out
+                    sample = (
+                        f"leave-one-model-out refit ({held}); in-sample: operator table "
+                        f"{prof.optable} was measured on its shapes"
+                    )
+                rows.append({**r, "profile": prof.name, "sample": sample})
     return rows
 
 
