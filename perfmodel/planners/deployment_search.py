@@ -51,26 +51,12 @@ from perfmodel.planners.deployment_choice import (
     SearchResult,
 )
 from perfmodel.planners.feasibility.slo import Slos, slo_verdict
+from perfmodel.planners.precision_policy import FALLBACK_PRECISIONS, PRECISIONS, rank_key
 from perfmodel.specs import dtypes
 from perfmodel.specs.hardware import HardwareSpec, list_gpus, resolve_gpu
 from perfmodel.specs.models import resolve_model
 
-PRECISIONS: tuple[tuple[str, str], ...] = (("bf16", "bf16"), ("fp8", "bf16"), ("fp8", "fp8"))
-FALLBACK_PRECISIONS: tuple[tuple[str, str], ...] = (("int4", "fp8"),)
 MAX_GPUS = 64
-PRECISION_POLICY = (
-    "precision policy (recommend and capacity): quality first, bf16/bf16, fp8/bf16, fp8/fp8; "
-    "int4/fp8 weights only when no deployment at those precisions serves the batch and meets "
-    "the SLOs"
-)
-
-
-def last_resort(weight_dtype: str, kv_dtype: str) -> bool:
-    """True for a fallback precision (int4 weights): ranked after every deployment at a
-    quality precision, by recommend and capacity alike (PRECISION_POLICY)."""
-    return (weight_dtype, kv_dtype) in FALLBACK_PRECISIONS
-
-
 NOT_SEARCHED = ("cpu-generic",)  # not an accelerator: never an alternative
 
 
@@ -484,22 +470,7 @@ def search_deployments(
         dtypes.precisions_for(fmt, precisions),
         dtypes.precisions_for(fmt, fallback_precisions),
     )
-    ranked = sorted(found.values(), key=_rank_key(*order))
+    ranked = sorted(found.values(), key=rank_key(*order))
     choice = found[pinned.name] if pinned else ranked[0]
     others = tuple(c for c in ranked if c is not choice)
     return SearchResult(choice, others, tuple(skipped), groups)
-
-
-def _rank_key(precisions, fallback_precisions):
-    """The one precision policy across GPU types, as within one: a fallback precision (int4
-    weights) ranks after every deployment at a quality precision, then cost per hour, cost
-    per million output tokens, fewest GPUs, precision order, latency."""
-    order = {p: i for i, p in enumerate(tuple(precisions) + tuple(fallback_precisions))}
-    fallback = set(fallback_precisions)
-
-    def key(c: DeploymentChoice):
-        precision = order[(c.weight_dtype, c.kv_dtype)]
-        fallback_first = (c.weight_dtype, c.kv_dtype) in fallback
-        return (fallback_first, c.cost_per_hour, c.cost_per_mtok, c.num_gpus, precision, c.e2e_s)
-
-    return key

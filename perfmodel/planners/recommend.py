@@ -42,12 +42,7 @@ from perfmodel.core.memory import memory_report
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.binding import Binding, binding_constraint, slo_check
 from perfmodel.planners.critical import CriticalLength
-from perfmodel.planners.deployment_search import (
-    MAX_GPUS,
-    PRECISION_POLICY,
-    DeploymentChoice,
-    search_deployments,
-)
+from perfmodel.planners.deployment_search import MAX_GPUS, DeploymentChoice, search_deployments
 from perfmodel.planners.feasibility import Slos, context_verdict, deployment_topology
 from perfmodel.planners.precision import (  # noqa: F401 (re-exported)
     PrecisionChoice,
@@ -55,6 +50,7 @@ from perfmodel.planners.precision import (  # noqa: F401 (re-exported)
     from_deployment,
     named_deployment,
 )
+from perfmodel.planners.precision_policy import PRECISION_POLICY
 from perfmodel.planners.sections import (
     SpecDecodeSection,
     SpecPrefillSection,

@@ -44,7 +44,7 @@ from perfmodel.planners.capacity.search import (
 from perfmodel.planners.capacity.simulate import SIM_REQUESTS, simulate_replica
 from perfmodel.planners.capacity.workload import Workload
 from perfmodel.planners.critical import from_raw_array
-from perfmodel.planners.deployment_search import PRECISION_POLICY
+from perfmodel.planners.precision_policy import PRECISION_POLICY
 from perfmodel.planners.specdecode import critical_length, planner_configs, planner_policy
 from perfmodel.planners.speculation.acceptance import resolve_bases
 from perfmodel.specs.dtypes import PRECISIONS

@@ -21,7 +21,7 @@ import numpy as np
 from perfmodel.planners.capacity.queueing import load_metrics
 from perfmodel.planners.capacity.search import Candidates, fleet_cost
 from perfmodel.planners.capacity.workload import Workload
-from perfmodel.planners.deployment_search import last_resort
+from perfmodel.planners.precision_policy import last_resort
 
 MAX_SIM_EXTRA_REPLICAS = 8  # replicas the simulation check may add to one candidate
 MAX_SIM_CANDIDATES = 64  # candidates checked by simulation per GPU type (branch and bound)
