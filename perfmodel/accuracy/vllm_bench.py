@@ -75,6 +75,7 @@ class ServeResult:
     total_output_tokens: int
     summary: dict[str, float]  # the file's own summaries, as written (ms, req/s, tok/s)
     metadata: dict[str, str] = field(default_factory=dict)
+    ramp_up: str = ""  # --ramp-up-strategy (linear | exponential): the rate changed over the run
     input_lens: np.ndarray | None = None  # per request, failed ones included
     output_lens: np.ndarray | None = None
     ttfts_s: np.ndarray | None = None
@@ -207,6 +208,7 @@ def _serve(path: Path, data: dict) -> ServeResult:
         "total_output_tokens": _number(path, data, "total_output_tokens", integer=True),
         "summary": summary,
         "metadata": metadata,
+        "ramp_up": str(data.get("ramp_up_strategy") or ""),
     }
     if fields["duration_s"] <= 0 or completed < 1:
         raise PerfModelError(f"{path}: no completed request (completed {completed})")

@@ -121,7 +121,7 @@ def validate_files(path: Path, options: dict, shape, json: bool) -> None:
         t = Table(
             title=f"{Path(rep.path).name} ({case.result.__class__.__name__.removesuffix('Result').lower()}"
             f"{', ' + case.result.writer if hasattr(case.result, 'writer') else ''})",
-            caption=f"{rep.deployment}, profile {rep.profile}; engine: "
+            caption=f"{rep.deployment}; engine: "
             f"max_num_seqs {rep.setup.max_num_seqs}, max_num_batched_tokens "
             f"{rep.setup.max_num_batched_tokens} ({rep.setup.source}); {rep.requests} requests, "
             f"{rep.lengths}; arrivals {rep.arrivals}",
