@@ -67,6 +67,14 @@ def test_summaries_recomputed_from_the_per_request_lists_match_the_file(tmp_path
         assert mine[k] == pytest.approx(data[k], rel=1e-12, abs=1e-12), k
 
 
+def test_early_2024_writer_request_inthroughput(tmp_path):
+    path, outs = _file(tmp_path, "early-2024", failed=0)
+    r = read_vllm_result(path)
+    assert r.writer.startswith("benchmarks/benchmark_serving.py") and not r.detailed
+    assert r.summary["request_throughput"] == pytest.approx(len(outs) / 12.5)
+    assert set(r.summary) >= {"mean_ttft_ms", "p99_tpot_ms", "output_throughput"}
+
+
 def test_rate_inf_and_a_file_without_save_detailed(tmp_path):
     path, outs = _file(tmp_path, "0.26", detailed=False)
     r = read_vllm_result(path)

@@ -4,7 +4,7 @@ latency --output-json` JSON files, read into typed results.
 Read from the writers' source (vllm 0.26.0 and 0.33.0 wheels, vllm/benchmarks/serve.py
 `benchmark()` and `main_async()`, vllm/benchmarks/latency.py `main()`; the 2024
 benchmarks/benchmark_serving.py writes the same keys with `request_goodput:` misspelt and no
-`failed`):
+`failed`; its early-2024 versions wrote `request_inthroughput` and no per-request lists):
 - setup: date ("%Y%m%d-%H%M%S"), model_id, tokenizer_id, num_prompts, `--metadata KEY=VALUE`
   pairs as top-level string keys, request_rate (a number or the string "inf"), burstiness
   (gamma shape; 1 = Poisson), max_concurrency (null = unlimited);
@@ -103,6 +103,8 @@ def read_vllm_result(path) -> ServeResult | LatencyResult:
     """Parse and check a vLLM benchmark JSON; PerfModelError (one line) on anything else."""
     path = Path(path)
     data = _load(path)
+    if "request_inthroughput" in data and "request_throughput" not in data:  # early 2024
+        data["request_throughput"] = data["request_inthroughput"]
     if all(k in data for k in LATENCY_KEYS):
         return _latency(path, data)
     if "request_throughput" not in data or "duration" not in data:
