@@ -23,6 +23,7 @@ from perfmodel.cli.typer_app import (
     emit_json,
 )
 from perfmodel.errors import PerfModelError
+from perfmodel.planners.feasibility.context import context_verdict
 from perfmodel.specs.dtypes import canonical_dtype
 
 RUNNERS = ("torch", "vllm")
@@ -183,6 +184,13 @@ def profile(
     if repeats < 1 or warmup < 0:
         raise PerfModelError("--repeats must be >= 1 and --warmup >= 0")
     spec_model = load_model(model)
+    # the feasibility layer's one context rule, before any work: a point beyond the window
+    # would be measured on positions the model was never built for (and written 'ok')
+    context_verdict(
+        spec_model, [p.prompt_len for p in points], [p.output_len for p in points]
+    ).require()
+    if not str(out).lower().endswith(".csv"):
+        raise PerfModelError(f"--out {out}: results are a CSV file; give a path ending in .csv")
     config_path = config_path_of(spec_model)
     weight_dtype = _canonical_dtype(weight_dtype, "--weight-dtype")
     kv_dtype = _canonical_dtype(kv_dtype, "--kv-dtype")

@@ -49,10 +49,26 @@ def _rows(path: Path) -> list[dict[str, str]]:
 def test_torch_sweep_on_cpu(tmp_path):
     out = tmp_path / "results.csv"
     done = run_cli(
-        "--runner", "torch", "--model", str(TINY), "--device", "cpu",
-        "--batch", "1,2", "--prompt-len", "32,2048", "--output-len", "8",
-        "--repeats", "5", "--warmup", "1", "--out", str(out), "--json",
-    )  # fmt: skip
+        "--runner",
+        "torch",
+        "--model",
+        str(TINY),
+        "--device",
+        "cpu",
+        "--batch",
+        "1,2",
+        "--prompt-len",
+        "32,2040",
+        "--output-len",
+        "8",
+        "--repeats",
+        "5",
+        "--warmup",
+        "1",
+        "--out",
+        str(out),
+        "--json",
+    )  # fmt: skip  (2040 + 8 - 1 positions: the 2048-token window, full)
     assert done.returncode == 0, done.stderr
     summary = json.loads(done.stdout)
     assert summary == {
@@ -77,7 +93,7 @@ def test_torch_sweep_on_cpu(tmp_path):
     # No comparison between measured times here: on a loaded CI machine even 64x the tokens
     # can time faster (it did); what is measured is checked above, how fast it is is not.
     assert {(int(r["batch_size"]), int(r["prompt_len"])) for r in rows} == {
-        (1, 32), (1, 2048), (2, 32), (2, 2048),
+        (1, 32), (1, 2040), (2, 32), (2, 2040),
     }  # fmt: skip
 
 
@@ -285,3 +301,17 @@ def test_decode_only_and_no_cuda_graph_on_cpu(tmp_path):
         "--out", str(tmp_path / "e.csv"),
     )  # fmt: skip
     _assert_one_line_error(done, "--decode-only")
+
+
+def test_points_beyond_the_context_window_are_refused_before_any_work(tmp_path):
+    """The feasibility layer's one context rule: 2042 + 8 - 1 positions exceed the tiny
+    model's 2048-token window; nothing is measured or written."""
+    out = tmp_path / "r.csv"
+    done = run_cli(
+        "--runner", "torch", "--model", str(TINY), "--device", "cpu", "--prompt-len",
+        "32,2042", "--output-len", "8", "--out", str(out),
+    )  # fmt: skip
+    _assert_one_line_error(done, "context window of 2048 tokens", "2042+8")
+    assert not out.exists()
+    bad = run_cli("--runner", "torch", "--model", str(TINY), "--out", str(tmp_path / "r.yaml"))
+    _assert_one_line_error(bad, "--out", ".csv")
