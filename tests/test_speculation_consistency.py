@@ -262,3 +262,41 @@ def test_capacity_with_spec_reports_the_basis():
     else:
         assert "acceptance" not in out["basis"]
     assert _speculation_basis(spec[0]).endswith("MagicDec acceptance assumed 0.8")
+
+
+def test_recommend_with_slos_is_one_answer_in_cli_app_and_capacity():
+    """One question, SLOs included: Llama-3.1-8B, batch 32, 8k+256 tokens, replicas of one
+    H100, TTFT <= 2 s and TPOT <= 12 ms. The CLI (entry point) and the dashboard's page give
+    the same deployment, binding constraint and SLO check; capacity prices the same replica
+    at the same per-replica batch with the same decode step, so its TPOT verdict agrees, and
+    both state the same precision policy."""
+    slo_ttft, slo_tpot = 2.0, 0.012
+    cli = run_cli(
+        "recommend", "--model", "8b", "--bsz", "32", "--gpu", "h100", "--num-gpus", "1",
+        "--tp", "1", "--prompt-len", "8192", "--output-len", "256", "--slo-ttft",
+        str(slo_ttft), "--slo-tpot", str(slo_tpot), "--json",
+        check_json=True,
+    )  # fmt: skip
+    app = compute.recommend_view(
+        _cfg("8b", 1, "bf16", "bf16"), 32, 8192, 256, slo_ttft, slo_tpot, 1.0, None
+    )
+    assert json.loads(json.dumps(app["deployment"])) == cli["deployment"]
+    assert app["binding"] == cli["binding"] and app["slo_check"] == cli["slo_check"]
+    dep = cli["deployment"]
+    assert dep["ttft_s"] <= slo_ttft and dep["tpot_s"] <= slo_tpot and dep["dp"] > 1
+    assert cli["binding"]["constraint"] == "slo_ttft"  # one replica at batch 32 takes 7.7 s
+
+    w, k, b = dep["weight_dtype"], dep["kv_dtype"], dep["batch_per_replica"]
+    wl = capacity.fixed_workload(1.0, 8192, 256)
+    cands = capacity.candidates_for_gpu(
+        "8b", "h100", wl, slo_ttft, slo_tpot, 1.0, False, precisions=((w, k),)
+    )
+    i = next(
+        j
+        for j in range(len(cands.batch))
+        if (cands.tp[j], cands.pp[j], cands.batch[j]) == (dep["tp"], dep["pp"], b)
+    )
+    assert cands.d_p90[i] == pytest.approx(dep["tpot_s"], rel=1e-9)
+    assert (cands.d_p90[i] <= slo_tpot) == (dep["tpot_s"] <= slo_tpot)
+    plan = capacity.plan_capacity("8b", wl, slo_ttft, slo_tpot, ["h100"], simulate=False)
+    assert plan.as_dict()["precision_policy"] == cli["precision_policy"]
