@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from perfmodel.errors import PerfModelError
+from perfmodel.specs.dtypes import KV_BYTES
 
 COLUMNS = (
     "model", "tp", "op", "kernel", "shape", "m", "k", "n", "batch", "context", "heads",
@@ -46,7 +47,8 @@ KEY_COLUMNS = (
     "model", "tp", "op", "kernel", "m", "k", "n", "batch", "context", "heads", "kv_heads",
     "head_dim", "bytes", "dtype", "device",
 )  # fmt: skip
-DTYPE_BYTES = {"bf16": 2, "fp16": 2, "fp32": 4}
+# element sizes of the dtypes a microbenchmark runs in: specs.dtypes, the one table
+DTYPE_BYTES = {d: int(KV_BYTES[d]) for d in ("bf16", "fp16", "fp32")}
 
 
 @dataclass(frozen=True)

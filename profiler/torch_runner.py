@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from perfmodel.errors import PerfModelError
-from perfmodel.specs.dtypes import canonical_dtype
+from perfmodel.specs.dtypes import KV_BYTES, canonical_dtype
 from profiler.runner import Point, PointResult, summarize
 
 SUPPORTED = ("llama", "mistral", "qwen2")
@@ -468,7 +468,7 @@ class TorchRunner:
         if o > 1 and self.cuda_graph:
             result.extra["decode_context"] = position + 1  # tokens the graphed step attends
         if math.isfinite(result.tpot_s) and result.tpot_s > 0:
-            bytes_per_param = {"fp32": 4, "bf16": 2, "fp16": 2}[self.dtype]
+            bytes_per_param = KV_BYTES[self.dtype]  # specs.dtypes: one table of element sizes
             weights = self.cfg.matmul_params * bytes_per_param
             result.extra["achieved_weight_gbps"] = round(weights / result.tpot_s / 1e9, 3)
         return result

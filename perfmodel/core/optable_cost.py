@@ -257,11 +257,15 @@ class TableCost:
                 f"measured in {name}: clamped (edge efficiency held, scaled by the roofline)"
             )
 
-    def gemm(self, name: str, m, k: float, n: float, w_bytes: float) -> np.ndarray:
-        """Time of one GEMM kernel, M tokens (array), weight K x N (scalars)."""
+    def gemm(
+        self, name: str, m, k: float, n: float, w_bytes: float, compute_dtype: str = "bf16"
+    ) -> np.ndarray:
+        """Time of one GEMM kernel, M tokens (array), weight K x N (scalars); its roofline at
+        the peak of `compute_dtype` (specs.dtypes.compute_dtype of the weight dtype: the one
+        rule, so int4 weights are priced at the BF16 peak they dequantize to)."""
         cv = self.curves
         lm = np.log(np.maximum(m, 1.0))
-        flops, bw = self.hw.peak_flops("bf16" if w_bytes >= 2 else "fp8"), self.hw.hbm_bandwidth
+        flops, bw = self.hw.peak_flops(compute_dtype), self.hw.hbm_bandwidth
         key = (float(k), float(n))
         roof = gemm_roofline(m, k, n, w_bytes, flops, bw)
         if self.same_gpu and w_bytes == 2.0 and key in cv.gemm:

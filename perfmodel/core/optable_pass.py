@@ -51,7 +51,8 @@ def _token_kernels(tc: TableCost, dep, tp: float) -> dict:
             continue
 
         def gemm(x, name=name, k=k, n=n):
-            return L * np.maximum(tc.gemm(name, x, k, n, wb), 2.0 * x * k * n / mm_rate)
+            t = tc.gemm(name, x, k, n, wb, dep.compute_dtype)
+            return L * np.maximum(t, 2.0 * x * k * n / mm_rate)
 
         out[name] = gemm
     vocab = m.vocab_size / tp
@@ -165,7 +166,7 @@ def _pass_scalar_tp(tc: TableCost, dep, shape, ops, tp: float) -> list[np.ndarra
             L, wb, d = dep.model.num_layers, dep.w_bytes, float(dep.model.hidden_size)
             per_layer_w = float(np.max(op.weight_bytes)) / (L * wb)
             rows = np.maximum(np.asarray(op.rows, float) + 0 * tokens, 1.0)
-            out.append(L * tc.gemm(op.name, rows, d, per_layer_w / d, wb))
+            out.append(L * tc.gemm(op.name, rows, d, per_layer_w / d, wb, dep.compute_dtype))
         else:
             out.append(None)
     return out

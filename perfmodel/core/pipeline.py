@@ -32,10 +32,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from perfmodel.errors import PerfModelError
+from perfmodel.specs.dtypes import ACT_BYTES  # hidden states travel in BF16
 from perfmodel.specs.hardware import HardwareSpec
 from perfmodel.specs.profile import Profile
-
-ACT_BYTES = 2.0  # hidden states travel in BF16
 
 
 @dataclass(frozen=True)
