@@ -351,7 +351,7 @@ def specdecode_view(
 ) -> dict:
     """perfmodel.planners.specdecode.evaluate_grid over (KV budget, gamma) at one (batch, context),
     its best configuration and top list, and memory per GPU over a batch sweep; 'pays' is
-    whether the best configuration beats plain decoding (speedup > 1)."""
+    whether the best configuration beats plain decoding and fits (specdecode.decode_pays)."""
     from perfmodel.core.memory import memory_report
     from perfmodel.planners import specdecode as sd
 
@@ -398,7 +398,7 @@ def specdecode_view(
         "heat": heat,
         "fits": fits,
         "best": best,
-        "pays": best is not None and best["speedup"] > 1.0,
+        "pays": best is not None and sd.decode_pays(best["speedup"], best["fits"]),
         "top": pd.DataFrame(top),
         "memory": memory,
         "capacity_gb": grid.memory_capacity_gb,

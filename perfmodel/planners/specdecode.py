@@ -329,6 +329,13 @@ PLANNER_BUDGETS = (256, 512, 1024, 2048, 4096)  # restricted KV-budget grid (col
 PLANNER_KV = "full,streamingllm"
 
 
+def decode_pays(speedup, fits) -> bool:
+    """The one rule for speculative decoding, in every command, page and planner: it pays
+    where the best configuration beats plain decoding (speedup > 1) and fits in memory
+    beside the target."""
+    return bool(speedup > 1.0 and fits)
+
+
 @dataclass(frozen=True)
 class SpecDecodeChoice:
     """The best MagicDec configuration at one (batch, context) point and its basis."""
@@ -347,7 +354,7 @@ class SpecDecodeChoice:
 
     @property
     def pays(self) -> bool:
-        return self.speedup > 1.0
+        return decode_pays(self.speedup, self.fits)
 
     @property
     def label(self) -> str:

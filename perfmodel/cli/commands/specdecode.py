@@ -200,7 +200,7 @@ def specdecode(
                 "top": grid.top(n, 5, require_fit=fits_any),
             }
         # recommended only where it beats plain decoding and fits (speedup <= 1: decode plain)
-        rec["pays"] = bool(rec["speedup"] > 1.0 and rec["fits"])
+        rec["pays"] = sd.decode_pays(rec["speedup"], rec["fits"])
         rec["excluded_oom"] = [c.label for i, c in enumerate(configs) if not grid.fits[i, n]]
         rec["not_ranked_no_acceptance_data"] = [
             c.label for c, basis in zip(configs, grid.acceptance, strict=True) if not basis.ranked
