@@ -17,7 +17,8 @@ from perfmodel.cli.commands.capacity import DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT
 
 TITLE = "Recommend & capacity"
 recommend = st.cache_data(show_spinner=False, max_entries=128)(compute.recommend_view)
-capacity = st.cache_data(show_spinner=False, max_entries=64)(compute.capacity_view)
+# the fleet search takes seconds (more with speculation): say so while it runs
+capacity = st.cache_data(show_spinner="Sizing fleets…", max_entries=64)(compute.capacity_view)
 # when the user gives none: the CLI's defaults (`perfmodel capacity`), one place
 DEFAULT_SLO_TTFT, DEFAULT_SLO_TPOT = DEFAULT_SLO_TTFT_S, DEFAULT_SLO_TPOT_S
 KEYS = (
