@@ -23,7 +23,7 @@ from perfmodel.cli.typer_app import (
     emit_json,
 )
 from perfmodel.errors import PerfModelError
-from perfmodel.planners.feasibility.context import context_verdict
+from perfmodel.specs.context import context_problem
 from perfmodel.specs.dtypes import canonical_dtype
 
 RUNNERS = ("torch", "vllm")
@@ -186,10 +186,12 @@ def profile(
     spec_model = load_model(model)
     # the feasibility layer's one context rule, before any work: a point beyond the window
     # would be measured on positions the model was never built for (and written 'ok')
-    context_verdict(
-        spec_model, [p.prompt_len for p in points], [p.output_len for p in points]
-    ).require()
-    if not str(out).lower().endswith(".csv"):
+    problem = context_problem(  # a measurement: nothing to model beyond it, so no option
+        spec_model, [p.prompt_len for p in points], [p.output_len for p in points], None
+    )
+    if problem is not None:
+        raise PerfModelError(problem[0])
+    if not Path(out).is_dir() and not str(out).lower().endswith(".csv"):  # a folder: below
         raise PerfModelError(f"--out {out}: results are a CSV file; give a path ending in .csv")
     config_path = config_path_of(spec_model)
     weight_dtype = _canonical_dtype(weight_dtype, "--weight-dtype")
