@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_import_is_light_and_vllm_optional():
     code = (
-        "import sys, profiler, profiler.cli, profiler.sweep, profiler.torch_runner, "
-        "profiler.vllm_runner, profiler.fingerprint, profiler.timer\n"
+        "import sys, profiler, perfmodel.cli.commands.profile, profiler.sweep_setup, "
+        "profiler.sweep, profiler.torch_runner, profiler.vllm_runner, profiler.fingerprint, "
+        "profiler.timer, profiler.ops_bench, profiler.ops_comm\n"
         "heavy = [m for m in ('torch', 'vllm', 'pandas', 'pynvml') if m in sys.modules]\n"
         "print(','.join(heavy))"
     )
