@@ -21,10 +21,7 @@ from perfmodel.cli.typer_app import (
     warn,
 )
 from perfmodel.errors import PerfModelError
-
-# SLOs when none is given; the dashboard's capacity page uses the same
-DEFAULT_SLO_TTFT_S = 2.0
-DEFAULT_SLO_TPOT_S = 0.05
+from perfmodel.planners.slo import DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S
 
 
 @app.command()
