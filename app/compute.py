@@ -45,7 +45,7 @@ def explorer(cfg: dict, batch: int, prompt_len: int, output_len: int) -> dict:
     """Latency, memory and the per-operator breakdown of prefill and of one decode step.
 
     perfmodel.core.api.predict_arrays for the request, perfmodel.core.breakdown.breakdown_rows
-    (forward_pass(detail=True)) for the operators, the GPU spec for the roofline's ceilings.
+    (inference.pass_breakdown) for the operators, the GPU spec for the roofline's ceilings.
     """
     from perfmodel.core.api import predict_arrays
     from perfmodel.core.breakdown import breakdown_rows

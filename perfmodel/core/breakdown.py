@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from perfmodel.core import pipeline
-from perfmodel.core.inference import forward_pass, stage_deployment
+from perfmodel.core.inference import pass_breakdown, stage_deployment
 
 
 def breakdown_rows(dep, batch, new_tokens, cached, logits_per_seq=1) -> list[dict]:
@@ -17,7 +17,7 @@ def breakdown_rows(dep, batch, new_tokens, cached, logits_per_seq=1) -> list[dic
         last = pipeline.stages(dep.model.num_layers, dep.pp)[-1]
         batch = float(pipeline.micro_batches(batch, dep.pp)[1])
         dep = stage_deployment(dep, last)
-    res = forward_pass(dep, batch, new_tokens, cached, logits_per_seq, detail=True)
+    res = pass_breakdown(dep, batch, new_tokens, cached, logits_per_seq)
     rows = []
     for op, t in zip(res.ops, res.times, strict=True):
         flops, mem = float(np.ravel(op.flops)[0]), float(np.ravel(op.mem_bytes)[0])

@@ -16,7 +16,7 @@ Steps, in order:
 3. SpecPrefill and MagicDec: planners.sections (the specprefill and specdecode planners,
    the helper from planners.speculation), never reimplemented here.
 4. a plain-language rationale from the operator breakdown of one prefill and one decode
-   step at the mean decode context (inference.forward_pass(..., detail=True)).
+   step at the mean decode context (inference.pass_breakdown).
 Nothing here imports scipy, pandas or plotly at module level (cold CLI start <= 0.5 s).
 """
 
@@ -29,8 +29,8 @@ import numpy as np
 from perfmodel.core import pipeline
 from perfmodel.core.deployment import Deployment, basis_label, make_deployment
 from perfmodel.core.inference import (
-    forward_pass,
     mean_decode_context,
+    pass_breakdown,
     request_times,
     stage_deployment,
 )
@@ -105,7 +105,7 @@ def pass_shares(dep: Deployment, batch, new_tokens, cached) -> PassShares:
     if dep.pp > 1:
         _, batch = pipeline.micro_batches(batch, dep.pp)
         dep = stage_deployment(dep, pipeline.stages(dep.model.num_layers, dep.pp)[-1])
-    res = forward_pass(dep, batch, new_tokens, cached, 1, detail=True)
+    res = pass_breakdown(dep, batch, new_tokens, cached, 1)
     total = float(np.ravel(res.time_s)[0])
     mem = sum(float(np.ravel(op.mem_bytes)[0]) for op in res.ops) or 1.0
     kv = sum(float(np.ravel(op.kv_read_bytes + op.kv_write_bytes)[0]) for op in res.ops)
