@@ -38,9 +38,8 @@ from perfmodel.core.memory import memory_report
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.critical import CriticalLength
 from perfmodel.planners.deployment_search import DeploymentChoice, search_deployments
-from perfmodel.planners.precision import (  # noqa: F401 (re-exported)
+from perfmodel.planners.precision import (
     PrecisionChoice,
-    choose_precision,
     from_deployment,
     named_deployment,
 )
@@ -49,10 +48,6 @@ from perfmodel.planners.sections import (
     SpecPrefillSection,
     specdecode_section,
     specprefill_section,
-)
-from perfmodel.planners.speculation.deploy import (  # noqa: F401 (re-exported)
-    default_speculator,
-    smaller_models,
 )
 
 

@@ -33,12 +33,11 @@ from perfmodel.core.memory import max_batch, memory_report
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.quality import meets_quality, min_keep_rate_for_drop, quality_drop
 from perfmodel.planners.slo import SPECPREFILL_SLO_FACTOR
-from perfmodel.planners.specprefill_cost import (  # noqa: F401 (re-exported)
+from perfmodel.planners.specprefill_cost import (
     DEFAULT_LOOKAHEAD,
     SpecPrefillTimes,
     check_keep_rates,
     kept_tokens,
-    scoring_op,
     specprefill_times,
 )
 from perfmodel.planners.speculation.deploy import (

@@ -65,27 +65,29 @@ def capacity(
     json: JsonOpt = False,
 ) -> None:
     """Size a fleet per GPU type under TTFT/TPOT SLOs; cost per hour and per token."""
-    from perfmodel.planners import capacity as cap
+    from perfmodel.planners.capacity.plan import plan_capacity
+    from perfmodel.planners.capacity.workload import fixed_workload, load_workload, parse_prices
+    from perfmodel.specs.dtypes import PRECISIONS
     from perfmodel.specs.units import parse_name_list, parse_one_size
 
     names = parse_name_list(gpus, "--gpus")
-    price_map = cap.parse_prices(prices)
+    price_map = parse_prices(prices)
     if qps is not None and not qps > 0:
         raise PerfModelError(f"--qps must be positive, got {qps}")
     if workload:
-        wl = cap.load_workload(workload, qps)
+        wl = load_workload(workload, qps)
     else:
         if qps is None:
             raise PerfModelError("give --qps (or --workload with arrival times)")
-        wl = cap.fixed_workload(
+        wl = fixed_workload(
             qps,
             parse_one_size(prompt_len, "--prompt-len", "capacity"),
             parse_one_size(output_len, "--output-len", "capacity"),
         )
-    precisions = cap.PRECISIONS
+    precisions = PRECISIONS
     if weight_dtype or kv_dtype:
         precisions = ((weight_dtype or "bf16", kv_dtype or "bf16"),)
-    plan = cap.plan_capacity(
+    plan = plan_capacity(
         model,
         wl,
         slo_ttft,
