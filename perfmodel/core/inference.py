@@ -139,6 +139,16 @@ def stage_deployment(dep: Deployment, stage: pipeline.Stage) -> Deployment:
     return replace(dep, model=replace(dep.model, num_layers=stage.layers), pp=1)
 
 
+def last_stage_pass(dep: Deployment, batch) -> tuple[Deployment, np.ndarray]:
+    """The pass that stands for a deployment in a per-operator breakdown: the deployment
+    itself, or with pp > 1 its last pipeline stage (it holds lm_head) at the largest
+    micro-batch (pipeline.micro_batches), the stage every token passes last."""
+    if dep.pp == 1:
+        return dep, batch
+    last = pipeline.stages(dep.model.num_layers, dep.pp)[-1]
+    return stage_deployment(dep, last), pipeline.micro_batches(batch, dep.pp)[1]
+
+
 def stage_time(
     dep: Deployment, stage: pipeline.Stage, batch, new_tokens, cached, logits_per_seq, kv_budget
 ):

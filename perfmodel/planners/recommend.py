@@ -26,13 +26,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from perfmodel.core import pipeline
 from perfmodel.core.deployment import Deployment, basis_label, make_deployment
 from perfmodel.core.inference import (
+    last_stage_pass,
     mean_decode_context,
     pass_breakdown,
     request_times,
-    stage_deployment,
 )
 from perfmodel.core.memory import memory_report
 from perfmodel.errors import PerfModelError
@@ -95,11 +94,8 @@ class PassShares:
 
 
 def pass_shares(dep: Deployment, batch, new_tokens, cached) -> PassShares:
-    """Shares of one forward pass; with pp > 1, of the last stage (it holds lm_head) at the
-    largest micro-batch (pipeline.micro_batches), the stage every token passes last."""
-    if dep.pp > 1:
-        _, batch = pipeline.micro_batches(batch, dep.pp)
-        dep = stage_deployment(dep, pipeline.stages(dep.model.num_layers, dep.pp)[-1])
+    """Shares of one forward pass (with pp > 1: inference.last_stage_pass)."""
+    dep, batch = last_stage_pass(dep, batch)
     res = pass_breakdown(dep, batch, new_tokens, cached, 1)
     total = float(np.ravel(res.time_s)[0])
     mem = sum(float(np.ravel(op.mem_bytes)[0]) for op in res.ops) or 1.0

@@ -133,10 +133,7 @@ class HardwareSpec(BaseModel):
 
 
 def _load_file(path: Path) -> HardwareSpec:
-    try:
-        data = yamlio.safe_load(path.read_text())
-    except yamlio.YAMLError as exc:
-        raise PerfModelError(f"{path}: malformed YAML ({exc.__class__.__name__})") from exc
+    data = yamlio.read_yaml(path)
     if not isinstance(data, dict):
         raise PerfModelError(f"{path}: expected a mapping of fields")
     try:

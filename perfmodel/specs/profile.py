@@ -159,11 +159,7 @@ def load_profile_file(path: str | Path) -> Profile:
     path = Path(path)
     if not path.is_file():
         raise PerfModelError(f"profile file not found: {path}")
-    try:
-        data = yamlio.safe_load(path.read_text())
-    except yamlio.YAMLError as exc:
-        raise PerfModelError(f"{path}: malformed YAML ({exc.__class__.__name__})") from exc
-    return _from_dict(data, str(path))
+    return _from_dict(yamlio.read_yaml(path), str(path))
 
 
 IDEAL = Profile(
