@@ -1,0 +1,89 @@
+"""Cold start of `perfmodel recommend --model 405b --bsz 64` as a ratio to a bare numpy import.
+
+    PYTHONPATH=. python benchmarks/cold_start.py [--runs 15] [--importtime 25]
+
+Each run starts fresh processes, alternating the two commands so that a load change on the
+machine hits both alike; prints the median wall time of each and their ratio (target <= 2.5,
+issue 21). The ratio, not the seconds, is the figure to compare between machines.
+--importtime N also prints the N slowest imports (cumulative, `python -X importtime`) of one
+recommend run, and the perfmodel modules it imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+TARGET_RATIO = 2.5
+RECOMMEND_ARGS = ["recommend", "--model", "405b", "--bsz", "64"]
+NUMPY = [sys.executable, "-c", "import numpy"]
+
+
+def perfmodel_script() -> str:
+    beside = Path(sys.executable).parent / "perfmodel"
+    found = str(beside) if beside.exists() else shutil.which("perfmodel")
+    if not found:
+        sys.exit("error: the perfmodel console script is not installed (pip install -e .)")
+    return found
+
+
+def wall_time(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def slowest_imports(n: int) -> None:
+    """Print the n largest cumulative import times of one recommend run (-X importtime)."""
+    code = "import sys; from perfmodel.cli import main; sys.exit(main(sys.argv[1:]))"
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code, *RECOMMEND_ARGS],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    rows = []
+    for line in proc.stderr.splitlines():
+        if not line.startswith("import time:") or "cumulative" in line:
+            continue
+        self_part, cumulative_us, name = line.split("|")
+        rows.append((int(cumulative_us), int(self_part.split(":")[1]), name.rstrip()))
+    total = sum(c for c, _, name in rows if not name.startswith(" " * 2))  # top level
+    print(f"\n-X importtime of one recommend run: {len(rows)} modules, {total / 1e3:.0f} ms")
+    print(f"{'cumulative ms':>14} {'self ms':>8}  module")
+    for cumulative, own, name in sorted(rows, reverse=True)[:n]:
+        print(f"{cumulative / 1e3:14.1f} {own / 1e3:8.1f}  {name}")
+    heavy = ("pandas", "scipy", "plotly", "pydantic", "rich", "yaml", "streamlit", "torch")
+    loaded = {name.strip().split(".")[0] for _, _, name in rows}
+    print("heavy packages imported:", ", ".join(h for h in heavy if h in loaded) or "none")
+    ours = sorted(name.strip() for _, _, name in rows if name.strip().startswith("perfmodel"))
+    print(f"perfmodel modules imported ({len(ours)}):", ", ".join(ours))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=15)
+    parser.add_argument("--importtime", type=int, default=0, metavar="N")
+    args = parser.parse_args()
+    recommend = [perfmodel_script(), *RECOMMEND_ARGS]
+    wall_time(recommend), wall_time(NUMPY)  # warm the file cache, not counted
+    numpy_s, recommend_s = [], []
+    for _ in range(args.runs):
+        numpy_s.append(wall_time(NUMPY))
+        recommend_s.append(wall_time(recommend))
+    n, r = statistics.median(numpy_s), statistics.median(recommend_s)
+    print(f"python -c 'import numpy'         median {n * 1e3:6.0f} ms over {args.runs} runs")
+    print(f"perfmodel {' '.join(RECOMMEND_ARGS)}  median {r * 1e3:6.0f} ms over {args.runs} runs")
+    verdict = "within" if r / n <= TARGET_RATIO else "ABOVE"
+    print(f"ratio {r / n:.2f} ({verdict} the {TARGET_RATIO}x target)")
+    if args.importtime:
+        slowest_imports(args.importtime)
+
+
+if __name__ == "__main__":
+    main()
