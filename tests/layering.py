@@ -7,8 +7,8 @@ cli/app/reports; an arrow points at what is imported):
     base (perfmodel.errors, perfmodel.paths) <- specs <- core <- planners <- accuracy
     <- reports <- cli and app;  profiler sits on core (the CLI's `profile` command calls it);
     perfmodel/__init__.py (the public API) on core; profiler/gpu/ (scripts run by path on a lent
-    GPU machine) drive the CLI; validation/, benchmarks/ and tests/ use the package and are
-    never imported by it.
+    GPU machine) run the CLI as a child process (`python -m perfmodel`), importing none of it;
+    validation/, benchmarks/ and tests/ use the package and are never imported by it.
 
 Every import is an edge: module-level and function-local, relative ones resolved, and string
 imports (importlib.import_module, __import__, importlib.util.find_spec, runpy.run_module with
@@ -45,6 +45,7 @@ COMPONENTS = {
     "perfmodel.accuracy": "accuracy",
     "perfmodel.reports": "reports",
     "perfmodel.cli": "cli",
+    "perfmodel.__main__": "cli",  # python -m perfmodel
     "profiler": "profiler",
     "profiler.gpu": "gpu_scripts",
     "app": "app",
@@ -66,7 +67,7 @@ ALLOWED = {
     "profiler": {"base", "specs", "core"},
     "cli": {"base", "specs", "core", "planners", "accuracy", "reports", "profiler"},
     "app": {"base", "specs", "core", "planners", "accuracy", "reports", "api"},
-    "gpu_scripts": {"base", "specs", "core", "profiler", "cli"},
+    "gpu_scripts": {"base", "specs", "core", "profiler"},  # they run `python -m perfmodel`
     "validation": {*_LIBRARY, "profiler", "data"},
     "benchmarks": {*_LIBRARY, "profiler", "cli", "app"},  # they time the CLI and the app
     "tests": {*_LIBRARY, "cli", "profiler", "gpu_scripts", "app", "validation", "data", "tests"},
