@@ -238,13 +238,16 @@ def _print_summary(summary) -> None:
                 row["status"],
             )
         console.print(table)
+    split = (
+        f", {summary.split} split: prefill over several engine steps, see note"
+        if summary.split
+        else ""
+    )
     console.print(
         f"wrote {summary.rows_written} rows to {summary.out} (skipped {summary.skipped} already "
-        f"measured, {summary.oom} oom, {summary.errors} errors, {summary.split} split: "
-        "prefill over several engine steps, see note)"
-        if summary.split
-        else f"measured, {summary.oom} oom, {summary.errors} errors)",
+        f"measured, {summary.oom} oom, {summary.errors} errors{split})",
         highlight=False,
+        soft_wrap=True,
     )
     sys.stdout.flush()
 
