@@ -21,7 +21,7 @@ from pydantic import (
 
 from perfmodel.errors import PerfModelError, suggest
 from perfmodel.paths import HARDWARE_DIR
-from perfmodel.specs import yamlio
+from perfmodel.specs import inputs, yamlio
 from perfmodel.specs.dtypes import PEAK_DTYPES
 
 DTYPE_NAMES = PEAK_DTYPES
@@ -30,27 +30,31 @@ DTYPE_NAMES = PEAK_DTYPES
 class HardwareSpec(BaseModel):
     """Datasheet figures of one accelerator (dense, not 2:4-sparse, peak rates)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # strict: no string numbers or string booleans; finite numbers only; the upper bounds
+    # are sanity limits (10-100x today's largest parts), so a typo fails instead of planning
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
 
-    name: str
+    name: str = Field(min_length=1, pattern=r"\S")
     aliases: list[str] = Field(default_factory=list)
     vendor: str
     description: str = ""
     peak_tflops: dict[str, float]  # dense peak per compute dtype, 1e12 FLOP/s
-    hbm_capacity_gb: float = Field(gt=0)  # true bytes / 1e9 (80 GiB = 85.9 GB)
-    hbm_bandwidth_tbps: float = Field(gt=0)  # 1e12 B/s
+    hbm_capacity_gb: float = Field(gt=0, le=100_000)  # true bytes / 1e9 (80 GiB = 85.9 GB)
+    hbm_bandwidth_tbps: float = Field(gt=0, le=1_000)  # 1e12 B/s
     link_kind: str  # intra-node (scale-up) link: NVLink, PCIe, Infinity Fabric, none
-    link_bandwidth_gbps: float = Field(ge=0)  # intra-node, per direction, per GPU, 1e9 B/s
+    # intra-node, per direction, per GPU, 1e9 B/s
+    link_bandwidth_gbps: float = Field(ge=0, le=1_000_000)
     # intra-node hop latency: pipeline point-to-point transfers inside a node (the TP
     # all-reduce latency per call is the profile's fitted comm_latency_us, which includes it)
-    link_latency_us: float = Field(default=5.0, ge=0)
-    tdp_w: float = Field(gt=0)
-    price_per_gpu_hour_usd: float = Field(gt=0)
-    max_gpus_per_node: int = Field(default=8, ge=1)  # GPUs per node (HGX/DGX: 8)
+    link_latency_us: float = Field(default=5.0, ge=0, le=1e6)
+    tdp_w: float = Field(gt=0, le=1e6)
+    price_per_gpu_hour_usd: float = Field(gt=0, le=1e6)
+    max_gpus_per_node: int = Field(default=8, ge=1, le=1 << 16)  # GPUs per node (HGX/DGX: 8)
     # inter-node (scale-out) network, per GPU: None = no node data (no multi-node search)
     inter_node_kind: str = ""
-    inter_node_bandwidth_gbps: float | None = Field(default=None, gt=0)  # per direction, 1e9 B/s
-    inter_node_latency_us: float | None = Field(default=None, ge=0)
+    # per direction, 1e9 B/s
+    inter_node_bandwidth_gbps: float | None = Field(default=None, gt=0, le=1_000_000)
+    inter_node_latency_us: float | None = Field(default=None, ge=0, le=1e6)
     sources: dict[str, str]  # field name -> URL or document the figure was read from
 
     @field_validator("peak_tflops")
@@ -61,8 +65,8 @@ class HardwareSpec(BaseModel):
             raise ValueError(f"unknown dtype(s) {sorted(unknown)}; use {DTYPE_NAMES}")
         if "bf16" not in value:
             raise ValueError("bf16 peak is required")
-        if any(v <= 0 for v in value.values()):
-            raise ValueError("peak TFLOPS must be positive")
+        if any(not 0 < v <= 1e7 for v in value.values()):
+            raise ValueError("peak TFLOPS must be positive and at most 1e7")
         return value
 
     @model_validator(mode="after")
@@ -70,11 +74,15 @@ class HardwareSpec(BaseModel):
         bw, lat = self.inter_node_bandwidth_gbps, self.inter_node_latency_us
         if (bw is None) != (lat is None):
             raise ValueError(
-                "give both inter_node_bandwidth_gbps and inter_node_latency_us, or neither"
+                "field 'inter_node_latency_us': give both inter_node_bandwidth_gbps and "
+                "inter_node_latency_us, or neither"
             )
         for name in ("max_gpus_per_node", "inter_node_bandwidth_gbps", "inter_node_latency_us"):
             if name in self.model_fields_set and not self.sources.get(name, "").strip():
-                raise ValueError(f"'{name}' needs a source in 'sources'")
+                raise ValueError(
+                    f"field '{name}' needs a source: add 'sources: {{{name}: <URL or "
+                    "document>}' (a spec of an older schema lacks it)"
+                )
         return self
 
     # --- SI accessors -----------------------------------------------------------------
@@ -132,16 +140,37 @@ class HardwareSpec(BaseModel):
         return (self.inter_node_latency_us or 0.0) * 1e-6
 
 
+PROFILE_FIELDS = ("efficiency", "overhead", "memory_utilization", "optable")
+
+
 def _load_file(path: Path) -> HardwareSpec:
-    data = yamlio.read_yaml(path)
-    if not isinstance(data, dict):
-        raise PerfModelError(f"{path}: expected a mapping of fields")
+    """A GPU spec YAML (any text encoding, see specs/inputs.py); errors name the field."""
+    data = inputs.read_yaml(path, "GPU spec YAML")
+    if any(key in data for key in PROFILE_FIELDS) and "peak_tflops" not in data:
+        raise PerfModelError(
+            f"{path}: this is an efficiency profile (it has "
+            f"'{next(k for k in PROFILE_FIELDS if k in data)}'), not a GPU spec: pass it as "
+            "--profile"
+        )
+    bad_keys = [k for k in data if not isinstance(k, str)]
+    if bad_keys:
+        raise PerfModelError(f"{path}: field names must be text, got {bad_keys[0]!r}")
     try:
         return HardwareSpec(**data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"]) or "?"
-        raise PerfModelError(f"{path}: field '{field}': {err['msg']}") from exc
+        field = ".".join(str(p) for p in err["loc"])
+        message = err["msg"].removeprefix("Value error, ")
+        if not field:  # a rule across fields: its message names them
+            raise PerfModelError(f"{path}: {message}") from None
+        if err["type"] == "extra_forbidden":
+            known = ", ".join(HardwareSpec.model_fields)
+            message = f"unknown field in a GPU spec (known: {known})"
+        elif err["type"] == "missing":
+            message = "missing (a GPU spec needs it)"
+        elif err["type"] == "string_pattern_mismatch":
+            message = "must not be empty"
+        raise PerfModelError(f"{path}: field '{field}': {message}") from None
 
 
 @lru_cache(maxsize=1)
@@ -150,8 +179,8 @@ def _registry() -> dict[str, Path]:
     for path in sorted(HARDWARE_DIR.glob("*.yaml")):
         names[path.stem.lower()] = path
         try:
-            data = yamlio.safe_load(path.read_text()) or {}
-        except yamlio.YAMLError:
+            data = yamlio.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (yamlio.YAMLError, UnicodeDecodeError):
             continue
         for alias in data.get("aliases", []) or []:
             names[str(alias).lower()] = path

@@ -66,14 +66,19 @@ def capacity(
 ) -> None:
     """Size a fleet per GPU type under TTFT/TPOT SLOs; cost per hour and per token."""
     from perfmodel.planners.capacity.plan import plan_capacity
-    from perfmodel.planners.capacity.workload import fixed_workload, load_workload, parse_prices
+    from perfmodel.planners.capacity.workload import (
+        check_qps,
+        fixed_workload,
+        load_workload,
+        parse_prices,
+    )
     from perfmodel.specs.dtypes import PRECISIONS
     from perfmodel.specs.units import parse_name_list, parse_one_size
 
-    names = parse_name_list(gpus, "--gpus")
+    names = _distinct_gpus(parse_name_list(gpus, "--gpus"))
     price_map = parse_prices(prices)
-    if qps is not None and not qps > 0:
-        raise PerfModelError(f"--qps must be positive, got {qps}")
+    if qps is not None:
+        check_qps(qps)
     if workload:
         wl = load_workload(workload, qps)
     else:
@@ -119,6 +124,19 @@ def capacity(
                 f"the SLOs (TTFT p90 {sim['ttft_p90_s']:.3g} s, TPOT p90 "
                 f"{sim['tpot_p90_s']:.3g} s); add a replica or lower the batch"
             )
+
+
+def _distinct_gpus(names: list[str]) -> list[str]:
+    """--gpus with aliases resolved; a GPU named twice is compared once, with a notice."""
+    from perfmodel.specs.hardware import load_gpu
+
+    seen: dict[str, list[str]] = {}
+    for name in names:
+        seen.setdefault(load_gpu(name).name, []).append(name)
+    for canonical, given in seen.items():
+        if len(given) > 1:
+            warn(f"--gpus: {', '.join(given)} name the same GPU ({canonical}); compared once")
+    return list(seen)
 
 
 def _print_human(p: dict) -> None:
