@@ -190,10 +190,7 @@ def calibrate_files(path: Path, options: dict, shape, base, name, params, out, j
         | {"left_at_prior": kept},
     )
     if out is not None:
-        try:
-            write_profile_yaml(fitted, out)
-        except OSError as exc:
-            raise PerfModelError(f"cannot write {out}: {exc.strerror}") from None
+        write_profile_yaml(fitted, out)
     values = {p: fitted.get(p) for p in result.parameters}
     if json:
         emit_json(
