@@ -56,7 +56,8 @@ def forward_pass(
     shape = make_shape(group_batch, new_tokens, cached, logits_per_seq, dep.tp, kv_budget, dep.ep)
     ops = forward_ops(dep.model, shape, dep.w_bytes, dep.kv_bytes)
     notices: tuple[str, ...] = ()
-    tc = table_cost(dep.profile.optable, dep.gpu, dep.profile.gpus) if dep.profile.optable else None
+    priced = dep.profile.optable and dep.model.llama_block  # tables price Llama blocks only
+    tc = table_cost(dep.profile.optable, dep.gpu, dep.profile.gpus) if priced else None
     measured = table_pass_times(tc, dep, shape, ops) if tc is not None else [None] * len(ops)
     times = []
     for op, m in zip(ops, measured, strict=True):
@@ -80,11 +81,23 @@ def forward_pass(
     return total
 
 
+def table_skipped(dep: Deployment) -> str:
+    """Why an operator table does not price this model (ModelSpec.llama_block)."""
+    m = dep.model
+    return (
+        f"operator table {dep.profile.optable} measures Llama-style blocks; {m.name} "
+        f"({m.attention_kind}{', MoE' if m.is_moe else ''}) is priced by roofline with the "
+        "profile's efficiencies"
+    )
+
+
 def table_notices(dep: Deployment, batch, prompt_len, output_len) -> list[str]:
     """What the operator table says about these requests: which table (measured, or
     transferred to another GPU) and every clamp outside its measured range."""
     if not dep.profile.optable:
         return []
+    if not dep.model.llama_block:
+        return [table_skipped(dep)]
     if table_cost(dep.profile.optable, dep.gpu, dep.profile.gpus) is None:
         return [
             f"operator table {dep.profile.optable} does not transfer to {dep.gpu.name} (another "
