@@ -185,6 +185,9 @@ def calibrate_files(path: Path, options: dict, shape, base, name, params, out, j
         warn(f"the data cannot identify {p}: {why}; its value is the prior's, not a measurement")
     fitted = replace(
         result.profile,
+        framework="vllm",  # what measured these files
+        gpus=tuple(sorted({c.dep.gpu.name for c in cases})),
+        unidentified=dict(result.unidentified),  # about this data only
         description=f"fitted by perfmodel calibrate from {start.name} on vLLM benchmark results",
         provenance=provenance(result, [str(c.result.path) for c in cases])
         | {"left_at_prior": kept},
