@@ -96,17 +96,8 @@ def _setup(
     from perfmodel.planners.speculation.deploy import helper_deployment
     from perfmodel.planners.speculation.drafts import draft_configs
 
-    dep = deployment(
-        model,
-        gpu,
-        num_gpus,
-        tp,
-        weight_dtype,
-        kv_dtype,
-        mode,
-        profile,
-        allow_cross_node_tp=allow_cross_node_tp,
-    )
+    args = (model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile)
+    dep = deployment(*args, allow_cross_node_tp=allow_cross_node_tp)
     budget_list = parse_size_list(budgets, "--budgets")
     configs = draft_configs(draft, draft_kv, budget_list)
     for cfg in configs:
