@@ -91,6 +91,7 @@ def table_curves(name: str) -> Curves:
     cv = Curves(table, hw.peak_flops(table.dtype), hw.hbm_bandwidth)
     v = table.values
     g = table.rows("gemm")
+    g = g[table.dtypes[g] != "fp8"]  # 16-bit (or the CPU's fp32) GEMMs; fp8 rows priced apart
     if len(g):
         m, k, n, t = (v[c][g] for c in ("m", "k", "n", "time_s"))
         cv.stream_bw = stream_bandwidth(m, k, n, t)
@@ -182,10 +183,15 @@ def _grid2d(b, c, t, roof):
     logr = np.full_like(logt, np.nan)
     ib, ic = np.searchsorted(lb, np.log(b)), np.searchsorted(lc, np.log(c))
     logt[ib, ic], logr[ib, ic] = np.log(t), np.log(t / roof)
-    for a in (logt, logr):  # fill holes (points skipped for memory) along the context axis
+    for a, slope in ((logt, 1.0), (logr, 0.0)):
+        # fill holes (points skipped for memory) along the context axis; past a batch's
+        # longest measured context the KV read grows with it: t proportional to context
+        # (slope 1 in log-log), the ratio to the roofline held
         for i in range(len(lb)):
             ok = ~np.isnan(a[i])
+            last = np.flatnonzero(ok)[-1]
             a[i] = np.interp(lc, lc[ok], a[i][ok])
+            a[i, last + 1 :] += slope * (lc[last + 1 :] - lc[last])
     return lb, lc, logt, logr
 
 

@@ -37,6 +37,7 @@ class HardwareSpec(BaseModel):
     name: str = Field(min_length=1, pattern=r"\S")
     aliases: list[str] = Field(default_factory=list)
     vendor: str
+    architecture: str = ""  # GPU family (hopper, ampere, ada, ...): tables transfer within one
     description: str = ""
     peak_tflops: dict[str, float]  # dense peak per compute dtype, 1e12 FLOP/s
     hbm_capacity_gb: float = Field(gt=0, le=100_000)  # true bytes / 1e9 (80 GiB = 85.9 GB)
@@ -47,6 +48,10 @@ class HardwareSpec(BaseModel):
     # intra-node hop latency: pipeline point-to-point transfers inside a node (the TP
     # all-reduce latency per call is the profile's fitted comm_latency_us, which includes it)
     link_latency_us: float = Field(default=5.0, ge=0, le=1e6)
+    # False: the driver gives no GPU-to-GPU access (GeForce): collectives go through host memory
+    peer_to_peer: bool = True
+    # latency of one ring step of an all-reduce where measured (None: the profile's comm latency)
+    allreduce_step_latency_us: float | None = Field(default=None, ge=0, le=1e6)
     tdp_w: float = Field(gt=0, le=1e6)
     price_per_gpu_hour_usd: float = Field(gt=0, le=1e6)
     max_gpus_per_node: int = Field(default=8, ge=1, le=1 << 16)  # GPUs per node (HGX/DGX: 8)
@@ -77,7 +82,14 @@ class HardwareSpec(BaseModel):
                 "field 'inter_node_latency_us': give both inter_node_bandwidth_gbps and "
                 "inter_node_latency_us, or neither"
             )
-        for name in ("max_gpus_per_node", "inter_node_bandwidth_gbps", "inter_node_latency_us"):
+        for name in (
+            "max_gpus_per_node",
+            "inter_node_bandwidth_gbps",
+            "inter_node_latency_us",
+            "architecture",
+            "peer_to_peer",
+            "allreduce_step_latency_us",
+        ):
             if name in self.model_fields_set and not self.sources.get(name, "").strip():
                 raise ValueError(
                     f"field '{name}' needs a source: add 'sources: {{{name}: <URL or "
