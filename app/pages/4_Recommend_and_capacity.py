@@ -11,13 +11,11 @@ import streamlit as st  # noqa: E402
 from plotly.subplots import make_subplots  # noqa: E402
 
 from app import common, compute  # noqa: E402
-from perfmodel.cli.commands.capacity import DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S  # noqa: E402
+from perfmodel.planners.slo import DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S  # noqa: E402
 
 TITLE = "Recommend & capacity"
 recommend = st.cache_data(show_spinner=False, max_entries=128)(compute.recommend_view)
 capacity = st.cache_data(show_spinner=False, max_entries=64)(compute.capacity_view)
-# when the user gives none: the CLI's defaults (`perfmodel capacity`), one place
-DEFAULT_SLO_TTFT, DEFAULT_SLO_TPOT = DEFAULT_SLO_TTFT_S, DEFAULT_SLO_TPOT_S
 COMPARE = ("h100-sxm", "h200", "a100-80gb", "a100-40gb", "l40s", "rtx4090", "b200", "mi300x")
 
 
@@ -147,8 +145,8 @@ k1, k2, k3 = st.columns([1, 3, 1])
 k1.number_input("Load (requests/s)", min_value=0.001, max_value=1e6, step=1.0, key="rc_qps")
 k2.multiselect("GPU types", COMPARE, key="rc_gpus")
 k3.checkbox("Also with speculation (slower: ~2 s)", key="rc_spec")
-slo_ttft = float(ss.rc_slo_ttft) or DEFAULT_SLO_TTFT
-slo_tpot = float(ss.rc_slo_tpot) or DEFAULT_SLO_TPOT
+slo_ttft = float(ss.rc_slo_ttft) or DEFAULT_SLO_TTFT_S  # the planners' defaults, as the CLI's
+slo_tpot = float(ss.rc_slo_tpot) or DEFAULT_SLO_TPOT_S
 with common.guard():
     if not ss.rc_gpus:
         st.warning("Pick at least one GPU type.")

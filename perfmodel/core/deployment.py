@@ -1,15 +1,18 @@
 """A deployment: model + GPU + parallelism + precision + efficiency profile + cost mode.
 
-Everything the cost functions need besides the workload shape, validated once.
+Everything the cost functions need besides the workload shape, validated once: including
+the operator table the profile names, loaded when the deployment is made (never inside the
+cost path).
 Parallelism: num_gpus = tp * pp * dp on nodes of gpu.max_gpus_per_node GPUs; TP inside a
 node, PP stages and DP replicas may cross nodes (pipeline.py places them).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from perfmodel.core import pipeline
+from perfmodel.core.optable.load import Curves, profile_table
 from perfmodel.errors import PerfModelError
 from perfmodel.specs import dtypes
 from perfmodel.specs.hardware import HardwareSpec, resolve_gpu
@@ -28,6 +31,16 @@ class Deployment:
     kv_dtype: str = "bf16"
     mode: str = "additive"
     pp: int = 1  # pipeline stages per replica
+    # the profile's operator table, loaded (None: the profile names none); not compared or
+    # hashed: it is a function of profile.optable
+    optable: Curves | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if bool(self.profile.optable) != (self.optable is not None):
+            raise ValueError(
+                f"profile {self.profile.name} names operator table '{self.profile.optable}' "
+                "but the deployment holds another: build it with make_deployment()"
+            )
 
     @property
     def w_bytes(self) -> float:
@@ -133,7 +146,18 @@ def make_deployment(
         raise PerfModelError(f"--mode must be roofline or additive, got '{mode}'")
     if pp > 1:
         _check_pipeline_placement(hw, num_gpus, tp, pp)
-    return Deployment(m, hw, prof, num_gpus, tp, weight_dtype.lower(), kv_dtype.lower(), mode, pp)
+    return Deployment(
+        m,
+        hw,
+        prof,
+        num_gpus,
+        tp,
+        weight_dtype.lower(),
+        kv_dtype.lower(),
+        mode,
+        pp,
+        optable=profile_table(prof),
+    )
 
 
 def _check_pipeline_placement(hw: HardwareSpec, num_gpus: int, tp: int, pp: int) -> None:

@@ -21,10 +21,7 @@ from perfmodel.cli.typer_app import (
     warn,
 )
 from perfmodel.errors import PerfModelError
-
-# SLOs when none is given; the dashboard's capacity page uses the same
-DEFAULT_SLO_TTFT_S = 2.0
-DEFAULT_SLO_TPOT_S = 0.05
+from perfmodel.planners.slo import DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S
 
 
 @app.command()
@@ -68,27 +65,34 @@ def capacity(
     json: JsonOpt = False,
 ) -> None:
     """Size a fleet per GPU type under TTFT/TPOT SLOs; cost per hour and per token."""
-    from perfmodel.planners import capacity as cap
+    from perfmodel.planners.capacity.plan import plan_capacity
+    from perfmodel.planners.capacity.workload import (
+        check_qps,
+        fixed_workload,
+        load_workload,
+        parse_prices,
+    )
+    from perfmodel.specs.dtypes import PRECISIONS
     from perfmodel.specs.units import parse_name_list, parse_one_size
 
     names = _distinct_gpus(parse_name_list(gpus, "--gpus"))
-    price_map = cap.parse_prices(prices)
+    price_map = parse_prices(prices)
     if qps is not None:
-        cap.check_qps(qps)
+        check_qps(qps)
     if workload:
-        wl = cap.load_workload(workload, qps)
+        wl = load_workload(workload, qps)
     else:
         if qps is None:
             raise PerfModelError("give --qps (or --workload with arrival times)")
-        wl = cap.fixed_workload(
+        wl = fixed_workload(
             qps,
             parse_one_size(prompt_len, "--prompt-len", "capacity"),
             parse_one_size(output_len, "--output-len", "capacity"),
         )
-    precisions = cap.PRECISIONS
+    precisions = PRECISIONS
     if weight_dtype or kv_dtype:
         precisions = ((weight_dtype or "bf16", kv_dtype or "bf16"),)
-    plan = cap.plan_capacity(
+    plan = plan_capacity(
         model,
         wl,
         slo_ttft,

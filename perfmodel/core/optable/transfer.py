@@ -1,0 +1,74 @@
+"""How a measured kernel time carries over to a new shape or another GPU: t = r * R, with R
+the datasheet roofline of the new kernel and r = t_meas / R_meas the measured ratio. The
+ratio carries the kernel behaviour (wave quantization, GEMV bandwidth, launch floor), the
+roofline the new shape and the new GPU's peaks (roofline: Williams 2009; aiconfigurator-style
+interpolation of measured tables). A table transfers only to a GPU of the same architecture
+(`architecture:` in the hardware YAML): another one has other kernels.
+
+Across GPUs (transferred): the time measured on the table's GPU carries over as
+    t_new = t0' + (t_meas - t0') * R_new / R_meas,   t0' = min(t0, t_meas)
+with t0 a fixed latency per framework and operator class, measured where two GPUs of a
+family both have tables (validation/fit_transfer.py -> perfmodel/data/transfer_latency.yaml:
+H100 and H200; pure roofline scaling, t0 = 0, was off by 17-34% per class and direction for
+small kernels, the corrected rule is within 4%). A framework without measured latencies
+scales by the roofline (t0 = 0), and the label says so."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import numpy as np
+
+from perfmodel.paths import PACKAGE_DIR
+from perfmodel.specs import yamlio
+from perfmodel.specs.hardware import HardwareSpec
+from perfmodel.specs.optables import same_architecture
+
+LATENCIES = PACKAGE_DIR / "data" / "transfer_latency.yaml"
+SMALL_GEMM_MAX_TOKENS = 64  # the 'gemm_small' class (validation/fit_transfer.py)
+
+
+@lru_cache(maxsize=1)
+def _latency_file() -> dict:
+    return yamlio.safe_load(LATENCIES.read_text()) if LATENCIES.is_file() else {}
+
+
+def transfer_latencies(framework: str) -> dict[str, float]:
+    """class -> measured fixed latency (seconds) for a framework's tables ({}: none, t0 = 0)."""
+    classes = (_latency_file().get("frameworks") or {}).get(framework) or {}
+    return {c: float(r["latency_us"]) * 1e-6 for c, r in classes.items()}
+
+
+def transferred(t_meas, roof_meas, roof_new, latency_s):
+    """t0' + (t_meas - t0') * R_new / R_meas with t0' = min(latency, t_meas)."""
+    t = np.asarray(t_meas, float)
+    lat = np.minimum(latency_s, t)
+    return lat + (t - lat) * np.asarray(roof_new) / np.asarray(roof_meas)
+
+
+def gemm_roofline(m, k, n, w_bytes, flops, bw, act_bytes=2.0):
+    """max(2MKN / P, (KN w + M(K+N) a) / W) of y[M,N] = x[M,K] @ W[K,N], seconds."""
+    return np.maximum(2.0 * m * k * n / flops, (k * n * w_bytes + m * (k + n) * act_bytes) / bw)
+
+
+def decode_roofline(b, c, h, kv, hd, flops, bw, kv_bytes=2.0):
+    """max(4 b h c hd / P, KV bytes 2 b c kv hd e / W) of decode attention, seconds."""
+    return np.maximum(4.0 * b * h * c * hd / flops, 2.0 * b * c * kv * hd * kv_bytes / bw)
+
+
+def transfers_to(table_gpu: str, hw: HardwareSpec) -> bool:
+    """Whether a table measured on `table_gpu` can price kernels on `hw`."""
+    return hw.name == table_gpu or same_architecture(table_gpu, hw.name)
+
+
+def table_label(name: str, table_gpu: str, table_flops: float, table_bw: float, dtype: str,
+                hw: HardwareSpec) -> str:  # fmt: skip
+    """What priced the kernels: the table measured on this GPU, or transferred (with the
+    peak ratios that scale it)."""
+    if hw.name == table_gpu:
+        return f"operator table {name} (measured)"
+    return (
+        f"operator table {name} transferred to {hw.name} "
+        f"(peak compute x{hw.peak_flops(dtype) / table_flops:.2f}, "
+        f"bandwidth x{hw.hbm_bandwidth / table_bw:.2f})"
+    )
