@@ -28,11 +28,13 @@ Three cases, each labelled (`AllReduceBasis.label`):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
+from perfmodel.core.ops import COMM
 from perfmodel.specs.hardware import HardwareSpec, resolve_gpu
-from perfmodel.specs.optables import OpTable
+from perfmodel.specs.optables import OpTable, load_optable
 
 
 @dataclass(frozen=True)
@@ -168,3 +170,45 @@ def allreduce_seconds(
             t = np.maximum(t, measured_allreduce(basis.curves, g, message_bytes))
         return t
     return link_allreduce(g, message_bytes, hw.link_bandwidth, eff, call_latency_s)
+
+
+@lru_cache(maxsize=16)
+def _table_curves(name: str) -> AllReduceCurves | None:
+    return allreduce_curves(load_optable(name))
+
+
+def deployment_basis(dep) -> AllReduceBasis:
+    """The TP all-reduce rule of a deployment: its profile's table, its GPU's link."""
+    curves = _table_curves(dep.profile.optable) if dep.profile.optable else None
+    return allreduce_basis(curves, dep.gpu)
+
+
+ACT_BYTES = 2.0  # BF16 activations all-reduced between the TP ranks
+
+
+def pass_allreduce_seconds(dep, op, shape) -> np.ndarray | None:
+    """Time of a pass's TP all-reduce operator (ops.allreduce_op: 2 calls per layer, each
+    over the pass's tokens x hidden size) by the deployment's measured or host-staged rule;
+    None: the link formula of cost.op_time prices it (no table, peer-to-peer link)."""
+    if op.kind != COMM:
+        return None
+    basis = deployment_basis(dep)
+    if basis.kind == "link":
+        return None
+    tp = np.broadcast_to(np.asarray(shape.tp, float), np.shape(op.comm_calls))
+    message = np.broadcast_to(
+        np.asarray(shape.batch * shape.new_tokens, float) * dep.model.hidden_size * ACT_BYTES,
+        tp.shape,
+    )
+    per_call = np.zeros(tp.shape)
+    for g in np.unique(tp):
+        sel = tp == g
+        per_call[sel] = allreduce_seconds(
+            basis,
+            dep.gpu,
+            int(g),
+            message[sel],
+            dep.profile.comm,
+            dep.profile.comm_latency_us * 1e-6,
+        )
+    return np.asarray(op.comm_calls, float) * per_call
