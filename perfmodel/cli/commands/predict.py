@@ -26,6 +26,7 @@ from perfmodel.cli.typer_app import (
     console,
     emit_json,
 )
+from perfmodel.core.basis import basis_by_class
 from perfmodel.core.breakdown import breakdown_rows
 from perfmodel.core.deployment import basis_label as basis
 from perfmodel.errors import OutOfMemoryError
@@ -117,6 +118,7 @@ def predict(
         "profile": dep.profile.name,
         "mode": dep.mode,
         "basis": basis(dep),
+        "basis_by_class": basis_by_class(dep),
     }
     from perfmodel.core.inference import table_notices
 
@@ -148,6 +150,8 @@ def _print_human(dep, rows, prefill_bd, decode_bd, meta) -> None:
     out.print(f"[bold]{dep.describe()}[/bold]  ({meta['basis']})")
     if "operator_table" in meta:
         out.print(meta["operator_table"], highlight=False)
+    for kind, text in meta["basis_by_class"].items():
+        out.print(f"  {kind}: {text}", highlight=False)
     unidentified = meta.get("unidentified", {})
     if unidentified:  # the reasons are in the profile YAML and in --json
         out.print(

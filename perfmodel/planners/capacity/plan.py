@@ -19,6 +19,7 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from perfmodel.core.basis import basis_by_class
 from perfmodel.core.inference import decode_step_time, prefill_time
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.capacity.queueing import (
@@ -183,6 +184,7 @@ class CapacityOption:
     replicas_added_by_simulation: int | None = None
     simulation: dict | None = None
     why: str | None = None  # why this candidate won its GPU type (rank_key)
+    basis_by_class: dict | None = None  # how each operator class is priced (core.basis)
     index: int | None = field(default=None, repr=False)  # the candidate's row
 
     def as_dict(self) -> dict:
@@ -198,7 +200,7 @@ class CapacityOption:
                 "gpu", "with_spec", "meets_slo", "weight_dtype", "kv_dtype", "tp", "pp",
                 "gpus_per_node", "nodes", "replicas", "gpus_needed", "batch", "price_per_gpu_hour", "cost_per_hour", "cost_per_mtok",
                 "ttft_s", "tpot_s", "utilization", "qps_per_replica_max", "binding_constraint",
-                "prefill_s", "decode_step_s", "speculation", "profile", "why",
+                "prefill_s", "decode_step_s", "speculation", "profile", "why", "basis_by_class",
             )
         }  # fmt: skip
         if self.simulation is not None:
@@ -266,6 +268,9 @@ def _option(c: Candidates, i: int | None, wl: Workload, with_spec: bool) -> Capa
         prefill_s=float(c.s_p90[i]),
         decode_step_s=float(c.d_p90[i]),
         speculation=c.spec[i],
+        basis_by_class=basis_by_class(
+            c.deps[(c.weight_dtype[i], c.kv_dtype[i], int(c.tp[i]), int(c.pp[i]))]
+        ),
         index=i,
     )
     return _with_replicas(c, base, wl, replicas)
