@@ -2,7 +2,7 @@
 
 APE = |predicted - measured| / measured; MAPE = mean APE over a table's rows (fractions).
 Each table is predicted with the profile its rows belong to (column `profile`; e.g.
-vllm-h100 for the SpecPrefill tables, magicdec-torch-h100 for MagicDec's), or with the one
+vllm-0.6.3-h100 for the SpecPrefill tables, magicdec-torch-h100 for MagicDec's), or with the one
 given. Leave-one-table-out cross-validation refits the profile without the table and
 predicts it: the honest estimate of the error on shapes and setups not fitted on.
 """
