@@ -65,6 +65,7 @@ class RunnerOptions:
     max_num_batched_tokens: int | None = None
     gpu_memory_utilization: float = 0.9
     attention_backend: str | None = None
+    async_scheduling: bool = False
     threads: int | None = None
     seed: int = 0
     cuda_graph: bool = True
@@ -169,6 +170,7 @@ def _vllm_setup(spec_model, config_path, weight_dtype, kv_dtype, dtype, options)
         gpu_memory_utilization=options.gpu_memory_utilization,
         seed=options.seed,
         attention_backend=options.attention_backend,
+        async_scheduling=options.async_scheduling,
     )
     spec = SweepSpec(
         model=model_column(spec_model, config_path),

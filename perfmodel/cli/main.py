@@ -18,6 +18,7 @@ from perfmodel.cli.commands import predict  # noqa: F401, E402
 from perfmodel.cli.commands import listing  # noqa: F401, E402
 from perfmodel.cli.commands import specdecode  # noqa: F401, E402
 from perfmodel.cli.commands import validate  # noqa: F401, E402
+from perfmodel.cli.commands import calibrate  # noqa: F401, E402
 from perfmodel.cli.commands import specprefill  # noqa: F401, E402
 from perfmodel.cli.commands import recommend  # noqa: F401, E402
 from perfmodel.cli.commands import capacity  # noqa: F401, E402
@@ -62,8 +63,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _run(argv: list[str] | None) -> int:
+    from perfmodel.cli import typer_app
     from perfmodel.errors import PerfModelError
 
+    typer_app.ARGV[:] = list(sys.argv[1:] if argv is None else argv)
     try:
         result = app(args=argv, standalone_mode=False)
     except PerfModelError as exc:

@@ -44,7 +44,9 @@ def _priced_ops(dep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_b
     own (loaded with it), transferred when the GPU is another of the same architecture."""
     if dep.pp > 1:
         raise ValueError("a forward pass runs one stage: use stage_deployment() when pp > 1")
-    shape = make_shape(batch, new_tokens, cached, logits_per_seq, dep.tp, kv_budget)
+    # expert parallelism: each attention group of tp GPUs runs 1/attn_dp of the sequences
+    group_batch = np.asarray(batch, float) / dep.attn_dp
+    shape = make_shape(group_batch, new_tokens, cached, logits_per_seq, dep.tp, kv_budget, dep.ep)
     ops = forward_ops(dep.model, shape, dep.w_bytes, dep.kv_bytes)
     kp = kernel_pricing(dep.optable, dep.gpu)
     return shape, ops, (price_pass(kp, dep, shape, ops) if kp is not None else None)
