@@ -346,10 +346,13 @@ class SpecDecodeChoice:
         return f"{self.draft}/{self.draft_kv} gamma {self.gamma}"
 
 
-def choice_at(grid: SpecDecodeGrid, n: int, require_fit: bool = True) -> SpecDecodeChoice | None:
+def choice_at(
+    grid: SpecDecodeGrid, n: int, require_fit: bool = True, masked: np.ndarray | None = None
+) -> SpecDecodeChoice | None:
     """The grid's best configuration at point n (None when nothing is ranked, or nothing
-    fits and require_fit)."""
-    s = grid.masked_speedup(require_fit)[:, :, n]
+    fits and require_fit). masked: grid.masked_speedup(require_fit), passed in by a caller
+    that asks for every point (computed once, not once per point)."""
+    s = (grid.masked_speedup(require_fit) if masked is None else masked)[:, :, n]
     if not np.any(np.isfinite(s)):
         return None
     c, g = np.unravel_index(int(np.argmax(s)), s.shape)
