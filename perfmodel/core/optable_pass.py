@@ -85,7 +85,7 @@ def _tabulated(table: str, dep, tp: float):
     (cached per table, GPU, model, TP degree, dtypes and sustained matmul rate)."""
     key = (
         table,
-        dep.gpu.model_dump_json(),
+        repr(dep.gpu),
         dep.model,
         tp,
         dep.weight_dtype,
