@@ -7,12 +7,21 @@ import numpy as np
 from perfmodel.cli.typer_app import warn
 from perfmodel.core.deployment import Deployment, make_deployment
 from perfmodel.core.deployment import basis_label as basis  # noqa: F401 (re-exported)
+from perfmodel.core.options import DeploymentOptions
 
 
 def deployment(
     model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, quiet=False, pp=1
 ) -> Deployment:
     dep = make_deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, pp=pp)
+    if dep.profile.note and not quiet:
+        warn(dep.profile.note)
+    return dep
+
+
+def deployment_of(options: DeploymentOptions, quiet: bool = False) -> Deployment:
+    """Load the user's deployment; the profile's note (e.g. a borrowed profile) as a warning."""
+    dep = options.deployment()
     if dep.profile.note and not quiet:
         warn(dep.profile.note)
     return dep

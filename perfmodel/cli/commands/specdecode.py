@@ -13,7 +13,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from perfmodel.cli.commands.common import basis, deployment
+from perfmodel.cli.commands.common import basis, deployment_of
 from perfmodel.cli.typer_app import (
     BatchOneOpt,
     BatchOpt,
@@ -31,7 +31,9 @@ from perfmodel.cli.typer_app import (
     emit_json,
     warn,
 )
+from perfmodel.core.options import DeploymentOptions
 from perfmodel.errors import PerfModelError
+from perfmodel.planners.specdecode_setup import SpeculationOptions, resolve_speculation
 from perfmodel.specs.units import parse_size_list
 
 DraftOpt = Annotated[
@@ -65,45 +67,13 @@ PromptOneOpt = Annotated[
 ]
 
 
-def _setup(
-    model,
-    gpu,
-    num_gpus,
-    tp,
-    weight_dtype,
-    kv_dtype,
-    mode,
-    profile,
-    draft,
-    draft_kv,
-    budgets,
-    gamma,
-    acceptance_rate,
-    acceptance_len,
-):
-    from perfmodel.planners import specdecode as sd
-    from perfmodel.planners.speculation import helper_deployment
-
-    dep = deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile)
-    budget_list = parse_size_list(budgets, "--budgets")
-    configs = sd.draft_configs(draft, draft_kv, budget_list)
-    for cfg in configs:
-        helper_deployment(dep, cfg.draft, "draft")  # size and vocabulary checks before any work
-    gammas = sd.check_gammas([gamma]) if gamma is not None else np.array(sd.DEFAULT_GAMMAS, float)
-    rate = sd.resolve_acceptance(acceptance_rate, acceptance_len, gamma)
-    if acceptance_len is not None and gamma is not None and not 1 <= acceptance_len < gamma + 1:
-        raise PerfModelError(f"acceptance length must be in [1, gamma+1) = [1, {gamma + 1})")
-    # the planners' policy (recommend, capacity, the dashboard): the user's rate, else
-    # published data, else (only where no configuration has any) an assumed rate, labeled
-    policy = sd.planner_policy(rate)
-    if rate is None and sd.all_assumed(sd.resolve_bases(dep, configs, [1.0], policy)):
-        warn(
-            f"no published acceptance data for {dep.model.name} with "
-            f"{', '.join(c.label for c in configs[:3])}{' ...' if len(configs) > 3 else ''}; "
-            f"assuming {sd.ASSUMED_ACCEPTANCE:g} per token (labeled 'assumed'): pass "
-            "--acceptance-rate or --acceptance-len to set it"
-        )
-    return dep, configs, gammas, policy
+def _setup(target: DeploymentOptions, choices: SpeculationOptions):
+    """The deployment and the resolved speculation choices, checked before any work."""
+    dep = deployment_of(target)
+    setup = resolve_speculation(dep, choices)
+    for notice in setup.notices:
+        warn(notice)
+    return dep, setup.configs, setup.gammas, setup.policy
 
 
 def _meta(dep, configs, gammas) -> dict:
@@ -147,20 +117,8 @@ def specdecode(
     from perfmodel.planners import specdecode as sd
 
     dep, configs, gammas, rate = _setup(
-        model,
-        gpu,
-        num_gpus,
-        tp,
-        weight_dtype,
-        kv_dtype,
-        mode,
-        profile,
-        draft,
-        draft_kv,
-        budgets,
-        gamma,
-        acceptance_rate,
-        acceptance_len,
+        DeploymentOptions(model, gpu, num_gpus, tp, 1, weight_dtype, kv_dtype, mode, profile),
+        SpeculationOptions(draft, draft_kv, budgets, gamma, acceptance_rate, acceptance_len),
     )
     b = np.array(parse_size_list(batch, "--batch"), float)
     p = np.array(parse_size_list(prompt_len, "--prompt-len"), float)
@@ -315,20 +273,8 @@ def critical_length_cmd(
     from perfmodel.planners.critical import from_raw_array
 
     dep, configs, gammas, rate = _setup(
-        model,
-        gpu,
-        num_gpus,
-        tp,
-        weight_dtype,
-        kv_dtype,
-        mode,
-        profile,
-        draft,
-        draft_kv,
-        budgets,
-        gamma,
-        acceptance_rate,
-        acceptance_len,
+        DeploymentOptions(model, gpu, num_gpus, tp, 1, weight_dtype, kv_dtype, mode, profile),
+        SpeculationOptions(draft, draft_kv, budgets, gamma, acceptance_rate, acceptance_len),
     )
     b = np.array(parse_size_list(batch, "--batch"), float)
     top = parse_size_list(max_len, "--max-len")[0] if max_len else None
@@ -408,20 +354,8 @@ def min_acceptance_cmd(
     from perfmodel.planners import specdecode as sd
 
     dep, configs, gammas, _ = _setup(
-        model,
-        gpu,
-        num_gpus,
-        tp,
-        weight_dtype,
-        kv_dtype,
-        mode,
-        profile,
-        draft,
-        draft_kv,
-        budgets,
-        gamma,
-        None,
-        None,
+        DeploymentOptions(model, gpu, num_gpus, tp, 1, weight_dtype, kv_dtype, mode, profile),
+        SpeculationOptions(draft, draft_kv, budgets, gamma),
     )
     b = parse_size_list(batch, "--batch")
     p = parse_size_list(prompt_len, "--prompt-len")
