@@ -14,6 +14,7 @@ import numpy as np
 import typer
 
 from perfmodel.cli.commands.common import basis, deployment_of
+from perfmodel.cli.option_groups import DEPLOYMENT, DTYPES_MODE_PROFILE, OptionGroup, option_group
 from perfmodel.cli.typer_app import (
     BatchOneOpt,
     BatchOpt,
@@ -65,6 +66,17 @@ PromptOpt = Annotated[str, typer.Option("--prompt-len", "-p", help="Context leng
 PromptOneOpt = Annotated[
     str, typer.Option("--prompt-len", "-p", help="Context length (one value), e.g. 8k.")
 ]
+SPECULATION = OptionGroup(
+    SpeculationOptions,
+    {
+        "draft": DraftOpt,
+        "draft_kv": DraftKvOpt,
+        "budgets": BudgetsOpt,
+        "gamma": GammaOpt,
+        "acceptance_rate": RateOpt,
+        "acceptance_len": LenOpt,
+    },
+)
 
 
 def _setup(target: DeploymentOptions, choices: SpeculationOptions):
@@ -93,33 +105,21 @@ def _meta(dep, configs, gammas) -> dict:
 
 
 @app.command()
+@option_group("target", DEPLOYMENT, exclude=("pp",), last=DTYPES_MODE_PROFILE)
+@option_group("choices", SPECULATION)
 def specdecode(
-    model: ModelOpt = "8b",
-    gpu: GpuOpt = "h100",
-    num_gpus: NumGpusOpt = 1,
-    tp: TpOpt = None,
+    *,
+    target: DeploymentOptions,
     batch: BatchOpt = "1",
     prompt_len: PromptOpt = "8k",
-    draft: DraftOpt = "1b",
-    draft_kv: DraftKvOpt = "streamingllm:512",
-    budgets: BudgetsOpt = "128,256,512,1024,2048,4096,8192",
-    gamma: GammaOpt = None,
-    acceptance_rate: RateOpt = None,
-    acceptance_len: LenOpt = None,
-    weight_dtype: WeightDtypeOpt = "bf16",
-    kv_dtype: KvDtypeOpt = "bf16",
-    mode: ModeOpt = None,
-    profile: ProfileOpt = None,
+    choices: SpeculationOptions,
     json: JsonOpt = False,
 ) -> None:
     """Speculative decoding (MagicDec): draft, verify and per-token times, speedup, memory;
     optimizes gamma, KV budget and draft when several are possible."""
     from perfmodel.planners import specdecode as sd
 
-    dep, configs, gammas, rate = _setup(
-        DeploymentOptions(model, gpu, num_gpus, tp, 1, weight_dtype, kv_dtype, mode, profile),
-        SpeculationOptions(draft, draft_kv, budgets, gamma, acceptance_rate, acceptance_len),
-    )
+    dep, configs, gammas, rate = _setup(target, choices)
     b = np.array(parse_size_list(batch, "--batch"), float)
     p = np.array(parse_size_list(prompt_len, "--prompt-len"), float)
     bb, pp = (x.ravel() for x in np.meshgrid(b, p, indexing="ij"))
