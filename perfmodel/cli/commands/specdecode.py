@@ -246,25 +246,16 @@ def _print_specdecode(dep, rows, meta, optimizing) -> None:
 
 
 @app.command("critical-length")
+@option_group("target", DEPLOYMENT, exclude=("pp",), last=DTYPES_MODE_PROFILE)
+@option_group("choices", SPECULATION)
 def critical_length_cmd(
-    model: ModelOpt = "8b",
-    gpu: GpuOpt = "h100",
-    num_gpus: NumGpusOpt = 1,
-    tp: TpOpt = None,
+    *,
+    target: DeploymentOptions,
     batch: BatchOpt = "256",
-    draft: DraftOpt = "1b",
-    draft_kv: DraftKvOpt = "streamingllm:512",
-    budgets: BudgetsOpt = "128,256,512,1024,2048,4096,8192",
-    gamma: GammaOpt = None,
-    acceptance_rate: RateOpt = None,
-    acceptance_len: LenOpt = None,
+    choices: SpeculationOptions,
     max_len: Annotated[
         str | None, typer.Option("--max-len", help="Search up to (default: context window).")
     ] = None,
-    weight_dtype: WeightDtypeOpt = "bf16",
-    kv_dtype: KvDtypeOpt = "bf16",
-    mode: ModeOpt = None,
-    profile: ProfileOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Critical sequence length: the smallest context at which the best speculative
@@ -272,10 +263,7 @@ def critical_length_cmd(
     from perfmodel.planners import specdecode as sd
     from perfmodel.planners.critical import from_raw_array
 
-    dep, configs, gammas, rate = _setup(
-        DeploymentOptions(model, gpu, num_gpus, tp, 1, weight_dtype, kv_dtype, mode, profile),
-        SpeculationOptions(draft, draft_kv, budgets, gamma, acceptance_rate, acceptance_len),
-    )
+    dep, configs, gammas, rate = _setup(target, choices)
     b = np.array(parse_size_list(batch, "--batch"), float)
     top = parse_size_list(max_len, "--max-len")[0] if max_len else None
     limit = int(top or dep.model.max_position_embeddings)
