@@ -18,15 +18,7 @@ from perfmodel.cli.option_groups import DEPLOYMENT, DTYPES_MODE_PROFILE, OptionG
 from perfmodel.cli.typer_app import (
     BatchOneOpt,
     BatchOpt,
-    GpuOpt,
     JsonOpt,
-    KvDtypeOpt,
-    ModelOpt,
-    ModeOpt,
-    NumGpusOpt,
-    ProfileOpt,
-    TpOpt,
-    WeightDtypeOpt,
     app,
     console,
     emit_json,
@@ -321,30 +313,20 @@ def critical_length_cmd(
 
 
 @app.command("min-acceptance")
+@option_group("target", DEPLOYMENT, exclude=("pp",), last=DTYPES_MODE_PROFILE)
+@option_group("choices", SPECULATION, exclude=("acceptance_rate", "acceptance_len"))
 def min_acceptance_cmd(
-    model: ModelOpt = "8b",
-    gpu: GpuOpt = "h100",
-    num_gpus: NumGpusOpt = 1,
-    tp: TpOpt = None,
+    *,
+    target: DeploymentOptions,
     batch: BatchOneOpt = "1",
     prompt_len: PromptOneOpt = "8k",
-    draft: DraftOpt = "1b",
-    draft_kv: DraftKvOpt = "streamingllm:512",
-    budgets: BudgetsOpt = "128,256,512,1024,2048,4096,8192",
-    gamma: GammaOpt = None,
-    weight_dtype: WeightDtypeOpt = "bf16",
-    kv_dtype: KvDtypeOpt = "bf16",
-    mode: ModeOpt = None,
-    profile: ProfileOpt = None,
+    choices: SpeculationOptions,
     json: JsonOpt = False,
 ) -> None:
     """Minimum per-token acceptance rate for speculative decoding to break even (speedup 1)."""
     from perfmodel.planners import specdecode as sd
 
-    dep, configs, gammas, _ = _setup(
-        DeploymentOptions(model, gpu, num_gpus, tp, 1, weight_dtype, kv_dtype, mode, profile),
-        SpeculationOptions(draft, draft_kv, budgets, gamma),
-    )
+    dep, configs, gammas, _ = _setup(target, choices)
     b = parse_size_list(batch, "--batch")
     p = parse_size_list(prompt_len, "--prompt-len")
     if len(b) > 1 or len(p) > 1:
