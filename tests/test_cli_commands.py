@@ -32,6 +32,9 @@ def _registered() -> dict[str, tuple[str, ...]]:
     for command in app.registered_commands:
         name = command.name or command.callback.__name__.replace("_", "-")
         found.setdefault(command.callback.__module__, []).append(name)
+    for group in app.registered_groups:  # a sub-app (`perfmodel tables import`)
+        module = group.typer_instance.registered_commands[0].callback.__module__
+        found.setdefault(module, []).append(group.name)
     return {module: tuple(names) for module, names in found.items()}
 
 

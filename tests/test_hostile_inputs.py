@@ -11,6 +11,10 @@ turns red the moment it is fixed and the mark must go; none is pending now.
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,6 +22,7 @@ import pytest
 from perfmodel.cli.main import main
 
 FIXTURES = Path(__file__).parent / "fixtures"
+ROOT = Path(__file__).resolve().parent.parent
 MEASURED = Path(__file__).resolve().parent.parent / "validation" / "published"
 HEADER = (
     "model,gpu,num_gpus,tp,weight_dtype,kv_dtype,batch_size,prompt_len,output_len,"
@@ -50,15 +55,8 @@ def _bad_row(column: str, value: str, n: int = 12, count: int = 1) -> str:
     return _csv(*rows)
 
 
-CONFIG = json.loads(
-    (
-        Path(__file__).resolve().parent.parent
-        / "perfmodel"
-        / "model_configs"
-        / "Llama-3.1-8B"
-        / "config.json"
-    ).read_text()
-)
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "perfmodel" / "model_configs"
+CONFIG = json.loads((CONFIG_DIR / "Llama-3.1-8B" / "config.json").read_text())
 
 
 def _config(**changes) -> str:
@@ -123,6 +121,39 @@ FILES: dict[str, str | bytes] = {
     "wl_one_row.csv": "prompt_len,output_len,arrival_time\n100,10,0\n",
 }
 FILES["wl_same_time.csv"] = "prompt_len,output_len,arrival_time\n100,10,5\n100,10,5\n"
+MIXTRAL = json.loads(
+    (CONFIG_DIR / "Mixtral-8x7B" / "config.json").read_text()  # a MoE config to break
+)
+GPU_YAML = (Path(__file__).resolve().parent.parent / "hardware_specs" / "h100-sxm.yaml").read_text()
+PROFILE_YAML = (CONFIG_DIR.parent / "profiles" / "vllm-h100.yaml").read_text()
+FILES.update(
+    {
+        # encodings: what Windows PowerShell and Excel write
+        "utf16.json": _config().encode("utf-16"),
+        "bom.json": _config().encode("utf-8-sig"),
+        "gpu_utf16.yaml": GPU_YAML.encode("utf-16"),
+        "gpu_binary.yaml": bytes(range(256)) * 4,
+        "profile_binary.yaml": bytes(range(255, -1, -1)) * 4,
+        "profile_utf16.yaml": PROFILE_YAML.encode("utf-16"),
+        # numbers a config.json should never have, and silent reinterpretations
+        "hidden_10e400.json": _config(hidden_size=10**400),
+        "hidden_1e12.json": _config(hidden_size=1e12),
+        "kv_heads_0.json": _config(num_key_value_heads=0),
+        "tie_string.json": _config(tie_word_embeddings="false"),
+        "experts_0.json": json.dumps({**MIXTRAL, "num_local_experts": 0}),
+        "top_k_over.json": json.dumps(
+            {**MIXTRAL, "num_local_experts": 4, "num_experts_per_tok": 8}
+        ),
+        "gpu_no_name.yaml": GPU_YAML.replace("name: h100-sxm", 'name: ""'),
+        "gpu_inf_bw.yaml": GPU_YAML.replace("hbm_bandwidth_tbps: 3.35", "hbm_bandwidth_tbps: .inf"),
+        "gpu_old_schema.yaml": GPU_YAML.split("inter_node_kind")[0]
+        + "sources:\n  peak_tflops: x\n",
+        "wl_fraction.csv": "prompt_len,output_len,arrival_time\n100.5,10,0\n100,10,1\n",
+        "wl_fraction.jsonl": '{"prompt_len": 100, "output_len": 9.5, "arrival_time": 0}\n'
+        '{"prompt_len": 100, "output_len": 10, "arrival_time": 1}\n',
+        "nan_unknown_gpu.csv": _bad_row("ttft_s", "", count=1).replace(",h100,", ",tpu-v9,", 1),
+    }
+)
 
 
 def error(*argv: str, says: str = "", xfail: str = ""):
@@ -132,6 +163,11 @@ def error(*argv: str, says: str = "", xfail: str = ""):
 
 def warns(*argv: str, says: str):
     return pytest.param(list(argv), 0, says, id="warn " + " ".join(argv)[:85])
+
+
+def runs(*argv: str):
+    """A legitimate run: exit 0, JSON on stdout, nothing on stderr."""
+    return pytest.param(list(argv), 0, None, id="runs " + " ".join(argv)[:85])
 
 
 SMALL = ("--model", "8b", "--num-gpus", "1")
@@ -344,6 +380,34 @@ CASES = [
     error("capacity", "--workload", "{tmp}/wl_one_row.csv", says="wl_one_row.csv"),
     error("capacity", "--workload", "{tmp}/wl_same_time.csv", says="arrival"),
     error("capacity", "--workload", "{tmp}", says="not found"),
+    # --- issue 23: encodings, extremes, reinterpretations ------------------------------------
+    runs("predict", "--model", "{tmp}/utf16.json"),
+    runs("predict", "--model", "{tmp}/bom.json"),
+    runs("predict", "--gpu", "{tmp}/gpu_utf16.yaml"),
+    runs("predict", "--profile", "{tmp}/profile_utf16.yaml"),
+    error("predict", "--gpu", "{tmp}/gpu_binary.yaml", says="gpu_binary.yaml: not a text"),
+    error("predict", "--profile", "{tmp}/profile_binary.yaml", says="profile_binary.yaml"),
+    error("predict", "--model", "{tmp}/hidden_10e400.json", says="'hidden_size' must be"),
+    error("predict", "--model", "{tmp}/hidden_1e12.json", says="from 1 to 1048576"),
+    error("predict", "--model", "{tmp}/kv_heads_0.json", says="'num_key_value_heads'"),
+    error("predict", "--model", "{tmp}/tie_string.json", says="true or false"),
+    error("predict", "--model", "{tmp}/experts_0.json", says="'num_local_experts'"),
+    error("predict", "--model", "{tmp}/top_k_over.json", says="exceeds num_local_experts"),
+    error("predict", "--gpu", "{tmp}/gpu_no_name.yaml", says="field 'name'"),
+    error("predict", "--gpu", "{tmp}/gpu_inf_bw.yaml", says="hbm_bandwidth_tbps"),
+    error("predict", "--gpu", "{tmp}/gpu_old_schema.yaml", says="field 'max_gpus_per_node'"),
+    error("predict", "--profile", "hardware_specs/h100-sxm.yaml", says="pass it as --gpu"),
+    error("predict", "--gpu", "perfmodel/profiles/vllm-h100.yaml", says="pass it as --profile"),
+    error("capacity", "--qps", "1e-9", says="below 0.001"),
+    error("capacity", "--qps", "1e300", says="above 1e+06"),
+    error("capacity", "--qps", "1", "--prices", "h100=3,h100-sxm=4", says="priced twice"),
+    error("capacity", "--qps", "1", "--gpus", "h100", "--prices", "a100=2", says="not among"),
+    error("capacity", "--qps", "1", "--gpus", "h100,h100", "--prices", "a100=2", says="not among"),
+    error("capacity", "--workload", "{tmp}/wl_fraction.csv", says="whole number of tokens"),
+    error("capacity", "--workload", "{tmp}/wl_fraction.jsonl", says="output_len"),
+    error("predict", "--model", "405b", "--strict", says="do not fit"),
+    error("predict", "--gpu", "a100", "--model", "405b", "--strict", says="do not fit"),
+    error("validate", "--measurements", "{tmp}/nan_unknown_gpu.csv", says="unknown gpu"),
     # --- output paths ---------------------------------------------------------------------
     error("validate", "--report", "{tmp}/out.txt", says=".html"),
     error("validate", "--report", "{tmp}/no/such/dir/out.html", says="does not exist"),
@@ -389,6 +453,7 @@ def test_corpus_is_large_and_covers_every_command():
 @pytest.mark.parametrize(("argv", "code", "says"), CASES)
 def test_hostile_input(argv, code, says, tmp, capsys):
     args = [a.replace("{tmp}", str(tmp)) for a in argv]
+    args = [str(ROOT / a) if a.startswith(("hardware_specs/", "perfmodel/")) else a for a in args]
     if code == 0:
         args.append("--json")
     got = main(args)
@@ -396,7 +461,10 @@ def test_hostile_input(argv, code, says, tmp, capsys):
     assert "Traceback" not in err, err
     assert got == code, (got, err[-2000:])
     lines = [line for line in err.splitlines() if line.strip()]
-    if code == 2:
+    if says is None:  # a legitimate run, silent on stderr
+        assert not lines, err
+        json.loads(out)
+    elif code == 2:
         assert len(lines) == 1, err
         assert lines[0].startswith("error: "), lines[0]
         assert says.lower() in lines[0].lower(), lines[0]
@@ -404,3 +472,40 @@ def test_hostile_input(argv, code, says, tmp, capsys):
         assert any(says.lower() in line.lower() for line in lines), err
         assert all(line.startswith("warning: ") for line in lines), err
         json.loads(out)
+
+
+# --- standard streams: only a real process has them (three subprocesses) -------------------
+ENTRY = "import sys; from perfmodel.cli.main import entry; sys.argv[0] = 'perfmodel'; entry()"
+
+
+def _perfmodel(args: list[str], shell_tail: str = "", **kwargs):
+    """Run the console entry point in a fresh process (argv after `python -c ENTRY`)."""
+    command = [sys.executable, "-c", ENTRY, *args]
+    if shell_tail:  # a redirection only a shell can make, e.g. '>&-' (closed stdout)
+        command = " ".join(shlex.quote(c) for c in command) + " " + shell_tail
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run(
+        command, shell=bool(shell_tail), env=env, timeout=120, stderr=subprocess.PIPE, **kwargs
+    )
+
+
+def test_bare_perfmodel_prints_usage_not_an_error():
+    done = _perfmodel([], stdout=subprocess.PIPE)
+    assert done.returncode == 0, done.stderr
+    assert b"Usage" in done.stdout and b"predict" in done.stdout
+    assert done.stderr == b""
+
+
+def test_closed_stdout_runs_without_a_traceback():
+    done = _perfmodel(["predict", "--json"], shell_tail=">&-")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == b""
+
+
+def test_full_stdout_is_one_error_line():
+    with open("/dev/full", "wb") as full:
+        done = _perfmodel(["predict", "--json"], stdout=full)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.decode().splitlines() == [
+        "error: cannot write the output: No space left on device"
+    ]

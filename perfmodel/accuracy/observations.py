@@ -24,6 +24,7 @@ import numpy as np
 from perfmodel.core.deployment import make_deployment
 from perfmodel.core.inference import mean_decode_context
 from perfmodel.errors import PerfModelError
+from perfmodel.specs import inputs
 from perfmodel.specs.profile import Profile, load_profile
 
 REQUIRED_COLUMNS = ("model", "gpu", "num_gpus", "batch_size", "prompt_len")
@@ -92,6 +93,8 @@ PREDICT_COLUMNS = (
     "draft_kv_budget",
 )
 DEPLOYMENT_COLUMNS = ("model", "gpu", "num_gpus", "tp", "weight_dtype", "kv_dtype")
+PATH_COLUMNS = ("model", "gpu", "speculator", "draft_model")  # names, or paths to spec files
+MAX_CSV_BYTES = 500_000_000
 
 
 def _col(frame, name, default):
@@ -118,10 +121,12 @@ def read_table(path: str | Path, name: str | None = None, notes: list[str] | Non
         raise PerfModelError(f"{path}: is a directory, not a measurement CSV")
     if not path.is_file():
         raise PerfModelError(f"measurements file not found: {path}")
+    buffer = inputs.text_buffer(path, "measurement CSV", max_bytes=MAX_CSV_BYTES)
     try:
-        frame = pd.read_csv(path)
-    except (pd.errors.ParserError, UnicodeDecodeError, pd.errors.EmptyDataError) as exc:
-        raise PerfModelError(f"{path}: not a readable CSV ({exc.__class__.__name__})") from exc
+        frame = pd.read_csv(buffer)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, ValueError) as exc:
+        raise PerfModelError(f"{path}: not a readable CSV ({exc.__class__.__name__})") from None
+    _resolve_paths(frame, path.parent)
     missing = [c for c in REQUIRED_COLUMNS if c not in frame.columns]
     if not any(c in frame.columns for c in ("ttft_s", "tpot_s", "t_sd_ms")):
         missing.append("ttft_s or tpot_s")
@@ -169,6 +174,26 @@ def read_table(path: str | Path, name: str | None = None, notes: list[str] | Non
     if frame.empty:
         raise PerfModelError(f"{path}: no usable rows ({'; '.join(notes)})")
     return frame
+
+
+def _resolve_paths(frame, folder: Path) -> None:
+    """Relative config.json / GPU YAML paths in the file resolve against the CSV's folder
+    (not the working directory), so a measurement folder can be moved or shared whole."""
+    for col in PATH_COLUMNS:
+        if col not in frame.columns:
+            continue
+
+        def resolve(value, col=col):
+            if not isinstance(value, str) or not value.strip():
+                return value
+            text = value.strip()
+            if Path(text).is_absolute():
+                return text
+            candidate = folder / text
+            looks_like_file = text.lower().endswith((".json", ".yaml", ".yml"))
+            return str(candidate) if looks_like_file or candidate.exists() else value
+
+        frame[col] = frame[col].map(resolve)
 
 
 def _bad_shape(values: np.ndarray):

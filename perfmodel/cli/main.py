@@ -5,10 +5,12 @@ User errors (PerfModelError) become one line on stderr and exit code 2, never a 
 
 from __future__ import annotations
 
+import errno
 import importlib
+import os
 import sys
 
-from perfmodel.cli.typer_app import app
+from perfmodel.cli.typer_app import app, flush_warnings, hold_warnings
 
 # Each module registers its commands on `app` when imported, in this order (the order of
 # `perfmodel --help`), beside the names of the commands it registers. A run imports only the
@@ -24,6 +26,7 @@ COMMANDS = {
     "perfmodel.cli.commands.recommend": ("recommend",),
     "perfmodel.cli.commands.capacity": ("capacity",),
     "perfmodel.cli.commands.app": ("app",),
+    "perfmodel.cli.commands.tables": ("tables",),
     "profiler.cli": ("profile",),
 }
 COMMAND_MODULES = tuple(COMMANDS)
@@ -41,8 +44,41 @@ def _load_commands(modules: tuple[str, ...] = COMMAND_MODULES) -> None:
         importlib.import_module(name)
 
 
+def _usable(stream) -> bool:
+    """False for a closed standard stream (`perfmodel predict >&-` leaves sys.stdout None)."""
+    return stream is not None and not getattr(stream, "closed", False)
+
+
+def _open_streams() -> None:
+    """A closed stdout or stderr becomes the null device: the run goes on (files given with
+    --out are still written) instead of failing on the first print."""
+    if not _usable(sys.stdout):
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+    if not _usable(sys.stderr):
+        sys.stderr = open(os.devnull, "w")  # noqa: SIM115
+
+
+def _error(message: str) -> int:
+    hold_warnings(False)  # warnings about inputs that then failed a check are not shown
+    first = " ".join(str(message).split()) or "invalid input"
+    print(f"error: {first}", file=sys.stderr)
+    return 2
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; returns the exit code (used by tests and the console script)."""
+    """Run the CLI; returns the exit code (used by tests and the console script).
+
+    Warnings are held back until the command prints something or ends (typer_app.warn), so
+    an input error is exactly one line on stderr."""
+    _open_streams()
+    hold_warnings(True)
+    try:
+        return _run(argv)
+    finally:
+        flush_warnings()  # an unexpected exception still shows what was held
+
+
+def _run(argv: list[str] | None) -> int:
     from typer.main import get_group
 
     from perfmodel.errors import PerfModelError
@@ -53,24 +89,40 @@ def main(argv: list[str] | None = None) -> int:
         # a group even when one command is loaded, so `perfmodel NAME ...` keeps its shape
         result = get_group(app)(args=args, standalone_mode=False)
     except PerfModelError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _error(str(exc))
     except SystemExit as exc:
+        flush_warnings()
         return int(exc.code or 0)
     except BrokenPipeError:  # output piped into `head`
+        hold_warnings(False)
         return 0
     except Exception as exc:
         # click's exceptions (typer vendors click, so match by interface, not by class)
-        if type(exc).__name__ == "Abort":
+        name = type(exc).__name__
+        if name == "Abort":
+            hold_warnings(False)
             print("aborted", file=sys.stderr)
             return 130
+        if name == "NoArgsIsHelpError":  # bare `perfmodel`: the usage was printed
+            hold_warnings(False)
+            return 0
         if hasattr(exc, "format_message") and hasattr(exc, "exit_code"):
-            print(f"error: {exc.format_message()}", file=sys.stderr)
-            return 2
+            return _error(exc.format_message())
+        if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+            return _error(f"cannot write the output: {exc.strerror}")
         raise
+    flush_warnings()
     # In non-standalone mode click returns ctx.exit()'s code (e.g. typer.Exit(130)).
     return result if isinstance(result, int) else 0
 
 
 def entry() -> None:  # pragma: no cover - console script
-    sys.exit(main())
+    code = main()
+    try:  # a full or vanished stdout must not turn into a traceback at interpreter exit
+        sys.stdout.flush()
+    except OSError as exc:
+        if exc.errno != errno.EPIPE:
+            print(f"error: cannot write the output: {exc.strerror}", file=sys.stderr)
+            code = code or 2
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    sys.exit(code)

@@ -92,6 +92,7 @@ def emit_json(payload: Any) -> None:
     """Print JSON to stdout; NaN/inf become null so the output is strict JSON. Indented for
     reading, except output over ~1 MB (e.g. every point of a 400k-row validation), which is
     written compact by the C encoder: indenting uses Python's slow encoder."""
+    flush_warnings()
     cleaned = json_ready(payload)
     text = json.dumps(cleaned, allow_nan=False)
     if len(text) < 1_000_000:
@@ -104,12 +105,44 @@ def console():
     piped output and logs are not squeezed to 80."""
     from rich.console import Console
 
-    return Console(width=None if sys.stdout.isatty() else 140)
+    flush_warnings()
+    return Console(width=None if _isatty(sys.stdout) else 140)
+
+
+def _isatty(stream) -> bool:
+    try:
+        return bool(stream is not None and stream.isatty())
+    except (AttributeError, ValueError, OSError):  # closed or replaced stream
+        return False
+
+
+# Warnings raised while a command checks its inputs are held back (main() turns this on):
+# if a check then fails, the user sees only the error line, not warnings before it. They are
+# printed as soon as the command prints anything (console(), emit_json, progress) or ends.
+_held: list[str] | None = None
+
+
+def hold_warnings(on: bool) -> None:
+    """Start (True) or stop (False, discarding what is held) holding warnings back."""
+    global _held
+    _held = [] if on else None
+
+
+def flush_warnings() -> None:
+    """Print the held warnings (if any) on stderr; later warnings print at once."""
+    global _held
+    held, _held = _held, None
+    for line in held or ():
+        print(line, file=sys.stderr)
 
 
 def warn(message: str) -> None:
     """A one-line warning on stderr (never on stdout, so --json output stays parseable)."""
-    print(f"warning: {message}", file=sys.stderr)
+    line = f"warning: {message}"
+    if _held is not None:
+        _held.append(line)
+    else:
+        print(line, file=sys.stderr)
 
 
 @contextlib.contextmanager
@@ -128,6 +161,7 @@ def progress(description: str, total: float | None = None):
         TimeElapsedColumn,
     )
 
+    flush_warnings()
     columns = (
         [SpinnerColumn(), TextColumn("{task.description}"), TextColumn("{task.completed:.0f}")]
         if total is None
@@ -138,7 +172,7 @@ def progress(description: str, total: float | None = None):
         TimeElapsedColumn(),
         console=Console(stderr=True),
         transient=True,
-        disable=not sys.stderr.isatty(),
+        disable=not _isatty(sys.stderr),
     )
     with bar:
         task = bar.add_task(description, total=total)

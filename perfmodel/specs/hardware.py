@@ -3,6 +3,11 @@
 Units inside the model are SI: FLOP/s, bytes, bytes/s, seconds. The YAML stores datasheet
 units (TFLOPS = 1e12 FLOP/s, TB/s = 1e12 B/s, GB/s = 1e9 B/s, GB = 1e9 B) and this module is
 the one place that converts them.
+
+Validation is strict: numbers are YAML numbers (no strings, no booleans), finite, within
+bounds (the upper bounds are sanity limits, 10-100x today's largest parts, so a typo fails
+instead of planning); text fields are text. A plain frozen dataclass checked field by field
+(FIELD_RULES), not a pydantic model: building one cost ~100 ms of every CLI cold start.
 """
 
 from __future__ import annotations
@@ -14,83 +19,74 @@ from pathlib import Path
 
 from perfmodel.errors import PerfModelError, suggest
 from perfmodel.paths import HARDWARE_DIR
-from perfmodel.specs import yamlio
+from perfmodel.specs import inputs, yamlio
 from perfmodel.specs.dtypes import PEAK_DTYPES
 
 DTYPE_NAMES = PEAK_DTYPES
 
 
-class SpecFieldError(ValueError):
-    """One invalid field of a hardware spec: `field` names it, the message says what is accepted."""
-
-    def __init__(self, field_name: str, message: str):
-        super().__init__(message)
-        self.field = field_name
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class HardwareSpec:
     """Datasheet figures of one accelerator (dense, not 2:4-sparse, peak rates).
-
-    Build from a YAML mapping with `HardwareSpec.from_mapping`, which validates every field
-    (a plain dataclass, not pydantic: the CLI's cold start pays ~50 ms to import pydantic).
-    """
+    Build it from a YAML mapping with `from_mapping`, which validates every field."""
 
     name: str
-    vendor: str
-    peak_tflops: dict[str, float]  # dense peak per compute dtype, 1e12 FLOP/s
-    hbm_capacity_gb: float  # > 0, true bytes / 1e9 (80 GiB = 85.9 GB)
-    hbm_bandwidth_tbps: float  # > 0, 1e12 B/s
-    link_kind: str  # intra-node (scale-up) link: NVLink, PCIe, Infinity Fabric, none
-    link_bandwidth_gbps: float  # >= 0, intra-node, per direction, per GPU, 1e9 B/s
-    tdp_w: float  # > 0
-    price_per_gpu_hour_usd: float  # > 0
-    sources: dict[str, str]  # field name -> URL or document the figure was read from
     aliases: list[str] = field(default_factory=list)
+    vendor: str
     description: str = ""
+    peak_tflops: dict[str, float]  # dense peak per compute dtype, 1e12 FLOP/s
+    hbm_capacity_gb: float  # true bytes / 1e9 (80 GiB = 85.9 GB)
+    hbm_bandwidth_tbps: float  # 1e12 B/s
+    link_kind: str  # intra-node (scale-up) link: NVLink, PCIe, Infinity Fabric, none
+    link_bandwidth_gbps: float  # intra-node, per direction, per GPU, 1e9 B/s
     # intra-node hop latency: pipeline point-to-point transfers inside a node (the TP
     # all-reduce latency per call is the profile's fitted comm_latency_us, which includes it)
-    link_latency_us: float = 5.0  # >= 0
-    max_gpus_per_node: int = 8  # >= 1, GPUs per node (HGX/DGX: 8)
+    link_latency_us: float = 5.0
+    tdp_w: float
+    price_per_gpu_hour_usd: float
+    max_gpus_per_node: int = 8  # GPUs per node (HGX/DGX: 8)
     # inter-node (scale-out) network, per GPU: None = no node data (no multi-node search)
     inter_node_kind: str = ""
-    inter_node_bandwidth_gbps: float | None = None  # > 0, per direction, 1e9 B/s
-    inter_node_latency_us: float | None = None  # >= 0
+    inter_node_bandwidth_gbps: float | None = None  # per direction, 1e9 B/s
+    inter_node_latency_us: float | None = None
+    sources: dict[str, str]  # field name -> URL or document the figure was read from
 
     @classmethod
     def from_mapping(cls, data: dict) -> HardwareSpec:
-        """Validate a YAML mapping; raises SpecFieldError naming the first bad field."""
-        known = {f.name: f for f in fields(cls)}
+        """Validate a YAML mapping; raises SpecError naming the first bad field."""
         for key in data:
-            if key not in known:
-                raise SpecFieldError(str(key), f"unknown field (known: {', '.join(known)})")
+            if key not in FIELD_RULES:
+                known = ", ".join(FIELD_RULES)
+                raise SpecError(key, f"unknown field in a GPU spec (known: {known})")
         values = {}
-        for name, f in known.items():
+        for name, rule in FIELD_RULES.items():
             if name in data:
-                values[name] = _check(name, data[name])
-            elif f.default is f.default_factory is MISSING:
-                raise SpecFieldError(name, "required field is missing")
+                values[name] = _check(name, rule, data[name])
+            elif name in REQUIRED:
+                raise SpecError(name, "missing (a GPU spec needs it)")
         spec = cls(**values)
-        spec._check_node_data(given=set(data))
+        spec._check_across_fields(given=set(data))
         return spec
 
-    def _check_node_data(self, given: set[str]) -> None:
+    def _check_across_fields(self, given: set[str]) -> None:
         unknown = set(self.peak_tflops) - set(DTYPE_NAMES)
         if unknown:
-            raise SpecFieldError(
-                "peak_tflops", f"unknown dtype(s) {sorted(unknown)}; use {DTYPE_NAMES}"
-            )
+            raise SpecError("peak_tflops", f"unknown dtype(s) {sorted(unknown)}; use {DTYPE_NAMES}")
         if "bf16" not in self.peak_tflops:
-            raise SpecFieldError("peak_tflops", "bf16 peak is required")
-        bw, lat = self.inter_node_bandwidth_gbps, self.inter_node_latency_us
-        if (bw is None) != (lat is None):
-            raise SpecFieldError(
-                "inter_node_latency_us" if lat is None else "inter_node_bandwidth_gbps",
+            raise SpecError("peak_tflops", "bf16 peak is required")
+        if (self.inter_node_bandwidth_gbps is None) != (self.inter_node_latency_us is None):
+            raise SpecError(
+                "inter_node_latency_us",
                 "give both inter_node_bandwidth_gbps and inter_node_latency_us, or neither",
             )
         for name in ("max_gpus_per_node", "inter_node_bandwidth_gbps", "inter_node_latency_us"):
             if name in given and not self.sources.get(name, "").strip():
-                raise SpecFieldError("sources", f"'{name}' needs a source in 'sources'")
+                raise SpecError(
+                    name,
+                    f"needs a source: add 'sources: {{{name}: <URL or document>}}' (a spec of "
+                    "an older schema lacks it)",
+                    joined=" ",
+                )
 
     # --- SI accessors -----------------------------------------------------------------
     def peak_flops(self, dtype: str) -> float:
@@ -147,17 +143,25 @@ class HardwareSpec:
         return (self.inter_node_latency_us or 0.0) * 1e-6
 
 
+PROFILE_FIELDS = ("efficiency", "overhead", "memory_utilization", "optable")
+
+
 def _load_file(path: Path) -> HardwareSpec:
-    try:
-        data = yamlio.safe_load(path.read_text())
-    except yamlio.YAMLError as exc:
-        raise PerfModelError(f"{path}: malformed YAML ({exc.__class__.__name__})") from exc
-    if not isinstance(data, dict):
-        raise PerfModelError(f"{path}: expected a mapping of fields")
+    """A GPU spec YAML (any text encoding, see specs/inputs.py); errors name the field."""
+    data = inputs.read_yaml(path, "GPU spec YAML")
+    if any(key in data for key in PROFILE_FIELDS) and "peak_tflops" not in data:
+        raise PerfModelError(
+            f"{path}: this is an efficiency profile (it has "
+            f"'{next(k for k in PROFILE_FIELDS if k in data)}'), not a GPU spec: pass it as "
+            "--profile"
+        )
+    bad_keys = [k for k in data if not isinstance(k, str)]
+    if bad_keys:
+        raise PerfModelError(f"{path}: field names must be text, got {bad_keys[0]!r}")
     try:
         return HardwareSpec.from_mapping(data)
-    except SpecFieldError as exc:
-        raise PerfModelError(f"{path}: field '{exc.field}': {exc}") from exc
+    except SpecError as exc:
+        raise PerfModelError(f"{path}: field '{exc.field}'{exc.joined}{exc}") from None
 
 
 @lru_cache(maxsize=1)
@@ -166,8 +170,8 @@ def _registry() -> dict[str, Path]:
     for path in sorted(HARDWARE_DIR.glob("*.yaml")):
         names[path.stem.lower()] = path
         try:
-            data = yamlio.safe_load(path.read_text()) or {}
-        except yamlio.YAMLError:
+            data = yamlio.safe_load(path.read_text(encoding="utf-8")) or {}
+        except (yamlio.YAMLError, UnicodeDecodeError):
             continue
         for alias in data.get("aliases", []) or []:
             names[str(alias).lower()] = path
@@ -200,58 +204,85 @@ def resolve_gpu(gpu: str | HardwareSpec) -> HardwareSpec:
     return gpu if isinstance(gpu, HardwareSpec) else load_gpu(gpu)
 
 
-# --- field checks (what pydantic did before: types, bounds, numbers coerced to float) ------
-_POSITIVE = {"hbm_capacity_gb", "hbm_bandwidth_tbps", "tdp_w", "price_per_gpu_hour_usd"}
-_NON_NEGATIVE = {"link_bandwidth_gbps", "link_latency_us", "inter_node_latency_us"}
-_TEXT = {"name", "vendor", "description", "link_kind", "inter_node_kind"}
-_OPTIONAL = {"inter_node_bandwidth_gbps", "inter_node_latency_us"}
+# --- field rules ---------------------------------------------------------------------------
+class SpecError(ValueError):
+    """One invalid field of a GPU spec: `field` names it, the message says what is accepted."""
+
+    def __init__(self, field_name: str, message: str, joined: str = ": "):
+        super().__init__(message)
+        self.field, self.joined = field_name, joined
 
 
-def _number(name: str, value) -> float:
-    """A YAML number (or numeric string) as float; booleans and text are rejected."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise SpecFieldError(name, f"must be a number, got {value!r}")
-    try:
-        number = float(value)
-    except ValueError:
-        raise SpecFieldError(name, f"must be a number, got {value!r}") from None
-    if not math.isfinite(number):
-        raise SpecFieldError(name, f"must be a finite number, got {value!r}")
-    return number
+# field -> (kind, lower bound, lower bound inclusive, upper bound), in the YAML's order
+FIELD_RULES = {
+    "name": ("text", None, None, None),
+    "aliases": ("names", None, None, None),
+    "vendor": ("text", None, None, None),
+    "description": ("text", None, None, None),
+    "peak_tflops": ("peaks", 0, False, 1e7),
+    "hbm_capacity_gb": ("number", 0, False, 100_000),
+    "hbm_bandwidth_tbps": ("number", 0, False, 1_000),
+    "link_kind": ("text", None, None, None),
+    "link_bandwidth_gbps": ("number", 0, True, 1_000_000),
+    "link_latency_us": ("number", 0, True, 1e6),
+    "tdp_w": ("number", 0, False, 1e6),
+    "price_per_gpu_hour_usd": ("number", 0, False, 1e6),
+    "max_gpus_per_node": ("count", 1, True, 1 << 16),
+    "inter_node_kind": ("text", None, None, None),
+    "inter_node_bandwidth_gbps": ("number", 0, False, 1_000_000),
+    "inter_node_latency_us": ("number", 0, True, 1e6),
+    "sources": ("sources", None, None, None),
+}
+# the fields without a default in HardwareSpec must be given; NULLABLE ones may be null
+REQUIRED = {
+    f.name for f in fields(HardwareSpec) if f.default is MISSING and f.default_factory is MISSING
+}
+NULLABLE = {"inter_node_bandwidth_gbps", "inter_node_latency_us"}
 
 
-def _check(name: str, value):
-    if name in _OPTIONAL and value is None:
+def _number(name: str, value, rule) -> float:
+    """A YAML int or float within the rule's bounds, as float."""
+    _, low, inclusive, high = rule
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SpecError(name, f"must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise SpecError(name, f"must be a finite number, got {value!r}")
+    if value < low or (value == low and not inclusive):
+        raise SpecError(name, f"must be {'>=' if inclusive else '>'} {low:g}, got {value!r}")
+    if value > high:
+        raise SpecError(name, f"must be at most {high:g}, got {value!r}")
+    return float(value)
+
+
+def _check(name: str, rule, value):
+    kind = rule[0]
+    if value is None and name in NULLABLE:
         return None
-    if name in _TEXT:
+    if kind == "text":
         if not isinstance(value, str):
-            raise SpecFieldError(name, f"must be text, got {value!r}")
+            raise SpecError(name, f"must be text, got {value!r}")
+        if name == "name" and not value.strip():
+            raise SpecError(name, "must not be empty")
         return value
-    if name == "aliases":
+    if kind == "names":
         if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
-            raise SpecFieldError(name, "must be a list of names (quote numeric ones)")
+            raise SpecError(name, "must be a list of names (quote numeric ones)")
         return list(value)
-    if name == "sources":
+    if kind == "sources":
         if not isinstance(value, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in value.items()
         ):
-            raise SpecFieldError(name, "must map field names to source text")
+            raise SpecError(name, "must map field names to source text")
         return dict(value)
-    if name == "peak_tflops":
+    if kind == "peaks":
         if not isinstance(value, dict) or not value:
-            raise SpecFieldError(name, "must map compute dtypes to TFLOPS, e.g. {bf16: 989.4}")
-        peaks = {str(k): _number(f"{name}.{k}", v) for k, v in value.items()}
-        if any(v <= 0 for v in peaks.values()):
-            raise SpecFieldError(name, "peak TFLOPS must be positive")
-        return peaks
-    if name == "max_gpus_per_node":
-        number = _number(name, value)
-        if number != int(number) or number < 1:
-            raise SpecFieldError(name, f"must be a whole number >= 1, got {value!r}")
-        return int(number)
-    number = _number(name, value)
-    if (name in _POSITIVE or name == "inter_node_bandwidth_gbps") and number <= 0:
-        raise SpecFieldError(name, f"must be > 0, got {value!r}")
-    if name in _NON_NEGATIVE and number < 0:
-        raise SpecFieldError(name, f"must be >= 0, got {value!r}")
-    return number
+            raise SpecError(name, "must map compute dtypes to TFLOPS, e.g. {bf16: 989.4}")
+        try:
+            return {str(k): _number(f"{name}.{k}", v, rule) for k, v in value.items()}
+        except SpecError:
+            raise SpecError(name, "peak TFLOPS must be positive and at most 1e7") from None
+    if kind == "count":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecError(name, f"must be a whole number, got {value!r}")
+        return int(_number(name, value, rule))
+    return _number(name, value, rule)

@@ -7,14 +7,13 @@ Supported families: Llama, Mistral, Qwen2 (dense, GQA) and Mixtral (sparse MoE).
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from perfmodel.errors import PerfModelError, suggest
 from perfmodel.paths import MODEL_CONFIG_DIR
-from perfmodel.specs import yamlio
+from perfmodel.specs import inputs, yamlio
 
 SUPPORTED_MODEL_TYPES = ("llama", "mistral", "qwen2", "mixtral")
 _REQUIRED = (
@@ -121,41 +120,81 @@ class ModelSpec:
         return 2.0 * self.num_layers * self.num_kv_heads * self.head_dim * kv_bytes
 
 
+# Physical sanity bounds on config.json counts: a value past them is a typo (or 10**400), not
+# a model. The largest published models are well inside (hidden 16384-25600, 126-160 layers,
+# vocab ~260k, context 10M tokens, 256 routed experts).
+BOUNDS = {
+    "hidden_size": 1 << 20,
+    "num_hidden_layers": 100_000,
+    "num_attention_heads": 1 << 16,
+    "num_key_value_heads": 1 << 16,
+    "head_dim": 1 << 16,
+    "intermediate_size": 1 << 24,
+    "vocab_size": 1 << 24,
+    "max_position_embeddings": 1 << 30,
+    "num_local_experts": 1 << 16,
+    "num_experts_per_tok": 1 << 16,
+}
+
+
+def _count(data: dict, key: str, source: str, default=inputs._MISSING) -> int:
+    return inputs.require_int(data, key, source, 1, BOUNDS[key], default=default)
+
+
 def parse_config(data: dict, name: str, source: str) -> ModelSpec:
-    """The one mapping from a config.json dict to a ModelSpec (errors name source and field)."""
-    model_type = str(data.get("model_type", "")).lower()
+    """The one mapping from a config.json dict to a ModelSpec (errors name source and field).
+
+    Counts are integers within BOUNDS; `num_key_value_heads` absent or null means multi-head
+    attention (HF convention), 0 is refused; heads must be a multiple of KV heads; a MoE
+    (`num_local_experts`) needs 1 <= num_experts_per_tok <= num_local_experts; booleans are
+    JSON true/false (the string "false" is refused, not read as true)."""
+    model_type = inputs.require_str(data, "model_type", source, default="", empty_ok=True)
+    model_type = model_type.lower()
     if model_type not in SUPPORTED_MODEL_TYPES:
         raise PerfModelError(
             f"{source}: field 'model_type' is '{model_type or '(missing)'}'; "
             f"supported: {', '.join(SUPPORTED_MODEL_TYPES)}"
         )
-    for key in _REQUIRED:
-        if key not in data:
-            raise PerfModelError(f"{source}: missing field '{key}'")
-        if isinstance(data[key], bool) or not isinstance(data[key], int) or data[key] <= 0:
-            raise PerfModelError(f"{source}: field '{key}' must be a positive integer")
-    heads = data["num_attention_heads"]
-    kv_heads = data.get("num_key_value_heads") or heads
-    head_dim = data.get("head_dim") or data["hidden_size"] // heads
+    sizes = {key: _count(data, key, source) for key in _REQUIRED}
+    heads = sizes["num_attention_heads"]
+    kv_heads = _count(data, "num_key_value_heads", source, default=heads)
     if heads % kv_heads:
         raise PerfModelError(
-            f"{source}: num_attention_heads must be a multiple of num_key_value_heads"
+            f"{source}: num_attention_heads ({heads}) must be a multiple of "
+            f"num_key_value_heads ({kv_heads})"
         )
-    experts = int(data.get("num_local_experts", 1) or 1)
-    top_k = int(data.get("num_experts_per_tok", 1) or 1) if experts > 1 else 1
+    if "head_dim" in data and data["head_dim"] is not None:
+        head_dim = _count(data, "head_dim", source)
+    elif sizes["hidden_size"] % heads:
+        raise PerfModelError(
+            f"{source}: hidden_size ({sizes['hidden_size']}) is not a multiple of "
+            f"num_attention_heads ({heads}); give 'head_dim'"
+        )
+    else:
+        head_dim = sizes["hidden_size"] // heads
+    experts = _count(data, "num_local_experts", source, default=1)
+    top_k = 1
+    if experts > 1:
+        top_k = _count(data, "num_experts_per_tok", source)
+        if top_k > experts:
+            raise PerfModelError(
+                f"{source}: num_experts_per_tok ({top_k}) exceeds num_local_experts ({experts})"
+            )
+    if model_type == "mixtral" and "num_local_experts" not in data:
+        raise PerfModelError(f"{source}: missing field 'num_local_experts' (a mixtral is a MoE)")
     return ModelSpec(
         name=name,
         model_type=model_type,
-        hidden_size=data["hidden_size"],
-        num_layers=data["num_hidden_layers"],
+        hidden_size=sizes["hidden_size"],
+        num_layers=sizes["num_hidden_layers"],
         num_heads=heads,
-        num_kv_heads=int(kv_heads),
-        head_dim=int(head_dim),
-        intermediate_size=data["intermediate_size"],
-        vocab_size=data["vocab_size"],
-        max_position_embeddings=data["max_position_embeddings"],
-        tie_word_embeddings=bool(data.get("tie_word_embeddings", False)),
-        attention_bias=bool(data.get("attention_bias", model_type == "qwen2")),
+        num_kv_heads=kv_heads,
+        head_dim=head_dim,
+        intermediate_size=sizes["intermediate_size"],
+        vocab_size=sizes["vocab_size"],
+        max_position_embeddings=sizes["max_position_embeddings"],
+        tie_word_embeddings=inputs.require_bool(data, "tie_word_embeddings", source, False),
+        attention_bias=inputs.require_bool(data, "attention_bias", source, model_type == "qwen2"),
         num_experts=experts,
         experts_per_token=top_k,
         source=source,
@@ -164,18 +203,13 @@ def parse_config(data: dict, name: str, source: str) -> ModelSpec:
 
 
 def load_config_file(path: str | Path, name: str | None = None) -> ModelSpec:
-    """Parse a config.json (a file, or a directory holding one)."""
+    """Parse a config.json (a file, or a directory holding one), in any text encoding."""
     path = Path(path)
     if path.is_dir():
         path = path / "config.json"
     if not path.is_file():
         raise PerfModelError(f"model config not found: {path}")
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise PerfModelError(f"{path}: malformed JSON at line {exc.lineno}: {exc.msg}") from exc
-    if not isinstance(data, dict):
-        raise PerfModelError(f"{path}: expected a JSON object")
+    data = inputs.read_json(path, "model config (config.json)")
     return parse_config(data, name or config_name(data, path), str(path))
 
 

@@ -37,7 +37,7 @@ from pathlib import Path
 
 from perfmodel.errors import PerfModelError, suggest
 from perfmodel.paths import PROFILE_DIR
-from perfmodel.specs import yamlio
+from perfmodel.specs import inputs
 
 EFFICIENCY_KEYS = ("matmul", "attention", "memory", "comm", "attention_decode")
 SHAPE_KEYS = ("matmul_half_rows",)
@@ -114,56 +114,84 @@ class Profile:
         }
 
 
+TOP_LEVEL = (
+    "name",
+    "framework",
+    "gpus",
+    "mode",
+    "description",
+    "efficiency",
+    "overhead",
+    "memory_utilization",
+    "optable",
+    "unidentified",
+    "provenance",
+)
+GPU_SPEC_FIELDS = ("peak_tflops", "hbm_bandwidth_tbps", "hbm_capacity_gb", "vendor")
+MAX_OVERHEAD_US = 1e7  # 10 s per layer/step/token: past it, a unit typo (s given as us)
+MAX_HALF_ROWS = 1e9
+
+
 def _from_dict(data: dict, source: str) -> Profile:
+    """Check a profile's fields (specs/inputs.py helpers; every error names the field) and
+    its kind: a GPU spec YAML passed as a profile is refused, not read as an empty profile."""
     if not isinstance(data, dict) or "name" not in data:
         raise PerfModelError(f"{source}: a profile needs at least a 'name' field")
+    gpu_fields = [k for k in GPU_SPEC_FIELDS if k in data]
+    if gpu_fields:
+        raise PerfModelError(
+            f"{source}: this is a GPU spec (it has '{gpu_fields[0]}'), not an efficiency "
+            "profile: pass it as --gpu"
+        )
+    inputs.refuse_unknown(data, TOP_LEVEL, source, "profile")
+    mode = inputs.require_str(data, "mode", source, default="additive").lower()
+    if mode not in ("roofline", "additive"):
+        raise PerfModelError(f"{source}: field 'mode' must be roofline or additive, got '{mode}'")
     kwargs: dict = {
-        "name": str(data["name"]),
-        "framework": str(data.get("framework", "generic")),
-        "gpus": tuple(str(g) for g in data.get("gpus", []) or []),
-        "mode": str(data.get("mode", "additive")),
-        "description": str(data.get("description", "")),
-        "provenance": data.get("provenance", {}) or {},
-        "memory_utilization": float(data.get("memory_utilization", 0.90)),
-        "optable": str(data.get("optable", "") or ""),
-        "unidentified": data.get("unidentified", {}) or {},
+        "name": inputs.require_str(data, "name", source),
+        "framework": inputs.require_str(data, "framework", source, default="generic"),
+        "gpus": tuple(inputs.require_str_list(data, "gpus", source, default=[])),
+        "mode": mode,
+        "description": inputs.require_str(data, "description", source, "", empty_ok=True),
+        "provenance": inputs.require_mapping(data, "provenance", source, default={}),
+        "memory_utilization": inputs.check_number(
+            data.get("memory_utilization", 0.90),
+            "memory_utilization",
+            source,
+            maximum=1.0,
+            positive=True,
+        ),
+        "optable": inputs.require_str(data, "optable", source, default="", empty_ok=True),
+        "unidentified": inputs.require_mapping(data, "unidentified", source, default={}),
         "path": source,
     }
-    if kwargs["mode"] not in ("roofline", "additive"):
-        raise PerfModelError(f"{source}: field 'mode' must be roofline or additive")
     for section, keys in (
         ("efficiency", EFFICIENCY_KEYS + SHAPE_KEYS),
         ("overhead", OVERHEAD_KEYS),
     ):
-        values = data.get(section, {}) or {}
-        if not isinstance(values, dict):
-            raise PerfModelError(f"{source}: field '{section}' must be a mapping")
+        values = inputs.require_mapping(data, section, source, default={})
         for key, value in values.items():
             if key not in keys:
-                raise PerfModelError(f"{source}: unknown field '{section}.{key}'")
-            try:
-                value = float(value)
-            except (TypeError, ValueError):
                 raise PerfModelError(
-                    f"{source}: field '{section}.{key}' must be a number"
-                ) from None
-            if section == "efficiency" and key in EFFICIENCY_KEYS and not 0.0 < value <= 1.0:
-                raise PerfModelError(f"{source}: field '{section}.{key}' must be in (0, 1]")
-            if (section == "overhead" or key in SHAPE_KEYS) and value < 0:
-                raise PerfModelError(f"{source}: field '{section}.{key}' must be >= 0")
-            kwargs[key] = value
+                    f"{source}: unknown field '{section}.{key}' (known: {', '.join(keys)})"
+                )
+            field_name = f"{section}.{key}"
+            if section == "efficiency" and key in EFFICIENCY_KEYS:
+                kwargs[key] = inputs.check_number(
+                    value, field_name, source, maximum=1.0, positive=True
+                )
+            else:
+                top = MAX_HALF_ROWS if key in SHAPE_KEYS else MAX_OVERHEAD_US
+                kwargs[key] = inputs.check_number(value, field_name, source, 0.0, top)
     return Profile(**kwargs)
 
 
 def load_profile_file(path: str | Path) -> Profile:
+    """A profile YAML (any text encoding, see specs/inputs.py)."""
     path = Path(path)
     if not path.is_file():
         raise PerfModelError(f"profile file not found: {path}")
-    try:
-        data = yamlio.safe_load(path.read_text())
-    except yamlio.YAMLError as exc:
-        raise PerfModelError(f"{path}: malformed YAML ({exc.__class__.__name__})") from exc
-    return _from_dict(data, str(path))
+    return _from_dict(inputs.read_yaml(path, "profile YAML"), str(path))
 
 
 IDEAL = Profile(

@@ -71,10 +71,10 @@ def capacity(
     from perfmodel.planners import capacity as cap
     from perfmodel.specs.units import parse_name_list, parse_one_size
 
-    names = parse_name_list(gpus, "--gpus")
+    names = _distinct_gpus(parse_name_list(gpus, "--gpus"))
     price_map = cap.parse_prices(prices)
-    if qps is not None and not qps > 0:
-        raise PerfModelError(f"--qps must be positive, got {qps}")
+    if qps is not None:
+        cap.check_qps(qps)
     if workload:
         wl = cap.load_workload(workload, qps)
     else:
@@ -120,6 +120,19 @@ def capacity(
                 f"the SLOs (TTFT p90 {sim['ttft_p90_s']:.3g} s, TPOT p90 "
                 f"{sim['tpot_p90_s']:.3g} s); add a replica or lower the batch"
             )
+
+
+def _distinct_gpus(names: list[str]) -> list[str]:
+    """--gpus with aliases resolved; a GPU named twice is compared once, with a notice."""
+    from perfmodel.specs.hardware import load_gpu
+
+    seen: dict[str, list[str]] = {}
+    for name in names:
+        seen.setdefault(load_gpu(name).name, []).append(name)
+    for canonical, given in seen.items():
+        if len(given) > 1:
+            warn(f"--gpus: {', '.join(given)} name the same GPU ({canonical}); compared once")
+    return list(seen)
 
 
 def _print_human(p: dict) -> None:

@@ -89,6 +89,16 @@ def predict(
 
     rows = [row(i) for i in range(n)]
     first = rows[0]
+    not_fitting = [r for r in rows if not r["memory"]["fits"]]
+    oom_message = ""
+    if not_fitting:
+        worst = max(r["memory"]["missing_gb"] for r in not_fitting)
+        oom_message = (
+            f"{len(not_fitting)} of {n} configuration(s) do not fit in GPU memory: up to "
+            f"{worst:.1f} GB per GPU missing (capacity {first['memory']['capacity_gb']:.1f} GB)"
+        )
+        if strict:  # before any output: --strict answers with the error alone
+            raise OutOfMemoryError(oom_message)
     prefill_bd = breakdown_rows(dep, first["batch"], first["prompt_len"], 0)
     decode_ctx = first["prompt_len"] + first["output_len"] / 2
     decode_bd = breakdown_rows(dep, first["batch"], 1, decode_ctx)
@@ -126,18 +136,8 @@ def predict(
 
     for notice in meta.get("notices", []):
         warn(notice)
-    not_fitting = [r for r in rows if not r["memory"]["fits"]]
-    if not_fitting:
-        worst = max(r["memory"]["missing_gb"] for r in not_fitting)
-        message = (
-            f"{len(not_fitting)} of {n} configuration(s) do not fit in GPU memory: up to "
-            f"{worst:.1f} GB per GPU missing (capacity {first['memory']['capacity_gb']:.1f} GB)"
-        )
-        if strict:
-            raise OutOfMemoryError(message)
-        from perfmodel.cli.typer_app import warn
-
-        warn(message)
+    if oom_message:
+        warn(oom_message)
 
 
 def _print_human(dep, rows, prefill_bd, decode_bd, meta) -> None:

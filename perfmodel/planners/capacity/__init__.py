@@ -32,6 +32,7 @@ from perfmodel.planners.capacity.search import (
 from perfmodel.planners.capacity.simulate import SIM_REQUESTS, SIM_SEED, simulate_replica
 from perfmodel.planners.capacity.workload import (
     Workload,
+    check_qps,
     fixed_workload,
     load_workload,
     parse_prices,
@@ -53,6 +54,7 @@ __all__ = [
     "CapacityPlan",
     "Workload",
     "candidates_for_gpu",
+    "check_qps",
     "cost_per_mtok",
     "fixed_workload",
     "fleet",

@@ -249,7 +249,7 @@ def _option(c: Candidates, i: int | None, wl: Workload, with_spec: bool) -> Capa
             reason="no TP x PP layout, precision and batch meets both SLOs and fits in memory",
         )
     lam_max = float(c.lam[i])
-    replicas = int(math.ceil(wl.qps / lam_max - 1e-9))
+    replicas = max(1, int(math.ceil(wl.qps / lam_max - 1e-9)))  # a tiny QPS still needs one
     base = CapacityOption(
         c.gpu,
         with_spec,
@@ -296,10 +296,17 @@ def plan_capacity(
         raise PerfModelError(f"--qps must be positive, got {workload.qps}")
     if not 0 < util <= 1:
         raise PerfModelError(f"utilization target must be in (0, 1], got {util}")
-    hws = [load_gpu(g) for g in gpus]
+    hws = list({hw.name: hw for hw in (load_gpu(g) for g in gpus)}.values())  # aliases once
     if not hws:
         raise PerfModelError("--gpus: no GPU given")
     prices = prices or {}
+    compared = [hw.name for hw in hws]
+    for name in prices:
+        if name not in compared:
+            raise PerfModelError(
+                f"--prices: {name} is not among the GPUs compared ({', '.join(compared)}); "
+                "price only those, or add it to --gpus"
+            )
     wl = workload
     prompt_samples = (
         wl.prompt_samples if wl.prompt_samples is not None else np.array([wl.prompt_mean])

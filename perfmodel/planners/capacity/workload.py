@@ -7,11 +7,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from perfmodel.errors import PerfModelError
+from perfmodel.specs import inputs
 from perfmodel.specs.hardware import load_gpu
 
 WORKLOAD_MAX_BYTES = 50_000_000
 WORKLOAD_MAX_ROWS = 1_000_000
 WORKLOAD_COLUMNS = ("prompt_len", "output_len", "arrival_time")
+QPS_MIN = 1e-3
+QPS_MAX = 1e6
+MAX_TOKENS = 1 << 30  # per request: past a billion tokens a length is a typo
 
 
 @dataclass(frozen=True)
@@ -40,9 +44,29 @@ class Workload:
         }
 
 
-def fixed_workload(qps: float, prompt_len: float, output_len: float) -> Workload:
+def check_qps(qps: float, what: str = "--qps") -> float:
+    """A request rate the capacity model can size a fleet for, else one line with the reason.
+
+    Below QPS_MIN (one request per ~17 minutes) a fleet idles: cost per token would count idle
+    hours, not serving. Above QPS_MAX the fleet exceeds any that exists (10^6 requests/s of a
+    4k-token prompt need ~10^5-10^6 GPUs), and the counts stop meaning anything."""
     if not (np.isfinite(qps) and qps > 0):
-        raise PerfModelError(f"--qps must be positive, got {qps}")
+        raise PerfModelError(f"{what} must be a positive number of requests per second, got {qps}")
+    if qps < QPS_MIN:
+        raise PerfModelError(
+            f"{what} {qps:g} is below {QPS_MIN:g} (one request per ~17 min): the fleet would "
+            "idle and cost per token would count idle hours; size one replica with predict"
+        )
+    if qps > QPS_MAX:
+        raise PerfModelError(
+            f"{what} {qps:g} is above {QPS_MAX:g} requests/s: a fleet larger than any that "
+            "exists; split the traffic"
+        )
+    return float(qps)
+
+
+def fixed_workload(qps: float, prompt_len: float, output_len: float) -> Workload:
+    check_qps(qps)
     return Workload(
         float(qps),
         float(prompt_len),
@@ -71,15 +95,17 @@ def load_workload(path, qps: float | None = None) -> Workload:
             f"{path}: workload file over {WORKLOAD_MAX_BYTES // 1_000_000} MB; sample it first"
         )
     suffix = path.suffix.lower()
+    if suffix not in (".csv", ".jsonl", ".ndjson"):
+        raise PerfModelError(f"{path}: workload must be .csv or .jsonl")
+    buffer = inputs.text_buffer(path, "workload file", max_bytes=WORKLOAD_MAX_BYTES)
     try:
         if suffix == ".csv":
-            frame = pd.read_csv(path, nrows=WORKLOAD_MAX_ROWS + 1)
-        elif suffix in (".jsonl", ".ndjson"):
-            frame = pd.read_json(path, lines=True, nrows=WORKLOAD_MAX_ROWS + 1)
+            frame = pd.read_csv(buffer, nrows=WORKLOAD_MAX_ROWS + 1)
         else:
-            raise PerfModelError(f"{path}: workload must be .csv or .jsonl")
-    except (ValueError, pd.errors.ParserError) as exc:
-        raise PerfModelError(f"{path}: cannot parse ({str(exc).splitlines()[0][:120]})") from None
+            frame = pd.read_json(buffer, lines=True, nrows=WORKLOAD_MAX_ROWS + 1)
+    except (ValueError, pd.errors.ParserError, RecursionError) as exc:
+        first = (str(exc).splitlines() or [exc.__class__.__name__])[0][:120]
+        raise PerfModelError(f"{path}: cannot parse ({first})") from None
     if len(frame) > WORKLOAD_MAX_ROWS:
         raise PerfModelError(f"{path}: more than {WORKLOAD_MAX_ROWS} rows; sample it first")
     missing = [c for c in WORKLOAD_COLUMNS if c not in frame.columns]
@@ -95,14 +121,23 @@ def load_workload(path, qps: float | None = None) -> Workload:
         cols[c] = v
     if len(frame) < 2:
         raise PerfModelError(f"{path}: need at least 2 requests")
-    if np.any(cols["prompt_len"] < 1) or np.any(cols["output_len"] < 1):
-        raise PerfModelError(f"{path}: prompt_len and output_len must be >= 1")
+    for c in ("prompt_len", "output_len"):
+        v = cols[c]
+        bad = (v < 1) | (v != np.round(v)) | (v > MAX_TOKENS)
+        if np.any(bad):
+            row = int(np.flatnonzero(bad)[0])
+            raise PerfModelError(
+                f"{path}: column '{c}', request {row + 1}: {v[row]:g} is not a whole number of "
+                f"tokens from 1 to {MAX_TOKENS}"
+            )
     t = np.sort(cols["arrival_time"])
     span = t[-1] - t[0]
     if qps is None:
         if span <= 0:
             raise PerfModelError(f"{path}: arrival_time spans no time; pass --qps")
-        qps = (t.size - 1) / span
+        qps = check_qps((t.size - 1) / span, f"{path}: the QPS from arrival_time")
+    else:
+        check_qps(qps)
     p, o = cols["prompt_len"], cols["output_len"]
     return Workload(
         float(qps),
@@ -123,9 +158,10 @@ def parse_prices(text: str | None) -> dict[str, float]:
     out: dict[str, float] = {}
     if not text:
         return out
+    given: dict[str, str] = {}
     for part in str(text).split(","):
         if not part.strip():
-            continue
+            raise PerfModelError(f"--prices: empty item in '{text}' (e.g. h100=3.0,a100=1.8)")
         name, sep, value = part.partition("=")
         if not sep or not name.strip():
             raise PerfModelError(f"--prices: expected GPU=USD_PER_HOUR, got '{part.strip()}'")
@@ -135,5 +171,11 @@ def parse_prices(text: str | None) -> dict[str, float]:
             raise PerfModelError(f"--prices: cannot read '{value.strip()}' as a price") from None
         if not (np.isfinite(price) and price > 0):
             raise PerfModelError(f"--prices: price for {name.strip()} must be positive")
-        out[load_gpu(name.strip()).name] = price
+        canonical = load_gpu(name.strip()).name
+        if canonical in out:
+            raise PerfModelError(
+                f"--prices: {canonical} priced twice ('{given[canonical]}' and '{part.strip()}'); "
+                "give one price per GPU"
+            )
+        out[canonical], given[canonical] = price, part.strip()
     return out
