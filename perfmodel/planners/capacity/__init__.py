@@ -9,6 +9,8 @@ from perfmodel.planners.capacity.plan import (
     MAX_SIM_EXTRA_REPLICAS,
     CapacityOption,
     CapacityPlan,
+    FeasibleCapacity,
+    InfeasibleCapacity,
     plan_capacity,
 )
 from perfmodel.planners.capacity.queueing import (
@@ -52,6 +54,8 @@ __all__ = [
     "Candidates",
     "CapacityOption",
     "CapacityPlan",
+    "FeasibleCapacity",
+    "InfeasibleCapacity",
     "Workload",
     "candidates_for_gpu",
     "check_qps",

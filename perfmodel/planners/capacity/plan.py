@@ -151,48 +151,41 @@ def _speculation_basis(best: dict | None) -> str:
 
 
 @dataclass(frozen=True)
-class CapacityOption:
-    """The cheapest fleet of one GPU type (with or without speculation); the JSON record of
-    `perfmodel capacity` is as_dict(). A field such as the deployment's pipeline parallelism
-    is added here, next to tp."""
+class FeasibleCapacity:
+    """The cheapest fleet of one GPU type (with or without speculation) among candidates that
+    fit in memory and meet both SLOs by the queueing formulas; meets_slo says whether the
+    simulation check agreed. The JSON record of `perfmodel capacity` is as_dict()."""
 
     gpu: str
     with_spec: bool
     meets_slo: bool
     profile: str
-    weight_dtype: str | None = None
-    kv_dtype: str | None = None
-    tp: int | None = None
-    pp: int | None = None  # pipeline stages per replica
-    gpus_per_node: int | None = None
-    nodes: int | None = None  # ceil(gpus_needed / gpus_per_node)
-    replicas: int | None = None  # data-parallel replicas (DP) of tp * pp GPUs
-    gpus_needed: int | None = None
-    batch: int | None = None
-    price_per_gpu_hour: float | None = None
-    cost_per_hour: float | None = None
-    cost_per_mtok: float | None = None
-    ttft_s: float | None = None
-    tpot_s: float | None = None
-    utilization: float | None = None
-    qps_per_replica_max: float | None = None
-    binding_constraint: str | None = None
-    prefill_s: float | None = None
-    decode_step_s: float | None = None
-    speculation: dict | None = None
-    reason: str | None = None  # why no candidate is feasible
-    replicas_added_by_simulation: int | None = None
+    weight_dtype: str
+    kv_dtype: str
+    tp: int
+    pp: int  # pipeline stages per replica
+    gpus_per_node: int
+    nodes: int  # ceil(gpus_needed / gpus_per_node)
+    replicas: int  # data-parallel replicas (DP) of tp * pp GPUs
+    gpus_needed: int
+    batch: int
+    price_per_gpu_hour: float
+    cost_per_hour: float
+    cost_per_mtok: float
+    ttft_s: float
+    tpot_s: float
+    utilization: float
+    qps_per_replica_max: float
+    binding_constraint: str
+    prefill_s: float
+    decode_step_s: float
+    speculation: dict | None  # None: plain decoding
+    index: int = field(repr=False)  # the candidate's row
+    replicas_added_by_simulation: int | None = None  # None: no simulation check
     simulation: dict | None = None
     why: str | None = None  # why this candidate won its GPU type (rank_key)
-    index: int | None = field(default=None, repr=False)  # the candidate's row
 
     def as_dict(self) -> dict:
-        if self.index is None:  # infeasible: the fields a user can read, all null
-            keys = ("gpu", "with_spec", "meets_slo", "tp", "pp", "nodes", "replicas")
-            keys += ("gpus_needed", "batch")
-            keys += ("cost_per_hour", "cost_per_mtok", "ttft_s", "tpot_s", "reason", "profile")
-            keys += ("why",)
-            return {k: getattr(self, k) for k in keys}
         out = {
             k: getattr(self, k)
             for k in (
@@ -208,26 +201,64 @@ class CapacityOption:
         return out
 
 
-def _with_replicas(c: Candidates, opt: CapacityOption, wl: Workload, replicas: int):
-    """The same option served by `replicas` replicas (each sees QPS / replicas)."""
-    i = opt.index
+@dataclass(frozen=True)
+class InfeasibleCapacity:
+    """A GPU type (with or without speculation) with no candidate that fits and meets both
+    SLOs; `reason` says why. It has no fleet: its fleet fields read None (last in rank_key)."""
+
+    gpu: str
+    with_spec: bool
+    profile: str
+    reason: str
+    meets_slo: bool = field(default=False, init=False)
+    # no fleet: the ranking and JSON fields a feasible option has, all None
+    cost_per_hour: None = field(default=None, init=False, repr=False)
+    ttft_s: None = field(default=None, init=False, repr=False)
+    tpot_s: None = field(default=None, init=False, repr=False)
+    why: None = field(default=None, init=False, repr=False)
+
+    def as_dict(self) -> dict:
+        """The fields a user can read; the fleet's are null."""
+        none = dict.fromkeys(("tp", "pp", "nodes", "replicas", "gpus_needed", "batch"))
+        return {
+            "gpu": self.gpu,
+            "with_spec": self.with_spec,
+            "meets_slo": False,
+            **none,
+            **dict.fromkeys(("cost_per_hour", "cost_per_mtok", "ttft_s", "tpot_s")),
+            "reason": self.reason,
+            "profile": self.profile,
+            "why": None,
+        }
+
+
+CapacityOption = FeasibleCapacity | InfeasibleCapacity
+
+
+def _fleet(c: Candidates, i: int, wl: Workload, replicas: int) -> dict:
+    """Candidate i served by `replicas` replicas (each sees QPS / replicas): fleet size,
+    cost and the load metrics."""
     lam = wl.qps / replicas
     ttft, tpot, u = load_metrics(
         c.s_mean[i], c.s_p90[i], c.d_p90[i], c.d_mean[i], c.batch[i], wl.output_mean, lam
     )
     gpus = replicas * int(c.tp[i]) * int(c.pp[i])  # fleet cost = replicas x tp x pp x price
     cost = gpus * c.price
-    return replace(
-        opt,
-        replicas=replicas,
-        gpus_needed=gpus,
-        nodes=-(-gpus // c.gpus_per_node),
-        cost_per_hour=cost,
-        cost_per_mtok=float(cost_per_mtok(cost, wl.qps, wl.output_mean)),
-        ttft_s=float(ttft),
-        tpot_s=float(tpot),
-        utilization=float(u),
-    )
+    return {
+        "replicas": replicas,
+        "gpus_needed": gpus,
+        "nodes": -(-gpus // c.gpus_per_node),
+        "cost_per_hour": cost,
+        "cost_per_mtok": float(cost_per_mtok(cost, wl.qps, wl.output_mean)),
+        "ttft_s": float(ttft),
+        "tpot_s": float(tpot),
+        "utilization": float(u),
+    }
+
+
+def _with_replicas(c: Candidates, opt: FeasibleCapacity, wl: Workload, replicas: int):
+    """The same option served by `replicas` replicas (each sees QPS / replicas)."""
+    return replace(opt, **_fleet(c, opt.index, wl, replicas))
 
 
 def _sim_meets(sim: dict, slo_ttft_s: float, slo_tpot_s: float) -> bool:
@@ -241,20 +272,19 @@ def _sim_meets(sim: dict, slo_ttft_s: float, slo_tpot_s: float) -> bool:
 
 def _option(c: Candidates, i: int | None, wl: Workload, with_spec: bool) -> CapacityOption:
     if i is None:
-        return CapacityOption(
+        return InfeasibleCapacity(
             c.gpu,
             with_spec,
-            False,
             c.profile,
-            reason="no TP x PP layout, precision and batch meets both SLOs and fits in memory",
+            "no TP x PP layout, precision and batch meets both SLOs and fits in memory",
         )
     lam_max = float(c.lam[i])
     replicas = max(1, int(math.ceil(wl.qps / lam_max - 1e-9)))  # a tiny QPS still needs one
-    base = CapacityOption(
-        c.gpu,
-        with_spec,
-        True,
-        c.profile,
+    return FeasibleCapacity(
+        gpu=c.gpu,
+        with_spec=with_spec,
+        meets_slo=True,
+        profile=c.profile,
         weight_dtype=c.weight_dtype[i],
         kv_dtype=c.kv_dtype[i],
         tp=int(c.tp[i]),
@@ -268,8 +298,8 @@ def _option(c: Candidates, i: int | None, wl: Workload, with_spec: bool) -> Capa
         decode_step_s=float(c.d_p90[i]),
         speculation=c.spec[i],
         index=i,
+        **_fleet(c, i, wl, replicas),
     )
-    return _with_replicas(c, base, wl, replicas)
 
 
 def plan_capacity(
@@ -414,7 +444,7 @@ def _config(tp: int, pp: int, w: str, k: str) -> str:
     return f"TP{tp}" + (f" x PP{pp}" if pp > 1 else "") + f" {w}/{k}"
 
 
-def _checked(c, i, wl, spec, slo_ttft_s, slo_tpot_s, samples) -> CapacityOption:
+def _checked(c, i, wl, spec, slo_ttft_s, slo_tpot_s, samples) -> FeasibleCapacity:
     """Candidate i at the formulas' fleet, checked by the simulation: where the simulation
     misses an SLO (the utilization model ignores waiting for a free batch slot), replicas
     are added (at most MAX_SIM_EXTRA_REPLICAS) until it meets both."""
@@ -436,7 +466,7 @@ def _checked(c, i, wl, spec, slo_ttft_s, slo_tpot_s, samples) -> CapacityOption:
     )
 
 
-def _simulate_option(c: Candidates, opt: CapacityOption, wl: Workload, prompts, outputs) -> dict:
+def _simulate_option(c: Candidates, opt: FeasibleCapacity, wl: Workload, prompts, outputs) -> dict:
     """Simulate one replica of the chosen option at QPS / replicas (plain step times; with
     speculation the modeled per-token decode time replaces the step at the full batch)."""
     i = opt.index
