@@ -21,7 +21,8 @@ COMMANDS = {
     "perfmodel.cli.commands.predict": ("predict",),
     "perfmodel.cli.commands.listing": ("list",),
     "perfmodel.cli.commands.specdecode": ("specdecode", "critical-length", "min-acceptance"),
-    "perfmodel.cli.commands.validate": ("validate", "calibrate"),
+    "perfmodel.cli.commands.validate": ("validate",),
+    "perfmodel.cli.commands.calibrate": ("calibrate",),
     "perfmodel.cli.commands.specprefill": ("specprefill",),
     "perfmodel.cli.commands.recommend": ("recommend",),
     "perfmodel.cli.commands.capacity": ("capacity",),
@@ -81,9 +82,11 @@ def main(argv: list[str] | None = None) -> int:
 def _run(argv: list[str] | None) -> int:
     from typer.main import get_group
 
+    from perfmodel.cli import typer_app
     from perfmodel.errors import PerfModelError
 
     args = sys.argv[1:] if argv is None else list(argv)
+    typer_app.ARGV[:] = args
     try:
         _load_commands(modules_for(args))
         # a group even when one command is loaded, so `perfmodel NAME ...` keeps its shape
