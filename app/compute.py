@@ -82,9 +82,9 @@ def explorer(cfg: dict, batch: int, prompt_len: int, output_len: int) -> dict:
 
 
 # --- page 5: validation ----------------------------------------------------------------------
-def _scores_frames(result: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _scores_frames(result) -> tuple[pd.DataFrame, pd.DataFrame]:
     tables, points = [], []
-    for s in result["scores"]:
+    for s in result.scores:
         table, _, quantity = s.name.partition("/")
         tables.append(
             {
@@ -120,7 +120,11 @@ def published_validation(profile: str = "auto") -> dict:
 
     result = validate_tables(published_tables(), None if profile == "auto" else profile)
     tables, points = _scores_frames(result)
-    return {"tables": tables, "points": points, "memory_checks": result["memory_checks"]}
+    return {
+        "tables": tables,
+        "points": points,
+        "memory_checks": [c.as_dict() for c in result.memory_checks],
+    }
 
 
 def uploaded_validation(data: bytes, filename: str, profile: str = "auto") -> dict:
@@ -145,7 +149,11 @@ def uploaded_validation(data: bytes, filename: str, profile: str = "auto") -> di
             )
         result = validate_tables([table], _profile_arg(profile))
     tables, points = _scores_frames(result)
-    out = {"tables": tables, "points": points, "memory_checks": result["memory_checks"]}
+    out = {
+        "tables": tables,
+        "points": points,
+        "memory_checks": [c.as_dict() for c in result.memory_checks],
+    }
     return {**out, "notes": list(table.notes)}  # rows dropped, and why
 
 
