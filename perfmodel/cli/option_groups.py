@@ -22,6 +22,7 @@ from dataclasses import MISSING, dataclass, fields
 from typing import Any
 
 from perfmodel.cli.typer_app import (
+    EpOpt,
     GpuOpt,
     KvDtypeOpt,
     ModelOpt,
@@ -56,6 +57,7 @@ DEPLOYMENT = OptionGroup(
         "num_gpus": NumGpusOpt,
         "tp": TpOpt,
         "pp": PpOpt,
+        "ep": EpOpt,
         "weight_dtype": WeightDtypeOpt,
         "kv_dtype": KvDtypeOpt,
         "mode": ModeOpt,

@@ -15,15 +15,17 @@ from perfmodel.core.deployment import Deployment, make_deployment
 
 @dataclass(frozen=True)
 class DeploymentOptions:
-    """One deployment as named by the user. tp None = num_gpus / pp; mode and profile None =
-    the profile fitted for the GPU and its mode."""
+    """One deployment as named by the user. tp None = num_gpus / pp; ep: expert parallelism
+    (MoE); weight_dtype None = the checkpoint's quantization_config, else bf16; mode and
+    profile None = the profile fitted for the GPU and its mode."""
 
     model: str = "8b"
     gpu: str = "h100"
     num_gpus: int = 1
     tp: int | None = None
     pp: int = 1
-    weight_dtype: str = "bf16"
+    ep: int = 1
+    weight_dtype: str | None = None
     kv_dtype: str = "bf16"
     mode: str | None = None
     profile: str | None = None
@@ -40,4 +42,5 @@ class DeploymentOptions:
             self.mode,
             self.profile,
             pp=self.pp,
+            ep=self.ep,
         )

@@ -386,7 +386,7 @@ def planner_configs(target: Deployment, drafts: str | None = None) -> list[Draft
     """The draft configurations recommend and capacity search: the default speculator model
     and self-speculation (or the user's drafts), full KV and StreamingLLM PLANNER_BUDGETS."""
     if drafts is None:
-        small = default_speculator(target.model, target.tp)
+        small = default_speculator(target.model, target.tp, role="draft")
         names = [n for n in (small, SELF) if n]
     else:
         names = split_names(drafts, "--draft")

@@ -5,25 +5,38 @@ from __future__ import annotations
 import numpy as np
 
 from perfmodel.cli.typer_app import warn
-from perfmodel.core.deployment import Deployment, make_deployment
+from perfmodel.core.deployment import Deployment
 from perfmodel.core.deployment import basis_label as basis  # noqa: F401 (re-exported)
 from perfmodel.core.options import DeploymentOptions
 
 
 def deployment(
-    model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, quiet=False, pp=1
+    model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, quiet=False, pp=1, ep=1
 ) -> Deployment:
-    dep = make_deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, pp=pp)
-    if dep.profile.note and not quiet:
-        warn(dep.profile.note)
-    return dep
+    """deployment_of for commands that still pass the options one by one."""
+    options = DeploymentOptions(
+        model=model,
+        gpu=gpu,
+        num_gpus=num_gpus,
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        weight_dtype=weight_dtype,
+        kv_dtype=kv_dtype,
+        mode=mode,
+        profile=profile,
+    )
+    return deployment_of(options, quiet)
 
 
 def deployment_of(options: DeploymentOptions, quiet: bool = False) -> Deployment:
-    """Load the user's deployment; the profile's note (e.g. a borrowed profile) as a warning."""
+    """Load the user's deployment; the profile's note (e.g. a borrowed profile) and the
+    model's notices (e.g. an unknown model_type priced as a family) as warnings."""
     dep = options.deployment()
     if dep.profile.note and not quiet:
         warn(dep.profile.note)
+    for note in () if quiet else dep.model.notices:
+        warn(note)
     return dep
 
 

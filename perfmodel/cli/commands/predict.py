@@ -10,6 +10,7 @@ import typer
 from perfmodel.cli.commands.common import basis, deployment, fmt_si, fmt_time
 from perfmodel.cli.typer_app import (
     BatchOpt,
+    EpOpt,
     GpuOpt,
     JsonOpt,
     KvDtypeOpt,
@@ -38,10 +39,11 @@ def predict(
     num_gpus: NumGpusOpt = 1,
     tp: TpOpt = None,
     pp: PpOpt = 1,
+    ep: EpOpt = 1,
     batch: BatchOpt = "1",
     prompt_len: PromptOpt = "4k",
     output_len: OutputOpt = "256",
-    weight_dtype: WeightDtypeOpt = "bf16",
+    weight_dtype: WeightDtypeOpt = None,
     kv_dtype: KvDtypeOpt = "bf16",
     mode: ModeOpt = None,
     profile: ProfileOpt = None,
@@ -53,7 +55,7 @@ def predict(
     """Predict TTFT, TPOT, e2e latency, throughput and memory per GPU (lists sweep)."""
     from perfmodel.core.api import predict_arrays
 
-    dep = deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, pp=pp)
+    dep = deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, pp=pp, ep=ep)
     b = np.array(parse_size_list(batch, "--batch"), float)
     p = np.array(parse_size_list(prompt_len, "--prompt-len"), float)
     o = np.array(parse_size_list(output_len, "--output-len"), float)
@@ -111,6 +113,7 @@ def predict(
         "dp": dep.dp,
         "nodes": dep.nodes,
         "gpus_per_node": dep.gpus_per_node,
+        "ep": dep.ep,
         "weight_dtype": dep.weight_dtype,
         "kv_dtype": dep.kv_dtype,
         "profile": dep.profile.name,
