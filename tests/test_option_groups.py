@@ -32,7 +32,7 @@ def _app(**group_kwargs) -> tuple[typer.Typer, object]:
 
 
 def test_flags_become_one_record_with_record_defaults_elsewhere():
-    app, _ = _app(exclude=("pp",), model="70b")
+    app, _ = _app(exclude=("pp", "ep"), model="70b")
     seen.clear()
     result = CliRunner().invoke(
         app, ["show", "--gpu", "a100", "-n", "4", "--kv-dtype", "fp8", "--extra", "3"]
@@ -42,13 +42,13 @@ def test_flags_become_one_record_with_record_defaults_elsewhere():
 
 
 def test_excluded_flag_is_not_accepted():
-    app, _ = _app(exclude=("pp",))
+    app, _ = _app(exclude=("pp", "ep"))
     result = CliRunner().invoke(app, ["show", "--pp", "2"])
     assert result.exit_code == 2 and "--pp" in result.output
 
 
 def test_options_stand_where_the_record_stood_and_last_ones_before_json():
-    _, show = _app(exclude=("pp",), last=DTYPES_MODE_PROFILE)
+    _, show = _app(exclude=("pp", "ep"), last=DTYPES_MODE_PROFILE)
     names = list(inspect.signature(show).parameters)
     assert names == [
         *("model", "gpu", "num_gpus", "tp", "extra"),

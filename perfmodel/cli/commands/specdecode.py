@@ -97,7 +97,7 @@ def _meta(dep, configs, gammas) -> dict:
 
 
 @app.command()
-@option_group("target", DEPLOYMENT, exclude=("pp",), last=DTYPES_MODE_PROFILE)
+@option_group("target", DEPLOYMENT, exclude=("pp", "ep"), last=DTYPES_MODE_PROFILE)
 @option_group("choices", SPECULATION)
 def specdecode(
     *,
@@ -238,7 +238,7 @@ def _print_specdecode(dep, rows, meta, optimizing) -> None:
 
 
 @app.command("critical-length")
-@option_group("target", DEPLOYMENT, exclude=("pp",), last=DTYPES_MODE_PROFILE)
+@option_group("target", DEPLOYMENT, exclude=("pp", "ep"), last=DTYPES_MODE_PROFILE)
 @option_group("choices", SPECULATION)
 def critical_length_cmd(
     *,
@@ -313,7 +313,7 @@ def critical_length_cmd(
 
 
 @app.command("min-acceptance")
-@option_group("target", DEPLOYMENT, exclude=("pp",), last=DTYPES_MODE_PROFILE)
+@option_group("target", DEPLOYMENT, exclude=("pp", "ep"), last=DTYPES_MODE_PROFILE)
 @option_group("choices", SPECULATION, exclude=("acceptance_rate", "acceptance_len"))
 def min_acceptance_cmd(
     *,
