@@ -10,12 +10,8 @@ from pathlib import Path
 import pytest
 
 from perfmodel.cli.main import main
-from perfmodel.planners.capacity.plan import (
-    CapacityPlan,
-    FeasibleCapacity,
-    InfeasibleCapacity,
-    rank_key,
-)
+from perfmodel.planners.capacity.plan import CapacityPlan, rank_key
+from perfmodel.planners.capacity.records import FeasibleCapacity, InfeasibleCapacity
 from perfmodel.planners.critical import from_raw
 
 FIXTURES = Path(__file__).parent / "fixtures"

@@ -20,16 +20,11 @@ from perfmodel.core.deployment import Deployment
 from perfmodel.core.inference import decode_step_time
 from perfmodel.core.memory import MemoryReport, memory_report
 from perfmodel.errors import PerfModelError
-from perfmodel.planners.speculation.acceptance import (  # noqa: F401 (re-exported)
+from perfmodel.planners.speculation.acceptance import (
     ASSUMED_ACCEPTANCE,
     AcceptanceBasis,
     AcceptancePolicy,
-    acceptance_rate_from_length,
-    all_assumed,
-    check_acceptance_rate,
     expected_accepted,
-    published_acceptance,
-    resolve_acceptance,
     resolve_bases,
 )
 from perfmodel.planners.speculation.deploy import (
@@ -38,12 +33,9 @@ from perfmodel.planners.speculation.deploy import (
     helper_deployment,
     helper_memory,
 )
-from perfmodel.planners.speculation.drafts import (  # noqa: F401 (re-exported)
-    DEFAULT_BUDGETS,
-    KV_METHODS,
+from perfmodel.planners.speculation.drafts import (
     DraftConfig,
     draft_configs,
-    parse_draft_kv,
     split_names,
 )
 
@@ -354,10 +346,13 @@ class SpecDecodeChoice:
         return f"{self.draft}/{self.draft_kv} gamma {self.gamma}"
 
 
-def choice_at(grid: SpecDecodeGrid, n: int, require_fit: bool = True) -> SpecDecodeChoice | None:
+def choice_at(
+    grid: SpecDecodeGrid, n: int, require_fit: bool = True, masked: np.ndarray | None = None
+) -> SpecDecodeChoice | None:
     """The grid's best configuration at point n (None when nothing is ranked, or nothing
-    fits and require_fit)."""
-    s = grid.masked_speedup(require_fit)[:, :, n]
+    fits and require_fit). masked: grid.masked_speedup(require_fit), passed in by a caller
+    that asks for every point (computed once, not once per point)."""
+    s = (grid.masked_speedup(require_fit) if masked is None else masked)[:, :, n]
     if not np.any(np.isfinite(s)):
         return None
     c, g = np.unravel_index(int(np.argmax(s)), s.shape)

@@ -11,8 +11,15 @@ import numpy as np
 from perfmodel.core.deployment import Deployment
 from perfmodel.errors import PerfModelError
 from perfmodel.planners import specdecode as sd
-from perfmodel.planners.speculation import DraftConfig, helper_deployment
-from perfmodel.planners.speculation.acceptance import AcceptancePolicy
+from perfmodel.planners.speculation.acceptance import (
+    ASSUMED_ACCEPTANCE,
+    AcceptancePolicy,
+    all_assumed,
+    resolve_acceptance,
+    resolve_bases,
+)
+from perfmodel.planners.speculation.deploy import helper_deployment
+from perfmodel.planners.speculation.drafts import DraftConfig, draft_configs
 from perfmodel.specs.units import parse_size_list
 
 DEFAULT_BUDGETS_TEXT = "128,256,512,1024,2048,4096,8192"
@@ -50,23 +57,23 @@ def resolve_speculation(dep: Deployment, options: SpeculationOptions) -> Specula
     """Check the choices against the target deployment (draft size and vocabulary, gamma,
     acceptance) before any work; raises PerfModelError with one line naming the option."""
     budget_list = parse_size_list(options.budgets, "--budgets")
-    configs = sd.draft_configs(options.draft, options.draft_kv, budget_list)
+    configs = draft_configs(options.draft, options.draft_kv, budget_list)
     for cfg in configs:
         helper_deployment(dep, cfg.draft, "draft")  # size and vocabulary checks before any work
     gamma, length = options.gamma, options.acceptance_len
     gammas = sd.check_gammas([gamma]) if gamma is not None else np.array(sd.DEFAULT_GAMMAS, float)
-    rate = sd.resolve_acceptance(options.acceptance_rate, length, gamma)
+    rate = resolve_acceptance(options.acceptance_rate, length, gamma)
     if length is not None and gamma is not None and not 1 <= length < gamma + 1:
         raise PerfModelError(f"acceptance length must be in [1, gamma+1) = [1, {gamma + 1})")
     # the planners' policy (recommend, capacity, the dashboard): the user's rate, else
     # published data, else (only where no configuration has any) an assumed rate, labeled
     policy = sd.planner_policy(rate)
     notices = ()
-    if rate is None and sd.all_assumed(sd.resolve_bases(dep, configs, [1.0], policy)):
+    if rate is None and all_assumed(resolve_bases(dep, configs, [1.0], policy)):
         notices = (
             f"no published acceptance data for {dep.model.name} with "
             f"{', '.join(c.label for c in configs[:3])}{' ...' if len(configs) > 3 else ''}; "
-            f"assuming {sd.ASSUMED_ACCEPTANCE:g} per token (labeled 'assumed'): pass "
+            f"assuming {ASSUMED_ACCEPTANCE:g} per token (labeled 'assumed'): pass "
             "--acceptance-rate or --acceptance-len to set it",
         )
     return SpeculationSetup(configs, gammas, policy, notices)

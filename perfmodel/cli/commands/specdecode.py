@@ -13,7 +13,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from perfmodel.cli.commands.common import basis, deployment_of
+from perfmodel.cli.commands.common import deployment_of
 from perfmodel.cli.option_groups import DEPLOYMENT, DTYPES_MODE_PROFILE, OptionGroup, option_group
 from perfmodel.cli.typer_app import (
     BatchOneOpt,
@@ -24,6 +24,7 @@ from perfmodel.cli.typer_app import (
     emit_json,
     warn,
 )
+from perfmodel.core.deployment import basis_label as basis
 from perfmodel.core.options import DeploymentOptions
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.specdecode_setup import SpeculationOptions, resolve_speculation
@@ -325,6 +326,7 @@ def min_acceptance_cmd(
 ) -> None:
     """Minimum per-token acceptance rate for speculative decoding to break even (speedup 1)."""
     from perfmodel.planners import specdecode as sd
+    from perfmodel.planners.speculation.acceptance import expected_accepted
 
     dep, configs, gammas, _ = _setup(target, choices)
     b = parse_size_list(batch, "--batch")
@@ -339,9 +341,7 @@ def min_acceptance_cmd(
         "prompt_len": p[0],
         "min_acceptance_rate": best["min_acceptance_rate"] if best else None,
         "min_acceptance_len": (
-            float(sd.expected_accepted(best["min_acceptance_rate"], best["gamma"]))
-            if best
-            else None
+            float(expected_accepted(best["min_acceptance_rate"], best["gamma"])) if best else None
         ),
         "draft": best["draft"] if best else None,
         "draft_kv": best["draft_kv"] if best else None,

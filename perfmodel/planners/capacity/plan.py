@@ -28,12 +28,11 @@ from perfmodel.planners.capacity.queueing import (
     load_metrics,
 )
 from perfmodel.planners.capacity.rank import (
-    MAX_SIM_CANDIDATES,  # noqa: F401 (re-exported)
     MAX_SIM_EXTRA_REPLICAS,
     best_checked,
     rank_key,
 )
-from perfmodel.planners.capacity.records import (  # noqa: F401 (CapacityOption re-exported)
+from perfmodel.planners.capacity.records import (
     CapacityOption,
     FeasibleCapacity,
     InfeasibleCapacity,

@@ -44,13 +44,8 @@ from perfmodel.planners.specdecode import (
     planner_configs,
     planner_policy,
 )
-from perfmodel.planners.specprefill import (
-    DEFAULT_KEEP_RATES,
-    decide_keep_rate,
-    kept_tokens,
-    recommend_keep_rate,
-    specprefill_times,
-)
+from perfmodel.planners.specprefill import DEFAULT_KEEP_RATES, decide_keep_rate, recommend_keep_rate
+from perfmodel.planners.specprefill_cost import kept_tokens, specprefill_times
 from perfmodel.planners.speculation.deploy import (
     FIRST_STAGE,
     SELF,
@@ -226,7 +221,8 @@ def spec_decode_service(dep_t: Deployment, wl: Workload, acceptance_rate: float 
         g = evaluate_grid(
             dep_t, configs, BATCH_GRID, ctx, acceptance_rate=policy, output_len=out_len
         )
-        choices = [choice_at(g, n, require_fit=True) for n in range(BATCH_GRID.size)]
+        masked = g.masked_speedup(require_fit=True)
+        choices = [choice_at(g, n, True, masked) for n in range(BATCH_GRID.size)]
         sd = np.array([np.inf if c is None else c.t_sd_s for c in choices])
         out.append((sd, choices))
     return SpecDecodeService(out[0][0], out[1][0], out[0][1])
