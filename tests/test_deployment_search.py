@@ -108,7 +108,7 @@ def test_ties_on_gpus_and_precision_go_to_the_shortest_request():
 )
 def test_more_memory_per_gpu_never_needs_more_gpus(model, batch, prompt, scale):
     hw = load_gpu("h100")
-    bigger = hw.model_copy(update={"hbm_capacity_gb": hw.hbm_capacity_gb * scale})
+    bigger = replace(hw, hbm_capacity_gb=hw.hbm_capacity_gb * scale)
     small, _, _ = best_on_gpu(model, hw, batch, prompt, 256)
     large, _, _ = best_on_gpu(model, bigger, batch, prompt, 256)
     if small is not None:

@@ -48,7 +48,8 @@ def _priced_ops(dep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_b
     group_batch = np.asarray(batch, float) / dep.attn_dp
     shape = make_shape(group_batch, new_tokens, cached, logits_per_seq, dep.tp, kv_budget, dep.ep)
     ops = forward_ops(dep.model, shape, dep.w_bytes, dep.kv_bytes)
-    kp = kernel_pricing(dep.optable, dep.gpu)
+    # a measured table prices Llama blocks only (ModelSpec.llama_block; table_skipped)
+    kp = kernel_pricing(dep.optable, dep.gpu) if dep.model.llama_block else None
     return shape, ops, (price_pass(kp, dep, shape, ops) if kp is not None else None)
 
 
@@ -105,11 +106,23 @@ def pass_breakdown(
     return PassResult(total, overhead, ops, times, table.notices if table is not None else ())
 
 
+def table_skipped(dep: Deployment) -> str:
+    """Why an operator table does not price this model (ModelSpec.llama_block)."""
+    m = dep.model
+    return (
+        f"operator table {dep.profile.optable} measures Llama-style blocks; {m.name} "
+        f"({m.attention_kind}{', MoE' if m.is_moe else ''}) is priced by roofline with the "
+        "profile's efficiencies"
+    )
+
+
 def table_notices(dep: Deployment, batch, prompt_len, output_len) -> list[str]:
     """What the operator table says about these requests: which table (measured, or
     transferred to another GPU) and every clamp outside its measured range."""
     if dep.optable is None:
         return []
+    if not dep.model.llama_block:
+        return [table_skipped(dep)]
     if kernel_pricing(dep.optable, dep.gpu) is None:
         return [
             f"operator table {dep.profile.optable} does not transfer to {dep.gpu.name} (another "

@@ -10,6 +10,7 @@ import typer
 from perfmodel.cli.commands.common import deployment, fmt_si, fmt_time
 from perfmodel.cli.typer_app import (
     BatchOpt,
+    EpOpt,
     GpuOpt,
     JsonOpt,
     KvDtypeOpt,
@@ -40,15 +41,7 @@ def predict(
     num_gpus: NumGpusOpt = 1,
     tp: TpOpt = None,
     pp: PpOpt = 1,
-    ep: Annotated[
-        int,
-        typer.Option(
-            "--ep",
-            min=1,
-            help="Expert parallelism (MoE): experts spread over EP GPUs, attention in EP/TP "
-            "groups of TP GPUs on their share of the batch (default 1: experts TP-split).",
-        ),
-    ] = 1,
+    ep: EpOpt = 1,
     batch: BatchOpt = "1",
     prompt_len: PromptOpt = "4k",
     output_len: OutputOpt = "256",

@@ -107,7 +107,7 @@ def _tabulated(kp: KernelPricing, dep, tp: float):
     TP degree, dtypes and sustained matmul rate)."""
     key = (
         kp.curves.table.path,
-        dep.gpu.model_dump_json(),
+        repr(dep.gpu),
         dep.model,
         tp,
         dep.weight_dtype,
