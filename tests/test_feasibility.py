@@ -47,10 +47,12 @@ def one_error_line(err: str) -> str:
 
 # --- recommend honours its SLOs ----------------------------------------------------------
 def test_recommend_slo_tpot_is_met_by_the_printed_deployment():
-    # the case: 70B at batch 1 with a 8 ms TPOT SLO printed 2x H100 at 18.5 ms, exit 0
+    # the case: 70B at batch 1 with a 8 ms TPOT SLO printed 2x H100 at 18.5 ms, exit 0;
+    # priced by the profile (vllm-0.6.3-h100; the newer default vllm-0.24.0-h100 has
+    # slower measured FP8 GEMMs at these shapes, so there only int4 weights reach 8 ms)
     rc, out, _ = cli(
         "recommend", "--model", "70b", "--bsz", "1", "--gpu", "h100", "--slo-tpot", "0.008",
-        "--json",
+        "--profile", "vllm-0.6.3-h100", "--json",
     )  # fmt: skip
     assert rc == 0
     d = json.loads(out)
@@ -63,7 +65,8 @@ def test_recommend_slo_tpot_is_met_by_the_printed_deployment():
     # the deployment it prints is the one predict prices: same TPOT through predict's path
     rc, out, _ = cli(
         "predict", "--model", "70b", "--num-gpus", str(dep["tp"]), "--weight-dtype", "fp8",
-        "--kv-dtype", dep["kv_dtype"], "--prompt-len", "32k", "--output-len", "512", "--json",
+        "--kv-dtype", dep["kv_dtype"], "--prompt-len", "32k", "--output-len", "512",
+        "--profile", "vllm-0.6.3-h100", "--json",
     )  # fmt: skip
     assert rc == 0 and json.loads(out)["tpot_s"] == pytest.approx(dep["tpot_s"], rel=1e-12)
 
@@ -121,6 +124,8 @@ def test_tp16_when_asked_is_priced_over_the_inter_node_network():
     assert rc == 0 and "TP across nodes" in err
     d = json.loads(out)
     assert d["tp_across_nodes"] and any("inter-node" in x for x in d["labels"])
+    # the network prices it, not the profile's all-reduce table measured inside one node
+    assert d["basis_by_class"]["allreduce"].startswith("TP across nodes (asked for)")
     # hand-computed decode all-reduce at the mean context: 2 per layer, ring bytes over the
     # 50 GB/s-per-GPU InfiniBand of an HGX H100 node, latency = profile's + the network's
     dep = make_deployment("70b", "h100", 16, allow_cross_node_tp=True)

@@ -125,7 +125,7 @@ MIXTRAL = json.loads(
     (CONFIG_DIR / "Mixtral-8x7B" / "config.json").read_text()  # a MoE config to break
 )
 GPU_YAML = (Path(__file__).resolve().parent.parent / "hardware_specs" / "h100-sxm.yaml").read_text()
-PROFILE_YAML = (CONFIG_DIR.parent / "profiles" / "vllm-h100.yaml").read_text()
+PROFILE_YAML = (CONFIG_DIR.parent / "profiles" / "vllm-0.6.3-h100.yaml").read_text()
 FILES.update(
     {
         # encodings: what Windows PowerShell and Excel write
@@ -397,7 +397,9 @@ CASES = [
     error("predict", "--gpu", "{tmp}/gpu_inf_bw.yaml", says="hbm_bandwidth_tbps"),
     error("predict", "--gpu", "{tmp}/gpu_old_schema.yaml", says="field 'max_gpus_per_node'"),
     error("predict", "--profile", "hardware_specs/h100-sxm.yaml", says="pass it as --gpu"),
-    error("predict", "--gpu", "perfmodel/profiles/vllm-h100.yaml", says="pass it as --profile"),
+    error(
+        "predict", "--gpu", "perfmodel/profiles/vllm-0.6.3-h100.yaml", says="pass it as --profile"
+    ),
     error("capacity", "--qps", "1e-9", says="below 0.001"),
     error("capacity", "--qps", "1e300", says="above 1e+06"),
     error("capacity", "--qps", "1", "--prices", "h100=3,h100-sxm=4", says="priced twice"),

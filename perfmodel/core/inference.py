@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from perfmodel.core import pipeline
+from perfmodel.core.collective import pass_allreduce_seconds
 from perfmodel.core.cost import OpTime, kernels_per_pass, op_time, overhead_time
 from perfmodel.core.deployment import Deployment, tp_link
 from perfmodel.core.ops import OpCost, forward_ops, make_shape
@@ -75,6 +76,8 @@ def pass_time(
     seconds = []
     for op, m in zip(ops, measured, strict=True):
         if m is None:
+            m = pass_allreduce_seconds(dep, op, shape)
+        if m is None:
             n = kernels_per_pass(op.name, dep.model.num_layers)
             m = op_time(
                 op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode, n, tp_link(dep)
@@ -94,6 +97,10 @@ def pass_breakdown(
     for op, m in zip(ops, measured, strict=True):
         n = kernels_per_pass(op.name, dep.model.num_layers)
         t = op_time(op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode, n, tp_link(dep))
+        if m is None:
+            m = pass_allreduce_seconds(dep, op, shape)
+            if m is not None:
+                t = OpTime(t.name, t.kind, m, t.compute_s, t.memory_s, m)
         times.append(
             t if m is None else OpTime(t.name, t.kind, m, t.compute_s, t.memory_s, t.comm_s)
         )

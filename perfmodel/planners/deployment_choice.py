@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from perfmodel.core.basis import basis_by_class
 from perfmodel.core.deployment import Deployment
 from perfmodel.errors import PerfModelError
 
@@ -53,6 +54,7 @@ class DeploymentChoice:
 
     def as_dict(self) -> dict:
         return {
+            "basis_by_class": basis_by_class(self.deployment),
             "gpu": self.gpu,
             "nodes": self.nodes,
             "gpus_per_node": self.gpus_per_node,

@@ -196,6 +196,7 @@ class Recommendation:
             "profile": self.profile,
             "mode": self.mode,
             "basis": self.basis,
+            "basis_by_class": d.as_dict()["basis_by_class"],
             "slos": self.slos.as_dict(),
             "slo_check": slo_check(self.slos, d),
             "binding": None if self.binding is None else self.binding.as_dict(),

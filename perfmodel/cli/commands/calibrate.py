@@ -70,6 +70,7 @@ def calibrate(
         write_profile_yaml,
     )
     from perfmodel.planners.feasibility.outputs import check_output_path
+    from perfmodel.specs.hardware import resolve_gpu
     from perfmodel.specs.profile import PARAMETERS, load_profile, profile_for
 
     if measurements is None and table is None:
@@ -131,7 +132,8 @@ def calibrate(
     fitted = replace(
         result.profile,
         framework=framework_of(tables, start.framework),
-        gpus=tuple(sorted({o.gpu for o in observations if o.gpu})) or start.gpus,
+        # canonical names (a row's 'h100' is h100-sxm): the start's operator table checks them
+        gpus=tuple(sorted({resolve_gpu(o.gpu).name for o in observations if o.gpu})) or start.gpus,
         description=f"fitted by perfmodel calibrate from {start.name}",
         provenance=provenance(result, [t.path for t in tables]),
         unidentified=dict(result.unidentified),  # about this data only, not the start's notes

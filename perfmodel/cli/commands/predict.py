@@ -12,6 +12,7 @@ from perfmodel.cli.typer_app import (
     BatchOpt,
     BeyondContextOpt,
     CrossNodeTpOpt,
+    EpOpt,
     GpuOpt,
     JsonOpt,
     KvDtypeOpt,
@@ -28,6 +29,7 @@ from perfmodel.cli.typer_app import (
     console,
     emit_json,
 )
+from perfmodel.core.basis import basis_by_class
 from perfmodel.core.breakdown import breakdown_rows
 from perfmodel.core.deployment import basis_label as basis
 from perfmodel.errors import OutOfMemoryError
@@ -42,15 +44,7 @@ def predict(
     num_gpus: NumGpusOpt = 1,
     tp: TpOpt = None,
     pp: PpOpt = 1,
-    ep: Annotated[
-        int,
-        typer.Option(
-            "--ep",
-            min=1,
-            help="Expert parallelism (MoE): experts spread over EP GPUs, attention in EP/TP "
-            "groups of TP GPUs on their share of the batch (default 1: experts TP-split).",
-        ),
-    ] = 1,
+    ep: EpOpt = 1,
     batch: BatchOpt = "1",
     prompt_len: PromptOpt = "4k",
     output_len: OutputOpt = "256",
@@ -140,6 +134,7 @@ def predict(
         "basis": basis(dep),
         "tp_across_nodes": dep.tp_spans_nodes,
         "labels": labels + list(deployment_topology(dep).labels),
+        "basis_by_class": basis_by_class(dep),
     }
     from perfmodel.core.inference import table_notices
 
@@ -171,6 +166,8 @@ def _print_human(dep, rows, prefill_bd, decode_bd, meta) -> None:
     out.print(f"[bold]{dep.describe()}[/bold]  ({meta['basis']})")
     if "operator_table" in meta:
         out.print(meta["operator_table"], highlight=False)
+    for kind, text in meta["basis_by_class"].items():
+        out.print(f"  {kind}: {text}", highlight=False)
     unidentified = meta.get("unidentified", {})
     if unidentified:  # the reasons are in the profile YAML and in --json
         out.print(
