@@ -88,7 +88,9 @@ def test_predict_goes_down_the_layers_once_and_never_back_up(capsys):
     assert climbs(paths) == []
     # the deepest path crosses every layer predict needs, from the command to the specs
     assert ("cli", "core", "specs") in {tuple(p for p in path if p != "base") for path in paths}
-    assert {x for x in first if x != "base"} == {"cli", "core", "specs"}
+    # planners: the feasibility layer (planners/feasibility: the context-window rule and the
+    # TP topology labels every command applies, issue 20)
+    assert {x for x in first if x != "base"} == {"cli", "planners", "core", "specs"}
     assert first[0] == "cli"  # the entry point first
 
 
