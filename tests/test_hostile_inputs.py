@@ -18,6 +18,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from perfmodel.cli.main import main
 
@@ -509,3 +511,149 @@ def test_full_stdout_is_one_error_line():
     assert done.stderr.decode().splitlines() == [
         "error: cannot write the output: No space left on device"
     ]
+
+
+# --- generated cases (hypothesis) -----------------------------------------------------------
+# Random values for every option of every command, and broken files of every kind, through
+# the real entry point in this process. Each must end in exactly one 'error:' line on stderr
+# and exit 2, or in a legitimate run (exit 0, JSON on stdout, only 'warning:' lines): never a
+# traceback, a signal or a hang (CASE_SECONDS per case, by SIGALRM).
+CASE_SECONDS = 30
+# cheap base arguments per command (a fuzzed option comes after them and overrides them);
+# `profile` (measures) and `app` (starts a server) have their hostile values in CASES
+BASE = {
+    "predict": [],
+    "list": [],
+    "specdecode": [*SMALL],
+    "critical-length": [*SMALL],
+    "min-acceptance": [*SMALL, "--gamma", "3"],
+    "validate": ["--table", "magicdec_p8192_fullkv"],
+    "calibrate": ["--table", "specprefill_70b_baseline"],
+    "specprefill": [],
+    "recommend": ["--model", "8b"],
+    "capacity": ["--qps", "1", "--model", "8b", "--gpus", "h100", "--weight-dtype", "bf16"],
+}
+OUTPUT_OPTIONS = {"--out", "--report"}  # values kept inside the test's folder
+OUTPUT_VALUES = [
+    "x",
+    "x.txt",
+    "x.html",
+    "X.MD",
+    "x.yaml",
+    "no/dir/x.html",
+    ".",
+    "./",
+    "{tmp}",
+    "{tmp}/good.csv",
+    "{tmp}/emptydir.html",
+    "/proc/x.yaml",
+]
+EXTREMES = [
+    *("0", "-1", "1", "2", "3", "8", "64", "4k", "128k", "1m", "1024m", "1025m"),
+    *("0.5", "1e-9", "1e6", "1e308", "-1e308", "nan", "inf", "-inf", "1" + "0" * 400),
+    *(" ", "1,1", "1,,2", ",", "4k,4096", "h100,h100", "0.1,0.1", "a,b", "null", "true"),
+    *("ROOFLINE", "Additive", "FP8", "BF16", "int4", "H100", "SELF", "snapkv:64", "full"),
+    *("8B", "70b", "x.json", "{tmp}/good.csv", "{tmp}/gpu_utf16.yaml", "{tmp}/binary.csv"),
+    *("{tmp}/utf16.json", "{tmp}/profile_utf16.yaml", "{tmp}", "-", "--json", "é", "1_000"),
+]
+
+
+def _command_options() -> list[tuple[str, str]]:
+    """(command, option) for every value-taking option of every fuzzed command."""
+    import typer
+
+    from perfmodel.cli.main import _load_commands
+    from perfmodel.cli.typer_app import app
+
+    _load_commands()
+    group = typer.main.get_command(app)
+    pairs = []
+    for name, command in sorted(group.commands.items()):
+        if name not in BASE:
+            continue
+        for param in command.params:
+            if not getattr(param, "is_flag", False):
+                pairs.append((name, param.opts[0] if param.opts else param.name))
+    return pairs
+
+
+COMMAND_OPTIONS = _command_options()
+
+
+@st.composite
+def _option_case(draw):
+    command, option = draw(st.sampled_from(COMMAND_OPTIONS))
+    if option in OUTPUT_OPTIONS:
+        value = draw(st.sampled_from(OUTPUT_VALUES))
+    else:
+        value = draw(
+            st.one_of(
+                st.sampled_from(EXTREMES),
+                st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=8),
+                st.integers(-(10**6), 10**7).map(str),
+                st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                st.lists(st.sampled_from(["1", "8", "4k", "0.3", "h100", "1b"]), min_size=2,
+                         max_size=3).map(",".join),
+            )
+        )  # fmt: skip
+    return command, option, value
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _run_bounded(args: list[str]) -> int:
+    """main(args) with a wall-clock bound: a hang fails the case instead of the suite."""
+    import signal
+
+    def expire(signum, frame):
+        raise _Timeout(f"no answer within {CASE_SECONDS} s: {args}")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(CASE_SECONDS)
+    try:
+        return main(args)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _assert_clean(code: int, out: str, err: str, names: tuple[str, ...]) -> None:
+    """Exit 2 with one error line naming one of `names`, or exit 0 with JSON and warnings."""
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code in (0, 2), (code, err[-2000:])
+    if code == 2:
+        assert len(lines) == 1 and lines[0].startswith("error: "), err
+        shown = lines[0].lower()
+        # the error line has its whitespace collapsed (a value may hold a newline)
+        words = {" ".join(n.split()).lower() for n in names} | {
+            " ".join(part.split()).lower() for n in names for part in n.split(",")
+        }
+        assert any(w in shown for w in words if w), (names, lines[0])
+    else:
+        assert all(line.startswith("warning: ") for line in lines), err
+        if out.strip():
+            json.loads(out)
+
+
+@settings(
+    max_examples=160,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(case=_option_case())
+def test_random_option_values(case, tmp, capsys, monkeypatch):
+    command, option, raw = case
+    monkeypatch.chdir(tmp)  # relative output paths land in the test's folder
+    value = raw.replace("{tmp}", str(tmp))
+    args = [command, *BASE[command]]
+    args += [value] if not option.startswith("-") else [option, value]
+    if command != "list":
+        args.append("--json")
+    capsys.readouterr()
+    code = _run_bounded(args)
+    out, err = capsys.readouterr()
+    _assert_clean(code, out, err, (option, value, command))

@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 
 from perfmodel.core import pipeline
 from perfmodel.errors import PerfModelError
-from perfmodel.specs import dtypes
+from perfmodel.specs import dtypes, units
 from perfmodel.specs.hardware import HardwareSpec, resolve_gpu
 from perfmodel.specs.models import ModelSpec, resolve_model
 from perfmodel.specs.profile import Profile, resolve_profile
@@ -87,6 +87,10 @@ class Deployment:
         )
 
 
+MODES = ("roofline", "additive")
+MAX_GPUS = 1 << 16  # GPUs of one deployment: 65536, past the largest clusters built
+
+
 def make_deployment(
     model: str | ModelSpec,
     gpu: str | HardwareSpec = "h100",
@@ -107,9 +111,15 @@ def make_deployment(
     hw = resolve_gpu(gpu)
     if num_gpus < 1:
         raise PerfModelError(f"--num-gpus must be >= 1, got {num_gpus}")
+    for option, value in (("--num-gpus", num_gpus), ("--tp", tp), ("--pp", pp)):
+        if value is not None and value > MAX_GPUS:
+            raise PerfModelError(
+                f"{option} {value} is more than {MAX_GPUS} GPUs, beyond any cluster modeled"
+            )
     pipeline.stage_layers(m.num_layers, pp)
     if num_gpus % pp:
         raise PerfModelError(f"--pp {pp} must divide --num-gpus {num_gpus}")
+    tp_given = tp is not None
     tp = num_gpus // pp if tp is None else tp
     if tp < 1:
         raise PerfModelError(f"--tp must be >= 1, got {tp}")
@@ -117,8 +127,9 @@ def make_deployment(
         what = f"--tp {tp} x --pp {pp}" if pp > 1 else f"--tp {tp}"
         raise PerfModelError(f"{what} must divide --num-gpus {num_gpus}")
     if m.num_heads % tp:
+        given = f"--tp {tp}" if tp_given else f"--tp {tp} (from --num-gpus {num_gpus})"
         raise PerfModelError(
-            f"--tp {tp} does not divide the {m.num_heads} attention heads of {m.name}"
+            f"{given} does not divide the {m.num_heads} attention heads of {m.name}"
         )
     if tp > 1 and hw.link_bandwidth <= 0:
         raise PerfModelError(
@@ -128,9 +139,7 @@ def make_deployment(
     dtypes.weight_bytes(weight_dtype)
     dtypes.kv_bytes(kv_dtype)
     prof = resolve_profile(profile, hw.name, framework)
-    mode = mode or prof.mode
-    if mode not in ("roofline", "additive"):
-        raise PerfModelError(f"--mode must be roofline or additive, got '{mode}'")
+    mode = prof.mode if mode is None else units.choice(mode, MODES, "--mode")
     if pp > 1:
         _check_pipeline_placement(hw, num_gpus, tp, pp)
     return Deployment(m, hw, prof, num_gpus, tp, weight_dtype.lower(), kv_dtype.lower(), mode, pp)

@@ -22,11 +22,13 @@ from perfmodel.core.memory import MemoryReport, memory_report
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.speculation.acceptance import (  # noqa: F401 (re-exported)
     ASSUMED_ACCEPTANCE,
+    MAX_GAMMA,
     AcceptanceBasis,
     AcceptancePolicy,
     acceptance_rate_from_length,
     all_assumed,
     check_acceptance_rate,
+    check_gammas,
     expected_accepted,
     published_acceptance,
     resolve_acceptance,
@@ -116,13 +118,6 @@ def specdecode_memory(
 # --- the MagicDec planner: draft choices, acceptance, grid, optimizer, critical length ----
 
 DEFAULT_GAMMAS = tuple(range(1, 9))
-
-
-def check_gammas(gammas) -> np.ndarray:
-    g = np.atleast_1d(np.asarray(gammas, float))
-    if g.size == 0 or np.any(~np.isfinite(g)) or np.any(g < 1) or np.any(g != np.round(g)):
-        raise PerfModelError(f"gamma must be an integer >= 1, got {g.tolist()}")
-    return g
 
 
 # --- the vectorized grid ------------------------------------------------------------------

@@ -26,6 +26,7 @@ import numpy as np
 
 from perfmodel.errors import PerfModelError, suggest
 from perfmodel.paths import PACKAGE_DIR
+from perfmodel.specs import inputs
 from perfmodel.specs.dtypes import KV_BYTES
 
 OPTABLE_DIR = PACKAGE_DIR / "optables"
@@ -88,13 +89,14 @@ def read_optable(path: str | Path, gpu: str | None = None) -> OpTable:
     path = Path(path)
     if not path.is_file():
         raise PerfModelError(f"operator table not found: {path}")
-    try:
-        with path.open(newline="") as fh:
-            reader = csv.DictReader(fh)
-            header = reader.fieldnames or []
-            records = list(reader)
-    except (UnicodeDecodeError, csv.Error) as exc:
-        raise PerfModelError(f"{path}: not a readable CSV ({exc.__class__.__name__})") from exc
+    try:  # any text encoding (specs/inputs.py); binary is one line naming the file
+        reader = csv.DictReader(inputs.text_buffer(path, "operator table CSV"))
+        header = reader.fieldnames or []
+        records = list(reader)
+    except csv.Error as exc:
+        raise PerfModelError(f"{path}: not a readable CSV ({exc})") from None
+    if any(None in r or any(v is None for v in r.values()) for r in records):
+        raise PerfModelError(f"{path}: a row has more or fewer cells than the header")
     if is_profiler_output(header):  # `perfmodel profile --ops` output, read as it was written
         records = [
             {k: str(v) for k, v in row.items()} for row in from_profiler_rows(records, str(path))

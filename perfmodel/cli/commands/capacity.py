@@ -71,7 +71,7 @@ def capacity(
     from perfmodel.planners import capacity as cap
     from perfmodel.specs.units import parse_name_list, parse_one_size
 
-    names = _distinct_gpus(parse_name_list(gpus, "--gpus"))
+    names = _distinct_gpus(parse_name_list(gpus, "--gpus", unique=False))
     price_map = cap.parse_prices(prices)
     if qps is not None:
         cap.check_qps(qps)

@@ -18,8 +18,10 @@ from perfmodel.cli.typer_app import (
     progress,
     warn,
 )
+from perfmodel.core.deployment import MODES
 from perfmodel.errors import PerfModelError
-from perfmodel.specs.units import parse_name_list
+from perfmodel.specs.inputs import check_writable
+from perfmodel.specs.units import choice, parse_name_list
 
 TablesOpt = Annotated[
     str | None,
@@ -56,12 +58,14 @@ def _tables(table: str | None, measurements: Path | None, profile: str | None):
 
 
 def _check_output(path: Path, flag: str) -> None:
-    """Refuse an output path whose folder does not exist, before any work is done."""
+    """Refuse an output path whose folder does not exist or cannot be written, before any
+    work is done."""
     folder = path.expanduser().resolve().parent
     if not folder.is_dir():
         raise PerfModelError(f"{flag} {path}: folder {folder} does not exist")
     if path.is_dir():
         raise PerfModelError(f"{flag} {path}: is a directory; give a file name")
+    check_writable(path, flag)
 
 
 def _report_html(scores, path: Path, title: str) -> None:
@@ -362,6 +366,17 @@ def calibrate(
         raise PerfModelError("give --measurements CSV or --table NAME(S) to fit on")
     if out is not None:
         _check_output(out, "--out")
+    mode = None if mode is None else choice(mode, MODES, "--mode")  # checks before the work
+    chosen = None
+    if params:
+        chosen = parse_name_list(params, "--params")
+        unknown = [p for p in chosen if p not in PARAMETERS]
+        if unknown:
+            raise PerfModelError(
+                f"unknown parameter(s) {', '.join(unknown)}; choose from {', '.join(PARAMETERS)}"
+            )
+    if base:
+        load_profile(base)
     tables = _tables(table, measurements, None)
     observations = [o for t in tables if t.fit or measurements is not None for o in t.observations]
     if not observations:
@@ -376,18 +391,8 @@ def calibrate(
             else profile_for(gpu)
         )
     )
-    if mode:
-        if mode not in ("roofline", "additive"):
-            raise PerfModelError(f"--mode must be roofline or additive, got '{mode}'")
+    if mode is not None:
         start = replace(start, mode=mode)
-    chosen = None
-    if params:
-        chosen = parse_name_list(params, "--params")
-        unknown = [p for p in chosen if p not in PARAMETERS]
-        if unknown:
-            raise PerfModelError(
-                f"unknown parameter(s) {', '.join(unknown)}; choose from {', '.join(PARAMETERS)}"
-            )
     label = name or (
         f"calibrated-{measurements.stem}" if measurements else f"calibrated-{start.name}"
     )
