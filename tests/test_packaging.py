@@ -20,6 +20,10 @@ assert load_gpu('h100').name == 'h100-sxm'
 assert load_model('405b').num_layers == 126
 assert load_profile('vllm-h100').framework == 'vllm'
 assert len(published_tables()) >= 7
+from perfmodel.specs.optables import OPTABLE_DIR, load_optable
+assert load_optable('h100-sxm__vllm-0.24.0').provenance['license'] == 'Apache-2.0'
+assert load_optable('h200__torch-cudagraph').gpu == 'h200'
+assert (OPTABLE_DIR / 'NOTICE').is_file()
 import pathlib, app
 assert len(list((pathlib.Path(app.__file__).parent / 'pages').glob('*.py'))) == 5
 from perfmodel.cli.commands.app import home_script

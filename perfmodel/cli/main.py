@@ -22,6 +22,7 @@ COMMAND_MODULES = (
     "perfmodel.cli.commands.recommend",
     "perfmodel.cli.commands.capacity",
     "perfmodel.cli.commands.app",
+    "perfmodel.cli.commands.tables",
     "profiler.cli",
 )
 

@@ -6,18 +6,26 @@ from the shared H100 reference by validation/build_measured.py). Columns:
 - shape (qkv, o, gate_up, down, lm_head; blank otherwise), m (tokens), k, n (weight K x N of
   y[m, n] = x[m, k] @ W[k, n]), batch, ctx, heads, kv_heads, head_dim, bytes, flops
 - time_ms: one kernel (or one op) on the device, inside a CUDA graph (no launch gaps)
-- dtype, gpu (perfmodel GPU key, e.g. h100-sxm), gpu_name, framework (e.g. torch-cudagraph),
-  framework_version, driver, timestamp, source (provenance; unknown extra columns ignored).
-Loading checks the columns, the times (finite, > 0) and the GPU; any problem is one
-PerfModelError line. Parsing uses the csv module and numpy (no pandas: `recommend` starts
+- dtype (per row: bf16 | fp8 GEMMs may share a table), gpu (perfmodel GPU key, e.g.
+  h100-sxm), gpu_name, framework (e.g. torch-cudagraph, vllm), framework_version, driver,
+  timestamp, source (provenance; unknown extra columns ignored).
+- optional: num_gpus (collective rows: op allreduce, GPUs in the group, `bytes` = message
+  bytes, time_ms = one all-reduce), license and source_package (imported public tables:
+  specs/optable_import.py).
+Loading checks the columns, the times (finite, > 0), the GPU and the collective rows (num_gpus
+>= 2, bytes > 0); any problem is one PerfModelError line. Parsing uses the csv module and numpy (no pandas: `recommend` starts
 in under 0.5 s), and a table is read once per process (lru_cache).
-Shipped tables: perfmodel/optables/<gpu>__<framework>.csv.
+Shipped tables: perfmodel/optables/<gpu>__<framework>[-<version>].csv; a table's name is its
+file name without .csv.
 """
 
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 import math
+import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -33,7 +41,16 @@ OPTABLE_DIR = PACKAGE_DIR / "optables"
 OPS = ("gemm", "attn_decode", "attn_prefill", "rmsnorm", "silu_mul", "copy", "allreduce")
 NUMERIC = ("m", "k", "n", "batch", "ctx", "heads", "kv_heads", "head_dim", "bytes", "flops")
 REQUIRED = ("op", *NUMERIC, "time_ms", "dtype", "gpu", "framework")
-PROVENANCE = ("gpu_name", "framework_version", "driver", "timestamp", "source")
+OPTIONAL_NUMERIC = ("num_gpus",)
+PROVENANCE = (
+    "gpu_name",
+    "framework_version",
+    "driver",
+    "timestamp",
+    "source",
+    "license",
+    "source_package",
+)
 
 # GPU architecture families: a table transfers (scaled by peak ratios) only within one.
 ARCHITECTURE = {
@@ -58,19 +75,35 @@ class OpTable:
     path: str
     op: np.ndarray  # str
     shape: np.ndarray  # str
-    values: dict[str, np.ndarray]  # NUMERIC columns and time_s
-    dtype: str = "bf16"
+    values: dict[str, np.ndarray]  # NUMERIC and OPTIONAL_NUMERIC columns and time_s
+    dtype: str = "bf16"  # of the first row
     provenance: dict = field(default_factory=dict)
+    dtypes: np.ndarray | None = None  # str per row (None: all `dtype`)
 
-    def rows(self, op: str) -> np.ndarray:
-        return np.flatnonzero(self.op == op)
+    def rows(self, op: str, dtype: str | None = None) -> np.ndarray:
+        """Row indices of one op (and one dtype, when given)."""
+        sel = self.op == op
+        if dtype is not None:
+            sel &= (
+                self.dtypes if self.dtypes is not None else np.full(len(self.op), self.dtype)
+            ) == dtype
+        return np.flatnonzero(sel)
 
     def col(self, name: str, op: str) -> np.ndarray:
         return self.values[name][self.rows(op)]
 
     @property
     def name(self) -> str:
-        return f"{self.gpu}__{self.framework}"
+        """'<gpu>__<framework>', with '-<version>' when the framework version is a bare
+        release number (imported vLLM tables: 'h100-sxm__vllm-0.24.0'); a shipped table's
+        file is named so."""
+        version = self.framework_version
+        bare = re.fullmatch(r"\d+(\.\d+)+[\w.+-]*", version) is not None
+        return f"{self.gpu}__{self.framework}" + (f"-{version}" if bare else "")
+
+    @property
+    def framework_version(self) -> str:
+        return str(self.provenance.get("framework_version", "") or "")
 
 
 def _number(text: str, path: Path, line: int, column: str) -> float:
@@ -84,74 +117,117 @@ def _number(text: str, path: Path, line: int, column: str) -> float:
         ) from None
 
 
+def _column(texts: list[str], path: Path, column: str) -> np.ndarray:
+    """One numeric column, parsed at once (blank -> NaN); a bad cell is one error line."""
+    try:
+        return np.array([t.strip() or "nan" for t in texts], dtype=float)
+    except ValueError:
+        for i, t in enumerate(texts):
+            _number(t, path, i + 2, column)
+        raise  # unreachable: _number raised on the bad cell
+
+
 def read_optable(path: str | Path, gpu: str | None = None) -> OpTable:
-    """Read and check an operator table; `gpu`: the GPU key it must have been measured on."""
+    """Read and check an operator table (CSV, or gzip-compressed CSV: .csv.gz); `gpu`: the
+    GPU key it must have been measured on. Columns are parsed at once with numpy (a 10,000-row
+    table in ~20 ms)."""
     path = Path(path)
     if not path.is_file():
         raise PerfModelError(f"operator table not found: {path}")
-    try:  # any text encoding (specs/inputs.py); binary is one line naming the file
-        reader = csv.DictReader(inputs.text_buffer(path, "operator table CSV"))
-        header = reader.fieldnames or []
-        records = list(reader)
-    except csv.Error as exc:
-        raise PerfModelError(f"{path}: not a readable CSV ({exc})") from None
-    if any(None in r or any(v is None for v in r.values()) for r in records):
-        raise PerfModelError(f"{path}: a row has more or fewer cells than the header")
+    try:  # any text encoding (specs/inputs.py), gzipped or not; binary is one line
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as fh:
+                text = inputs.decode(fh.read(), str(path), "operator table CSV")
+            stream = io.StringIO(text, newline="")
+        else:
+            stream = inputs.text_buffer(path, "operator table CSV")
+        reader = csv.reader(stream)
+        header = next(reader, [])
+        body = list(reader)
+    except (csv.Error, OSError, EOFError) as exc:
+        raise PerfModelError(f"{path}: not a readable CSV ({exc.__class__.__name__})") from None
     if is_profiler_output(header):  # `perfmodel profile --ops` output, read as it was written
-        records = [
-            {k: str(v) for k, v in row.items()} for row in from_profiler_rows(records, str(path))
-        ]
+        raw = [dict(zip(header, r, strict=False)) for r in body]
+        rows = from_profiler_rows(raw, str(path))
         header = TABLE_COLUMNS
+        body = [[str(r[c]) for c in TABLE_COLUMNS] for r in rows]
     missing = [c for c in REQUIRED if c not in header]
     if missing:
         raise PerfModelError(f"{path}: operator table missing column(s) {', '.join(missing)}")
-    if not records:
+    if not body:
         raise PerfModelError(f"{path}: operator table has no rows")
-    values = {c: np.empty(len(records)) for c in (*NUMERIC, "time_s")}
-    for i, r in enumerate(records):
-        line = i + 2
-        if r["op"] not in OPS:
-            raise PerfModelError(
-                f"{path}: line {line}: unknown op '{r['op']}' (known: {', '.join(OPS)})"
-            )
-        for c in NUMERIC:
-            values[c][i] = _number(r[c], path, line, c)
-        t = _number(r["time_ms"], path, line, "time_ms")
-        if not math.isfinite(t) or t <= 0:
-            raise PerfModelError(
-                f"{path}: line {line}: time_ms must be a positive finite number, got '{r['time_ms']}'"
-            )
-        values["time_s"][i] = t * 1e-3
-    gpus = sorted({r["gpu"] for r in records})
-    frameworks = sorted({r["framework"] for r in records})
+    width = len(header)
+    body = [r + [""] * (width - len(r)) if len(r) < width else r for r in body]
+    cols = dict(zip(header, zip(*body, strict=False), strict=False))
+    blank = ("",) * len(body)
+    op = np.array(cols["op"])
+    unknown = ~np.isin(op, OPS)
+    if unknown.any():
+        i = int(np.flatnonzero(unknown)[0])
+        raise PerfModelError(
+            f"{path}: line {i + 2}: unknown op '{op[i]}' (known: {', '.join(OPS)})"
+        )
+    values = {c: _column(cols.get(c, blank), path, c) for c in (*NUMERIC, *OPTIONAL_NUMERIC)}
+    t = _column(cols["time_ms"], path, "time_ms")
+    bad = ~(np.isfinite(t) & (t > 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise PerfModelError(
+            f"{path}: line {i + 2}: time_ms must be a positive finite number, got "
+            f"'{cols['time_ms'][i]}'"
+        )
+    values["time_s"] = t * 1e-3
+    ar = op == "allreduce"
+    bad = ar & ~((values["num_gpus"] >= 2) & (values["bytes"] > 0))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise PerfModelError(
+            f"{path}: line {i + 2}: an allreduce row needs num_gpus >= 2 and bytes > 0 "
+            f"(message bytes), got num_gpus '{cols.get('num_gpus', blank)[i]}', bytes "
+            f"'{cols['bytes'][i]}'"
+        )
+    gpus, frameworks = sorted(set(cols["gpu"])), sorted(set(cols["framework"]))
     if len(gpus) != 1 or len(frameworks) != 1:
         raise PerfModelError(
             f"{path}: one GPU and one framework per operator table, got {gpus} / {frameworks}"
         )
     if gpu is not None and gpus[0] != gpu:
         raise PerfModelError(f"{path}: operator table measured on '{gpus[0]}', not on '{gpu}'")
-    prov = {c: records[0].get(c, "") for c in PROVENANCE if c in header}
+    prov = {c: cols[c][0] for c in PROVENANCE if c in cols}
+    dtypes = np.array([d or "bf16" for d in cols["dtype"]])
     return OpTable(
         gpu=gpus[0],
         framework=frameworks[0],
         path=str(path),
-        op=np.array([r["op"] for r in records]),
-        shape=np.array([r.get("shape", "") or "" for r in records]),
+        op=op,
+        shape=np.array(cols.get("shape", blank)),
         values=values,
-        dtype=records[0]["dtype"] or "bf16",
+        dtype=str(dtypes[0]),
         provenance=prov,
+        dtypes=dtypes,
     )
 
 
+def table_name(path: str | Path) -> str:
+    """A table's name: its file name without .csv or .csv.gz."""
+    name = Path(path).name
+    for suffix in (".csv.gz", ".csv"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(path).stem
+
+
 def shipped_tables() -> dict[str, Path]:
-    """Shipped tables by name '<gpu>__<framework>'."""
-    return {p.stem: p for p in sorted(OPTABLE_DIR.glob("*.csv"))}
+    """Shipped tables by name '<gpu>__<framework>[-<version>]' (CSV, or gzip-compressed CSV
+    for the imported ones)."""
+    files = [*OPTABLE_DIR.glob("*.csv"), *OPTABLE_DIR.glob("*.csv.gz")]
+    return {table_name(p): p for p in sorted(files)}
 
 
 @lru_cache(maxsize=16)
 def load_optable(name_or_path: str, gpu: str | None = None) -> OpTable:
     """A shipped table by name or a CSV path (cached: read once per process)."""
-    if name_or_path.endswith(".csv") or "/" in name_or_path:
+    if name_or_path.endswith((".csv", ".csv.gz")) or "/" in name_or_path:
         return read_optable(name_or_path, gpu)
     shipped = shipped_tables()
     if name_or_path not in shipped:
@@ -176,6 +252,8 @@ TABLE_COLUMNS = (
     "gpu_name,framework,framework_version,driver,timestamp,source"
 ).split(",")
 _TIMING = {"cuda_graph": "CUDA graph", "wall": "wall clock"}
+# imported public tables (specs/optable_import.py): the same columns plus these
+IMPORT_COLUMNS = [*TABLE_COLUMNS, "num_gpus", "license", "source_package"]
 
 
 def op_counts(op: str, e: int, m=0, k=0, n=0, batch=0, ctx=0, heads=0, kv_heads=0, head_dim=0):
