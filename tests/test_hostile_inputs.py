@@ -10,7 +10,9 @@ turns red the moment it is fixed and the mark must go; none is pending now.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import os
 import shlex
 import subprocess
@@ -18,6 +20,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -657,3 +660,101 @@ def test_random_option_values(case, tmp, capsys, monkeypatch):
     code = _run_bounded(args)
     out, err = capsys.readouterr()
     _assert_clean(code, out, err, (option, value, command))
+
+
+# Broken files of every kind. Loaders cache by path, so every example gets a new file name.
+OPTABLE_CSV = (ROOT / "perfmodel" / "optables" / "h200__torch-cudagraph.csv").read_text()
+FILE_KINDS = {  # kind -> (valid text, file suffix, argv with {f} for the file)
+    "config": (_config(), ".json", ["predict", "--model", "{f}"]),
+    "gpu": (GPU_YAML, ".yaml", ["predict", "--gpu", "{f}"]),
+    "profile": (PROFILE_YAML, ".yaml", ["predict", "--profile", "{f}"]),
+    "measurements": (_csv(*_rows()), ".csv", ["validate", "--measurements", "{f}"]),
+    "workload": (
+        "prompt_len,output_len,arrival_time\n"
+        + "".join(f"{500 + 37 * i},{60 + 11 * i},{0.5 * i}\n" for i in range(12)),
+        ".csv",
+        ["capacity", "--workload", "{f}", *BASE["capacity"][2:]],
+    ),
+    # an operator table, reached through a profile that names it (path relative to the profile)
+    "optable": (OPTABLE_CSV, ".csv", ["predict", "--gpu", "h200", "--profile", "{f}.yaml"]),
+}
+FIELD_VALUES = [0, -1, 2.5, 1e308, -1e308, 10**400, math.nan, math.inf, "8", "", "false", True,
+                None, [], {}, "x" * 50]  # fmt: skip
+CELL_VALUES = ["0", "-1", "2.5", "nan", "inf", "1e308", "1" + "0" * 400, "", "x", "true", "é"]
+
+
+def _structured(kind: str, text: str):
+    if kind == "config":
+        return json.loads(text)
+    return yaml.safe_load(text)
+
+
+def _dump(kind: str, data) -> str:
+    if kind == "config":
+        return json.dumps(data, allow_nan=True)
+    return yaml.safe_dump(data, allow_unicode=True)
+
+
+@st.composite
+def _file_case(draw):
+    """(kind, bytes): a valid file of the kind, broken one way."""
+    kind = draw(st.sampled_from(sorted(FILE_KINDS)))
+    text = FILE_KINDS[kind][0]
+    how = draw(st.sampled_from(["bytes", "encoding", "truncate", "value", "drop", "extra"]))
+    if how == "bytes":
+        return kind, how, draw(st.binary(max_size=400))
+    if how == "encoding":
+        encoding = draw(st.sampled_from(["utf-16", "utf-16-le", "utf-8-sig", "utf-32", "cp1252"]))
+        return (
+            kind,
+            how,
+            (text.replace("e", "é", 3) if encoding == "cp1252" else text).encode(encoding),
+        )
+    if how == "truncate":
+        return kind, how, text[: draw(st.integers(0, len(text)))].encode()
+    if kind in ("config", "gpu", "profile"):
+        data = _structured(kind, text)
+        key = draw(st.sampled_from(sorted(data)))
+        if how == "value":
+            data[key] = draw(st.sampled_from(FIELD_VALUES))
+        elif how == "drop":
+            del data[key]
+        else:
+            data[draw(st.sampled_from(["extra_field", "efficency", "hbm_gb", key + "_2"]))] = 1
+        return kind, how, _dump(kind, data).encode()
+    rows = [line.split(",") for line in text.splitlines()]
+    col = draw(st.integers(0, len(rows[0]) - 1))
+    if how == "value":
+        row = draw(st.integers(1, len(rows) - 1))
+        rows[row][col] = draw(st.sampled_from(CELL_VALUES))
+    elif how == "drop":
+        rows = [r[:col] + r[col + 1 :] for r in rows]
+    else:
+        rows = [r + (["extra"] if i == 0 else ["1"]) for i, r in enumerate(rows)]
+    return kind, how, ("\n".join(",".join(r) for r in rows) + "\n").encode()
+
+
+_serial = itertools.count()
+
+
+@settings(
+    max_examples=140,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(case=_file_case())
+def test_random_broken_files(case, tmp, capsys):
+    kind, how, content = case
+    _, suffix, argv = FILE_KINDS[kind]
+    path = tmp / f"fuzz{next(_serial)}_{kind}_{how}{suffix}"
+    path.write_bytes(content)
+    if kind == "optable":  # the profile naming the table, beside it
+        profile = yaml.safe_load(PROFILE_YAML.replace("vllm-h100", "fuzz-h200"))
+        profile.update(gpus=["h200"], optable=path.name)
+        Path(f"{path}.yaml").write_text(yaml.safe_dump(profile))
+    args = [a.replace("{f}", str(path)) for a in argv] + ["--json"]
+    capsys.readouterr()
+    code = _run_bounded(args)
+    out, err = capsys.readouterr()
+    _assert_clean(code, out, err, (path.name,))

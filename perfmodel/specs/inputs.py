@@ -178,6 +178,19 @@ def check_writable(path: str | Path, option: str) -> None:
         raise PerfModelError(f"{option} {path}: the file is not writable")
 
 
+def to_float(value) -> float:
+    """One cell as a float: NaN when it is not a number; inf past float's range (a
+    400-digit integer), so a finiteness check refuses it instead of an OverflowError."""
+    if isinstance(value, bool):
+        return math.nan
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf
+    except (TypeError, ValueError):
+        return math.nan
+
+
 # --- field helpers ------------------------------------------------------------------------
 _MISSING = object()
 

@@ -168,6 +168,14 @@ def read_optable(path: str | Path, gpu: str | None = None) -> OpTable:
             f"{path}: line {i + 2}: unknown op '{op[i]}' (known: {', '.join(OPS)})"
         )
     values = {c: _column(cols.get(c, blank), path, c) for c in (*NUMERIC, *OPTIONAL_NUMERIC)}
+    for c, v in values.items():  # a shape, byte or FLOP count is blank or a positive number
+        bad = ~np.isnan(v) & ~(np.isfinite(v) & (v > 0))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise PerfModelError(
+                f"{path}: line {i + 2}: column '{c}' must be blank or a positive finite "
+                f"number, got '{cols[c][i]}'"
+            )
     t = _column(cols["time_ms"], path, "time_ms")
     bad = ~(np.isfinite(t) & (t > 0))
     if bad.any():
