@@ -29,7 +29,7 @@ by every page, and the URL of a page reproduces what it shows.
 | **Recommend & capacity** | the joint recommendation for a workload, fleet sizing and cost, downloadable reports |
 | **Model explorer & validation** | per-operator breakdown on a roofline; predicted vs measured for published tables and your own profiler CSV |
 
-The same functions back the CLI (`perfmodel --help`): the app has no model of its own.
+The same functions back the command-line tool (`perfmodel`): the app has no model of its own.
 """
 )
 common.sync_query_params(())

@@ -200,6 +200,7 @@ def specprefill(
                 "quality_drop": r["quality"]["drop"],
                 "meets_quality": r["meets_quality"],
                 "fits": r["fits"],
+                "memory_gb": r["memory_gb"],
                 "qps": r["qps"],
             }
             for r in result["rows"]

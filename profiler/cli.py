@@ -108,6 +108,13 @@ def profile(
         str | None,
         typer.Option("--attention-backend", help="vLLM engine argument, e.g. FLASH_ATTN."),
     ] = None,
+    async_scheduling: Annotated[
+        bool,
+        typer.Option(
+            "--async-scheduling/--no-async-scheduling",
+            help="vLLM async scheduling (default off: it adds a step launch to TTFT).",
+        ),
+    ] = False,
     threads: Annotated[
         int | None, typer.Option("--threads", min=1, help="torch runner CPU threads.")
     ] = None,
@@ -249,6 +256,7 @@ def profile(
             gpu_memory_utilization=gpu_memory_utilization,
             seed=seed,
             attention_backend=attention_backend,
+            async_scheduling=async_scheduling,
         )
         spec = SweepSpec(
             model=model_column(spec_model, config_path),
@@ -277,10 +285,28 @@ def profile(
         # which perfmodel.cli.main (standalone_mode=False) drops, exiting 0; SystemExit
         # reaches main's handler and keeps the conventional 130.
         raise SystemExit(130) from None
-    if json_out:
+    if json_out and not summary.poisoned:
         emit_json(summary.as_json())
         return
-    _print_summary(summary)
+    if not json_out:
+        _print_summary(summary)
+    if summary.poisoned:
+        _continue_in_fresh_process(summary.poisoned)
+
+
+def _continue_in_fresh_process(why: str) -> None:
+    """A CUDA fault stopped the sweep: the rest runs in a fresh process (--resume)."""
+    from perfmodel.cli.typer_app import ARGV
+    from profiler.sweep import MAX_FRESH_PROCESSES, resume_in_fresh_process
+
+    print(f"{why}; going on in a fresh process (--resume)", file=sys.stderr, flush=True)
+    code = resume_in_fresh_process(ARGV)
+    if code is None:
+        raise PerfModelError(
+            f"{why}; {MAX_FRESH_PROCESSES} fresh processes already used: rerun with --resume"
+        )
+    if code:
+        raise SystemExit(code)
 
 
 def _profile_ops(model, out, device, dtype, tp, gpu_index, resume, max_m, progress, json_out):

@@ -39,6 +39,11 @@ class PointResult:
     note: str = ""
 
 
+class ProcessPoisoned(Exception):
+    """A failure (a CUDA fault: illegal memory access, device-side assert) left this
+    process unable to start a new engine: the sweep must go on in a fresh process."""
+
+
 class Runner(Protocol):
     """A measurement backend: set up once for a sweep, then measure points."""
 
@@ -54,8 +59,10 @@ class Runner(Protocol):
 
     def measure(self, point: Point) -> PointResult: ...
 
-    def recover(self) -> None:
-        """Free memory after a failed point so the sweep can go on."""
+    def recover(self, error: str = "") -> None:
+        """Free memory after a failed point so the sweep can go on (called after the
+        exception is handled, its frames cleared); `error` is the failure's one-line text.
+        Raises ProcessPoisoned when no new engine can start in this process."""
         ...
 
     def close(self) -> None: ...

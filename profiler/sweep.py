@@ -27,7 +27,9 @@ import io
 import itertools
 import math
 import os
+import subprocess
 import sys
+import traceback
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -36,7 +38,7 @@ from pathlib import Path
 from perfmodel.errors import PerfModelError
 from profiler.fingerprint import Fingerprint, settings_json
 from profiler.memcheck import MemoryCheck, refusal
-from profiler.runner import Point, PointResult, Runner, is_oom
+from profiler.runner import Point, PointResult, ProcessPoisoned, Runner, is_oom
 
 CORE_COLUMNS = (
     "model",
@@ -107,6 +109,7 @@ class SweepSummary:
     errors: int = 0
     split: int = 0
     interrupted: bool = False
+    poisoned: str = ""  # why the sweep stopped: the process can start no new engine
     rows: list[dict[str, str]] = field(default_factory=list)
 
     def as_json(self) -> dict[str, object]:
@@ -117,6 +120,7 @@ class SweepSummary:
             "errors": self.errors,
             "split": self.split,
             "out": self.out,
+            **({"stopped": self.poisoned} if self.poisoned else {}),
         }
 
 
@@ -337,7 +341,7 @@ def run_sweep(
                         task,
                         description=f"b={point.batch_size} p={point.prompt_len} o={point.output_len}",
                     )
-                result, status, note = None, "ok", ""
+                result, status, note, failed = None, "ok", "", False
                 refused = check(point) if check is not None else None
                 try:
                     if refused:
@@ -350,7 +354,9 @@ def run_sweep(
                 except Exception as exc:  # one bad point must not end the sweep
                     status = "oom" if is_oom(exc) else "error"
                     note = _one_line(exc)
-                    runner.recover()
+                    # the traceback's frames hold the failed engine's objects and tensors
+                    traceback.clear_frames(exc.__traceback__)
+                    failed = True
                 row = make_row(spec, point, fingerprint, settings, version, result, status, note)
                 summary.rows.append(results.append(row))
                 summary.rows_written += 1
@@ -359,6 +365,12 @@ def run_sweep(
                 summary.split += status == "split"
                 if bar is not None:
                     bar.advance(task)
+                if failed:  # outside the except block: nothing keeps the failed engine alive
+                    try:
+                        runner.recover(note)
+                    except ProcessPoisoned as exc:
+                        summary.poisoned = str(exc)
+                        break
     except KeyboardInterrupt:
         summary.interrupted = True
         print(
@@ -418,3 +430,25 @@ def _progress(enabled: bool = True):
         console=Console(stderr=True),
         transient=False,
     )
+
+
+MAX_FRESH_PROCESSES = 3
+FRESH_PROCESS_ENV = "PERFMODEL_FRESH_PROCESS"  # how many fresh processes led to this one
+
+
+def resume_in_fresh_process(argv: list[str]) -> int | None:
+    """After a CUDA fault stopped the sweep (SweepSummary.poisoned), run the same
+    `perfmodel` command with --resume in a new Python process (a new CUDA context) and
+    return its exit code; None when MAX_FRESH_PROCESSES processes were already used."""
+    attempt = int(os.environ.get(FRESH_PROCESS_ENV, "0") or 0) + 1
+    if attempt > MAX_FRESH_PROCESSES:
+        return None
+    args = [*argv, *([] if "--resume" in argv else ["--resume"])]
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from perfmodel.cli import main; sys.exit(main(sys.argv[1:]))",
+        *args,
+    ]
+    env = {**os.environ, FRESH_PROCESS_ENV: str(attempt)}
+    return subprocess.run(cmd, env=env, check=False).returncode

@@ -473,7 +473,7 @@ class TorchRunner:
             result.extra["achieved_weight_gbps"] = round(weights / result.tpot_s / 1e9, 3)
         return result
 
-    def recover(self) -> None:
+    def recover(self, error: str = "") -> None:
         if self.model is not None:
             self.model.free_cache()
         if self.uses_gpu:

@@ -20,10 +20,16 @@ Facts this relies on (vllm 0.26 and 0.33, V1 engine; see /work/shared/GPU.md):
   engine steps as soon as the first arrives, so early requests are prefilled alone. The runner
   therefore keeps the engine core in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``, read
   by both versions; TP workers still run in their own processes): ``generate`` then adds every
-  request before its first ``step()``. The V1 scheduler stamps every request it schedules in
-  one ``schedule()`` call with the same ``scheduled_ts``; ``parse_request_metrics`` counts the
-  distinct values and a point whose batch spans more than one is written ``split``, never
-  ``ok`` (KV space, ``max_num_seqs`` or the token budget can still split a batch).
+  request before its first ``step()``. A point is ``split``, never ``ok``, when its requests
+  were scheduled or got their first tokens in more than one step, batch x prompt exceeds the
+  engine's token budget (chunked prefill), or a preemption happened (vllm_metrics.split_note).
+- ``async_scheduling`` is on by default in both versions (the next step is launched before the
+  first token is stamped); the runner passes ``async_scheduling=False`` and records the value
+  the engine reports, with the dtypes it runs (``llm.llm_engine.vllm_config``; a mismatch
+  with the requested dtypes is refused, and so is a config.json with a quantization_config).
+- After a failed point the sweep calls ``recover`` outside its ``except`` block, the frames
+  cleared; a CUDA fault raises ProcessPoisoned instead of a restart that cannot work (the
+  sweep goes on in a fresh process).
 - Engine arguments valid in both versions: ``attention_backend`` (the ``VLLM_ATTENTION_BACKEND``
   environment variable is read by neither) and ``quantization="fp8_per_tensor"`` (``"fp8"`` is
   native online FP8 in 0.26 but a deprecated alias of ``fp8_per_tensor`` in 0.33).
@@ -51,7 +57,14 @@ from pathlib import Path
 from typing import Any
 
 from perfmodel.errors import PerfModelError
-from profiler.runner import Point, PointResult, summarize
+from profiler.runner import Point, PointResult, ProcessPoisoned, summarize
+from profiler.vllm_metrics import (
+    counter_total,
+    is_cuda_fault,
+    parse_request_metrics,
+    split_note,
+)
+from profiler.vllm_metrics import engine_readback as read_engine_config
 
 NOT_INSTALLED = (
     "vLLM is not installed: install the vllm extra on a GPU machine (pip install -e '.[vllm]')"
@@ -79,8 +92,6 @@ WEIGHT_DTYPES = {
     "fp16": ("float16", None),
     "fp8": ("bfloat16", "fp8_per_tensor"),
 }
-# RequestStateStats timestamps default to 0.0 in both versions: 0.0 means "never recorded"
-TIMESTAMP_FIELDS = ("scheduled_ts", "first_token_ts", "last_token_ts")
 
 
 def vllm_available() -> bool:
@@ -94,72 +105,6 @@ def require_vllm() -> None:
         raise PerfModelError(NOT_INSTALLED)
 
 
-# ---- metric parsing (pure) ---------------------------------------------------------------
-def _field(obj: Any, name: str) -> Any:
-    """obj.name or obj[name] (RequestOutput objects and their JSON recordings alike)."""
-    if isinstance(obj, dict):
-        return obj.get(name)
-    return getattr(obj, name, None)
-
-
-def parse_request_metrics(outputs: list[Any]) -> dict[str, float]:
-    """Per-batch timings from vLLM RequestOutputs (V1 RequestStateStats in ``.metrics``).
-
-    Returns, in seconds:
-      ttft_batch_s:  time until every request has its first token
-                     = max(first_token_ts) - min(scheduled_ts)  (the batch's prefill time)
-      ttft_mean_s:   mean over requests of first_token_ts - scheduled_ts
-      ttft_max_s:    max over requests of first_token_ts - scheduled_ts
-      tpot_mean_s:   mean over requests of (last_token_ts - first_token_ts) / (n_gen - 1)
-                     (NaN when every request generated a single token)
-      queue_mean_s:  mean over requests of scheduled_ts - queued_ts
-      scheduled_steps: number of distinct scheduled_ts values; 1 when the whole batch was
-                     prefilled in one engine step (the V1 scheduler stamps all requests of
-                     one schedule() call with one timestamp)
-      num_requests, num_generation_tokens (mean)
-
-    A missing field or one left at its default (0.0 for the timestamps, 0 generated tokens)
-    raises: it means the engine did not record stats.
-    """
-    if not outputs:
-        raise PerfModelError("vLLM returned no request outputs")
-    scheduled, first, prefill, decode, queue, gen = [], [], [], [], [], []
-    for out in outputs:
-        stats = _field(out, "metrics")
-        if stats is None:
-            raise PerfModelError(
-                "vLLM RequestOutput.metrics is None: create the LLM with disable_log_stats=False"
-            )
-        sched, first_ts, last_ts = (_field(stats, name) for name in TIMESTAMP_FIELDS)
-        n_gen = _field(stats, "num_generation_tokens")
-        if not all((sched, first_ts, last_ts, n_gen)):  # None, or the real default 0 / 0.0
-            raise PerfModelError(
-                "vLLM RequestOutput.metrics lacks scheduled_ts/first_token_ts/last_token_ts/"
-                "num_generation_tokens (a V1 RequestStateStats is expected; vllm >= 0.26)"
-            )
-        sched, first_ts, last_ts, n_gen = float(sched), float(first_ts), float(last_ts), int(n_gen)
-        scheduled.append(sched)
-        first.append(first_ts)
-        prefill.append(first_ts - sched)
-        gen.append(n_gen)
-        if n_gen > 1:
-            decode.append((last_ts - first_ts) / (n_gen - 1))
-        queued = _field(stats, "queued_ts")
-        if queued:
-            queue.append(sched - float(queued))
-    n = len(prefill)
-    return {
-        "num_requests": n,
-        "ttft_batch_s": max(first) - min(scheduled),
-        "ttft_mean_s": sum(prefill) / n,
-        "ttft_max_s": max(prefill),
-        "tpot_mean_s": sum(decode) / len(decode) if decode else math.nan,
-        "queue_mean_s": sum(queue) / len(queue) if queue else math.nan,
-        "scheduled_steps": len(set(scheduled)),
-        "num_generation_tokens": sum(gen) / n,
-    }
-
-
 def warmup_point(points: list[Point]) -> Point:
     """The engine warm-up request: one request of the sweep's shortest prompt and output.
 
@@ -170,20 +115,16 @@ def warmup_point(points: list[Point]) -> Point:
     return Point(1, min(p.prompt_len for p in points), min(p.output_len for p in points))
 
 
-def counter_total(metrics: list[Any], prefix: str) -> float:
-    """Sum of the counters in an ``llm.get_metrics()`` snapshot whose name starts with prefix."""
-    total = 0.0
-    for metric in metrics or []:
-        name = str(_field(metric, "name") or "")
-        value = _field(metric, "value")
-        if name.startswith(prefix) and isinstance(value, int | float):
-            total += float(value)
-    return total
-
-
 def write_config_dir(config_path: str | Path) -> Path:
     """A temp dir holding only the model's config.json (architectures filled in if missing)."""
     data = json.loads(Path(config_path).read_text())
+    if data.get("quantization_config"):
+        method = (data["quantization_config"] or {}).get("quant_method", "?")
+        raise PerfModelError(
+            f"{config_path}: has a quantization_config ({method}): vLLM would follow it, not "
+            "--weight-dtype / --kv-dtype, and the rows would name the wrong dtypes; remove it "
+            "and choose the dtypes with those options"
+        )
     if not data.get("architectures"):
         arch = ARCHITECTURES.get(str(data.get("model_type", "")).lower())
         if arch is None:
@@ -195,18 +136,6 @@ def write_config_dir(config_path: str | Path) -> Path:
 
 
 # ---- the runner --------------------------------------------------------------------------
-def split_note(parsed: dict[str, float], point: Point) -> str:
-    """Why a measured batch is not one prefill step ("" when it is)."""
-    steps = int(parsed["scheduled_steps"])
-    if steps <= 1:
-        return ""
-    return (
-        f"split: the {point.batch_size} requests were scheduled over {steps} engine steps, so "
-        "ttft_s spans several steps (too little KV space, --max-num-seqs or "
-        "--max-num-batched-tokens below the batch, or requests reaching a running engine)"
-    )
-
-
 class VllmRunner:
     """Measures points with one embedded vllm.LLM sized for the whole sweep."""
 
@@ -230,6 +159,7 @@ class VllmRunner:
         seed: int = 0,
         attention_backend: str | None = None,
         engine_in_process: bool = True,
+        async_scheduling: bool = False,
     ):
         if weight_dtype not in WEIGHT_DTYPES:
             raise PerfModelError(
@@ -264,6 +194,7 @@ class VllmRunner:
         self.seed = seed
         self.attention_backend = attention_backend
         self.engine_in_process = engine_in_process
+        self.async_scheduling = async_scheduling
         self.llm = None
         self.engine_starts = 0
         self._engine_args: dict[str, object] = {}
@@ -296,9 +227,11 @@ class VllmRunner:
             "kv_cache_dtype",
             "dtype",
             "attention_backend",
+            "async_scheduling",
         ):
             if args.get(key) is not None:
                 out[key] = args[key]
+        out |= self.engine_readback()  # what the engine runs with, where it says
         if self._warmup_point is not None:
             w = self._warmup_point
             out["warmup_request"] = [w.batch_size, w.prompt_len, w.output_len]
@@ -327,6 +260,9 @@ class VllmRunner:
             "kv_cache_dtype": KV_DTYPES[self.kv_dtype][0],
             "dtype": dtype,
             "seed": self.seed,
+            # on by default in 0.26 and 0.33: the next step is launched before the first
+            # token is stamped, which adds that launch to TTFT
+            "async_scheduling": self.async_scheduling,
         }
         if quantization:
             args["quantization"] = quantization
@@ -364,7 +300,31 @@ class VllmRunner:
                 f"the vLLM engine did not start ({type(exc).__name__}: {text}); "
                 "lower --max-num-seqs / batch x prompt, or raise --tp / --gpu-memory-utilization"
             ) from exc
+        self._check_dtypes()
         self._generate(self._warmup_point)
+
+    def engine_readback(self) -> dict[str, object]:
+        """The dtypes, scheduler settings and async scheduling the engine reports using."""
+        return read_engine_config(self.llm) if self.llm is not None else {}
+
+    def _check_dtypes(self) -> None:
+        """Refuse to measure when the engine runs other dtypes than the rows will name."""
+        used = self.engine_readback()
+        want = {
+            "dtype_used": WEIGHT_DTYPES[self.weight_dtype][0],
+            "quantization_used": WEIGHT_DTYPES[self.weight_dtype][1],
+            "kv_cache_dtype_used": KV_DTYPES[self.kv_dtype][1],
+            "async_scheduling_used": self.async_scheduling,
+        }
+        wrong = [
+            f"{k.removesuffix('_used')} {used[k]!r} (asked {v!r})"
+            for k, v in want.items()
+            if k in used and used[k] != v and not (k == "kv_cache_dtype_used" and v == "fp8"
+                                                    and str(used[k]).startswith("fp8"))
+        ]  # fmt: skip
+        if wrong:
+            self._shutdown_engine()
+            raise PerfModelError("the vLLM engine runs " + ", ".join(wrong) + ": not measured")
 
     def _sampling_params(self, output_len: int):
         from vllm import SamplingParams
@@ -400,7 +360,7 @@ class VllmRunner:
         if self.llm is None:
             raise RuntimeError("the vLLM engine is not running (it died and did not restart)")
         before = self._preemptions()
-        ttfts, tpots, means, steps = [], [], [], []
+        ttfts, tpots, means, steps, firsts = [], [], [], [], []
         for run in range(self.warmup + self.repeats):
             parsed = parse_request_metrics(self._generate(point))
             if run >= self.warmup:
@@ -408,22 +368,34 @@ class VllmRunner:
                 tpots.append(parsed["tpot_mean_s"])
                 means.append(parsed["ttft_mean_s"])
                 steps.append(int(parsed["scheduled_steps"]))
+                firsts.append(int(parsed["first_token_steps"]))
         result = summarize(ttfts, tpots)
         result.extra["ttft_request_mean_s"] = sum(means) / len(means)
         result.extra["prefill_steps_max"] = max(steps)
+        result.extra["first_token_steps_max"] = max(firsts)
         preempted = self._preemptions() - before
         if math.isfinite(preempted):
             result.extra["preemptions"] = int(preempted)
-        note = split_note({"scheduled_steps": max(steps)}, point)
+        parsed = {"scheduled_steps": max(steps), "first_token_steps": max(firsts)}
+        budget = self.engine_readback().get("max_num_batched_tokens")
+        budget = budget or self._engine_args.get("max_num_batched_tokens")
+        note = split_note(parsed, point, budget, preempted if math.isfinite(preempted) else 0)
         if note:
             return replace(result, status="split", note=note)
         return result
 
-    def recover(self) -> None:
+    def recover(self, error: str = "") -> None:
         """After a failed point, build a fresh engine: a dead engine fails every later call,
-        and a live one may still hold the failed point's requests. A restart that fails leaves
-        ``llm`` None, so each later point is recorded as an error and the sweep still ends."""
+        and a live one may still hold the failed point's requests. Called by the sweep after
+        the exception is handled (its frames cleared), so the old engine's memory is free. A
+        CUDA fault poisons this process's CUDA context: no restart here, ProcessPoisoned
+        (the sweep goes on in a fresh process). A restart that fails leaves ``llm`` None, so
+        each later point is recorded as an error and the sweep still ends."""
         self._shutdown_engine()
+        if is_cuda_fault(error):
+            raise ProcessPoisoned(
+                f"CUDA fault ({error[:160]}): no new engine can start in this process"
+            )
         try:
             self._start_engine()
         except Exception:

@@ -131,7 +131,7 @@ class FakeRunner:
             raise self.failures[point]
         return PointResult(1e-3 * point.prompt_len, 1e-4, 0.01, 0.02, 3, {"x": 1})
 
-    def recover(self):
+    def recover(self, error=""):
         pass
 
     def close(self):

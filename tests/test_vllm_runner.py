@@ -21,14 +21,18 @@ from perfmodel.errors import PerfModelError
 from profiler import fingerprint, vllm_runner
 from profiler.runner import Point
 from profiler.sweep import ResultsFile, SweepSpec, grid, run_sweep
-from profiler.vllm_runner import NOT_INSTALLED, parse_request_metrics, warmup_point
+from profiler.vllm_metrics import parse_request_metrics
+from profiler.vllm_runner import NOT_INSTALLED, warmup_point
 from tests.conftest import run_cli
 from tests.vllm_stand_in import (
+    ASYNC_LAUNCH_S,
     DECODE_STEP_S,
     ENGINE_ARGS,
     PREFILL_S_PER_TOKEN,
+    SAMPLING_PARAMS,
     EngineDeadError,
     make_vllm,
+    reset_process,
 )
 
 FIXTURES = Path(__file__).parent / "fixtures" / "profiler"
@@ -56,12 +60,14 @@ def vllm(monkeypatch):
     monkeypatch.delenv(vllm_runner.IN_PROCESS_ENV, raising=False)
     monkeypatch.setattr(vllm_runner, "vllm_available", lambda: True)
 
-    def install(crash_at=None):
-        module = make_vllm(crash_at)
+    def install(crash_at=None, **kwargs):
+        module = make_vllm(crash_at, **kwargs)
         monkeypatch.setitem(sys.modules, "vllm", module)
         return module
 
-    return install
+    reset_process()
+    yield install
+    reset_process()  # a CUDA fault in one test must not poison the next
 
 
 def _sweep(runner, points, out):
@@ -179,12 +185,20 @@ def test_stand_in_refuses_unknown_keywords(vllm):
     module.LLM(model="x", max_model_len=16, attention_backend="FLASH_ATTN")  # a real field
 
 
-def test_stand_in_api_names_carry_provenance():
+def test_stand_in_api_names_come_from_both_wheels():
+    """The names were read from the vllm 0.26.0 and 0.33.0 wheels (fixture's `how`): the 21
+    names the older list had that one of them lacks are gone, the runner's are there."""
     data = json.loads((FIXTURES / "vllm_api_names.json").read_text())
+    assert set(data["wheels"]) == {"0.26.0", "0.33.0"}
+    assert all(len(w["sha256"]) == 64 for w in data["wheels"].values())
     for part in ("engine_args", "sampling_params"):
-        source = data[part]["source"]
-        assert source["file"] and len(source["commit"]) == 40 and source["version"]
-    assert "not_read_from_the_wheels" in data  # says plainly these are not the wheels' lists
+        assert data[part]["source"]["versions"] == ["0.26.0", "0.33.0"]
+    gone = {"cuda_graph_sizes", "swap_space", "task", "rope_theta", "num_lookahead_slots",
+            "calculate_kv_scales", "max_num_partial_prefills", "override_attention_dtype"}  # fmt: skip
+    assert not gone & ENGINE_ARGS
+    assert not {"best_of", "logits_processors", "truncate_prompt_tokens"} & SAMPLING_PARAMS
+    assert {"async_scheduling", "enable_chunked_prefill", "kv_cache_dtype"} <= ENGINE_ARGS
+    assert (len(ENGINE_ARGS), len(SAMPLING_PARAMS)) == (214, 34)
 
 
 def test_stand_in_refuses_a_prompt_as_long_as_max_model_len(vllm):
@@ -268,15 +282,14 @@ def test_tiny_sweep_prompt_8_output_4_runs(vllm, tmp_path):
 
 
 def test_engine_crash_mid_sweep_restarts_and_finishes(vllm, tmp_path):
-    # generate calls: 1 = warm-up, 2 = point 1, 3 = point 2 (crash), 4 = warm-up of the new
-    # engine, 5 = point 3
-    module = vllm(crash_at=3)
+    """A plain engine failure: a new engine in the same process, the sweep goes on.
+    generate calls: 1 = warm-up, 2 = point 1, 3 = point 2 (crash), 4 = new warm-up, 5."""
+    module = vllm(crash_at=3, cuda=False)
     runner = vllm_runner.VllmRunner(TINY, vocab_size=256, repeats=1, warmup=0)
     summary = _sweep(runner, grid([1, 2, 4], [16], [3]), tmp_path / "c.csv")
     rows = _rows(tmp_path / "c.csv")
     assert [r["status"] for r in rows] == ["ok", "error", "ok"]
-    assert "illegal memory access" in rows[1]["note"]
-    assert summary.rows_written == 3 and summary.errors == 1
+    assert summary.rows_written == 3 and summary.errors == 1 and not summary.poisoned
     first, second = module.LLM.instances
     assert first.dead and first.llm_engine.shut_down and not second.dead
     assert runner.engine_starts == 2
@@ -284,8 +297,87 @@ def test_engine_crash_mid_sweep_restarts_and_finishes(vllm, tmp_path):
         first.generate([{"prompt_token_ids": [1]}], module.SamplingParams(max_tokens=1))
 
 
+def test_cuda_fault_stops_the_process_and_resume_in_a_fresh_one_finishes(vllm, tmp_path):
+    """An illegal memory access poisons the process (the stand-in, like CUDA, refuses a new
+    engine in it): the sweep stops after writing the failed point, and a fresh process
+    (reset_process) resumes the rest."""
+    module = vllm(crash_at=3)
+    runner = vllm_runner.VllmRunner(TINY, vocab_size=256, repeats=1, warmup=0)
+    points = grid([1, 2, 4], [16], [3])
+    summary = _sweep(runner, points, tmp_path / "c.csv")
+    assert [r["status"] for r in _rows(tmp_path / "c.csv")] == ["ok", "error"]
+    assert "illegal memory access" in summary.poisoned and len(module.LLM.instances) == 1
+    with pytest.raises(RuntimeError, match="illegal memory access"):
+        module.LLM(model="x", max_model_len=16)  # no engine starts in this process
+    reset_process()
+    vllm()
+    runner = vllm_runner.VllmRunner(TINY, vocab_size=256, repeats=1, warmup=0)
+    results = ResultsFile(tmp_path / "c.csv", "tiny-llama", True)
+    run_sweep(runner, SPEC, points, results, lambda: fingerprint.collect(use_gpu=False), False)
+    assert [r["status"] for r in _rows(tmp_path / "c.csv")] == ["ok", "error", "ok"]
+
+
+def test_chunked_prefill_and_preemption_are_split(vllm, tmp_path):
+    """A batch of 1 chunked over 4 steps has one scheduled_ts and one first_token_ts, yet is
+    split (batch x prompt above the token budget); a batch of 2 chunked gets first tokens
+    from 2 steps; a KV cache too small for the batch preempts."""
+    vllm()
+    runner = vllm_runner.VllmRunner(TINY, vocab_size=256, repeats=1, warmup=0,
+                                    enable_chunked_prefill=True, max_num_batched_tokens=64)  # fmt: skip
+    _sweep(runner, [Point(1, 200, 3), Point(2, 40, 3), Point(1, 60, 3)], tmp_path / "k.csv")
+    rows = _rows(tmp_path / "k.csv")
+    assert [r["status"] for r in rows] == ["split", "split", "ok"]
+    assert "200 tokens > max_num_batched_tokens 64" in rows[0]["note"]
+    assert "first tokens came from 2 engine steps" in rows[1]["note"]
+    assert float(rows[0]["ttft_s"]) == pytest.approx(200 * PREFILL_S_PER_TOKEN)
+    vllm(kv_tokens=300)
+    runner = vllm_runner.VllmRunner(TINY, vocab_size=256, repeats=1, warmup=0)
+    _sweep(runner, [Point(4, 60, 20)], tmp_path / "p.csv")
+    (row,) = _rows(tmp_path / "p.csv")
+    assert row["status"] == "split" and "preemption" in row["note"]
+    assert json.loads(row["runner_settings"])["preemptions"] > 0
+
+
+def test_async_scheduling_is_off_and_read_back(vllm, tmp_path):
+    """vLLM's default async scheduling stamps the first token after launching the next step;
+    the runner turns it off, and records what the engine reports."""
+    module = vllm()
+    on = vllm_runner.VllmRunner(TINY, vocab_size=256, repeats=1, warmup=0, async_scheduling=True)
+    _sweep(on, [Point(2, 100, 5)], tmp_path / "on.csv")
+    module = vllm()
+    off = vllm_runner.VllmRunner(TINY, vocab_size=256, repeats=1, warmup=0)
+    _sweep(off, [Point(2, 100, 5)], tmp_path / "off.csv")
+    assert module.LLM.instances[-1].kwargs["async_scheduling"] is False
+    (a,), (b,) = _rows(tmp_path / "on.csv"), _rows(tmp_path / "off.csv")
+    assert float(b["ttft_s"]) == pytest.approx(2 * 100 * PREFILL_S_PER_TOKEN)
+    assert float(a["ttft_s"]) - float(b["ttft_s"]) == pytest.approx(ASYNC_LAUNCH_S)
+    settings = json.loads(b["runner_settings"])
+    assert settings["async_scheduling_used"] is False and settings["dtype_used"] == "bfloat16"
+    assert settings["kv_cache_dtype_used"] == "bfloat16" and settings["quantization_used"] is None
+
+
+def test_quantization_config_is_refused_and_dtypes_are_checked(vllm, tmp_path, monkeypatch):
+    vllm()
+    data = json.loads(TINY.read_text()) | {"quantization_config": {"quant_method": "fp8"}}
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(data))
+    with pytest.raises(PerfModelError, match="quantization_config"):
+        vllm_runner.write_config_dir(cfg)
+    module = vllm()
+    runner = vllm_runner.VllmRunner(TINY, vocab_size=256, repeats=1, warmup=0)
+    real = module.LLM.__init__
+
+    def fp16_engine(self, **kwargs):  # an engine that ignores the requested dtype
+        real(self, **kwargs)
+        self.llm_engine.vllm_config.model_config.dtype = "torch.float16"
+
+    monkeypatch.setattr(module.LLM, "__init__", fp16_engine)
+    with pytest.raises(PerfModelError, match="dtype 'float16' \\(asked 'bfloat16'\\)"):
+        runner.setup([Point(1, 8, 4)])
+
+
 def test_engine_that_cannot_restart_records_the_rest_as_errors(vllm, tmp_path, monkeypatch):
-    vllm(crash_at=2)
+    vllm(crash_at=2, cuda=False)
     runner = vllm_runner.VllmRunner(TINY, vocab_size=256, repeats=1, warmup=0)
     real_start = runner._start_engine
 
@@ -336,3 +428,46 @@ def test_profile_command_passes_the_backend_and_says_split(vllm, tmp_path, capsy
     assert [r["status"] for r in rows] == ["ok", "split"]
     assert "engine steps" in rows[1]["note"]
     assert json.loads(rows[0]["runner_settings"])["attention_backend"] == "FLASH_ATTN"
+
+
+def test_cuda_fault_in_a_child_process_the_sweep_goes_on_in_a_fresh_one(tmp_path):
+    """Through the entry point, in a child process whose `vllm` is the stand-in: the third
+    generate call hits an illegal memory access (once: a marker file), the process cannot
+    start another engine, and `perfmodel profile` resumes in a fresh process."""
+    import os
+    import subprocess
+
+    from tests.conftest import CLI, REPO
+
+    fake = tmp_path / "site" / "vllm"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text(
+        "import os\n"
+        "from tests.vllm_stand_in import make_vllm\n"
+        "_marker = os.environ['STAND_IN_CRASH_MARKER']\n"
+        "_crash = None if os.path.exists(_marker) else 3\n"
+        "if _crash:\n"
+        "    open(_marker, 'w').close()\n"
+        "_m = make_vllm(crash_at=_crash)\n"
+        "LLM, SamplingParams, __version__ = _m.LLM, _m.SamplingParams, 'stand-in'\n"
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{fake.parent}{os.pathsep}{REPO}",
+        "STAND_IN_CRASH_MARKER": str(tmp_path / "crashed"),
+    }
+    env.pop("PERFMODEL_FRESH_PROCESS", None)
+    out = tmp_path / "f.csv"
+    args = ["profile", "--runner", "vllm", "--model", str(TINY), "--out", str(out), "--batch",
+            "1,2,4", "--prompt-len", "16", "--output-len", "3", "--repeats", "1", "--warmup",
+            "0", "--no-progress"]  # fmt: skip
+    proc = subprocess.run([*CLI, *args], capture_output=True, text=True, env=env, cwd=REPO,
+                          timeout=600)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "crashed").exists()
+    rows = _rows(out)
+    assert [(r["batch_size"], r["status"]) for r in rows] == [
+        ("1", "ok"), ("2", "error"), ("4", "ok")
+    ]  # fmt: skip
+    assert "illegal memory access" in rows[1]["note"]
+    assert "fresh process" in proc.stdout + proc.stderr

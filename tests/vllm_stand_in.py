@@ -10,15 +10,29 @@ What it copies from vLLM's V1 engine (0.26 / 0.33; see profiler/vllm_runner.py):
   reaches it, so ``generate`` hands it requests one per engine step. "0" (engine core in this
   process): ``generate`` adds every request before the first ``step()``. ``llm_engine``'s
   ``engine_core`` is named like vLLM's client for each mode (InprocClient / SyncMPClient).
-- A scheduler: each step admits waiting requests in order while ``max_num_seqs`` and the
-  ``max_num_batched_tokens`` budget allow (no chunking), stamps every request it schedules in
-  that step with the same ``scheduled_ts`` and, after the step, the same ``first_token_ts``.
+- A scheduler as V1's: running requests first (one decode token each, then the rest of a
+  chunked prompt), then waiting requests in order while ``max_num_seqs`` and the
+  ``max_num_batched_tokens`` budget allow; with ``enable_chunked_prefill`` a prompt longer
+  than the budget left is split over steps (without it, it waits). Every request first
+  scheduled in a step gets that step's ``scheduled_ts``; a request gets ``first_token_ts``
+  from the step that computes its last prompt token.
+- Preemption: with ``kv_tokens`` set, a decode step that would hold more tokens than that
+  preempts the newest running request (its progress dropped, back to the front of the
+  queue) and counts it in ``vllm:num_preemptions``.
+- Async scheduling (``async_scheduling`` unset or True, vLLM's default): the first token is
+  stamped only after the next step has been launched (ASYNC_LAUNCH_S later) when the request
+  wants more than one token.
+- ``llm_engine.vllm_config`` reports model_config.dtype / quantization, cache_config.cache_dtype
+  and scheduler_config (max_num_seqs, max_num_batched_tokens, async_scheduling), as vLLM's.
 - Step time: 10 us per prefilled token plus 2 ms when the step decodes any request, on its own
   clock (no wall-clock reads).
 - A prompt not shorter than ``max_model_len`` is refused (ValueError), as the input processor
   does.
-- ``crash_at=N``: the N-th ``generate`` call of the module raises and leaves that engine dead
-  (every later call raises ``EngineDeadError``); a new ``LLM`` works again.
+- ``crash_at=N``: the N-th ``generate`` call of the module raises a CUDA illegal memory access
+  and leaves that engine dead (every later call raises ``EngineDeadError``); the fault poisons
+  the whole process, as a CUDA context does: no new ``LLM`` starts in it (``reset_process()``
+  stands for a fresh process). ``crash_at`` with ``cuda=False`` raises a plain engine error
+  instead, after which a new ``LLM`` works.
 """
 
 from __future__ import annotations
@@ -38,6 +52,14 @@ SAMPLING_PARAMS = frozenset(API_NAMES["sampling_params"]["parameters"])
 PREFILL_S_PER_TOKEN = 1e-5
 DECODE_STEP_S = 2e-3
 IDLE_STEP_S = 1e-4  # a step with nothing to run, waiting for the next request to arrive
+ASYNC_LAUNCH_S = 5e-4  # launching the next step before the first token is stamped
+CUDA_FAULT = "CUDA error: an illegal memory access was encountered"
+PROCESS = {"cuda_poisoned": False}  # per process, as a CUDA context is
+
+
+def reset_process() -> None:
+    """A fresh process: its CUDA context is clean again."""
+    PROCESS["cuda_poisoned"] = False
 
 
 class EngineDeadError(RuntimeError):
@@ -63,6 +85,7 @@ class _Request:
         self.request_id, self.prompt_len, self.max_tokens = request_id, prompt_len, max_tokens
         self.queued_ts = self.scheduled_ts = self.first_token_ts = self.last_token_ts = 0.0
         self.generated = 0
+        self.computed = 0  # prompt tokens computed so far
 
 
 class InprocClient:
@@ -78,15 +101,19 @@ class _Engine(SimpleNamespace):
         self.shut_down = True
 
 
-def make_vllm(crash_at: int | None = None) -> types.ModuleType:
+def make_vllm(
+    crash_at: int | None = None, kv_tokens: int | None = None, cuda: bool = True
+) -> types.ModuleType:
     """A fresh ``vllm`` stand-in module; ``module.LLM.instances`` lists the engines built."""
-    state = {"generate_calls": 0}
+    state = {"generate_calls": 0, "preemptions": 0}
 
     class LLM:
         instances: list[LLM] = []
 
         def __init__(self, **kwargs):
             _refuse_unknown("EngineArgs", kwargs, ENGINE_ARGS)
+            if PROCESS["cuda_poisoned"]:
+                raise RuntimeError(CUDA_FAULT)  # the CUDA context of this process is gone
             self.kwargs = kwargs
             self.in_process = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "1") == "0"
             self.max_model_len = int(kwargs["max_model_len"])
@@ -96,8 +123,22 @@ def make_vllm(crash_at: int | None = None) -> types.ModuleType:
             self.dead = False
             self.prompts: list[list[int]] = []
             self.params = None
+            self.chunked = bool(kwargs.get("enable_chunked_prefill"))
+            self.async_scheduling = kwargs.get("async_scheduling") is not False
             core = InprocClient() if self.in_process else SyncMPClient()
-            self.llm_engine = _Engine(shut_down=False, engine_core=core)
+            dtype = kwargs.get("dtype") or "bfloat16"
+            config = SimpleNamespace(
+                model_config=SimpleNamespace(
+                    dtype=f"torch.{dtype}", quantization=kwargs.get("quantization")
+                ),
+                cache_config=SimpleNamespace(cache_dtype=kwargs.get("kv_cache_dtype") or "auto"),
+                scheduler_config=SimpleNamespace(
+                    max_num_seqs=self.max_num_seqs,
+                    max_num_batched_tokens=self.token_budget,
+                    async_scheduling=self.async_scheduling,
+                ),
+            )
+            self.llm_engine = _Engine(shut_down=False, engine_core=core, vllm_config=config)
             self._next_id = 0
             LLM.instances.append(self)
 
@@ -107,7 +148,10 @@ def make_vllm(crash_at: int | None = None) -> types.ModuleType:
             state["generate_calls"] += 1
             if crash_at is not None and state["generate_calls"] == crash_at:
                 self.dead = True
-                raise RuntimeError("CUDA error: an illegal memory access was encountered")
+                if cuda:
+                    PROCESS["cuda_poisoned"] = True
+                    raise RuntimeError(CUDA_FAULT)
+                raise RuntimeError("engine core failed (a Python error in the scheduler)")
             for p in prompts:
                 n = len(p["prompt_token_ids"])
                 if n >= self.max_model_len:
@@ -128,7 +172,7 @@ def make_vllm(crash_at: int | None = None) -> types.ModuleType:
             return [self._output(r) for r in requests]
 
         def _run(self, requests: list[_Request]) -> None:
-            """Engine steps until every request has all its tokens."""
+            """Engine steps until every request has all its tokens (module docstring)."""
             arriving = deque(requests)
             waiting: deque[_Request] = deque()
             running: list[_Request] = []
@@ -137,27 +181,58 @@ def make_vllm(crash_at: int | None = None) -> types.ModuleType:
                     request = arriving.popleft()
                     request.queued_ts = self.clock
                     waiting.append(request)
-                budget = self.token_budget - len(running)
-                new: list[_Request] = []
-                while (
-                    waiting
-                    and len(running) + len(new) < self.max_num_seqs
-                    and waiting[0].prompt_len <= budget
-                ):
-                    request = waiting.popleft()
-                    budget -= request.prompt_len
-                    new.append(request)
-                start = self.clock
-                step_s = PREFILL_S_PER_TOKEN * sum(r.prompt_len for r in new)
-                step_s += DECODE_STEP_S if running else 0.0
+                self._preempt(running, waiting)
+                budget = self.token_budget
+                chunks: list[tuple[_Request, int]] = []
+                decodes: list[_Request] = []
+                for r in running:
+                    left = r.prompt_len - r.computed
+                    if budget <= 0:
+                        break
+                    if left <= 0:
+                        decodes.append(r)
+                        budget -= 1
+                    elif self.chunked or left <= budget:
+                        chunks.append((r, min(left, budget)))
+                        budget -= min(left, budget)
+                while waiting and len(running) < self.max_num_seqs and budget > 0:
+                    r = waiting[0]
+                    if not self.chunked and r.prompt_len > budget:
+                        break
+                    waiting.popleft()
+                    running.append(r)
+                    r.scheduled_ts = r.scheduled_ts or self.clock
+                    chunks.append((r, min(r.prompt_len, budget)))
+                    budget -= min(r.prompt_len, budget)
+                step_s = PREFILL_S_PER_TOKEN * sum(k for _, k in chunks)
+                step_s += DECODE_STEP_S if decodes else 0.0
                 self.clock += step_s or IDLE_STEP_S
-                for request in new:
-                    request.scheduled_ts = start
-                    request.first_token_ts = self.clock
-                for request in running + new:
-                    request.generated += 1
-                    request.last_token_ts = self.clock
-                running = [r for r in running + new if r.generated < r.max_tokens]
+                for r, k in chunks:
+                    r.computed += k
+                    if r.computed >= r.prompt_len:
+                        r.generated = 1
+                        r.first_token_ts = self.clock
+                        if self.async_scheduling and r.max_tokens > 1:
+                            r.first_token_ts += ASYNC_LAUNCH_S  # the next step launched first
+                        r.last_token_ts = self.clock
+                for r in decodes:
+                    r.generated += 1
+                    r.last_token_ts = self.clock
+                running = [
+                    r for r in running if r.computed < r.prompt_len or r.generated < r.max_tokens
+                ]
+
+        def _preempt(self, running: list[_Request], waiting: deque) -> None:
+            """Drop the newest running requests while the KV cache cannot hold one more token
+            for each (V1 preempts by recompute)."""
+            while kv_tokens is not None and len(running) > 1:
+                held = sum(r.computed + r.generated + 1 for r in running)
+                if held <= kv_tokens:
+                    return
+                victim = running.pop()
+                victim.computed = victim.generated = 0
+                waiting.appendleft(victim)
+                state["preemptions"] += 1
 
         def _output(self, r: _Request) -> SimpleNamespace:
             stats = SimpleNamespace(
@@ -174,7 +249,7 @@ def make_vllm(crash_at: int | None = None) -> types.ModuleType:
         def get_metrics(self):
             if self.dead:
                 raise EngineDeadError("EngineCore encountered an issue. See stack trace above.")
-            return [SimpleNamespace(name="vllm:num_preemptions", value=0)]
+            return [SimpleNamespace(name="vllm:num_preemptions", value=state["preemptions"])]
 
     module = types.ModuleType("vllm")
     module.LLM = LLM

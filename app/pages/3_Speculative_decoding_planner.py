@@ -8,13 +8,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from app import common, compute  # noqa: E402
+from app import common, compute, feasibility  # noqa: E402
 
 TITLE = "Speculative decoding planner"
 view = st.cache_data(show_spinner=False, max_entries=256)(compute.specdecode_view)
 status = st.cache_data(show_spinner=False, max_entries=128)(compute.acceptance_status)
-smaller = st.cache_data(show_spinner=False)(compute.smaller_models)
+problem = st.cache_data(show_spinner=False, max_entries=256)(feasibility.target_problem)
+helpers = st.cache_data(show_spinner=False, max_entries=256)(feasibility.helper_options)
 KV_METHODS = ("streamingllm", "snapkv", "full")
+KEYS = ("sd_draft", "sd_kv", "sd_batch", "sd_context", "sd_output_len", "sd_acceptance", "sd_rate")
 
 st.set_page_config(page_title=TITLE, layout="wide")
 cfg = common.sidebar()
@@ -24,7 +26,8 @@ common.page_header(
     "full or compressed KV cache proposes gamma tokens, the target verifies them in one pass.",
 )
 with common.guard():
-    drafts = [*smaller(cfg["model"]), "self"]
+    options = helpers(cfg, "draft")
+    drafts = [*options["usable"], "self"]
     common.init("sd_draft", drafts[0], drafts)
     common.init("sd_kv", "streamingllm", KV_METHODS)
     common.init("sd_batch", 32, lo=1, hi=4096)
@@ -42,6 +45,9 @@ with common.guard():
     c3.number_input(
         "Output length (memory)", min_value=0, max_value=131_072, step=64, key="sd_output_len"
     )
+    if options["excluded"]:
+        c1.caption("Not offered: " + "; ".join(options["excluded"]) + ".")
+    common.sync_query_params(KEYS)
     if st.session_state.sd_draft == "self" and st.session_state.sd_kv == "full":
         st.warning("Self-speculation needs a compressed KV cache: pick streamingllm or snapkv.")
         st.stop()
@@ -68,8 +74,18 @@ with common.guard():
     best = res["best"]
     m1, m2, m3, m4 = st.columns(4)
     if best is None:
-        m1.metric("Best speedup (modeled)", "out of memory")
-        st.error("No configuration fits in GPU memory at this batch and context.")
+        m1.metric("Best speedup (modeled)", "does not fit")
+        alone = problem(
+            cfg,
+            int(st.session_state.sd_batch),
+            int(st.session_state.sd_context),
+            int(st.session_state.sd_output_len),
+        )
+        st.error(
+            "No configuration fits in GPU memory at this batch and context: "
+            + (alone or "the target fits alone, but no draft configuration fits beside it")
+            + "."
+        )
     else:
         m1.metric("Best speedup (modeled)", f"{best['speedup']:.2f}x")
         m2.metric("Best configuration", f"{best['draft_kv']}, gamma {best['gamma']}")
@@ -91,11 +107,20 @@ with common.guard():
         )
     common.modeled(f"target {res['describe']}, draft {st.session_state.sd_draft}; {res['basis']}")
     if res["acceptance"]:
-        st.caption(res["acceptance"])
+        st.caption(common.clean_source(res["acceptance"]))
 
     heat, fits = res["heat"], res["fits"]
+    no_data = [row for row in heat.index if heat.loc[row].isna().all()]
+    heat = heat.drop(index=no_data)  # no acceptance rate: no speedup to show
+    if no_data:
+        st.caption(
+            "Not in the heatmap, for lack of a published acceptance rate: KV "
+            + ", ".join(no_data)
+            + ". Choose 'rate' under Acceptance to give one and see them."
+        )
     text = [
-        [f"{v:.2f}" + ("" if fits[row] else " OOM") for v in heat.loc[row]] for row in heat.index
+        [("–" if v != v else f"{v:.2f}x") + ("" if fits[row] else " OOM") for v in heat.loc[row]]
+        for row in heat.index
     ]
     fig = go.Figure(
         go.Heatmap(
@@ -106,25 +131,41 @@ with common.guard():
             texttemplate="%{text}",
             colorscale="RdYlGn",
             zmid=1.0,
-            colorbar={"title": "speedup"},
-            hovertemplate="KV %{y}, gamma %{x}: %{z:.3f}x<extra></extra>",
+            colorbar={"title": "speedup (x)"},
+            hovertemplate="KV %{y}, gamma %{x}: %{text} speedup over plain decoding<extra></extra>",
         )
     )
     fig.update_layout(
-        title=f"Speedup over (gamma, draft KV budget), batch {st.session_state.sd_batch}, "
-        f"context {st.session_state.sd_context} (modeled; OOM = does not fit)",
+        title="Speedup by gamma and draft KV cache (modeled)",
         xaxis_title="gamma (draft tokens per round)",
         yaxis_title="draft KV cache",
-        height=440,
+        height=160 + 40 * max(len(heat.index), 3),
     )
-    st.plotly_chart(fig)
+    st.caption(
+        f"Batch {int(st.session_state.sd_batch):,}, context "
+        f"{int(st.session_state.sd_context):,} tokens; OOM = does not fit in GPU memory; "
+        "– = no acceptance rate for that cell."
+    )
+    heat_rows = heat.reset_index(names="draft_kv").melt(
+        id_vars="draft_kv", var_name="gamma", value_name="speedup_x"
+    )
+    common.chart(fig, heat_rows, "speedup heatmap")
 
     mem = res["memory"]
+    batch = int(st.session_state.sd_batch)
     mfig = go.Figure()
     for name, sub in mem.groupby("config", sort=False):
-        mfig.add_trace(go.Scatter(x=sub["batch"], y=sub["total_gb"], mode="lines", name=name))
+        mfig.add_trace(
+            go.Scatter(
+                x=sub["batch"],
+                y=sub["total_gb"],
+                mode="lines",
+                name=name,
+                hovertemplate="batch %{x:,}: %{y:,.1f} GB per GPU<extra>%{fullData.name}</extra>",
+            )
+        )
     cap = res["capacity_gb"]
-    top = max(float(mem["total_gb"].max()), cap) * 1.1
+    top = cap * 1.5  # the axis ends a little above the usable memory: what matters is the line
     mfig.add_hrect(
         y0=cap,
         y1=top,
@@ -134,21 +175,23 @@ with common.guard():
         annotation_text="out of memory",
         annotation_position="top left",
     )
-    mfig.add_hline(y=cap, line_color="red", annotation_text=f"usable {cap:.1f} GB")
-    mfig.add_vline(
-        x=common.log_axis_x(st.session_state.sd_batch),
-        line_dash="dot",
-        annotation_text="this batch",
-    )
+    common.marker_line(mfig, cap, f"usable {cap:,.1f} GB", "y", line={"color": "red"})
+    common.marker_line(mfig, batch, f"this batch ({batch:,})", "x", log=True)
     mfig.update_layout(
-        title=f"Memory per GPU vs batch at context {st.session_state.sd_context} (modeled)",
-        xaxis={"type": "log", "title": "batch size"},
+        title=f"Memory per GPU vs batch, context {int(st.session_state.sd_context):,} (modeled)",
+        xaxis={
+            "type": "log",
+            "title": "batch size",
+            "range": common.log_range(
+                min(mem["batch"].min(), batch), max(mem["batch"].max(), batch)
+            ),
+        },
         yaxis={"title": "GB per GPU", "range": [0, top]},
         height=420,
     )
-    st.plotly_chart(mfig)
-    st.subheader("Top configurations (that fit)")
+    common.chart(mfig, mem.rename(columns={"total_gb": "memory_per_gpu_gb"}), "memory vs batch")
     if not res["top"].empty:
+        st.subheader("Top configurations (that fit)")
         cols = [
             "draft",
             "draft_kv",
@@ -161,14 +204,11 @@ with common.guard():
             "acceptance_len",
             "fits",
         ]
-        ms = {c: "{:.3f}" for c in cols if c.endswith("_ms")}
-        st.dataframe(
+        ms = {c: "{:,.3f}" for c in cols if c.endswith("_ms")}
+        st.table(
             common.fmt_table(
                 res["top"][cols], {**ms, "speedup": "{:.2f}x", "acceptance_len": "{:.2f}"}
             ),
-            hide_index=True,
         )
 
-common.sync_query_params(
-    ("sd_draft", "sd_kv", "sd_batch", "sd_context", "sd_output_len", "sd_acceptance", "sd_rate")
-)
+common.sync_query_params(KEYS)

@@ -6,6 +6,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
 from plotly.subplots import make_subplots  # noqa: E402
@@ -18,6 +20,10 @@ recommend = st.cache_data(show_spinner=False, max_entries=128)(compute.recommend
 capacity = st.cache_data(show_spinner=False, max_entries=64)(compute.capacity_view)
 # when the user gives none: the CLI's defaults (`perfmodel capacity`), one place
 DEFAULT_SLO_TTFT, DEFAULT_SLO_TPOT = DEFAULT_SLO_TTFT_S, DEFAULT_SLO_TPOT_S
+KEYS = (
+    "rc_batch", "rc_prompt_len", "rc_output_len", "rc_slo_ttft", "rc_slo_tpot", "rc_max_drop",
+    "rc_qps", "rc_gpus", "rc_spec",
+)  # fmt: skip
 COMPARE = ("h100-sxm", "h200", "a100-80gb", "a100-40gb", "l40s", "rtx4090", "b200", "mi300x")
 
 
@@ -56,6 +62,7 @@ c5.number_input(
 )
 c6.slider("Max quality drop", 0.0, 10.0, step=0.1, key="rc_max_drop")
 ss = st.session_state
+common.sync_query_params(KEYS)
 
 st.subheader("Recommendation")
 with common.guard():
@@ -71,6 +78,11 @@ with common.guard():
     )
     prec, sp, sd = rec["precision"], rec["specprefill"], rec["specdecode"]
     st.markdown(f"**{rec['headline']}** (modeled)")
+    if rec.get("deployment", {}).get("num_gpus", rec["num_gpus"]) > int(cfg["num_gpus"]):
+        st.caption(
+            f"The sidebar's {common.plural(int(cfg['num_gpus']), 'GPU')} per replica cannot "
+            "serve this batch alone: the recommendation adds replicas."
+        )
     m1, m2, m3, m4 = st.columns(4)
     m1.metric(
         "Precision (weights/KV)",
@@ -90,7 +102,7 @@ with common.guard():
     crit = rec["critical_seq_len"]
     m4.metric(
         "Critical sequence length (modeled)",
-        rec["critical_seq_len_text"] if crit is None else f"{int(crit):,} tokens",
+        common.thousands(rec["critical_seq_len_text"]) if crit is None else f"{int(crit):,} tokens",
         None
         if rec["above_critical"] is None
         else ("workload above it" if rec["above_critical"] else "workload below it"),
@@ -126,15 +138,27 @@ with common.guard():
     bars.update_yaxes(title_text="seconds", row=1, col=1)
     bars.update_yaxes(title_text="milliseconds", row=1, col=2)
     bars.update_layout(title="Baseline vs recommended configuration (modeled)", height=360)
-    st.plotly_chart(bars)
-    st.markdown(rec["rationale"])
+    common.chart(
+        bars,
+        pd.DataFrame(
+            {
+                "configuration": ["baseline", "recommended"],
+                "ttft_s": [rec["baseline"]["ttft_s"], with_sp or rec["baseline"]["ttft_s"]],
+                "tpot_s": [rec["baseline"]["tpot_s"], with_sd or rec["baseline"]["tpot_s"]],
+            }
+        ),
+        "baseline vs recommended",
+    )
+    st.markdown(common.thousands(rec["rationale"]))
     for note in rec["notes"]:
         st.info(note)
     for key, section in (("SpecPrefill", sp), ("Speculative decoding", sd)):
         if section.get("reason"):
-            st.caption(f"{key}: {section['reason']}")
+            st.caption(common.thousands(f"{key}: {section['reason']}"))
     if sd.get("acceptance_source"):
-        st.caption(f"Acceptance ({sd['acceptance_basis']}): {sd['acceptance_source']}")
+        st.caption(
+            common.clean_source(f"Acceptance ({sd['acceptance_basis']}): {sd['acceptance_source']}")
+        )
     st.download_button(
         "Download the recommendation (JSON)",
         json.dumps(rec, indent=2, default=str),
@@ -146,7 +170,12 @@ st.subheader("Capacity and cost")
 k1, k2, k3 = st.columns([1, 3, 1])
 k1.number_input("Load (requests/s)", min_value=0.001, max_value=1e6, step=1.0, key="rc_qps")
 k2.multiselect("GPU types", COMPARE, key="rc_gpus")
-k3.checkbox("Also with speculation (slower: ~2 s)", key="rc_spec")
+k3.checkbox(
+    "With speculation",
+    key="rc_spec",
+    help="Also size fleets that use SpecPrefill and speculative decoding (slower to compute).",
+)
+common.sync_query_params(KEYS)
 slo_ttft = float(ss.rc_slo_ttft) or DEFAULT_SLO_TTFT
 slo_tpot = float(ss.rc_slo_tpot) or DEFAULT_SLO_TPOT
 with common.guard():
@@ -175,7 +204,7 @@ with common.guard():
         )
         n2.metric("Cost (modeled)", f"${best['cost_per_hour']:,.2f}/h")
         n3.metric("Cost per million output tokens (modeled)", f"${best['cost_per_mtok']:,.3f}")
-        st.caption(f"Why: {cap['why']}")
+        st.caption(common.thousands(f"Why: {cap['why']}"))
     cols = [
         c
         for c in (
@@ -200,7 +229,7 @@ with common.guard():
         )
         if c in opts.columns
     ]
-    st.dataframe(
+    st.table(
         common.fmt_table(
             opts[cols],
             {
@@ -210,33 +239,68 @@ with common.guard():
                 "tpot_s": "{:.4f}",
             },
         ),
-        hide_index=True,
     )
     label = opts["gpu"] + opts["with_spec"].map({True: " + spec", False: ""})
     left, right = st.columns(2)
-    fig = go.Figure(go.Bar(x=label, y=opts["cost_per_mtok"], name="$/Mtok"))
+    fig = go.Figure(
+        go.Bar(
+            x=label,
+            y=opts["cost_per_mtok"],
+            name="$/Mtok",
+            hovertemplate="%{x}: $%{y:,.3f} per million output tokens<extra></extra>",
+        )
+    )
     fig.update_layout(
         title="Cost per million output tokens (modeled)", yaxis_title="USD / Mtok", height=400
     )
-    left.plotly_chart(fig)
+    common.chart(
+        fig,
+        pd.DataFrame({"option": label, "cost_per_mtok_usd": opts["cost_per_mtok"]}),
+        "cost per million tokens",
+        left,
+    )
     curves = cap["curves"]
+    load = float(ss.rc_qps)
     fig2 = go.Figure()
     for name, sub in curves.groupby("option", sort=False):
-        fig2.add_trace(go.Scatter(x=sub["qps"], y=sub["cost_per_hour"], mode="lines", name=name))
-    fig2.add_vline(
-        x=common.log_axis_x(float(ss.rc_qps)), line_dash="dot", annotation_text="this load"
-    )
+        fig2.add_trace(
+            go.Scatter(
+                x=sub["qps"],
+                y=sub["cost_per_hour"],
+                mode="lines",
+                name=name,
+                hovertemplate="%{x:,.3g} requests/s: $%{y:,.2f}/h<extra>%{fullData.name}</extra>",
+            )
+        )
+    common.marker_line(fig2, load, f"this load ({load:,.3g}/s)", "x", log=True)
+    shown = curves[(curves["qps"] > 0) & (curves["cost_per_hour"] > 0)]
+    shown = shown[np.isfinite(shown["qps"]) & np.isfinite(shown["cost_per_hour"])]
+    qps_span = shown["qps"] if not shown.empty else pd.Series([load])
+    cost_span = shown["cost_per_hour"] if not shown.empty else pd.Series([1.0])
     fig2.update_layout(
         title="Fleet cost per hour vs load (modeled)",
-        xaxis={"type": "log", "title": "requests / s"},
-        yaxis={"type": "log", "title": "USD / hour"},
+        xaxis={
+            "type": "log",
+            "title": "requests / s",
+            "range": common.log_range(min(qps_span.min(), load), max(qps_span.max(), load)),
+        },
+        yaxis={
+            "type": "log",
+            "title": "USD / hour",
+            "range": common.log_range(cost_span.min(), cost_span.max()),
+        },
         height=400,
     )
-    right.plotly_chart(fig2)
+    common.chart(
+        fig2,
+        curves.rename(columns={"qps": "load_req_per_s", "cost_per_hour": "cost_per_hour_usd"}),
+        "fleet cost vs load",
+        right,
+    )
     common.modeled(
         f"{cap['basis']}; SLOs TTFT {slo_ttft:g} s, TPOT {slo_tpot:g} s"
         + ("" if ss.rc_slo_ttft and ss.rc_slo_tpot else " (defaults where none given)")
-        + "; GPU prices from hardware_specs/*.yaml"
+        + "; GPU prices from the shipped hardware specs"
     )
     with st.expander("Assumptions"):
         for line in cap["assumptions"]:
@@ -249,16 +313,4 @@ with common.guard():
     else:
         d1.caption("HTML/Markdown reports: perfmodel.reports is not installed in this build.")
 
-common.sync_query_params(
-    (
-        "rc_batch",
-        "rc_prompt_len",
-        "rc_output_len",
-        "rc_slo_ttft",
-        "rc_slo_tpot",
-        "rc_max_drop",
-        "rc_qps",
-        "rc_gpus",
-        "rc_spec",
-    )
-)
+common.sync_query_params(KEYS)

@@ -54,10 +54,20 @@ def roofline_figure(data: dict, phase: str) -> go.Figure:
                 "<br>%{customdata[0]:.3f} ms<extra></extra>",
             )
         )
+    rates = ops["achieved_flop_s"].dropna()
+    y_lo = min(float(rates.min()) if len(rates) else peak, lo * bw)
     fig.update_layout(
         title=f"Roofline, {phase} on {data['gpu']} (modeled operator rates)",
-        xaxis={"type": "log", "title": "arithmetic intensity (FLOP / byte)"},
-        yaxis={"type": "log", "title": "attainable FLOP/s per GPU"},
+        xaxis={
+            "type": "log",
+            "title": "arithmetic intensity (FLOP / byte)",
+            "range": common.log_range(lo, hi, 1.0),
+        },
+        yaxis={
+            "type": "log",
+            "title": "attainable FLOP/s per GPU",
+            "range": common.log_range(y_lo, peak, 2.0),
+        },
         height=480,
         margin={"t": 60},
     )
@@ -74,7 +84,7 @@ def scatter_figure(points, title: str) -> go.Figure:
                 mode="markers",
                 name=f"{table}/{quantity}",
                 text=sub["label"],
-                hovertemplate="%{text}<br>measured %{x:.4g} s<br>modeled %{y:.4g} s<extra></extra>",
+                hovertemplate="%{text}<br>measured %{x:,.4r} s<br>modeled %{y:,.4r} s<extra></extra>",
             )
         )
     lo = float(min(points["measured_s"].min(), points["predicted_s"].min())) * 0.8
@@ -84,8 +94,8 @@ def scatter_figure(points, title: str) -> go.Figure:
     )
     fig.update_layout(
         title=title,
-        xaxis={"type": "log", "title": "measured (s)"},
-        yaxis={"type": "log", "title": "modeled (s)"},
+        xaxis={"type": "log", "title": "measured (s)", "range": common.log_range(lo, hi, 1.0)},
+        yaxis={"type": "log", "title": "modeled (s)", "range": common.log_range(lo, hi, 1.0)},
         height=520,
     )
     return fig
@@ -95,7 +105,10 @@ def score_table(tables):
     shown = tables.copy()
     shown["MAPE"] = (100 * shown.pop("mape")).map("{:.1f}%".format)
     shown["max APE"] = (100 * shown.pop("max_ape")).map("{:.1f}%".format)
-    return shown[["table", "quantity", "rows", "MAPE", "max APE", "profile", "fitted_on", "worst"]]
+    shown["fitted on it"] = shown.pop("fitted_on").map({True: "yes (in-sample)", False: "no"})
+    return common.fmt_table(
+        shown[["table", "quantity", "rows", "MAPE", "max APE", "profile", "fitted on it", "worst"]]
+    )
 
 
 st.set_page_config(page_title=TITLE, layout="wide")
@@ -125,27 +138,49 @@ with common.guard():
     )
     s = data["summary"]
     m1, m2, m3, m4 = st.columns(4)
-    m1.metric("TTFT (modeled)", common.fmt_s(s["ttft_s"]))
-    m2.metric("TPOT (modeled)", common.fmt_s(s["tpot_s"]))
-    m3.metric("Throughput (modeled)", f"{s['throughput_tok_s']:.0f} tok/s")
+    fits = bool(s["fits"])  # no latency for a deployment that does not run
+    m1.metric("TTFT (modeled)", common.fmt_s(s["ttft_s"]) if fits else "does not fit")
+    m2.metric("TPOT (modeled)", common.fmt_s(s["tpot_s"]) if fits else "does not fit")
+    m3.metric("Throughput (modeled)", f"{s['throughput_tok_s']:,.0f} tok/s" if fits else "–")
     m4.metric(
         "Memory per GPU (modeled)",
-        f"{s['total_gb']:.1f} / {s['capacity_gb']:.1f} GB",
+        f"{s['total_gb']:,.1f} / {s['capacity_gb']:,.1f} GB",
         "fits" if s["fits"] else "out of memory",
         delta_color="normal" if s["fits"] else "inverse",
     )
     common.modeled(f"{data['describe']}; {data['basis']}")
+    if not fits:
+        st.error(
+            f"{cfg['model']} ({cfg['weight_dtype']}) on {int(cfg['num_gpus'])}x {cfg['gpu']} "
+            f"does not fit: {s['total_gb']:,.1f} GB per GPU needed, {s['capacity_gb']:,.1f} GB "
+            f"usable ({s['total_gb'] - s['capacity_gb']:,.1f} GB short). The operator "
+            "breakdown below is what it would cost with enough memory."
+        )
     phase = st.session_state.ex_phase
-    st.plotly_chart(roofline_figure(data, phase))
+    common.chart(
+        roofline_figure(data, phase),
+        data["ops"][data["ops"]["phase"] == phase],
+        f"roofline {phase}",
+    )
     ops = data["ops"][data["ops"]["phase"] == phase]
-    bar = go.Figure(go.Bar(x=ops["op"], y=ops["time_s"] * 1e3, marker_color="#1f77b4", name="time"))
+    bar = go.Figure(
+        go.Bar(
+            x=ops["op"],
+            y=ops["time_s"] * 1e3,
+            marker_color="#1f77b4",
+            name="time",
+            hovertemplate="%{x}: %{y:,.3f} ms<extra></extra>",
+        )
+    )
     bar.update_layout(
         title=f"Time per operator, {phase} (modeled, per GPU)",
         yaxis_title="ms",
         height=360,
     )
-    st.plotly_chart(bar)
-    st.dataframe(common.fmt_table(ops.drop(columns=["phase"])), hide_index=True)
+    common.chart(bar, ops[["op", "time_s"]], f"time per operator {phase}")
+    shown = ops.drop(columns=["phase", "time_s"]).assign(time_ms=ops["time_s"] * 1e3)
+    si = {c: common.fmt_si for c in ("flops", "bytes", "achieved_flop_s") if c in shown}
+    st.table(common.fmt_table(shown, si))
     common.modeled(data["basis"] + "; roof = datasheet peak FLOP/s and HBM bandwidth")
 
 st.subheader("Predicted vs measured: published tables")
@@ -153,19 +188,25 @@ with common.guard():
     val = published_validation(cfg["profile"])
     pts = val["points"]
     overall = float(pts["ape"].mean())
-    v1, v2 = st.columns([1, 3])
-    v1.metric("MAPE, all published rows (in-sample where fitted)", f"{100 * overall:.1f}%")
-    v1.caption(
-        "Measured: published tables in validation/published/ (paper and line cited in each "
+    v1, v2 = st.columns([1, 2])
+    v1.metric(
+        "MAPE, published rows",
+        f"{100 * overall:.1f}%",
+        help="Mean absolute percentage error over every published row; in-sample for the "
+        "tables a profile was fitted on.",
+    )
+    v2.caption(
+        "Measured: the published tables shipped with perfmodel (paper and line cited in each "
         "row). Modeled: each table with "
         + ("its own profile." if cfg["profile"] == "auto" else f"profile {cfg['profile']}.")
-        + " Tables with fitted_on = true were used to fit that profile: their MAPE is "
-        "in-sample. Out-of-sample accuracy: `perfmodel validate --cross-validate` "
-        "(leave-one-table-out)."
+        + " Tables a profile was fitted on give in-sample errors; the README lists the "
+        "leave-one-table-out (out-of-sample) errors."
     )
-    v2.dataframe(score_table(val["tables"]), hide_index=True)
-    st.plotly_chart(
+    st.table(score_table(val["tables"]))
+    common.chart(
         scatter_figure(pts, "Published measurements vs perfmodel (log-log)"),
+        pts,
+        "published vs modeled",
     )
     for check in val["memory_checks"]:
         verdict = "agrees" if check["agrees"] else "disagrees"
@@ -190,14 +231,16 @@ if upload is not None:
                 f"{compute.MAX_UPLOAD_BYTES // 1_000_000} MB limit"
             )
         mine = uploaded_validation(upload.getvalue(), upload.name, cfg["profile"])
-        u1, u2 = st.columns([1, 3])
+        u1, u2 = st.columns([1, 2])
         u1.metric("MAPE, your rows", f"{100 * float(mine['points']['ape'].mean()):.1f}%")
-        u1.caption("Measured: your CSV. Modeled: perfmodel with the profile in the table.")
-        for note in mine["notes"]:
-            st.warning(note)
-        u2.dataframe(score_table(mine["tables"]), hide_index=True)
-        st.plotly_chart(
-            scatter_figure(mine["points"], f"{upload.name}: measured vs perfmodel (log-log)"),
+        u2.caption("Measured: your CSV. Modeled: perfmodel with the profile in the table.")
+        for note in mine["notes"]:  # e.g. decode-only rows have no TTFT: not compared
+            st.caption(f"Not compared: {note}.")
+        st.table(score_table(mine["tables"]))
+        common.chart(
+            scatter_figure(mine["points"], "Your measurements vs perfmodel (log-log)"),
+            mine["points"],
+            "your rows vs modeled",
         )
 
 common.sync_query_params(("ex_batch", "ex_prompt_len", "ex_output_len", "ex_phase"))

@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "perfmodel.cli.commands.listing",
     "perfmodel.cli.commands.specdecode",
     "perfmodel.cli.commands.validate",
+    "perfmodel.cli.commands.calibrate",
     "perfmodel.cli.commands.specprefill",
     "perfmodel.cli.commands.recommend",
     "perfmodel.cli.commands.capacity",
@@ -94,8 +95,10 @@ def _empty_value(args: list[str]) -> str | None:
 
 
 def _run(argv: list[str] | None) -> int:
+    from perfmodel.cli import typer_app
     from perfmodel.errors import PerfModelError
 
+    typer_app.ARGV[:] = list(sys.argv[1:] if argv is None else argv)
     try:
         _load_commands()
         args = list(sys.argv[1:] if argv is None else argv)

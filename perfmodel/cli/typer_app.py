@@ -26,6 +26,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+# the arguments of this invocation (set by perfmodel.cli.main): what a command needs to run
+# itself again in a fresh process (profile after a CUDA fault)
+ARGV: list[str] = []
+
 # --- shared options (DESIGN.md CLI contract) ---------------------------------------------
 ModelOpt = Annotated[
     str,

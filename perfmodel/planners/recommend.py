@@ -362,7 +362,8 @@ def recommend(
     notes = []
     if chosen.dp > 1:
         notes.append(
-            f"{chosen.dp} replicas of {chosen.tp * chosen.pp} GPUs; the plan below is one "
+            f"{chosen.dp} replicas of {chosen.tp * chosen.pp} "
+            f"GPU{'s' if chosen.tp * chosen.pp > 1 else ''}; the plan below is one "
             f"replica at {b} of the {batch} sequences"
         )
     if slo_ttft_s is not None or slo_tpot_s is not None:

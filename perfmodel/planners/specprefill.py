@@ -11,10 +11,7 @@ Lightweight and Training-Free Token Importance Estimation"):
                                                           (original position ids kept; the
                                                           first token's logits included)
 Speculator and target share the GPUs (times add), as in the published setup (TP8 for both on
-the same 8 GPUs). The scoring step is modeled as an attention-kind operator: FLOPs
-2*b*n*L*h*hd per layer (QK^T), bytes = K-cache read b*L*h_kv'*hd*kv_bytes + fp32 scores
-written and re-read (b*n*h/t*L*4*2) per layer, plus a per-sequence selection overhead
-(profile overhead.select_us_per_seq: top-k, gather, re-batching on the host).
+the same 8 GPUs). Scoring: see specprefill_cost.scoring_op.
 
 Planner (plan_specprefill): speedup and quality per keep rate, recommended keep rate under a
 LongBench quality budget (perfmodel.planners.quality), break-even prompt length (exact to one token),
@@ -48,8 +45,6 @@ from perfmodel.planners.speculation.deploy import (
     helper_placement,
 )
 
-# --- planner -------------------------------------------------------------------------------
-
 DEFAULT_KEEP_RATES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 DEFAULT_SLO_FACTOR = 2.0  # default TTFT SLO = 2 x baseline TTFT of one request of this length
 MAX_QPS_BATCH = 4096  # largest batch the QPS search considers (memory usually binds first)
@@ -65,7 +60,6 @@ def memory_max_batch(
     target: Deployment, speculator: Deployment, prompt_len, keep_rate, colocated: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """Largest batch that fits in memory: (baseline, SpecPrefill), SpecPrefill per keep rate.
-
     Prefill-only requests (1 output token). Baseline: the target's weights, KV of L tokens and
     activations. SpecPrefill on shared GPUs: the target's KV holds only ceil(keep*L) tokens, but
     the speculator's weights and the KV of its full-prompt prefill sit on the same GPUs (vLLM
@@ -226,6 +220,10 @@ class SpecPrefillPlan:
     qps: QpsEstimate
     fits: np.ndarray  # per keep rate: batch x prompt fits in memory with SpecPrefill
     baseline_fits: bool
+    # GB per GPU on the target's GPUs: per keep rate (with the speculator where it shares them)
+    memory_gb: np.ndarray | None = None
+    baseline_memory_gb: float | None = None
+    capacity_gb: float | None = None
 
     @property
     def baseline_ttft_s(self) -> float:
@@ -255,6 +253,7 @@ class SpecPrefillPlan:
                 "quality": self.quality.row(i),
                 "meets_quality": bool(self.meets_quality[i]),
                 "fits": bool(self.fits[i]),
+                "memory_gb": None if self.memory_gb is None else float(self.memory_gb[i]),
                 "qps": float(self.qps.specprefill_qps[i]),
                 "qps_batch": int(self.qps.specprefill_batch[i]),
             }
@@ -273,12 +272,17 @@ class SpecPrefillPlan:
         q = self.qps
         i = self._rec_index()
         j = self._index(self.best_keep_rate)
-        best = int(np.argmax(q.specprefill_qps))
+        # not recommended: the best QPS among the keep rates within the quality budget
+        # (all keep rates only when none is within it; meets_quality says which)
+        within = np.where(self.meets_quality, q.specprefill_qps, -1.0)
+        best = int(np.argmax(within if np.any(self.meets_quality) else q.specprefill_qps))
         at = i if i is not None else best
         sp_qps = float(q.specprefill_qps[at])
         return {
             "baseline_ttft_s": self.baseline_ttft_s,
             "baseline_fits": self.baseline_fits,
+            "baseline_memory_gb": self.baseline_memory_gb,
+            "capacity_gb": self.capacity_gb,
             "rows": self.rows(),
             "recommended_keep_rate": self.recommended_keep_rate,
             "recommended_speedup": None if i is None else float(self.times.speedup[i]),
@@ -298,7 +302,8 @@ class SpecPrefillPlan:
                 "keep_rate": float(self.keep_rates[at]),
                 "keep_rate_basis": "recommended"
                 if i is not None
-                else "best QPS (SpecPrefill not recommended: see reason)",
+                else "best QPS within the quality budget (SpecPrefill not recommended: see reason)",
+                "meets_quality": bool(self.meets_quality[at]),
                 "improvement": sp_qps / q.baseline_qps if q.baseline_qps > 0 else None,
                 "slo_ttft_s": q.slo_ttft_s,
                 "slo_is_default": q.slo_is_default,
@@ -311,11 +316,9 @@ class SpecPrefillPlan:
                 "baseline_gpus": q.baseline_gpus,
                 "specprefill_gpus": q.specprefill_gpus,
                 "pipelined": q.pipelined,
-                "model": (
-                    "prefill-bound: batches of B requests prefilled back to back; largest "
-                    "B/T(B) with TTFT(B) <= SLO that fits in memory; QPS = replicas*B/T(B), "
-                    "T = TTFT (shared GPUs) or the slower stage (speculator on its own GPUs)"
-                ),
+                "model": "prefill-bound: batches of B requests prefilled back to back; largest "
+                "B/T(B) with TTFT(B) <= SLO that fits in memory; QPS = replicas*B/T(B), T = TTFT "
+                "(shared GPUs) or the slower stage (speculator on its own GPUs)",
             },
             "batch": self.batch,
             "prompt_len": self.prompt_len,
@@ -467,12 +470,13 @@ def plan_specprefill(
     kept = kept_tokens(L, keep)
     if colocated:
         extra = helper_memory(speculator_dep, L).total(b)
-        fits = memory_report(target_dep, b, kept, 1.0, extra_bytes=extra).fits
+        sp_mem = memory_report(target_dep, b, kept, 1.0, extra_bytes=extra)
+        fits = sp_mem.fits
     else:
-        fits = memory_report(target_dep, b, kept, 1.0).fits & bool(
-            np.all(memory_report(speculator_dep, b, L, 1.0).fits)
-        )
-    baseline_fits = bool(np.all(memory_report(target_dep, b, L, 1.0).fits))
+        sp_mem = memory_report(target_dep, b, kept, 1.0)
+        fits = sp_mem.fits & bool(np.all(memory_report(speculator_dep, b, L, 1.0).fits))
+    base_mem = memory_report(target_dep, b, L, 1.0)
+    baseline_fits = bool(np.all(base_mem.fits))
     recommended, reason = decide_keep_rate(
         keep, times.speedup, np.asarray(fits, bool), rec, max_quality_drop, L, break_even
     )
@@ -497,4 +501,7 @@ def plan_specprefill(
         qps=qps,
         fits=np.asarray(fits, bool),
         baseline_fits=baseline_fits,
+        memory_gb=np.asarray(sp_mem.total_gb, float) + np.zeros(keep.size),
+        baseline_memory_gb=float(np.max(base_mem.total_gb)),
+        capacity_gb=float(base_mem.capacity_gb),
     )

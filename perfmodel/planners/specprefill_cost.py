@@ -37,7 +37,11 @@ def kept_tokens(prompt_len, keep) -> np.ndarray:
 
 
 def scoring_op(spec: Deployment, batch, prompt_len, lookahead) -> OpCost:
-    """Attention scores of the look-ahead queries over every prompt key (all layers, heads)."""
+    """Attention scores of the look-ahead queries over every prompt key (all layers, heads),
+    an attention-kind operator: FLOPs 2*b*n*L*h*hd per layer (QK^T), bytes = K-cache read
+    b*L*h_kv'*hd*kv_bytes + fp32 scores written and re-read (b*n*h/t*L*4*2) per layer; the
+    per-sequence selection (top-k, gather, re-batching on the host) is the profile's
+    overhead.select_us_per_seq."""
     m = spec.model
     b, L, n = np.broadcast_arrays(*(np.asarray(x, float) for x in (batch, prompt_len, lookahead)))
     n = np.maximum(n, 1.0)  # at least the last prompt token scores the prompt

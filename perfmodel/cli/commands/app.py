@@ -47,6 +47,8 @@ def streamlit_command(script: Path, port: int, headless: bool) -> list[str]:
         str(MAX_UPLOAD_MB),
         "--browser.gatherUsageStats",
         "false",
+        "--client.toolbarMode",  # no "Deploy" button or developer menu for the dashboard's users
+        "viewer",
     ]
 
 

@@ -368,10 +368,15 @@ def resolve_bases(
     missing = [i for i, b in enumerate(bases) if not b.ranked]
     if not missing or (len(missing) < len(bases) and not pol.assumed_competes):
         return bases
-    drafts = sorted({configs[i].draft for i in missing})
+    whole = {configs[i].draft for i in missing} - {
+        c.draft for c, b in zip(configs, bases, strict=True) if b.ranked
+    }
+    named = sorted(whole) + sorted(
+        {configs[i].label for i in missing if configs[i].draft not in whole}
+    )
     why = (
-        f"no published acceptance data for {target.model.name} with {', '.join(drafts)} "
-        "drafts (validation/published covers Llama-3.1-8B/Llama-3.2-1B only)"
+        f"no published acceptance data for {target.model.name} with {', '.join(named)} "
+        "(published: Llama-3.1-8B with Llama-3.2-1B, full KV and StreamingLLM 512)"
     )
     out = list(bases)
     for i in missing:

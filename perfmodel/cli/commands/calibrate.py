@@ -1,0 +1,166 @@
+"""`perfmodel calibrate`: fit a profile to measurements (CSV or vLLM benchmark JSON)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from perfmodel.cli.commands.validate import MeasurementsOpt, TablesOpt, _check_output, _tables
+from perfmodel.cli.commands.vllm_results import (
+    BenchBatchOpt,
+    BenchGpuOpt,
+    BenchModelOpt,
+    BenchNumGpusOpt,
+    BenchOutputOpt,
+    BenchPromptOpt,
+    BenchSeqsOpt,
+    BenchTokensOpt,
+    BenchTpOpt,
+    bench_options,
+    calibrate_files,
+    is_vllm_json,
+    refuse_bench_options,
+)
+from perfmodel.cli.typer_app import JsonOpt, ModeOpt, app, console, emit_json, progress, warn
+from perfmodel.core.deployment import MODES
+from perfmodel.errors import PerfModelError
+from perfmodel.specs.units import choice, parse_name_list
+
+
+@app.command()
+def calibrate(
+    measurements: MeasurementsOpt = None,
+    table: TablesOpt = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Where to write the fitted profile YAML.")
+    ] = None,
+    base: Annotated[
+        str | None,
+        typer.Option("--base", help="Starting profile (default: the one for the rows' GPU)."),
+    ] = None,
+    name: Annotated[str | None, typer.Option("--name", help="Name of the fitted profile.")] = None,
+    params: Annotated[
+        str | None,
+        typer.Option(
+            "--params",
+            help="Parameters to fit, e.g. efficiency.matmul,overhead.per_step_us (default: those the data can see).",
+        ),
+    ] = None,
+    mode: ModeOpt = None,
+    json: JsonOpt = False,
+    model: BenchModelOpt = None,
+    gpu: BenchGpuOpt = None,
+    num_gpus: BenchNumGpusOpt = None,
+    tp: BenchTpOpt = None,
+    max_num_seqs: BenchSeqsOpt = None,
+    max_num_batched_tokens: BenchTokensOpt = None,
+    batch: BenchBatchOpt = None,
+    prompt_len: BenchPromptOpt = None,
+    output_len: BenchOutputOpt = None,
+) -> None:
+    """Fit an efficiency profile to measurements (least squares on relative error); on vLLM
+    benchmark JSON, fit the per-step and per-token overheads its replay identifies."""
+    from dataclasses import replace
+
+    from perfmodel.accuracy.calibrate import fit_profile, provenance, write_profile_yaml
+    from perfmodel.specs.profile import PARAMETERS, load_profile, profile_for
+
+    if measurements is None and table is None:
+        raise PerfModelError("give --measurements CSV or --table NAME(S) to fit on")
+    if out is not None:
+        _check_output(out, "--out")
+    mode = None if mode is None else choice(mode, MODES, "--mode")  # checks before the work
+    chosen = None
+    if params:
+        chosen = parse_name_list(params, "--params")
+        unknown = [p for p in chosen if p not in PARAMETERS]
+        if unknown:
+            raise PerfModelError(
+                f"unknown parameter(s) {', '.join(unknown)}; choose from {', '.join(PARAMETERS)}"
+            )
+    if base:
+        load_profile(base)
+    options, shape = bench_options(
+        model,
+        gpu,
+        num_gpus,
+        tp,
+        max_num_seqs,
+        max_num_batched_tokens,
+        batch,
+        prompt_len,
+        output_len,
+    )
+    if is_vllm_json(measurements):
+        if table or mode:
+            raise PerfModelError("--table and --mode do not apply to a vLLM benchmark JSON")
+        calibrate_files(measurements, options, shape, base, name, params, out, json)
+        return
+    refuse_bench_options(options, shape)
+    tables = _tables(table, measurements, None)
+    observations = [o for t in tables if t.fit or measurements is not None for o in t.observations]
+    if not observations:
+        raise PerfModelError("no fittable measured rows in the given data")
+    gpu = observations[0].gpu or "h100-sxm"
+    start = (
+        load_profile(base)
+        if base
+        else (
+            load_profile(observations[0].profile)
+            if observations[0].profile and measurements is None
+            else profile_for(gpu)
+        )
+    )
+    if mode is not None:
+        start = replace(start, mode=mode)
+    label = name or (
+        f"calibrated-{measurements.stem}" if measurements else f"calibrated-{start.name}"
+    )
+    with progress("calibrating (model evaluations)") as advance:
+        result = fit_profile(
+            observations, replace(start, note=""), chosen, name=label, progress=advance
+        )
+    for p, why in result.unidentified.items():
+        warn(f"the data cannot identify {p}: {why}; its value is the prior's, not a measurement")
+    fitted = replace(
+        result.profile,
+        gpus=tuple(sorted({o.gpu for o in observations if o.gpu})) or start.gpus,
+        description=f"fitted by perfmodel calibrate from {start.name}",
+        provenance=provenance(result, [t.path for t in tables]),
+    )
+    if out is not None:
+        try:
+            write_profile_yaml(fitted, out)
+        except OSError as exc:
+            raise PerfModelError(f"cannot write {out}: {exc.strerror}") from None
+    values = {p: fitted.get(p) for p in result.parameters}
+    if json:
+        emit_json(
+            {
+                "profile": str(out) if out else fitted.name,
+                "name": fitted.name,
+                "start": start.name,
+                "parameters": values,
+                "stderr": result.stderr,
+                "rmse": result.rmse,
+                "mape": result.mape,
+                "points": result.points,
+                "unidentified": result.unidentified,
+                "dropped": [n for t in tables for n in t.notes],
+            }
+        )
+        return
+    from rich.table import Table
+
+    t = Table(title=f"Fitted profile '{fitted.name}' (start: {start.name}, {fitted.mode} mode)")
+    for col in ("parameter", "value", "std. error"):
+        t.add_column(col)
+    for p, v in values.items():
+        t.add_row(p, f"{v:.4g}", f"{result.stderr.get(p, float('nan')):.2g}")
+    c = console()
+    c.print(t)
+    c.print(f"{result.points} points, MAPE {result.mape:.2%}, RMSE (relative) {result.rmse:.2%}")
+    if out is not None:
+        c.print(f"profile written to {out}; use it with --profile {out}")

@@ -1,0 +1,218 @@
+"""`validate` and `calibrate` on vLLM's own benchmark JSON (vllm bench serve / latency):
+parse the options, call accuracy.vllm_setup / vllm_replay, render. No model logic here."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import typer
+
+from perfmodel.cli.typer_app import console, emit_json, progress, warn
+from perfmodel.errors import PerfModelError
+
+# options only a vLLM benchmark file uses (None: from the file's metadata or the defaults)
+BenchModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model", "--target", "-m", help="vLLM JSON: model (default: the file's model_id)."
+    ),
+]
+BenchGpuOpt = Annotated[
+    str | None, typer.Option("--gpu", help="vLLM JSON: the GPU it ran on (or metadata gpu=...).")
+]
+BenchNumGpusOpt = Annotated[
+    int | None, typer.Option("--num-gpus", "-n", min=1, help="vLLM JSON: GPUs of the server.")
+]
+BenchTpOpt = Annotated[
+    int | None, typer.Option("--tp", min=1, help="vLLM JSON: tensor-parallel degree.")
+]
+BenchSeqsOpt = Annotated[
+    int | None,
+    typer.Option("--max-num-seqs", min=1, help="vLLM JSON: the server's max_num_seqs."),
+]
+BenchTokensOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-num-batched-tokens", min=1, help="vLLM JSON: the server's max_num_batched_tokens."
+    ),
+]
+BenchBatchOpt = Annotated[
+    int | None, typer.Option("--batch", "--bsz", min=1, help="vllm bench latency: --batch-size.")
+]
+BenchPromptOpt = Annotated[
+    int | None, typer.Option("--prompt-len", min=1, help="vllm bench latency: --input-len.")
+]
+BenchOutputOpt = Annotated[
+    int | None, typer.Option("--output-len", min=1, help="vllm bench latency: --output-len.")
+]
+
+
+def is_vllm_json(path: Path | None) -> bool:
+    """A .json file or a folder: vLLM benchmark results (CSV stays the measurement table)."""
+    return path is not None and (path.suffix.lower() == ".json" or path.is_dir())
+
+
+def bench_options(model, gpu, num_gpus, tp, max_num_seqs, max_tokens, batch, prompt, output):
+    """The vLLM-file options as a dict, and the latency shape (None when not given)."""
+    options = {
+        "model": model,
+        "gpu": gpu,
+        "num_gpus": num_gpus,
+        "tp": tp,
+        "max_num_seqs": max_num_seqs,
+        "max_num_batched_tokens": max_tokens,
+    }
+    shape = None if (batch, prompt, output) == (None, None, None) else (batch, prompt, output)
+    return options, shape
+
+
+def refuse_bench_options(options: dict, shape) -> None:
+    given = [k for k, v in options.items() if v is not None and k != "profile"]
+    if given or shape is not None:
+        names = [f"--{k.replace('_', '-')}" for k in given] + (["--batch"] if shape else [])
+        raise PerfModelError(
+            f"{', '.join(names)}: only with --measurements FILE.json (a vLLM benchmark result)"
+        )
+
+
+def _cases(path: Path, options: dict, shape):
+    from perfmodel.accuracy.vllm_setup import bench_case, bench_files
+
+    if shape is not None and any(v is None for v in shape):
+        raise PerfModelError("--batch, --prompt-len and --output-len go together")
+    files = bench_files(path)
+    if not path.is_dir():
+        return [bench_case(files[0], options, shape)]
+    cases = []
+    for f in files:
+        try:
+            cases.append(bench_case(f, options, shape))
+        except PerfModelError as exc:  # say which folder the failing file came from
+            raise PerfModelError(f"in directory {path} (vLLM results): {exc}") from None
+    return cases
+
+
+def _errors(replays) -> dict:
+    """MAPE per compared quantity over the files (fractions)."""
+    by: dict[str, list[float]] = {}
+    for rep in replays:
+        for row in rep.rows():
+            by.setdefault(row["quantity"], []).append(abs(row["error"]))
+    return {q: {"files": len(v), "mape": float(np.mean(v))} for q, v in by.items()}
+
+
+def validate_files(path: Path, options: dict, shape, json: bool) -> None:
+    cases = _cases(path, options, shape)
+    with progress("replaying", len(cases)) as advance:
+        replays = []
+        for case in cases:
+            replays.append(case.replay())
+            advance()
+    mape = _errors(replays)
+    if json:
+        emit_json({"vllm_results": [r.as_dict() for r in replays], "mape": mape})
+        return
+    from rich.table import Table
+
+    out = console()
+    for case, rep in zip(cases, replays, strict=True):
+        t = Table(
+            title=f"{Path(rep.path).name} ({case.result.__class__.__name__.removesuffix('Result').lower()}"
+            f"{', ' + case.result.writer if hasattr(case.result, 'writer') else ''})",
+            caption=f"{rep.deployment}, profile {rep.profile}; engine: "
+            f"max_num_seqs {rep.setup.max_num_seqs}, max_num_batched_tokens "
+            f"{rep.setup.max_num_batched_tokens} ({rep.setup.source}); {rep.requests} requests, "
+            f"{rep.lengths}; arrivals {rep.arrivals}",
+        )
+        for col in ("quantity", "measured", "predicted", "error"):
+            t.add_column(col, justify="left" if col == "quantity" else "right")
+        for row in rep.rows():
+            t.add_row(row["what"], f"{row['measured']:.4g}", f"{row['predicted']:.4g}",
+                      f"{row['error']:+.1%}")  # fmt: skip
+        out.print(t)
+        for note in rep.notes:
+            out.print(f"  note: {note}", highlight=False)
+    if len(replays) > 1:
+        out.print("MAPE over the files: " + ", ".join(
+            f"{q} {v['mape']:.1%} ({v['files']})" for q, v in mape.items()
+        ), highlight=False)  # fmt: skip
+
+
+def calibrate_files(path: Path, options: dict, shape, base, name, params, out, json) -> None:
+    """Fit the overheads a serving replay identifies (vllm_setup.CALIBRATE_PARAMETERS, or
+    --params); every other parameter stays at the starting profile's value, and is listed."""
+    from dataclasses import replace
+
+    from perfmodel.accuracy.calibrate import fit_profile, provenance, write_profile_yaml
+    from perfmodel.accuracy.vllm_setup import CALIBRATE_PARAMETERS, observations
+    from perfmodel.specs.profile import PARAMETERS, load_profile
+    from perfmodel.specs.units import parse_name_list
+
+    params = parse_name_list(params, "--params") if params else None
+    unknown = [p for p in params or [] if p not in PARAMETERS]
+    if unknown:
+        raise PerfModelError(
+            f"unknown parameter(s) {', '.join(unknown)}; choose from {', '.join(PARAMETERS)}"
+        )
+    if base is not None:
+        options = {**options, "profile": base}
+    cases = _cases(path, options, shape)
+    profiles = {c.dep.profile.name for c in cases}
+    if len(profiles) > 1:
+        raise PerfModelError(
+            f"{path}: the files resolve to several profiles ({', '.join(sorted(profiles))}); "
+            "calibrate one deployment at a time or give --base"
+        )
+    start = cases[0].dep.profile if base is None else load_profile(base)
+    chosen = list(params or CALIBRATE_PARAMETERS)
+    obs = observations(cases)
+    if not obs:
+        raise PerfModelError(f"{path}: no measured quantity to fit on")
+    label = name or f"calibrated-{path.stem}"
+    with progress("calibrating (replays)") as advance:
+        result = fit_profile(obs, replace(start, note=""), chosen, name=label, progress=advance)
+    kept = [p for p in PARAMETERS if p not in result.parameters]
+    for p, why in result.unidentified.items():
+        warn(f"the data cannot identify {p}: {why}; its value is the prior's, not a measurement")
+    fitted = replace(
+        result.profile,
+        description=f"fitted by perfmodel calibrate from {start.name} on vLLM benchmark results",
+        provenance=provenance(result, [str(c.result.path) for c in cases])
+        | {"left_at_prior": kept},
+    )
+    if out is not None:
+        try:
+            write_profile_yaml(fitted, out)
+        except OSError as exc:
+            raise PerfModelError(f"cannot write {out}: {exc.strerror}") from None
+    values = {p: fitted.get(p) for p in result.parameters}
+    if json:
+        emit_json(
+            {
+                "profile": str(out) if out else fitted.name,
+                "name": fitted.name,
+                "start": start.name,
+                "parameters": values,
+                "stderr": result.stderr,
+                "rmse": result.rmse,
+                "mape": result.mape,
+                "points": result.points,
+                "unidentified": result.unidentified,
+                "left_at_prior": kept,
+            }
+        )
+        return
+    c = console()
+    c.print(f"Fitted on {len(cases)} vLLM result file(s), {result.points} points "
+            f"({', '.join(sorted({o.quantity for o in obs}))}); start: {start.name}",
+            highlight=False)  # fmt: skip
+    for p, v in values.items():
+        c.print(f"  {p} = {v:.4g} (std. error {result.stderr.get(p, float('nan')):.2g})",
+                highlight=False)  # fmt: skip
+    c.print(f"MAPE {result.mape:.2%}, RMSE (relative) {result.rmse:.2%}", highlight=False)
+    c.print("left at the prior (serving summaries do not identify them): " + ", ".join(kept),
+            highlight=False)  # fmt: skip
+    if out is not None:
+        c.print(f"profile written to {out}; use it with --profile {out}", highlight=False)
