@@ -607,8 +607,11 @@ class _Timeout(Exception):
 
 
 def _run_bounded(args: list[str]) -> int:
-    """main(args) with a wall-clock bound: a hang fails the case instead of the suite."""
+    """main(args) with a wall-clock bound (a hang fails the case instead of the suite), and
+    no Python warning (numpy's overflow, divide by zero ...): outside pytest it would reach
+    the user's stderr as a second, unprefixed line."""
     import signal
+    import warnings
 
     def expire(signum, frame):
         raise _Timeout(f"no answer within {CASE_SECONDS} s: {args}")
@@ -616,10 +619,15 @@ def _run_bounded(args: list[str]) -> int:
     previous = signal.signal(signal.SIGALRM, expire)
     signal.alarm(CASE_SECONDS)
     try:
-        return main(args)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            code = main(args)
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+    leaked = [f"{w.category.__name__}: {w.message}" for w in caught]
+    assert not leaked, (args, leaked[:3])
+    return code
 
 
 def _assert_clean(code: int, out: str, err: str, names: tuple[str, ...]) -> None:
@@ -697,41 +705,56 @@ def _dump(kind: str, data) -> str:
 
 @st.composite
 def _file_case(draw):
-    """(kind, bytes): a valid file of the kind, broken one way."""
+    """(kind, how, detail): a recipe, kept small so a failing example reads in one line;
+    _broken_file builds the bytes from it."""
     kind = draw(st.sampled_from(sorted(FILE_KINDS)))
-    text = FILE_KINDS[kind][0]
     how = draw(st.sampled_from(["bytes", "encoding", "truncate", "value", "drop", "extra"]))
     if how == "bytes":
         return kind, how, draw(st.binary(max_size=400))
     if how == "encoding":
-        encoding = draw(st.sampled_from(["utf-16", "utf-16-le", "utf-8-sig", "utf-32", "cp1252"]))
-        return (
-            kind,
-            how,
-            (text.replace("e", "é", 3) if encoding == "cp1252" else text).encode(encoding),
-        )
+        return kind, how, draw(st.sampled_from(["utf-16", "utf-16-le", "utf-8-sig", "utf-32",
+                                                 "cp1252"]))  # fmt: skip
     if how == "truncate":
-        return kind, how, text[: draw(st.integers(0, len(text)))].encode()
+        return kind, how, draw(st.floats(0, 1))
+    if kind in ("config", "gpu", "profile"):
+        keys = sorted(_structured(kind, FILE_KINDS[kind][0]))
+        key = draw(st.sampled_from(keys))
+        if how == "value":
+            return kind, how, (key, draw(st.sampled_from(FIELD_VALUES)))
+        extra = draw(st.sampled_from(["extra_field", "efficency", "hbm_gb", key + "_2"]))
+        return kind, how, key if how == "drop" else extra
+    lines = FILE_KINDS[kind][0].splitlines()
+    col = draw(st.integers(0, len(lines[0].split(",")) - 1))
+    row = draw(st.integers(1, len(lines) - 1))
+    return kind, how, (col, row, draw(st.sampled_from(CELL_VALUES)))
+
+
+def _broken_file(kind: str, how: str, detail) -> bytes:
+    text = FILE_KINDS[kind][0]
+    if how == "bytes":
+        return detail
+    if how == "encoding":
+        return (text.replace("e", "é", 3) if detail == "cp1252" else text).encode(detail)
+    if how == "truncate":
+        return text[: int(detail * len(text))].encode()
     if kind in ("config", "gpu", "profile"):
         data = _structured(kind, text)
-        key = draw(st.sampled_from(sorted(data)))
         if how == "value":
-            data[key] = draw(st.sampled_from(FIELD_VALUES))
+            data[detail[0]] = detail[1]
         elif how == "drop":
-            del data[key]
+            del data[detail]
         else:
-            data[draw(st.sampled_from(["extra_field", "efficency", "hbm_gb", key + "_2"]))] = 1
-        return kind, how, _dump(kind, data).encode()
+            data[detail] = 1
+        return _dump(kind, data).encode()
     rows = [line.split(",") for line in text.splitlines()]
-    col = draw(st.integers(0, len(rows[0]) - 1))
+    col, row, cell = detail
     if how == "value":
-        row = draw(st.integers(1, len(rows) - 1))
-        rows[row][col] = draw(st.sampled_from(CELL_VALUES))
+        rows[row][col] = cell
     elif how == "drop":
         rows = [r[:col] + r[col + 1 :] for r in rows]
     else:
         rows = [r + (["extra"] if i == 0 else ["1"]) for i, r in enumerate(rows)]
-    return kind, how, ("\n".join(",".join(r) for r in rows) + "\n").encode()
+    return ("\n".join(",".join(r) for r in rows) + "\n").encode()
 
 
 _serial = itertools.count()
@@ -745,7 +768,8 @@ _serial = itertools.count()
 )
 @given(case=_file_case())
 def test_random_broken_files(case, tmp, capsys):
-    kind, how, content = case
+    kind, how, detail = case
+    content = _broken_file(kind, how, detail)
     _, suffix, argv = FILE_KINDS[kind]
     path = tmp / f"fuzz{next(_serial)}_{kind}_{how}{suffix}"
     path.write_bytes(content)

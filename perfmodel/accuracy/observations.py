@@ -154,7 +154,7 @@ def read_table(path: str | Path, name: str | None = None, notes: list[str] | Non
     if "output_len" not in frame.columns:  # optional: decode context then uses 1 token
         frame["output_len"] = np.nan
     frame["status"] = (
-        frame["status"].fillna("ok").astype(str).str.strip().str.lower()
+        frame["status"].astype(object).fillna("ok").astype(str).str.strip().str.lower()
         if "status" in frame.columns
         else "ok"
     )
@@ -361,7 +361,7 @@ def build_table(
     method = _col(frame, "method", None)
     if method is None:
         frame["method"] = "baseline"
-    frame["method"] = frame["method"].fillna("baseline").astype(str).str.lower()
+    frame["method"] = frame["method"].astype(object).fillna("baseline").astype(str).str.lower()
     status = frame["status"] if "status" in frame.columns else None
     ok = (status == "ok") if status is not None else np.ones(len(frame), bool)
     profile_name = profile_override or _profile_column(frame, path)
