@@ -23,9 +23,10 @@ if str(_ROOT) not in sys.path:
     sys.path.insert(0, str(_ROOT))
 
 from perfmodel.errors import PerfModelError  # noqa: E402
-from perfmodel.specs.dtypes import PRECISIONS  # noqa: E402
+from perfmodel.specs.dtypes import FP4_FORMATS, PRECISIONS  # noqa: E402
 
-WEIGHT_DTYPES = tuple(dict.fromkeys(w for w, _ in PRECISIONS))  # bf16, fp8, int4
+# bf16, fp8, int4, then the checkpoint formats a feasible default may pick (gpt-oss: mxfp4)
+WEIGHT_DTYPES = tuple(dict.fromkeys((*(w for w, _ in PRECISIONS), "fp8-block", *FP4_FORMATS)))
 KV_DTYPES = tuple(dict.fromkeys(k for _, k in PRECISIONS))  # bf16, fp8
 MODES = ("auto", "roofline", "additive")
 NUM_GPUS = (1, 2, 4, 8)

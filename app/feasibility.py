@@ -60,7 +60,7 @@ def memory_problem(dep, batch, prompt_len: int, output_len: int, extra_bytes=0.0
     if total <= mem.capacity_gb:
         return None
     return (
-        f"does not fit: {total:,.1f} GB per GPU needed, {mem.capacity_gb:,.1f} GB usable on "
+        f"{total:,.1f} GB per GPU needed, {mem.capacity_gb:,.1f} GB usable on "
         f"{dep.gpu.name} ({total - mem.capacity_gb:,.1f} GB short)"
     )
 
@@ -94,7 +94,7 @@ def target_problem(cfg: dict, batch: int, prompt_len: int, output_len: int) -> s
     why = memory_problem(dep, batch, prompt_len, output_len)
     if why is None:
         return None
-    return f"{dep.model.name} ({dep.weight_dtype}) on {dep.num_gpus}x {dep.gpu.name}: {why}"
+    return f"{dep.model.name} ({dep.weight_dtype}) on {dep.num_gpus}x {dep.gpu.name} does not fit: {why}"
 
 
 def specprefill_default_batch(

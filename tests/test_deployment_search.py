@@ -17,6 +17,7 @@ from perfmodel.planners.deployment_search import (
     FALLBACK_PRECISIONS,
     PRECISIONS,
     best_on_gpu,
+    expert_parallel_layouts,
     replica_layouts,
     search_deployments,
 )
@@ -24,21 +25,24 @@ from perfmodel.specs.hardware import load_gpu
 from perfmodel.specs.models import resolve_model
 
 
-def _fits(model, hw, w, k, tp, pp, dp, batch, prompt, output) -> bool:
-    dep = replace(make_deployment(model, hw, 1, 1, w, k), num_gpus=tp * pp, tp=tp, pp=pp)
+def _fits(model, hw, w, k, tp, pp, dp, batch, prompt, output, ep=1) -> bool:
+    size = max(tp, ep) * pp  # expert parallelism (MoE): a replica of ep * pp GPUs
+    dep = replace(make_deployment(model, hw, 1, 1, w, k), num_gpus=size, tp=tp, pp=pp, ep=ep)
     return bool(memory_report(dep, -(-batch // dp), prompt, output).fits.flat[0])
 
 
 def _brute_force(model, hw, batch, prompt, output, max_gpus=64):
-    """Every (precision, tp, pp, dp) that fits, without the search's prunes."""
+    """Every (precision, tp, pp, ep, dp) that fits, without the search's prunes."""
     m = resolve_model(model)
     out = []
+    layouts = replica_layouts(hw, m.num_heads, m.num_layers, max_gpus)
     for precs in (PRECISIONS, FALLBACK_PRECISIONS):
         for rank, (w, k) in enumerate(precs):
-            for tp, pp in replica_layouts(hw, m.num_heads, m.num_layers, max_gpus):
-                for dp in range(1, min(max_gpus // (tp * pp), batch) + 1):
-                    if _fits(model, hw, w, k, tp, pp, dp, batch, prompt, output):
-                        out.append((tp * pp * dp, precs is FALLBACK_PRECISIONS, rank, tp, pp, dp))
+            for tp, pp, ep in expert_parallel_layouts(hw, m, layouts, max_gpus):
+                size = max(tp, ep) * pp
+                for dp in range(1, min(max_gpus // size, batch) + 1):
+                    if _fits(model, hw, w, k, tp, pp, dp, batch, prompt, output, ep):
+                        out.append((size * dp, precs is FALLBACK_PRECISIONS, rank, tp, pp, dp))
                         break  # larger dp on this layout only adds GPUs
         if out:
             return out
@@ -68,7 +72,7 @@ def test_search_never_rejects_a_fitting_deployment_nor_chooses_one_that_does_not
     assert choice is not None
     # the choice fits ...
     assert _fits(model, hw, choice.weight_dtype, choice.kv_dtype, choice.tp, choice.pp,
-                 choice.dp, batch, prompt, output)  # fmt: skip
+                 choice.dp, batch, prompt, output, choice.ep)  # fmt: skip
     assert choice.memory_per_gpu_gb <= choice.capacity_gb
     # ... and nothing with fewer GPUs does, nor a preferred precision with as few
     fewest = min(b[0] for b in brute)

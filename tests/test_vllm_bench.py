@@ -67,6 +67,14 @@ def test_summaries_recomputed_from_the_per_request_lists_match_the_file(tmp_path
         assert mine[k] == pytest.approx(data[k], rel=1e-12, abs=1e-12), k
 
 
+def test_early_2024_writer_request_inthroughput(tmp_path):
+    path, outs = _file(tmp_path, "early-2024", failed=0)
+    r = read_vllm_result(path)
+    assert r.writer.startswith("benchmarks/benchmark_serving.py") and not r.detailed
+    assert r.summary["request_throughput"] == pytest.approx(len(outs) / 12.5)
+    assert set(r.summary) >= {"mean_ttft_ms", "p99_tpot_ms", "output_throughput"}
+
+
 def test_rate_inf_and_a_file_without_save_detailed(tmp_path):
     path, outs = _file(tmp_path, "0.26", detailed=False)
     r = read_vllm_result(path)
@@ -142,3 +150,16 @@ def test_cli_bad_input_is_one_line_exit_2(tmp_path):
     big = w.write(tmp_path / "long.json", w.serve_result(outs, model_id="my-finetune"))
     proc = run_cli("validate", "--measurements", big, "--gpu", "h100", "--model", "mistral-7b")
     assert_one_line_error(proc, "long.json", "exceed", "32768")
+
+
+def test_a_ramp_up_run_is_read_but_not_replayed(tmp_path):
+    from perfmodel.accuracy.vllm_replay import replay_serve
+    from perfmodel.core.deployment import make_deployment
+
+    path, _ = _file(tmp_path, "0.33", request_rate=4.0)
+    data = json.loads(open(path).read()) | {"ramp_up_strategy": "linear", "ramp_up_start_rps": 1}
+    open(path, "w").write(json.dumps(data))
+    r = read_vllm_result(path)
+    assert r.ramp_up == "linear"
+    with pytest.raises(PerfModelError, match="ramp-up-strategy linear"):
+        replay_serve(r, make_deployment("8b", "h100", 1))

@@ -131,8 +131,9 @@ def test_replay_orders_loads_and_concurrency(tmp_path):
 
 
 def test_calibrate_recovers_a_planted_per_step_overhead(tmp_path):
-    """Files written from replays with per_step_us = 900 (vs 40 in the start profile) on two
-    loads; calibrate on them through the CLI recovers it and says what it left at the prior."""
+    """Files written from replays with per_step_us = 900 and per_token_us = 20 (vs 0 in the
+    start profile) on two loads; calibrate on them through the CLI recovers them (the weak
+    prior toward the start pulls a few percent) and says what it left at the prior."""
     from dataclasses import replace
 
     from perfmodel.specs.profile import load_profile
@@ -141,7 +142,7 @@ def test_calibrate_recovers_a_planted_per_step_overhead(tmp_path):
     start = tmp_path / "start.yaml"
     from perfmodel.accuracy.calibrate import write_profile_yaml
 
-    write_profile_yaml(replace(truth, name="start", per_step_us=40.0, per_token_us=1.0), start)
+    write_profile_yaml(replace(truth, name="start", per_step_us=0.0, per_token_us=0.0), start)
     dep = make_deployment("8b", "h100", 1, profile=truth)
     folder = tmp_path / "runs"
     folder.mkdir()
@@ -196,3 +197,23 @@ def test_capacity_check_runs_on_the_same_engine_with_unchanged_answers():
     assert got["ttft_p90_s"] == pytest.approx(14.85608879741348, rel=1e-9)
     assert got["tpot_p50_s"] == pytest.approx(0.022222222222222313, rel=1e-9)
     assert got["tpot_p90_s"] == pytest.approx(0.023492063492062877, rel=1e-9)
+
+
+def test_latency_file_is_one_batch_at_t0(tmp_path):
+    """vllm bench latency: one batch of 8 requests (32 in, 128 out) at t = 0, timed to the
+    last token, on the offline LLM class's defaults (H100: 16384 tokens per step): the whole
+    prefill is one step, then 127 decode steps of 8 sequences."""
+    from perfmodel.accuracy.vllm_bench import read_vllm_result as read
+    from perfmodel.accuracy.vllm_replay import replay_latency, step_grid
+
+    path = w.write(tmp_path / "lat.json", w.latency_result([0.9, 1.0, 1.1]), indent=4)
+    dep = make_deployment("8b", "h100", 1)
+    rep = replay_latency(read(path), dep, 8, 32, 128)
+    assert rep.setup.max_num_batched_tokens == 16384 and rep.measured["avg_latency_s"] == 1.0
+    grid = step_grid(dep, 16384, 1024, 160)
+    expected = grid(256.0, 0.0, 0, 0.0) + 127 * grid(0.0, 0.0, 8, 32 + 1 + 63)
+    assert rep.predicted["avg_latency_s"] == pytest.approx(expected, rel=1e-9)
+    (row,) = rep.rows()
+    assert row["quantity"] == "avg_latency_s" and row["error"] == pytest.approx(expected - 1)
+    proc = run_cli("validate", "--measurements", str(path), "--gpu", "h100")
+    assert proc.returncode == 2 and "--batch, --prompt-len and --output-len" in proc.stderr

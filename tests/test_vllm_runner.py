@@ -471,3 +471,31 @@ def test_cuda_fault_in_a_child_process_the_sweep_goes_on_in_a_fresh_one(tmp_path
     ]  # fmt: skip
     assert "illegal memory access" in rows[1]["note"]
     assert "fresh process" in proc.stdout + proc.stderr
+
+
+def test_a_restart_inside_the_except_block_finds_the_memory_still_held(vllm):
+    """Why the sweep recovers after its except block: inside it, the traceback's frames still
+    hold the failed step's KV tensors and the new engine's memory check fails (the stand-in
+    models that check); with the frames cleared the same restart works."""
+    import traceback
+
+    vllm(crash_at=2, cuda=False)
+    runner = vllm_runner.VllmRunner(TINY, vocab_size=256, repeats=1, warmup=0)
+    runner.setup([Point(1, 16, 3)])
+    try:
+        runner.measure(Point(1, 16, 3))
+    except RuntimeError:
+        runner.recover("RuntimeError: engine core failed")  # the old place
+    assert runner.llm is None  # the new engine did not start
+    runner.close()
+
+    vllm(crash_at=2, cuda=False)
+    runner = vllm_runner.VllmRunner(TINY, vocab_size=256, repeats=1, warmup=0)
+    runner.setup([Point(1, 16, 3)])
+    try:
+        runner.measure(Point(1, 16, 3))
+    except RuntimeError as exc:
+        traceback.clear_frames(exc.__traceback__)
+    runner.recover("RuntimeError: engine core failed")  # where run_sweep calls it now
+    assert runner.llm is not None
+    runner.close()

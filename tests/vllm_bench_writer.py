@@ -101,7 +101,18 @@ def serve_result(
 ) -> dict:
     """The dict json.dump writes: writer '0.33', '0.26' or '2024' (benchmark_serving.py)."""
     m, actual_output_lens = calculate_metrics(outputs, duration, percentiles)
-    if writer == "2024":
+    if writer == "early-2024":  # benchmark_serving.py of early 2024: a typo, no lists
+        result = {
+            "duration": duration,
+            "completed": m["completed"],
+            "total_input_tokens": m["total_input"],
+            "total_output_tokens": m["total_output"],
+            "request_inthroughput": m["request_throughput"],
+            "input_throughput": m["total_input"] / duration,
+            "output_throughput": m["output_throughput"],
+        }
+        metrics, percentiles = ("ttft", "tpot"), (99.0,)
+    elif writer == "2024":
         result = {
             "duration": duration,
             "completed": m["completed"],
@@ -154,7 +165,7 @@ def serve_result(
             p_word = str(int(p)) if int(p) == p else str(p)
             result[f"p{p_word}_{name}_ms"] = value
     head = {"date": "20260101-120000"}
-    if writer == "2024":
+    if writer in ("2024", "early-2024"):
         head |= {"backend": "vllm", "model_id": model_id, "tokenizer_id": model_id,
                  "best_of": 1, "use_beam_search": False}  # fmt: skip
     else:

@@ -33,13 +33,18 @@ What it copies from vLLM's V1 engine (0.26 / 0.33; see profiler/vllm_runner.py):
   the whole process, as a CUDA context does: no new ``LLM`` starts in it (``reset_process()``
   stands for a fresh process). ``crash_at`` with ``cuda=False`` raises a plain engine error
   instead, after which a new ``LLM`` works.
+- Memory: each ``generate`` call holds its KV tensors in a local of its frame; a new ``LLM``
+  refuses to start while any are alive (vLLM's free-memory check at startup), so a restart
+  from inside the ``except`` block, where the traceback still holds that frame, fails.
 """
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import types
+import weakref
 from collections import deque
 from pathlib import Path
 from types import SimpleNamespace
@@ -55,6 +60,11 @@ IDLE_STEP_S = 1e-4  # a step with nothing to run, waiting for the next request t
 ASYNC_LAUNCH_S = 5e-4  # launching the next step before the first token is stamped
 CUDA_FAULT = "CUDA error: an illegal memory access was encountered"
 PROCESS = {"cuda_poisoned": False}  # per process, as a CUDA context is
+KV_BLOCKS: weakref.WeakSet = weakref.WeakSet()  # live KV tensors of every engine
+
+
+class _KVTensors:
+    """A step's KV tensors: alive while anything (a traceback's frame) refers to them."""
 
 
 def reset_process() -> None:
@@ -114,6 +124,12 @@ def make_vllm(
             _refuse_unknown("EngineArgs", kwargs, ENGINE_ARGS)
             if PROCESS["cuda_poisoned"]:
                 raise RuntimeError(CUDA_FAULT)  # the CUDA context of this process is gone
+            gc.collect()
+            if len(KV_BLOCKS):  # vLLM's startup check: free memory below the utilization asked
+                raise ValueError(
+                    "Free memory on device is less than desired GPU memory utilization: "
+                    f"{len(KV_BLOCKS)} KV cache(s) of another engine still allocated"
+                )
             self.kwargs = kwargs
             self.in_process = os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "1") == "0"
             self.max_model_len = int(kwargs["max_model_len"])
@@ -146,6 +162,8 @@ def make_vllm(
             if self.dead:
                 raise EngineDeadError("EngineCore encountered an issue. See stack trace above.")
             state["generate_calls"] += 1
+            kv = _KVTensors()  # held by this frame: a traceback through it keeps it alive
+            KV_BLOCKS.add(kv)
             if crash_at is not None and state["generate_calls"] == crash_at:
                 self.dead = True
                 if cuda:

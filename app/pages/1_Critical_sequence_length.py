@@ -211,6 +211,7 @@ with common.guard():
             "type": "log",
             "title": "critical sequence length (tokens)",
             "range": common.log_range(y_lo, y_hi, 1.6),
+            "dtick": "D2",  # 1, 2, 5 per decade: no overprinted minor labels
         },
         legend={"orientation": "h", "y": -0.25},
         height=480,

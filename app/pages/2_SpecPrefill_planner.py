@@ -44,7 +44,8 @@ with common.guard():
             f"No shipped model can be {cfg['model']}'s speculator at "
             f"{common.plural(int(cfg['num_gpus']), 'GPU')}"
             + (f" ({'; '.join(options['excluded'])})" if options["excluded"] else "")
-            + ": pick a larger target in the sidebar (e.g. Llama-3.1-70B)."
+            + ": pick a target with a smaller model of its vocabulary in the sidebar (e.g. "
+            "Llama-3.1-70B)."
         )
         st.stop()
     common.init("sp_speculator", options["usable"][0], options["usable"])

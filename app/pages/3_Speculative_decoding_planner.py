@@ -82,9 +82,10 @@ with common.guard():
             int(st.session_state.sd_output_len),
         )
         st.error(
-            "No configuration fits in GPU memory at this batch and context: "
-            + (alone or "the target fits alone, but no draft configuration fits beside it")
-            + "."
+            f"Nothing fits in GPU memory at this batch and context: {alone}."
+            if alone
+            else "No draft configuration fits in GPU memory beside the target at this batch "
+            "and context (the target alone fits)."
         )
     else:
         m1.metric("Best speedup (modeled)", f"{best['speedup']:.2f}x")

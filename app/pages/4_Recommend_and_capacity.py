@@ -2,6 +2,7 @@
 
 import json
 import sys
+import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
@@ -12,12 +13,13 @@ import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
 from plotly.subplots import make_subplots  # noqa: E402
 
-from app import common, compute  # noqa: E402
+from app import background, common, compute  # noqa: E402
 from perfmodel.cli.commands.capacity import DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S  # noqa: E402
 
 TITLE = "Recommend & capacity"
 recommend = st.cache_data(show_spinner=False, max_entries=128)(compute.recommend_view)
-capacity = st.cache_data(show_spinner=False, max_entries=64)(compute.capacity_view)
+# the fleet search takes seconds (more with speculation): say so while it runs
+capacity = st.cache_data(show_spinner="Sizing fleets…", max_entries=64)(compute.capacity_view)
 # when the user gives none: the CLI's defaults (`perfmodel capacity`), one place
 DEFAULT_SLO_TTFT, DEFAULT_SLO_TPOT = DEFAULT_SLO_TTFT_S, DEFAULT_SLO_TPOT_S
 KEYS = (
@@ -182,7 +184,7 @@ with common.guard():
     if not ss.rc_gpus:
         st.warning("Pick at least one GPU type.")
         st.stop()
-    cap = capacity(
+    args = (
         cfg,
         float(ss.rc_qps),
         int(ss.rc_prompt_len),
@@ -190,8 +192,25 @@ with common.guard():
         slo_ttft,
         slo_tpot,
         tuple(ss.rc_gpus),
-        bool(ss.rc_spec),
     )
+    if ss.rc_spec:  # seconds of work: in the background, the page stays responsive
+        job, started = background.submit(compute.capacity_view, *args, True)
+        if not job.done():
+
+            @st.fragment(run_every=1.0)
+            def progress() -> None:
+                if job.done():
+                    st.rerun()
+                st.info(
+                    f"Sizing fleets with speculation… {time.monotonic() - started:.0f} s "
+                    "(the rest of the page answers meanwhile)"
+                )
+
+            progress()
+            st.stop()
+        cap = job.result()
+    else:
+        cap = capacity(*args, False)
     opts = cap["options"]
     best = cap["best"]
     if best is None:

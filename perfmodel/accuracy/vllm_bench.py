@@ -4,7 +4,7 @@ latency --output-json` JSON files, read into typed results.
 Read from the writers' source (vllm 0.26.0 and 0.33.0 wheels, vllm/benchmarks/serve.py
 `benchmark()` and `main_async()`, vllm/benchmarks/latency.py `main()`; the 2024
 benchmarks/benchmark_serving.py writes the same keys with `request_goodput:` misspelt and no
-`failed`):
+`failed`; its early-2024 versions wrote `request_inthroughput` and no per-request lists):
 - setup: date ("%Y%m%d-%H%M%S"), model_id, tokenizer_id, num_prompts, `--metadata KEY=VALUE`
   pairs as top-level string keys, request_rate (a number or the string "inf"), burstiness
   (gamma shape; 1 = Poisson), max_concurrency (null = unlimited);
@@ -76,6 +76,7 @@ class ServeResult:
     total_output_tokens: int
     summary: dict[str, float]  # the file's own summaries, as written (ms, req/s, tok/s)
     metadata: dict[str, str] = field(default_factory=dict)
+    ramp_up: str = ""  # --ramp-up-strategy (linear | exponential): the rate changed over the run
     input_lens: np.ndarray | None = None  # per request, failed ones included
     output_lens: np.ndarray | None = None
     ttfts_s: np.ndarray | None = None
@@ -103,6 +104,8 @@ def read_vllm_result(path) -> ServeResult | LatencyResult:
     """Parse and check a vLLM benchmark JSON; PerfModelError (one line) on anything else."""
     path = Path(path)
     data = _load(path)
+    if "request_inthroughput" in data and "request_throughput" not in data:  # early 2024
+        data["request_throughput"] = data["request_inthroughput"]
     if all(k in data for k in LATENCY_KEYS):
         return _latency(path, data)
     if "request_throughput" not in data or "duration" not in data:
@@ -213,6 +216,7 @@ def _serve(path: Path, data: dict) -> ServeResult:
         "total_output_tokens": _number(path, data, "total_output_tokens", integer=True),
         "summary": summary,
         "metadata": metadata,
+        "ramp_up": str(data.get("ramp_up_strategy") or ""),
     }
     if fields["duration_s"] <= 0 or completed < 1:
         raise PerfModelError(f"{path}: no completed request (completed {completed})")

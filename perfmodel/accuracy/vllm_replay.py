@@ -281,6 +281,11 @@ def replay_serve(
 ) -> Replay:
     """Predict the run the file measured (module docstring) and pair it with the file's
     summaries."""
+    if result.ramp_up:
+        raise PerfModelError(
+            f"{result.path}: measured with --ramp-up-strategy {result.ramp_up}: a changing "
+            "request rate is not replayed"
+        )
     setup = setup or server_defaults(dep)
     prompts, outputs, lengths = _lengths(result)
     check_scale(result, dep, float(np.max(prompts + outputs)))

@@ -61,7 +61,14 @@ PpOpt = Annotated[
         help="Pipeline stages per replica: layers split over PP groups of TP GPUs (default 1).",
     ),
 ]
-WeightDtypeOpt = Annotated[str, typer.Option("--weight-dtype", help="bf16 | fp8 | int4")]
+WeightDtypeOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--weight-dtype",
+        help="bf16 | fp8 | fp8-block | int4 | mxfp4 | nvfp4 (default: the checkpoint's "
+        "quantization_config, else bf16)",
+    ),
+]
 KvDtypeOpt = Annotated[str, typer.Option("--kv-dtype", help="bf16 | fp8")]
 ModeOpt = Annotated[
     str | None, typer.Option("--mode", help="roofline | additive (default: the profile's).")

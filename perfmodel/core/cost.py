@@ -42,6 +42,7 @@ KERNELS_PER_LAYER = {
     "moe_router": 1,
     "moe_experts": 1,
     "attention": 2,
+    "mla_kv_up": 1,
     "norm_rope_act": 4,
 }
 KERNELS_PER_PASS = {"lm_head": 1}

@@ -28,6 +28,7 @@ class Deployment:
     kv_dtype: str = "bf16"
     mode: str = "additive"
     pp: int = 1  # pipeline stages per replica
+    ep: int = 1  # expert parallelism: MoE experts spread over ep GPUs (a multiple of tp)
 
     @property
     def w_bytes(self) -> float:
@@ -39,12 +40,18 @@ class Deployment:
 
     @property
     def compute_dtype(self) -> str:
-        return dtypes.compute_dtype(self.weight_dtype)
+        return dtypes.compute_dtype(self.weight_dtype, tuple(self.gpu.peak_tflops))
+
+    @property
+    def attn_dp(self) -> int:
+        """Attention groups of tp GPUs inside one expert-parallel group (ep / tp; 1 without
+        EP): each runs attention on its share of the replica's sequences."""
+        return self.ep // self.tp if self.ep > 1 else 1
 
     @property
     def replicas(self) -> int:
-        """Data-parallel copies of the model: num_gpus / (tp * pp)."""
-        return self.num_gpus // (self.tp * self.pp)
+        """Data-parallel copies of the model: num_gpus / (tp * attn_dp * pp)."""
+        return self.num_gpus // (self.tp * self.attn_dp * self.pp)
 
     @property
     def dp(self) -> int:
@@ -77,7 +84,8 @@ class Deployment:
         return replace(self, model=m)
 
     def describe(self) -> str:
-        par = f"TP{self.tp}" + (f" PP{self.pp}" if self.pp > 1 else "")
+        par = f"TP{self.tp}" + (f" EP{self.ep}" if self.ep > 1 else "")
+        par += f" PP{self.pp}" if self.pp > 1 else ""
         if self.replicas > 1 and self.pp > 1:
             par += f" DP{self.replicas}"
         where = f", {self.nodes} nodes" if self.nodes > 1 and self.pp > 1 else ""
@@ -96,18 +104,21 @@ def make_deployment(
     gpu: str | HardwareSpec = "h100",
     num_gpus: int = 1,
     tp: int | None = None,
-    weight_dtype: str = "bf16",
+    weight_dtype: str | None = "bf16",
     kv_dtype: str = "bf16",
     mode: str | None = None,
     profile: str | Profile | None = None,
     framework: str = "vllm",
     pp: int = 1,
+    ep: int = 1,
 ) -> Deployment:
     """Validate and bundle a deployment (raises PerfModelError with one clear line).
 
     tp defaults to num_gpus / pp; num_gpus must be a multiple of tp * pp (the rest is DP).
+    weight_dtype None: the checkpoint's format (quantization_config), else bf16.
     """
     m = resolve_model(model)
+    weight_dtype = weight_dtype or m.checkpoint_format or "bf16"
     hw = resolve_gpu(gpu)
     if num_gpus < 1:
         raise PerfModelError(f"--num-gpus must be >= 1, got {num_gpus}")
@@ -142,7 +153,30 @@ def make_deployment(
     mode = prof.mode if mode is None else units.choice(mode, MODES, "--mode")
     if pp > 1:
         _check_pipeline_placement(hw, num_gpus, tp, pp)
-    return Deployment(m, hw, prof, num_gpus, tp, weight_dtype.lower(), kv_dtype.lower(), mode, pp)
+    _check_expert_parallel(m, hw, num_gpus, tp, pp, ep)
+    w, k = weight_dtype.lower(), kv_dtype.lower()
+    return Deployment(m, hw, prof, num_gpus, tp, w, k, mode, pp, ep)
+
+
+def _check_expert_parallel(m: ModelSpec, hw: HardwareSpec, num_gpus, tp, pp, ep) -> None:
+    """EP needs a MoE model, a multiple of tp that divides the GPUs of a stage, inside one
+    node (the all-to-all is priced over the GPU link; multi-node EP is not modeled)."""
+    if ep == 1:
+        return
+    if ep < 1:
+        raise PerfModelError(f"--ep must be >= 1, got {ep}")
+    if not m.is_moe:
+        raise PerfModelError(f"--ep {ep} needs a MoE model: {m.name} has no routed experts")
+    if ep % tp or (num_gpus // pp) % ep or m.num_experts % ep:
+        raise PerfModelError(
+            f"--ep {ep} must be a multiple of --tp {tp}, divide the {num_gpus // pp} GPUs of a "
+            f"pipeline stage and the {m.num_experts} experts of {m.name}"
+        )
+    if ep > hw.max_gpus_per_node:
+        raise PerfModelError(
+            f"--ep {ep} spans more than one node of {hw.max_gpus_per_node} {hw.name} GPUs; "
+            "multi-node expert parallelism is not modeled"
+        )
 
 
 def _check_pipeline_placement(hw: HardwareSpec, num_gpus: int, tp: int, pp: int) -> None:

@@ -51,7 +51,9 @@ def forward_pass(
     """
     if dep.pp > 1:
         raise ValueError("forward_pass runs one stage: use stage_deployment() when pp > 1")
-    shape = make_shape(batch, new_tokens, cached, logits_per_seq, dep.tp, kv_budget)
+    # expert parallelism: each attention group of tp GPUs runs 1/attn_dp of the sequences
+    group_batch = np.asarray(batch, float) / dep.attn_dp
+    shape = make_shape(group_batch, new_tokens, cached, logits_per_seq, dep.tp, kv_budget, dep.ep)
     ops = forward_ops(dep.model, shape, dep.w_bytes, dep.kv_bytes)
     notices: tuple[str, ...] = ()
     tc = table_cost(dep.profile.optable, dep.gpu, dep.profile.gpus) if dep.profile.optable else None

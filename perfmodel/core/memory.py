@@ -1,12 +1,18 @@
 """GPU memory per device: weights, KV cache, activation peak; fits / max batch / OOM.
 
 - weights/t: matmul weights at the weight dtype; embedding and lm_head stay BF16 (as in
-  FP8 checkpoints such as Llama-3.1-405B-Instruct-FP8); norms negligible.
-- KV cache: 2 * L * ceil(h_kv/t) * hd * kv_bytes per token per GPU, times b*(prompt+output).
+  FP8 checkpoints such as Llama-3.1-405B-Instruct-FP8); norms negligible. A checkpoint that
+  quantizes its routed experts only (gpt-oss MXFP4) keeps everything else in BF16.
+- KV cache: 2 * ceil(h_kv/t) * hd * kv_bytes per token and layer per GPU (MLA: the whole
+  latent, kv_lora_rank + qk_rope_head_dim, on every GPU), times b * the tokens each layer
+  holds: prompt+output, at most `window` in a sliding-window layer.
 - activations: peak of one prefill step, the scheduler taking at most
   max(prompt_len, PREFILL_STEP_TOKENS) tokens per step (vLLM's max_num_batched_tokens): hidden state and residual (2*d per token),
   the MLP intermediate (gate/up output 2*ffn/t plus the activated ffn/t per token) and the
   fp32 logits of the sampled tokens.
+- expert parallelism (ep > 1): the routed experts are spread over the ep GPUs (1/ep of them
+  per GPU), everything else over the tp GPUs of an attention group; each of the ep/tp
+  attention groups holds the KV cache and activations of its 1/(ep/tp) of the sequences.
 - pipeline parallelism (pp > 1): each stage holds its layers' weights and KV cache (plus the
   embedding on the first stage, lm_head and the sampled logits on the last; pipeline.py);
   the GPU of the stage with the largest total at the given batch is reported, and max_batch
@@ -26,7 +32,7 @@ import numpy as np
 
 from perfmodel.core import pipeline
 from perfmodel.core.deployment import Deployment
-from perfmodel.core.ops import kv_heads_per_gpu
+from perfmodel.core.ops import kv_elems_per_token_layer_per_gpu
 from perfmodel.specs.dtypes import ACT_BYTES
 
 GB = 1e9
@@ -45,9 +51,18 @@ def weight_bytes_per_gpu(dep: Deployment) -> float:
             stage_weight_bytes(dep, s) for s in pipeline.stages(dep.model.num_layers, dep.pp)
         )
     m = dep.model
-    bf16_params = m.embedding_params + (0 if m.tie_word_embeddings else m.lm_head_params)
-    quantized = m.param_count - bf16_params
-    return (quantized * dep.w_bytes + bf16_params * ACT_BYTES) / dep.tp
+    quantized = m.quantizable_params
+    dense = (quantized * dep.w_bytes + (m.param_count - quantized) * ACT_BYTES) / dep.tp
+    return dense + _expert_parallel_correction(dep, m.num_layers)
+
+
+def _expert_parallel_correction(dep: Deployment, layers: float) -> float:
+    """Routed experts of `layers` layers spread over ep GPUs instead of tp (0 without EP)."""
+    if dep.ep == 1:
+        return 0.0
+    m = dep.model
+    routed = m.moe_layers * m.num_experts * m.expert_params * layers / m.num_layers
+    return routed * dep.w_bytes * (1.0 / dep.ep - 1.0 / dep.tp)
 
 
 def stage_weight_bytes(dep: Deployment, stage: pipeline.Stage) -> float:
@@ -55,29 +70,50 @@ def stage_weight_bytes(dep: Deployment, stage: pipeline.Stage) -> float:
     the weight dtype; embedding (first) and lm_head (last; a copy of the embedding when tied)
     in BF16."""
     m = dep.model
-    quantized = stage.layers * m.layer_params + (m.hidden_size if stage.last else 0)
-    bf16_params = (m.embedding_params if stage.first else 0) + (
+    final_norm = 0 if m.quantized_experts_only else m.hidden_size
+    layer_quantized = (m.quantizable_params - final_norm) / m.num_layers
+    quantized = stage.layers * layer_quantized + (final_norm if stage.last else 0)
+    bf16_params = stage.layers * (m.layer_params - layer_quantized)
+    bf16_params += (m.embedding_params if stage.first else 0) + (
         m.lm_head_params if stage.last else 0
     )
-    return (quantized * dep.w_bytes + bf16_params * ACT_BYTES) / dep.tp
+    dense = (quantized * dep.w_bytes + bf16_params * ACT_BYTES) / dep.tp
+    return dense + _expert_parallel_correction(dep, stage.layers)
 
 
-def kv_bytes_per_token_per_gpu(dep: Deployment, layers: int | None = None) -> float:
-    """KV cache per token on one GPU: `layers` layers (default: the largest stage's)."""
+def _stage_layers(dep: Deployment, layers: int | None) -> int:
     m = dep.model
     if layers is None:
         layers = max(pipeline.stage_layers(m.num_layers, dep.pp)) if dep.pp > 1 else m.num_layers
-    return 2.0 * layers * float(kv_heads_per_gpu(m, dep.tp)) * m.head_dim * dep.kv_bytes
+    return layers
+
+
+def kv_bytes_per_token_per_gpu(dep: Deployment, layers: int | None = None) -> float:
+    """KV cache per token on one GPU while every layer holds it (no window full yet):
+    `layers` layers (default: the largest stage's)."""
+    per_layer = float(kv_elems_per_token_layer_per_gpu(dep.model, dep.tp)) * dep.kv_bytes
+    return _stage_layers(dep, layers) * per_layer
+
+
+def kv_bytes_per_seq_per_gpu(dep: Deployment, tokens, layers: int | None = None) -> np.ndarray:
+    """KV cache of one sequence of `tokens` tokens on one GPU: per token and layer bytes
+    times the tokens each layer holds (at most `window` in a sliding layer), for `layers`
+    layers (default: the largest stage's) in the stack's proportions."""
+    m = dep.model
+    per_layer = float(kv_elems_per_token_layer_per_gpu(m, dep.tp)) * dep.kv_bytes
+    return per_layer * m.kv_layer_tokens(tokens) * (_stage_layers(dep, layers) / m.num_layers)
 
 
 def kv_cache_bytes_per_gpu(dep: Deployment, batch, tokens) -> np.ndarray:
-    return kv_bytes_per_token_per_gpu(dep) * np.asarray(batch, float) * np.asarray(tokens, float)
+    return kv_bytes_per_seq_per_gpu(dep, tokens) * np.asarray(batch, float)
 
 
 def activation_bytes_per_token(dep: Deployment) -> float:
-    """Hidden state + residual (2d) and the MLP intermediate (3*ffn/t) per prefill token."""
+    """Hidden state + residual (2d) and the MLP intermediate (3*ffn/t) per prefill token;
+    ffn: the widest active MLP of a layer (dense, or top-k experts + shared expert)."""
     m = dep.model
-    ffn = m.intermediate_size * (m.experts_per_token if m.is_moe else 1)
+    moe_ffn = m.experts_per_token * m.expert_ffn + m.shared_intermediate_size if m.is_moe else 0
+    ffn = max(moe_ffn, m.dense_ffn if m.dense_layers else 0)
     return (2 * m.hidden_size + 3 * ffn / dep.tp) * ACT_BYTES
 
 
@@ -135,6 +171,7 @@ def memory_report(dep: Deployment, batch, prompt_len, output_len, extra_bytes=0.
     b, p, o, extra = np.broadcast_arrays(
         *(np.asarray(x, float) for x in (batch, prompt_len, output_len, extra_bytes))
     )
+    b = b / dep.attn_dp  # the sequences of one attention group (expert parallelism)
     if dep.pp > 1:
         weights, kv, act = _largest_stage(dep, b, p, o, extra)
         total = weights + kv + act
@@ -164,7 +201,7 @@ def _largest_stage(
     parts = []
     for s in pipeline.distinct_stages(dep.model.num_layers, dep.pp):
         w = stage_weight_bytes(dep, s) + np.zeros_like(b) + (first_extra if s.first else 0.0)
-        kv = kv_bytes_per_token_per_gpu(dep, s.layers) * b * (p + o)
+        kv = kv_bytes_per_seq_per_gpu(dep, p + o, s.layers) * b
         act = tokens * activation_bytes_per_token(dep) + (
             b * logits_bytes_per_seq(dep) if s.last else 0.0
         )
@@ -178,8 +215,9 @@ def _largest_stage(
 def max_batch(
     dep: Deployment, prompt_len, output_len, extra_bytes_per_seq=0.0, extra_bytes=0.0
 ) -> np.ndarray:
-    """Largest batch whose weights + KV + activations fit (0 when even the weights do not);
-    with pp > 1 the smallest over the stages, the extra bytes on the first stage only."""
+    """Largest batch per replica whose weights + KV + activations fit (0 when even the
+    weights do not); with pp > 1 the smallest over the stages, the extra bytes on the first
+    stage only; with ep > 1, ep/tp attention groups' worth."""
     p, o = np.broadcast_arrays(np.asarray(prompt_len, float), np.asarray(output_len, float))
     if dep.pp > 1:
         activations = np.maximum(p, PREFILL_STEP_TOKENS) * activation_bytes_per_token(dep)
@@ -187,16 +225,15 @@ def max_batch(
         for s in pipeline.distinct_stages(dep.model.num_layers, dep.pp):
             free = usable_bytes(dep) - stage_weight_bytes(dep, s) - (extra_bytes if s.first else 0)
             per_seq = (
-                kv_bytes_per_token_per_gpu(dep, s.layers) * (p + o)
+                kv_bytes_per_seq_per_gpu(dep, p + o, s.layers)
                 + (logits_bytes_per_seq(dep) if s.last else 0.0)
                 + (extra_bytes_per_seq if s.first else 0.0)
             )
             out.append(np.maximum(np.floor((free - activations) / per_seq), 0.0))
-        return np.minimum.reduce(out)
+        return np.minimum.reduce(out) * dep.attn_dp
     free = usable_bytes(dep) - weight_bytes_per_gpu(dep) - extra_bytes
     # a large batch fills the prefill step: max(prompt, PREFILL_STEP_TOKENS) tokens
     activations = np.maximum(p, PREFILL_STEP_TOKENS) * activation_bytes_per_token(dep)
-    per_seq = (
-        kv_bytes_per_token_per_gpu(dep) * (p + o) + logits_bytes_per_seq(dep) + extra_bytes_per_seq
-    )
-    return np.maximum(np.floor((free - activations) / per_seq), 0.0)
+    per_seq = kv_bytes_per_seq_per_gpu(dep, p + o) + logits_bytes_per_seq(dep) + extra_bytes_per_seq
+    # per attention group; a replica holds ep/tp of them under expert parallelism
+    return np.maximum(np.floor((free - activations) / per_seq), 0.0) * dep.attn_dp

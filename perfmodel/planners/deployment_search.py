@@ -2,6 +2,8 @@
 that serves a requested batch, and the best one on each other GPU type.
 
 Candidates, per GPU type with G = max_gpus_per_node GPUs per node (hardware YAML):
+- ep (MoE models, nothing pinned): expert parallelism inside a node, ep = a multiple of tp
+  dividing G and the experts (expert_parallel_layouts); a replica then has ep * pp GPUs;
 - tp: divides G and the attention heads (TP stays inside a node);
 - pp: 1 .. num_layers; a replica of tp * pp GPUs tiles nodes exactly (tp * pp divides G,
   or G divides tp * pp), so replicas never straddle nodes; a GPU type without inter-node
@@ -68,14 +70,16 @@ class DeploymentChoice:
     price_per_gpu_hour: float
     cost_per_hour: float
     cost_per_mtok: float
-    deployment: Deployment  # one replica's deployment (num_gpus = tp * pp)
+    deployment: Deployment  # one replica's deployment (num_gpus = tp * ep/tp * pp)
+    ep: int = 1  # expert parallelism (MoE): experts over ep GPUs, attention in ep/tp groups
 
     @property
     def precision(self) -> str:
         return f"{self.weight_dtype}/{self.kv_dtype}"
 
     def describe(self) -> str:
-        par = f"TP{self.tp}" + (f" x PP{self.pp}" if self.pp > 1 else "")
+        par = f"TP{self.tp}" + (f" x EP{self.ep}" if self.ep > 1 else "")
+        par += f" x PP{self.pp}" if self.pp > 1 else ""
         par += f" x DP{self.dp}" if self.dp > 1 else ""
         nodes = f"{self.nodes} node{'s' if self.nodes > 1 else ''}"
         return (
@@ -92,6 +96,7 @@ class DeploymentChoice:
             "tp": self.tp,
             "pp": self.pp,
             "dp": self.dp,
+            "ep": self.ep,
             "weight_dtype": self.weight_dtype,
             "kv_dtype": self.kv_dtype,
             "batch": self.batch,
@@ -162,6 +167,23 @@ def _stage_counts(hw, tp, num_heads, num_layers, max_gpus, only=None) -> list[in
     return out
 
 
+def expert_parallel_layouts(hw: HardwareSpec, model, layouts, max_gpus: int):
+    """(tp, pp, ep) for every (tp, pp) layout, plus for a MoE model its expert-parallel
+    variants: ep = tp * a (a = 2, 3, ...) attention groups inside one node (ep divides the
+    node and the experts), a replica of ep * pp GPUs tiling nodes like any other."""
+    out = [(tp, pp, 1) for tp, pp in layouts]
+    if not model.is_moe:
+        return out
+    per_node = hw.max_gpus_per_node
+    for tp, pp in layouts:
+        for ep in range(2 * tp, per_node + 1, tp):
+            size = ep * pp
+            tiles = per_node % size == 0 if size <= per_node else size % per_node == 0
+            if per_node % ep == 0 and model.num_experts % ep == 0 and tiles and size <= max_gpus:
+                out.append((tp, pp, ep))
+    return out
+
+
 def _smallest_dp(
     dep: Deployment, batch: int, prompt_len, output_len, lowest: int, max_dp: int
 ) -> int | None:
@@ -188,15 +210,17 @@ def _fitting(
     """
     tp_pin, pp_pin, min_dp = pins
     min_dp = min(min_dp, batch)  # a replica beyond one per sequence would serve nothing
-    layouts = sorted(
-        replica_layouts(hw, model.num_heads, model.num_layers, max_gpus, tp_pin, pp_pin),
-        key=lambda tp_pp: (tp_pp[0] * tp_pp[1], -tp_pp[1]),
-    )
+    layouts = replica_layouts(hw, model.num_heads, model.num_layers, max_gpus, tp_pin, pp_pin)
+    if tp_pin is None and pp_pin is None and min_dp == 1:  # EP only where nothing is pinned
+        layouts = expert_parallel_layouts(hw, model, layouts, max_gpus)
+    else:
+        layouts = [(tp, pp, 1) for tp, pp in layouts]
+    layouts.sort(key=lambda lay: (max(lay[0], lay[2]) * lay[1], -lay[1], lay[2]))
     # leanest precisions first, so their results bound the others
     order = sorted(range(len(precisions)), key=lambda i: _nbytes(precisions[i]))
     found, groups, best = [], 0, max_gpus
-    for tp, pp in layouts:
-        size = tp * pp
+    for tp, pp, ep in layouts:
+        size = max(tp, ep) * pp
         if size > best:
             break
         done: dict[int, int | None] = {}  # precision index -> smallest dp (None: none fits)
@@ -209,7 +233,7 @@ def _fitting(
             if lower * size > best:
                 done[i] = None
                 continue
-            dep = replace(base[(w, k)], num_gpus=size, tp=tp, pp=pp)
+            dep = replace(base[(w, k)], num_gpus=size, tp=tp, pp=pp, ep=ep)
             groups += 1
             dp = _smallest_dp(dep, batch, prompt_len, output_len, lower, best // size)
             done[i] = dp
@@ -237,7 +261,7 @@ def _choice(
     mem = memory_report(dep, per_replica, prompt_len, output_len).as_dict()
     e2e = float(np.ravel(t.e2e_s)[0])
     tok_s = batch * float(output_len) / e2e
-    n = tp * pp * dp
+    n = tp * dep.attn_dp * pp * dp
     per_node = dep.gpu.max_gpus_per_node
     cost = n * price
     return DeploymentChoice(
@@ -262,6 +286,7 @@ def _choice(
         cost_per_hour=cost,
         cost_per_mtok=cost / (3600.0 * tok_s) * 1e6,
         deployment=dep,
+        ep=dep.ep,
     )
 
 
@@ -288,6 +313,13 @@ def best_on_gpu(
     hw = resolve_gpu(gpu)
     price = hw.price_per_gpu_hour_usd if price is None else price
     groups = 0
+    # a quantized checkpoint is served in its format (gpt-oss MXFP4, DeepSeek-V3 FP8)
+    precisions = dtypes.precisions_for(m.checkpoint_format, precisions)
+    fallback_precisions = tuple(
+        p
+        for p in dtypes.precisions_for(m.checkpoint_format, fallback_precisions)
+        if p not in precisions
+    )
     for precs in (precisions, fallback_precisions):
         if not precs:
             continue
@@ -389,7 +421,12 @@ def search_deployments(
             f"no deployment of up to {max_gpus} GPUs serves batch {batch} x "
             f"({prompt_len}+{output_len}) tokens on {', '.join(t.name for t in types)}"
         )
-    ranked = sorted(found.values(), key=_rank_key(precisions, fallback_precisions))
+    fmt = resolve_model(model).checkpoint_format  # best_on_gpu's precisions for it
+    order = (
+        dtypes.precisions_for(fmt, precisions),
+        dtypes.precisions_for(fmt, fallback_precisions),
+    )
+    ranked = sorted(found.values(), key=_rank_key(*order))
     choice = found[pinned.name] if pinned else ranked[0]
     others = tuple(c for c in ranked if c is not choice)
     return SearchResult(choice, others, tuple(skipped), groups)

@@ -349,10 +349,13 @@ class SpecDecodeChoice:
         return f"{self.draft}/{self.draft_kv} gamma {self.gamma}"
 
 
-def choice_at(grid: SpecDecodeGrid, n: int, require_fit: bool = True) -> SpecDecodeChoice | None:
+def choice_at(
+    grid: SpecDecodeGrid, n: int, require_fit: bool = True, masked: np.ndarray | None = None
+) -> SpecDecodeChoice | None:
     """The grid's best configuration at point n (None when nothing is ranked, or nothing
-    fits and require_fit)."""
-    s = grid.masked_speedup(require_fit)[:, :, n]
+    fits and require_fit). masked: grid.masked_speedup(require_fit), passed in by a caller
+    that asks for every point (computed once, not once per point)."""
+    s = (grid.masked_speedup(require_fit) if masked is None else masked)[:, :, n]
     if not np.any(np.isfinite(s)):
         return None
     c, g = np.unravel_index(int(np.argmax(s)), s.shape)
@@ -381,7 +384,7 @@ def planner_configs(target: Deployment, drafts: str | None = None) -> list[Draft
     """The draft configurations recommend and capacity search: the default speculator model
     and self-speculation (or the user's drafts), full KV and StreamingLLM PLANNER_BUDGETS."""
     if drafts is None:
-        small = default_speculator(target.model, target.tp)
+        small = default_speculator(target.model, target.tp, role="draft")
         names = [n for n in (small, SELF) if n]
     else:
         names = split_names(drafts, "--draft")

@@ -69,6 +69,8 @@ def capacity(
 ) -> None:
     """Size a fleet per GPU type under TTFT/TPOT SLOs; cost per hour and per token."""
     from perfmodel.planners import capacity as cap
+    from perfmodel.specs.dtypes import precisions_for
+    from perfmodel.specs.models import resolve_model
     from perfmodel.specs.units import parse_name_list, parse_one_size
 
     names = _distinct_gpus(parse_name_list(gpus, "--gpus", unique=False))
@@ -85,9 +87,14 @@ def capacity(
             parse_one_size(prompt_len, "--prompt-len", "capacity"),
             parse_one_size(output_len, "--output-len", "capacity"),
         )
-    precisions = cap.PRECISIONS
+    spec = resolve_model(model)
+    for note in spec.notices:
+        warn(note)
+    # a quantized checkpoint is served in its format (specs.dtypes.precisions_for)
+    precisions = precisions_for(spec.checkpoint_format, cap.PRECISIONS)
     if weight_dtype or kv_dtype:
-        precisions = ((weight_dtype or "bf16", kv_dtype or "bf16"),)
+        w = weight_dtype or spec.checkpoint_format or "bf16"
+        precisions = ((w, kv_dtype or "bf16"),)
     plan = cap.plan_capacity(
         model,
         wl,

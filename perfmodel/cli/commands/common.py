@@ -10,11 +10,15 @@ from perfmodel.core.deployment import basis_label as basis  # noqa: F401 (re-exp
 
 
 def deployment(
-    model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, quiet=False, pp=1
+    model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, quiet=False, pp=1, ep=1
 ) -> Deployment:
-    dep = make_deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, pp=pp)
+    dep = make_deployment(
+        model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, pp=pp, ep=ep
+    )
     if dep.profile.note and not quiet:
         warn(dep.profile.note)
+    for note in () if quiet else dep.model.notices:
+        warn(note)
     return dep
 
 

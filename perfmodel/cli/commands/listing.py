@@ -9,6 +9,21 @@ import typer
 from perfmodel.cli.typer_app import JsonOpt, app, console, emit_json
 from perfmodel.errors import PerfModelError
 
+MODEL_HEADERS = {
+    "params_b": "total B",
+    "active_params_b": "active B",
+    "kv_bytes_per_token_bf16": "KV B/token (bf16)",
+}
+MODEL_COLUMNS = (
+    "name",
+    "params_b",
+    "active_params_b",
+    "attention",
+    "kv_bytes_per_token_bf16",
+    "moe",
+    "checkpoint",
+)
+
 
 @app.command("list")
 def list_command(
@@ -31,11 +46,19 @@ def list_command(
                     "name": name,
                     "aliases": sorted(aliases.get(name, []), key=len)[:4],
                     "params_b": round(m.param_count / 1e9, 2),
+                    "active_params_b": round(m.active_params / 1e9, 2),
                     "layers": m.num_layers,
                     "hidden": m.hidden_size,
                     "heads": f"{m.num_heads}/{m.num_kv_heads}",
-                    "kv_bytes_per_token_bf16": m.kv_bytes_per_token(2),
-                    "moe": m.is_moe,
+                    "attention": m.attention_kind,
+                    "kv_bytes_per_token_bf16": int(m.kv_bytes_per_token(2)),
+                    "moe": (
+                        f"{m.experts_per_token} of {m.num_experts}"
+                        + (" + shared" if m.shared_intermediate_size else "")
+                        if m.is_moe
+                        else "-"
+                    ),
+                    "checkpoint": m.checkpoint_format or "-",
                 }
             )
     elif what == "gpus":
@@ -81,10 +104,12 @@ def list_command(
         emit_json({what: rows})
         return
     table = Table(title=what)
-    for key in rows[0]:
-        table.add_column(key)
+    columns = list(rows[0])
+    if what == "models":  # the text table fits a terminal; --json has every field
+        columns = [*MODEL_COLUMNS, "aliases"]
+    for key in columns:
+        table.add_column(MODEL_HEADERS.get(key, key) if what == "models" else key)
     for r in rows:
-        table.add_row(
-            *(", ".join(map(str, v)) if isinstance(v, list) else str(v) for v in r.values())
-        )
+        cells = [r[k][:2] if (what == "models" and k == "aliases") else r[k] for k in columns]
+        table.add_row(*(", ".join(map(str, v)) if isinstance(v, list) else str(v) for v in cells))
     console().print(table)

@@ -38,10 +38,19 @@ def predict(
     num_gpus: NumGpusOpt = 1,
     tp: TpOpt = None,
     pp: PpOpt = 1,
+    ep: Annotated[
+        int,
+        typer.Option(
+            "--ep",
+            min=1,
+            help="Expert parallelism (MoE): experts spread over EP GPUs, attention in EP/TP "
+            "groups of TP GPUs on their share of the batch (default 1: experts TP-split).",
+        ),
+    ] = 1,
     batch: BatchOpt = "1",
     prompt_len: PromptOpt = "4k",
     output_len: OutputOpt = "256",
-    weight_dtype: WeightDtypeOpt = "bf16",
+    weight_dtype: WeightDtypeOpt = None,
     kv_dtype: KvDtypeOpt = "bf16",
     mode: ModeOpt = None,
     profile: ProfileOpt = None,
@@ -53,7 +62,7 @@ def predict(
     """Predict TTFT, TPOT, e2e latency, throughput and memory per GPU (lists sweep)."""
     from perfmodel.core.api import predict_arrays
 
-    dep = deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, pp=pp)
+    dep = deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, pp=pp, ep=ep)
     b = np.array(parse_size_list(batch, "--batch"), float)
     p = np.array(parse_size_list(prompt_len, "--prompt-len"), float)
     o = np.array(parse_size_list(output_len, "--output-len"), float)
@@ -111,6 +120,7 @@ def predict(
         "dp": dep.dp,
         "nodes": dep.nodes,
         "gpus_per_node": dep.gpus_per_node,
+        "ep": dep.ep,
         "weight_dtype": dep.weight_dtype,
         "kv_dtype": dep.kv_dtype,
         "profile": dep.profile.name,

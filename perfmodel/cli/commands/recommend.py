@@ -90,7 +90,10 @@ def recommend(
     """Find the smallest deployment serving the batch (GPU type, nodes, TP x PP x DP,
     precision), then recommend SpecPrefill and speculative-decoding settings for it."""
     from perfmodel.planners.recommend import recommend as plan
+    from perfmodel.specs.models import resolve_model
 
+    for note in resolve_model(model).notices:  # e.g. an unknown model_type priced as a family
+        warn(note)
     b = parse_one_size(batch, "--batch", "recommend")
     rec = plan(
         model,
@@ -121,6 +124,11 @@ def recommend(
         warn("only int4 weights serve this batch on up to 64 GPUs: expect a quality loss")
 
 
+def _ep(d: dict) -> str:
+    """' x EP8' for an expert-parallel deployment, '' otherwise."""
+    return f" x EP{d['ep']}" if d.get("ep", 1) > 1 else ""
+
+
 def _print_human(r: dict) -> None:
     from rich.panel import Panel
     from rich.table import Table
@@ -141,7 +149,7 @@ def _print_human(r: dict) -> None:
     t.add_row(
         "deployment",
         f"{d['num_gpus']}x {d['gpu']} on {d['nodes']} node{'s' * (d['nodes'] > 1)} of "
-        f"{d['gpus_per_node']}: TP{d['tp']} x PP{d['pp']} x DP{d['dp']}, "
+        f"{d['gpus_per_node']}: TP{d['tp']}{_ep(d)} x PP{d['pp']} x DP{d['dp']}, "
         f"{d['batch_per_replica']} sequences per replica, {d['memory_per_gpu_gb']:.1f} of "
         f"{d['capacity_gb']:.1f} GB per GPU; ${d['cost_per_hour']:.2f}/h, "
         f"${d['cost_per_mtok']:.2f}/M output tokens",
@@ -149,7 +157,7 @@ def _print_human(r: dict) -> None:
     for a in r["alternatives"]:
         t.add_row(
             "alternative",
-            f"{a['num_gpus']}x {a['gpu']} (TP{a['tp']} x PP{a['pp']} x DP{a['dp']}), "
+            f"{a['num_gpus']}x {a['gpu']} (TP{a['tp']}{_ep(a)} x PP{a['pp']} x DP{a['dp']}), "
             f"{a['weight_dtype']}/{a['kv_dtype']}: ${a['cost_per_hour']:.2f}/h, "
             f"${a['cost_per_mtok']:.2f}/M output tokens",
         )

@@ -136,7 +136,7 @@ def specdecode(
     gamma: GammaOpt = None,
     acceptance_rate: RateOpt = None,
     acceptance_len: LenOpt = None,
-    weight_dtype: WeightDtypeOpt = "bf16",
+    weight_dtype: WeightDtypeOpt = None,
     kv_dtype: KvDtypeOpt = "bf16",
     mode: ModeOpt = None,
     profile: ProfileOpt = None,
@@ -303,7 +303,7 @@ def critical_length_cmd(
     max_len: Annotated[
         str | None, typer.Option("--max-len", help="Search up to (default: context window).")
     ] = None,
-    weight_dtype: WeightDtypeOpt = "bf16",
+    weight_dtype: WeightDtypeOpt = None,
     kv_dtype: KvDtypeOpt = "bf16",
     mode: ModeOpt = None,
     profile: ProfileOpt = None,
@@ -398,7 +398,7 @@ def min_acceptance_cmd(
     draft_kv: DraftKvOpt = "streamingllm:512",
     budgets: BudgetsOpt = "128,256,512,1024,2048,4096,8192",
     gamma: GammaOpt = None,
-    weight_dtype: WeightDtypeOpt = "bf16",
+    weight_dtype: WeightDtypeOpt = None,
     kv_dtype: KvDtypeOpt = "bf16",
     mode: ModeOpt = None,
     profile: ProfileOpt = None,

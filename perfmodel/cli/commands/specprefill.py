@@ -71,7 +71,7 @@ def specprefill(
             "--slo-ttft", help="TTFT SLO in seconds for max QPS (default 2x batch-1 TTFT)."
         ),
     ] = None,
-    weight_dtype: WeightDtypeOpt = "bf16",
+    weight_dtype: WeightDtypeOpt = None,
     kv_dtype: KvDtypeOpt = "bf16",
     mode: ModeOpt = None,
     profile: ProfileOpt = None,

@@ -12,6 +12,8 @@ import typer
 from perfmodel.cli.typer_app import console, emit_json, progress, warn
 from perfmodel.errors import PerfModelError
 
+START_FLOOR_US = 1.0  # calibrate: where an overhead fitted from 0 starts (see calibrate_files)
+
 # options only a vLLM benchmark file uses (None: from the file's metadata or the defaults)
 BenchModelOpt = Annotated[
     str | None,
@@ -124,7 +126,7 @@ def validate_files(path: Path, options: dict, shape, json: bool) -> None:
         t = Table(
             title=f"{Path(rep.path).name} ({case.result.__class__.__name__.removesuffix('Result').lower()}"
             f"{', ' + case.result.writer if hasattr(case.result, 'writer') else ''})",
-            caption=f"{rep.deployment}, profile {rep.profile}; engine: "
+            caption=f"{rep.deployment}; engine: "
             f"max_num_seqs {rep.setup.max_num_seqs}, max_num_batched_tokens "
             f"{rep.setup.max_num_batched_tokens} ({rep.setup.source}); {rep.requests} requests, "
             f"{rep.lengths}; arrivals {rep.arrivals}",
@@ -174,8 +176,13 @@ def calibrate_files(path: Path, options: dict, shape, base, name, params, out, j
     if not obs:
         raise PerfModelError(f"{path}: no measured quantity to fit on")
     label = name or f"calibrated-{path.stem}"
+    # an overhead starting at exactly 0 sits on its bound, where least_squares' trust region
+    # starts at zero size and never moves: start such overheads at START_FLOOR_US instead
+    floor = {p: START_FLOOR_US for p in chosen if p.startswith("overhead.") and start.get(p) <= 0}
     with progress("calibrating (replays)") as advance:
-        result = fit_profile(obs, replace(start, note=""), chosen, name=label, progress=advance)
+        result = fit_profile(
+            obs, replace(start.with_values(**floor), note=""), chosen, name=label, progress=advance
+        )
     kept = [p for p in PARAMETERS if p not in result.parameters]
     for p, why in result.unidentified.items():
         warn(f"the data cannot identify {p}: {why}; its value is the prior's, not a measurement")

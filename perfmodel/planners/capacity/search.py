@@ -226,7 +226,8 @@ def spec_decode_service(dep_t: Deployment, wl: Workload, acceptance_rate: float 
         g = evaluate_grid(
             dep_t, configs, BATCH_GRID, ctx, acceptance_rate=policy, output_len=out_len
         )
-        choices = [choice_at(g, n, require_fit=True) for n in range(BATCH_GRID.size)]
+        masked = g.masked_speedup(require_fit=True)
+        choices = [choice_at(g, n, True, masked) for n in range(BATCH_GRID.size)]
         sd = np.array([np.inf if c is None else c.t_sd_s for c in choices])
         out.append((sd, choices))
     return SpecDecodeService(out[0][0], out[1][0], out[0][1])

@@ -13,7 +13,11 @@ One rule for every command, page and planner (DESIGN.md):
   stage (SELF). Its heads must divide by its TP degree. Its time is its own deployment's
   (one stage), summed with the target's where they share GPUs.
 - It must be no larger than the target and share its vocabulary (token ids pass between
-  them).
+  them). A SpecPrefill speculator scores every prompt token by its attention over the whole
+  prompt, so it must attend to all of it in every layer: a speculator with sliding-window or
+  chunked layers, or with MLA (whose token scoring over the latent cache is not modeled), is
+  refused (scores_whole_prompt). MagicDec drafts (dense or MoE, any attention) only need the
+  vocabulary.
 - Memory beside the target (per GPU): the helper's weights (none for self-speculation) plus
   its KV cache of min(KV budget, tokens) per sequence (HelperMemory), counted where it runs:
   core.memory adds these extra bytes to the first stage's GPUs only (pp > 1). A
@@ -28,7 +32,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from perfmodel.core.deployment import Deployment, make_deployment
-from perfmodel.core.memory import kv_bytes_per_token_per_gpu, weight_bytes_per_gpu
+from perfmodel.core.memory import kv_bytes_per_seq_per_gpu, weight_bytes_per_gpu
 from perfmodel.errors import PerfModelError
 from perfmodel.specs.dtypes import weight_bytes
 from perfmodel.specs.models import ModelSpec, list_models, resolve_model
@@ -40,8 +44,25 @@ FIRST_STAGE = "first_stage"  # on the target's first pipeline stage (all its GPU
 OWN_GPUS = "own_gpus"
 
 
+def scores_whole_prompt(model: ModelSpec) -> str:
+    """'' when the model can score SpecPrefill tokens (full attention over the prompt in
+    every layer, per-head keys), else why not."""
+    if model.is_mla:
+        return "its MLA layers keep a latent KV cache (token scoring over it is not modeled)"
+    if any(g.window for g in model.layer_groups()):
+        return f"its {model.attention_kind} layers do not attend to the whole prompt"
+    return ""
+
+
 def check_helper(target: ModelSpec, helper: ModelSpec, role: str = "speculator") -> None:
-    """A helper must be no larger than the target and share its vocabulary (token ids)."""
+    """A helper must be no larger than the target and share its vocabulary (token ids); a
+    speculator must attend to the whole prompt (module docstring)."""
+    why = scores_whole_prompt(helper) if role == "speculator" else ""
+    if why:
+        raise PerfModelError(
+            f"speculator {helper.name} cannot score SpecPrefill tokens: {why}; choose a "
+            "full-attention speculator (--speculator)"
+        )
     if helper.param_count > target.param_count:
         raise PerfModelError(
             f"{role} {helper.name} ({helper.param_count / 1e9:.1f}B parameters) is larger than "
@@ -142,10 +163,15 @@ def helper_memory(
     target itself) and its KV cache of min(kv_budget, tokens) tokens per sequence."""
     held = np.minimum(np.asarray(kv_budget, float), np.asarray(tokens, float))
     weights = 0.0 if self_speculation else float(weight_bytes_per_gpu(helper))
-    return HelperMemory(weights, kv_bytes_per_token_per_gpu(helper) * held)
+    return HelperMemory(weights, kv_bytes_per_seq_per_gpu(helper, held))
 
 
 # --- default helper choice ------------------------------------------------------------------
+def _tokenizer_family(m: ModelSpec) -> str:
+    """Models of one model_type (a MoE and its dense siblings alike: qwen3_moe ~ qwen3)."""
+    return m.model_type.removesuffix("_moe")
+
+
 def _family(name: str) -> str:
     """'Llama-3.1-405B' -> 'Llama-3.1'; 'Qwen2.5-72B' -> 'Qwen2.5'."""
     return name.rsplit("-", 1)[0] if "-" in name else name
@@ -160,7 +186,7 @@ def smaller_models(target: ModelSpec) -> list[ModelSpec]:
         if (
             m.name != target.name
             and m.vocab_size == target.vocab_size
-            and m.model_type == target.model_type
+            and _tokenizer_family(m) == _tokenizer_family(target)
             and m.param_count < target.param_count
         ):
             out.append(m)
@@ -168,10 +194,11 @@ def smaller_models(target: ModelSpec) -> list[ModelSpec]:
     return sorted(out, key=lambda m: (_family(m.name) != fam, m.param_count))
 
 
-def default_speculator(target, tp: int = 1) -> str | None:
+def default_speculator(target, tp: int = 1, role: str = "speculator") -> str | None:
     """The smallest smaller model of the target's family (8B for 70B/405B), else of its
-    vocabulary (1B for 8B); None when there is none (or none whose heads divide by tp)."""
+    vocabulary (1B for 8B); None when there is none (or none whose heads divide by tp).
+    A speculator must also score the whole prompt (scores_whole_prompt); a draft need not."""
     for m in smaller_models(resolve_model(target)):
-        if m.num_heads % tp == 0:
+        if m.num_heads % tp == 0 and not (role == "speculator" and scores_whole_prompt(m)):
             return m.name
     return None
