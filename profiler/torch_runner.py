@@ -335,7 +335,8 @@ class TorchRunner:
         self.rope = bool(rope)
         self.requested_cuda_graph = bool(cuda_graph)
         self.decode_only = bool(decode_only)
-        if device not in ("auto", "cpu") and not str(device).startswith("cuda"):
+        device = str(device).strip().lower()
+        if device not in ("auto", "cpu") and not device.startswith("cuda"):
             raise PerfModelError(f"--device must be cpu or cuda, not '{device}'")
         self.requested_device = device
         self.requested_dtype = dtype

@@ -34,6 +34,7 @@ def list_command(
     from rich.table import Table
 
     rows: list[dict]
+    what = what.strip().lower()  # enums are case-insensitive everywhere
     if what == "models":
         from perfmodel.specs.models import list_models, load_model, model_aliases
 
