@@ -45,7 +45,7 @@ def explorer(cfg: dict, batch: int, prompt_len: int, output_len: int) -> dict:
     """Latency, memory and the per-operator breakdown of prefill and of one decode step.
 
     perfmodel.core.api.predict_arrays for the request, perfmodel.core.breakdown.breakdown_rows
-    (forward_pass(detail=True)) for the operators, the GPU spec for the roofline's ceilings.
+    (inference.pass_breakdown) for the operators, the GPU spec for the roofline's ceilings.
     """
     from perfmodel.core.api import predict_arrays
     from perfmodel.core.breakdown import breakdown_rows
@@ -156,7 +156,7 @@ def _profile_arg(profile: str) -> str | None:
 # --- speculator / draft choices --------------------------------------------------------------
 def smaller_models(model: str) -> list[str]:
     """perfmodel.planners.speculation.smaller_models: candidates for a speculator or a draft."""
-    from perfmodel.planners.speculation import smaller_models as smaller
+    from perfmodel.planners.speculation.deploy import smaller_models as smaller
     from perfmodel.specs.models import resolve_model
 
     return [m.name for m in smaller(resolve_model(model))]
@@ -175,7 +175,7 @@ def specprefill(
     published quality curve (perfmodel.planners.quality.quality_drop / load_quality)."""
     from perfmodel.planners.quality import load_quality, quality_drop
     from perfmodel.planners.specprefill import DEFAULT_KEEP_RATES, plan_specprefill
-    from perfmodel.planners.speculation import helper_deployment
+    from perfmodel.planners.speculation.deploy import helper_deployment
 
     target = deployment(cfg)
     spec = helper_deployment(target, speculator, "speculator")
@@ -237,10 +237,11 @@ def _sd_setup(cfg: dict, drafts, draft_kv: str, gamma, gpu: str | None = None):
     """Target deployment, draft configs and gammas exactly as `perfmodel specdecode` and
     `perfmodel critical-length` build them (perfmodel.planners.specdecode.draft_configs ...)."""
     from perfmodel.planners import specdecode as sd
-    from perfmodel.planners.speculation import helper_deployment
+    from perfmodel.planners.speculation.deploy import helper_deployment
+    from perfmodel.planners.speculation.drafts import DEFAULT_BUDGETS, draft_configs
 
     dep = deployment(cfg, gpu=gpu)
-    configs = sd.draft_configs(list(drafts), draft_kv, sd.DEFAULT_BUDGETS)
+    configs = draft_configs(list(drafts), draft_kv, DEFAULT_BUDGETS)
     for c in configs:
         helper_deployment(dep, c.draft, "draft")  # size and vocabulary checks
     gammas = sd.check_gammas([gamma]) if gamma else np.array(sd.DEFAULT_GAMMAS, float)
@@ -251,14 +252,14 @@ def acceptance_status(cfg: dict, drafts: tuple[str, ...], draft_kv: str) -> dict
     """Whether published acceptance data covers any of these draft configurations
     (perfmodel.planners.speculation.resolve_bases without an assumption): pages offer an
     assumed rate, labeled so, where it does not."""
-    from perfmodel.planners import specdecode as sd
+    from perfmodel.planners.speculation.acceptance import ASSUMED_ACCEPTANCE, resolve_bases
 
     dep, configs, _ = _sd_setup(cfg, drafts, draft_kv, None)
-    bases = sd.resolve_bases(dep, configs, [8192.0], None)
+    bases = resolve_bases(dep, configs, [8192.0], None)
     return {
         "published": any(b.ranked for b in bases),
         "target": dep.model.name,
-        "assumed_default": sd.ASSUMED_ACCEPTANCE,
+        "assumed_default": ASSUMED_ACCEPTANCE,
     }
 
 
@@ -459,7 +460,8 @@ def capacity_view(
     import json
 
     from perfmodel.core.jsonable import json_ready
-    from perfmodel.planners.capacity import fixed_workload, plan_capacity
+    from perfmodel.planners.capacity.plan import plan_capacity
+    from perfmodel.planners.capacity.workload import fixed_workload
 
     plan = plan_capacity(
         cfg["model"],

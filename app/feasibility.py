@@ -70,7 +70,7 @@ def helper_options(cfg: dict, role: str = "draft") -> dict:
     sidebar's deployment (planners.speculation: smaller, same vocabulary, heads divisible by
     the TP the helper runs with), and 'name: why' for those that cannot."""
     from app.compute import deployment
-    from perfmodel.planners.speculation import helper_deployment, smaller_models
+    from perfmodel.planners.speculation.deploy import helper_deployment, smaller_models
     from perfmodel.specs.models import resolve_model
 
     target = deployment(cfg)
@@ -105,7 +105,7 @@ def specprefill_default_batch(
     (planners.specprefill.memory_max_batch); 1 when even that does not (the page says why)."""
     from app.compute import deployment
     from perfmodel.planners.specprefill import memory_max_batch
-    from perfmodel.planners.speculation import helper_deployment
+    from perfmodel.planners.speculation.deploy import helper_deployment
 
     target = deployment(cfg)
     try:

@@ -27,13 +27,17 @@ import csv
 import io
 import math
 import os
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 from perfmodel.errors import PerfModelError
+from profiler import fingerprint
+from profiler.ops_comm import allreduce_ms
+from profiler.runner import is_oom
+from profiler.timer import time_graph, time_wall
+from profiler.torch_runner import torch_dtype
 
 COLUMNS = (
     "model", "tp", "op", "kernel", "shape", "m", "k", "n", "batch", "context", "heads",
@@ -175,44 +179,6 @@ def plan(spec, tp: int, dtype: str, grid: OpsGrid, multi_gpu: bool) -> list[OpPo
     return points
 
 
-# ---- timing --------------------------------------------------------------------------------
-def time_graph(fn: Callable[[], object], reps: int) -> float:
-    """Mean ms of one launch: ``reps`` launches captured in one CUDA graph (bench_ops.t_graph)."""
-    import torch
-
-    s = torch.cuda.Stream()
-    s.wait_stream(torch.cuda.current_stream())
-    with torch.cuda.stream(s):
-        fn()
-        fn()
-    torch.cuda.current_stream().wait_stream(s)
-    torch.cuda.synchronize()
-    g = torch.cuda.CUDAGraph()
-    with torch.cuda.graph(g):
-        for _ in range(reps):
-            fn()
-    g.replay()
-    torch.cuda.synchronize()
-    e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    e0.record()
-    g.replay()
-    g.replay()
-    e1.record()
-    torch.cuda.synchronize()
-    ms = e0.elapsed_time(e1) / (2 * reps)
-    del g
-    return ms
-
-
-def time_wall(fn: Callable[[], object], reps: int) -> float:
-    """Mean ms of one call on CPU: one warm-up, then ``reps`` calls under perf_counter."""
-    fn()
-    t0 = time.perf_counter()
-    for _ in range(reps):
-        fn()
-    return (time.perf_counter() - t0) * 1e3 / reps
-
-
 def _kernel(point: OpPoint, device: str, dtype) -> Callable[[], object]:
     """Allocate the tensors of one point and return the call to time."""
     import torch
@@ -249,8 +215,6 @@ def _kernel(point: OpPoint, device: str, dtype) -> Callable[[], object]:
 def measure(point: OpPoint, device: str, dtype_name: str, grid: OpsGrid) -> tuple[float, int, str]:
     """(ms per launch, reps, timing) of one point on ``device``."""
     import torch
-
-    from profiler.torch_runner import torch_dtype
 
     long = point.kernel == "attn_prefill" or (point.kernel == "copy" and point.bytes > 2e8)
     reps = grid.long_reps if long else grid.reps
@@ -354,8 +318,6 @@ def run_ops(
     """Measure every planned point not yet in ``out``; returns counts (rows are in the file)."""
     import torch
 
-    from profiler import fingerprint
-
     device = resolve_device(device, gpu_index)
     dtype = dtype or ("bf16" if device.startswith("cuda") else "fp32")
     if dtype not in DTYPE_BYTES:
@@ -385,8 +347,6 @@ def run_ops(
             row = {**base, **{k: v for k, v in asdict(point).items() if k != "extra"}}
             try:
                 if point.kernel == "allreduce":
-                    from profiler.ops_comm import allreduce_ms
-
                     ms, reps, timing = allreduce_ms(int(point.bytes), dtype, grid.reps)
                 else:
                     ms, reps, timing = measure(point, device, dtype, grid)
@@ -395,8 +355,6 @@ def run_ops(
                     row["tflops"] = point.flops / ms / 1e9 if point.flops else None
                     row["tbps"] = point.bytes / ms / 1e9
             except Exception as exc:  # one failed point (OOM ...) must not end the table
-                from profiler.runner import is_oom
-
                 row.update(status="oom" if is_oom(exc) else "error", note=str(exc)[:200])
                 summary.failed += 1
             finally:

@@ -3,13 +3,17 @@
 Ring all-reduce of ``nbytes`` per GPU (torch.distributed, NCCL backend): each rank captures
 ``reps`` back-to-back all-reduces in one CUDA graph (NCCL is graph-safe), replays once to warm
 up, then two replays are timed with CUDA events; rank 0 reports elapsed / (2 * reps) in ms,
-the same method as ``profiler.ops_bench.time_graph``. torch is imported inside functions.
+the same method as the operator microbenchmarks (``profiler.timer.time_graph``). torch is
+imported inside functions.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+
+from profiler.timer import time_graph
+from profiler.torch_runner import torch_dtype
 
 
 def _free_port() -> int:
@@ -22,16 +26,12 @@ def _worker(rank: int, world: int, port: int, nbytes: int, dtype_name: str, reps
     import torch
     import torch.distributed as dist
 
-    from profiler.ops_bench import DTYPE_BYTES, time_graph
-    from profiler.torch_runner import torch_dtype
-
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
     torch.cuda.set_device(rank)
     dist.init_process_group("nccl", rank=rank, world_size=world)
     try:
-        x = torch.ones(
-            max(nbytes // DTYPE_BYTES[dtype_name], 1), device="cuda", dtype=torch_dtype(dtype_name)
-        )
+        dtype = torch_dtype(dtype_name)
+        x = torch.ones(max(nbytes // dtype.itemsize, 1), device="cuda", dtype=dtype)
         dist.all_reduce(x)  # NCCL communicator set-up outside the graph
         torch.cuda.synchronize()
         ms = time_graph(lambda: dist.all_reduce(x), reps)

@@ -50,3 +50,43 @@ class Timer:
     def __exit__(self, *exc: object) -> None:
         self._sync()
         self.elapsed_s = self.clock() - self._start
+
+
+def time_graph(fn: Callable[[], object], reps: int) -> float:
+    """Mean ms of one launch: ``reps`` launches captured in one CUDA graph, replayed once to
+    warm up, then two replays timed with CUDA events: elapsed / (2 * reps), the kernel time
+    without launch gaps (../shared/reference/measured/bench_ops.py, t_graph). Used by the
+    operator microbenchmarks and the NCCL all-reduce timing alike."""
+    import torch
+
+    s = torch.cuda.Stream()
+    s.wait_stream(torch.cuda.current_stream())
+    with torch.cuda.stream(s):
+        fn()
+        fn()
+    torch.cuda.current_stream().wait_stream(s)
+    torch.cuda.synchronize()
+    g = torch.cuda.CUDAGraph()
+    with torch.cuda.graph(g):
+        for _ in range(reps):
+            fn()
+    g.replay()
+    torch.cuda.synchronize()
+    e0, e1 = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    e0.record()
+    g.replay()
+    g.replay()
+    e1.record()
+    torch.cuda.synchronize()
+    ms = e0.elapsed_time(e1) / (2 * reps)
+    del g
+    return ms
+
+
+def time_wall(fn: Callable[[], object], reps: int) -> float:
+    """Mean ms of one call on CPU: one warm-up, then ``reps`` calls under perf_counter."""
+    fn()
+    t0 = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    return (time.perf_counter() - t0) * 1e3 / reps

@@ -17,7 +17,7 @@ pytest.importorskip("streamlit")
 import pyarrow as pa  # noqa: E402
 from streamlit.testing.v1 import AppTest  # noqa: E402
 
-from perfmodel.cli.commands.capacity import DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S  # noqa: E402
+from perfmodel.planners.slo import DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S  # noqa: E402
 
 PAGES = Path(__file__).resolve().parent.parent / "app" / "pages"
 RECOMMEND = PAGES / "4_Recommend_and_capacity.py"

@@ -8,12 +8,9 @@ import numpy as np
 import pytest
 
 from perfmodel.errors import PerfModelError
-from perfmodel.planners.capacity import (
-    fixed_workload,
-    load_workload,
-    plan_capacity,
-    simulate_replica,
-)
+from perfmodel.planners.capacity.plan import plan_capacity
+from perfmodel.planners.capacity.simulate import simulate_replica
+from perfmodel.planners.capacity.workload import fixed_workload, load_workload
 from tests.conftest import run_cli
 
 SLO = (2.0, 0.05)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from perfmodel.core.api import predict
 from perfmodel.core.deployment import make_deployment
-from perfmodel.core.inference import decode_step_time, forward_pass, prefill_time
+from perfmodel.core.inference import decode_step_time, pass_breakdown, pass_time, prefill_time
 from perfmodel.core.memory import memory_report, weight_bytes_per_gpu
 from perfmodel.core.ops import forward_ops, make_shape
 from perfmodel.specs.models import ModelSpec, load_model
@@ -103,7 +103,7 @@ def test_kv_heads_replicated_beyond_tp():
 def test_ideal_roofline_decode_is_weights_over_bandwidth():
     # batch 1, no context: decode time = all bytes / HBM bandwidth (ideal profile, roofline)
     dep = make_deployment("8b", "h100", 1, profile="ideal", mode="roofline")
-    res = forward_pass(dep, 1, 1, 0, 1, detail=True)
+    res = pass_breakdown(dep, 1, 1, 0, 1)
     total_bytes = sum(float(o.mem_bytes) for o in res.ops)
     assert float(res.time_s) == pytest.approx(total_bytes / 3.35e12, rel=1e-6)
     assert total_bytes == pytest.approx(2 * (8.03e9 - load_model("8b").embedding_params), rel=0.01)
@@ -146,7 +146,7 @@ def test_tpot_increases_with_context(batch, ctx, extra):
 def test_roofline_never_exceeds_additive(batch, q, ctx, model):
     roof = make_deployment(model, "h100", 8, mode="roofline")
     add = make_deployment(model, "h100", 8, mode="additive")
-    assert float(forward_pass(roof, batch, q, ctx)) <= float(forward_pass(add, batch, q, ctx)) * (
+    assert float(pass_time(roof, batch, q, ctx)) <= float(pass_time(add, batch, q, ctx)) * (
         1 + 1e-12
     )
 

@@ -565,10 +565,9 @@ def _command_options() -> list[tuple[str, str]]:
     """(command, option) for every value-taking option of every fuzzed command."""
     import typer
 
-    from perfmodel.cli.main import _load_commands
+    import perfmodel.cli.main  # noqa: F401 (registers every command)
     from perfmodel.cli.typer_app import app
 
-    _load_commands()
     group = typer.main.get_command(app)
     pairs = []
     for name, command in sorted(group.commands.items()):

@@ -122,17 +122,19 @@ def test_held_out_gpu_h200_within_the_leave_one_out_bound():
 
 def test_transferred_kernels_keep_their_launch_floor():
     """A kernel at its launch floor on the H100 does not get faster on the H200's HBM."""
-    from perfmodel.core.optable_cost import table_cost
+    from perfmodel.core.optable.kernels import kernel_pricing
+    from perfmodel.core.optable.load import table_curves
     from perfmodel.specs.hardware import load_gpu
 
-    h100 = table_cost("h100-sxm__torch-cudagraph", load_gpu("h100"))
-    h200 = table_cost("h100-sxm__torch-cudagraph", load_gpu("h200"))
+    curves = table_curves("h100-sxm__torch-cudagraph")
+    h100 = kernel_pricing(curves, load_gpu("h100"))
+    h200 = kernel_pricing(curves, load_gpu("h200"))
     tiny = np.array([64.0])  # bytes: far below any measured size, at the floor
     floor = float(np.exp(h100.curves.eltwise["kernel"][0].y.min()))  # smallest measured time
-    assert h200.eltwise("kernel", tiny)[0] == pytest.approx(floor)
-    assert h200.eltwise("kernel", tiny)[0] >= 0.9 * h100.eltwise("kernel", tiny)[0]
+    assert h200.eltwise("kernel", tiny).time_s[0] == pytest.approx(floor)
+    assert h200.eltwise("kernel", tiny).time_s[0] >= 0.9 * h100.eltwise("kernel", tiny).time_s[0]
     big = np.array([4e9])  # bandwidth-bound: scales by the bandwidth ratio
-    ratio = h100.eltwise("kernel", big)[0] / h200.eltwise("kernel", big)[0]
+    ratio = h100.eltwise("kernel", big).time_s[0] / h200.eltwise("kernel", big).time_s[0]
     assert ratio == pytest.approx(4.8 / 3.35, rel=0.02)
 
 
@@ -158,16 +160,17 @@ def test_gemm_never_reads_weights_faster_than_hbm_streams_them():
     """Weights that fit in L2 look faster than HBM in back-to-back microbenchmarks (8B o_proj
     34 MB at 3.3-3.7 TB/s); the model floors every GEMM at weight bytes / the streaming rate
     of the table's GEMVs over weights too large for L2, which stays below the datasheet."""
-    from perfmodel.core.optable_cost import TableCost, table_curves
+    from perfmodel.core.optable.kernels import KernelPricing
+    from perfmodel.core.optable.load import table_curves
     from perfmodel.specs.hardware import resolve_gpu
 
     cv = table_curves("h100-sxm__torch-cudagraph")
     hw = resolve_gpu("h100-sxm")
     assert 2.7e12 < cv.stream_bw < hw.hbm_bandwidth
-    tc = TableCost(cv, hw, True)
+    tc = KernelPricing(cv, hw, True)
     m = np.array([1.0, 4.0, 16.0, 64.0])
     for k, n in ((4096, 4096), (8192, 2048), (1024, 8192), (3584, 4608), (4096, 28672)):
-        t = tc.gemm("x", m, float(k), float(n), 2.0)
+        t = tc.gemm("x", m, float(k), float(n), 2.0).time_s
         assert np.all(t >= k * n * 2.0 / cv.stream_bw * (1 - 1e-9)), (k, n)
     raw = [
         r

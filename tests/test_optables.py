@@ -11,8 +11,9 @@ import pytest
 from perfmodel.accuracy.measured import measured_report
 from perfmodel.accuracy.targets import MEASURED_BIAS, MEASURED_MAPE, MEASURED_WORST_APE
 from perfmodel.core.deployment import make_deployment
-from perfmodel.core.inference import decode_step_time, forward_pass
-from perfmodel.core.optable_cost import TableCost, table_curves
+from perfmodel.core.inference import decode_step_time, pass_breakdown
+from perfmodel.core.optable.kernels import KernelPricing
+from perfmodel.core.optable.load import table_curves
 from perfmodel.errors import PerfModelError
 from perfmodel.specs.hardware import resolve_gpu
 from perfmodel.specs.optables import OPTABLE_DIR, read_optable
@@ -21,8 +22,8 @@ from tests.conftest import assert_one_line_error, run_cli
 TABLE = "h100-sxm__torch-cudagraph"
 
 
-def _tc(gpu="h100-sxm") -> TableCost:
-    return TableCost(table_curves(TABLE), resolve_gpu(gpu), gpu == "h100-sxm")
+def _tc(gpu="h100-sxm") -> KernelPricing:
+    return KernelPricing(table_curves(TABLE), resolve_gpu(gpu), gpu == "h100-sxm")
 
 
 def _gemm_points(k=4096, n=6144):
@@ -35,16 +36,20 @@ def _gemm_points(k=4096, n=6144):
 def test_gemm_interpolation_exact_at_points_and_monotone_between():
     m, t = _gemm_points()
     tc = _tc()
-    np.testing.assert_allclose(tc.gemm("qkv", m, 4096, 6144, 2.0), t, rtol=1e-9)
+    priced = tc.gemm("qkv", m, 4096, 6144, 2.0)
+    np.testing.assert_allclose(priced.time_s, t, rtol=1e-9)
+    assert priced.notices == ()  # every point inside the measured range
     order = np.argsort(m)
     m, t = m[order], t[order]
     for i in range(len(m) - 1):
         between = np.geomspace(m[i], m[i + 1], 9)
-        got = tc.gemm("qkv", between, 4096, 6144, 2.0)
+        got, notices = tc.gemm("qkv", between, 4096, 6144, 2.0)
+        assert notices == ()
         lo, hi = min(t[i], t[i + 1]), max(t[i], t[i + 1])
         assert np.all(got >= lo * (1 - 1e-9)) and np.all(got <= hi * (1 + 1e-9))
         assert np.all(np.diff(got) >= 0) or np.all(np.diff(got) <= 0)
-    assert not tc.notices
+    beyond = tc.gemm("qkv", np.array([m[-1] * 4]), 4096, 6144, 2.0)
+    assert [n for n in beyond.notices if "gemm qkv M up to" in n and "clamped" in n]
 
 
 def test_decode_attention_exact_at_grid_points():
@@ -52,15 +57,15 @@ def test_decode_attention_exact_at_grid_points():
     idx = tab.rows("attn_decode")
     v = tab.values
     sel = idx[(v["heads"][idx] == 32) & (v["head_dim"][idx] == 128)]
-    got = _tc().attn_decode(v["batch"][sel], v["ctx"][sel], 32.0, 8.0, 128.0, 2.0)
+    got = _tc().attn_decode(v["batch"][sel], v["ctx"][sel], 32.0, 8.0, 128.0, 2.0).time_s
     np.testing.assert_allclose(got, v["time_s"][sel], rtol=1e-9)
 
 
 def test_clamping_outside_the_measured_range_is_reported():
     dep = make_deployment("8b", "h100-sxm", 1, profile="torch-cudagraph-h100")
-    inside = forward_pass(dep, 4, 1, 2048, detail=True)
+    inside = pass_breakdown(dep, 4, 1, 2048)
     assert not [n for n in inside.notices if "attention" in n or "gemm" in n]
-    outside = forward_pass(dep, 1024, 1, 65536, detail=True)  # batch and context beyond
+    outside = pass_breakdown(dep, 1024, 1, 65536)  # batch and context beyond
     clamps = [n for n in outside.notices if "clamped" in n]
     assert any("decode attention batch" in n for n in clamps)
     assert any("decode attention context" in n for n in clamps)
@@ -69,9 +74,9 @@ def test_clamping_outside_the_measured_range_is_reported():
 def test_transfer_to_same_architecture_scales_decode_by_bandwidth():
     h100, h200 = resolve_gpu("h100-sxm"), resolve_gpu("h200")
     m = np.array([1.0, 4.0, 16.0])  # GEMV: memory bound on both
-    t100 = _tc("h100-sxm").gemm("qkv", m, 4096, 6144, 2.0)
+    t100 = _tc("h100-sxm").gemm("qkv", m, 4096, 6144, 2.0).time_s
     tc200 = _tc("h200")
-    t200 = tc200.gemm("qkv", m, 4096, 6144, 2.0)
+    t200 = tc200.gemm("qkv", m, 4096, 6144, 2.0).time_s
     np.testing.assert_allclose(t100 / t200, h200.hbm_bandwidth / h100.hbm_bandwidth, rtol=0.02)
     assert "transferred to h200" in tc200.label
     p100 = make_deployment("8b", "h100-sxm", 1, profile="torch-cudagraph-h100")
@@ -79,7 +84,7 @@ def test_transfer_to_same_architecture_scales_decode_by_bandwidth():
     ratio = decode_step_time(p100, 64, 8192) / decode_step_time(p200, 64, 8192)
     bw = h200.hbm_bandwidth / h100.hbm_bandwidth
     assert 0.8 * bw < ratio <= bw * 1.001  # bandwidth-bound kernels scale, fixed overheads do not
-    assert any("transferred" in n for n in forward_pass(p200, 1, 1, 512, detail=True).notices)
+    assert any("transferred" in n for n in pass_breakdown(p200, 1, 1, 512).notices)
 
 
 def _write_table(tmp_path, edit) -> str:
@@ -176,7 +181,7 @@ def test_a_partial_cpu_table_is_read_back_and_used(tmp_path):
     assert with_table["operator_table"] == "operator table cpu-generic__torch-cpu (measured)"
     gemm_ms = {r["op"]: r["time_s"] for r in with_table["breakdown"]["decode"]}
     # decode: 4 tokens per GEMM, 2 layers: 2 * (0.01 + 4e-5) ms from the table
-    # (the pass reads tabulated kernels: within 1e-4 of the curve, optable_pass.py)
+    # (the pass reads tabulated kernels: within 1e-4 of the curve, core/optable/price.py)
     assert gemm_ms["qkv_proj"] == pytest.approx(2 * (0.01 + 4e-5) * 1e-3, rel=1e-4)
     assert gemm_ms["attention"] > 0  # roofline: the table has no attention rows
 

@@ -176,10 +176,12 @@ def test_predict_cli_pp(cli):
 
 
 def test_a_whole_model_pass_on_a_pipelined_deployment_is_refused():
-    from perfmodel.core.inference import forward_pass, stage_deployment
+    from perfmodel.core.inference import pass_breakdown, pass_time, stage_deployment
 
     dep = make_deployment("8b", "h100", 2, 1, pp=2)
     with pytest.raises(ValueError, match="stage_deployment"):
-        forward_pass(dep, 1, 1, 100)
+        pass_time(dep, 1, 1, 100)
+    with pytest.raises(ValueError, match="stage_deployment"):
+        pass_breakdown(dep, 1, 1, 100)
     first = pipeline.stages(32, 2)[0]
     assert stage_deployment(dep, first).model.num_layers == 16

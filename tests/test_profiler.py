@@ -28,8 +28,9 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_import_is_light_and_vllm_optional():
     code = (
-        "import sys, profiler, profiler.cli, profiler.sweep, profiler.torch_runner, "
-        "profiler.vllm_runner, profiler.fingerprint, profiler.timer\n"
+        "import sys, profiler, perfmodel.cli.commands.profile, profiler.sweep_setup, "
+        "profiler.sweep, profiler.torch_runner, profiler.vllm_runner, profiler.fingerprint, "
+        "profiler.timer, profiler.ops_bench, profiler.ops_comm\n"
         "heavy = [m for m in ('torch', 'vllm', 'pandas', 'pynvml') if m in sys.modules]\n"
         "print(','.join(heavy))"
     )
@@ -330,3 +331,19 @@ def test_gpu_sweep_plan_reproduces_the_reference_shapes():
     # h100_torch_cudagraph.csv: 27 + 18 points for 8B, 34 + 11 for 1B (90 in all)
     assert count("Llama-3.1-8B") == (27, 18)
     assert count("Llama-3.2-1B") == (34, 11)
+
+
+@pytest.mark.parametrize(
+    ("split", "tail"),
+    [(0, "0 errors)"), (2, "0 errors, 2 split: prefill over several engine steps, see note)")],
+)
+def test_profile_summary_line_says_what_was_written(capsys, split, tail):
+    """The last line of `perfmodel profile` (without --json) names the rows and the file,
+    with or without split points (the split-less form once lost its first half)."""
+    from perfmodel.cli.commands.profile import _print_summary
+    from profiler.sweep import SweepSummary
+
+    summary = SweepSummary(out="r.csv", rows_written=5, skipped=3, oom=1, split=split)
+    _print_summary(summary)
+    line = capsys.readouterr().out.strip().splitlines()[-1]
+    assert line == f"wrote 5 rows to r.csv (skipped 3 already measured, 1 oom, {tail}"

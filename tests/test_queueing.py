@@ -10,15 +10,15 @@ import math
 import numpy as np
 import pytest
 
-from perfmodel.planners.capacity import (
+from perfmodel.planners.capacity.plan import plan_capacity
+from perfmodel.planners.capacity.queueing import (
     BINDING,
-    fixed_workload,
     fleet,
     load_metrics,
-    plan_capacity,
     replica_rate,
     wait_p90,
 )
+from perfmodel.planners.capacity.workload import fixed_workload
 
 S, D, OUT = 0.1, 0.02, 100.0
 

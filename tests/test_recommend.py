@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from perfmodel.errors import OutOfMemoryError
-from perfmodel.planners.recommend import choose_precision, default_speculator, recommend
+from perfmodel.planners.precision import choose_precision
+from perfmodel.planners.recommend import recommend
+from perfmodel.planners.speculation.deploy import default_speculator
 from tests.conftest import run_cli
 
 

@@ -21,10 +21,13 @@ from perfmodel.core.memory import (
     memory_report,
     stage_weight_bytes,
 )
-from perfmodel.planners import capacity
+from perfmodel.planners.capacity import search as capacity_search
+from perfmodel.planners.capacity.plan import plan_capacity
+from perfmodel.planners.capacity.search import candidates_for_gpu
+from perfmodel.planners.capacity.workload import fixed_workload
 from perfmodel.planners.deployment_search import best_on_gpu, replica_layouts
 from perfmodel.planners.recommend import recommend
-from perfmodel.planners.speculation import (
+from perfmodel.planners.speculation.deploy import (
     FIRST_STAGE,
     OWN_GPUS,
     SELF,
@@ -192,8 +195,8 @@ def test_helper_memory_sits_on_the_first_stage_only(extra_gb):
 @pytest.fixture(scope="module")
 def plan_405b_a100_40gb():
     """405B in FP8 needs more than one node of A100-40GB: only pipelined replicas hold it."""
-    wl = capacity.fixed_workload(0.2, 4096, 256)
-    return wl, capacity.plan_capacity(
+    wl = fixed_workload(0.2, 4096, 256)
+    return wl, plan_capacity(
         "405b", wl, 60.0, 1.0, ["a100-40gb", "h100"], precisions=(("fp8", "fp8"),)
     )
 
@@ -225,7 +228,7 @@ def test_capacity_agrees_with_the_search(plan_405b_a100_40gb):
         assert choice is not None and choice.dp == 1
         # ... and capacity searched only layouts the deployment search allows
         hw = load_gpu(o.gpu)
-        cands = capacity.candidates_for_gpu(
+        cands = candidates_for_gpu(
             "405b", o.gpu, wl, 60.0, 1.0, hw.price_per_gpu_hour_usd, False,
             precisions=((o.weight_dtype, o.kv_dtype),),
         )  # fmt: skip
@@ -237,14 +240,14 @@ def test_capacity_layouts_start_at_the_shallowest_pipeline_that_holds_the_model(
     """Per TP degree: the PP_DEPTHS shallowest allowed depths whose replica holds one p90
     request, the shallower allowed depths holding none (search.capacity_layouts)."""
     hw = load_gpu("a100-40gb")
-    wl = capacity.fixed_workload(1.0, 4096, 256)
+    wl = fixed_workload(1.0, 4096, 256)
     prec = (("fp8", "fp8"),)
-    layouts = capacity.search.capacity_layouts(hw, "405b", wl, prec)
+    layouts = capacity_search.capacity_layouts(hw, "405b", wl, prec)
     allowed = replica_layouts(hw, 128, 126, 64)
     for tp in {t for t, _ in layouts}:
         depths = [p for t, p in layouts if t == tp]
         every = [p for t, p in allowed if t == tp]
-        assert depths == every[every.index(depths[0]) :][: capacity.search.PP_DEPTHS]
+        assert depths == every[every.index(depths[0]) :][: capacity_search.PP_DEPTHS]
         for p in every[: every.index(depths[0])]:
             dep = make_deployment("405b", hw, tp * p, tp, "fp8", "fp8", pp=p)
             assert float(max_batch(dep, 4096, 256)) < 1

@@ -25,7 +25,14 @@ from perfmodel.errors import PerfModelError
 from perfmodel.paths import DATA_DIR, PUBLISHED_DIR
 from perfmodel.planners import specdecode as sd
 from perfmodel.planners.speculation import acceptance as acc
-from perfmodel.planners.speculation import helper_deployment
+from perfmodel.planners.speculation.acceptance import (
+    acceptance_rate_from_length,
+    check_acceptance_rate,
+    expected_accepted,
+    published_acceptance,
+)
+from perfmodel.planners.speculation.deploy import helper_deployment
+from perfmodel.planners.speculation.drafts import DraftConfig, draft_configs, parse_draft_kv
 
 ROOT = Path(__file__).resolve().parents[1]
 TABLES = sorted(PUBLISHED_DIR.glob("magicdec_*.csv"))
@@ -41,10 +48,10 @@ def _rows(path):
     return frame[frame["status"] == "ok"].reset_index(drop=True), frame
 
 
-def _config(row) -> sd.DraftConfig:
+def _config(row) -> DraftConfig:
     method = row["draft_kv"]
     budget = float(row["draft_kv_budget"]) if method != "full" else np.inf
-    return sd.DraftConfig(row["draft_model"], method, budget)
+    return DraftConfig(row["draft_model"], method, budget)
 
 
 def _times(ok):
@@ -112,7 +119,7 @@ def test_best_gamma_matches_published_in_most_rows():
     target = _target()
     for path in TABLES:
         ok, _ = _rows(path)
-        a = sd.acceptance_rate_from_length(ok["acceptance_len"].values, ok["gamma"].values)
+        a = acceptance_rate_from_length(ok["acceptance_len"].values, ok["gamma"].values)
         for i, row in ok.iterrows():
             grid = sd.evaluate_grid(
                 target,
@@ -131,7 +138,7 @@ def test_best_gamma_matches_published_in_most_rows():
 def test_published_oom_row_does_not_fit():
     _, frame = _rows(PUBLISHED_DIR / "magicdec_p8192_fullkv.csv")
     oom = frame[frame["status"] == "oom"].iloc[0]
-    configs = [_config(oom), sd.DraftConfig("Llama-3.2-1B", "streamingllm", 512.0)]
+    configs = [_config(oom), DraftConfig("Llama-3.2-1B", "streamingllm", 512.0)]
     grid = sd.evaluate_grid(
         _target(), configs, [oom["batch_size"]], [oom["prompt_len"]], acceptance_rate=0.7
     )
@@ -155,25 +162,23 @@ def test_shipped_acceptance_file_is_the_published_rows():
 
 def test_acceptance_lookup_nearest_and_interpolated():
     ok, _ = _rows(PUBLISHED_DIR / "magicdec_p8192_budget512.csv")
-    expected = sd.acceptance_rate_from_length(ok["acceptance_len"], ok["gamma"]).mean()
-    a, src, kind = sd.published_acceptance(
+    expected = acceptance_rate_from_length(ok["acceptance_len"], ok["gamma"]).mean()
+    a, src, kind = published_acceptance(
         "Llama-3.1-8B", "Llama-3.2-1B", "streamingllm", 512, [8192, 300]
     )
     assert a == pytest.approx([expected, expected])
     assert kind == "nearest"  # 300 is not a published prompt length
-    _, _, kind = sd.published_acceptance(
-        "Llama-3.1-8B", "Llama-3.2-1B", "streamingllm", 512, [8192]
-    )
+    _, _, kind = published_acceptance("Llama-3.1-8B", "Llama-3.2-1B", "streamingllm", 512, [8192])
     assert kind == "published"
     assert "lines 294,295,296,297,298" in src
-    a, src, kind = sd.published_acceptance(
+    a, src, kind = published_acceptance(
         "Llama-3.1-8B", "Llama-3.2-1B", "full", np.inf, [256, 3000, 8192]
     )
     assert kind == "interpolated"
     assert min(a[0], a[2]) <= a[1] <= max(a[0], a[2])
     assert "interpolated" in src
     with pytest.raises(PerfModelError, match="no published acceptance data"):
-        sd.evaluate_grid(_target(), [sd.DraftConfig("self", "snapkv", 512.0)], [64], [8192])
+        sd.evaluate_grid(_target(), [DraftConfig("self", "snapkv", 512.0)], [64], [8192])
 
 
 # --- properties ---------------------------------------------------------------------------
@@ -186,10 +191,10 @@ gammas = st.integers(1, 8)
 @given(rates, rates, gammas)
 def test_expected_accepted_increasing_in_a_bounded(a1, a2, g):
     lo, hi = sorted((a1, a2))
-    e_lo, e_hi = sd.expected_accepted(lo, g), sd.expected_accepted(hi, g)
+    e_lo, e_hi = expected_accepted(lo, g), expected_accepted(hi, g)
     assert 1.0 <= e_lo <= e_hi + 1e-12 < g + 1
-    assert sd.expected_accepted(hi, g + 1) >= e_hi
-    assert sd.acceptance_rate_from_length(e_hi, g) == pytest.approx(hi, abs=1e-6)
+    assert expected_accepted(hi, g + 1) >= e_hi
+    assert acceptance_rate_from_length(e_hi, g) == pytest.approx(hi, abs=1e-6)
 
 
 @settings(max_examples=25, deadline=None)
@@ -221,7 +226,7 @@ def test_speedup_decreases_with_draft_cost(extra1, extra2, batch, g):
 def test_speedup_decreases_with_draft_budget(b1, b2, batch):
     target = _target()
     lo, hi = sorted((b1, b2))
-    configs = [sd.DraftConfig("1b", "streamingllm", float(x)) for x in (lo, hi)]
+    configs = [DraftConfig("1b", "streamingllm", float(x)) for x in (lo, hi)]
     s = sd.evaluate_grid(target, configs, [batch], [16384], [3], acceptance_rate=0.7).speedup
     assert s[1, 0, 0] <= s[0, 0, 0] + 1e-12
 
@@ -238,7 +243,7 @@ def _best(target, configs, batch, lengths, a):
 @pytest.mark.parametrize("draft,a", [("self", 0.8), ("1b", 0.7)])
 def test_critical_length_is_exact(draft, a):
     target = _target()
-    configs = sd.draft_configs(draft, "streamingllm:512")
+    configs = draft_configs(draft, "streamingllm:512")
     crit = sd.critical_length(target, configs, [64, 256], acceptance_rate=a)
     for batch, length in zip([64, 256], crit, strict=True):
         before, at = _best(target, configs, batch, [length - 1, length], a)
@@ -247,14 +252,14 @@ def test_critical_length_is_exact(draft, a):
 
 def test_critical_length_none_when_never_faster():
     crit = sd.critical_length(
-        _target(), sd.draft_configs("self", "streamingllm:512"), [16], acceptance_rate=0.05
+        _target(), draft_configs("self", "streamingllm:512"), [16], acceptance_rate=0.05
     )
     assert np.isnan(crit[0])
 
 
 def test_min_acceptance_gives_speedup_one():
     target = _target()
-    configs = sd.draft_configs("1b", "streamingllm:512")
+    configs = draft_configs("1b", "streamingllm:512")
     rows = sd.min_acceptance_rate(target, configs, 256, 8192, [2, 3])
     for r in rows:
         s = sd.evaluate_grid(
@@ -268,7 +273,7 @@ def test_min_acceptance_gives_speedup_one():
 
 def test_speedup_grows_with_batch_at_long_context():
     target = _target()
-    configs = sd.draft_configs("1b", "streamingllm:512")
+    configs = draft_configs("1b", "streamingllm:512")
     for ctx in (8192, 16384, 32768):
         res = sd.optimize(target, configs, [16, 64, 128, 256], [ctx] * 4)
         s = [r["best"]["speedup"] for r in res if r["best"]]
@@ -277,14 +282,14 @@ def test_speedup_grows_with_batch_at_long_context():
 
 def test_speedup_below_one_at_large_batch_short_prompt():
     target = _target()
-    res = sd.optimize(target, sd.draft_configs("1b", "full"), [16, 512], [256, 256])
+    res = sd.optimize(target, draft_configs("1b", "full"), [16, 512], [256, 256])
     assert res[0]["best"]["speedup"] > 1.0
     assert res[1]["best"]["speedup"] < 1.0
 
 
 def _crit(gpu, draft, a, profile):
     return sd.critical_length(
-        _target(gpu, profile), sd.draft_configs(draft, "streamingllm:512"), [256], acceptance_rate=a
+        _target(gpu, profile), draft_configs(draft, "streamingllm:512"), [256], acceptance_rate=a
     )[0]
 
 
@@ -309,13 +314,13 @@ def test_critical_length_lower_on_h100_with_torch_profile(draft, a):
 @pytest.mark.parametrize(
     "call",
     [
-        lambda: sd.check_acceptance_rate(1.0),
-        lambda: sd.acceptance_rate_from_length(3.5, 2),
+        lambda: check_acceptance_rate(1.0),
+        lambda: acceptance_rate_from_length(3.5, 2),
         lambda: sd.check_gammas(0),
-        lambda: sd.parse_draft_kv("streamingllm:0"),
-        lambda: sd.parse_draft_kv("h2o:512"),
+        lambda: parse_draft_kv("streamingllm:0"),
+        lambda: parse_draft_kv("h2o:512"),
         lambda: helper_deployment(_target(), "70b", "draft"),
-        lambda: sd.draft_configs("self", "full"),
+        lambda: draft_configs("self", "full"),
     ],
 )
 def test_bad_input_raises(call):

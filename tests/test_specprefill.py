@@ -20,13 +20,9 @@ from perfmodel.core.inference import prefill_time
 from perfmodel.errors import PerfModelError
 from perfmodel.paths import PUBLISHED_DIR
 from perfmodel.planners.quality import load_quality, min_keep_rate_for_drop, quality_drop
-from perfmodel.planners.specprefill import (
-    break_even_prompt_len,
-    max_qps,
-    plan_specprefill,
-    specprefill_times,
-)
-from perfmodel.planners.speculation import helper_deployment
+from perfmodel.planners.specprefill import break_even_prompt_len, max_qps, plan_specprefill
+from perfmodel.planners.specprefill_cost import specprefill_times
+from perfmodel.planners.speculation.deploy import helper_deployment
 
 REPO = Path(__file__).resolve().parent.parent
 CLI = [

@@ -8,14 +8,13 @@ import pytest
 from perfmodel.core.deployment import make_deployment
 from perfmodel.core.memory import kv_bytes_per_token_per_gpu, weight_bytes_per_gpu
 from perfmodel.errors import PerfModelError
-from perfmodel.planners.speculation import (
+from perfmodel.planners.speculation.acceptance import (
     AcceptanceBasis,
-    DraftConfig,
-    helper_deployment,
-    helper_memory,
+    AcceptancePolicy,
     resolve_bases,
 )
-from perfmodel.planners.speculation.acceptance import AcceptancePolicy
+from perfmodel.planners.speculation.deploy import helper_deployment, helper_memory
+from perfmodel.planners.speculation.drafts import DraftConfig
 from tests.conftest import run_cli
 
 

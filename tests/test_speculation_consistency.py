@@ -14,11 +14,17 @@ import json
 import pytest
 
 from app import compute
-from perfmodel.planners import capacity
 from perfmodel.planners.capacity.plan import _speculation_basis
+from perfmodel.planners.capacity.search import (
+    BATCH_GRID,
+    candidates_for_gpu,
+    spec_decode_service,
+    spec_prefill_service,
+)
+from perfmodel.planners.capacity.workload import fixed_workload
 from perfmodel.planners.recommend import recommend
 from perfmodel.planners.specdecode import PLANNER_BUDGETS
-from perfmodel.planners.speculation import default_speculator
+from perfmodel.planners.speculation.deploy import default_speculator
 from tests.conftest import run_cli
 
 # (model, GPUs, batch, prompt, output, acceptance given to every caller or None = published)
@@ -116,11 +122,11 @@ def test_specprefill_ttft_is_one_number(case):
         assert sp["ttft_s"] == sp["baseline_ttft_s"]
 
     # capacity serves one request per prefill pass: compare at batch 1
-    wl = capacity.fixed_workload(1.0, c["prompt"], c["output"])
-    plan = capacity.candidates_for_gpu(
+    wl = fixed_workload(1.0, c["prompt"], c["output"])
+    plan = candidates_for_gpu(
         c["model"], "h100", wl, 1e9, 1e9, 1.0, False, precisions=((c["w"], c["k"]),)
     )
-    service = capacity.spec_prefill_service(plan.deps[(c["w"], c["k"], c["n"], 1)], wl, 1.0)
+    service = spec_prefill_service(plan.deps[(c["w"], c["k"], c["n"], 1)], wl, 1.0)
     one = _cli_specprefill(c, 1)
     if service is None:  # capacity uses SpecPrefill only where it pays
         assert one["speedup"] <= 1.0
@@ -175,12 +181,12 @@ def test_magicdec_choice_is_one_choice(case):
     assert page3["heat"].loc[sd["draft_kv"], sd["gamma"]] == pytest.approx(sd["speedup"])
 
     # capacity's MagicDec choice at the same batch and context
-    wl = capacity.fixed_workload(1.0, c["prompt"], c["output"])
-    cands = capacity.candidates_for_gpu(
+    wl = fixed_workload(1.0, c["prompt"], c["output"])
+    cands = candidates_for_gpu(
         c["model"], "h100", wl, 1e9, 1e9, 1.0, False, precisions=((c["w"], c["k"]),)
     )
-    service = capacity.spec_decode_service(cands.deps[(c["w"], c["k"], c["n"], 1)], wl, c["rate"])
-    i = list(capacity.BATCH_GRID).index(c["batch"])
+    service = spec_decode_service(cands.deps[(c["w"], c["k"], c["n"], 1)], wl, c["rate"])
+    i = list(BATCH_GRID).index(c["batch"])
     got = service.choices_p90[i]
     assert (got.draft, got.draft_kv, got.gamma, got.acceptance.kind) == expected
     assert got.t_sd_s == pytest.approx(sd["sd_tpot_s"], rel=1e-12)
@@ -196,11 +202,9 @@ def test_without_data_the_basis_says_assumed_everywhere(model, n):
     assert sd["acceptance_source"].startswith("assumed 0.8 per token")
     assert any("assumed" in line for line in [rec["rationale"]])
     w, k = rec["precision"]["weight_dtype"], rec["precision"]["kv_dtype"]
-    wl = capacity.fixed_workload(1.0, 8192, 256)
-    cands = capacity.candidates_for_gpu(
-        model, "h100", wl, 1e9, 1e9, 1.0, False, precisions=((w, k),)
-    )
-    service = capacity.spec_decode_service(cands.deps[(w, k, n, 1)], wl, None)
+    wl = fixed_workload(1.0, 8192, 256)
+    cands = candidates_for_gpu(model, "h100", wl, 1e9, 1e9, 1.0, False, precisions=((w, k),))
+    service = spec_decode_service(cands.deps[(w, k, n, 1)], wl, None)
     got = service.choices_p90[0]
     assert (got.draft, got.draft_kv, got.gamma, got.acceptance.kind) == _choice(sd)
     assert service.basis == "assumed 0.8"

@@ -18,7 +18,7 @@ import argparse
 import math
 from pathlib import Path
 
-from perfmodel.core.optable_cost import layer_gemm_shapes
+from perfmodel.core.optable.price import layer_gemm_shapes
 from perfmodel.specs.models import list_models, load_model
 from perfmodel.specs.optable_import import (
     Needs,

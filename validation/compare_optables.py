@@ -7,14 +7,14 @@ perfmodel `profile --ops` (profiler_h100_2026-11-26/ops_*.csv, build_profiler_op
 vs bench_ops.py (reference_h100/h100_ops.jsonl, build_measured.py). Per class: MAPE, bias
 (ours / reference - 1) and max APE. GEMMs are split at M <= 64 (weight streaming) and
 M >= 128 (compute). Also the HBM weight-streaming rate each table's large GEMVs reach
-(optable_cost.stream_bandwidth) and the GEMVs that run faster than it (L2-resident weights).
+(core/optable/load.py stream_bandwidth) and the GEMVs that run faster than it (L2-resident weights).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from perfmodel.core.optable_cost import stream_bandwidth
+from perfmodel.core.optable.load import stream_bandwidth
 from validation.build_measured import reference_op_rows
 from validation.build_profiler_optable import DEFAULT_MODELS, RAW, optable_rows
 

@@ -14,14 +14,12 @@ import streamlit as st  # noqa: E402
 from plotly.subplots import make_subplots  # noqa: E402
 
 from app import background, common, compute  # noqa: E402
-from perfmodel.cli.commands.capacity import DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S  # noqa: E402
+from perfmodel.planners.slo import DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S  # noqa: E402
 
 TITLE = "Recommend & capacity"
 recommend = st.cache_data(show_spinner=False, max_entries=128)(compute.recommend_view)
 # the fleet search takes seconds (more with speculation): say so while it runs
 capacity = st.cache_data(show_spinner="Sizing fleets…", max_entries=64)(compute.capacity_view)
-# when the user gives none: the CLI's defaults (`perfmodel capacity`), one place
-DEFAULT_SLO_TTFT, DEFAULT_SLO_TPOT = DEFAULT_SLO_TTFT_S, DEFAULT_SLO_TPOT_S
 KEYS = (
     "rc_batch", "rc_prompt_len", "rc_output_len", "rc_slo_ttft", "rc_slo_tpot", "rc_max_drop",
     "rc_qps", "rc_gpus", "rc_spec",
@@ -178,8 +176,8 @@ k3.checkbox(
     help="Also size fleets that use SpecPrefill and speculative decoding (slower to compute).",
 )
 common.sync_query_params(KEYS)
-slo_ttft = float(ss.rc_slo_ttft) or DEFAULT_SLO_TTFT
-slo_tpot = float(ss.rc_slo_tpot) or DEFAULT_SLO_TPOT
+slo_ttft = float(ss.rc_slo_ttft) or DEFAULT_SLO_TTFT_S  # the planners' defaults, as the CLI's
+slo_tpot = float(ss.rc_slo_tpot) or DEFAULT_SLO_TPOT_S
 with common.guard():
     if not ss.rc_gpus:
         st.warning("Pick at least one GPU type.")

@@ -24,13 +24,10 @@ from dataclasses import replace
 import numpy as np
 
 from perfmodel.accuracy.observations import Observation, Table, build_table
-from perfmodel.core.optable_cost import (
-    TableCost,
-    _sorted_rows,
-    gemm_roofline,
-    table_cost,
-    table_curves,
-)
+from perfmodel.core.optable.interpolate import sorted_rows
+from perfmodel.core.optable.kernels import KernelPricing, kernel_pricing
+from perfmodel.core.optable.load import table_curves
+from perfmodel.core.optable.transfer import gemm_roofline
 from perfmodel.paths import MEASUREMENTS_DIR
 from perfmodel.specs.hardware import resolve_gpu
 from perfmodel.specs.optables import read_optable
@@ -125,11 +122,13 @@ def ops_report(table_name: str = "h100-sxm__torch-cudagraph") -> list[dict]:
     """Per operator class: in-sample and held-out-shape errors against the operator table."""
     cv = table_curves(table_name)
     hw = resolve_gpu(cv.table.gpu)
-    tc = TableCost(cv, hw, True)
+    tc = KernelPricing(cv, hw, True)
     v, out = cv.table.values, []
     g = cv.table.rows("gemm")
     m, k, n, t = (v[c][g] for c in ("m", "k", "n", "time_s"))
-    inside = np.concatenate([tc.gemm("", m[(k == a) & (n == b)], a, b, 2.0) for a, b in cv.gemm])
+    inside = np.concatenate(
+        [tc.gemm("", m[(k == a) & (n == b)], a, b, 2.0).time_s for a, b in cv.gemm]
+    )
     meas = np.concatenate([t[(k == a) & (n == b)] for a, b in cv.gemm])
     out.append({"op": "gemm", "sample": "in-sample", **errors_summary(inside, meas)})
     pred, meas = [], []
@@ -138,7 +137,7 @@ def ops_report(table_name: str = "h100-sxm__torch-cudagraph") -> list[dict]:
         sizes = np.array([np.log(x * y) for (x, y), _ in others])
         rows_ = np.array([np.interp(cv.gemm_grid, r.x, r.y) for _, r in others])
         order = np.argsort(sizes)
-        s, r = _sorted_rows(sizes[order], rows_[order])
+        s, r = sorted_rows(sizes[order], rows_[order])
         ls = np.log(a * b)
         row = np.array([np.interp(ls, s, r[:, j]) for j in range(r.shape[1])])
         sel = (k == a) & (n == b)
@@ -162,12 +161,12 @@ def ops_report(table_name: str = "h100-sxm__torch-cudagraph") -> list[dict]:
             ]
             b, c, tt = v["batch"][sel], v["ctx"][sel], v["time_s"][sel]
             rest = {x: y for x, y in store.items() if x != cfg}
-            other = TableCost(replace(cv, **{op: rest}), hw, False)
+            other = KernelPricing(replace(cv, **{op: rest}), hw, False)
             if op == "attn_decode":
-                pred.append(other.attn_decode(b, c, h, kv, hd, 2.0))
+                pred.append(other.attn_decode(b, c, h, kv, hd, 2.0).time_s)
             else:
                 f = 2.0 * b * h * c * c * hd
-                pred.append(other.attn_prefill(f, 4.0 * b * c * h * hd * 2.0, h, kv, hd))
+                pred.append(other.attn_prefill(f, 4.0 * b * c * h * hd * 2.0, h, kv, hd).time_s)
             meas.append(tt)
         out.append(
             {
@@ -182,11 +181,11 @@ def ops_report(table_name: str = "h100-sxm__torch-cudagraph") -> list[dict]:
             by, tt = v["bytes"][idx] / kernels, v["time_s"][idx]
             if op == "rmsnorm":
                 pred = np.concatenate(
-                    [tc.eltwise(key, by[v["n"][idx] == d], d) for d in cv.rmsnorm_by_width]
+                    [tc.eltwise(key, by[v["n"][idx] == d], d).time_s for d in cv.rmsnorm_by_width]
                 )
                 tt = np.concatenate([tt[v["n"][idx] == d] for d in cv.rmsnorm_by_width])
             else:
-                pred = kernels * tc.eltwise(key, by)
+                pred = kernels * tc.eltwise(key, by).time_s
             out.append({"op": op, "sample": "in-sample", **errors_summary(pred, tt)})
     return out
 
@@ -207,7 +206,7 @@ def transfer_report(
         return []
     held = read_optable(held_out)
     hw = resolve_gpu(held.gpu)
-    tc = table_cost(table_name, hw)
+    tc = kernel_pricing(table_curves(table_name), hw)
     if tc is None:
         return []
     v, sample = held.values, f"held-out GPU ({hw.name}, transferred)"
@@ -221,23 +220,23 @@ def transfer_report(
     for i in held.rows("gemm"):
         m = v["m"][i : i + 1]
         name = "gemm (M <= 64)" if m[0] <= 64 else "gemm (M >= 128)"
-        add(name, tc.gemm(held.shape[i], m, v["k"][i], v["n"][i], 2.0), [i])
+        add(name, tc.gemm(held.shape[i], m, v["k"][i], v["n"][i], 2.0).time_s, [i])
     for i in held.rows("attn_decode"):
         b, c, h, kv, hd = (
             v[x][i : i + 1] for x in ("batch", "ctx", "heads", "kv_heads", "head_dim")
         )
-        add("attn_decode", tc.attn_decode(b, c, h[0], kv[0], hd[0], 2.0), [i])
+        add("attn_decode", tc.attn_decode(b, c, h[0], kv[0], hd[0], 2.0).time_s, [i])
     for i in held.rows("attn_prefill"):
         h, kv, hd = (v[x][i] for x in ("heads", "kv_heads", "head_dim"))
         add(
             "attn_prefill",
-            tc.attn_prefill(v["flops"][i : i + 1], v["bytes"][i : i + 1], h, kv, hd),
+            tc.attn_prefill(v["flops"][i : i + 1], v["bytes"][i : i + 1], h, kv, hd).time_s,
             [i],
         )
     for i in held.rows("rmsnorm"):
-        add("rmsnorm", tc.eltwise("rmsnorm", v["bytes"][i : i + 1], v["n"][i]), [i])
+        add("rmsnorm", tc.eltwise("rmsnorm", v["bytes"][i : i + 1], v["n"][i]).time_s, [i])
     for i in held.rows("silu_mul"):  # two kernels (SiLU, multiply), bytes split evenly
-        add("silu_mul", 2.0 * tc.eltwise("kernel", v["bytes"][i : i + 1] / 2.0), [i])
+        add("silu_mul", 2.0 * tc.eltwise("kernel", v["bytes"][i : i + 1] / 2.0).time_s, [i])
     return [
         {"op": name, "sample": sample, **errors_summary(np.concatenate(p), np.concatenate(m))}
         for name, (p, m) in classes.items()

@@ -351,7 +351,7 @@ def build_table(
     """Turn a CSV into observations (and memory checks for rows marked oom)."""
     from perfmodel.core.inference import decode_step_time, prefill_time
     from perfmodel.planners.specdecode import specdecode_times
-    from perfmodel.planners.specprefill import specprefill_times
+    from perfmodel.planners.specprefill_cost import specprefill_times
     from perfmodel.planners.speculation.deploy import helper_deployment
 
     path = Path(path)

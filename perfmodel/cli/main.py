@@ -1,4 +1,4 @@
-"""perfmodel's command-line entry point: imports every command module and runs the app.
+"""perfmodel's command-line entry point: registers every command module and runs the app.
 
 User errors (PerfModelError) become one line on stderr and exit code 2, never a traceback.
 """
@@ -6,31 +6,26 @@ User errors (PerfModelError) become one line on stderr and exit code 2, never a 
 from __future__ import annotations
 
 import errno
-import importlib
 import os
 import sys
 
 from perfmodel.cli.typer_app import app, flush_warnings, hold_warnings
 
-# Each module registers its commands on `app` when imported. Keep them light at import time.
-COMMAND_MODULES = (
-    "perfmodel.cli.commands.predict",
-    "perfmodel.cli.commands.listing",
-    "perfmodel.cli.commands.specdecode",
-    "perfmodel.cli.commands.validate",
-    "perfmodel.cli.commands.calibrate",
-    "perfmodel.cli.commands.specprefill",
-    "perfmodel.cli.commands.recommend",
-    "perfmodel.cli.commands.capacity",
-    "perfmodel.cli.commands.app",
-    "perfmodel.cli.commands.tables",
-    "profiler.cli",
-)
-
-
-def _load_commands() -> None:
-    for name in COMMAND_MODULES:
-        importlib.import_module(name)
+# Each command module registers its commands on `app` when imported, in this order (the order
+# of `perfmodel --help`). They import heavy libraries inside the commands only.
+# isort: off
+from perfmodel.cli.commands import predict  # noqa: F401, E402
+from perfmodel.cli.commands import listing  # noqa: F401, E402
+from perfmodel.cli.commands import specdecode  # noqa: F401, E402
+from perfmodel.cli.commands import validate  # noqa: F401, E402
+from perfmodel.cli.commands import calibrate  # noqa: F401, E402
+from perfmodel.cli.commands import specprefill  # noqa: F401, E402
+from perfmodel.cli.commands import recommend  # noqa: F401, E402
+from perfmodel.cli.commands import capacity  # noqa: F401, E402
+from perfmodel.cli.commands import app as app_command  # noqa: F401, E402
+from perfmodel.cli.commands import tables  # noqa: F401, E402
+from perfmodel.cli.commands import profile  # noqa: F401, E402
+# isort: on
 
 
 def _usable(stream) -> bool:
@@ -100,9 +95,7 @@ def _run(argv: list[str] | None) -> int:
 
     typer_app.ARGV[:] = list(sys.argv[1:] if argv is None else argv)
     try:
-        _load_commands()
-        args = list(sys.argv[1:] if argv is None else argv)
-        empty = _empty_value(args)
+        empty = _empty_value(list(typer_app.ARGV))
         if empty:
             if empty.startswith("an empty argument"):
                 raise PerfModelError(f"{empty}: remove it")

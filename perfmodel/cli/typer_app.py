@@ -1,7 +1,7 @@
 """The typer application object and the options shared by every command.
 
-Command modules (perfmodel/commands/*.py, profiler/cli.py) import `app` from here and register
-with `@app.command()`; perfmodel/cli.py imports them all and runs the app. Heavy libraries
+Command modules (perfmodel/cli/commands/*.py) import `app` from here and register with
+`@app.command()`; perfmodel/cli/main.py imports them all and runs the app. Heavy libraries
 (pandas, scipy, plotly, torch) are imported inside the commands, never at module level, so a
 cold `perfmodel recommend` stays well under half a second.
 """

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from perfmodel.core import pipeline
-from perfmodel.core.inference import forward_pass, stage_deployment
+from perfmodel.core.inference import last_stage_pass, pass_breakdown
 
 
 def breakdown_rows(dep, batch, new_tokens, cached, logits_per_seq=1) -> list[dict]:
@@ -13,11 +12,8 @@ def breakdown_rows(dep, batch, new_tokens, cached, logits_per_seq=1) -> list[dic
     first point of broadcast arguments): intensity = FLOPs / HBM bytes; bound = compute when
     the op's compute time >= its memory time, communication for all-reduces.
     With pp > 1: the last pipeline stage, for one micro-batch."""
-    if dep.pp > 1:
-        last = pipeline.stages(dep.model.num_layers, dep.pp)[-1]
-        batch = float(pipeline.micro_batches(batch, dep.pp)[1])
-        dep = stage_deployment(dep, last)
-    res = forward_pass(dep, batch, new_tokens, cached, logits_per_seq, detail=True)
+    dep, batch = last_stage_pass(dep, batch)
+    res = pass_breakdown(dep, batch, new_tokens, cached, logits_per_seq)
     rows = []
     for op, t in zip(res.ops, res.times, strict=True):
         flops, mem = float(np.ravel(op.flops)[0]), float(np.ravel(op.mem_bytes)[0])

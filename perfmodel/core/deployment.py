@@ -1,15 +1,18 @@
 """A deployment: model + GPU + parallelism + precision + efficiency profile + cost mode.
 
-Everything the cost functions need besides the workload shape, validated once.
+Everything the cost functions need besides the workload shape, validated once: including
+the operator table the profile names, loaded when the deployment is made (never inside the
+cost path).
 Parallelism: num_gpus = tp * pp * dp on nodes of gpu.max_gpus_per_node GPUs; TP inside a
 node, PP stages and DP replicas may cross nodes (pipeline.py places them).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from perfmodel.core import pipeline
+from perfmodel.core.optable.load import Curves, profile_table
 from perfmodel.errors import PerfModelError
 from perfmodel.specs import dtypes, units
 from perfmodel.specs.hardware import HardwareSpec, resolve_gpu
@@ -29,6 +32,16 @@ class Deployment:
     mode: str = "additive"
     pp: int = 1  # pipeline stages per replica
     ep: int = 1  # expert parallelism: MoE experts spread over ep GPUs (a multiple of tp)
+    # the profile's operator table, loaded (None: the profile names none); not compared or
+    # hashed: it is a function of profile.optable
+    optable: Curves | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if bool(self.profile.optable) != (self.optable is not None):
+            raise ValueError(
+                f"profile {self.profile.name} names operator table '{self.profile.optable}' "
+                "but the deployment holds another: build it with make_deployment()"
+            )
 
     @property
     def w_bytes(self) -> float:
@@ -155,7 +168,7 @@ def make_deployment(
         _check_pipeline_placement(hw, num_gpus, tp, pp)
     _check_expert_parallel(m, hw, num_gpus, tp, pp, ep)
     w, k = weight_dtype.lower(), kv_dtype.lower()
-    return Deployment(m, hw, prof, num_gpus, tp, w, k, mode, pp, ep)
+    return Deployment(m, hw, prof, num_gpus, tp, w, k, mode, pp, ep, optable=profile_table(prof))
 
 
 def _check_expert_parallel(m: ModelSpec, hw: HardwareSpec, num_gpus, tp, pp, ep) -> None:

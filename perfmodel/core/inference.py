@@ -22,12 +22,15 @@ from perfmodel.core import pipeline
 from perfmodel.core.cost import OpTime, kernels_per_pass, op_time, overhead_time
 from perfmodel.core.deployment import Deployment
 from perfmodel.core.ops import OpCost, forward_ops, make_shape
-from perfmodel.core.optable_cost import DECODE_MAX_TOKENS, table_cost
-from perfmodel.core.optable_pass import table_pass_times
+from perfmodel.core.optable.kernels import kernel_pricing
+from perfmodel.core.optable.price import DECODE_MAX_TOKENS, price_pass
 
 
 @dataclass(frozen=True)
 class PassResult:
+    """One pass operator by operator: per-op costs and times (with the compute/memory split
+    of the roofline), the fixed overhead, the total and the operator table's notices."""
+
     time_s: np.ndarray
     overhead_s: np.ndarray
     ops: list[OpCost]
@@ -35,57 +38,72 @@ class PassResult:
     notices: tuple[str, ...] = ()  # operator-table clamps and transfers
 
 
-def forward_pass(
-    dep: Deployment,
-    batch,
-    new_tokens,
-    cached=0,
-    logits_per_seq=1,
-    kv_budget=np.inf,
-    detail: bool = False,
-) -> PassResult | np.ndarray:
-    """Time of one forward pass over b sequences of q new tokens each (seconds).
-
-    One pipeline stage: with pp > 1 pass stage_deployment(dep, stage) (a whole-model pass
-    on one stage's GPUs would be silently wrong, so it is refused).
-    """
+def _priced_ops(dep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_budget):
+    """(shape, ops, table pass or None) of one stage's pass; the table is the deployment's
+    own (loaded with it), transferred when the GPU is another of the same architecture."""
     if dep.pp > 1:
-        raise ValueError("forward_pass runs one stage: use stage_deployment() when pp > 1")
+        raise ValueError("a forward pass runs one stage: use stage_deployment() when pp > 1")
     # expert parallelism: each attention group of tp GPUs runs 1/attn_dp of the sequences
     group_batch = np.asarray(batch, float) / dep.attn_dp
     shape = make_shape(group_batch, new_tokens, cached, logits_per_seq, dep.tp, kv_budget, dep.ep)
     ops = forward_ops(dep.model, shape, dep.w_bytes, dep.kv_bytes)
-    notices: tuple[str, ...] = ()
-    tc = table_cost(dep.profile.optable, dep.gpu, dep.profile.gpus) if dep.profile.optable else None
-    measured = table_pass_times(tc, dep, shape, ops) if tc is not None else [None] * len(ops)
-    times = []
-    for op, m in zip(ops, measured, strict=True):
-        if m is None or detail:  # the roofline split (compute vs memory) is for breakdowns
-            n = kernels_per_pass(op.name, dep.model.num_layers)
-            t = op_time(op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode, n)
-            times.append(
-                t if m is None else OpTime(t.name, t.kind, m, t.compute_s, t.memory_s, t.comm_s)
-            )
-        else:
-            times.append(OpTime(op.name, op.kind, m, m, m, m))  # split unused without detail
-    if tc is not None:
-        notices = (tc.label, *dict.fromkeys(tc.notices))
+    kp = kernel_pricing(dep.optable, dep.gpu)
+    return shape, ops, (price_pass(kp, dep, shape, ops) if kp is not None else None)
+
+
+def _total(dep: Deployment, shape, op_seconds) -> tuple[np.ndarray, np.ndarray]:
+    """(total, overhead) of a pass: the operators plus the fixed costs; an eager prefill
+    takes at least its host dispatch time (it overlaps the GPU)."""
     overhead = overhead_time(dep.profile, dep.model.num_layers, shape.batch * shape.logits_per_seq)
-    total = overhead + sum(t.time_s for t in times)
-    if dep.profile.eager_layer_us > 0:  # eager prefill: host dispatch overlaps the GPU
+    total = overhead + sum(op_seconds)
+    if dep.profile.eager_layer_us > 0:
         host = dep.profile.eager_layer_us * 1e-6 * dep.model.num_layers
         total = np.where(shape.new_tokens > DECODE_MAX_TOKENS, np.maximum(total, host), total)
-    if detail:
-        return PassResult(total, overhead, ops, times, notices)
-    return total
+    return total, overhead
+
+
+def pass_time(
+    dep: Deployment, batch, new_tokens, cached=0, logits_per_seq=1, kv_budget=np.inf
+) -> np.ndarray:
+    """Time of one forward pass over b sequences of q new tokens each (seconds, broadcast).
+
+    One pipeline stage: with pp > 1 pass stage_deployment(dep, stage) (a whole-model pass
+    on one stage's GPUs would be silently wrong, so it is refused)."""
+    shape, ops, table = _priced_ops(dep, batch, new_tokens, cached, logits_per_seq, kv_budget)
+    measured = table.times if table is not None else [None] * len(ops)
+    seconds = []
+    for op, m in zip(ops, measured, strict=True):
+        if m is None:
+            n = kernels_per_pass(op.name, dep.model.num_layers)
+            m = op_time(op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode, n).time_s
+        seconds.append(m)
+    return _total(dep, shape, seconds)[0]
+
+
+def pass_breakdown(
+    dep: Deployment, batch, new_tokens, cached=0, logits_per_seq=1, kv_budget=np.inf
+) -> PassResult:
+    """pass_time's pass operator by operator: each op's time (the table's where it prices
+    the op), its roofline compute/memory split (which bound it is), and the notices."""
+    shape, ops, table = _priced_ops(dep, batch, new_tokens, cached, logits_per_seq, kv_budget)
+    measured = table.times if table is not None else [None] * len(ops)
+    times = []
+    for op, m in zip(ops, measured, strict=True):
+        n = kernels_per_pass(op.name, dep.model.num_layers)
+        t = op_time(op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode, n)
+        times.append(
+            t if m is None else OpTime(t.name, t.kind, m, t.compute_s, t.memory_s, t.comm_s)
+        )
+    total, overhead = _total(dep, shape, [t.time_s for t in times])
+    return PassResult(total, overhead, ops, times, table.notices if table is not None else ())
 
 
 def table_notices(dep: Deployment, batch, prompt_len, output_len) -> list[str]:
     """What the operator table says about these requests: which table (measured, or
     transferred to another GPU) and every clamp outside its measured range."""
-    if not dep.profile.optable:
+    if dep.optable is None:
         return []
-    if table_cost(dep.profile.optable, dep.gpu, dep.profile.gpus) is None:
+    if kernel_pricing(dep.optable, dep.gpu) is None:
         return [
             f"operator table {dep.profile.optable} does not transfer to {dep.gpu.name} (another "
             "GPU architecture): roofline with the profile's efficiencies"
@@ -93,8 +111,8 @@ def table_notices(dep: Deployment, batch, prompt_len, output_len) -> list[str]:
     b, p, o = np.broadcast_arrays(*(np.asarray(x, float) for x in (batch, prompt_len, output_len)))
     if dep.pp > 1:  # the last stage holds the lm_head: every op kind appears there
         dep = stage_deployment(dep, pipeline.stages(dep.model.num_layers, dep.pp)[-1])
-    pre = forward_pass(dep, b, p, 0, 1, detail=True).notices
-    dec = forward_pass(dep, b, 1, mean_decode_context(p, o), 1, detail=True).notices
+    pre = pass_breakdown(dep, b, p, 0, 1).notices
+    dec = pass_breakdown(dep, b, 1, mean_decode_context(p, o), 1).notices
     return list(dict.fromkeys((*pre, *dec)))
 
 
@@ -103,7 +121,7 @@ def prefill_time(dep: Deployment, batch, prompt_len, cached=0) -> np.ndarray:
     if dep.pp > 1:
         m, t_stages, transfers = _pipeline_parts(dep, batch, prompt_len, cached, 1, np.inf)
         return pipeline.prefill_latency(t_stages, m, transfers)
-    return forward_pass(dep, batch, prompt_len, cached, logits_per_seq=1)
+    return pass_time(dep, batch, prompt_len, cached, logits_per_seq=1)
 
 
 def decode_step_time(dep: Deployment, batch, context, new_tokens=1, kv_budget=np.inf) -> np.ndarray:
@@ -113,7 +131,7 @@ def decode_step_time(dep: Deployment, batch, context, new_tokens=1, kv_budget=np
             dep, batch, new_tokens, context, new_tokens, kv_budget
         )
         return pipeline.decode_round(t_stages, m, transfers)
-    return forward_pass(
+    return pass_time(
         dep, batch, new_tokens, context, logits_per_seq=new_tokens, kv_budget=kv_budget
     )
 
@@ -123,6 +141,16 @@ def stage_deployment(dep: Deployment, stage: pipeline.Stage) -> Deployment:
     return replace(dep, model=replace(dep.model, num_layers=stage.layers), pp=1)
 
 
+def last_stage_pass(dep: Deployment, batch) -> tuple[Deployment, np.ndarray]:
+    """The pass that stands for a deployment in a per-operator breakdown: the deployment
+    itself, or with pp > 1 its last pipeline stage (it holds lm_head) at the largest
+    micro-batch (pipeline.micro_batches), the stage every token passes last."""
+    if dep.pp == 1:
+        return dep, batch
+    last = pipeline.stages(dep.model.num_layers, dep.pp)[-1]
+    return stage_deployment(dep, last), pipeline.micro_batches(batch, dep.pp)[1]
+
+
 def stage_time(
     dep: Deployment, stage: pipeline.Stage, batch, new_tokens, cached, logits_per_seq, kv_budget
 ):
@@ -130,7 +158,7 @@ def stage_time(
     per-sampled-token overhead only on the last stage."""
     sdep = stage_deployment(dep, stage)
     logits = logits_per_seq if stage.last else 0
-    res = forward_pass(sdep, batch, new_tokens, cached, logits, kv_budget, detail=True)
+    res = pass_breakdown(sdep, batch, new_tokens, cached, logits, kv_budget)
     if stage.last:
         return res.time_s
     return res.overhead_s + sum(t.time_s for t in res.times if t.name != "lm_head")

@@ -16,7 +16,7 @@ Steps, in order:
 3. SpecPrefill and MagicDec: planners.sections (the specprefill and specdecode planners,
    the helper from planners.speculation), never reimplemented here.
 4. a plain-language rationale from the operator breakdown of one prefill and one decode
-   step at the mean decode context (inference.forward_pass(..., detail=True)).
+   step at the mean decode context (inference.pass_breakdown).
 Nothing here imports scipy, pandas or plotly at module level (cold CLI start <= 0.5 s).
 """
 
@@ -26,21 +26,19 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from perfmodel.core import pipeline
 from perfmodel.core.deployment import Deployment, basis_label, make_deployment
 from perfmodel.core.inference import (
-    forward_pass,
+    last_stage_pass,
     mean_decode_context,
+    pass_breakdown,
     request_times,
-    stage_deployment,
 )
 from perfmodel.core.memory import memory_report
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.critical import CriticalLength
 from perfmodel.planners.deployment_search import DeploymentChoice, search_deployments
-from perfmodel.planners.precision import (  # noqa: F401 (re-exported)
+from perfmodel.planners.precision import (
     PrecisionChoice,
-    choose_precision,
     from_deployment,
     named_deployment,
 )
@@ -49,10 +47,6 @@ from perfmodel.planners.sections import (
     SpecPrefillSection,
     specdecode_section,
     specprefill_section,
-)
-from perfmodel.planners.speculation.deploy import (  # noqa: F401 (re-exported)
-    default_speculator,
-    smaller_models,
 )
 
 
@@ -100,12 +94,9 @@ class PassShares:
 
 
 def pass_shares(dep: Deployment, batch, new_tokens, cached) -> PassShares:
-    """Shares of one forward pass; with pp > 1, of the last stage (it holds lm_head) at the
-    largest micro-batch (pipeline.micro_batches), the stage every token passes last."""
-    if dep.pp > 1:
-        _, batch = pipeline.micro_batches(batch, dep.pp)
-        dep = stage_deployment(dep, pipeline.stages(dep.model.num_layers, dep.pp)[-1])
-    res = forward_pass(dep, batch, new_tokens, cached, 1, detail=True)
+    """Shares of one forward pass (with pp > 1: inference.last_stage_pass)."""
+    dep, batch = last_stage_pass(dep, batch)
+    res = pass_breakdown(dep, batch, new_tokens, cached, 1)
     total = float(np.ravel(res.time_s)[0])
     mem = sum(float(np.ravel(op.mem_bytes)[0]) for op in res.ops) or 1.0
     kv = sum(float(np.ravel(op.kv_read_bytes + op.kv_write_bytes)[0]) for op in res.ops)

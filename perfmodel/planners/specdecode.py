@@ -20,18 +20,12 @@ from perfmodel.core.deployment import Deployment
 from perfmodel.core.inference import decode_step_time
 from perfmodel.core.memory import MemoryReport, memory_report
 from perfmodel.errors import PerfModelError
-from perfmodel.planners.speculation.acceptance import (  # noqa: F401 (re-exported)
+from perfmodel.planners.speculation.acceptance import (
     ASSUMED_ACCEPTANCE,
-    MAX_GAMMA,
     AcceptanceBasis,
     AcceptancePolicy,
-    acceptance_rate_from_length,
-    all_assumed,
-    check_acceptance_rate,
     check_gammas,
     expected_accepted,
-    published_acceptance,
-    resolve_acceptance,
     resolve_bases,
 )
 from perfmodel.planners.speculation.deploy import (
@@ -40,12 +34,9 @@ from perfmodel.planners.speculation.deploy import (
     helper_deployment,
     helper_memory,
 )
-from perfmodel.planners.speculation.drafts import (  # noqa: F401 (re-exported)
-    DEFAULT_BUDGETS,
-    KV_METHODS,
+from perfmodel.planners.speculation.drafts import (
     DraftConfig,
     draft_configs,
-    parse_draft_kv,
     split_names,
 )
 

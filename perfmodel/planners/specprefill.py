@@ -29,12 +29,12 @@ from perfmodel.core.inference import prefill_time
 from perfmodel.core.memory import max_batch, memory_report
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.quality import meets_quality, min_keep_rate_for_drop, quality_drop
-from perfmodel.planners.specprefill_cost import (  # noqa: F401 (re-exported)
+from perfmodel.planners.slo import SPECPREFILL_SLO_FACTOR
+from perfmodel.planners.specprefill_cost import (
     DEFAULT_LOOKAHEAD,
     SpecPrefillTimes,
     check_keep_rates,
     kept_tokens,
-    scoring_op,
     specprefill_times,
 )
 from perfmodel.planners.speculation.deploy import (
@@ -46,7 +46,6 @@ from perfmodel.planners.speculation.deploy import (
 )
 
 DEFAULT_KEEP_RATES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
-DEFAULT_SLO_FACTOR = 2.0  # default TTFT SLO = 2 x baseline TTFT of one request of this length
 MAX_QPS_BATCH = 4096  # largest batch the QPS search considers (memory usually binds first)
 _GRID_PER_OCTAVE = 16  # coarse log grid that brackets the break-even length before bisection
 
@@ -308,7 +307,7 @@ class SpecPrefillPlan:
                 "slo_ttft_s": q.slo_ttft_s,
                 "slo_is_default": q.slo_is_default,
                 "slo_note": (
-                    f"default SLO: {DEFAULT_SLO_FACTOR:g}x the baseline TTFT of one request of "
+                    f"default SLO: {SPECPREFILL_SLO_FACTOR:g}x the baseline TTFT of one request of "
                     "this length (no --slo-ttft given)"
                     if q.slo_is_default
                     else "SLO given by the user"
@@ -450,7 +449,7 @@ def plan_specprefill(
 
     slo_default = slo_ttft_s is None
     if slo_default:
-        slo_ttft_s = DEFAULT_SLO_FACTOR * float(prefill_time(target_dep, 1.0, float(L)))
+        slo_ttft_s = SPECPREFILL_SLO_FACTOR * float(prefill_time(target_dep, 1.0, float(L)))
     bq, bb, sq, sb = max_qps(
         target_dep, speculator_dep, L, keep, float(slo_ttft_s), lookahead, colocated
     )

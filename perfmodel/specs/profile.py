@@ -21,7 +21,7 @@ A profile is a handful of physically meaningful numbers, loaded from profiles/*.
   rollback), select_us_per_seq and select_us_per_token (SpecPrefill token selection: per
   sequence, and per prompt token for ranking and rebuilding the kept requests on the host).
 - optable: name of a measured operator table (specs/optables.py); with it, kernel times come
-  from the table (core/optable_cost.py), matmul / attention become the fractions of peak a
+  from the table (core/optable/), matmul / attention become the fractions of peak a
   long compute-bound pass sustains (a floor on compute-bound kernel time: microbenchmarks
   run at boost clock, long passes at the power-limited clock), and memory / comm price only
   what the table lacks;

@@ -70,7 +70,7 @@ else
   SMALL="--small"; M8=tests/fixtures/profiler/tiny-llama/config.json; MQ=$M8; M1=$M8; M70=$M8
   TP70=2; MAXM="--max-m 4"
 fi
-OPS=("$PY" profiler/gpu/pm.py profile --ops --resume --no-progress $MAXM)
+OPS=("$PY" -m perfmodel profile --ops --resume --no-progress $MAXM)
 SW=("$PY" profiler/gpu/sweeps.py)
 
 step "ops Llama-3.1-8B" 90 "${OPS[@]}" --model "$M8" --out "$OUT/ops_llama-3.1-8b.csv"

@@ -15,14 +15,15 @@ eager:   the decode step without a graph at a few points (the reference's eager_
 --small: tiny shapes for a CPU rehearsal (no GPU), same code paths.
 
 Each point is a durable CSV row (the sweep's fsync per row); --resume on every call, so a rerun
-continues where a timeout stopped.
+continues where a timeout stopped. Each sweep runs `python -m perfmodel profile ...` in a child
+process: this script drives the CLI as a user would and imports none of it.
 """
 
 from __future__ import annotations
 
+import subprocess
 import sys
 
-from perfmodel.cli import main
 from perfmodel.specs.models import load_model
 
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256)
@@ -61,7 +62,7 @@ def prefill_grid(spec, small: bool) -> list[tuple[int, list[int], int]]:
 
 def run(args: list[str]) -> None:
     print("+ perfmodel " + " ".join(args), flush=True)
-    rc = main(args)
+    rc = subprocess.run([sys.executable, "-m", "perfmodel", *args], check=False).returncode
     if rc:
         print(f"  (exit {rc})", flush=True)
 

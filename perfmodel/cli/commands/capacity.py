@@ -21,10 +21,7 @@ from perfmodel.cli.typer_app import (
     warn,
 )
 from perfmodel.errors import PerfModelError
-
-# SLOs when none is given; the dashboard's capacity page uses the same
-DEFAULT_SLO_TTFT_S = 2.0
-DEFAULT_SLO_TPOT_S = 0.05
+from perfmodel.planners.slo import DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S
 
 
 @app.command()
@@ -68,21 +65,27 @@ def capacity(
     json: JsonOpt = False,
 ) -> None:
     """Size a fleet per GPU type under TTFT/TPOT SLOs; cost per hour and per token."""
-    from perfmodel.planners import capacity as cap
-    from perfmodel.specs.dtypes import precisions_for
+    from perfmodel.planners.capacity.plan import plan_capacity
+    from perfmodel.planners.capacity.workload import (
+        check_qps,
+        fixed_workload,
+        load_workload,
+        parse_prices,
+    )
+    from perfmodel.specs.dtypes import PRECISIONS, precisions_for
     from perfmodel.specs.models import resolve_model
     from perfmodel.specs.units import parse_name_list, parse_one_size
 
     names = _distinct_gpus(parse_name_list(gpus, "--gpus", unique=False))
-    price_map = cap.parse_prices(prices)
+    price_map = parse_prices(prices)
     if qps is not None:
-        cap.check_qps(qps)
+        check_qps(qps)
     if workload:
-        wl = cap.load_workload(workload, qps)
+        wl = load_workload(workload, qps)
     else:
         if qps is None:
             raise PerfModelError("give --qps (or --workload with arrival times)")
-        wl = cap.fixed_workload(
+        wl = fixed_workload(
             qps,
             parse_one_size(prompt_len, "--prompt-len", "capacity"),
             parse_one_size(output_len, "--output-len", "capacity"),
@@ -91,11 +94,11 @@ def capacity(
     for note in spec.notices:
         warn(note)
     # a quantized checkpoint is served in its format (specs.dtypes.precisions_for)
-    precisions = precisions_for(spec.checkpoint_format, cap.PRECISIONS)
+    precisions = precisions_for(spec.checkpoint_format, PRECISIONS)
     if weight_dtype or kv_dtype:
         w = weight_dtype or spec.checkpoint_format or "bf16"
         precisions = ((w, kv_dtype or "bf16"),)
-    plan = cap.plan_capacity(
+    plan = plan_capacity(
         model,
         wl,
         slo_ttft,

@@ -6,7 +6,6 @@ import numpy as np
 
 from perfmodel.cli.typer_app import warn
 from perfmodel.core.deployment import Deployment, make_deployment
-from perfmodel.core.deployment import basis_label as basis  # noqa: F401 (re-exported)
 
 
 def deployment(

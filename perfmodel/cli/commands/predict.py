@@ -7,7 +7,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from perfmodel.cli.commands.common import basis, deployment, fmt_si, fmt_time
+from perfmodel.cli.commands.common import deployment, fmt_si, fmt_time
 from perfmodel.cli.typer_app import (
     BatchOpt,
     GpuOpt,
@@ -27,6 +27,7 @@ from perfmodel.cli.typer_app import (
     emit_json,
 )
 from perfmodel.core.breakdown import breakdown_rows
+from perfmodel.core.deployment import basis_label as basis
 from perfmodel.errors import OutOfMemoryError
 from perfmodel.specs.units import parse_size_list
 

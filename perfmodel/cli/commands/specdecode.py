@@ -13,7 +13,7 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from perfmodel.cli.commands.common import basis, deployment
+from perfmodel.cli.commands.common import deployment
 from perfmodel.cli.typer_app import (
     BatchOneOpt,
     BatchOpt,
@@ -31,6 +31,7 @@ from perfmodel.cli.typer_app import (
     emit_json,
     warn,
 )
+from perfmodel.core.deployment import basis_label as basis
 from perfmodel.errors import PerfModelError
 from perfmodel.specs.units import parse_size_list
 
@@ -82,25 +83,32 @@ def _setup(
     acceptance_len,
 ):
     from perfmodel.planners import specdecode as sd
-    from perfmodel.planners.speculation import helper_deployment
+    from perfmodel.planners.speculation.acceptance import (
+        ASSUMED_ACCEPTANCE,
+        all_assumed,
+        resolve_acceptance,
+        resolve_bases,
+    )
+    from perfmodel.planners.speculation.deploy import helper_deployment
+    from perfmodel.planners.speculation.drafts import draft_configs
 
     dep = deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile)
     budget_list = parse_size_list(budgets, "--budgets")
-    configs = sd.draft_configs(draft, draft_kv, budget_list)
+    configs = draft_configs(draft, draft_kv, budget_list)
     for cfg in configs:
         helper_deployment(dep, cfg.draft, "draft")  # size and vocabulary checks before any work
     gammas = sd.check_gammas([gamma]) if gamma is not None else np.array(sd.DEFAULT_GAMMAS, float)
-    rate = sd.resolve_acceptance(acceptance_rate, acceptance_len, gamma)
+    rate = resolve_acceptance(acceptance_rate, acceptance_len, gamma)
     if acceptance_len is not None and gamma is not None and not 1 <= acceptance_len < gamma + 1:
         raise PerfModelError(f"acceptance length must be in [1, gamma+1) = [1, {gamma + 1})")
     # the planners' policy (recommend, capacity, the dashboard): the user's rate, else
     # published data, else (only where no configuration has any) an assumed rate, labeled
     policy = sd.planner_policy(rate)
-    if rate is None and sd.all_assumed(sd.resolve_bases(dep, configs, [1.0], policy)):
+    if rate is None and all_assumed(resolve_bases(dep, configs, [1.0], policy)):
         warn(
             f"no published acceptance data for {dep.model.name} with "
             f"{', '.join(c.label for c in configs[:3])}{' ...' if len(configs) > 3 else ''}; "
-            f"assuming {sd.ASSUMED_ACCEPTANCE:g} per token (labeled 'assumed'): pass "
+            f"assuming {ASSUMED_ACCEPTANCE:g} per token (labeled 'assumed'): pass "
             "--acceptance-rate or --acceptance-len to set it"
         )
     return dep, configs, gammas, policy
@@ -406,6 +414,7 @@ def min_acceptance_cmd(
 ) -> None:
     """Minimum per-token acceptance rate for speculative decoding to break even (speedup 1)."""
     from perfmodel.planners import specdecode as sd
+    from perfmodel.planners.speculation.acceptance import expected_accepted
 
     dep, configs, gammas, _ = _setup(
         model,
@@ -435,9 +444,7 @@ def min_acceptance_cmd(
         "prompt_len": p[0],
         "min_acceptance_rate": best["min_acceptance_rate"] if best else None,
         "min_acceptance_len": (
-            float(sd.expected_accepted(best["min_acceptance_rate"], best["gamma"]))
-            if best
-            else None
+            float(expected_accepted(best["min_acceptance_rate"], best["gamma"])) if best else None
         ),
         "draft": best["draft"] if best else None,
         "draft_kv": best["draft_kv"] if best else None,

@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from perfmodel.cli.commands.common import basis, deployment, fmt_time
+from perfmodel.cli.commands.common import deployment, fmt_time
 from perfmodel.cli.typer_app import (
     BatchOneOpt,
     GpuOpt,
@@ -24,6 +24,7 @@ from perfmodel.cli.typer_app import (
     emit_json,
     warn,
 )
+from perfmodel.core.deployment import basis_label as basis
 from perfmodel.specs.units import parse_float_list, parse_one_size
 
 
@@ -80,7 +81,7 @@ def specprefill(
     """SpecPrefill: TTFT and speedup per keep rate, recommended keep rate under a quality
     budget, break-even prompt length, and max QPS under a TTFT SLO."""
     from perfmodel.planners.specprefill import plan_specprefill
-    from perfmodel.planners.speculation import helper_deployment
+    from perfmodel.planners.speculation.deploy import helper_deployment
 
     target = deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile)
     spec = helper_deployment(

@@ -28,7 +28,6 @@ from perfmodel.planners.capacity.queueing import (
     load_metrics,
 )
 from perfmodel.planners.capacity.rank import (
-    MAX_SIM_CANDIDATES,  # noqa: F401 (re-exported)
     MAX_SIM_EXTRA_REPLICAS,
     best_checked,
     rank_key,

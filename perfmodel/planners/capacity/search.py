@@ -44,13 +44,8 @@ from perfmodel.planners.specdecode import (
     planner_configs,
     planner_policy,
 )
-from perfmodel.planners.specprefill import (
-    DEFAULT_KEEP_RATES,
-    decide_keep_rate,
-    kept_tokens,
-    recommend_keep_rate,
-    specprefill_times,
-)
+from perfmodel.planners.specprefill import DEFAULT_KEEP_RATES, decide_keep_rate, recommend_keep_rate
+from perfmodel.planners.specprefill_cost import kept_tokens, specprefill_times
 from perfmodel.planners.speculation.deploy import (
     FIRST_STAGE,
     SELF,

@@ -1,14 +1,14 @@
-"""``perfmodel profile``: run a measurement sweep with the torch or vLLM runner.
+"""``perfmodel profile``: run a measurement sweep with the torch or vLLM runner, or (--ops)
+the operator microbenchmarks of one model.
 
-Registered on the shared typer app; torch, vLLM, NVML and rich are imported only when the
-command runs, so importing this module (every CLI start does) stays cheap.
+Parses and renders only: which runner accepts which options is decided in
+profiler.sweep_setup. torch, vLLM, NVML and rich are imported only when the command runs, so
+importing this module (every CLI start does) stays cheap.
 """
 
 from __future__ import annotations
 
-import json
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -23,39 +23,6 @@ from perfmodel.cli.typer_app import (
     emit_json,
 )
 from perfmodel.errors import PerfModelError
-from perfmodel.specs.dtypes import canonical_dtype
-
-RUNNERS = ("torch", "vllm")
-
-
-def config_path_of(spec) -> Path:
-    """The config.json a ModelSpec was read from (shipped models: model_configs/<Name>/)."""
-    source = Path(str(spec.source)) if spec.source else None
-    if source is not None and source.is_file():
-        return source
-    from perfmodel.paths import MODEL_CONFIG_DIR
-
-    shipped = MODEL_CONFIG_DIR / spec.name / "config.json"
-    if shipped.is_file():
-        return shipped
-    raise PerfModelError(f"cannot find the config.json of model {spec.name}")
-
-
-def model_column(spec, config_path: Path) -> str:
-    """What the CSV's model column holds: the shipped name, or the config path otherwise,
-    so that `perfmodel validate/calibrate --measurements` can load the model again."""
-    from perfmodel.paths import MODEL_CONFIG_DIR
-
-    if (MODEL_CONFIG_DIR / spec.name / "config.json").is_file():
-        return spec.name
-    return str(Path(config_path).resolve())
-
-
-def _canonical_dtype(name: str | None, what: str) -> str | None:
-    """The project's dtype names (perfmodel.specs.dtypes), other spellings accepted."""
-    if name is None:
-        return None
-    return canonical_dtype(name, what, ("bf16", "fp16", "fp32", "fp8", "int4"))
 
 
 @app.command("profile")
@@ -161,124 +128,54 @@ def profile(
 ) -> None:
     """Measure TTFT and TPOT over batch x prompt-len x output-len; one CSV row per point.
     With --ops: time the cost model's operators for the model's shapes (operator table)."""
-    from perfmodel.specs.models import load_model
+    from profiler.sweep_setup import runner_dtype
 
     if ops:
-        _profile_ops(model, out, device, _canonical_dtype(dtype, "--dtype"), tp, gpu_index,
+        _profile_ops(model, out, device, runner_dtype(dtype, "--dtype"), tp, gpu_index,
                      resume, max_m, progress and not json_out, json_out)  # fmt: skip
         return
     from perfmodel.specs.units import parse_size_list
-    from profiler.sweep import ResultsFile, SweepSpec, grid, run_sweep
+    from profiler import fingerprint
+    from profiler.sweep import ResultsFile, grid, run_sweep
+    from profiler.sweep_setup import RunnerOptions, build_sweep
 
-    runner = runner.strip().lower()
-    if runner not in RUNNERS:
-        raise PerfModelError(f"unknown runner '{runner}' (known: {', '.join(RUNNERS)})")
     points = grid(
         parse_size_list(batch, "--batch"),
         parse_size_list(prompt_len, "--prompt-len"),
         parse_size_list(output_len, "--output-len"),
     )
-    if not points:
-        raise PerfModelError("no sweep points: give --batch, --prompt-len and --output-len")
-    if repeats < 1 or warmup < 0:
-        raise PerfModelError("--repeats must be >= 1 and --warmup >= 0")
-    spec_model = load_model(model)
-    config_path = config_path_of(spec_model)
-    weight_dtype = _canonical_dtype(weight_dtype, "--weight-dtype")
-    kv_dtype = _canonical_dtype(kv_dtype, "--kv-dtype")
-    dtype = _canonical_dtype(dtype, "--dtype")
-
-    if decode_only and (runner != "torch" or any(p.output_len < 2 for p in points)):
-        raise PerfModelError("--decode-only needs --runner torch and --output-len >= 2")
-    if runner == "torch":
-        from profiler.torch_runner import TorchRunner
-
-        try:
-            import torch  # noqa: F401  (optional heavy dependency: checked before any work)
-        except ImportError:
-            raise PerfModelError(
-                "--runner torch needs PyTorch, which is not installed (pip install torch); "
-                "or use --runner vllm on a GPU machine"
-            ) from None
-
-        if tp != 1:
-            raise PerfModelError("the torch runner uses one device; use --runner vllm for --tp > 1")
-        compute = dtype or weight_dtype
-        if weight_dtype and dtype and weight_dtype != dtype:
-            raise PerfModelError("torch runner: --weight-dtype and --dtype differ; give one")
-        if kv_dtype and kv_dtype != (compute or kv_dtype):
-            raise PerfModelError("torch runner: the KV cache uses the compute dtype (--dtype)")
-        compute = compute or kv_dtype
-        config = json.loads(config_path.read_text())
-        the_runner = TorchRunner(
-            config,
-            device=device,
-            dtype=compute,
-            repeats=repeats,
-            warmup=warmup,
-            seed=seed,
-            threads=threads,
-            source=str(config_path),
-            cuda_graph=cuda_graph,
-            decode_only=decode_only,
-            rope=rope,
-        )
-        the_runner.resolve_device()  # fixes the dtype (bf16 on GPU, fp32 on CPU): part of the key
-        from profiler.memcheck import MemoryCheck
-
-        memory = MemoryCheck(spec_model, the_runner.dtype, the_runner.device)
-        spec = SweepSpec(
-            model=model_column(spec_model, config_path),
-            runner="torch",
-            tp=1,
-            num_gpus=1,
-            weight_dtype=the_runner.dtype,
-            kv_dtype=the_runner.dtype,
-        )
-    else:
-        from profiler.vllm_runner import VllmRunner
-
-        memory = None  # vLLM sizes its own cache (gpu_memory_utilization) and reports OOM
-
-        weight_dtype = weight_dtype or dtype or "bf16"
-        the_runner = VllmRunner(
-            config_path,
-            vocab_size=spec_model.vocab_size,
-            tp=tp,
-            weight_dtype=weight_dtype,
-            kv_dtype=kv_dtype or ("bf16" if weight_dtype == "fp8" else weight_dtype),
-            repeats=repeats,
-            warmup=warmup,
-            enforce_eager=enforce_eager,
-            enable_chunked_prefill=chunked_prefill,
-            max_num_seqs=max_num_seqs,
-            max_num_batched_tokens=max_num_batched_tokens,
-            gpu_memory_utilization=gpu_memory_utilization,
-            seed=seed,
-            attention_backend=attention_backend,
-            async_scheduling=async_scheduling,
-        )
-        spec = SweepSpec(
-            model=model_column(spec_model, config_path),
-            runner="vllm",
-            tp=tp,
-            num_gpus=tp,
-            weight_dtype=the_runner.weight_dtype,
-            kv_dtype=the_runner.kv_dtype,
-        )
-
-    from profiler import fingerprint
-
-    results = ResultsFile(out, spec.model, resume)
+    options = RunnerOptions(
+        repeats=repeats,
+        warmup=warmup,
+        tp=tp,
+        weight_dtype=weight_dtype,
+        kv_dtype=kv_dtype,
+        dtype=dtype,
+        device=device,
+        enforce_eager=enforce_eager,
+        chunked_prefill=chunked_prefill,
+        max_num_seqs=max_num_seqs,
+        max_num_batched_tokens=max_num_batched_tokens,
+        gpu_memory_utilization=gpu_memory_utilization,
+        attention_backend=attention_backend,
+        async_scheduling=async_scheduling,
+        threads=threads,
+        seed=seed,
+        cuda_graph=cuda_graph,
+        rope=rope,
+        decode_only=decode_only,
+    )
+    setup = build_sweep(runner, model, points, options)
+    results = ResultsFile(out, setup.spec.model, resume)
     try:
         summary = run_sweep(
-            the_runner,
-            spec,
+            setup.runner,
+            setup.spec,
             points,
             results,
-            lambda: fingerprint.collect(use_gpu=the_runner.uses_gpu),
+            lambda: fingerprint.collect(use_gpu=setup.runner.uses_gpu),
             progress=progress and not json_out,
-            memory=memory,
+            memory=setup.memory,
         )
     except KeyboardInterrupt:
         # run_sweep has said what was kept. typer would turn KeyboardInterrupt into Exit(130),
@@ -313,6 +210,7 @@ def _profile_ops(model, out, device, dtype, tp, gpu_index, resume, max_m, progre
     """``profile --ops``: the operator table of one model (profiler.ops_bench)."""
     from perfmodel.specs.models import load_model
     from profiler.ops_bench import run_ops
+    from profiler.sweep_setup import config_path_of, model_column
 
     spec_model = load_model(model)
     config_path = config_path_of(spec_model)
@@ -367,13 +265,16 @@ def _print_summary(summary) -> None:
                 row["status"],
             )
         console.print(table)
+    split = (
+        f", {summary.split} split: prefill over several engine steps, see note"
+        if summary.split
+        else ""
+    )
     console.print(
         f"wrote {summary.rows_written} rows to {summary.out} (skipped {summary.skipped} already "
-        f"measured, {summary.oom} oom, {summary.errors} errors, {summary.split} split: "
-        "prefill over several engine steps, see note)"
-        if summary.split
-        else f"measured, {summary.oom} oom, {summary.errors} errors)",
+        f"measured, {summary.oom} oom, {summary.errors} errors{split})",
         highlight=False,
+        soft_wrap=True,
     )
     sys.stdout.flush()
 

@@ -1,0 +1,187 @@
+"""One kernel's time read off an operator table, with the notices of any clamp returned
+beside it (``Priced``), never collected on the side.
+
+In each operator class's natural variables, never extrapolated silently:
+- GEMM: a measured (K,N) on the table's GPU in BF16: log t interpolated linearly in log M
+  (exact at the points, monotone between them). Any other shape, dtype or GPU: the measured
+  time/roofline ratio interpolated in (log M, log K*N) between the nearest measured weight
+  sizes, times the new kernel's roofline (transfer.py); never below the smallest measured
+  GEMM time (a launch floor, ~3 us in a CUDA graph, does not shrink with a faster HBM).
+- decode attention: bilinear in (log batch, log context) over the measured grid of the same
+  (heads, kv heads, head_dim); other configurations by the ratio at the same KV bytes read of
+  the nearest measured configuration (same head_dim, nearest query-group size).
+- prefill attention (causal): log t in log FLOPs per configuration, ratio likewise.
+- RMSNorm, SiLU*mul, residual adds, KV writes: time vs bytes moved (log-log), ratio to
+  bytes / W for another GPU; RMSNorm per row width (the nearest measured width).
+Outside a measured range the curve is clamped (ratio held at the edge) and a notice says so.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from perfmodel.core.optable.interpolate import Curve, blend, interp2d
+from perfmodel.core.optable.load import Curves
+from perfmodel.core.optable.transfer import (
+    decode_roofline,
+    gemm_roofline,
+    table_label,
+    transfers_to,
+)
+from perfmodel.specs.hardware import HardwareSpec
+
+
+class Priced(NamedTuple):
+    """A kernel's time (seconds, array) and what its table had to clamp to give it."""
+
+    time_s: np.ndarray
+    notices: tuple[str, ...] = ()
+
+
+def notices_of(*parts: Priced) -> tuple[str, ...]:
+    """The notices of several priced kernels, first occurrence first, without repeats."""
+    return tuple(dict.fromkeys(n for p in parts for n in p.notices))
+
+
+def clamp_notices(table: str, what: str, logv, lo: float, hi: float, unit: str = ""):
+    """Notices for values outside the measured range [lo, hi] (logs): below it a kernel is
+    held at the smallest measured time (its launch floor); above it the measured
+    time/roofline ratio at the edge is held and scaled by the roofline."""
+    v = np.asarray(logv)
+    if not v.size:
+        return ()
+    out = []
+    if v.min() < lo - 1e-9:
+        out.append(
+            f"{what} down to {np.exp(v.min()):.4g}{unit}, below the {np.exp(lo):.4g}{unit} "
+            f"measured in {table}: held at the smallest measured time (launch floor)"
+        )
+    if v.max() > hi + 1e-9:
+        out.append(
+            f"{what} up to {np.exp(v.max()):.4g}{unit}, beyond the {np.exp(hi):.4g}{unit} "
+            f"measured in {table}: clamped (edge efficiency held, scaled by the roofline)"
+        )
+    return tuple(out)
+
+
+@dataclass(frozen=True)
+class KernelPricing:
+    """A loaded table pricing kernels on `hw`: its own GPU (`same_gpu`) or transferred."""
+
+    curves: Curves
+    hw: HardwareSpec
+    same_gpu: bool
+
+    @property
+    def label(self) -> str:
+        cv = self.curves
+        return table_label(cv.table.name, cv.table.gpu, cv.flops, cv.bw, cv.table.dtype, self.hw)
+
+    def _clamp(self, what: str, logv, lo: float, hi: float, unit: str = ""):
+        return clamp_notices(self.curves.table.name, what, logv, lo, hi, unit)
+
+    def gemm(self, name: str, m, k: float, n: float, w_bytes: float) -> Priced:
+        """One GEMM kernel, M tokens (array), weight K x N (scalars)."""
+        cv = self.curves
+        lm = np.log(np.maximum(m, 1.0))
+        flops, bw = self.hw.peak_flops("bf16" if w_bytes >= 2 else "fp8"), self.hw.hbm_bandwidth
+        key = (float(k), float(n))
+        roof = gemm_roofline(m, k, n, w_bytes, flops, bw)
+        if self.same_gpu and w_bytes == 2.0 and key in cv.gemm:
+            exact, ratio = cv.gemm[key]
+            inside = (lm >= exact.x[0]) & (lm <= exact.x[-1])
+            return Priced(
+                blend(inside, exact, ratio, lm, roof),
+                self._clamp(f"gemm {name} M", lm, exact.x[0], exact.x[-1]),
+            )
+        sizes, rows = cv.gemm_ratio_by_size
+        ls = np.log(k * n)
+        notices = self._clamp(f"gemm {name} weight size K*N", ls, sizes[0], sizes[-1])
+        notices += self._clamp(f"gemm {name} M", lm, cv.gemm_grid[0], cv.gemm_grid[-1])
+        row = np.array([np.interp(ls, sizes, rows[:, j]) for j in range(rows.shape[1])])
+        t = np.maximum(np.exp(np.interp(lm, cv.gemm_grid, row)) * roof, cv.gemm_floor_s)
+        return Priced(t, notices)
+
+    def _config(self, store: dict, h: float, kv: float, hd: float, by_heads: bool = False):
+        """The measured (heads, kv heads, head_dim) nearest to a new one: same head_dim
+        first, then the nearest query-group size (decode: how often each KV byte is reused)
+        or, `by_heads`, the nearest head count (prefill: how many blocks run in parallel)."""
+        if (h, kv, hd) in store:
+            return (h, kv, hd), True
+
+        def distance(c):
+            second = c[0] / h if by_heads else (c[0] / c[1]) / (h / kv)
+            return (abs(np.log(c[2] / hd)), abs(np.log(second)))
+
+        return min(store, key=distance), False
+
+    def attn_decode(self, b, c, h, kv, hd, kv_bytes) -> Priced:
+        """Decode attention: b sequences of c cached tokens, h query / kv KV heads of hd."""
+        cfg, exact = self._config(self.curves.attn_decode, h, kv, hd)
+        lb, lc, logt, _, by_bytes = self.curves.attn_decode[cfg]
+        x, y = np.log(np.maximum(b, 1.0)), np.log(np.maximum(c, 1.0))
+        notices = self._clamp("decode attention batch", x, lb[0], lb[-1])
+        notices += self._clamp("decode attention context", y, lc[0], lc[-1], " tokens")
+        if exact and self.same_gpu and kv_bytes == 2.0:
+            inside = (x <= lb[-1]) & (y <= lc[-1])  # below the grid: held (launch floor)
+            t = np.exp(interp2d(lb, lc, logt, x, y))
+            if np.all(inside):
+                return Priced(t, notices)
+            out = np.where(inside, t, 0.0)
+            sel = ~inside
+            bb, cc = np.broadcast_arrays(b, c)
+            floor = float(np.exp(logt.min()))
+            out[sel] = self._decode_by_bytes(by_bytes, bb[sel], cc[sel], h, kv, hd, kv_bytes, floor)
+            return Priced(out, notices)
+        t = self._decode_by_bytes(by_bytes, b, c, h, kv, hd, kv_bytes, np.exp(logt.min()))
+        return Priced(t, notices)
+
+    def _decode_by_bytes(self, curve: Curve, b, c, h, kv, hd, kv_bytes, floor) -> np.ndarray:
+        """Measured time/roofline ratio at the same KV bytes read, times the roofline; never
+        below the configuration's smallest measured time (a kernel's launch floor)."""
+        roof = decode_roofline(
+            b, c, h, kv, hd, self.hw.peak_flops("bf16"), self.hw.hbm_bandwidth, kv_bytes
+        )
+        kv_read = np.log(np.maximum(2.0 * b * c * kv * hd * kv_bytes, 1.0))
+        return np.maximum(np.exp(np.interp(kv_read, curve.x, curve.y)) * roof, floor)
+
+    def attn_prefill(self, f, by, h, kv, hd) -> Priced:
+        """One causal attention kernel of f FLOPs moving `by` bytes (Q, K, V, O)."""
+        cfg, exact = self._config(self.curves.attn_prefill, h, kv, hd, by_heads=True)
+        ct, cr = self.curves.attn_prefill[cfg]
+        lf = np.log(np.maximum(f, 1.0))
+        notices = self._clamp("prefill attention FLOPs", lf, ct.x[0], ct.x[-1])
+        roof = np.maximum(f / self.hw.peak_flops("bf16"), by / self.hw.hbm_bandwidth)
+        if exact and self.same_gpu:
+            return Priced(blend((lf >= ct.x[0]) & (lf <= ct.x[-1]), ct, cr, lf, roof), notices)
+        t = np.maximum(np.exp(np.interp(lf, cr.x, cr.y)) * roof, np.exp(ct.y.min()))
+        return Priced(t, notices)
+
+    def eltwise(self, kind: str, by, width: float | None = None) -> Priced:
+        """An elementwise kernel moving `by` bytes. RMSNorm with a row `width`: the curve
+        measured at the nearest width (log distance; exact when measured): at a few rows the
+        kernel is one reduction per row and its time grows with the width (H100: 3.0, 4.5
+        and 7.6 us at d = 2048, 4096, 8192), which bytes alone do not say."""
+        ct, cr = self.curves.eltwise[kind]
+        widths = self.curves.rmsnorm_by_width
+        if kind == "rmsnorm" and width is not None and widths:
+            ct, cr = widths[min(widths, key=lambda d: abs(np.log(d / width)))]
+        lb = np.log(np.maximum(by, 1.0))
+        what = "RMSNorm" if kind == "rmsnorm" else "elementwise kernel"
+        notices = self._clamp(f"{what} bytes", lb, ct.x[0], ct.x[-1], " B")
+        roof = by / self.hw.hbm_bandwidth
+        if self.same_gpu:
+            return Priced(blend((lb >= ct.x[0]) & (lb <= ct.x[-1]), ct, cr, lb, roof), notices)
+        t = np.maximum(np.exp(np.interp(lb, cr.x, cr.y)) * roof, np.exp(ct.y.min()))
+        return Priced(t, notices)
+
+
+def kernel_pricing(curves: Curves | None, hw: HardwareSpec) -> KernelPricing | None:
+    """Pricing by a loaded table on `hw`: the table's own GPU, or a GPU of the same
+    architecture (transferred); None when there is no table or it cannot describe `hw`."""
+    if curves is None or not transfers_to(curves.table.gpu, hw):
+        return None
+    return KernelPricing(curves, hw, hw.name == curves.table.gpu)

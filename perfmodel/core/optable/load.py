@@ -1,0 +1,149 @@
+"""An operator table as curves, built once per table when a deployment is made.
+
+- GEMM y[M,N] = x[M,K] @ W[K,N]: per measured (K,N), log t and log(t / roofline) against
+  log M; the ratio rows on a common log M grid, sorted by weight size log K*N. Measured times
+  are floored at weight bytes / the HBM streaming rate (stream_bandwidth).
+- decode attention: per (heads, kv heads, head_dim), log t and log ratio on the measured
+  batch x context grid, and the ratio against log KV bytes read.
+- prefill attention (causal): per configuration, log t and log ratio against log FLOPs.
+- RMSNorm, SiLU*mul: time and ratio to bytes / W against log bytes; RMSNorm per row width.
+The file itself is read and validated by specs/optables.py.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import lru_cache
+
+import numpy as np
+
+from perfmodel.core.optable.interpolate import Curve, grid2d, sorted_curve, sorted_rows
+from perfmodel.core.optable.transfer import decode_roofline, gemm_roofline
+from perfmodel.errors import PerfModelError
+from perfmodel.specs.hardware import resolve_gpu
+from perfmodel.specs.optables import OpTable, load_optable
+from perfmodel.specs.profile import Profile
+
+# Weights at least this large cannot stay in any GPU's L2 (H100/H200: 50 MB, B200: 126 MB):
+# their GEMV rate is the HBM streaming rate.
+STREAM_MIN_BYTES = 2.0**28
+STREAM_MAX_M = 16  # GEMV: weight-streaming bound up to this many tokens
+
+
+@dataclass
+class Curves:
+    """Curves of one table; `flops` and `bw`: peaks of the table's GPU, for the ratios."""
+
+    table: OpTable
+    flops: float
+    bw: float
+    gemm: dict = field(default_factory=dict)  # (K, N) -> (Curve log t, Curve log r)
+    gemm_grid: np.ndarray | None = None  # common log M grid
+    gemm_ratio_by_size: tuple = ()  # (log K*N sorted, ratio rows on gemm_grid)
+    gemm_floor_s: float = 0.0  # smallest measured GEMM time: the launch floor of any GEMM
+    stream_bw: float = np.inf  # HBM weight-streaming rate of the table's largest GEMVs, B/s
+    # (h, kv, hd) -> (log b, log c, log t grid, log ratio grid, log ratio vs log KV bytes)
+    attn_decode: dict = field(default_factory=dict)
+    attn_prefill: dict = field(default_factory=dict)  # (h, kv, hd) -> (Curve t, Curve r)
+    eltwise: dict = field(default_factory=dict)  # 'rmsnorm' | 'kernel' -> (Curve t, Curve r)
+    rmsnorm_by_width: dict = field(default_factory=dict)  # row width d -> (Curve t, Curve r)
+
+
+def profile_table(profile: Profile) -> Curves | None:
+    """The operator table a profile names, loaded (None: the profile names none). A table
+    measured on a GPU the profile is not for is an error (PerfModelError, one line)."""
+    if not profile.optable:
+        return None
+    curves = table_curves(profile.optable)
+    gpu = curves.table.gpu
+    if profile.gpus and gpu not in profile.gpus:
+        raise PerfModelError(
+            f"{curves.table.path}: operator table measured on '{gpu}', but the profile is for "
+            f"{', '.join(profile.gpus)}"
+        )
+    return curves
+
+
+@lru_cache(maxsize=8)
+def table_curves(name: str) -> Curves:
+    """The curves of a shipped table name or a table path (cached: read once per process)."""
+    table = load_optable(name)
+    hw = resolve_gpu(table.gpu)
+    cv = Curves(table, hw.peak_flops(table.dtype), hw.hbm_bandwidth)
+    v = table.values
+    g = table.rows("gemm")
+    if len(g):
+        m, k, n, t = (v[c][g] for c in ("m", "k", "n", "time_s"))
+        cv.stream_bw = stream_bandwidth(m, k, n, t)
+        t = np.maximum(t, k * n * 2.0 / cv.stream_bw)
+        grid = np.unique(np.log(m))
+        sizes, rows = [], []
+        for kk, nn in sorted({(a, b) for a, b in zip(k, n, strict=True)}):
+            sel = (k == kk) & (n == nn)
+            r = t[sel] / gemm_roofline(m[sel], kk, nn, 2.0, cv.flops, cv.bw)
+            exact = sorted_curve(np.log(m[sel]), np.log(t[sel]))
+            ratio = sorted_curve(np.log(m[sel]), np.log(r))
+            cv.gemm[(kk, nn)] = (exact, ratio)
+            sizes.append(np.log(kk * nn))
+            rows.append(np.interp(grid, ratio.x, ratio.y))
+        order = np.argsort(sizes)
+        cv.gemm_grid = grid
+        cv.gemm_ratio_by_size = sorted_rows(np.array(sizes)[order], np.array(rows)[order])
+        cv.gemm_floor_s = float(t.min())
+    for op in ("attn_decode", "attn_prefill"):
+        idx = table.rows(op)
+        cfgs = {
+            tuple(x) for x in np.stack([v["heads"][idx], v["kv_heads"][idx], v["head_dim"][idx]], 1)
+        }
+        for h, kv, hd in sorted(cfgs):
+            sel = idx[
+                (v["heads"][idx] == h) & (v["kv_heads"][idx] == kv) & (v["head_dim"][idx] == hd)
+            ]
+            b, c, t = v["batch"][sel], v["ctx"][sel], v["time_s"][sel]
+            if op == "attn_decode":
+                roof = decode_roofline(b, c, h, kv, hd, cv.flops, cv.bw)
+                by = 2.0 * b * c * kv * hd * 2.0
+                cv.attn_decode[(h, kv, hd)] = (
+                    *grid2d(b, c, t, roof),
+                    sorted_curve(np.log(by), np.log(t / roof)),
+                )
+            else:
+                f = 2.0 * b * h * c * c * hd
+                r = t / np.maximum(f / cv.flops, 4.0 * b * c * h * hd * 2.0 / cv.bw)
+                cv.attn_prefill[(h, kv, hd)] = (
+                    sorted_curve(np.log(f), np.log(t)),
+                    sorted_curve(np.log(f), np.log(r)),
+                )
+    for op, kernels in (("rmsnorm", 1.0), ("silu_mul", 2.0)):
+        idx = table.rows(op)
+        if len(idx):
+            by, t = v["bytes"][idx] / kernels, v["time_s"][idx] / kernels
+            key = "rmsnorm" if op == "rmsnorm" else "kernel"
+            cv.eltwise[key] = _bytes_curves(by, t, cv.bw)
+            if op == "rmsnorm":  # one reduction per row: its latency grows with the width
+                width = v["n"][idx]
+                for d in np.unique(width[np.isfinite(width)]):
+                    sel = width == d
+                    cv.rmsnorm_by_width[float(d)] = _bytes_curves(by[sel], t[sel], cv.bw)
+    if "kernel" not in cv.eltwise and "rmsnorm" in cv.eltwise:
+        cv.eltwise["kernel"] = cv.eltwise["rmsnorm"]
+    return cv
+
+
+def _bytes_curves(by, t, bw) -> tuple[Curve, Curve]:
+    """Time vs bytes moved (log-log) and its ratio to the bandwidth roofline."""
+    return sorted_curve(np.log(by), np.log(t)), sorted_curve(np.log(by), np.log(t * bw / by))
+
+
+def stream_bandwidth(m, k, n, t, w_bytes: float = 2.0) -> float:
+    """Weight-streaming rate (B/s) of the table's GEMVs (M <= STREAM_MAX_M) whose weights
+    cannot stay in L2 (>= STREAM_MIN_BYTES): the fastest a GEMM can read weights from HBM.
+
+    Microbenchmarks launch one GEMM back to back on the same weights, so a matrix that fits
+    in L2 (e.g. 8B o_proj, 34 MB of H100's 50 MB) is re-read from L2 and looks faster than
+    HBM allows (3.3-3.9 TB/s); in a forward pass every kernel reads new weights. Measured
+    GEMM times are therefore floored at weight bytes / this rate (inf: no such GEMV)."""
+    big = (k * n * w_bytes >= STREAM_MIN_BYTES) & (m <= STREAM_MAX_M)
+    if not np.any(big):
+        return np.inf
+    return float(np.max(k[big] * n[big] * w_bytes / t[big]))

@@ -1,0 +1,220 @@
+"""One forward pass priced by an operator table, fast enough for sweeps.
+
+Per layer, the kernels of a Llama block in a PyTorch-style stack: 2 RMSNorm, QKV GEMM, 2 KV
+writes, attention, O GEMM, residual add, gate_up GEMM, SiLU*mul (2 kernels), down GEMM,
+residual add; per pass, the final norm and the LM head over the sampled tokens (RoPE is not
+priced: the reference benchmark leaves it out).
+
+Every kernel but attention depends on one variable only, the token count M (or the sampled
+tokens for the LM head and final norm), so for a deployment its time is tabulated once on a
+dense uniform log-M grid (4096 nodes over 1..1e8 tokens, 0.45% apart in M: linear
+interpolation between nodes stays within 1e-4 of the kernel curves) and a sweep costs, per
+operator, two gathers and a multiply-add (the node index is computed once per pass).
+Attention depends on (batch, context) and is evaluated directly. Clamp notices come from
+evaluating the exact kernels at the sweep's smallest and largest M.
+
+A compute-bound kernel never runs faster than the profile's sustained tensor rate:
+t = max(t_table, FLOPs / (peak * efficiency)): microbenchmarks of a few ms run at boost
+clock, a long compute-bound pass at the power-limited clock.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from perfmodel.core.ops import forward_ops
+from perfmodel.core.optable.kernels import KernelPricing, Priced, notices_of
+from perfmodel.specs.models import ModelSpec
+
+DECODE_MAX_TOKENS = 16  # query tokens per sequence up to which attention is decode-like
+GRID = np.linspace(0.0, np.log(1e8), 4096)
+STEP = GRID[1] - GRID[0]
+
+
+@dataclass(frozen=True)
+class TablePass:
+    """Per-op times of one pass (x layers; None: the table does not price the op, the
+    roofline does) and the table's notices: which table, and every clamp."""
+
+    times: list[np.ndarray | None]
+    notices: tuple[str, ...]
+
+
+def layer_gemm_shapes(model: ModelSpec, tp: float) -> list[tuple[str, float, float]]:
+    """(name, K, N) per GPU of the four projections of a dense layer (Megatron TP split)."""
+    d, ffn = model.hidden_size, model.intermediate_size
+    return [
+        ("qkv_proj", d, (model.q_dim + 2 * model.kv_dim) / tp),
+        ("o_proj", model.q_dim / tp, d),
+        ("mlp_gate_up", d, 2 * ffn / tp),
+        ("mlp_down", ffn / tp, d),
+    ]
+
+
+def _token_kernels(kp: KernelPricing, dep, tp: float) -> dict:
+    """Functions of the token count (array) -> Priced time of each token-only operator, x
+    layers. 'norm_rope_act' is split in its per-layer part (tokens) and the final norm."""
+    m, L = dep.model, dep.model.num_layers
+    act, kvb, wb = 2.0, dep.kv_bytes, dep.w_bytes
+    d = float(m.hidden_size)
+    kv = float(np.ceil(m.num_kv_heads / tp))
+    hd = float(m.head_dim)
+    ffn = m.intermediate_size * (m.experts_per_token if m.is_moe else 1) / tp
+    mm_rate = kp.hw.peak_flops(dep.compute_dtype) * dep.profile.matmul
+    out = {}
+    has_gemm = kp.curves.gemm_ratio_by_size != ()
+    for name, k, n in layer_gemm_shapes(m, tp) if has_gemm else []:
+        if m.is_moe and name.startswith("mlp"):
+            continue
+
+        def gemm(x, name=name, k=k, n=n):
+            p = kp.gemm(name, x, k, n, wb)
+            return Priced(L * np.maximum(p.time_s, 2.0 * x * k * n / mm_rate), p.notices)
+
+        out[name] = gemm
+    vocab = m.vocab_size / tp
+
+    def lm_head(x):
+        p = kp.gemm("lm_head", x, d, vocab, act)
+        return Priced(np.maximum(p.time_s, 2.0 * x * d * vocab / mm_rate), p.notices)
+
+    def norms(x):
+        parts = (
+            kp.eltwise("rmsnorm", 2 * x * d * act, d),
+            kp.eltwise("kernel", 3 * x * d * act),
+            kp.eltwise("kernel", 2.5 * x * ffn * act),
+            kp.eltwise("kernel", 2 * x * kv * hd * kvb),
+        )
+        return Priced(L * sum(2 * p.time_s for p in parts), notices_of(*parts))
+
+    def final_norm(x):
+        return kp.eltwise("rmsnorm", 2 * x * d * act, d)
+
+    if has_gemm:
+        out["lm_head"] = lm_head
+    if "rmsnorm" in kp.curves.eltwise:  # a table without norms: the roofline prices them
+        out.update(norms=norms, final_norm=final_norm)
+    return out
+
+
+_CACHE: dict = {}
+
+
+def _tabulated(kp: KernelPricing, dep, tp: float):
+    """Token-only operator times on GRID for one deployment (memoized per table, GPU, model,
+    TP degree, dtypes and sustained matmul rate)."""
+    key = (
+        kp.curves.table.path,
+        dep.gpu.model_dump_json(),
+        dep.model,
+        tp,
+        dep.weight_dtype,
+        dep.kv_dtype,
+        dep.profile.matmul,
+    )
+    if key in _CACHE:
+        return _CACHE[key]
+    if len(_CACHE) > 64:
+        _CACHE.clear()
+    x = np.exp(GRID)
+    tab = {}
+    for name, fn in _token_kernels(kp, dep, tp).items():
+        t = fn(x).time_s  # the grid spans far beyond any table: its clamps are not the sweep's
+        tab[name] = (t[:-1], np.diff(t))  # value at node i and slope to node i+1
+    _CACHE[key] = tab
+    return tab
+
+
+def _nodes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Index of the grid node at or below log x (clipped to the grid) and the fraction."""
+    u = np.clip((np.log(np.maximum(x, 1.0)) - GRID[0]) / STEP, 0.0, len(GRID) - 1 - 1e-9)
+    i = u.astype(np.intp)
+    return i, u - i
+
+
+def _lookup(entry, nodes) -> np.ndarray:
+    (value, slope), (i, f) = entry, nodes
+    return value[i] + f * slope[i]
+
+
+def _attention(kp: KernelPricing, dep, shape, tp: float) -> Priced:
+    m, L = dep.model, dep.model.num_layers
+    b, q = shape.batch, shape.new_tokens
+    h, hd = m.num_heads / tp, float(m.head_dim)
+    kv = float(np.ceil(m.num_kv_heads / tp))
+    c_att = np.minimum(shape.cached, shape.kv_budget)
+    if np.max(q) <= DECODE_MAX_TOKENS:
+        p = kp.attn_decode(b, c_att + q, h, kv, hd, dep.kv_bytes)
+        return Priced(L * p.time_s, p.notices)
+    attn_rate = kp.hw.peak_flops("bf16") * dep.profile.attention
+    f = 4.0 * b * q * (c_att + q / 2.0) * h * hd
+    by = 2.0 * b * (2 * q * h + 2 * (c_att + q) * kv) * hd
+    pre = kp.attn_prefill(f, by, h, kv, hd)
+    t = np.maximum(pre.time_s, f / attn_rate)
+    if np.min(q) <= DECODE_MAX_TOKENS:
+        dec = kp.attn_decode(b, c_att + q, h, kv, hd, dep.kv_bytes)
+        t = np.where(q <= DECODE_MAX_TOKENS, dec.time_s, t)
+        return Priced(L * t, notices_of(pre, dec))
+    return Priced(L * t, pre.notices)
+
+
+def _pass_scalar_tp(kp: KernelPricing, dep, shape, ops, tp: float) -> TablePass:
+    """Per-op times (x layers) of a pass with one TP degree; None: not priced by the table."""
+    tab = _tabulated(kp, dep, tp)
+    tokens = shape.batch * shape.new_tokens
+    sampled = shape.batch * shape.logits_per_seq
+    lt, ls = _nodes(tokens), _nodes(sampled)
+    # notices: the exact kernels at the sweep's extremes
+    span = np.array([tokens.min(), tokens.max()]) if tokens.size else np.ones(1)
+    ends = np.array([sampled.min(), sampled.max()])
+    priced = [
+        fn(ends if name in ("lm_head", "final_norm") else span)
+        for name, fn in _token_kernels(kp, dep, tp).items()
+    ]
+    out: list[np.ndarray | None] = []
+    for op in ops:
+        if op.name == "lm_head" and "lm_head" in tab:
+            out.append(_lookup(tab["lm_head"], ls))
+        elif op.name in tab:
+            out.append(_lookup(tab[op.name], lt))
+        elif op.name == "attention" and kp.curves.attn_decode and kp.curves.attn_prefill:
+            p = _attention(kp, dep, shape, tp)
+            priced.append(p)
+            out.append(p.time_s)
+        elif op.name == "norm_rope_act" and "norms" in tab:
+            out.append(_lookup(tab["norms"], lt) + _lookup(tab["final_norm"], ls))
+        elif op.kind == "matmul" and kp.curves.gemm:  # MoE router and experts: by size, ratio
+            L, wb, d = dep.model.num_layers, dep.w_bytes, float(dep.model.hidden_size)
+            per_layer_w = float(np.max(op.weight_bytes)) / (L * wb)
+            rows = np.maximum(np.asarray(op.rows, float) + 0 * tokens, 1.0)
+            p = kp.gemm(op.name, rows, d, per_layer_w / d, wb)
+            priced.append(p)
+            out.append(L * p.time_s)
+        else:
+            out.append(None)
+    return TablePass(out, notices_of(*priced))
+
+
+def price_pass(kp: KernelPricing, dep, shape, ops) -> TablePass:
+    """Per-op table times and notices of a pass (the table's label first); TP degrees that
+    differ across the sweep are priced group by group (a handful of distinct values)."""
+    tp = shape.tp
+    if tp.size == 0 or tp.min() == tp.max():
+        one = _pass_scalar_tp(kp, dep, shape, ops, float(tp.flat[0]) if tp.size else 1.0)
+        return TablePass(one.times, (kp.label, *one.notices))
+    out: list[np.ndarray | None] = [np.zeros_like(tp) for _ in ops]
+    notices: list[str] = [kp.label]
+    for value in np.unique(tp):
+        mask = tp == value
+        sub = type(shape)(*(np.asarray(a)[mask] for a in vars(shape).values()))
+        sub_ops = forward_ops(dep.model, sub, dep.w_bytes, dep.kv_bytes)
+        group = _pass_scalar_tp(kp, dep, sub, sub_ops, float(value))
+        notices += group.notices
+        for i, t in enumerate(group.times):
+            if t is None:
+                out[i] = None
+            elif out[i] is not None:
+                out[i][mask] = t
+    return TablePass(out, tuple(dict.fromkeys(notices)))
