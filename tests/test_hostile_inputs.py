@@ -429,6 +429,20 @@ CASES = [
     error("capacity", "--qps", "1", "--report", "{tmp}/r.pdf", says="pdf"),
     error("profile", *PROFILE, "--out", "{tmp}/good.csv/p.csv", says="p.csv"),  # under a file
     error("profile", *PROFILE, "--out", "{tmp}", says="directory"),
+    error("profile", *PROFILE, "--out", "{tmp}/p.csv", "--threads", "100000", says="--threads"),
+    error("profile", *PROFILE, "--out", "{tmp}/p.csv", "--threads", "4096", says="cores"),
+    error("profile", *PROFILE, "--out", "{tmp}/p.csv", "--prompt-len", "100k", says="context"),
+    error(
+        "calibrate", "--table", "specprefill_70b_baseline", "--out", "/proc/x.yaml", says="/proc"
+    ),
+    error("calibrate", "--table", "specprefill_70b_baseline", "--out", "/dev/full", says="regular"),
+    error("validate", "--table", "", says="--table: empty value"),
+    error("capacity", "--qps", "1", "--gpus", "", says="--gpus: empty value"),
+    error("predict", "--batch", "8,8", says="repeats"),
+    error("predict", "--mode", "fast", says="roofline or additive"),
+    runs("predict", "--mode", "ROOFLINE"),
+    runs("predict", "--weight-dtype", "FP8"),
+    runs("list", "GPUS"),
 ]
 
 
