@@ -82,9 +82,10 @@ def explorer(cfg: dict, batch: int, prompt_len: int, output_len: int) -> dict:
 
 
 # --- page 5: validation ----------------------------------------------------------------------
-def _scores_frames(result: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
+def _validation_view(result) -> dict:
+    """validate_tables' result as the page shows it: score and point frames, OOM checks."""
     tables, points = [], []
-    for s in result["scores"]:
+    for s in result.scores:
         table, _, quantity = s.name.partition("/")
         tables.append(
             {
@@ -110,7 +111,8 @@ def _scores_frames(result: dict) -> tuple[pd.DataFrame, pd.DataFrame]:
                     "profile": s.profile,
                 }
             )
-    return pd.DataFrame(tables), pd.DataFrame(points)
+    checks = [c.as_dict() for c in result.memory_checks]
+    return {"tables": pd.DataFrame(tables), "points": pd.DataFrame(points), "memory_checks": checks}
 
 
 def published_validation(profile: str = "auto") -> dict:
@@ -119,8 +121,7 @@ def published_validation(profile: str = "auto") -> dict:
     from perfmodel.accuracy.validate import validate_tables
 
     result = validate_tables(published_tables(), None if profile == "auto" else profile)
-    tables, points = _scores_frames(result)
-    return {"tables": tables, "points": points, "memory_checks": result["memory_checks"]}
+    return _validation_view(result)
 
 
 def uploaded_validation(data: bytes, filename: str, profile: str = "auto") -> dict:
@@ -144,9 +145,7 @@ def uploaded_validation(data: bytes, filename: str, profile: str = "auto") -> di
                 f"{filename}: no rows with status ok and a measured ttft_s or tpot_s"
             )
         result = validate_tables([table], _profile_arg(profile))
-    tables, points = _scores_frames(result)
-    out = {"tables": tables, "points": points, "memory_checks": result["memory_checks"]}
-    return {**out, "notes": list(table.notes)}  # rows dropped, and why
+    return {**_validation_view(result), "notes": list(table.notes)}  # rows dropped, and why
 
 
 def _profile_arg(profile: str) -> str | None:

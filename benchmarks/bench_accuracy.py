@@ -3,7 +3,7 @@
     python benchmarks/bench_accuracy.py [--rows 400000] [--keep DIR]
 
 The CSV is SYNTHETIC: every row's ttft_s and tpot_s are perfmodel's own prediction (profile
-`vllm-h100`, the deployment of the row) times log-normal noise (sigma 5%), with
+`vllm-0.6.3-h100`, the deployment of the row) times log-normal noise (sigma 5%), with
 runner = 'synthetic-benchmark'. It exercises the code path of a long profiler sweep and says
 nothing about accuracy; it is written to a temporary directory and never committed as a
 measurement. Prints rows, file size, and seconds for validate and calibrate, each run once
@@ -47,7 +47,7 @@ def synthetic_csv(path: Path, rows: int, seed: int = 0) -> None:
     tpot = np.empty(rows)
     for k, (model, gpu, n) in enumerate(DEPLOYMENTS):
         sel = which == k
-        dep = make_deployment(model, gpu, n, profile="vllm-h100")
+        dep = make_deployment(model, gpu, n, profile="vllm-0.6.3-h100")
         ttft[sel] = prefill_time(dep, batch[sel], prompt[sel])
         tpot[sel] = decode_step_time(dep, batch[sel], mean_decode_context(prompt[sel], output[sel]))
     noise = rng.lognormal(0.0, 0.05, (2, rows))

@@ -40,7 +40,7 @@ def test_grouped_prediction_equals_per_row_and_runs_once_per_group(tmp_path, mon
     monkeypatch.setattr(inference, "prefill_time", counting)
     table = build_table(_sweep(tmp_path / "sweep.csv"))
     (ttft,) = [o for o in table.observations if o.quantity == "ttft_s"]
-    profile = load_profile("vllm-h100")
+    profile = load_profile("vllm-0.6.3-h100")
     grouped = ttft.predict(profile)
     assert len(calls) == 2  # one vectorized call per deployment
     assert sum(calls) <= 2 * 4 * 3  # distinct (batch, prompt) shapes only, not 600 rows
@@ -75,7 +75,7 @@ def test_fit_refuses_no_more_points_than_parameters(tmp_path):
     obs = [o for o in table.observations if o.quantity == "ttft_s"]
     params = ["efficiency.matmul", "efficiency.attention", "overhead.per_step_us"]
     with pytest.raises(PerfModelError, match="2 measured point.*3 parameter"):
-        fit_profile(obs, load_profile("vllm-h100"), params)
+        fit_profile(obs, load_profile("vllm-0.6.3-h100"), params)
 
 
 def test_unidentified_parameters_from_the_jacobian():

@@ -287,3 +287,25 @@ def test_expert_parallel_layouts_and_search():
     assert c.weight_dtype == "fp8-block"  # the checkpoint's format, never upcast
     # at 8 GPUs, EP (attention replicated, MLA latent KV split over attention groups) wins
     assert (c.num_gpus, c.ep) == (8, 8)
+
+
+def test_operator_tables_price_llama_blocks_only():
+    """A measured table's kernels are Llama blocks: MLA, windowed, shared-expert or sink
+    models fall back to the roofline with the profile's efficiencies, and say so."""
+    from dataclasses import replace
+
+    from perfmodel.core.inference import decode_step_time, table_notices
+    from perfmodel.specs.profile import load_profile
+
+    with_table = load_profile("torch-cudagraph-h100")
+    without = replace(with_table, optable="")
+
+    def step(model, profile):
+        dep = make_deployment(model, "h100", profile=profile)
+        return float(decode_step_time(dep, 4, 1024)), dep
+
+    t_table, dep = step("gpt-oss-20b", with_table)
+    assert t_table == step("gpt-oss-20b", without)[0]  # the table is not used
+    notes = table_notices(dep, 4, 1024, 64)
+    assert len(notes) == 1 and "priced by roofline" in notes[0] and "sliding" in notes[0]
+    assert step("8b", with_table)[0] != step("8b", without)[0]  # a Llama block: table used

@@ -37,7 +37,7 @@ def cv():
 
 @pytest.fixture(scope="module")
 def misses(report, cv):
-    return misses_vs_targets(report["scores"], cv)
+    return misses_vs_targets(report.scores, cv)
 
 
 def test_published_tables_meet_the_stated_targets_or_are_known_misses(misses):
@@ -56,46 +56,46 @@ def test_every_known_miss_still_misses(misses):
 
 
 def test_each_table_score_is_checked_against_its_quantity_target(report):
-    by_name = {s.name: s for s in report["scores"]}
-    assert {s.quantity for s in report["scores"]} == set(TABLE_MAPE)
+    by_name = {s.name: s for s in report.scores}
+    assert {s.quantity for s in report.scores} == set(TABLE_MAPE)
     for name, s in by_name.items():
         v = table_verdict(s)
-        assert v["target_mape"] == TABLE_MAPE[s.quantity]
-        assert v["meets_target"] == (s.mape <= TABLE_MAPE[s.quantity]), name
-        assert v["rows_over_row_target"] == [
+        assert v.target_mape == TABLE_MAPE[s.quantity]
+        assert v.meets_target == (s.mape <= TABLE_MAPE[s.quantity]), name
+        assert v.rows_over_row_target == [
             line for line, a in zip(s.lines, s.ape, strict=True) if a > ROW_APE
         ]
     # the published rows carry their source line, so a row miss names its row
-    assert all(len(s.lines) == s.rows for s in report["scores"])
+    assert all(len(s.lines) == s.rows for s in report.scores)
 
 
 def test_an_unlisted_miss_is_reported_and_a_cured_one_is_flagged(report, cv):
     """The check can fail both ways: with an empty list every current miss is unlisted; an
     entry on a row that meets its target is reported as no longer missing."""
-    empty = misses_vs_targets(report["scores"], cv, misses=[])
+    empty = misses_vs_targets(report.scores, cv, misses=[])
     listed = {m.key for m in load_known_misses()}
     assert {
         (m["table"], m["quantity"], m["scope"], m["line"]) for m in empty["unlisted_misses"]
     } == (listed)
-    s = next(s for s in report["scores"] if s.name == "specprefill_70b_baseline/ttft_s")
+    s = next(s for s in report.scores if s.name == "specprefill_70b_baseline/ttft_s")
     cured = KnownMiss(s.table, s.quantity, "row", s.lines[0], "test entry")
-    out = misses_vs_targets(report["scores"], cv, misses=[cured])["known_misses"][0]
+    out = misses_vs_targets(report.scores, cv, misses=[cured])["known_misses"][0]
     assert out["value"] == pytest.approx(s.ape[0]) and out["misses"] is False
 
 
 def test_leave_one_table_out_holds_out_every_fitted_table(report, cv):
     """Each fitted table and quantity is held out once; their bound (LOTO MAPE) is checked
     with the others in the test above."""
-    fitted = {s.name for s in report["scores"] if s.fit}
-    assert {r["held_out"] for r in cv} == fitted and len(cv) == len(fitted) >= 6
-    assert sum(r["mape"] > LEAVE_ONE_TABLE_OUT_MAPE for r in cv) == sum(
+    fitted = {s.name for s in report.scores if s.fit}
+    assert {r.held_out for r in cv} == fitted and len(cv) == len(fitted) >= 6
+    assert sum(r.mape > LEAVE_ONE_TABLE_OUT_MAPE for r in cv) == sum(
         m.scope == "leave-one-table-out" for m in load_known_misses()
     )
 
 
 def test_published_oom_row_predicted_oom(report):
-    checks = report["memory_checks"]
-    assert checks and all(c["agrees"] for c in checks)
+    checks = report.memory_checks
+    assert checks and all(c.agrees and not c.predicted_fits for c in checks)
 
 
 @pytest.mark.parametrize(

@@ -117,7 +117,7 @@ def test_reports(tmp_path):
     text = html_path.read_text()
     assert text.count('class="plotly-graph-div"') >= 2
     assert text.count("plotly.js v") <= 1 or text.count('<script type="text/javascript">/**') <= 1
-    assert "modeled" in text and "vllm-h100" in text
+    assert "modeled" in text and "vllm-0.24.0-h100" in text
     rows = [line for line in md_path.read_text().splitlines() if line.startswith("|")]
     assert len(rows) >= 3
     counts = {len(line.strip("|").split(" | ")) for line in rows if not line.startswith("|---")}

@@ -15,6 +15,7 @@ from perfmodel.core.inference import decode_step_time, pass_breakdown, pass_time
 from perfmodel.core.memory import memory_report, weight_bytes_per_gpu
 from perfmodel.core.ops import forward_ops, make_shape
 from perfmodel.specs.models import ModelSpec, load_model
+from perfmodel.specs.profile import load_profile
 from tests.conftest import assert_one_line_error, run_cli
 
 TINY = ModelSpec(
@@ -168,17 +169,35 @@ def test_more_gpus_never_increase_memory_per_gpu(batch, prompt, model):
 def test_predict_api_broadcasts_and_records_basis():
     frame = predict("8b", "h100", 1, batch=np.array([1, 8, 64]), prompt_len=2048, output_len=128)
     assert len(frame) == 3
-    assert (frame["profile"] == "vllm-h100").all()
+    assert (frame["profile"] == "vllm-0.24.0-h100").all()  # newest vLLM with H100 tables
     assert frame["ttft_s"].is_monotonic_increasing
     ideal = predict("8b", "h100", 1, batch=1, prompt_len=2048, output_len=128, profile="ideal")
     assert ideal["profile"].iloc[0] == "ideal"
     assert ideal["ttft_s"].iloc[0] < frame["ttft_s"].iloc[0]
 
 
-def test_profile_reuse_is_stated_for_gpu_without_fit():
-    dep = make_deployment("8b", "a100", 1)
-    assert dep.profile.name == "vllm-h100"
-    assert "reused" in dep.profile.note and "a100-80gb" in dep.profile.note
+def test_default_profile_per_gpu_is_the_newest_vllm_with_tables_for_it():
+    """A GPU's default: the newest vLLM profile with a measured table for it; else the
+    nearest measured GPU of the same architecture family (transferred, said so); else the
+    newest vLLM profile without a table (efficiencies reused, said so)."""
+    expect = {
+        "h100": ("vllm-0.24.0-h100", ""),
+        "h200": ("vllm-0.24.0-h200", ""),
+        "a100": ("vllm-0.14.0-a100", ""),
+        "l40s": ("vllm-0.24.0-l40s", ""),
+        "b200": ("vllm-0.24.0-b200", ""),
+        "a100-40gb": ("vllm-0.14.0-a100", "transferred"),
+        "h100-pcie": ("vllm-0.24.0-h100", "transferred"),
+        "rtx4090": ("vllm-0.24.0-l40s", "transferred"),
+        "mi300x": ("vllm-0.6.3-h100", "reused"),
+    }
+    for gpu, (name, note) in expect.items():
+        dep = make_deployment("8b", gpu, 1)
+        assert dep.profile.name == name, gpu
+        assert (note in dep.profile.note) if note else dep.profile.note == "", gpu
+    assert "a100-80gb, same ampere family" in make_deployment("8b", "a100-40gb", 1).profile.note
+    assert load_profile("vllm-h100").name == "vllm-0.24.0-h100"  # <framework>-<gpu>: newest
+    assert load_profile("vllm-0.6.3-h100").framework_version == "0.6.3"
 
 
 def test_cli_predict_json_contract():

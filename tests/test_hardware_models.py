@@ -5,6 +5,7 @@ Data files are located through the package (perfmodel.paths), never through the 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -85,7 +86,7 @@ def test_every_gpu_yaml_loads_with_sources(name):
     for field in SOURCED_FIELDS:
         assert spec.sources.get(field, "").strip(), f"{name}: no source for '{field}'"
     # Every source key names a real field, so a typo cannot hide a missing source.
-    assert set(spec.sources) <= set(HardwareSpec.model_fields)
+    assert set(spec.sources) <= {f.name for f in dataclasses.fields(HardwareSpec)}
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED_GPUS - {"cpu-generic"}))
@@ -214,6 +215,40 @@ def test_node_data_is_complete_and_sourced(tmp_path, drop, match):
     path.write_text(yaml.safe_dump(data))
     with pytest.raises(PerfModelError, match=match):
         load_gpu(str(path))
+
+
+@pytest.mark.parametrize(
+    ("change", "field", "says"),
+    [
+        ({"memory_bytes": 1}, "memory_bytes", "unknown field"),
+        ({"tdp_w": True}, "tdp_w", "must be a number"),
+        ({"tdp_w": "lots"}, "tdp_w", "must be a number"),
+        ({"price_per_gpu_hour_usd": 0}, "price_per_gpu_hour_usd", "> 0"),
+        ({"link_latency_us": -1}, "link_latency_us", ">= 0"),
+        ({"max_gpus_per_node": 2.5}, "max_gpus_per_node", "whole number"),
+        ({"aliases": ["h1", 4090]}, "aliases", "list of names"),
+        ({"peak_tflops": {"fp8": 10}}, "peak_tflops", "bf16 peak is required"),
+        ({"peak_tflops": {"bf16": 1, "fp7": 2}}, "peak_tflops", "unknown dtype"),
+        ({"name": 7}, "name", "must be text"),
+    ],
+)
+def test_each_invalid_gpu_field_is_named_with_what_is_accepted(tmp_path, change, field, says):
+    data = yaml.safe_load((HARDWARE_DIR / "h100-sxm.yaml").read_text())
+    data.update(change)
+    path = tmp_path / "bad.yaml"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(PerfModelError) as info:
+        load_gpu(str(path))
+    assert str(info.value).startswith(f"{path}: field '{field}': ")
+    assert says in str(info.value)
+
+
+def test_gpu_yaml_numbers_become_floats_and_counts_ints():
+    spec = load_gpu("h100-sxm")  # the YAML writes tdp_w: 700 and max_gpus_per_node: 8
+    assert type(spec.tdp_w) is float and spec.tdp_w == 700.0
+    assert type(spec.link_bandwidth_gbps) is float
+    assert type(spec.max_gpus_per_node) is int and spec.max_gpus_per_node == 8
+    assert all(type(v) is float for v in spec.peak_tflops.values())
 
 
 # --- models --------------------------------------------------------------------------------

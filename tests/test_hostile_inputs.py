@@ -130,7 +130,7 @@ MIXTRAL = json.loads(
     (CONFIG_DIR / "Mixtral-8x7B" / "config.json").read_text()  # a MoE config to break
 )
 GPU_YAML = (Path(__file__).resolve().parent.parent / "hardware_specs" / "h100-sxm.yaml").read_text()
-PROFILE_YAML = (CONFIG_DIR.parent / "profiles" / "vllm-h100.yaml").read_text()
+PROFILE_YAML = (CONFIG_DIR.parent / "profiles" / "vllm-0.6.3-h100.yaml").read_text()
 FILES.update(
     {
         # encodings: what Windows PowerShell and Excel write
@@ -402,7 +402,9 @@ CASES = [
     error("predict", "--gpu", "{tmp}/gpu_inf_bw.yaml", says="hbm_bandwidth_tbps"),
     error("predict", "--gpu", "{tmp}/gpu_old_schema.yaml", says="field 'max_gpus_per_node'"),
     error("predict", "--profile", "hardware_specs/h100-sxm.yaml", says="pass it as --gpu"),
-    error("predict", "--gpu", "perfmodel/profiles/vllm-h100.yaml", says="pass it as --profile"),
+    error(
+        "predict", "--gpu", "perfmodel/profiles/vllm-0.6.3-h100.yaml", says="pass it as --profile"
+    ),
     error("capacity", "--qps", "1e-9", says="below 0.001"),
     error("capacity", "--qps", "1e300", says="above 1e+06"),
     error("capacity", "--qps", "1", "--prices", "h100=3,h100-sxm=4", says="priced twice"),
@@ -461,7 +463,10 @@ def tmp(tmp_path_factory) -> Path:
 
 
 def test_corpus_is_large_and_covers_every_command():
+    from perfmodel.cli.main import load_commands
     from perfmodel.cli.typer_app import app
+
+    load_commands()
 
     commands = {c.name or c.callback.__name__ for c in app.registered_commands}
     covered = {case.values[0][0] for case in CASES}
@@ -577,12 +582,13 @@ EXTREMES = [
 
 def _command_options() -> list[tuple[str, str]]:
     """(command, option) for every value-taking option of every fuzzed command."""
-    import typer
+    from typer.main import get_group
 
-    import perfmodel.cli.main  # noqa: F401 (registers every command)
+    from perfmodel.cli.main import load_commands
     from perfmodel.cli.typer_app import app
 
-    group = typer.main.get_command(app)
+    load_commands()  # every command module (a run loads only the one it names)
+    group = get_group(app)
     pairs = []
     for name, command in sorted(group.commands.items()):
         if name not in BASE:

@@ -86,7 +86,7 @@ def test_small_prefill_of_the_1b_is_host_bound_and_the_rest_within_5_percent():
 
 def test_validate_reports_the_remeasurement_and_the_held_out_model():
     rows = measured_report(loo=False)
-    samples = {(r["table"], r["quantity"]): r["sample"] for r in rows}
+    samples = {(r.table, r.quantity): r.sample for r in rows}
     assert samples[("h100_torch_cudagraph_profiler", "tpot_s")] == "re-measured (not fitted)"
     assert samples[("h100_torch_cudagraph_qwen2.5-7b", "tpot_s")] == (
         "held-out model (never fitted)"
@@ -97,27 +97,26 @@ def test_held_out_qwen_within_the_leave_one_out_bound():
     """Qwen2.5-7B was never fitted on (nor its end-to-end points used anywhere): its error is
     the model's generalization error. Bound: the issue's leave-one-table-out target (10%
     MAPE), applied per quantity, and no point off by more than 20%."""
-    rows = [
-        r for r in measured_report(loo=False) if r["table"] == "h100_torch_cudagraph_qwen2.5-7b"
-    ]
-    assert {r["quantity"] for r in rows} == {"ttft_s", "tpot_s"}
+    rows = [r for r in measured_report(loo=False) if r.table == "h100_torch_cudagraph_qwen2.5-7b"]
+    assert {r.quantity for r in rows} == {"ttft_s", "tpot_s"}
     for r in rows:
-        assert r["rows"] >= 18
-        assert r["mape"] <= LEAVE_ONE_TABLE_OUT_MAPE, r
-        assert r["max_ape"] <= 0.20, r
+        assert r.rows >= 18
+        assert r.mape <= LEAVE_ONE_TABLE_OUT_MAPE, r
+        assert r.max_ape <= 0.20, r
 
 
-def test_held_out_gpu_h200_within_the_leave_one_out_bound():
-    """The H200 run (validation/measurements/profiler_h200_2026-11-26) was never fitted on: the
-    H100 operator table transfers by the peak-bandwidth and compute ratios. Same bound as the
-    held-out model: 10% MAPE per quantity, no point off by more than 20%."""
-    rows = [r for r in measured_report(loo=False) if r["table"] == "h200_torch_cudagraph_profiler"]
-    assert {r["quantity"] for r in rows} == {"ttft_s", "tpot_s"}
+def test_h200_run_with_its_own_table_within_the_leave_one_out_bound():
+    """The H200 run (validation/measurements/profiler_h200_2026-11-26), priced by
+    torch-cudagraph-h200: its own kernel table (shipped, so in-sample for the kernels) and the
+    H100's overheads (not refitted). Same bound as the held-out model: 10% MAPE per quantity,
+    no point off by more than 20%."""
+    rows = [r for r in measured_report(loo=False) if r.table == "h200_torch_cudagraph_profiler"]
+    assert {r.quantity for r in rows} == {"ttft_s", "tpot_s"}
     for r in rows:
-        assert r["sample"] == "held-out GPU (never fitted)"
-        assert r["rows"] >= 30
-        assert r["mape"] <= LEAVE_ONE_TABLE_OUT_MAPE, r
-        assert r["max_ape"] <= 0.20, r
+        assert r.sample == "in-sample (H200 kernel table shipped; overheads not fitted on it)"
+        assert r.rows >= 30
+        assert r.mape <= LEAVE_ONE_TABLE_OUT_MAPE, r
+        assert r.max_ape <= 0.20, r
 
 
 def test_transferred_kernels_keep_their_launch_floor():
@@ -131,7 +130,8 @@ def test_transferred_kernels_keep_their_launch_floor():
     h200 = kernel_pricing(curves, load_gpu("h200"))
     tiny = np.array([64.0])  # bytes: far below any measured size, at the floor
     floor = float(np.exp(h100.curves.eltwise["kernel"][0].y.min()))  # smallest measured time
-    assert h200.eltwise("kernel", tiny).time_s[0] == pytest.approx(floor)
+    assert h200.eltwise("kernel", tiny).time_s[0] >= floor
+    assert h200.eltwise("kernel", tiny).time_s[0] == h100.eltwise("kernel", tiny).time_s[0]
     assert h200.eltwise("kernel", tiny).time_s[0] >= 0.9 * h100.eltwise("kernel", tiny).time_s[0]
     big = np.array([4e9])  # bandwidth-bound: scales by the bandwidth ratio
     ratio = h100.eltwise("kernel", big).time_s[0] / h200.eltwise("kernel", big).time_s[0]
@@ -187,9 +187,9 @@ def test_operator_tables_transfer_to_the_held_out_h200():
     from perfmodel.accuracy.measured import transfer_report
 
     rows = transfer_report()
-    classes = {r["op"] for r in rows}
+    classes = {r.op for r in rows}
     assert {"gemm (M <= 64)", "gemm (M >= 128)", "attn_decode", "attn_prefill"} <= classes
     assert {"rmsnorm", "silu_mul"} <= classes
     for r in rows:
-        assert r["sample"] == "held-out GPU (h200, transferred)"
-        assert r["mape"] <= 0.10, r
+        assert r.sample == "h200 transferred (in-sample: fits the transfer latencies)"
+        assert r.mape <= 0.10, r

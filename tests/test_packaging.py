@@ -18,7 +18,7 @@ from perfmodel.specs.profile import load_profile
 assert '{site}' in str(p.PACKAGE_DIR), p.PACKAGE_DIR
 assert load_gpu('h100').name == 'h100-sxm'
 assert load_model('405b').num_layers == 126
-assert load_profile('vllm-h100').framework == 'vllm'
+assert load_profile('vllm-h100').framework_version == '0.24.0'
 assert len(published_tables()) >= 7
 from perfmodel.specs.optables import OPTABLE_DIR, load_optable
 assert load_optable('h100-sxm__vllm-0.24.0').provenance['license'] == 'Apache-2.0'

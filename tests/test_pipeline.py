@@ -120,7 +120,7 @@ def test_prefill_and_decode_assemble_stage_times_micro_batches_and_transfers():
 def _with_inter_node(dep, **update):
     from dataclasses import replace
 
-    return replace(dep, gpu=dep.gpu.model_copy(update=update))
+    return replace(dep, gpu=replace(dep.gpu, **update))
 
 
 def test_inter_node_transfer_uses_the_inter_node_link():

@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from perfmodel.cli.main import main
-from perfmodel.planners.capacity.plan import CapacityOption, CapacityPlan, rank_key
+from perfmodel.planners.capacity.plan import CapacityPlan, rank_key
+from perfmodel.planners.capacity.records import FeasibleCapacity, InfeasibleCapacity
 from perfmodel.planners.critical import from_raw
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -79,12 +80,14 @@ def test_speculative_decoding_without_gain_is_not_recommended(capsys):
 
 
 # --- 2. capacity ranks after every adjustment and says why --------------------------------
-def _opt(gpu, meets, cost, ttft, tpot=0.02, why=None) -> CapacityOption:
-    return CapacityOption(
+def _opt(gpu, meets, cost, ttft, tpot=0.02, why=None) -> FeasibleCapacity:
+    return FeasibleCapacity(
         gpu, False, meets, "p", weight_dtype="fp8", kv_dtype="fp8", tp=8, pp=1,
         gpus_per_node=8, nodes=int(cost) // 8, replicas=int(cost // 8), gpus_needed=int(cost),
         batch=16, price_per_gpu_hour=1.0, cost_per_hour=float(cost), cost_per_mtok=1.0,
-        ttft_s=ttft, tpot_s=tpot, index=0, why=why,
+        ttft_s=ttft, tpot_s=tpot, utilization=0.5, qps_per_replica_max=1.0,
+        binding_constraint="TTFT SLO", prefill_s=0.1, decode_step_s=0.01, speculation=None,
+        index=0, why=why,
     )  # fmt: skip
 
 
@@ -93,9 +96,13 @@ def test_rank_key_by_hand():
     # $24/h come after
     a, b = _opt("a", True, 16, 1.5), _opt("b", True, 16, 1.2)
     c, d = _opt("c", False, 8, 0.5), _opt("d", True, 24, 0.4)
-    assert sorted([a, b, c, d], key=rank_key) == [b, a, d, c]
-    plan = CapacityPlan("m", None, 2.0, 0.05, [a, c, d, b], {}, [], "p")
-    assert [o.gpu for o in plan.ranked()] == ["b", "a", "d", "c"]
+    e = InfeasibleCapacity("e", False, "p", "nothing fits")
+    assert sorted([a, e, b, c, d], key=rank_key) == [b, a, d, c, e]
+    plan = CapacityPlan("m", None, 2.0, 0.05, [a, c, e, d, b], {}, [], "p")
+    assert [o.gpu for o in plan.ranked()] == ["b", "a", "d", "c", "e"]
+    infeasible = e.as_dict()
+    assert infeasible["meets_slo"] is False and infeasible["reason"] == "nothing fits"
+    assert infeasible["cost_per_hour"] is None and infeasible["gpus_needed"] is None
     assert plan.why().startswith("b wins: $16.00/h")
     assert "ties on cost with a, lower TTFT p90 (1.2 s vs 1.5 s)" in plan.why()
 

@@ -300,7 +300,7 @@ def test_critical_length_lower_on_h100_without_fixed_overheads(draft, a):
     assert _crit("h100", draft, a, "ideal") < _crit("a100", draft, a, "ideal")
 
 
-# The shipped torch profile takes its matmul/attention efficiencies from vllm-h100 (same GPU,
+# The shipped torch profile takes its matmul/attention efficiencies from vllm-0.6.3-h100 (same GPU,
 # same kernels); with them, verification of gamma+1 tokens is relatively dearer on A100
 # (half the FLOP/byte ratio), so the critical length is lower on H100, as published.
 @pytest.mark.parametrize("draft,a", [("self", 0.8), ("1b", 0.7)])

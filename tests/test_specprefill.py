@@ -38,13 +38,13 @@ KNOWN = {(m.table, m.scope, m.line) for m in load_known_misses() if m.quantity =
 
 @pytest.fixture(scope="module")
 def d70():
-    t = make_deployment("70b", "h100", 8, profile="vllm-h100")
+    t = make_deployment("70b", "h100", 8, profile="vllm-0.6.3-h100")
     return t, t.with_model("8b")
 
 
 @pytest.fixture(scope="module")
 def d8():
-    t = make_deployment("8b", "h100", 1, profile="vllm-h100")
+    t = make_deployment("8b", "h100", 1, profile="vllm-0.6.3-h100")
     return t, t.with_model("1b")
 
 
@@ -59,7 +59,7 @@ def _rows(name):
 def test_published_rows_reproduced(name):
     rows = _rows(name)
     r0 = rows[0]
-    target = make_deployment(r0["model"], "h100", int(r0["num_gpus"]), profile="vllm-h100")
+    target = make_deployment(r0["model"], "h100", int(r0["num_gpus"]), profile="vllm-0.6.3-h100")
     b = np.array([float(r["batch_size"]) for r in rows])
     L = np.array([float(r["prompt_len"]) for r in rows])
     measured = np.array([float(r["ttft_s"]) for r in rows])
@@ -178,7 +178,7 @@ def test_qps_model_matches_definition(d70):
 
 def test_separate_speculator_pipelines(d70):
     t, _ = d70
-    s4 = make_deployment("8b", "h100", 4, profile="vllm-h100")
+    s4 = make_deployment("8b", "h100", 4, profile="vllm-0.6.3-h100")
     shared = plan_specprefill(t, t.with_model("8b"), 8, 65536, [0.3], slo_ttft_s=60.0)
     apart = plan_specprefill(t, s4, 8, 65536, [0.3], slo_ttft_s=60.0, colocated=False)
     assert apart.qps.pipelined and apart.qps.specprefill_gpus == 12
@@ -198,7 +198,7 @@ def test_bad_pairs():
 
 
 def test_405b_fp8_headline():
-    t = make_deployment("405b", "h100", 8, weight_dtype="fp8", profile="vllm-h100")
+    t = make_deployment("405b", "h100", 8, weight_dtype="fp8", profile="vllm-0.6.3-h100")
     s = replace(t.with_model("8b"), weight_dtype="bf16")
     sp = specprefill_times(t, s, 1, 131072, 0.1).speedup
     assert 9.0 < float(sp) < 10.5  # docstring: 9.5x

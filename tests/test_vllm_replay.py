@@ -217,3 +217,23 @@ def test_latency_file_is_one_batch_at_t0(tmp_path):
     assert row["quantity"] == "avg_latency_s" and row["error"] == pytest.approx(expected - 1)
     proc = run_cli("validate", "--measurements", str(path), "--gpu", "h100")
     assert proc.returncode == 2 and "--batch, --prompt-len and --output-len" in proc.stderr
+
+
+def test_per_token_overhead_is_fitted_only_over_a_span_of_batches():
+    """Little's law gives each file's mean decode batch (output tok/s x s per token); at one
+    batch a per-token and a per-step cost are one number, so per_token_us needs x4."""
+    from types import SimpleNamespace
+
+    from perfmodel.accuracy.vllm_setup import identified_parameters, mean_decode_batch
+
+    def case(tok_s, tpot_ms):
+        return SimpleNamespace(
+            result=SimpleNamespace(summary={"output_throughput": tok_s, "mean_tpot_ms": tpot_ms})
+        )
+
+    assert mean_decode_batch(case(100.0, 8.0).result) == pytest.approx(0.8)
+    light = [case(100.0, 8.0), case(200.0, 9.0)]  # batches 0.8 and 1.8
+    params, why = identified_parameters(light)
+    assert params == ("overhead.per_step_us",) and "0.8-1.8" in why
+    params, why = identified_parameters([*light, case(4000.0, 20.0)])  # batch 80
+    assert params == ("overhead.per_step_us", "overhead.per_token_us") and why == ""

@@ -9,7 +9,7 @@ Hardware facts measured on the same H100 (validation/measurements/reference_h100
 by all three: memory efficiency 0.83 (a GEMV probe streamed the 8B weights at 2.77 TB/s of
 the datasheet 3.35; a device copy moved 2.44 TB/s read+write: 1.0 is not reachable) and a
 3 us per-kernel floor (the smallest kernels of the operator table take 3-5 us inside a CUDA
-graph). Order: torch-cudagraph-h100, then magicdec-torch-h100, then vllm-h100.
+graph). Order: torch-cudagraph-h100, then magicdec-torch-h100, then vllm-0.6.3-h100.
 
 - torch-cudagraph-h100: plain PyTorch 2.11 on one H100 SXM (decode steps in one CUDA graph,
   eager prefill, SDPA), kernels priced by the measured operator table
@@ -27,7 +27,7 @@ graph). Order: torch-cudagraph-h100, then magicdec-torch-h100, then vllm-h100.
   table's best GEMMs at boost clock, 0.79: short decode steps do not throttle; causal SDPA
   0.6), as is the decode-attention bandwidth (0.92: the table's SDPA decode at 2.7-3.1 TB/s;
   left free it runs above what was measured).
-- vllm-h100: vLLM 0.6.3.post1 eager on H100 SXM, fitted on the SpecPrefill prefill tables
+- vllm-0.6.3-h100: vLLM 0.6.3.post1 eager on H100 SXM, fitted on the SpecPrefill prefill tables
   only (70B baseline, 70B SpecPrefill 50%, 8B batch-1 SpecPrefill 10%/50%). These see decode
   only through 8 look-ahead steps: left free, the decode-step overheads (per step, per
   token, all-reduce latency, speculative round) run to 0, so they are unidentified and
@@ -127,8 +127,9 @@ def fit_magicdec(torch_measured: Profile) -> Profile:
 
 
 VLLM_START = Profile(
-    name="vllm-h100",
+    name="vllm-0.6.3-h100",
     framework="vllm",
+    framework_version="0.6.3",
     gpus=("h100-sxm",),
     mode="additive",
     matmul=0.7,

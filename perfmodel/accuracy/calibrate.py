@@ -203,13 +203,17 @@ def provenance(result: FitResult, tables: list[str]) -> dict:
 
 
 def write_profile_yaml(profile: Profile, path) -> None:
+    """Write a fitted profile as YAML; a path that cannot be written is one error line."""
     import yaml
 
     text = yaml.safe_dump(profile.to_yaml_dict(), sort_keys=False, width=100)
-    with open(path, "w") as fh:
-        fh.write(f"# Efficiency profile '{profile.name}', written by perfmodel calibrate.\n")
-        fh.write("# efficiency: fractions of datasheet peak; overhead: microseconds.\n")
-        fh.write(text)
+    try:
+        with open(path, "w") as fh:
+            fh.write(f"# Efficiency profile '{profile.name}', written by perfmodel calibrate.\n")
+            fh.write("# efficiency: fractions of datasheet peak; overhead: microseconds.\n")
+            fh.write(text)
+    except OSError as exc:
+        raise PerfModelError(f"cannot write {path}: {exc.strerror}") from None
 
 
 __all__ = ["fit_profile", "FitResult", "provenance", "write_profile_yaml", "OVERHEAD_KEYS"]

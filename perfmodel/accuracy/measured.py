@@ -19,7 +19,7 @@ other configuration: the error the model makes on a shape that was never measure
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -38,14 +38,87 @@ def measured_tables() -> list[Table]:
     return [build_table(p) for p in sorted(MEASUREMENTS_DIR.glob("*.csv"))]
 
 
-def errors_summary(pred, measured) -> dict:
+@dataclass(frozen=True)
+class ErrorSummary:
+    """Relative errors e = predicted / measured - 1 over `rows` points: MAPE = mean |e|,
+    bias = mean e, max APE = max |e| (fractions)."""
+
+    rows: int
+    mape: float
+    bias: float
+    max_ape: float
+
+    def as_dict(self) -> dict:
+        return {"rows": self.rows, "mape": self.mape, "bias": self.bias, "max_ape": self.max_ape}
+
+
+class _Errors:
+    """The error figures of a record that holds an ErrorSummary as `errors`."""
+
+    errors: ErrorSummary
+
+    @property
+    def rows(self) -> int:
+        return self.errors.rows
+
+    @property
+    def mape(self) -> float:
+        return self.errors.mape
+
+    @property
+    def bias(self) -> float:
+        return self.errors.bias
+
+    @property
+    def max_ape(self) -> float:
+        return self.errors.max_ape
+
+
+@dataclass(frozen=True)
+class MeasuredScore(_Errors):
+    """One measured table and quantity under a profile; `sample` says whether the profile
+    was fitted on it (in-sample), a leave-one-model-out refit (held_out: that model), or
+    the table's own label (held-out)."""
+
+    table: str
+    quantity: str
+    profile: str
+    sample: str
+    errors: ErrorSummary
+    held_out: str | None = None  # the model left out of the refit
+
+    def as_dict(self) -> dict:
+        if self.held_out is None:
+            head = {"table": self.table, "quantity": self.quantity}
+            return head | {"profile": self.profile, "sample": self.sample} | self.errors.as_dict()
+        return (
+            {"table": self.table, "quantity": self.quantity, "held_out": self.held_out}
+            | self.errors.as_dict()
+            | {"profile": self.profile, "sample": self.sample}
+        )
+
+
+@dataclass(frozen=True)
+class OpScore(_Errors):
+    """One operator class of an operator table: the model's kernel times against the
+    measured ones (in-sample, a held-out shape or configuration, or another GPU)."""
+
+    op: str
+    sample: str
+    errors: ErrorSummary
+
+    def as_dict(self) -> dict:
+        return {"op": self.op, "sample": self.sample} | self.errors.as_dict()
+
+
+def errors_summary(pred, measured) -> ErrorSummary:
     err = np.asarray(pred, float) / np.asarray(measured, float) - 1.0
-    return {
-        "rows": int(err.size),
-        "mape": float(np.mean(np.abs(err))),
-        "bias": float(np.mean(err)),
-        "max_ape": float(np.max(np.abs(err))),
-    }
+    return ErrorSummary(
+        int(err.size),
+        float(np.mean(np.abs(err))),
+        float(np.mean(err)),
+        float(np.max(np.abs(err))),
+    )
 
 
 def _profile(table: Table, override: Profile | str | None) -> Profile:
@@ -64,7 +137,7 @@ def _subset(obs: Observation, keep: np.ndarray) -> Observation:
     )
 
 
-def leave_one_model_out(table: Table, profile: Profile) -> list[dict]:
+def leave_one_model_out(table: Table, profile: Profile) -> list[MeasuredScore]:
     from perfmodel.accuracy.calibrate import fit_profile
 
     params = profile.provenance.get("fitted_parameters") or None
@@ -82,13 +155,14 @@ def leave_one_model_out(table: Table, profile: Profile) -> list[dict]:
             mask = is_held(o)
             if mask.any():
                 s = errors_summary(np.asarray(o.predict(fitted))[mask], o.measured[mask])
-                out.append({"table": table.name, "quantity": o.quantity, "held_out": held, **s})
+                sample = f"leave-one-model-out ({held})"
+                out.append(MeasuredScore(table.name, o.quantity, profile.name, sample, s, held))
     return out
 
 
 def measured_report(
     profile: Profile | str | None = None, loo: bool = True, tables: list[Table] | None = None
-) -> list[dict]:
+) -> list[MeasuredScore]:
     """One row per measured table and quantity, plus leave-one-model-out rows."""
     rows = []
     for table in tables if tables is not None else measured_tables():
@@ -97,28 +171,13 @@ def measured_report(
         label = "in-sample" if table.name in fitted_on else (table.sample or "held-out")
         for o in table.observations:
             s = errors_summary(o.predict(prof), o.measured)
-            rows.append(
-                {
-                    "table": table.name,
-                    "quantity": o.quantity,
-                    "profile": prof.name,
-                    "sample": label,
-                    **s,
-                }
-            )
+            rows.append(MeasuredScore(table.name, o.quantity, prof.name, label, s))
         if loo and label == "in-sample":
-            for r in leave_one_model_out(table, prof):
-                rows.append(
-                    {
-                        **r,
-                        "profile": prof.name,
-                        "sample": f"leave-one-model-out ({r.pop('held_out')})",
-                    }
-                )
+            rows.extend(leave_one_model_out(table, prof))
     return rows
 
 
-def ops_report(table_name: str = "h100-sxm__torch-cudagraph") -> list[dict]:
+def ops_report(table_name: str = "h100-sxm__torch-cudagraph") -> list[OpScore]:
     """Per operator class: in-sample and held-out-shape errors against the operator table."""
     cv = table_curves(table_name)
     hw = resolve_gpu(cv.table.gpu)
@@ -130,7 +189,7 @@ def ops_report(table_name: str = "h100-sxm__torch-cudagraph") -> list[dict]:
         [tc.gemm("", m[(k == a) & (n == b)], a, b, 2.0).time_s for a, b in cv.gemm]
     )
     meas = np.concatenate([t[(k == a) & (n == b)] for a, b in cv.gemm])
-    out.append({"op": "gemm", "sample": "in-sample", **errors_summary(inside, meas)})
+    out.append(OpScore("gemm", "in-sample", errors_summary(inside, meas)))
     pred, meas = [], []
     for a, b in cv.gemm:
         others = [(kn, cv.gemm[kn][1]) for kn in cv.gemm if kn != (a, b)]
@@ -145,11 +204,9 @@ def ops_report(table_name: str = "h100-sxm__torch-cudagraph") -> list[dict]:
         pred.append(ratio * gemm_roofline(m[sel], a, b, 2.0, cv.flops, cv.bw))
         meas.append(t[sel])
     out.append(
-        {
-            "op": "gemm",
-            "sample": "held-out shape",
-            **errors_summary(np.concatenate(pred), np.concatenate(meas)),
-        }
+        OpScore(
+            "gemm", "held-out shape", errors_summary(np.concatenate(pred), np.concatenate(meas))
+        )
     )
     for op, store in (("attn_decode", cv.attn_decode), ("attn_prefill", cv.attn_prefill)):
         idx = cv.table.rows(op)
@@ -168,13 +225,8 @@ def ops_report(table_name: str = "h100-sxm__torch-cudagraph") -> list[dict]:
                 f = 2.0 * b * h * c * c * hd
                 pred.append(other.attn_prefill(f, 4.0 * b * c * h * hd * 2.0, h, kv, hd).time_s)
             meas.append(tt)
-        out.append(
-            {
-                "op": op,
-                "sample": "held-out configuration",
-                **errors_summary(np.concatenate(pred), np.concatenate(meas)),
-            }
-        )
+        errors = errors_summary(np.concatenate(pred), np.concatenate(meas))
+        out.append(OpScore(op, "held-out configuration", errors))
     for op, key, kernels in (("rmsnorm", "rmsnorm", 1.0), ("silu_mul", "kernel", 2.0)):
         idx = cv.table.rows(op)
         if len(idx):
@@ -186,7 +238,7 @@ def ops_report(table_name: str = "h100-sxm__torch-cudagraph") -> list[dict]:
                 tt = np.concatenate([tt[v["n"][idx] == d] for d in cv.rmsnorm_by_width])
             else:
                 pred = kernels * tc.eltwise(key, by).time_s
-            out.append({"op": op, "sample": "in-sample", **errors_summary(pred, tt)})
+            out.append(OpScore(op, "in-sample", errors_summary(pred, tt)))
     return out
 
 
@@ -197,7 +249,7 @@ HELD_OUT_GPU_OPS = MEASUREMENTS_DIR / "profiler_h200_2026-11-26" / "ops_llama-3.
 
 def transfer_report(
     table_name: str = "h100-sxm__torch-cudagraph", held_out=HELD_OUT_GPU_OPS
-) -> list[dict]:
+) -> list[OpScore]:
     """Per operator class: the shipped table transferred to the held-out table's GPU (ratio
     to the roofline of that GPU's peaks) against what was measured there. Empty when the
     held-out table is not installed (it ships with the repository, not the wheel) or the
@@ -209,7 +261,8 @@ def transfer_report(
     tc = kernel_pricing(table_curves(table_name), hw)
     if tc is None:
         return []
-    v, sample = held.values, f"held-out GPU ({hw.name}, transferred)"
+    # in-sample since the H200 table ships and fits the transfer latencies (fit_transfer.py)
+    v, sample = held.values, f"{hw.name} transferred (in-sample: fits the transfer latencies)"
     classes: dict[str, tuple[list, list]] = {}
 
     def add(name, pred, idx):
@@ -238,7 +291,7 @@ def transfer_report(
     for i in held.rows("silu_mul"):  # two kernels (SiLU, multiply), bytes split evenly
         add("silu_mul", 2.0 * tc.eltwise("kernel", v["bytes"][i : i + 1] / 2.0).time_s, [i])
     return [
-        {"op": name, "sample": sample, **errors_summary(np.concatenate(p), np.concatenate(m))}
+        OpScore(name, sample, errors_summary(np.concatenate(p), np.concatenate(m)))
         for name, (p, m) in classes.items()
     ]
 
@@ -264,7 +317,7 @@ def compare_measurements(table: Table, reference: Table) -> list[dict]:
                 {
                     "model": model,
                     "quantity": quantity,
-                    **errors_summary(g[quantity], g[f"{quantity}_ref"]),
+                    **errors_summary(g[quantity], g[f"{quantity}_ref"]).as_dict(),
                     "worst": f"b={int(r['batch_size'])} L={int(r['prompt_len'])}: "
                     f"{r[quantity] * 1e3:.4g} ms vs {r[f'{quantity}_ref'] * 1e3:.4g} ms",
                 }

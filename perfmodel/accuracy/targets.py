@@ -122,10 +122,11 @@ def _value(miss: KnownMiss, scores: dict, cv: dict | None) -> float | None:
     return None
 
 
-def misses_vs_targets(scores, cv: list[dict] | None = None, misses=None) -> dict:
+def misses_vs_targets(scores, cv: list | None = None, misses=None) -> dict:
     """Known misses with target, current value and reason, and any miss not on the list.
 
-    scores: validate.Score of published tables; cv: cross_validate() rows or None (not run).
+    scores: validate.Score of published tables; cv: cross_validate()'s CrossValidationScore
+    list or None (not run).
     Only misses of the tables scored are reported.
     Returns {"known_misses": [...], "unlisted_misses": [...]}; a known miss's `misses` is
     None where its value was not computed (leave-one-table-out without --cross-validate).
@@ -134,7 +135,7 @@ def misses_vs_targets(scores, cv: list[dict] | None = None, misses=None) -> dict
     by_name = {s.name: s for s in scores}
     validated = {s.table for s in scores}
     misses = [m for m in misses if m.table in validated]  # e.g. validate --table NAME
-    cv_mape = None if cv is None else {r["held_out"]: r["mape"] for r in cv}
+    cv_mape = None if cv is None else {r.held_out: r.mape for r in cv}
     listed = {m.key for m in misses}
     known = []
     for m in misses:
@@ -196,33 +197,64 @@ def _all_misses(scores, cv_mape: dict | None) -> list[dict]:
     return out
 
 
-def table_verdict(score) -> dict | None:
+@dataclass(frozen=True)
+class TableVerdict:
+    """A published table's MAPE against its stated target, and its rows over the row target."""
+
+    target_mape: float
+    meets_target: bool
+    rows_over_row_target: list[int]  # source lines
+    row_target_ape: float = ROW_APE
+    target_source: str = SOURCE
+
+    def as_dict(self) -> dict:
+        return {
+            "target_mape": self.target_mape,
+            "meets_target": self.meets_target,
+            "row_target_ape": self.row_target_ape,
+            "rows_over_row_target": self.rows_over_row_target,
+            "target_source": self.target_source,
+        }
+
+
+@dataclass(frozen=True)
+class MeasuredVerdict:
+    """An in-sample measured table against the measured-point targets (MAPE, bias, max APE)."""
+
+    meets_target: bool
+    target_mape: float = MEASURED_MAPE
+    target_bias: float = MEASURED_BIAS
+    target_max_ape: float = MEASURED_WORST_APE
+    target_source: str = SOURCE
+
+    def as_dict(self) -> dict:
+        return {
+            "target_mape": self.target_mape,
+            "target_bias": self.target_bias,
+            "target_max_ape": self.target_max_ape,
+            "meets_target": self.meets_target,
+            "target_source": self.target_source,
+        }
+
+
+def table_verdict(score) -> TableVerdict | None:
     """A published table score against its stated MAPE target, or None without one."""
     target = TABLE_MAPE.get(score.quantity)
     if target is None:
         return None
     over = [line for line, a in zip(score.lines, np.asarray(score.ape), strict=True) if a > ROW_APE]
-    return {
-        "target_mape": target,
-        "meets_target": bool(score.mape <= target),
-        "row_target_ape": ROW_APE,
-        "rows_over_row_target": over,
-        "target_source": SOURCE,
-    }
+    return TableVerdict(target, bool(score.mape <= target), over)
 
 
-def measured_verdict(row: dict) -> dict | None:
-    """An in-sample measured table row (measured_report) against the measured-point targets."""
-    if row.get("sample") != "in-sample":
+def measured_verdict(row) -> MeasuredVerdict | None:
+    """An in-sample measured table (measured.MeasuredScore) against the measured-point
+    targets, or None for a held-out one."""
+    if row.sample != "in-sample":
         return None
-    return {
-        "target_mape": MEASURED_MAPE,
-        "target_bias": MEASURED_BIAS,
-        "target_max_ape": MEASURED_WORST_APE,
-        "meets_target": bool(
-            row["mape"] <= MEASURED_MAPE
-            and abs(row["bias"]) <= MEASURED_BIAS
-            and row["max_ape"] <= MEASURED_WORST_APE
-        ),
-        "target_source": SOURCE,
-    }
+    return MeasuredVerdict(
+        bool(
+            row.mape <= MEASURED_MAPE
+            and abs(row.bias) <= MEASURED_BIAS
+            and row.max_ape <= MEASURED_WORST_APE
+        )
+    )

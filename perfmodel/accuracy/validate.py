@@ -2,7 +2,7 @@
 
 APE = |predicted - measured| / measured; MAPE = mean APE over a table's rows (fractions).
 Each table is predicted with the profile its rows belong to (column `profile`; e.g.
-vllm-h100 for the SpecPrefill tables, magicdec-torch-h100 for MagicDec's), or with the one
+vllm-0.6.3-h100 for the SpecPrefill tables, magicdec-torch-h100 for MagicDec's), or with the one
 given. Leave-one-table-out cross-validation refits the profile without the table and
 predicts it: the honest estimate of the error on shapes and setups not fitted on.
 """
@@ -62,6 +62,62 @@ class Score:
         }
 
 
+@dataclass(frozen=True)
+class MemoryCheck:
+    """A row published as out of memory, against the model's memory estimate."""
+
+    table: str
+    label: str
+    predicted_fits: bool
+    total_gb: float  # per GPU
+    capacity_gb: float
+    published: str = "oom"
+
+    @property
+    def agrees(self) -> bool:
+        """The model also says it does not fit."""
+        return not self.predicted_fits
+
+    def as_dict(self) -> dict:
+        return {
+            "table": self.table,
+            "label": self.label,
+            "published": self.published,
+            "predicted_fits": self.predicted_fits,
+            "agrees": self.agrees,
+            "total_gb": self.total_gb,
+            "capacity_gb": self.capacity_gb,
+        }
+
+
+@dataclass(frozen=True)
+class ValidationResult:
+    """Every observation's score, and the published out-of-memory rows checked."""
+
+    scores: list[Score]
+    memory_checks: list[MemoryCheck]
+
+
+@dataclass(frozen=True)
+class CrossValidationScore:
+    """One held-out table and quantity, predicted by a profile refitted without it."""
+
+    held_out: str  # table/quantity
+    profile: str
+    rows: int
+    mape: float
+    max_ape: float
+
+    def as_dict(self) -> dict:
+        return {
+            "held_out": self.held_out,
+            "profile": self.profile,
+            "rows": self.rows,
+            "mape": self.mape,
+            "max_ape": self.max_ape,
+        }
+
+
 def profile_of(obs: Observation, override: Profile | str | None = None) -> Profile:
     if isinstance(override, Profile):
         return override
@@ -94,7 +150,7 @@ def score(obs: Observation, profile: Profile) -> Score:
     )
 
 
-def memory_check_scores(table: Table, profile: Profile) -> list[dict]:
+def memory_check_scores(table: Table, profile: Profile) -> list[MemoryCheck]:
     """For rows published as out-of-memory: does the model also say it does not fit?"""
     from perfmodel.core.deployment import make_deployment
     from perfmodel.planners.specdecode import specdecode_memory
@@ -118,15 +174,7 @@ def memory_check_scores(table: Table, profile: Profile) -> list[dict]:
             mem = memory_report(dep, r["batch_size"], r["prompt_len"], r.get("output_len", 1))
         d = mem.as_dict()
         out.append(
-            {
-                "table": table.name,
-                "label": check["label"],
-                "published": "oom",
-                "predicted_fits": d["fits"],
-                "agrees": not d["fits"],
-                "total_gb": d["total_gb"],
-                "capacity_gb": d["capacity_gb"],
-            }
+            MemoryCheck(table.name, check["label"], d["fits"], d["total_gb"], d["capacity_gb"])
         )
     return out
 
@@ -135,7 +183,7 @@ def validate_tables(
     tables: list[Table],
     profile: Profile | str | None = None,
     progress: Callable[[], None] | None = None,
-) -> dict:
+) -> ValidationResult:
     """Score every observation (progress() after each) and check the published OOM rows."""
     scores, checks = [], []
     for table in tables:
@@ -150,10 +198,12 @@ def validate_tables(
                 else profile_for("h100-sxm")
             )
             checks.extend(memory_check_scores(table, prof))
-    return {"scores": scores, "memory_checks": checks}
+    return ValidationResult(scores, checks)
 
 
-def cross_validate(tables: list[Table], progress: Callable[[], None] | None = None) -> list[dict]:
+def cross_validate(
+    tables: list[Table], progress: Callable[[], None] | None = None
+) -> list[CrossValidationScore]:
     """Leave-one-table-out: for each fitted table, refit its profile on the other tables of
     the same profile and score the held-out table (progress() per model evaluation)."""
     from perfmodel.accuracy.calibrate import fit_profile
@@ -177,13 +227,5 @@ def cross_validate(tables: list[Table], progress: Callable[[], None] | None = No
             fitted = fit_profile(rest, base, params, progress=progress).profile
             for obs in held.observations:
                 s = score(obs, fitted)
-                out.append(
-                    {
-                        "held_out": obs.name,
-                        "profile": prof_name,
-                        "rows": s.rows,
-                        "mape": s.mape,
-                        "max_ape": s.max_ape,
-                    }
-                )
+                out.append(CrossValidationScore(obs.name, prof_name, s.rows, s.mape, s.max_ape))
     return out

@@ -9,6 +9,7 @@ fitted for the GPU, vLLM's server defaults for the scheduler. The GPU has no def
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,14 +27,37 @@ from perfmodel.accuracy.vllm_replay import (
 from perfmodel.core.deployment import Deployment, make_deployment
 from perfmodel.errors import PerfModelError
 from perfmodel.specs.models import load_model
-from perfmodel.specs.profile import Profile
+from perfmodel.specs.profile import PARAMETERS, Profile
 
 DEPLOYMENT_KEYS = ("model", "gpu", "num_gpus", "tp", "pp", "weight_dtype", "kv_dtype", "profile")
 ENGINE_KEYS = ("max_num_seqs", "max_num_batched_tokens", "enable_chunked_prefill")
 MAX_FILES = 200
 # what calibrate fits on a serving file: the quantities and the parameters they identify
-CALIBRATE_QUANTITIES = ("mean_tpot_ms", "output_throughput", "mean_ttft_ms")
+CALIBRATE_QUANTITIES = ("mean_tpot_ms", "output_throughput")
 CALIBRATE_PARAMETERS = ("overhead.per_step_us", "overhead.per_token_us")
+BATCH_SPAN = 4.0  # per_token_us is told apart from per_step_us only over this batch range
+
+
+def mean_decode_batch(result) -> float | None:
+    """Sequences decoding at once, by Little's law: output tokens/s x seconds per token."""
+    summary = getattr(result, "summary", {})
+    if summary.get("output_throughput", 0) > 0 and summary.get("mean_tpot_ms", 0) > 0:
+        return summary["output_throughput"] * summary["mean_tpot_ms"] / 1000
+    return None
+
+
+def identified_parameters(cases: list[BenchCase]) -> tuple[tuple[str, ...], str]:
+    """The default parameters to fit, and why per_token_us is left out: a per-token cost
+    and a per-step cost are one number at a fixed batch; only batches spanning BATCH_SPAN
+    (from the files' mean decode batch) tell them apart."""
+    batches = [b for b in (mean_decode_batch(c.result) for c in cases) if b]
+    if batches and max(batches) >= BATCH_SPAN * min(batches):
+        return CALIBRATE_PARAMETERS, ""
+    span = f"{min(batches):.1f}-{max(batches):.1f}" if batches else "unknown"
+    return CALIBRATE_PARAMETERS[:1], (
+        f"overhead.per_token_us: the files' mean decode batch spans only {span} "
+        f"(< x{BATCH_SPAN:g}): at one batch it is one number with per_step_us"
+    )
 
 
 @dataclass(frozen=True)
@@ -165,20 +189,21 @@ def engine_setup(path: str, dep: Deployment, options: dict, meta: dict) -> Engin
     )  # fmt: skip
 
 
-def observations(cases: list[BenchCase]) -> list[Observation]:
-    """One observation per file and compared quantity; each predicts by replaying the file
-    with the profile being fitted (one replay per profile, shared by the quantities)."""
+def lattice_step(parameter: str) -> float:
+    """Spacing of the calibration lattice: 5 us for an overhead, 0.005 for an efficiency."""
+    return 0.005 if parameter.startswith("efficiency.") else 5.0
+
+
+def observations(cases: list[BenchCase], fitted: tuple[str, ...] = ()) -> list[Observation]:
+    """One observation per file and compared quantity, predicting by replaying the file with
+    the profile being fitted. A replay is piecewise constant at fine scale in the fitted
+    parameters (an arrival lands before or after a step boundary), so a finite-difference
+    Jacobian of it is noise; the observations therefore interpolate replays done on a lattice
+    of the `fitted` parameters (lattice_step apart, multilinear): continuous, and the replays
+    at the lattice points are cached and shared by every quantity of a file."""
     out = []
     for case in cases:
-        cache: dict = {}
-
-        def replayed(profile, case=case, cache=cache) -> Replay:
-            key = id(profile)
-            if key not in cache:
-                cache.clear()
-                cache[key] = (profile, case.replay(profile))
-            return cache[key][1]
-
+        replay_at = _lattice_replay(case, tuple(fitted))
         name = Path(case.result.path).name
         quantities = (
             ("avg_latency_s",)
@@ -199,11 +224,43 @@ def observations(cases: list[BenchCase]) -> list[Observation]:
                     quantity=q,
                     labels=[name],
                     measured=np.array([measured[q]]),
-                    predict=lambda prof, q=q, replayed=replayed: np.array(
-                        [replayed(prof).predicted[q]]
-                    ),
+                    predict=lambda prof, q=q, replay_at=replay_at: np.array([replay_at(prof)[q]]),
                     profile=case.dep.profile.name,
                     gpu=case.dep.gpu.name,
                 )
             )
     return out
+
+
+def _lattice_replay(case: BenchCase, fitted: tuple[str, ...]):
+    """profile -> predicted summary, multilinear between replays on the lattice."""
+    cache: dict[tuple, dict[str, float]] = {}
+
+    def at(profile: Profile) -> dict[str, float]:
+        key = tuple((p, profile.get(p)) for p in PARAMETERS)
+        if key not in cache:
+            cache[key] = case.replay(profile).predicted
+        return cache[key]
+
+    def interpolated(profile: Profile) -> dict[str, float]:
+        if not fitted:
+            return at(profile)
+        lows, fracs = [], []
+        for p in fitted:
+            step = lattice_step(p)
+            low = np.floor(profile.get(p) / step) * step
+            lows.append(low)
+            fracs.append((profile.get(p) - low) / step)
+        total: dict[str, float] = {}
+        for corner in itertools.product((0, 1), repeat=len(fitted)):
+            weight = float(np.prod([f if c else 1 - f for c, f in zip(corner, fracs, strict=True)]))
+            if weight == 0.0:
+                continue
+            values = {
+                p: low + c * lattice_step(p) for p, low, c in zip(fitted, lows, corner, strict=True)
+            }
+            for k, v in at(profile.with_values(**values)).items():
+                total[k] = total.get(k, 0.0) + weight * v
+        return total
+
+    return interpolated

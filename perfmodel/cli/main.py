@@ -1,4 +1,5 @@
-"""perfmodel's command-line entry point: registers every command module and runs the app.
+"""perfmodel's command-line entry point: registers the command module(s) a run needs and runs
+the app.
 
 User errors (PerfModelError) become one line on stderr and exit code 2, never a traceback.
 """
@@ -11,21 +12,59 @@ import sys
 
 from perfmodel.cli.typer_app import app, flush_warnings, hold_warnings
 
-# Each command module registers its commands on `app` when imported, in this order (the order
-# of `perfmodel --help`). They import heavy libraries inside the commands only.
-# isort: off
-from perfmodel.cli.commands import predict  # noqa: F401, E402
-from perfmodel.cli.commands import listing  # noqa: F401, E402
-from perfmodel.cli.commands import specdecode  # noqa: F401, E402
-from perfmodel.cli.commands import validate  # noqa: F401, E402
-from perfmodel.cli.commands import calibrate  # noqa: F401, E402
-from perfmodel.cli.commands import specprefill  # noqa: F401, E402
-from perfmodel.cli.commands import recommend  # noqa: F401, E402
-from perfmodel.cli.commands import capacity  # noqa: F401, E402
-from perfmodel.cli.commands import app as app_command  # noqa: F401, E402
-from perfmodel.cli.commands import tables  # noqa: F401, E402
-from perfmodel.cli.commands import profile  # noqa: F401, E402
-# isort: on
+# Each command module (perfmodel/cli/commands/NAME.py) registers its commands on `app` when
+# imported; beside it, the names of the commands it registers, in the order of
+# `perfmodel --help`. A run imports only the module of the command it names (the others'
+# imports and typer signatures cost ~60 ms of cold start); `--help` alone, or an unknown name,
+# imports them all. tests/test_cli_commands.py checks the names against what each registers.
+COMMANDS = {
+    "predict": ("predict",),
+    "listing": ("list",),
+    "specdecode": ("specdecode", "critical-length", "min-acceptance"),
+    "validate": ("validate",),
+    "calibrate": ("calibrate",),
+    "specprefill": ("specprefill",),
+    "recommend": ("recommend",),
+    "capacity": ("capacity",),
+    "app": ("app",),
+    "tables": ("tables",),
+    "profile": ("profile",),
+}
+
+
+def modules_for(argv: list[str]) -> tuple[str, ...]:
+    """The command modules a run with these arguments needs (all when no command is named)."""
+    named = argv[0] if argv else None
+    needed = tuple(module for module, names in COMMANDS.items() if named in names)
+    return needed or tuple(COMMANDS)
+
+
+def load_commands(modules: tuple[str, ...] = tuple(COMMANDS)) -> None:
+    """Import (register) the named command modules, in the order of `perfmodel --help`."""
+    # static imports, so the layering test sees every edge; isort: off
+    if "predict" in modules:
+        from perfmodel.cli.commands import predict  # noqa: F401
+    if "listing" in modules:
+        from perfmodel.cli.commands import listing  # noqa: F401
+    if "specdecode" in modules:
+        from perfmodel.cli.commands import specdecode  # noqa: F401
+    if "validate" in modules:
+        from perfmodel.cli.commands import validate  # noqa: F401
+    if "calibrate" in modules:
+        from perfmodel.cli.commands import calibrate  # noqa: F401
+    if "specprefill" in modules:
+        from perfmodel.cli.commands import specprefill  # noqa: F401
+    if "recommend" in modules:
+        from perfmodel.cli.commands import recommend  # noqa: F401
+    if "capacity" in modules:
+        from perfmodel.cli.commands import capacity  # noqa: F401
+    if "app" in modules:
+        from perfmodel.cli.commands import app as app_command  # noqa: F401
+    if "tables" in modules:
+        from perfmodel.cli.commands import tables  # noqa: F401
+    if "profile" in modules:
+        from perfmodel.cli.commands import profile  # noqa: F401
+    # isort: on
 
 
 def _usable(stream) -> bool:
@@ -66,10 +105,9 @@ def _empty_value(args: list[str]) -> str | None:
     """The option given an empty value ('--table ""', '--gpus=', "-b ' '"), if any: an empty
     value is refused everywhere, never read as 'all' or 'none' by one command and an error by
     another. Flags that take no value are told apart through click's parameter table."""
-    import typer
+    from typer.main import get_group
 
-    group = typer.main.get_command(app)
-    command = getattr(group, "commands", {}).get(args[0]) if args else None
+    command = get_group(app).commands.get(args[0]) if args else None
     flags = {
         opt
         for p in (command.params if command is not None else [])
@@ -90,19 +128,24 @@ def _empty_value(args: list[str]) -> str | None:
 
 
 def _run(argv: list[str] | None) -> int:
+    from typer.main import get_group
+
     from perfmodel.cli import typer_app
     from perfmodel.errors import PerfModelError
 
-    typer_app.ARGV[:] = list(sys.argv[1:] if argv is None else argv)
+    args = sys.argv[1:] if argv is None else list(argv)
+    typer_app.ARGV[:] = args
     try:
-        empty = _empty_value(list(typer_app.ARGV))
+        load_commands(modules_for(args))
+        empty = _empty_value(list(args))
         if empty:
             if empty.startswith("an empty argument"):
                 raise PerfModelError(f"{empty}: remove it")
             raise PerfModelError(
                 f"{empty}: empty value given; give a value or leave the option out"
             )
-        result = app(args=argv, standalone_mode=False)
+        # a group even when one command is loaded, so `perfmodel NAME ...` keeps its shape
+        result = get_group(app)(args=args, standalone_mode=False)
     except PerfModelError as exc:
         return _error(str(exc))
     except SystemExit as exc:

@@ -61,6 +61,15 @@ PpOpt = Annotated[
         help="Pipeline stages per replica: layers split over PP groups of TP GPUs (default 1).",
     ),
 ]
+EpOpt = Annotated[
+    int,
+    typer.Option(
+        "--ep",
+        min=1,
+        help="Expert parallelism (MoE): experts spread over EP GPUs, attention in EP/TP "
+        "groups of TP GPUs on their share of the batch (default 1: experts TP-split).",
+    ),
+]
 WeightDtypeOpt = Annotated[
     str | None,
     typer.Option(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from perfmodel.core import pipeline
+from perfmodel.core.collective import pass_allreduce_seconds
 from perfmodel.core.cost import OpTime, kernels_per_pass, op_time, overhead_time
 from perfmodel.core.deployment import Deployment
 from perfmodel.core.ops import OpCost, forward_ops, make_shape
@@ -47,7 +48,8 @@ def _priced_ops(dep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_b
     group_batch = np.asarray(batch, float) / dep.attn_dp
     shape = make_shape(group_batch, new_tokens, cached, logits_per_seq, dep.tp, kv_budget, dep.ep)
     ops = forward_ops(dep.model, shape, dep.w_bytes, dep.kv_bytes)
-    kp = kernel_pricing(dep.optable, dep.gpu)
+    # a measured table prices Llama blocks only (ModelSpec.llama_block; table_skipped)
+    kp = kernel_pricing(dep.optable, dep.gpu) if dep.model.llama_block else None
     return shape, ops, (price_pass(kp, dep, shape, ops) if kp is not None else None)
 
 
@@ -74,6 +76,8 @@ def pass_time(
     seconds = []
     for op, m in zip(ops, measured, strict=True):
         if m is None:
+            m = pass_allreduce_seconds(dep, op, shape)
+        if m is None:
             n = kernels_per_pass(op.name, dep.model.num_layers)
             m = op_time(op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode, n).time_s
         seconds.append(m)
@@ -91,6 +95,10 @@ def pass_breakdown(
     for op, m in zip(ops, measured, strict=True):
         n = kernels_per_pass(op.name, dep.model.num_layers)
         t = op_time(op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode, n)
+        if m is None:
+            m = pass_allreduce_seconds(dep, op, shape)
+            if m is not None:
+                t = OpTime(t.name, t.kind, m, t.compute_s, t.memory_s, m)
         times.append(
             t if m is None else OpTime(t.name, t.kind, m, t.compute_s, t.memory_s, t.comm_s)
         )
@@ -98,11 +106,23 @@ def pass_breakdown(
     return PassResult(total, overhead, ops, times, table.notices if table is not None else ())
 
 
+def table_skipped(dep: Deployment) -> str:
+    """Why an operator table does not price this model (ModelSpec.llama_block)."""
+    m = dep.model
+    return (
+        f"operator table {dep.profile.optable} measures Llama-style blocks; {m.name} "
+        f"({m.attention_kind}{', MoE' if m.is_moe else ''}) is priced by roofline with the "
+        "profile's efficiencies"
+    )
+
+
 def table_notices(dep: Deployment, batch, prompt_len, output_len) -> list[str]:
     """What the operator table says about these requests: which table (measured, or
     transferred to another GPU) and every clamp outside its measured range."""
     if dep.optable is None:
         return []
+    if not dep.model.llama_block:
+        return [table_skipped(dep)]
     if kernel_pricing(dep.optable, dep.gpu) is None:
         return [
             f"operator table {dep.profile.optable} does not transfer to {dep.gpu.name} (another "

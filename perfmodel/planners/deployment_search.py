@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from perfmodel.core.basis import basis_by_class
 from perfmodel.core.deployment import Deployment, make_deployment
 from perfmodel.core.inference import RequestTimes, request_times
 from perfmodel.core.memory import memory_report
@@ -89,6 +90,7 @@ class DeploymentChoice:
 
     def as_dict(self) -> dict:
         return {
+            "basis_by_class": basis_by_class(self.deployment),
             "gpu": self.gpu,
             "nodes": self.nodes,
             "gpus_per_node": self.gpus_per_node,

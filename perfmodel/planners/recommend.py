@@ -185,6 +185,7 @@ class Recommendation:
             "profile": self.profile,
             "mode": self.mode,
             "basis": self.basis,
+            "basis_by_class": d.as_dict()["basis_by_class"],
         }
 
 

@@ -3,21 +3,19 @@
 Units inside the model are SI: FLOP/s, bytes, bytes/s, seconds. The YAML stores datasheet
 units (TFLOPS = 1e12 FLOP/s, TB/s = 1e12 B/s, GB/s = 1e9 B/s, GB = 1e9 B) and this module is
 the one place that converts them.
+
+Validation is strict: numbers are YAML numbers (no strings, no booleans), finite, within
+bounds (the upper bounds are sanity limits, 10-100x today's largest parts, so a typo fails
+instead of planning); text fields are text. A plain frozen dataclass checked field by field
+(FIELD_RULES), not a pydantic model: building one cost ~100 ms of every CLI cold start.
 """
 
 from __future__ import annotations
 
+import math
+from dataclasses import MISSING, dataclass, field, fields
 from functools import lru_cache
 from pathlib import Path
-
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Field,
-    ValidationError,
-    field_validator,
-    model_validator,
-)
 
 from perfmodel.errors import PerfModelError, suggest
 from perfmodel.paths import HARDWARE_DIR
@@ -27,63 +25,80 @@ from perfmodel.specs.dtypes import PEAK_DTYPES
 DTYPE_NAMES = PEAK_DTYPES
 
 
-class HardwareSpec(BaseModel):
-    """Datasheet figures of one accelerator (dense, not 2:4-sparse, peak rates)."""
+@dataclass(frozen=True, kw_only=True)
+class HardwareSpec:
+    """Datasheet figures of one accelerator (dense, not 2:4-sparse, peak rates).
+    Build it from a YAML mapping with `from_mapping`, which validates every field."""
 
-    # strict: no string numbers or string booleans; finite numbers only; the upper bounds
-    # are sanity limits (10-100x today's largest parts), so a typo fails instead of planning
-    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, allow_inf_nan=False)
-
-    name: str = Field(min_length=1, pattern=r"\S")
-    aliases: list[str] = Field(default_factory=list)
+    name: str
+    aliases: list[str] = field(default_factory=list)
     vendor: str
+    architecture: str = ""  # GPU family (hopper, ampere, ada, ...): tables transfer within one
     description: str = ""
     peak_tflops: dict[str, float]  # dense peak per compute dtype, 1e12 FLOP/s
-    hbm_capacity_gb: float = Field(gt=0, le=100_000)  # true bytes / 1e9 (80 GiB = 85.9 GB)
-    hbm_bandwidth_tbps: float = Field(gt=0, le=1_000)  # 1e12 B/s
+    hbm_capacity_gb: float  # true bytes / 1e9 (80 GiB = 85.9 GB)
+    hbm_bandwidth_tbps: float  # 1e12 B/s
     link_kind: str  # intra-node (scale-up) link: NVLink, PCIe, Infinity Fabric, none
-    # intra-node, per direction, per GPU, 1e9 B/s
-    link_bandwidth_gbps: float = Field(ge=0, le=1_000_000)
+    link_bandwidth_gbps: float  # intra-node, per direction, per GPU, 1e9 B/s
     # intra-node hop latency: pipeline point-to-point transfers inside a node (the TP
     # all-reduce latency per call is the profile's fitted comm_latency_us, which includes it)
-    link_latency_us: float = Field(default=5.0, ge=0, le=1e6)
-    tdp_w: float = Field(gt=0, le=1e6)
-    price_per_gpu_hour_usd: float = Field(gt=0, le=1e6)
-    max_gpus_per_node: int = Field(default=8, ge=1, le=1 << 16)  # GPUs per node (HGX/DGX: 8)
+    link_latency_us: float = 5.0
+    # False: the driver gives no GPU-to-GPU access (GeForce): collectives go through host memory
+    peer_to_peer: bool = True
+    # latency of one ring step of an all-reduce where measured (None: the profile's comm latency)
+    allreduce_step_latency_us: float | None = None
+    tdp_w: float
+    price_per_gpu_hour_usd: float
+    max_gpus_per_node: int = 8  # GPUs per node (HGX/DGX: 8)
     # inter-node (scale-out) network, per GPU: None = no node data (no multi-node search)
     inter_node_kind: str = ""
-    # per direction, 1e9 B/s
-    inter_node_bandwidth_gbps: float | None = Field(default=None, gt=0, le=1_000_000)
-    inter_node_latency_us: float | None = Field(default=None, ge=0, le=1e6)
+    inter_node_bandwidth_gbps: float | None = None  # per direction, 1e9 B/s
+    inter_node_latency_us: float | None = None
     sources: dict[str, str]  # field name -> URL or document the figure was read from
 
-    @field_validator("peak_tflops")
     @classmethod
-    def _known_dtypes(cls, value: dict[str, float]) -> dict[str, float]:
-        unknown = set(value) - set(DTYPE_NAMES)
-        if unknown:
-            raise ValueError(f"unknown dtype(s) {sorted(unknown)}; use {DTYPE_NAMES}")
-        if "bf16" not in value:
-            raise ValueError("bf16 peak is required")
-        if any(not 0 < v <= 1e7 for v in value.values()):
-            raise ValueError("peak TFLOPS must be positive and at most 1e7")
-        return value
+    def from_mapping(cls, data: dict) -> HardwareSpec:
+        """Validate a YAML mapping; raises SpecError naming the first bad field."""
+        for key in data:
+            if key not in FIELD_RULES:
+                known = ", ".join(FIELD_RULES)
+                raise SpecError(key, f"unknown field in a GPU spec (known: {known})")
+        values = {}
+        for name, rule in FIELD_RULES.items():
+            if name in data:
+                values[name] = _check(name, rule, data[name])
+            elif name in REQUIRED:
+                raise SpecError(name, "missing (a GPU spec needs it)")
+        spec = cls(**values)
+        spec._check_across_fields(given=set(data))
+        return spec
 
-    @model_validator(mode="after")
-    def _node_data_complete(self) -> HardwareSpec:
-        bw, lat = self.inter_node_bandwidth_gbps, self.inter_node_latency_us
-        if (bw is None) != (lat is None):
-            raise ValueError(
-                "field 'inter_node_latency_us': give both inter_node_bandwidth_gbps and "
-                "inter_node_latency_us, or neither"
+    def _check_across_fields(self, given: set[str]) -> None:
+        unknown = set(self.peak_tflops) - set(DTYPE_NAMES)
+        if unknown:
+            raise SpecError("peak_tflops", f"unknown dtype(s) {sorted(unknown)}; use {DTYPE_NAMES}")
+        if "bf16" not in self.peak_tflops:
+            raise SpecError("peak_tflops", "bf16 peak is required")
+        if (self.inter_node_bandwidth_gbps is None) != (self.inter_node_latency_us is None):
+            raise SpecError(
+                "inter_node_latency_us",
+                "give both inter_node_bandwidth_gbps and inter_node_latency_us, or neither",
             )
-        for name in ("max_gpus_per_node", "inter_node_bandwidth_gbps", "inter_node_latency_us"):
-            if name in self.model_fields_set and not self.sources.get(name, "").strip():
-                raise ValueError(
-                    f"field '{name}' needs a source: add 'sources: {{{name}: <URL or "
-                    "document>}' (a spec of an older schema lacks it)"
+        for name in (
+            "max_gpus_per_node",
+            "inter_node_bandwidth_gbps",
+            "inter_node_latency_us",
+            "architecture",
+            "peer_to_peer",
+            "allreduce_step_latency_us",
+        ):
+            if name in given and not self.sources.get(name, "").strip():
+                raise SpecError(
+                    name,
+                    f"needs a source: add 'sources: {{{name}: <URL or document>}}' (a spec of "
+                    "an older schema lacks it)",
+                    joined=" ",
                 )
-        return self
 
     # --- SI accessors -----------------------------------------------------------------
     def peak_flops(self, dtype: str) -> float:
@@ -156,21 +171,9 @@ def _load_file(path: Path) -> HardwareSpec:
     if bad_keys:
         raise PerfModelError(f"{path}: field names must be text, got {bad_keys[0]!r}")
     try:
-        return HardwareSpec(**data)
-    except ValidationError as exc:
-        err = exc.errors()[0]
-        field = ".".join(str(p) for p in err["loc"])
-        message = err["msg"].removeprefix("Value error, ")
-        if not field:  # a rule across fields: its message names them
-            raise PerfModelError(f"{path}: {message}") from None
-        if err["type"] == "extra_forbidden":
-            known = ", ".join(HardwareSpec.model_fields)
-            message = f"unknown field in a GPU spec (known: {known})"
-        elif err["type"] == "missing":
-            message = "missing (a GPU spec needs it)"
-        elif err["type"] == "string_pattern_mismatch":
-            message = "must not be empty"
-        raise PerfModelError(f"{path}: field '{field}': {message}") from None
+        return HardwareSpec.from_mapping(data)
+    except SpecError as exc:
+        raise PerfModelError(f"{path}: field '{exc.field}'{exc.joined}{exc}") from None
 
 
 @lru_cache(maxsize=1)
@@ -211,3 +214,94 @@ def load_gpu(name: str) -> HardwareSpec:
 
 def resolve_gpu(gpu: str | HardwareSpec) -> HardwareSpec:
     return gpu if isinstance(gpu, HardwareSpec) else load_gpu(gpu)
+
+
+# --- field rules ---------------------------------------------------------------------------
+class SpecError(ValueError):
+    """One invalid field of a GPU spec: `field` names it, the message says what is accepted."""
+
+    def __init__(self, field_name: str, message: str, joined: str = ": "):
+        super().__init__(message)
+        self.field, self.joined = field_name, joined
+
+
+# field -> (kind, lower bound, lower bound inclusive, upper bound), in the YAML's order
+FIELD_RULES = {
+    "name": ("text", None, None, None),
+    "aliases": ("names", None, None, None),
+    "vendor": ("text", None, None, None),
+    "description": ("text", None, None, None),
+    "architecture": ("text", None, None, None),
+    "peer_to_peer": ("flag", None, None, None),
+    "allreduce_step_latency_us": ("number", 0, True, 1e6),
+    "peak_tflops": ("peaks", 0, False, 1e7),
+    "hbm_capacity_gb": ("number", 0, False, 100_000),
+    "hbm_bandwidth_tbps": ("number", 0, False, 1_000),
+    "link_kind": ("text", None, None, None),
+    "link_bandwidth_gbps": ("number", 0, True, 1_000_000),
+    "link_latency_us": ("number", 0, True, 1e6),
+    "tdp_w": ("number", 0, False, 1e6),
+    "price_per_gpu_hour_usd": ("number", 0, False, 1e6),
+    "max_gpus_per_node": ("count", 1, True, 1 << 16),
+    "inter_node_kind": ("text", None, None, None),
+    "inter_node_bandwidth_gbps": ("number", 0, False, 1_000_000),
+    "inter_node_latency_us": ("number", 0, True, 1e6),
+    "sources": ("sources", None, None, None),
+}
+# the fields without a default in HardwareSpec must be given; NULLABLE ones may be null
+REQUIRED = {
+    f.name for f in fields(HardwareSpec) if f.default is MISSING and f.default_factory is MISSING
+}
+NULLABLE = {"inter_node_bandwidth_gbps", "inter_node_latency_us", "allreduce_step_latency_us"}
+
+
+def _number(name: str, value, rule) -> float:
+    """A YAML int or float within the rule's bounds, as float."""
+    _, low, inclusive, high = rule
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise SpecError(name, f"must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise SpecError(name, f"must be a finite number, got {value!r}")
+    if value < low or (value == low and not inclusive):
+        raise SpecError(name, f"must be {'>=' if inclusive else '>'} {low:g}, got {value!r}")
+    if value > high:
+        raise SpecError(name, f"must be at most {high:g}, got {value!r}")
+    return float(value)
+
+
+def _check(name: str, rule, value):
+    kind = rule[0]
+    if value is None and name in NULLABLE:
+        return None
+    if kind == "text":
+        if not isinstance(value, str):
+            raise SpecError(name, f"must be text, got {value!r}")
+        if name == "name" and not value.strip():
+            raise SpecError(name, "must not be empty")
+        return value
+    if kind == "names":
+        if not isinstance(value, list) or not all(isinstance(a, str) for a in value):
+            raise SpecError(name, "must be a list of names (quote numeric ones)")
+        return list(value)
+    if kind == "sources":
+        if not isinstance(value, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+        ):
+            raise SpecError(name, "must map field names to source text")
+        return dict(value)
+    if kind == "peaks":
+        if not isinstance(value, dict) or not value:
+            raise SpecError(name, "must map compute dtypes to TFLOPS, e.g. {bf16: 989.4}")
+        try:
+            return {str(k): _number(f"{name}.{k}", v, rule) for k, v in value.items()}
+        except SpecError:
+            raise SpecError(name, "peak TFLOPS must be positive and at most 1e7") from None
+    if kind == "flag":
+        if not isinstance(value, bool):
+            raise SpecError(name, f"must be true or false, got {value!r}")
+        return value
+    if kind == "count":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise SpecError(name, f"must be a whole number, got {value!r}")
+        return int(_number(name, value, rule))
+    return _number(name, value, rule)

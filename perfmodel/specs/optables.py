@@ -36,6 +36,7 @@ from perfmodel.errors import PerfModelError, suggest
 from perfmodel.paths import PACKAGE_DIR
 from perfmodel.specs import inputs
 from perfmodel.specs.dtypes import KV_BYTES
+from perfmodel.specs.hardware import resolve_gpu
 
 OPTABLE_DIR = PACKAGE_DIR / "optables"
 OPS = ("gemm", "attn_decode", "attn_prefill", "rmsnorm", "silu_mul", "copy", "allreduce")
@@ -63,19 +64,6 @@ PROVENANCE = (
     "license",
     "source_package",
 )
-
-# GPU architecture families: a table transfers (scaled by peak ratios) only within one.
-ARCHITECTURE = {
-    "h100-sxm": "hopper",
-    "h100-pcie": "hopper",
-    "h200": "hopper",
-    "a100-40gb": "ampere",
-    "a100-80gb": "ampere",
-    "l40s": "ada",
-    "rtx4090": "ada",
-    "b200": "blackwell",
-    "mi300x": "cdna3",
-}
 
 
 @dataclass(frozen=True)
@@ -266,8 +254,13 @@ def load_optable(name_or_path: str, gpu: str | None = None) -> OpTable:
 
 
 def same_architecture(gpu_a: str, gpu_b: str) -> bool:
-    arch = ARCHITECTURE.get(gpu_a)
-    return arch is not None and arch == ARCHITECTURE.get(gpu_b)
+    """True when both GPUs belong to one architecture family (`architecture:` in their
+    hardware YAML): a table transfers, scaled, only within one."""
+    try:
+        arch_a, arch_b = resolve_gpu(gpu_a).architecture, resolve_gpu(gpu_b).architecture
+    except PerfModelError:
+        return False
+    return bool(arch_a) and arch_a not in ("cpu",) and arch_a == arch_b
 
 
 # ---- `perfmodel profile --ops` output -> operator-table rows --------------------------------

@@ -27,10 +27,20 @@ A profile is a handful of physically meaningful numbers, loaded from profiles/*.
   what the table lacks;
 - unidentified: parameter -> why the profile's own data cannot determine it (shown in output).
 The shipped profiles are fitted by `perfmodel calibrate` and record what they were fitted on.
+
+Names: `<framework>-<version>-<gpu>` (framework_version set: `vllm-0.6.3-h100`,
+`vllm-0.24.0-h100`), and `<framework>-<gpu>` (`vllm-h100`) names the newest version of that
+framework on that GPU. A GPU's default profile (profile_for) is the newest profile of the
+framework with a measured operator table for that GPU; else the newest with a table measured
+on the nearest GPU of the same architecture family (the table transfers, and the note says
+from which GPU); else the framework's newest profile without a table (its efficiencies
+reused, and the note says so).
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass, field, fields, replace
 from functools import lru_cache
 from pathlib import Path
@@ -64,6 +74,7 @@ class Profile:
     name: str
     framework: str = "generic"
     gpus: tuple[str, ...] = ()
+    framework_version: str = ""  # release the profile describes ('' = unversioned)
     mode: str = "additive"
     matmul: float = 1.0
     attention: float = 1.0
@@ -98,6 +109,7 @@ class Profile:
         return {
             "name": self.name,
             "framework": self.framework,
+            **({"framework_version": self.framework_version} if self.framework_version else {}),
             "gpus": list(self.gpus),
             "mode": self.mode,
             "description": self.description,
@@ -117,6 +129,7 @@ class Profile:
 TOP_LEVEL = (
     "name",
     "framework",
+    "framework_version",
     "gpus",
     "mode",
     "description",
@@ -150,6 +163,9 @@ def _from_dict(data: dict, source: str) -> Profile:
     kwargs: dict = {
         "name": inputs.require_str(data, "name", source),
         "framework": inputs.require_str(data, "framework", source, default="generic"),
+        "framework_version": inputs.require_str(
+            data, "framework_version", source, default="", empty_ok=True
+        ),
         "gpus": tuple(inputs.require_str_list(data, "gpus", source, default=[])),
         "mode": mode,
         "description": inputs.require_str(data, "description", source, "", empty_ok=True),
@@ -220,33 +236,83 @@ def list_profiles() -> list[str]:
     return ["ideal", *_shipped()]
 
 
+def version_key(version: str) -> tuple:
+    """Sortable release number ('0.24.0' > '0.6.3'); non-numeric parts sort first."""
+    return tuple(int(x) if x.isdigit() else -1 for x in re.split(r"[.+-]", version or "0"))
+
+
+@lru_cache(maxsize=1)
+def aliases() -> dict[str, str]:
+    """'<framework>-<gpu>' -> the newest '<framework>-<version>-<gpu>' profile."""
+    best: dict[str, tuple] = {}
+    for name in _shipped():
+        p = load_profile_file(_shipped()[name])
+        prefix = f"{p.framework}-{p.framework_version}-"
+        if p.framework_version and name.startswith(prefix):
+            alias = f"{p.framework}-{name[len(prefix) :]}"
+            key = version_key(p.framework_version)
+            if alias not in _shipped() and (alias not in best or key > best[alias][0]):
+                best[alias] = (key, name)
+    return {alias: name for alias, (_, name) in best.items()}
+
+
 @lru_cache(maxsize=32)
 def load_profile(name: str) -> Profile:
-    """A profile by name ('ideal', a shipped name) or a path to a YAML file."""
+    """A profile by name ('ideal', a shipped name or alias) or a path to a YAML file."""
     if name == "ideal":
         return IDEAL
     if name.endswith((".yaml", ".yml")) or "/" in name:
         return load_profile_file(name)
     shipped = _shipped()
+    name = aliases().get(name, name)
     if name not in shipped:
-        raise suggest(name, ["ideal", *shipped], "profile")
+        raise suggest(name, ["ideal", *shipped, *aliases()], "profile")
     return load_profile_file(shipped[name])
 
 
 DEFAULT_FRAMEWORK = "vllm"
 
 
+def _newest(profiles: list[Profile]) -> Profile:
+    return max(profiles, key=lambda p: (version_key(p.framework_version), p.name))
+
+
 @lru_cache(maxsize=64)
 def profile_for(gpu_name: str, framework: str = DEFAULT_FRAMEWORK) -> Profile:
-    """The profile fitted for this GPU and framework; else the framework's profile for
-    another GPU (its efficiencies reused, and the profile says so); else 'default'."""
-    candidates = [load_profile(n) for n in _shipped()]
-    same_framework = [p for p in candidates if p.framework == framework]
-    for p in same_framework:
-        if gpu_name in p.gpus:
-            return p
-    if same_framework:
-        base = same_framework[0]
+    """The default profile of a framework on a GPU (rules in the module docstring)."""
+    from perfmodel.specs.hardware import resolve_gpu
+
+    same = [load_profile(n) for n in _shipped()]
+    same = [p for p in same if p.framework == framework]
+    own = [p for p in same if gpu_name in p.gpus]
+    if own:
+        with_table = [p for p in own if p.optable]
+        return _newest(with_table or own)
+    try:
+        hw = resolve_gpu(gpu_name)
+    except Exception:  # noqa: BLE001 - a GPU given by YAML path: no family to match
+        hw = None
+    family = []
+    for p in same:
+        if not p.optable or not p.gpus or hw is None or not hw.architecture:
+            continue
+        src = resolve_gpu(p.gpus[0])
+        if src.architecture == hw.architecture and hw.architecture != "cpu":
+            distance = abs(math.log(src.hbm_bandwidth / hw.hbm_bandwidth)) + abs(
+                math.log(src.peak_flops("bf16") / hw.peak_flops("bf16"))
+            )
+            family.append((round(distance, 9), p))
+    if family:
+        nearest = min(d for d, _ in family)
+        base = _newest([p for d, p in family if d == nearest])
+        return replace(
+            base,
+            note=f"no {framework} table measured on {gpu_name}: operator tables of "
+            f"'{base.name}' ({', '.join(base.gpus)}, same {hw.architecture} family) transferred",
+        )
+    plain = [p for p in same if not p.optable]
+    if plain:
+        base = _newest(plain)
         return replace(
             base,
             note=f"no {framework} profile fitted for {gpu_name}: efficiencies of "

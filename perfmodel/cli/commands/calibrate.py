@@ -131,10 +131,7 @@ def calibrate(
         provenance=provenance(result, [t.path for t in tables]),
     )
     if out is not None:
-        try:
-            write_profile_yaml(fitted, out)
-        except OSError as exc:
-            raise PerfModelError(f"cannot write {out}: {exc.strerror}") from None
+        write_profile_yaml(fitted, out)
     values = {p: fitted.get(p) for p in result.parameters}
     if json:
         emit_json(

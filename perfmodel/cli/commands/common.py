@@ -5,15 +5,33 @@ from __future__ import annotations
 import numpy as np
 
 from perfmodel.cli.typer_app import warn
-from perfmodel.core.deployment import Deployment, make_deployment
+from perfmodel.core.deployment import Deployment
+from perfmodel.core.options import DeploymentOptions
 
 
 def deployment(
     model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, quiet=False, pp=1, ep=1
 ) -> Deployment:
-    dep = make_deployment(
-        model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile, pp=pp, ep=ep
+    """deployment_of for commands that still pass the options one by one."""
+    options = DeploymentOptions(
+        model=model,
+        gpu=gpu,
+        num_gpus=num_gpus,
+        tp=tp,
+        pp=pp,
+        ep=ep,
+        weight_dtype=weight_dtype,
+        kv_dtype=kv_dtype,
+        mode=mode,
+        profile=profile,
     )
+    return deployment_of(options, quiet)
+
+
+def deployment_of(options: DeploymentOptions, quiet: bool = False) -> Deployment:
+    """Load the user's deployment; the profile's note (e.g. a borrowed profile) and the
+    model's notices (e.g. an unknown model_type priced as a family) as warnings."""
+    dep = options.deployment()
     if dep.profile.note and not quiet:
         warn(dep.profile.note)
     for note in () if quiet else dep.model.notices:

@@ -81,7 +81,7 @@ def list_command(
                 }
             )
     elif what == "profiles":
-        from perfmodel.specs.profile import list_profiles, load_profile
+        from perfmodel.specs.profile import aliases, list_profiles, load_profile
 
         rows = []
         for name in list_profiles():
@@ -90,7 +90,9 @@ def list_command(
                 {
                     "name": name,
                     "framework": p.framework,
+                    "version": p.framework_version,
                     "gpus": list(p.gpus),
+                    "tables": list(profile_tables(p)),
                     "mode": p.mode,
                     "matmul": p.matmul,
                     "attention": p.attention,
@@ -98,6 +100,11 @@ def list_command(
                     "comm": p.comm,
                     "description": p.description,
                 }
+            )
+        for alias, target in sorted(aliases().items()):
+            rows.append({**next(r for r in rows if r["name"] == target), "name": alias})
+            rows[-1]["description"] = (
+                f"alias: the newest {rows[-1]['framework']} profile ({target})"
             )
     else:
         raise PerfModelError(f"unknown list '{what}'; use models, gpus or profiles")
@@ -114,3 +121,17 @@ def list_command(
         cells = [r[k][:2] if (what == "models" and k == "aliases") else r[k] for k in columns]
         table.add_row(*(", ".join(map(str, v)) if isinstance(v, list) else str(v) for v in cells))
     console().print(table)
+
+
+def profile_tables(profile) -> list[str]:
+    """The operator tables behind a profile, each with its provenance (who measured, framework
+    version, GPU, license)."""
+    if not profile.optable:
+        return []
+    from perfmodel.specs.optables import load_optable
+
+    t = load_optable(profile.optable)
+    prov = t.provenance
+    who = prov.get("source_package") or "perfmodel profile --ops"
+    license_ = f", {prov['license']}" if prov.get("license") else ""
+    return [f"{t.name} ({who}; {t.framework} {t.framework_version}; {t.gpu}{license_})"]

@@ -10,6 +10,7 @@ import typer
 from perfmodel.cli.commands.common import deployment, fmt_si, fmt_time
 from perfmodel.cli.typer_app import (
     BatchOpt,
+    EpOpt,
     GpuOpt,
     JsonOpt,
     KvDtypeOpt,
@@ -26,6 +27,7 @@ from perfmodel.cli.typer_app import (
     console,
     emit_json,
 )
+from perfmodel.core.basis import basis_by_class
 from perfmodel.core.breakdown import breakdown_rows
 from perfmodel.core.deployment import basis_label as basis
 from perfmodel.errors import OutOfMemoryError
@@ -39,15 +41,7 @@ def predict(
     num_gpus: NumGpusOpt = 1,
     tp: TpOpt = None,
     pp: PpOpt = 1,
-    ep: Annotated[
-        int,
-        typer.Option(
-            "--ep",
-            min=1,
-            help="Expert parallelism (MoE): experts spread over EP GPUs, attention in EP/TP "
-            "groups of TP GPUs on their share of the batch (default 1: experts TP-split).",
-        ),
-    ] = 1,
+    ep: EpOpt = 1,
     batch: BatchOpt = "1",
     prompt_len: PromptOpt = "4k",
     output_len: OutputOpt = "256",
@@ -127,6 +121,7 @@ def predict(
         "profile": dep.profile.name,
         "mode": dep.mode,
         "basis": basis(dep),
+        "basis_by_class": basis_by_class(dep),
     }
     from perfmodel.core.inference import table_notices
 
@@ -158,6 +153,8 @@ def _print_human(dep, rows, prefill_bd, decode_bd, meta) -> None:
     out.print(f"[bold]{dep.describe()}[/bold]  ({meta['basis']})")
     if "operator_table" in meta:
         out.print(meta["operator_table"], highlight=False)
+    for kind, text in meta["basis_by_class"].items():
+        out.print(f"  {kind}: {text}", highlight=False)
     unidentified = meta.get("unidentified", {})
     if unidentified:  # the reasons are in the profile YAML and in --json
         out.print(

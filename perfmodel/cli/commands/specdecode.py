@@ -13,26 +13,21 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from perfmodel.cli.commands.common import deployment
+from perfmodel.cli.commands.common import deployment_of
+from perfmodel.cli.option_groups import DEPLOYMENT, DTYPES_MODE_PROFILE, OptionGroup, option_group
 from perfmodel.cli.typer_app import (
     BatchOneOpt,
     BatchOpt,
-    GpuOpt,
     JsonOpt,
-    KvDtypeOpt,
-    ModelOpt,
-    ModeOpt,
-    NumGpusOpt,
-    ProfileOpt,
-    TpOpt,
-    WeightDtypeOpt,
     app,
     console,
     emit_json,
     warn,
 )
 from perfmodel.core.deployment import basis_label as basis
+from perfmodel.core.options import DeploymentOptions
 from perfmodel.errors import PerfModelError
+from perfmodel.planners.specdecode_setup import SpeculationOptions, resolve_speculation
 from perfmodel.specs.units import parse_size_list
 
 DraftOpt = Annotated[
@@ -64,54 +59,26 @@ PromptOpt = Annotated[str, typer.Option("--prompt-len", "-p", help="Context leng
 PromptOneOpt = Annotated[
     str, typer.Option("--prompt-len", "-p", help="Context length (one value), e.g. 8k.")
 ]
+SPECULATION = OptionGroup(
+    SpeculationOptions,
+    {
+        "draft": DraftOpt,
+        "draft_kv": DraftKvOpt,
+        "budgets": BudgetsOpt,
+        "gamma": GammaOpt,
+        "acceptance_rate": RateOpt,
+        "acceptance_len": LenOpt,
+    },
+)
 
 
-def _setup(
-    model,
-    gpu,
-    num_gpus,
-    tp,
-    weight_dtype,
-    kv_dtype,
-    mode,
-    profile,
-    draft,
-    draft_kv,
-    budgets,
-    gamma,
-    acceptance_rate,
-    acceptance_len,
-):
-    from perfmodel.planners import specdecode as sd
-    from perfmodel.planners.speculation.acceptance import (
-        ASSUMED_ACCEPTANCE,
-        all_assumed,
-        resolve_acceptance,
-        resolve_bases,
-    )
-    from perfmodel.planners.speculation.deploy import helper_deployment
-    from perfmodel.planners.speculation.drafts import draft_configs
-
-    dep = deployment(model, gpu, num_gpus, tp, weight_dtype, kv_dtype, mode, profile)
-    budget_list = parse_size_list(budgets, "--budgets")
-    configs = draft_configs(draft, draft_kv, budget_list)
-    for cfg in configs:
-        helper_deployment(dep, cfg.draft, "draft")  # size and vocabulary checks before any work
-    gammas = sd.check_gammas([gamma]) if gamma is not None else np.array(sd.DEFAULT_GAMMAS, float)
-    rate = resolve_acceptance(acceptance_rate, acceptance_len, gamma)
-    if acceptance_len is not None and gamma is not None and not 1 <= acceptance_len < gamma + 1:
-        raise PerfModelError(f"acceptance length must be in [1, gamma+1) = [1, {gamma + 1})")
-    # the planners' policy (recommend, capacity, the dashboard): the user's rate, else
-    # published data, else (only where no configuration has any) an assumed rate, labeled
-    policy = sd.planner_policy(rate)
-    if rate is None and all_assumed(resolve_bases(dep, configs, [1.0], policy)):
-        warn(
-            f"no published acceptance data for {dep.model.name} with "
-            f"{', '.join(c.label for c in configs[:3])}{' ...' if len(configs) > 3 else ''}; "
-            f"assuming {ASSUMED_ACCEPTANCE:g} per token (labeled 'assumed'): pass "
-            "--acceptance-rate or --acceptance-len to set it"
-        )
-    return dep, configs, gammas, policy
+def _setup(target: DeploymentOptions, choices: SpeculationOptions):
+    """The deployment and the resolved speculation choices, checked before any work."""
+    dep = deployment_of(target)
+    setup = resolve_speculation(dep, choices)
+    for notice in setup.notices:
+        warn(notice)
+    return dep, setup.configs, setup.gammas, setup.policy
 
 
 def _meta(dep, configs, gammas) -> dict:
@@ -131,45 +98,21 @@ def _meta(dep, configs, gammas) -> dict:
 
 
 @app.command()
+@option_group("target", DEPLOYMENT, exclude=("pp", "ep"), last=DTYPES_MODE_PROFILE)
+@option_group("choices", SPECULATION)
 def specdecode(
-    model: ModelOpt = "8b",
-    gpu: GpuOpt = "h100",
-    num_gpus: NumGpusOpt = 1,
-    tp: TpOpt = None,
+    *,
+    target: DeploymentOptions,
     batch: BatchOpt = "1",
     prompt_len: PromptOpt = "8k",
-    draft: DraftOpt = "1b",
-    draft_kv: DraftKvOpt = "streamingllm:512",
-    budgets: BudgetsOpt = "128,256,512,1024,2048,4096,8192",
-    gamma: GammaOpt = None,
-    acceptance_rate: RateOpt = None,
-    acceptance_len: LenOpt = None,
-    weight_dtype: WeightDtypeOpt = None,
-    kv_dtype: KvDtypeOpt = "bf16",
-    mode: ModeOpt = None,
-    profile: ProfileOpt = None,
+    choices: SpeculationOptions,
     json: JsonOpt = False,
 ) -> None:
     """Speculative decoding (MagicDec): draft, verify and per-token times, speedup, memory;
     optimizes gamma, KV budget and draft when several are possible."""
     from perfmodel.planners import specdecode as sd
 
-    dep, configs, gammas, rate = _setup(
-        model,
-        gpu,
-        num_gpus,
-        tp,
-        weight_dtype,
-        kv_dtype,
-        mode,
-        profile,
-        draft,
-        draft_kv,
-        budgets,
-        gamma,
-        acceptance_rate,
-        acceptance_len,
-    )
+    dep, configs, gammas, rate = _setup(target, choices)
     b = np.array(parse_size_list(batch, "--batch"), float)
     p = np.array(parse_size_list(prompt_len, "--prompt-len"), float)
     bb, pp = (x.ravel() for x in np.meshgrid(b, p, indexing="ij"))
@@ -296,25 +239,16 @@ def _print_specdecode(dep, rows, meta, optimizing) -> None:
 
 
 @app.command("critical-length")
+@option_group("target", DEPLOYMENT, exclude=("pp", "ep"), last=DTYPES_MODE_PROFILE)
+@option_group("choices", SPECULATION)
 def critical_length_cmd(
-    model: ModelOpt = "8b",
-    gpu: GpuOpt = "h100",
-    num_gpus: NumGpusOpt = 1,
-    tp: TpOpt = None,
+    *,
+    target: DeploymentOptions,
     batch: BatchOpt = "256",
-    draft: DraftOpt = "1b",
-    draft_kv: DraftKvOpt = "streamingllm:512",
-    budgets: BudgetsOpt = "128,256,512,1024,2048,4096,8192",
-    gamma: GammaOpt = None,
-    acceptance_rate: RateOpt = None,
-    acceptance_len: LenOpt = None,
+    choices: SpeculationOptions,
     max_len: Annotated[
         str | None, typer.Option("--max-len", help="Search up to (default: context window).")
     ] = None,
-    weight_dtype: WeightDtypeOpt = None,
-    kv_dtype: KvDtypeOpt = "bf16",
-    mode: ModeOpt = None,
-    profile: ProfileOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Critical sequence length: the smallest context at which the best speculative
@@ -322,22 +256,7 @@ def critical_length_cmd(
     from perfmodel.planners import specdecode as sd
     from perfmodel.planners.critical import from_raw_array
 
-    dep, configs, gammas, rate = _setup(
-        model,
-        gpu,
-        num_gpus,
-        tp,
-        weight_dtype,
-        kv_dtype,
-        mode,
-        profile,
-        draft,
-        draft_kv,
-        budgets,
-        gamma,
-        acceptance_rate,
-        acceptance_len,
-    )
+    dep, configs, gammas, rate = _setup(target, choices)
     b = np.array(parse_size_list(batch, "--batch"), float)
     top = parse_size_list(max_len, "--max-len")[0] if max_len else None
     limit = int(top or dep.model.max_position_embeddings)
@@ -395,43 +314,21 @@ def critical_length_cmd(
 
 
 @app.command("min-acceptance")
+@option_group("target", DEPLOYMENT, exclude=("pp", "ep"), last=DTYPES_MODE_PROFILE)
+@option_group("choices", SPECULATION, exclude=("acceptance_rate", "acceptance_len"))
 def min_acceptance_cmd(
-    model: ModelOpt = "8b",
-    gpu: GpuOpt = "h100",
-    num_gpus: NumGpusOpt = 1,
-    tp: TpOpt = None,
+    *,
+    target: DeploymentOptions,
     batch: BatchOneOpt = "1",
     prompt_len: PromptOneOpt = "8k",
-    draft: DraftOpt = "1b",
-    draft_kv: DraftKvOpt = "streamingllm:512",
-    budgets: BudgetsOpt = "128,256,512,1024,2048,4096,8192",
-    gamma: GammaOpt = None,
-    weight_dtype: WeightDtypeOpt = None,
-    kv_dtype: KvDtypeOpt = "bf16",
-    mode: ModeOpt = None,
-    profile: ProfileOpt = None,
+    choices: SpeculationOptions,
     json: JsonOpt = False,
 ) -> None:
     """Minimum per-token acceptance rate for speculative decoding to break even (speedup 1)."""
     from perfmodel.planners import specdecode as sd
     from perfmodel.planners.speculation.acceptance import expected_accepted
 
-    dep, configs, gammas, _ = _setup(
-        model,
-        gpu,
-        num_gpus,
-        tp,
-        weight_dtype,
-        kv_dtype,
-        mode,
-        profile,
-        draft,
-        draft_kv,
-        budgets,
-        gamma,
-        None,
-        None,
-    )
+    dep, configs, gammas, _ = _setup(target, choices)
     b = parse_size_list(batch, "--batch")
     p = parse_size_list(prompt_len, "--prompt-len")
     if len(b) > 1 or len(p) > 1:

@@ -190,7 +190,7 @@ def validate(
     tables = _tables(table, measurements, profile)
     with progress("validating", sum(len(t.observations) for t in tables)) as advance:
         result = validate_tables(tables, profile, progress=advance)
-    scores = result["scores"]
+    scores = result.scores
     cv = None
     if cross_validate:
         with progress("cross-validating (model evaluations)") as advance:
@@ -199,10 +199,9 @@ def validate(
     published = measurements is None  # the stated targets are for the published tables
     verdicts = {s.name: table_verdict(s) for s in scores} if published else {}
     misses = misses_vs_targets(scores, cv) if published else None
-    for r in measured or []:
-        if (v := measured_verdict(r)) is not None:
-            r.update(v)
-    op_rows = _ops() if ops else None
+    if measured is not None:  # rendered rows: the score and its verdict against the targets
+        measured = [r.as_dict() | _as_dict(measured_verdict(r)) for r in measured]
+    op_rows = [r.as_dict() for r in _ops()] if ops else None
     if report is not None:
         try:
             _report_html(scores, report, "perfmodel validation")
@@ -213,17 +212,17 @@ def validate(
             "tables": [
                 {k: v for k, v in s.as_dict().items() if k != "points" or measurements is not None}
                 | {"sample": "in-sample" if s.fit else "out-of-sample"}
-                | (verdicts.get(s.name) or {})
+                | _as_dict(verdicts.get(s.name))
                 for s in scores
             ],
-            "memory_checks": result["memory_checks"],
+            "memory_checks": [c.as_dict() for c in result.memory_checks],
             "dropped": [n for t in tables for n in t.notes],
         }
         if misses is not None:
             payload |= misses
         if cv is not None:
-            payload["cross_validation"] = cv
-            payload["cross_validation_mape"] = sum(r["mape"] for r in cv) / max(len(cv), 1)
+            payload["cross_validation"] = [r.as_dict() for r in cv]
+            payload["cross_validation_mape"] = sum(r.mape for r in cv) / max(len(cv), 1)
         if measured is not None:
             payload["measured_tables"] = measured
         if op_rows is not None:
@@ -244,7 +243,7 @@ def validate(
         table_name, _, quantity = s.name.partition("/")
         flag = " (in-sample)" if s.fit else " (not fitted)"
         v = verdicts.get(s.name)
-        goal = f"<= {v['target_mape']:.0%} {'met' if v['meets_target'] else 'MISSED'}" if v else ""
+        goal = f"<= {v.target_mape:.0%} {'met' if v.meets_target else 'MISSED'}" if v else ""
         t.add_row(
             table_name + flag,
             quantity,
@@ -258,24 +257,18 @@ def validate(
     out.print("worst row per table:")
     for s in scores:
         out.print(f"  {s.name}: {s.worst}", highlight=False)
-    for check in result["memory_checks"]:
-        verdict = "agrees" if check["agrees"] else "DISAGREES"
+    for check in result.memory_checks:
+        verdict = "agrees" if check.agrees else "DISAGREES"
         out.print(
-            f"OOM check {check['table']} [{check['label']}]: published OOM, model needs "
-            f"{check['total_gb']:.1f} of {check['capacity_gb']:.1f} GB per GPU -> {verdict}"
+            f"OOM check {check.table} [{check.label}]: published OOM, model needs "
+            f"{check.total_gb:.1f} of {check.capacity_gb:.1f} GB per GPU -> {verdict}"
         )
     if cv is not None:
         c = Table(title="Leave-one-table-out cross-validation (out-of-sample)")
         for col in ("held-out table / quantity", "profile", "rows", "MAPE", "max APE"):
             c.add_column(col)
         for r in cv:
-            c.add_row(
-                r["held_out"],
-                r["profile"],
-                str(r["rows"]),
-                f"{r['mape']:.1%}",
-                f"{r['max_ape']:.1%}",
-            )
+            c.add_row(r.held_out, r.profile, str(r.rows), f"{r.mape:.1%}", f"{r.max_ape:.1%}")
         out.print(c)
     _print_measured(out, measured, op_rows)
     if misses is not None:
@@ -311,6 +304,11 @@ def _print_misses(out, misses: dict) -> None:
             f"  UNLISTED MISS {where}: {m['value']:.1%} > target {m['target']:.0%}",
             highlight=False,
         )
+
+
+def _as_dict(record) -> dict:
+    """A typed accuracy record as JSON fields ({} for None)."""
+    return {} if record is None else record.as_dict()
 
 
 def _measured(table, measurements, profile):

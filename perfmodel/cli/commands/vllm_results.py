@@ -151,7 +151,7 @@ def calibrate_files(path: Path, options: dict, shape, base, name, params, out, j
     from dataclasses import replace
 
     from perfmodel.accuracy.calibrate import fit_profile, provenance, write_profile_yaml
-    from perfmodel.accuracy.vllm_setup import CALIBRATE_PARAMETERS, observations
+    from perfmodel.accuracy.vllm_setup import identified_parameters, observations
     from perfmodel.specs.profile import PARAMETERS, load_profile
     from perfmodel.specs.units import parse_name_list
 
@@ -171,8 +171,11 @@ def calibrate_files(path: Path, options: dict, shape, base, name, params, out, j
             "calibrate one deployment at a time or give --base"
         )
     start = cases[0].dep.profile if base is None else load_profile(base)
-    chosen = list(params or CALIBRATE_PARAMETERS)
-    obs = observations(cases)
+    default, why_not = identified_parameters(cases)
+    chosen = list(params or default)
+    if why_not and not params:
+        warn(f"not fitted, left at the prior: {why_not}")
+    obs = observations(cases, tuple(chosen))
     if not obs:
         raise PerfModelError(f"{path}: no measured quantity to fit on")
     label = name or f"calibrated-{path.stem}"
@@ -188,15 +191,15 @@ def calibrate_files(path: Path, options: dict, shape, base, name, params, out, j
         warn(f"the data cannot identify {p}: {why}; its value is the prior's, not a measurement")
     fitted = replace(
         result.profile,
+        framework="vllm",  # what measured these files
+        gpus=tuple(sorted({c.dep.gpu.name for c in cases})),
+        unidentified=dict(result.unidentified),  # about this data only
         description=f"fitted by perfmodel calibrate from {start.name} on vLLM benchmark results",
         provenance=provenance(result, [str(c.result.path) for c in cases])
         | {"left_at_prior": kept},
     )
     if out is not None:
-        try:
-            write_profile_yaml(fitted, out)
-        except OSError as exc:
-            raise PerfModelError(f"cannot write {out}: {exc.strerror}") from None
+        write_profile_yaml(fitted, out)
     values = {p: fitted.get(p) for p in result.parameters}
     if json:
         emit_json(

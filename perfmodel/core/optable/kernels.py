@@ -26,12 +26,15 @@ import numpy as np
 from perfmodel.core.optable.interpolate import Curve, blend, interp2d
 from perfmodel.core.optable.load import Curves
 from perfmodel.core.optable.transfer import (
+    SMALL_GEMM_MAX_TOKENS,
     decode_roofline,
     gemm_roofline,
     table_label,
+    transfer_latencies,
+    transferred,
     transfers_to,
 )
-from perfmodel.specs.hardware import HardwareSpec
+from perfmodel.specs.hardware import HardwareSpec, resolve_gpu
 
 
 class Priced(NamedTuple):
@@ -86,11 +89,13 @@ class KernelPricing:
     def gemm(self, name: str, m, k: float, n: float, w_bytes: float) -> Priced:
         """One GEMM kernel, M tokens (array), weight K x N (scalars)."""
         cv = self.curves
+        if w_bytes < 2 and cv.fp8 is not None and cv.w_bytes >= 2:  # the measured FP8 rows
+            return KernelPricing(cv.fp8, self.hw, self.same_gpu).gemm(name, m, k, n, w_bytes)
         lm = np.log(np.maximum(m, 1.0))
         flops, bw = self.hw.peak_flops("bf16" if w_bytes >= 2 else "fp8"), self.hw.hbm_bandwidth
         key = (float(k), float(n))
         roof = gemm_roofline(m, k, n, w_bytes, flops, bw)
-        if self.same_gpu and w_bytes == 2.0 and key in cv.gemm:
+        if self.same_gpu and w_bytes == cv.w_bytes and key in cv.gemm:
             exact, ratio = cv.gemm[key]
             inside = (lm >= exact.x[0]) & (lm <= exact.x[-1])
             return Priced(
@@ -179,9 +184,81 @@ class KernelPricing:
         return Priced(t, notices)
 
 
-def kernel_pricing(curves: Curves | None, hw: HardwareSpec) -> KernelPricing | None:
+@dataclass(frozen=True)
+class TransferredPricing:
+    """A table measured on another GPU of the same architecture: each kernel is priced on
+    the table's own GPU (`src`, exactly where measured) and carried over by
+    transfer.transferred: the part above the framework's measured latency for the kernel's
+    class scales by the ratio of the two GPUs' rooflines for that kernel."""
+
+    src: KernelPricing
+    hw: HardwareSpec
+    latencies: dict  # class -> seconds (transfer_latencies of the table's framework)
+    same_gpu: bool = False
+
+    @property
+    def curves(self) -> Curves:
+        return self.src.curves
+
+    @property
+    def label(self) -> str:
+        cv, hw = self.curves, self.hw
+        rule = (
+            f"latency measured per class on {cv.table.framework} H100/H200 tables"
+            if self.latencies
+            else "pure roofline scaling: no latency measured for this framework"
+        )
+        return (
+            f"operator table {cv.table.name} transferred from {cv.table.gpu} to {hw.name} "
+            f"(peak compute x{hw.peak_flops(cv.table.dtype) / cv.flops:.2f}, bandwidth "
+            f"x{hw.hbm_bandwidth / cv.bw:.2f}; {rule})"
+        )
+
+    def _carry(self, p: Priced, roof_src, roof_new, cls) -> Priced:
+        t0 = self.latencies.get(cls, 0.0) if isinstance(cls, str) else cls
+        return Priced(transferred(p.time_s, roof_src, roof_new, t0), p.notices)
+
+    def gemm(self, name: str, m, k: float, n: float, w_bytes: float) -> Priced:
+        dt = "bf16" if w_bytes >= 2 else "fp8"
+        src, new = self.src.hw, self.hw
+        roof_src = gemm_roofline(m, k, n, w_bytes, src.peak_flops(dt), src.hbm_bandwidth)
+        roof_new = gemm_roofline(m, k, n, w_bytes, new.peak_flops(dt), new.hbm_bandwidth)
+        t0 = np.where(
+            np.asarray(m) <= SMALL_GEMM_MAX_TOKENS,
+            self.latencies.get("gemm_small", 0.0),
+            self.latencies.get("gemm_large", 0.0),
+        )
+        return self._carry(self.src.gemm(name, m, k, n, w_bytes), roof_src, roof_new, t0)
+
+    def attn_decode(self, b, c, h, kv, hd, kv_bytes) -> Priced:
+        src, new = self.src.hw, self.hw
+        roofs = [
+            decode_roofline(b, c, h, kv, hd, g.peak_flops("bf16"), g.hbm_bandwidth, kv_bytes)
+            for g in (src, new)
+        ]
+        return self._carry(self.src.attn_decode(b, c, h, kv, hd, kv_bytes), *roofs, "attn_decode")
+
+    def attn_prefill(self, f, by, h, kv, hd) -> Priced:
+        roofs = [
+            np.maximum(f / g.peak_flops("bf16"), by / g.hbm_bandwidth)
+            for g in (self.src.hw, self.hw)
+        ]
+        return self._carry(self.src.attn_prefill(f, by, h, kv, hd), *roofs, "attn_prefill")
+
+    def eltwise(self, kind: str, by, width: float | None = None) -> Priced:
+        roofs = [by / g.hbm_bandwidth for g in (self.src.hw, self.hw)]
+        return self._carry(self.src.eltwise(kind, by, width), *roofs, "eltwise")
+
+
+def kernel_pricing(
+    curves: Curves | None, hw: HardwareSpec
+) -> KernelPricing | TransferredPricing | None:
     """Pricing by a loaded table on `hw`: the table's own GPU, or a GPU of the same
-    architecture (transferred); None when there is no table or it cannot describe `hw`."""
+    architecture (TransferredPricing); None when there is no table or it cannot describe
+    `hw`."""
     if curves is None or not transfers_to(curves.table.gpu, hw):
         return None
-    return KernelPricing(curves, hw, hw.name == curves.table.gpu)
+    if hw.name == curves.table.gpu:
+        return KernelPricing(curves, hw, True)
+    src = KernelPricing(curves, resolve_gpu(curves.table.gpu), True)
+    return TransferredPricing(src, hw, transfer_latencies(curves.table.framework))

@@ -2,7 +2,8 @@
 
 - GEMM y[M,N] = x[M,K] @ W[K,N]: per measured (K,N), log t and log(t / roofline) against
   log M; the ratio rows on a common log M grid, sorted by weight size log K*N. Measured times
-  are floored at weight bytes / the HBM streaming rate (stream_bandwidth).
+  are floored at weight bytes / the HBM streaming rate (stream_bandwidth). FP8 rows (a
+  per-row dtype) get their own curves (`fp8`), against the FP8 roofline.
 - decode attention: per (heads, kv heads, head_dim), log t and log ratio on the measured
   batch x context grid, and the ratio against log KV bytes read.
 - prefill attention (causal): per configuration, log t and log ratio against log FLOPs.
@@ -47,6 +48,8 @@ class Curves:
     attn_prefill: dict = field(default_factory=dict)  # (h, kv, hd) -> (Curve t, Curve r)
     eltwise: dict = field(default_factory=dict)  # 'rmsnorm' | 'kernel' -> (Curve t, Curve r)
     rmsnorm_by_width: dict = field(default_factory=dict)  # row width d -> (Curve t, Curve r)
+    w_bytes: float = 2.0  # bytes per weight element of the GEMM rows
+    fp8: Curves | None = None  # the table's FP8 GEMM rows, when it has them
 
 
 def profile_table(profile: Profile) -> Curves | None:
@@ -72,24 +75,11 @@ def table_curves(name: str) -> Curves:
     cv = Curves(table, hw.peak_flops(table.dtype), hw.hbm_bandwidth)
     v = table.values
     g = table.rows("gemm")
-    if len(g):
-        m, k, n, t = (v[c][g] for c in ("m", "k", "n", "time_s"))
-        cv.stream_bw = stream_bandwidth(m, k, n, t)
-        t = np.maximum(t, k * n * 2.0 / cv.stream_bw)
-        grid = np.unique(np.log(m))
-        sizes, rows = [], []
-        for kk, nn in sorted({(a, b) for a, b in zip(k, n, strict=True)}):
-            sel = (k == kk) & (n == nn)
-            r = t[sel] / gemm_roofline(m[sel], kk, nn, 2.0, cv.flops, cv.bw)
-            exact = sorted_curve(np.log(m[sel]), np.log(t[sel]))
-            ratio = sorted_curve(np.log(m[sel]), np.log(r))
-            cv.gemm[(kk, nn)] = (exact, ratio)
-            sizes.append(np.log(kk * nn))
-            rows.append(np.interp(grid, ratio.x, ratio.y))
-        order = np.argsort(sizes)
-        cv.gemm_grid = grid
-        cv.gemm_ratio_by_size = sorted_rows(np.array(sizes)[order], np.array(rows)[order])
-        cv.gemm_floor_s = float(t.min())
+    fp8 = table.dtypes[g] == "fp8"
+    _fill_gemm(cv, g[~fp8], 2.0)  # 16-bit GEMMs (or the CPU's fp32 ones)
+    if fp8.any():  # per-tensor FP8 GEMMs measured beside them: their own curves
+        cv.fp8 = Curves(table, hw.peak_flops("fp8"), hw.hbm_bandwidth, w_bytes=1.0)
+        _fill_gemm(cv.fp8, g[fp8], 1.0)
     for op in ("attn_decode", "attn_prefill"):
         idx = table.rows(op)
         cfgs = {
@@ -110,10 +100,11 @@ def table_curves(name: str) -> Curves:
             else:
                 f = 2.0 * b * h * c * c * hd
                 r = t / np.maximum(f / cv.flops, 4.0 * b * c * h * hd * 2.0 / cv.bw)
-                cv.attn_prefill[(h, kv, hd)] = (
-                    sorted_curve(np.log(f), np.log(t)),
-                    sorted_curve(np.log(f), np.log(r)),
-                )
+                exact = sorted_curve(np.log(f), np.log(t))
+                # more FLOPs never take less time (noise between batch x length points
+                # of equal work is not passed on as a longer prompt that runs faster)
+                exact = Curve(exact.x, np.maximum.accumulate(exact.y))
+                cv.attn_prefill[(h, kv, hd)] = (exact, sorted_curve(np.log(f), np.log(r)))
     for op, kernels in (("rmsnorm", 1.0), ("silu_mul", 2.0)):
         idx = table.rows(op)
         if len(idx):
@@ -128,6 +119,30 @@ def table_curves(name: str) -> Curves:
     if "kernel" not in cv.eltwise and "rmsnorm" in cv.eltwise:
         cv.eltwise["kernel"] = cv.eltwise["rmsnorm"]
     return cv
+
+
+def _fill_gemm(cv: Curves, g: np.ndarray, w_bytes: float) -> None:
+    """GEMM curves of rows `g` (weights of `w_bytes` per element) into `cv`."""
+    if not len(g):
+        return
+    v = cv.table.values
+    m, k, n, t = (v[c][g] for c in ("m", "k", "n", "time_s"))
+    cv.stream_bw = stream_bandwidth(m, k, n, t, w_bytes)
+    t = np.maximum(t, k * n * w_bytes / cv.stream_bw)
+    grid = np.unique(np.log(m))
+    sizes, rows = [], []
+    for kk, nn in sorted({(a, b) for a, b in zip(k, n, strict=True)}):
+        sel = (k == kk) & (n == nn)
+        r = t[sel] / gemm_roofline(m[sel], kk, nn, w_bytes, cv.flops, cv.bw)
+        exact = sorted_curve(np.log(m[sel]), np.log(t[sel]))
+        ratio = sorted_curve(np.log(m[sel]), np.log(r))
+        cv.gemm[(kk, nn)] = (exact, ratio)
+        sizes.append(np.log(kk * nn))
+        rows.append(np.interp(grid, ratio.x, ratio.y))
+    order = np.argsort(sizes)
+    cv.gemm_grid = grid
+    cv.gemm_ratio_by_size = sorted_rows(np.array(sizes)[order], np.array(rows)[order])
+    cv.gemm_floor_s = float(t.min())
 
 
 def _bytes_curves(by, t, bw) -> tuple[Curve, Curve]:

@@ -107,7 +107,7 @@ def _tabulated(kp: KernelPricing, dep, tp: float):
     TP degree, dtypes and sustained matmul rate)."""
     key = (
         kp.curves.table.path,
-        dep.gpu.model_dump_json(),
+        repr(dep.gpu),
         dep.model,
         tp,
         dep.weight_dtype,
@@ -122,6 +122,9 @@ def _tabulated(kp: KernelPricing, dep, tp: float):
     tab = {}
     for name, fn in _token_kernels(kp, dep, tp).items():
         t = fn(x).time_s  # the grid spans far beyond any table: its clamps are not the sweep's
+        # more tokens never take less time: a measured dip between neighbouring M (another
+        # kernel picked at M = 80 than at 64, noise) is not passed on to a larger batch
+        t = np.maximum.accumulate(t)
         tab[name] = (t[:-1], np.diff(t))  # value at node i and slope to node i+1
     _CACHE[key] = tab
     return tab

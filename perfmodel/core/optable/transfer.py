@@ -3,14 +3,47 @@ the datasheet roofline of the new kernel and r = t_meas / R_meas the measured ra
 ratio carries the kernel behaviour (wave quantization, GEMV bandwidth, launch floor), the
 roofline the new shape and the new GPU's peaks (roofline: Williams 2009; aiconfigurator-style
 interpolation of measured tables). A table transfers only to a GPU of the same architecture
-(specs/optables.py ARCHITECTURE): another one has other kernels."""
+(`architecture:` in the hardware YAML): another one has other kernels.
+
+Across GPUs (transferred): the time measured on the table's GPU carries over as
+    t_new = t0' + (t_meas - t0') * R_new / R_meas,   t0' = min(t0, t_meas)
+with t0 a fixed latency per framework and operator class, measured where two GPUs of a
+family both have tables (validation/fit_transfer.py -> perfmodel/data/transfer_latency.yaml:
+H100 and H200; pure roofline scaling, t0 = 0, was off by 17-34% per class and direction for
+small kernels, the corrected rule is within 4%). A framework without measured latencies
+scales by the roofline (t0 = 0), and the label says so."""
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 
+from perfmodel.paths import PACKAGE_DIR
+from perfmodel.specs import yamlio
 from perfmodel.specs.hardware import HardwareSpec
 from perfmodel.specs.optables import same_architecture
+
+LATENCIES = PACKAGE_DIR / "data" / "transfer_latency.yaml"
+SMALL_GEMM_MAX_TOKENS = 64  # the 'gemm_small' class (validation/fit_transfer.py)
+
+
+@lru_cache(maxsize=1)
+def _latency_file() -> dict:
+    return yamlio.safe_load(LATENCIES.read_text()) if LATENCIES.is_file() else {}
+
+
+def transfer_latencies(framework: str) -> dict[str, float]:
+    """class -> measured fixed latency (seconds) for a framework's tables ({}: none, t0 = 0)."""
+    classes = (_latency_file().get("frameworks") or {}).get(framework) or {}
+    return {c: float(r["latency_us"]) * 1e-6 for c, r in classes.items()}
+
+
+def transferred(t_meas, roof_meas, roof_new, latency_s):
+    """t0' + (t_meas - t0') * R_new / R_meas with t0' = min(latency, t_meas)."""
+    t = np.asarray(t_meas, float)
+    lat = np.minimum(latency_s, t)
+    return lat + (t - lat) * np.asarray(roof_new) / np.asarray(roof_meas)
 
 
 def gemm_roofline(m, k, n, w_bytes, flops, bw, act_bytes=2.0):

@@ -15,7 +15,7 @@ bound, exact up to MAX_SIM_CANDIDATES checks). Each option says why it won (`why
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -31,6 +31,11 @@ from perfmodel.planners.capacity.rank import (
     MAX_SIM_EXTRA_REPLICAS,
     best_checked,
     rank_key,
+)
+from perfmodel.planners.capacity.records import (
+    CapacityOption,
+    FeasibleCapacity,
+    InfeasibleCapacity,
 )
 from perfmodel.planners.capacity.search import (
     PP_DEPTHS,
@@ -149,84 +154,30 @@ def _speculation_basis(best: dict | None) -> str:
     return "; best option: " + ", ".join(parts) if parts else ""
 
 
-@dataclass(frozen=True)
-class CapacityOption:
-    """The cheapest fleet of one GPU type (with or without speculation); the JSON record of
-    `perfmodel capacity` is as_dict(). A field such as the deployment's pipeline parallelism
-    is added here, next to tp."""
-
-    gpu: str
-    with_spec: bool
-    meets_slo: bool
-    profile: str
-    weight_dtype: str | None = None
-    kv_dtype: str | None = None
-    tp: int | None = None
-    pp: int | None = None  # pipeline stages per replica
-    gpus_per_node: int | None = None
-    nodes: int | None = None  # ceil(gpus_needed / gpus_per_node)
-    replicas: int | None = None  # data-parallel replicas (DP) of tp * pp GPUs
-    gpus_needed: int | None = None
-    batch: int | None = None
-    price_per_gpu_hour: float | None = None
-    cost_per_hour: float | None = None
-    cost_per_mtok: float | None = None
-    ttft_s: float | None = None
-    tpot_s: float | None = None
-    utilization: float | None = None
-    qps_per_replica_max: float | None = None
-    binding_constraint: str | None = None
-    prefill_s: float | None = None
-    decode_step_s: float | None = None
-    speculation: dict | None = None
-    reason: str | None = None  # why no candidate is feasible
-    replicas_added_by_simulation: int | None = None
-    simulation: dict | None = None
-    why: str | None = None  # why this candidate won its GPU type (rank_key)
-    index: int | None = field(default=None, repr=False)  # the candidate's row
-
-    def as_dict(self) -> dict:
-        if self.index is None:  # infeasible: the fields a user can read, all null
-            keys = ("gpu", "with_spec", "meets_slo", "tp", "pp", "nodes", "replicas")
-            keys += ("gpus_needed", "batch")
-            keys += ("cost_per_hour", "cost_per_mtok", "ttft_s", "tpot_s", "reason", "profile")
-            keys += ("why",)
-            return {k: getattr(self, k) for k in keys}
-        out = {
-            k: getattr(self, k)
-            for k in (
-                "gpu", "with_spec", "meets_slo", "weight_dtype", "kv_dtype", "tp", "pp",
-                "gpus_per_node", "nodes", "replicas", "gpus_needed", "batch", "price_per_gpu_hour", "cost_per_hour", "cost_per_mtok",
-                "ttft_s", "tpot_s", "utilization", "qps_per_replica_max", "binding_constraint",
-                "prefill_s", "decode_step_s", "speculation", "profile", "why",
-            )
-        }  # fmt: skip
-        if self.simulation is not None:
-            out["replicas_added_by_simulation"] = self.replicas_added_by_simulation
-            out["simulation"] = self.simulation
-        return out
-
-
-def _with_replicas(c: Candidates, opt: CapacityOption, wl: Workload, replicas: int):
-    """The same option served by `replicas` replicas (each sees QPS / replicas)."""
-    i = opt.index
+def _fleet(c: Candidates, i: int, wl: Workload, replicas: int) -> dict:
+    """Candidate i served by `replicas` replicas (each sees QPS / replicas): fleet size,
+    cost and the load metrics."""
     lam = wl.qps / replicas
     ttft, tpot, u = load_metrics(
         c.s_mean[i], c.s_p90[i], c.d_p90[i], c.d_mean[i], c.batch[i], wl.output_mean, lam
     )
     gpus = replicas * int(c.tp[i]) * int(c.pp[i])  # fleet cost = replicas x tp x pp x price
     cost = gpus * c.price
-    return replace(
-        opt,
-        replicas=replicas,
-        gpus_needed=gpus,
-        nodes=-(-gpus // c.gpus_per_node),
-        cost_per_hour=cost,
-        cost_per_mtok=float(cost_per_mtok(cost, wl.qps, wl.output_mean)),
-        ttft_s=float(ttft),
-        tpot_s=float(tpot),
-        utilization=float(u),
-    )
+    return {
+        "replicas": replicas,
+        "gpus_needed": gpus,
+        "nodes": -(-gpus // c.gpus_per_node),
+        "cost_per_hour": cost,
+        "cost_per_mtok": float(cost_per_mtok(cost, wl.qps, wl.output_mean)),
+        "ttft_s": float(ttft),
+        "tpot_s": float(tpot),
+        "utilization": float(u),
+    }
+
+
+def _with_replicas(c: Candidates, opt: FeasibleCapacity, wl: Workload, replicas: int):
+    """The same option served by `replicas` replicas (each sees QPS / replicas)."""
+    return replace(opt, **_fleet(c, opt.index, wl, replicas))
 
 
 def _sim_meets(sim: dict, slo_ttft_s: float, slo_tpot_s: float) -> bool:
@@ -240,20 +191,19 @@ def _sim_meets(sim: dict, slo_ttft_s: float, slo_tpot_s: float) -> bool:
 
 def _option(c: Candidates, i: int | None, wl: Workload, with_spec: bool) -> CapacityOption:
     if i is None:
-        return CapacityOption(
+        return InfeasibleCapacity(
             c.gpu,
             with_spec,
-            False,
             c.profile,
-            reason="no TP x PP layout, precision and batch meets both SLOs and fits in memory",
+            "no TP x PP layout, precision and batch meets both SLOs and fits in memory",
         )
     lam_max = float(c.lam[i])
     replicas = max(1, int(math.ceil(wl.qps / lam_max - 1e-9)))  # a tiny QPS still needs one
-    base = CapacityOption(
-        c.gpu,
-        with_spec,
-        True,
-        c.profile,
+    return FeasibleCapacity(
+        gpu=c.gpu,
+        with_spec=with_spec,
+        meets_slo=True,
+        profile=c.profile,
         weight_dtype=c.weight_dtype[i],
         kv_dtype=c.kv_dtype[i],
         tp=int(c.tp[i]),
@@ -267,8 +217,8 @@ def _option(c: Candidates, i: int | None, wl: Workload, with_spec: bool) -> Capa
         decode_step_s=float(c.d_p90[i]),
         speculation=c.spec[i],
         index=i,
+        **_fleet(c, i, wl, replicas),
     )
-    return _with_replicas(c, base, wl, replicas)
 
 
 def plan_capacity(
@@ -413,7 +363,7 @@ def _config(tp: int, pp: int, w: str, k: str) -> str:
     return f"TP{tp}" + (f" x PP{pp}" if pp > 1 else "") + f" {w}/{k}"
 
 
-def _checked(c, i, wl, spec, slo_ttft_s, slo_tpot_s, samples) -> CapacityOption:
+def _checked(c, i, wl, spec, slo_ttft_s, slo_tpot_s, samples) -> FeasibleCapacity:
     """Candidate i at the formulas' fleet, checked by the simulation: where the simulation
     misses an SLO (the utilization model ignores waiting for a free batch slot), replicas
     are added (at most MAX_SIM_EXTRA_REPLICAS) until it meets both."""
@@ -435,7 +385,7 @@ def _checked(c, i, wl, spec, slo_ttft_s, slo_tpot_s, samples) -> CapacityOption:
     )
 
 
-def _simulate_option(c: Candidates, opt: CapacityOption, wl: Workload, prompts, outputs) -> dict:
+def _simulate_option(c: Candidates, opt: FeasibleCapacity, wl: Workload, prompts, outputs) -> dict:
     """Simulate one replica of the chosen option at QPS / replicas (plain step times; with
     speculation the modeled per-token decode time replaces the step at the full batch)."""
     i = opt.index
