@@ -97,15 +97,20 @@ class Deployment:
         return replace(self, model=m)
 
     def describe(self) -> str:
-        par = f"TP{self.tp}" + (f" EP{self.ep}" if self.ep > 1 else "")
-        par += f" PP{self.pp}" if self.pp > 1 else ""
-        if self.replicas > 1 and self.pp > 1:
-            par += f" DP{self.replicas}"
-        where = f", {self.nodes} nodes" if self.nodes > 1 and self.pp > 1 else ""
+        par = parallel_label(self.tp, self.pp, self.replicas, self.ep)
+        where = f", {units.plural(self.nodes, 'node')}" if self.nodes > 1 else ""
         return (
             f"{self.model.name} on {self.num_gpus}x {self.gpu.name} ({par}{where}), "
             f"weights {self.weight_dtype}, KV {self.kv_dtype}, {self.mode}, profile {self.profile.name}"
         )
+
+
+def parallel_label(tp: int, pp: int = 1, dp: int = 1, ep: int = 1) -> str:
+    """'TP8', 'TP1 x DP3', 'TP4 EP4 x PP2 x DP2': every parallel degree above 1, DP included
+    (a header without it reads as one replica of all the GPUs)."""
+    parts = [f"TP{tp}" + (f" EP{ep}" if ep > 1 else "")]
+    parts += [f"PP{pp}"] * (pp > 1) + [f"DP{dp}"] * (dp > 1)
+    return " x ".join(parts)
 
 
 MODES = ("roofline", "additive")

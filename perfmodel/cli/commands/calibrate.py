@@ -149,7 +149,7 @@ def calibrate(
             }
         )
         return
-    from rich.table import Table
+    from perfmodel.cli.table import Table
 
     t = Table(title=f"Fitted profile '{fitted.name}' (start: {start.name}, {fitted.mode} mode)")
     for col in ("parameter", "value", "std. error"):

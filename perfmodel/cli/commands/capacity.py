@@ -146,8 +146,7 @@ def _distinct_gpus(names: list[str]) -> list[str]:
 
 
 def _print_human(p: dict) -> None:
-    from rich.table import Table
-
+    from perfmodel.cli.table import Table
     from perfmodel.reports import OPTION_COLUMNS, option_rows
 
     out = console()

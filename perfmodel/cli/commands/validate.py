@@ -229,7 +229,7 @@ def validate(
             payload["operator_tables"] = op_rows
         emit_json(payload)
         return
-    from rich.table import Table
+    from perfmodel.cli.table import Table
 
     out = console()
     t = Table(
@@ -327,7 +327,7 @@ def _ops():
 
 
 def _print_measured(out, measured, op_rows) -> None:
-    from rich.table import Table
+    from perfmodel.cli.table import Table
 
     if measured:
         m = Table(

@@ -119,7 +119,7 @@ def validate_files(path: Path, options: dict, shape, json: bool) -> None:
     if json:
         emit_json({"vllm_results": [r.as_dict() for r in replays], "mape": mape})
         return
-    from rich.table import Table
+    from perfmodel.cli.table import Table
 
     out = console()
     for case, rep in zip(cases, replays, strict=True):
