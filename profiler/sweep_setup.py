@@ -93,6 +93,12 @@ def build_sweep(runner: str, model: str, points, options: RunnerOptions) -> Swee
     if options.repeats < 1 or options.warmup < 0:
         raise PerfModelError("--repeats must be >= 1 and --warmup >= 0")
     spec_model = load_model(model)
+    longest = max(p.prompt_len for p in points)
+    if longest > spec_model.max_position_embeddings:
+        raise PerfModelError(  # before any work: such a sweep ran for minutes, then failed
+            f"--prompt-len {longest} exceeds {spec_model.name}'s context window of "
+            f"{spec_model.max_position_embeddings} tokens"
+        )
     config_path = config_path_of(spec_model)
     weight_dtype = runner_dtype(options.weight_dtype, "--weight-dtype")
     kv_dtype = runner_dtype(options.kv_dtype, "--kv-dtype")

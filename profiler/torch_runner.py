@@ -24,6 +24,7 @@ torch is imported inside functions only: ``import profiler.torch_runner`` stays 
 from __future__ import annotations
 
 import math
+import os
 from dataclasses import dataclass
 from typing import Any
 
@@ -303,6 +304,14 @@ def capture_decode(model, token, position: int):
     return graph, tok  # the caller keeps the static buffer alive as long as the graph
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask; os.cpu_count() elsewhere)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
 class TorchRunner:
     """Times the plain-torch decoder; one model per sweep, one KV cache per point."""
 
@@ -326,7 +335,8 @@ class TorchRunner:
         self.rope = bool(rope)
         self.requested_cuda_graph = bool(cuda_graph)
         self.decode_only = bool(decode_only)
-        if device not in ("auto", "cpu") and not str(device).startswith("cuda"):
+        device = str(device).strip().lower()
+        if device not in ("auto", "cpu") and not device.startswith("cuda"):
             raise PerfModelError(f"--device must be cpu or cuda, not '{device}'")
         self.requested_device = device
         self.requested_dtype = dtype
@@ -334,6 +344,13 @@ class TorchRunner:
             short_dtype(dtype)  # validate early, before anything is written
         if repeats < 1 or warmup < 0:
             raise PerfModelError("--repeats must be >= 1 and --warmup >= 0")
+        if threads is not None:
+            cores = usable_cores()
+            if not 1 <= threads <= cores:
+                raise PerfModelError(
+                    f"--threads {threads}: this process may use {cores} CPU core(s); give 1 to "
+                    f"{cores} (more threads than cores only slow the measurement down)"
+                )
         self.repeats, self.warmup, self.seed, self.threads = repeats, warmup, seed, threads
         self.device = "cpu" if device == "auto" else device
         self.dtype = short_dtype(dtype) if dtype else ("fp32" if self.device == "cpu" else "bf16")

@@ -6,7 +6,7 @@ import json
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from perfmodel.core.api import predict
@@ -126,13 +126,17 @@ def test_ttft_increases_with_prompt_and_batch(batch, prompt, extra, mode):
 
 @settings(max_examples=40, deadline=None)
 @given(batch=st.integers(1, 512), ctx=st.integers(1, 100_000), extra=st.integers(1, 10_000))
+@example(batch=1, ctx=4, extra=1)
 def test_tpot_increases_with_context(batch, ctx, extra):
     """Never decreases; strictly increases once the KV read outgrows the per-kernel floor
     (a few us: at batch 1 and a handful of cached tokens attention sits on that floor)."""
     dep = make_deployment("70b", "h100", 8)
     longer = float(decode_step_time(dep, batch, ctx + extra))
     shorter = float(decode_step_time(dep, batch, ctx))
-    assert longer >= shorter
+    # Rounding only: where the measured decode-attention time is flat (its latency region),
+    # ratio x roofline reproduces it to the last bits, ~1e-15 relative (batch 1, ctx 4 -> 5:
+    # 0.011070237562275485 vs ...488 s). A real decrease is many orders larger.
+    assert longer >= shorter * (1 - 1e-12)
     if batch * ctx >= 65536:  # KV per layer and GPU >= 33 MB: well above the floor
         assert longer > shorter
 

@@ -10,7 +10,9 @@ turns red the moment it is fixed and the mark must go; none is pending now.
 
 from __future__ import annotations
 
+import itertools
 import json
+import math
 import os
 import shlex
 import subprocess
@@ -18,6 +20,9 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from perfmodel.cli.main import main
 
@@ -426,6 +431,20 @@ CASES = [
     error("capacity", "--qps", "1", "--report", "{tmp}/r.pdf", says="pdf"),
     error("profile", *PROFILE, "--out", "{tmp}/good.csv/p.csv", says="p.csv"),  # under a file
     error("profile", *PROFILE, "--out", "{tmp}", says="directory"),
+    error("profile", *PROFILE, "--out", "{tmp}/p.csv", "--threads", "100000", says="--threads"),
+    error("profile", *PROFILE, "--out", "{tmp}/p.csv", "--threads", "4096", says="cores"),
+    error("profile", *PROFILE, "--out", "{tmp}/p.csv", "--prompt-len", "100k", says="context"),
+    error(
+        "calibrate", "--table", "specprefill_70b_baseline", "--out", "/proc/x.yaml", says="/proc"
+    ),
+    error("calibrate", "--table", "specprefill_70b_baseline", "--out", "/dev/full", says="regular"),
+    error("validate", "--table", "", says="--table: empty value"),
+    error("capacity", "--qps", "1", "--gpus", "", says="--gpus: empty value"),
+    error("predict", "--batch", "8,8", says="repeats"),
+    error("predict", "--mode", "fast", says="roofline or additive"),
+    runs("predict", "--mode", "ROOFLINE"),
+    runs("predict", "--weight-dtype", "FP8"),
+    runs("list", "GPUS"),
 ]
 
 
@@ -444,7 +463,10 @@ def tmp(tmp_path_factory) -> Path:
 
 
 def test_corpus_is_large_and_covers_every_command():
+    from perfmodel.cli.main import load_commands
     from perfmodel.cli.typer_app import app
+
+    load_commands()
 
     commands = {c.name or c.callback.__name__ for c in app.registered_commands}
     covered = {case.values[0][0] for case in CASES}
@@ -511,3 +533,271 @@ def test_full_stdout_is_one_error_line():
     assert done.stderr.decode().splitlines() == [
         "error: cannot write the output: No space left on device"
     ]
+
+
+# --- generated cases (hypothesis) -----------------------------------------------------------
+# Random values for every option of every command, and broken files of every kind, through
+# the real entry point in this process. Each must end in exactly one 'error:' line on stderr
+# and exit 2, or in a legitimate run (exit 0, JSON on stdout, only 'warning:' lines): never a
+# traceback, a signal or a hang (CASE_SECONDS per case, by SIGALRM).
+CASE_SECONDS = 30
+# cheap base arguments per command (a fuzzed option comes after them and overrides them);
+# `profile` (measures) and `app` (starts a server) have their hostile values in CASES
+BASE = {
+    "predict": [],
+    "list": [],
+    "specdecode": [*SMALL],
+    "critical-length": [*SMALL],
+    "min-acceptance": [*SMALL, "--gamma", "3"],
+    "validate": ["--table", "magicdec_p8192_fullkv"],
+    "calibrate": ["--table", "specprefill_70b_baseline"],
+    "specprefill": [],
+    "recommend": ["--model", "8b"],
+    "capacity": ["--qps", "1", "--model", "8b", "--gpus", "h100", "--weight-dtype", "bf16"],
+}
+OUTPUT_OPTIONS = {"--out", "--report"}  # values kept inside the test's folder
+OUTPUT_VALUES = [
+    "x",
+    "x.txt",
+    "x.html",
+    "X.MD",
+    "x.yaml",
+    "no/dir/x.html",
+    ".",
+    "./",
+    "{tmp}",
+    "{tmp}/good.csv",
+    "{tmp}/emptydir.html",
+    "/proc/x.yaml",
+]
+EXTREMES = [
+    *("0", "-1", "1", "2", "3", "8", "64", "4k", "128k", "1m", "1024m", "1025m"),
+    *("0.5", "1e-9", "1e6", "1e308", "-1e308", "nan", "inf", "-inf", "1" + "0" * 400),
+    *(" ", "1,1", "1,,2", ",", "4k,4096", "h100,h100", "0.1,0.1", "a,b", "null", "true"),
+    *("ROOFLINE", "Additive", "FP8", "BF16", "int4", "H100", "SELF", "snapkv:64", "full"),
+    *("8B", "70b", "x.json", "{tmp}/good.csv", "{tmp}/gpu_utf16.yaml", "{tmp}/binary.csv"),
+    *("{tmp}/utf16.json", "{tmp}/profile_utf16.yaml", "{tmp}", "-", "--json", "é", "1_000"),
+]
+
+
+def _command_options() -> list[tuple[str, str]]:
+    """(command, option) for every value-taking option of every fuzzed command."""
+    from typer.main import get_group
+
+    from perfmodel.cli.main import load_commands
+    from perfmodel.cli.typer_app import app
+
+    load_commands()  # every command module (a run loads only the one it names)
+    group = get_group(app)
+    pairs = []
+    for name, command in sorted(group.commands.items()):
+        if name not in BASE:
+            continue
+        for param in command.params:
+            if not getattr(param, "is_flag", False):
+                pairs.append((name, param.opts[0] if param.opts else param.name))
+    return pairs
+
+
+COMMAND_OPTIONS = _command_options()
+
+
+@st.composite
+def _option_case(draw):
+    command, option = draw(st.sampled_from(COMMAND_OPTIONS))
+    if option in OUTPUT_OPTIONS:
+        value = draw(st.sampled_from(OUTPUT_VALUES))
+    else:
+        value = draw(
+            st.one_of(
+                st.sampled_from(EXTREMES),
+                st.text(st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=8),
+                st.integers(-(10**6), 10**7).map(str),
+                st.floats(allow_nan=True, allow_infinity=True).map(repr),
+                st.lists(st.sampled_from(["1", "8", "4k", "0.3", "h100", "1b"]), min_size=2,
+                         max_size=3).map(",".join),
+            )
+        )  # fmt: skip
+    return command, option, value
+
+
+class _Timeout(Exception):
+    pass
+
+
+def _run_bounded(args: list[str]) -> int:
+    """main(args) with a wall-clock bound (a hang fails the case instead of the suite), and
+    no Python warning (numpy's overflow, divide by zero ...): outside pytest it would reach
+    the user's stderr as a second, unprefixed line."""
+    import signal
+    import warnings
+
+    def expire(signum, frame):
+        raise _Timeout(f"no answer within {CASE_SECONDS} s: {args}")
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.alarm(CASE_SECONDS)
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            code = main(args)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    leaked = [f"{w.category.__name__}: {w.message}" for w in caught]
+    assert not leaked, (args, leaked[:3])
+    return code
+
+
+def _assert_clean(code: int, out: str, err: str, names: tuple[str, ...]) -> None:
+    """Exit 2 with one error line naming one of `names`, or exit 0 with JSON and warnings."""
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert code in (0, 2), (code, err[-2000:])
+    if code == 2:
+        assert len(lines) == 1 and lines[0].startswith("error: "), err
+        shown = lines[0].lower()
+        # the error line has its whitespace collapsed (a value may hold a newline)
+        words = {" ".join(n.split()).lower() for n in names} | {
+            " ".join(part.split()).lower() for n in names for part in n.split(",")
+        }
+        assert any(w in shown for w in words if w), (names, lines[0])
+    else:
+        assert all(line.startswith("warning: ") for line in lines), err
+        if out.strip():
+            json.loads(out)
+
+
+@settings(
+    max_examples=160,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(case=_option_case())
+def test_random_option_values(case, tmp, capsys, monkeypatch):
+    command, option, raw = case
+    monkeypatch.chdir(tmp)  # relative output paths land in the test's folder
+    value = raw.replace("{tmp}", str(tmp))
+    args = [command, *BASE[command]]
+    args += [value] if not option.startswith("-") else [option, value]
+    if command != "list":
+        args.append("--json")
+    capsys.readouterr()
+    code = _run_bounded(args)
+    out, err = capsys.readouterr()
+    _assert_clean(code, out, err, (option, value, command))
+
+
+# Broken files of every kind. Loaders cache by path, so every example gets a new file name.
+OPTABLE_CSV = (ROOT / "perfmodel" / "optables" / "h200__torch-cudagraph.csv").read_text()
+FILE_KINDS = {  # kind -> (valid text, file suffix, argv with {f} for the file)
+    "config": (_config(), ".json", ["predict", "--model", "{f}"]),
+    "gpu": (GPU_YAML, ".yaml", ["predict", "--gpu", "{f}"]),
+    "profile": (PROFILE_YAML, ".yaml", ["predict", "--profile", "{f}"]),
+    "measurements": (_csv(*_rows()), ".csv", ["validate", "--measurements", "{f}"]),
+    "workload": (
+        "prompt_len,output_len,arrival_time\n"
+        + "".join(f"{500 + 37 * i},{60 + 11 * i},{0.5 * i}\n" for i in range(12)),
+        ".csv",
+        ["capacity", "--workload", "{f}", *BASE["capacity"][2:]],
+    ),
+    # an operator table, reached through a profile that names it (path relative to the profile)
+    "optable": (OPTABLE_CSV, ".csv", ["predict", "--gpu", "h200", "--profile", "{f}.yaml"]),
+}
+FIELD_VALUES = [0, -1, 2.5, 1e308, -1e308, 10**400, math.nan, math.inf, "8", "", "false", True,
+                None, [], {}, "x" * 50]  # fmt: skip
+CELL_VALUES = ["0", "-1", "2.5", "nan", "inf", "1e308", "1" + "0" * 400, "", "x", "true", "é"]
+
+
+def _structured(kind: str, text: str):
+    if kind == "config":
+        return json.loads(text)
+    return yaml.safe_load(text)
+
+
+def _dump(kind: str, data) -> str:
+    if kind == "config":
+        return json.dumps(data, allow_nan=True)
+    return yaml.safe_dump(data, allow_unicode=True)
+
+
+@st.composite
+def _file_case(draw):
+    """(kind, how, detail): a recipe, kept small so a failing example reads in one line;
+    _broken_file builds the bytes from it."""
+    kind = draw(st.sampled_from(sorted(FILE_KINDS)))
+    how = draw(st.sampled_from(["bytes", "encoding", "truncate", "value", "drop", "extra"]))
+    if how == "bytes":
+        return kind, how, draw(st.binary(max_size=400))
+    if how == "encoding":
+        return kind, how, draw(st.sampled_from(["utf-16", "utf-16-le", "utf-8-sig", "utf-32",
+                                                 "cp1252"]))  # fmt: skip
+    if how == "truncate":
+        return kind, how, draw(st.floats(0, 1))
+    if kind in ("config", "gpu", "profile"):
+        keys = sorted(_structured(kind, FILE_KINDS[kind][0]))
+        key = draw(st.sampled_from(keys))
+        if how == "value":
+            return kind, how, (key, draw(st.sampled_from(FIELD_VALUES)))
+        extra = draw(st.sampled_from(["extra_field", "efficency", "hbm_gb", key + "_2"]))
+        return kind, how, key if how == "drop" else extra
+    lines = FILE_KINDS[kind][0].splitlines()
+    col = draw(st.integers(0, len(lines[0].split(",")) - 1))
+    row = draw(st.integers(1, len(lines) - 1))
+    return kind, how, (col, row, draw(st.sampled_from(CELL_VALUES)))
+
+
+def _broken_file(kind: str, how: str, detail) -> bytes:
+    text = FILE_KINDS[kind][0]
+    if how == "bytes":
+        return detail
+    if how == "encoding":
+        return (text.replace("e", "é", 3) if detail == "cp1252" else text).encode(detail)
+    if how == "truncate":
+        return text[: int(detail * len(text))].encode()
+    if kind in ("config", "gpu", "profile"):
+        data = _structured(kind, text)
+        if how == "value":
+            data[detail[0]] = detail[1]
+        elif how == "drop":
+            del data[detail]
+        else:
+            data[detail] = 1
+        return _dump(kind, data).encode()
+    rows = [line.split(",") for line in text.splitlines()]
+    col, row, cell = detail
+    if how == "value":
+        rows[row][col] = cell
+    elif how == "drop":
+        rows = [r[:col] + r[col + 1 :] for r in rows]
+    else:
+        rows = [r + (["extra"] if i == 0 else ["1"]) for i, r in enumerate(rows)]
+    return ("\n".join(",".join(r) for r in rows) + "\n").encode()
+
+
+_serial = itertools.count()
+
+
+@settings(
+    max_examples=140,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(case=_file_case())
+def test_random_broken_files(case, tmp, capsys):
+    kind, how, detail = case
+    content = _broken_file(kind, how, detail)
+    _, suffix, argv = FILE_KINDS[kind]
+    path = tmp / f"fuzz{next(_serial)}_{kind}_{how}{suffix}"
+    path.write_bytes(content)
+    if kind == "optable":  # the profile naming the table, beside it
+        profile = yaml.safe_load(PROFILE_YAML.replace("vllm-h100", "fuzz-h200"))
+        profile.update(gpus=["h200"], optable=path.name)
+        Path(f"{path}.yaml").write_text(yaml.safe_dump(profile))
+    args = [a.replace("{f}", str(path)) for a in argv] + ["--json"]
+    capsys.readouterr()
+    code = _run_bounded(args)
+    out, err = capsys.readouterr()
+    _assert_clean(code, out, err, (path.name,))

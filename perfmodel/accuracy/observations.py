@@ -83,6 +83,8 @@ class Table:
 
 TIME_COLUMNS = ("ttft_s", "tpot_s", "t_draft_ms", "t_verify_ms", "t_sd_ms", "t_autoregressive_ms")
 SHAPE_COLUMNS = ("num_gpus", "batch_size", "prompt_len")
+OPTIONAL_SHAPE_COLUMNS = ("tp", "output_len")  # may be blank; else as the shape columns
+MAX_SHAPE = 1 << 30  # as specs.units.MAX_SIZE: a larger count is a typo
 # columns a row's prediction depends on besides its deployment; rows equal in all of them
 # (and in the deployment) have the same prediction, so each distinct shape is predicted once
 PREDICT_COLUMNS = (
@@ -112,7 +114,8 @@ def read_table(path: str | Path, name: str | None = None, notes: list[str] | Non
 
     Rows that cannot be predicted or scored are dropped and counted in `notes` (one line per
     cause, e.g. "dropped 3 rows: NaN ttft_s"): a shape column (num_gpus, batch_size,
-    prompt_len) missing, not positive or not whole drops the row; a time that is NaN, inf,
+    prompt_len; tp and output_len where given) missing, not positive, not whole or over 2^30
+    drops the row; a time that is NaN, inf,
     zero or negative drops that quantity of the row (its other times are still used).
     """
     import pandas as pd
@@ -138,7 +141,11 @@ def read_table(path: str | Path, name: str | None = None, notes: list[str] | Non
         raise PerfModelError(f"{path}: no data rows (only a header)")
     for col in NUMERIC_COLUMNS:
         if col in frame.columns:
-            converted = pd.to_numeric(frame[col], errors="coerce")
+            try:
+                converted = pd.to_numeric(frame[col], errors="coerce")
+            except (OverflowError, TypeError, ValueError):  # a 400-digit integer
+                converted = pd.Series([inputs.to_float(x) for x in frame[col]], frame.index)
+                converted[frame[col].isna()] = np.nan
             bad = converted.isna() & frame[col].notna()
             if bad.any():
                 row = int(np.flatnonzero(bad.to_numpy())[0])
@@ -146,16 +153,22 @@ def read_table(path: str | Path, name: str | None = None, notes: list[str] | Non
                     f"{path}: column '{col}' row {row + 2}: '{frame[col].iloc[row]}' is not a number"
                 )
             frame[col] = converted.astype(float)
+    if "output_len" not in frame.columns:  # optional: decode context then uses 1 token
+        frame["output_len"] = np.nan
     frame["status"] = (
-        frame["status"].fillna("ok").astype(str).str.strip().str.lower()
+        frame["status"].astype(object).fillna("ok").astype(str).str.strip().str.lower()
         if "status" in frame.columns
         else "ok"
     )
     ok = (frame["status"] == "ok").to_numpy()
     keep = np.ones(len(frame), bool)
-    for col in SHAPE_COLUMNS:
+    for col in (*SHAPE_COLUMNS, *OPTIONAL_SHAPE_COLUMNS):
+        if col not in frame.columns:
+            continue
         values = frame[col].to_numpy(float)
         for cause, bad in _bad_shape(values):
+            if col in OPTIONAL_SHAPE_COLUMNS and cause == "NaN":
+                continue  # blank: the default (tp = num_gpus, output_len 1)
             bad &= keep
             if bad.any():
                 notes.append(f"dropped {_plural(int(bad.sum()))}: {cause} {col}")
@@ -193,7 +206,11 @@ def _resolve_paths(frame, folder: Path) -> None:
                 return text
             candidate = folder / text
             looks_like_file = text.lower().endswith((".json", ".yaml", ".yml"))
-            return str(candidate) if looks_like_file or candidate.exists() else value
+            try:
+                exists = candidate.exists()
+            except OSError:  # a name too long to be a path is a name
+                exists = False
+            return str(candidate) if looks_like_file or exists else value
 
         frame[col] = frame[col].map(resolve)
 
@@ -204,6 +221,7 @@ def _bad_shape(values: np.ndarray):
         yield "infinite", np.isinf(values)
         yield "non-positive", np.isfinite(values) & (values <= 0)
         yield "non-integer", np.isfinite(values) & (values > 0) & (values != np.round(values))
+        yield "too large (over 2^30)", np.isfinite(values) & (values > MAX_SHAPE)
 
 
 def _bad_time(values: np.ndarray):
@@ -346,7 +364,7 @@ def build_table(
     method = _col(frame, "method", None)
     if method is None:
         frame["method"] = "baseline"
-    frame["method"] = frame["method"].fillna("baseline").astype(str).str.lower()
+    frame["method"] = frame["method"].astype(object).fillna("baseline").astype(str).str.lower()
     status = frame["status"] if "status" in frame.columns else None
     ok = (status == "ok") if status is not None else np.ones(len(frame), bool)
     profile_name = profile_override or _profile_column(frame, path)

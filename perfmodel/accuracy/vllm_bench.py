@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from perfmodel.errors import PerfModelError
+from perfmodel.specs import inputs
 
 MAX_BYTES = 200_000_000
 SERVE_KEYS = (
@@ -125,10 +126,9 @@ def _load(path: Path) -> dict:
         raise PerfModelError(f"{path}: file not found")
     if path.stat().st_size > MAX_BYTES:
         raise PerfModelError(f"{path}: over {MAX_BYTES // 1_000_000} MB; not a benchmark result")
+    text = inputs.read_text(path, "vLLM benchmark JSON", MAX_BYTES)  # UTF-8/16; binary refused
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except UnicodeDecodeError:
-        raise PerfModelError(f"{path}: not UTF-8 text; expected vLLM benchmark JSON") from None
+        data = json.loads(text)
     except json.JSONDecodeError as exc:
         hint = (
             " (several results appended by --append-result: keep one per file)"
@@ -138,6 +138,8 @@ def _load(path: Path) -> dict:
         raise PerfModelError(
             f"{path}: not valid JSON: {exc.msg} at line {exc.lineno}{hint}"
         ) from None
+    except (ValueError, RecursionError) as exc:  # 5000-digit integers, deep nesting
+        raise PerfModelError(f"{path}: unreadable JSON ({str(exc)[:80]})") from None
     if not isinstance(data, dict):
         raise PerfModelError(f"{path}: not a vLLM benchmark result (a JSON object is expected)")
     return data
@@ -145,7 +147,11 @@ def _load(path: Path) -> dict:
 
 def _number(path: Path, data: dict, key: str, integer: bool = False) -> float:
     value = data.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(inputs.to_float(value))  # 10**400 is inf here, not an error
+    ):
         raise PerfModelError(f"{path}: key '{key}' must be a finite number, got {value!r}")
     if integer and value != int(value):
         raise PerfModelError(f"{path}: key '{key}' must be an integer, got {value!r}")

@@ -101,6 +101,32 @@ def main(argv: list[str] | None = None) -> int:
         flush_warnings()  # an unexpected exception still shows what was held
 
 
+def _empty_value(args: list[str]) -> str | None:
+    """The option given an empty value ('--table ""', '--gpus=', "-b ' '"), if any: an empty
+    value is refused everywhere, never read as 'all' or 'none' by one command and an error by
+    another. Flags that take no value are told apart through click's parameter table."""
+    from typer.main import get_group
+
+    command = get_group(app).commands.get(args[0]) if args else None
+    flags = {
+        opt
+        for p in (command.params if command is not None else [])
+        if getattr(p, "is_flag", False)
+        for opt in p.opts
+    }
+    for i, arg in enumerate(args):
+        if arg.startswith("--") and "=" in arg:
+            name, _, value = arg.partition("=")
+            if not value.strip():
+                return name
+        elif not arg.strip():
+            before = args[i - 1] if i else ""
+            if before.startswith("-") and before not in flags:
+                return before
+            return f"an empty argument {'after ' + before if before else 'first'}"
+    return None
+
+
 def _run(argv: list[str] | None) -> int:
     from typer.main import get_group
 
@@ -111,6 +137,13 @@ def _run(argv: list[str] | None) -> int:
     typer_app.ARGV[:] = args
     try:
         load_commands(modules_for(args))
+        empty = _empty_value(list(args))
+        if empty:
+            if empty.startswith("an empty argument"):
+                raise PerfModelError(f"{empty}: remove it")
+            raise PerfModelError(
+                f"{empty}: empty value given; give a value or leave the option out"
+            )
         # a group even when one command is loaded, so `perfmodel NAME ...` keeps its shape
         result = get_group(app)(args=args, standalone_mode=False)
     except PerfModelError as exc:

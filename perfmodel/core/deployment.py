@@ -23,7 +23,7 @@ import numpy as np
 from perfmodel.core import pipeline
 from perfmodel.core.optable.load import Curves, profile_table
 from perfmodel.errors import PerfModelError
-from perfmodel.specs import dtypes
+from perfmodel.specs import dtypes, units
 from perfmodel.specs.hardware import HardwareSpec, resolve_gpu
 from perfmodel.specs.models import ModelSpec, resolve_model
 from perfmodel.specs.profile import Profile, resolve_profile
@@ -113,17 +113,26 @@ class Deployment:
         return replace(self, model=m)
 
     def describe(self) -> str:
-        par = f"TP{self.tp}" + (f" EP{self.ep}" if self.ep > 1 else "")
-        par += f" PP{self.pp}" if self.pp > 1 else ""
-        if self.replicas > 1 and self.pp > 1:
-            par += f" DP{self.replicas}"
-        where = f", {self.nodes} nodes" if self.nodes > 1 and self.pp > 1 else ""
+        par = parallel_label(self.tp, self.pp, self.replicas, self.ep)
+        where = f", {units.plural(self.nodes, 'node')}" if self.nodes > 1 else ""
         if self.tp_spans_nodes:
-            where = f", {self.nodes} nodes, {cross_node_tp_label(self.gpu)}"
+            where += f", {cross_node_tp_label(self.gpu)}"
         return (
             f"{self.model.name} on {self.num_gpus}x {self.gpu.name} ({par}{where}), "
             f"weights {self.weight_dtype}, KV {self.kv_dtype}, {self.mode}, profile {self.profile.name}"
         )
+
+
+def parallel_label(tp: int, pp: int = 1, dp: int = 1, ep: int = 1) -> str:
+    """'TP8', 'TP1 x DP3', 'TP4 EP4 x PP2 x DP2': every parallel degree above 1, DP included
+    (a header without it reads as one replica of all the GPUs)."""
+    parts = [f"TP{tp}" + (f" EP{ep}" if ep > 1 else "")]
+    parts += [f"PP{pp}"] * (pp > 1) + [f"DP{dp}"] * (dp > 1)
+    return " x ".join(parts)
+
+
+MODES = ("roofline", "additive")
+MAX_GPUS = 1 << 16  # GPUs of one deployment: 65536, past the largest clusters built
 
 
 def make_deployment(
@@ -151,9 +160,15 @@ def make_deployment(
     hw = resolve_gpu(gpu)
     if num_gpus < 1:
         raise PerfModelError(f"--num-gpus must be >= 1, got {num_gpus}")
+    for option, value in (("--num-gpus", num_gpus), ("--tp", tp), ("--pp", pp)):
+        if value is not None and value > MAX_GPUS:
+            raise PerfModelError(
+                f"{option} {value} is more than {MAX_GPUS} GPUs, beyond any cluster modeled"
+            )
     pipeline.stage_layers(m.num_layers, pp)
     if num_gpus % pp:
         raise PerfModelError(f"--pp {pp} must divide --num-gpus {num_gpus}")
+    tp_given = tp is not None
     tp = num_gpus // pp if tp is None else tp
     if tp < 1:
         raise PerfModelError(f"--tp must be >= 1, got {tp}")
@@ -161,8 +176,9 @@ def make_deployment(
         what = f"--tp {tp} x --pp {pp}" if pp > 1 else f"--tp {tp}"
         raise PerfModelError(f"{what} must divide --num-gpus {num_gpus}")
     if m.num_heads % tp:
+        given = f"--tp {tp}" if tp_given else f"--tp {tp} (from --num-gpus {num_gpus})"
         raise PerfModelError(
-            f"--tp {tp} does not divide the {m.num_heads} attention heads of {m.name}"
+            f"{given} does not divide the {m.num_heads} attention heads of {m.name}"
         )
     if tp > 1 and hw.link_bandwidth <= 0:
         raise PerfModelError(
@@ -172,9 +188,7 @@ def make_deployment(
     dtypes.weight_bytes(weight_dtype)
     dtypes.kv_bytes(kv_dtype)
     prof = resolve_profile(profile, hw.name, framework)
-    mode = mode or prof.mode
-    if mode not in ("roofline", "additive"):
-        raise PerfModelError(f"--mode must be roofline or additive, got '{mode}'")
+    mode = prof.mode if mode is None else units.choice(mode, MODES, "--mode")
     problem = topology_problem(hw, num_gpus, tp, pp, allow_cross_node_tp)
     if problem:
         raise PerfModelError(problem)

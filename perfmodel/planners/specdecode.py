@@ -24,6 +24,7 @@ from perfmodel.planners.speculation.acceptance import (
     ASSUMED_ACCEPTANCE,
     AcceptanceBasis,
     AcceptancePolicy,
+    check_gammas,
     expected_accepted,
     resolve_bases,
 )
@@ -108,13 +109,6 @@ def specdecode_memory(
 # --- the MagicDec planner: draft choices, acceptance, grid, optimizer, critical length ----
 
 DEFAULT_GAMMAS = tuple(range(1, 9))
-
-
-def check_gammas(gammas) -> np.ndarray:
-    g = np.atleast_1d(np.asarray(gammas, float))
-    if g.size == 0 or np.any(~np.isfinite(g)) or np.any(g < 1) or np.any(g != np.round(g)):
-        raise PerfModelError(f"gamma must be an integer >= 1, got {g.tolist()}")
-    return g
 
 
 # --- the vectorized grid ------------------------------------------------------------------

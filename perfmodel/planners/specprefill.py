@@ -386,6 +386,9 @@ def decide_keep_rate(
     )
 
 
+MAX_LOOKAHEAD = 4096  # speculator decode steps before scoring (the paper uses 8)
+
+
 def plan_specprefill(
     target_dep: Deployment,
     speculator_dep: Deployment,
@@ -425,10 +428,14 @@ def plan_specprefill(
     context_verdict(target_dep.model, L, 0, beyond_context).require()
     if max_quality_drop < 0 or not np.isfinite(max_quality_drop):
         raise PerfModelError(
-            f"max quality drop must be >= 0 LongBench points, got {max_quality_drop}"
+            f"--max-quality-drop must be >= 0 LongBench points, got {max_quality_drop}"
         )
     if slo_ttft_s is not None and not (slo_ttft_s > 0):
-        raise PerfModelError(f"TTFT SLO must be positive, got {slo_ttft_s}")
+        raise PerfModelError(f"--slo-ttft must be positive, got {slo_ttft_s}")
+    if not 0 <= lookahead <= MAX_LOOKAHEAD:
+        raise PerfModelError(
+            f"--lookahead must be from 0 to {MAX_LOOKAHEAD} decode steps, got {lookahead}"
+        )
     if colocated is None:  # speculation.helper_placement: first stage's GPUs or its own
         colocated = helper_placement(target_dep, speculator_dep) != OWN_GPUS
 

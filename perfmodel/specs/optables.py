@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import math
 import re
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ import numpy as np
 
 from perfmodel.errors import PerfModelError, suggest
 from perfmodel.paths import PACKAGE_DIR
+from perfmodel.specs import inputs
 from perfmodel.specs.dtypes import KV_BYTES
 from perfmodel.specs.hardware import resolve_gpu
 
@@ -41,6 +43,18 @@ OPS = ("gemm", "attn_decode", "attn_prefill", "rmsnorm", "silu_mul", "copy", "al
 NUMERIC = ("m", "k", "n", "batch", "ctx", "heads", "kv_heads", "head_dim", "bytes", "flops")
 REQUIRED = ("op", *NUMERIC, "time_ms", "dtype", "gpu", "framework")
 OPTIONAL_NUMERIC = ("num_gpus",)
+# sanity bounds: one kernel moves at most 1e18 bytes or FLOPs, a shape is at most 2^30, a
+# measured kernel takes at most 1e7 ms; past them a cell is a typo (and overflows the curves)
+MAX_SHAPE, MAX_COUNT, MAX_TIME_MS = float(1 << 30), 1e18, 1e7
+ATTENTION_SHAPE = ("batch", "ctx", "heads", "kv_heads", "head_dim")
+NEEDED_BY_OP = {
+    "gemm": ("m", "k", "n"),
+    "attn_decode": ATTENTION_SHAPE,
+    "attn_prefill": ATTENTION_SHAPE,
+    "rmsnorm": ("bytes",),
+    "silu_mul": ("bytes",),
+    "copy": ("bytes",),
+}
 PROVENANCE = (
     "gpu_name",
     "framework_version",
@@ -120,14 +134,18 @@ def read_optable(path: str | Path, gpu: str | None = None) -> OpTable:
     path = Path(path)
     if not path.is_file():
         raise PerfModelError(f"operator table not found: {path}")
-    try:
-        opener = gzip.open if path.suffix == ".gz" else open
-        with opener(path, "rt", newline="") as fh:
-            reader = csv.reader(fh)
-            header = next(reader, [])
-            body = list(reader)
-    except (UnicodeDecodeError, csv.Error, OSError, EOFError) as exc:
-        raise PerfModelError(f"{path}: not a readable CSV ({exc.__class__.__name__})") from exc
+    try:  # any text encoding (specs/inputs.py), gzipped or not; binary is one line
+        if path.suffix == ".gz":
+            with gzip.open(path, "rb") as fh:
+                text = inputs.decode(fh.read(), str(path), "operator table CSV")
+            stream = io.StringIO(text, newline="")
+        else:
+            stream = inputs.text_buffer(path, "operator table CSV")
+        reader = csv.reader(stream)
+        header = next(reader, [])
+        body = list(reader)
+    except (csv.Error, OSError, EOFError) as exc:
+        raise PerfModelError(f"{path}: not a readable CSV ({exc.__class__.__name__})") from None
     if is_profiler_output(header):  # `perfmodel profile --ops` output, read as it was written
         raw = [dict(zip(header, r, strict=False)) for r in body]
         rows = from_profiler_rows(raw, str(path))
@@ -150,12 +168,30 @@ def read_optable(path: str | Path, gpu: str | None = None) -> OpTable:
             f"{path}: line {i + 2}: unknown op '{op[i]}' (known: {', '.join(OPS)})"
         )
     values = {c: _column(cols.get(c, blank), path, c) for c in (*NUMERIC, *OPTIONAL_NUMERIC)}
+    for name, needed in NEEDED_BY_OP.items():  # the columns an op's curve is read along
+        for c in needed:
+            bad = (op == name) & np.isnan(values[c])
+            if bad.any():
+                i = int(np.flatnonzero(bad)[0])
+                raise PerfModelError(
+                    f"{path}: line {i + 2}: a {name} row needs {', '.join(needed)}; "
+                    f"column '{c}' is blank"
+                )
+    for c, v in values.items():  # a shape, byte or FLOP count is blank or a positive number
+        top = MAX_COUNT if c in ("bytes", "flops") else MAX_SHAPE
+        bad = ~np.isnan(v) & ~(np.isfinite(v) & (v > 0) & (v <= top))
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise PerfModelError(
+                f"{path}: line {i + 2}: column '{c}' must be blank or a number from 0 to "
+                f"{top:g} (excluded 0), got '{cols.get(c, blank)[i]}'"
+            )
     t = _column(cols["time_ms"], path, "time_ms")
-    bad = ~(np.isfinite(t) & (t > 0))
+    bad = ~(np.isfinite(t) & (t > 0) & (t <= MAX_TIME_MS))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise PerfModelError(
-            f"{path}: line {i + 2}: time_ms must be a positive finite number, got "
+            f"{path}: line {i + 2}: time_ms must be a positive number up to {MAX_TIME_MS:g}, got "
             f"'{cols['time_ms'][i]}'"
         )
     values["time_s"] = t * 1e-3

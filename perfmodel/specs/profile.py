@@ -177,7 +177,9 @@ def _from_dict(data: dict, source: str) -> Profile:
             maximum=1.0,
             positive=True,
         ),
-        "optable": inputs.require_str(data, "optable", source, default="", empty_ok=True),
+        "optable": _optable_path(
+            inputs.require_str(data, "optable", source, default="", empty_ok=True), source
+        ),
         "unidentified": inputs.require_mapping(data, "unidentified", source, default={}),
         "path": source,
     }
@@ -200,6 +202,16 @@ def _from_dict(data: dict, source: str) -> Profile:
                 top = MAX_HALF_ROWS if key in SHAPE_KEYS else MAX_OVERHEAD_US
                 kwargs[key] = inputs.check_number(value, field_name, source, 0.0, top)
     return Profile(**kwargs)
+
+
+def _optable_path(optable: str, source: str) -> str:
+    """A shipped table's name stays a name; a relative CSV path resolves against the
+    profile's folder (not the working directory), so a profile and its table move together."""
+    if optable.endswith(".csv") or "/" in optable:
+        path = Path(optable)
+        if not path.is_absolute() and Path(source).parent.is_dir():
+            return str(Path(source).parent / path)
+    return optable
 
 
 def load_profile_file(path: str | Path) -> Profile:

@@ -1,8 +1,11 @@
 """Parsing of user-given sizes and lists: '4k' -> 4096, '128k' -> 131072, '1,8,64' -> [1, 8, 64].
 
 Sizes are whole counts (tokens, sequences): '2.5' is refused rather than truncated, while
-'1.5k' = 1536 is accepted because it is a whole number of tokens. In a list every item must
-be present: '1,,2' and '1,' are refused, not silently shortened.
+'1.5k' = 1536 is accepted because it is a whole number of tokens; at most MAX_SIZE (2^30,
+'1024m': past a billion tokens or sequences a size is a typo). In a list every item must be
+present ('1,,2' and '1,' are refused, not silently shortened) and given once ('8,8' is
+refused: a sweep would print the same row twice). `choice` reads a word from a fixed set
+the same way for every option: case-insensitive, stripped, empty refused.
 """
 
 from __future__ import annotations
@@ -14,6 +17,22 @@ from perfmodel.errors import PerfModelError
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kKmM]?)\s*$")
 _MULTIPLIER = {"": 1, "k": 1024, "m": 1024 * 1024}
+MAX_SIZE = 1 << 30
+
+
+def choice(value: str, choices, what: str) -> str:
+    """`value` as one of `choices` (lower-case words), compared case-insensitively."""
+    key = str(value).strip().lower()
+    if not key:
+        raise PerfModelError(f"{what}: no value given (choose {' or '.join(choices)})")
+    if key not in choices:
+        raise PerfModelError(f"{what} must be {' or '.join(choices)}, got '{str(value).strip()}'")
+    return key
+
+
+def plural(count: int, word: str, many: str | None = None) -> str:
+    """'1 GPU', '2 GPUs', '1 sequence', '3 replicas' (`many` for irregular plurals)."""
+    return f"{count} {word if count == 1 else (many or word + 's')}"
 
 
 def parse_size(text: str | int, what: str = "size") -> int:
@@ -28,12 +47,36 @@ def parse_size(text: str | int, what: str = "size") -> int:
         if not match:
             raise PerfModelError(f"{what}: cannot read '{text}' as a size (e.g. 512, 4k, 128k)")
         exact = float(match.group(1)) * _MULTIPLIER[match.group(2).lower()]
+        if not exact <= MAX_SIZE:  # also inf, from a 400-digit number
+            raise PerfModelError(
+                f"{what}: '{_short(text)}' is more than {MAX_SIZE} (1024m); a size that large "
+                "is a typo"
+            )
         if not math.isclose(exact, round(exact), rel_tol=0, abs_tol=1e-9):
             raise PerfModelError(f"{what} must be a whole number, got '{str(text).strip()}'")
         value = int(round(exact))
     if value <= 0:
         raise PerfModelError(f"{what} must be positive, got {str(text).strip()}")
+    if value > MAX_SIZE:
+        raise PerfModelError(f"{what}: {value} is more than {MAX_SIZE} (1024m)")
     return value
+
+
+def _short(text) -> str:
+    shown = str(text).strip()
+    return shown if len(shown) <= 24 else shown[:21] + "..."
+
+
+def _once(values: list, parts: list[str], text, what: str) -> list:
+    """Refuse an item given twice (after reading: '4k,4096' repeats too)."""
+    seen: dict = {}
+    for value, part in zip(values, parts, strict=True):
+        if value in seen:
+            raise PerfModelError(
+                f"{what}: '{part}' repeats '{seen[value]}' in '{_short(text)}'; give each value once"
+            )
+        seen[value] = part
+    return values
 
 
 def _items(text: str, what: str) -> list[str]:
@@ -47,16 +90,21 @@ def _items(text: str, what: str) -> list[str]:
     return parts
 
 
-def parse_name_list(text: str, what: str = "name") -> list[str]:
-    """'h100,a100' -> ['h100', 'a100']; an empty item is an error, as for numbers."""
-    return _items(text, what)
+def parse_name_list(text: str, what: str = "name", unique: bool = True) -> list[str]:
+    """'h100,a100' -> ['h100', 'a100']; an empty item is an error, as for numbers, and so is
+    a repeated one (in any case) unless `unique` is False (the caller merges them, saying so)."""
+    parts = _items(text, what)
+    if unique:
+        _once([p.lower() for p in parts], parts, text, what)
+    return parts
 
 
 def parse_size_list(text: str | int, what: str = "size") -> list[int]:
     """'1,8,64' -> [1, 8, 64]; each item as parse_size."""
     if isinstance(text, int) and not isinstance(text, bool):
         return [parse_size(text, what)]
-    return [parse_size(part, what) for part in _items(text, what)]
+    parts = _items(text, what)
+    return _once([parse_size(part, what) for part in parts], parts, text, what)
 
 
 def parse_one_size(text: str | int, what: str = "size", command: str = "this command") -> int:
@@ -73,7 +121,8 @@ def parse_float_list(text: str | float, what: str = "value") -> list[float]:
         values = [float(text)]
     else:
         values = []
-        for part in _items(text, what):
+        parts = _items(text, what)
+        for part in parts:
             try:
                 values.append(float(part))
             except ValueError as exc:
@@ -81,4 +130,6 @@ def parse_float_list(text: str | float, what: str = "value") -> list[float]:
     for value in values:
         if not math.isfinite(value):
             raise PerfModelError(f"{what}: '{value}' is not a finite number")
+    if len(values) > 1:
+        _once(values, parts, text, what)
     return values

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from perfmodel.cli.commands.validate import MeasurementsOpt, TablesOpt, _tables
+from perfmodel.cli.commands.validate import MeasurementsOpt, TablesOpt, _check_output, _tables
 from perfmodel.cli.commands.vllm_results import (
     BenchBatchOpt,
     BenchGpuOpt,
@@ -24,8 +24,9 @@ from perfmodel.cli.commands.vllm_results import (
     refuse_bench_options,
 )
 from perfmodel.cli.typer_app import JsonOpt, ModeOpt, app, console, emit_json, progress, warn
+from perfmodel.core.deployment import MODES
 from perfmodel.errors import PerfModelError
-from perfmodel.specs.units import parse_name_list
+from perfmodel.specs.units import choice, parse_name_list
 
 
 @app.command()
@@ -75,8 +76,20 @@ def calibrate(
 
     if measurements is None and table is None:
         raise PerfModelError("give --measurements CSV or --table NAME(S) to fit on")
-    if out is not None:  # before any work: never over the measurements, a YAML file
+    if out is not None:  # before any work: never over the measurements, a writable YAML file
         check_output_path(out, "--out", (".yaml", ".yml"), {"--measurements": measurements})
+        _check_output(out, "--out")
+    mode = None if mode is None else choice(mode, MODES, "--mode")  # checks before the work
+    chosen = None
+    if params:
+        chosen = parse_name_list(params, "--params")
+        unknown = [p for p in chosen if p not in PARAMETERS]
+        if unknown:
+            raise PerfModelError(
+                f"unknown parameter(s) {', '.join(unknown)}; choose from {', '.join(PARAMETERS)}"
+            )
+    if base:
+        load_profile(base)
     options, shape = bench_options(
         model,
         gpu,
@@ -108,18 +121,8 @@ def calibrate(
             else profile_for(gpu)
         )
     )
-    if mode:
-        if mode not in ("roofline", "additive"):
-            raise PerfModelError(f"--mode must be roofline or additive, got '{mode}'")
+    if mode is not None:
         start = replace(start, mode=mode)
-    chosen = None
-    if params:
-        chosen = parse_name_list(params, "--params")
-        unknown = [p for p in chosen if p not in PARAMETERS]
-        if unknown:
-            raise PerfModelError(
-                f"unknown parameter(s) {', '.join(unknown)}; choose from {', '.join(PARAMETERS)}"
-            )
     label = name or (
         f"calibrated-{measurements.stem}" if measurements else f"calibrated-{start.name}"
     )
@@ -158,7 +161,7 @@ def calibrate(
             }
         )
         return
-    from rich.table import Table
+    from perfmodel.cli.table import Table
 
     t = Table(title=f"Fitted profile '{fitted.name}' (start: {start.name}, {fitted.mode} mode)")
     for col in ("parameter", "value", "std. error"):

@@ -82,7 +82,7 @@ def capacity(
 
     if report:  # before any work: the format from the extension, never over the workload
         check_output_path(report, "--report", (".html", ".htm", ".md"), {"--workload": workload})
-    names = _distinct_gpus(parse_name_list(gpus, "--gpus"))
+    names = _distinct_gpus(parse_name_list(gpus, "--gpus", unique=False))
     price_map = parse_prices(prices)
     if qps is not None:
         check_qps(qps)
@@ -157,8 +157,7 @@ def _distinct_gpus(names: list[str]) -> list[str]:
 
 
 def _print_human(p: dict) -> None:
-    from rich.table import Table
-
+    from perfmodel.cli.table import Table
     from perfmodel.reports import OPTION_COLUMNS, option_rows
 
     out = console()

@@ -31,9 +31,10 @@ def list_command(
     json: JsonOpt = False,
 ) -> None:
     """List the shipped models, GPUs or efficiency profiles."""
-    from rich.table import Table
+    from perfmodel.cli.table import Table
 
     rows: list[dict]
+    what = what.strip().lower()  # enums are case-insensitive everywhere
     if what == "models":
         from perfmodel.specs.models import list_models, load_model, model_aliases
 

@@ -160,7 +160,7 @@ def predict(
 
 
 def _print_human(dep, rows, prefill_bd, decode_bd, meta) -> None:
-    from rich.table import Table
+    from perfmodel.cli.table import Table
 
     out = console()
     out.print(f"[bold]{dep.describe()}[/bold]  ({meta['basis']})")

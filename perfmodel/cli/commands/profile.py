@@ -262,7 +262,8 @@ def _profile_ops(model, out, device, dtype, tp, gpu_index, resume, max_m, progre
 
 def _print_summary(summary) -> None:
     from rich.console import Console
-    from rich.table import Table
+
+    from perfmodel.cli.table import Table
 
     console = Console()
     if summary.rows:

@@ -202,9 +202,9 @@ def _ep(d: dict) -> str:
 
 def _print_human(r: dict) -> None:
     from rich.panel import Panel
-    from rich.table import Table
 
     from perfmodel.cli.commands.common import fmt_time
+    from perfmodel.cli.table import Table
 
     p, base, sp, sd, mem = (
         r["precision"],

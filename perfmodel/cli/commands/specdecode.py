@@ -176,7 +176,7 @@ def specdecode(
 
 
 def _print_specdecode(dep, rows, meta, optimizing) -> None:
-    from rich.table import Table
+    from perfmodel.cli.table import Table
 
     out = console()
     out.print(f"[bold]MagicDec on {dep.describe()}[/bold]  ({meta['basis']})")
@@ -299,7 +299,7 @@ def critical_length_cmd(
     if json:
         emit_json(payload)
         return
-    from rich.table import Table
+    from perfmodel.cli.table import Table
 
     out = console()
     out.print(f"[bold]Critical sequence length, {dep.describe()}[/bold]  ({meta['basis']})")
@@ -366,7 +366,7 @@ def min_acceptance_cmd(
     if json:
         emit_json(payload)
         return
-    from rich.table import Table
+    from perfmodel.cli.table import Table
 
     out = console()
     out.print(f"[bold]Break-even acceptance, {dep.describe()}[/bold]  ({payload['basis']})")

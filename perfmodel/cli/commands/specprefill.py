@@ -212,7 +212,7 @@ def verdict(p: dict) -> str:
 
 
 def _print_human(p: dict) -> None:
-    from rich.table import Table
+    from perfmodel.cli.table import Table
 
     out = console()
     place = (

@@ -33,6 +33,7 @@ from perfmodel.cli.typer_app import (
     warn,
 )
 from perfmodel.errors import PerfModelError
+from perfmodel.specs.inputs import check_writable
 from perfmodel.specs.units import parse_name_list
 
 TablesOpt = Annotated[
@@ -75,12 +76,14 @@ def _tables(table: str | None, measurements: Path | None, profile: str | None):
 
 
 def _check_output(path: Path, flag: str) -> None:
-    """Refuse an output path whose folder does not exist, before any work is done."""
+    """Refuse an output path whose folder does not exist or cannot be written, before any
+    work is done."""
     folder = path.expanduser().resolve().parent
     if not folder.is_dir():
         raise PerfModelError(f"{flag} {path}: folder {folder} does not exist")
     if path.is_dir():
         raise PerfModelError(f"{flag} {path}: is a directory; give a file name")
+    check_writable(path, flag)
 
 
 def _report_html(scores, path: Path, title: str) -> None:
@@ -229,7 +232,7 @@ def validate(
             payload["operator_tables"] = op_rows
         emit_json(payload)
         return
-    from rich.table import Table
+    from perfmodel.cli.table import Table
 
     out = console()
     t = Table(
@@ -332,7 +335,7 @@ def _ops():
 
 
 def _print_measured(out, measured, op_rows) -> None:
-    from rich.table import Table
+    from perfmodel.cli.table import Table
 
     if measured:
         m = Table(

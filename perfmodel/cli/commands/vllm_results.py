@@ -73,7 +73,10 @@ def bench_options(model, gpu, num_gpus, tp, max_num_seqs, max_tokens, batch, pro
 def refuse_bench_options(options: dict, shape) -> None:
     given = [k for k, v in options.items() if v is not None and k != "profile"]
     if given or shape is not None:
-        names = [f"--{k.replace('_', '-')}" for k in given] + (["--batch"] if shape else [])
+        shape_names = ("--batch", "--prompt-len", "--output-len")
+        names = [f"--{k.replace('_', '-')}" for k in given] + [
+            n for n, v in zip(shape_names, shape or (), strict=False) if v is not None
+        ]
         raise PerfModelError(
             f"{', '.join(names)}: only with --measurements FILE.json (a vLLM benchmark result)"
         )
@@ -116,7 +119,7 @@ def validate_files(path: Path, options: dict, shape, json: bool) -> None:
     if json:
         emit_json({"vllm_results": [r.as_dict() for r in replays], "mape": mape})
         return
-    from rich.table import Table
+    from perfmodel.cli.table import Table
 
     out = console()
     for case, rep in zip(cases, replays, strict=True):

@@ -248,7 +248,7 @@ def plan_capacity(
     if not (np.isfinite(workload.qps) and workload.qps > 0):
         raise PerfModelError(f"--qps must be positive, got {workload.qps}")
     if not 0 < util <= 1:
-        raise PerfModelError(f"utilization target must be in (0, 1], got {util}")
+        raise PerfModelError(f"--utilization (target per replica) must be in (0, 1], got {util}")
     hws = list({hw.name: hw for hw in (load_gpu(g) for g in gpus)}.values())  # aliases once
     if not hws:
         raise PerfModelError("--gpus: no GPU given")

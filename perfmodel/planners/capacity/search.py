@@ -450,7 +450,7 @@ def check_possible(all_c: list[Candidates], slo_ttft, slo_tpot) -> None:
         if where is not None and value > slo:
             c, i = where
             raise PerfModelError(
-                f"{label} SLO {slo:g} s is impossible: the best is {value:.3g} s at batch 1 on "
+                f"--slo-{label.lower()} {slo:g} s is impossible: the best is {value:.3g} s at batch 1 on "
                 f"{int(c.replica_gpus[i])}x {c.gpu} (TP{int(c.tp[i])} x PP{int(c.pp[i])}, "
                 f"{c.weight_dtype[i]}/{c.kv_dtype[i]})"
             )

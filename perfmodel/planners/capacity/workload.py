@@ -115,7 +115,10 @@ def load_workload(path, qps: float | None = None) -> Workload:
         )
     cols = {}
     for c in WORKLOAD_COLUMNS:
-        v = pd.to_numeric(frame[c], errors="coerce").to_numpy(float)
+        try:
+            v = pd.to_numeric(frame[c], errors="coerce").to_numpy(float)
+        except (OverflowError, TypeError, ValueError):  # a 400-digit integer, a list in JSONL
+            v = np.array([inputs.to_float(x) for x in frame[c]], float)
         if not np.all(np.isfinite(v)):
             raise PerfModelError(f"{path}: column '{c}' has non-numeric or missing values")
         cols[c] = v

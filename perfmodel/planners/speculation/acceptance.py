@@ -30,11 +30,33 @@ ASSUMED_ACCEPTANCE = 0.8  # per-token rate used only where the caller allows an 
 KINDS = ("given", "published", "interpolated", "nearest", "assumed", "unknown")
 
 
-def check_acceptance_rate(a) -> np.ndarray:
-    a = np.asarray(a, dtype=float)
+def check_acceptance_rate(a, what: str = "acceptance rate") -> np.ndarray:
+    try:
+        a = np.asarray(a, dtype=float)
+    except OverflowError:
+        a = np.array(np.inf)
     if np.any(~np.isfinite(a)) or np.any(a < 0) or np.any(a >= 1):
-        raise PerfModelError(f"acceptance rate must be in [0, 1), got {np.ravel(a).tolist()}")
+        raise PerfModelError(f"{what} must be in [0, 1), got {np.ravel(a).tolist()}")
     return a
+
+
+MAX_GAMMA = 64  # draft tokens per round: past it the whole run is accepted with a**64 ~ 0
+
+
+def check_gammas(gammas) -> np.ndarray:
+    """Draft tokens per round: whole numbers from 1 to MAX_GAMMA (one line naming --gamma)."""
+    try:
+        g = np.atleast_1d(np.asarray(gammas, float))
+    except (OverflowError, TypeError, ValueError):
+        raise PerfModelError(f"--gamma must be an integer from 1 to {MAX_GAMMA}") from None
+    if g.size == 0 or np.any(~np.isfinite(g)) or np.any(g < 1) or np.any(g != np.round(g)):
+        raise PerfModelError(f"--gamma must be an integer from 1 to {MAX_GAMMA}, got {g.tolist()}")
+    if np.any(g > MAX_GAMMA):
+        raise PerfModelError(
+            f"--gamma must be at most {MAX_GAMMA}, got {g.max():g}: a longer draft is never "
+            "accepted whole (a**gamma vanishes)"
+        )
+    return g
 
 
 def expected_accepted(a, gamma) -> np.ndarray:
@@ -246,15 +268,13 @@ def resolve_acceptance(
     if acceptance_rate is not None and acceptance_len is not None:
         raise PerfModelError("pass either --acceptance-rate or --acceptance-len, not both")
     if acceptance_rate is not None:
-        return float(check_acceptance_rate(acceptance_rate))
+        return float(check_acceptance_rate(acceptance_rate, "--acceptance-rate"))
     if acceptance_len is not None:
         if gamma is None:
             raise PerfModelError(
                 "--acceptance-len depends on gamma: pass --gamma too, or use --acceptance-rate"
             )
-        g = float(np.atleast_1d(np.asarray(gamma, float))[0])
-        if not (np.isfinite(g) and g >= 1 and g == round(g)):
-            raise PerfModelError(f"gamma must be an integer >= 1, got {gamma}")
+        g = float(check_gammas([gamma])[0])
         return float(acceptance_rate_from_length(acceptance_len, g))
     return None
 
@@ -286,7 +306,7 @@ class AcceptanceBasis:
 
 
 def given_basis(rate: float, n: int = 1) -> AcceptanceBasis:
-    a = float(check_acceptance_rate(rate))
+    a = float(check_acceptance_rate(rate, "--acceptance-rate"))
     return AcceptanceBasis("given", np.full(n, a), f"given: per-token acceptance rate {a:.4g}")
 
 

@@ -36,6 +36,7 @@ from perfmodel.core.memory import kv_bytes_per_seq_per_gpu, weight_bytes_per_gpu
 from perfmodel.errors import PerfModelError
 from perfmodel.specs.dtypes import weight_bytes
 from perfmodel.specs.models import ModelSpec, list_models, resolve_model
+from perfmodel.specs.units import plural
 
 HELPER_WEIGHT_DTYPE = "bf16"  # the helper's weights unless the user says otherwise
 SELF = "self"
@@ -138,11 +139,11 @@ def describe_placement(target: Deployment, helper: Deployment) -> str:
     gpus = helper.num_gpus // max(helper.replicas, 1)
     if where == FIRST_STAGE:
         return (
-            f"the first stage's {gpus} GPUs (TP{helper.tp})"
+            f"the first stage's {plural(gpus, 'GPU')} (TP{helper.tp})"
             if target.pp > 1
-            else f"the target's {gpus} GPUs (TP{helper.tp})"
+            else f"the target's {plural(gpus, 'GPU')} (TP{helper.tp})"
         )
-    return f"its own {gpus} GPUs (TP{helper.tp})"
+    return f"its own {plural(gpus, 'GPU')} (TP{helper.tp})"
 
 
 @dataclass(frozen=True)
