@@ -76,9 +76,9 @@ def calibrate(
 
     if measurements is None and table is None:
         raise PerfModelError("give --measurements CSV or --table NAME(S) to fit on")
-    if out is not None:  # before any work: never over the measurements, a writable YAML file
-        check_output_path(out, "--out", (".yaml", ".yml"), {"--measurements": measurements})
+    if out is not None:  # before any work: a writable regular file, YAML, not the input
         _check_output(out, "--out")
+        check_output_path(out, "--out", (".yaml", ".yml"), {"--measurements": measurements})
     mode = None if mode is None else choice(mode, MODES, "--mode")  # checks before the work
     chosen = None
     if params:
