@@ -73,6 +73,9 @@ class InfeasibleCapacity:
     ttft_s: None = field(default=None, init=False, repr=False)
     tpot_s: None = field(default=None, init=False, repr=False)
     why: None = field(default=None, init=False, repr=False)
+    # no precision either: rank_key's precision policy (last_resort) reads None
+    weight_dtype: None = field(default=None, init=False, repr=False)
+    kv_dtype: None = field(default=None, init=False, repr=False)
 
     def as_dict(self) -> dict:
         """The fields a user can read; the fleet's are null."""
