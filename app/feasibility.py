@@ -1,7 +1,7 @@
 """Feasible defaults and the "does it fit" line of every page (no Streamlit here).
 
 No model logic: the smallest deployment comes from perfmodel.planners.deployment_search
-(best_on_gpu, the search `perfmodel recommend` runs), memory from perfmodel.core.memory
+(search_gpu, the search `perfmodel recommend` runs), memory from perfmodel.core.memory
 (memory_report, what `perfmodel predict` prints). Pages wrap these in st.cache_data.
 """
 
@@ -20,10 +20,10 @@ MAX_TP = 8  # the sidebar offers TP 1, 2, 4, 8 (one node)
 def feasible_default(model: str, gpu: str, weight_dtype: str, kv_dtype: str) -> dict:
     """The sidebar's default for a model and GPU: the smallest TP (one node, no pipeline) at
     which the model serves the reference workload at the given precision; where none does,
-    the smallest TP and the first precision that do (planners.deployment_search.best_on_gpu:
+    the smallest TP and the first precision that do (planners.deployment_search.search_gpu:
     fewest GPUs, then bf16/bf16, fp8/bf16, fp8/fp8, then int4). fits=False: nothing on one
     node of this GPU serves it (the page then says why)."""
-    from perfmodel.planners.deployment_search import best_on_gpu
+    from perfmodel.planners.deployment_search import search_gpu
 
     args = (model, gpu, REFERENCE_BATCH, REFERENCE_PROMPT, REFERENCE_OUTPUT)
     for kwargs in (
@@ -31,7 +31,7 @@ def feasible_default(model: str, gpu: str, weight_dtype: str, kv_dtype: str) -> 
         {},  # the search's own precision order
     ):
         try:
-            choice, _, _ = best_on_gpu(*args, max_gpus=MAX_TP, pp=1, **kwargs)
+            choice = search_gpu(*args, max_gpus=MAX_TP, pp=1, **kwargs).choice
         except PerfModelError:
             choice = None
         if choice is not None:
