@@ -18,7 +18,7 @@ from perfmodel.planners.speculation.acceptance import (
     resolve_acceptance,
     resolve_bases,
 )
-from perfmodel.planners.speculation.deploy import helper_deployment
+from perfmodel.planners.speculation.deploy import describe_placement, helper_deployment
 from perfmodel.planners.speculation.drafts import DraftConfig, draft_configs
 from perfmodel.specs.units import parse_size_list
 
@@ -58,8 +58,11 @@ def resolve_speculation(dep: Deployment, options: SpeculationOptions) -> Specula
     acceptance) before any work; raises PerfModelError with one line naming the option."""
     budget_list = parse_size_list(options.budgets, "--budgets")
     configs = draft_configs(options.draft, options.draft_kv, budget_list)
-    for cfg in configs:
-        helper_deployment(dep, cfg.draft, "draft")  # size and vocabulary checks before any work
+    placed = []
+    for name in dict.fromkeys(cfg.draft for cfg in configs):
+        draft = helper_deployment(dep, name, "draft")  # size and vocabulary checks, no work
+        if draft is not dep and draft.tp != dep.tp:  # speculation.helper_tp
+            placed.append(f"draft {draft.model.name} runs on {describe_placement(dep, draft)}")
     gamma, length = options.gamma, options.acceptance_len
     gammas = sd.check_gammas([gamma]) if gamma is not None else np.array(sd.DEFAULT_GAMMAS, float)
     rate = resolve_acceptance(options.acceptance_rate, length, gamma)
@@ -68,9 +71,9 @@ def resolve_speculation(dep: Deployment, options: SpeculationOptions) -> Specula
     # the planners' policy (recommend, capacity, the dashboard): the user's rate, else
     # published data, else (only where no configuration has any) an assumed rate, labeled
     policy = sd.planner_policy(rate)
-    notices = ()
+    notices = tuple(placed)
     if rate is None and all_assumed(resolve_bases(dep, configs, [1.0], policy)):
-        notices = (
+        notices += (
             f"no published acceptance data for {dep.model.name} with "
             f"{', '.join(c.label for c in configs[:3])}{' ...' if len(configs) > 3 else ''}; "
             f"assuming {ASSUMED_ACCEPTANCE:g} per token (labeled 'assumed'): pass "
