@@ -8,6 +8,7 @@ in st.cache_data, and benchmarks/bench_app.py times them without Streamlit.
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 
@@ -16,8 +17,12 @@ import pandas as pd
 
 from perfmodel.core.deployment import Deployment, basis_label, make_deployment
 from perfmodel.errors import PerfModelError
+from perfmodel.planners.pricing_memo import Memo
 
 MAX_UPLOAD_BYTES = 2_000_000  # uploaded measurement CSVs are capped at 2 MB
+# the capacity page's priced points, kept across interactions and sessions (keyed by value:
+# perfmodel.planners.pricing_memo); bounded
+PRICING = Memo(max_entries=20_000)
 
 
 def deployment(cfg: dict, model: str | None = None, gpu: str | None = None) -> Deployment:
@@ -115,12 +120,20 @@ def _validation_view(result) -> dict:
     return {"tables": pd.DataFrame(tables), "points": pd.DataFrame(points), "memory_checks": checks}
 
 
-def published_validation(profile: str = "auto") -> dict:
-    """perfmodel.accuracy.validate.validate_tables over perfmodel.accuracy.observations.published_tables()."""
+@functools.lru_cache(maxsize=1)
+def shipped_tables() -> tuple:
+    """perfmodel.accuracy.observations.published_tables(), read once per process: the shipped
+    tables do not change while the app runs, and reading them is most of a validation."""
     from perfmodel.accuracy.observations import published_tables
+
+    return tuple(published_tables())
+
+
+def published_validation(profile: str = "auto") -> dict:
+    """perfmodel.accuracy.validate.validate_tables over the shipped published tables."""
     from perfmodel.accuracy.validate import validate_tables
 
-    result = validate_tables(published_tables(), None if profile == "auto" else profile)
+    result = validate_tables(list(shipped_tables()), None if profile == "auto" else profile)
     return _validation_view(result)
 
 
@@ -461,17 +474,19 @@ def capacity_view(
     from perfmodel.core.jsonable import json_ready
     from perfmodel.planners.capacity.plan import plan_capacity
     from perfmodel.planners.capacity.workload import fixed_workload
+    from perfmodel.planners.pricing_memo import memo
 
-    plan = plan_capacity(
-        cfg["model"],
-        fixed_workload(qps, prompt_len, output_len),
-        slo_ttft_s,
-        slo_tpot_s,
-        list(gpus),
-        with_spec=with_spec,
-        profile=_profile_arg(cfg["profile"]),
-        mode=None if cfg["mode"] == "auto" else cfg["mode"],
-    )
+    with memo(PRICING):  # a new QPS or SLO prices nothing again
+        plan = plan_capacity(
+            cfg["model"],
+            fixed_workload(qps, prompt_len, output_len),
+            slo_ttft_s,
+            slo_tpot_s,
+            list(gpus),
+            with_spec=with_spec,
+            profile=_profile_arg(cfg["profile"]),
+            mode=None if cfg["mode"] == "auto" else cfg["mode"],
+        )
     payload = json_ready(plan.as_dict())
     curves = pd.concat(
         [
