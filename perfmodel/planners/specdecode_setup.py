@@ -53,16 +53,23 @@ class SpeculationSetup:
     notices: tuple[str, ...] = ()
 
 
+def placement_notices(dep: Deployment, configs: list[DraftConfig]) -> tuple[str, ...]:
+    """Where each draft that does not run at the target's TP runs (speculation.helper_tp),
+    one line each; checks every draft's size and vocabulary (PerfModelError)."""
+    out = []
+    for name in dict.fromkeys(cfg.draft for cfg in configs):
+        draft = helper_deployment(dep, name, "draft")
+        if draft is not dep and draft.tp != dep.tp:
+            out.append(f"draft {draft.model.name} runs on {describe_placement(dep, draft)}")
+    return tuple(out)
+
+
 def resolve_speculation(dep: Deployment, options: SpeculationOptions) -> SpeculationSetup:
     """Check the choices against the target deployment (draft size and vocabulary, gamma,
     acceptance) before any work; raises PerfModelError with one line naming the option."""
     budget_list = parse_size_list(options.budgets, "--budgets")
     configs = draft_configs(options.draft, options.draft_kv, budget_list)
-    placed = []
-    for name in dict.fromkeys(cfg.draft for cfg in configs):
-        draft = helper_deployment(dep, name, "draft")  # size and vocabulary checks, no work
-        if draft is not dep and draft.tp != dep.tp:  # speculation.helper_tp
-            placed.append(f"draft {draft.model.name} runs on {describe_placement(dep, draft)}")
+    placed = placement_notices(dep, configs)  # size and vocabulary checks before any work
     gamma, length = options.gamma, options.acceptance_len
     gammas = sd.check_gammas([gamma]) if gamma is not None else np.array(sd.DEFAULT_GAMMAS, float)
     rate = resolve_acceptance(options.acceptance_rate, length, gamma)
