@@ -153,7 +153,9 @@ def helper_placement(target: Deployment, helper: Deployment) -> str:
     same = helper.gpu.name == target.gpu.name and helper.pp == 1
     if same and helper.tp == target.tp and helper.num_gpus * target.pp == target.num_gpus:
         return FIRST_STAGE
-    if same and helper.tp < target.tp and target.tp % helper.tp == 0:  # helper_tp
+    # a helper the target's TP does not divide, at the TP helper_deployment gives it (on its
+    # own GPUs at exactly that TP it reads the same: callers that place it there say so)
+    if same and helper.tp < target.tp and helper.tp == helper_tp(target.tp, helper.model):
         if helper.replicas == target.num_gpus // (target.tp * target.attn_dp * target.pp):
             return FIRST_STAGE
     return OWN_GPUS
