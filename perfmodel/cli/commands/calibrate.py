@@ -7,22 +7,10 @@ from typing import Annotated
 
 import typer
 
+from perfmodel.accuracy.bench_options import BenchOptions
 from perfmodel.cli.commands.validate import MeasurementsOpt, TablesOpt, _check_output, _tables
-from perfmodel.cli.commands.vllm_results import (
-    BenchBatchOpt,
-    BenchGpuOpt,
-    BenchModelOpt,
-    BenchNumGpusOpt,
-    BenchOutputOpt,
-    BenchPromptOpt,
-    BenchSeqsOpt,
-    BenchTokensOpt,
-    BenchTpOpt,
-    bench_options,
-    calibrate_files,
-    is_vllm_json,
-    refuse_bench_options,
-)
+from perfmodel.cli.commands.vllm_results import calibrate_files, is_vllm_json, refuse_bench_options
+from perfmodel.cli.option_groups import BENCH, option_group
 from perfmodel.cli.typer_app import JsonOpt, ModeOpt, app, console, emit_json, progress, warn
 from perfmodel.core.deployment import MODES
 from perfmodel.errors import PerfModelError
@@ -30,7 +18,9 @@ from perfmodel.specs.units import choice, parse_name_list
 
 
 @app.command()
+@option_group("bench", BENCH, exclude=("profile",))
 def calibrate(
+    *,
     measurements: MeasurementsOpt = None,
     table: TablesOpt = None,
     out: Annotated[
@@ -50,15 +40,7 @@ def calibrate(
     ] = None,
     mode: ModeOpt = None,
     json: JsonOpt = False,
-    model: BenchModelOpt = None,
-    gpu: BenchGpuOpt = None,
-    num_gpus: BenchNumGpusOpt = None,
-    tp: BenchTpOpt = None,
-    max_num_seqs: BenchSeqsOpt = None,
-    max_num_batched_tokens: BenchTokensOpt = None,
-    batch: BenchBatchOpt = None,
-    prompt_len: BenchPromptOpt = None,
-    output_len: BenchOutputOpt = None,
+    bench: BenchOptions,
 ) -> None:
     """Fit an efficiency profile to measurements (least squares on relative error); on vLLM
     benchmark JSON, fit the per-step and per-token overheads its replay identifies."""
@@ -90,23 +72,12 @@ def calibrate(
             )
     if base:
         load_profile(base)
-    options, shape = bench_options(
-        model,
-        gpu,
-        num_gpus,
-        tp,
-        max_num_seqs,
-        max_num_batched_tokens,
-        batch,
-        prompt_len,
-        output_len,
-    )
     if is_vllm_json(measurements):
         if table or mode:
             raise PerfModelError("--table and --mode do not apply to a vLLM benchmark JSON")
-        calibrate_files(measurements, options, shape, base, name, params, out, json)
+        calibrate_files(measurements, bench, base, name, params, out, json)
         return
-    refuse_bench_options(options, shape)
+    refuse_bench_options(bench)
     tables = _tables(table, measurements, None)
     observations = [o for t in tables if t.fit or measurements is not None for o in t.observations]
     if not observations:
