@@ -49,12 +49,13 @@ def calibrate(
     from perfmodel.accuracy.calibrate import (
         fit_profile,
         framework_of,
+        known_parameters,
         provenance,
-        write_profile_yaml,
+        save_fitted,
     )
     from perfmodel.planners.feasibility.outputs import check_output_path
     from perfmodel.specs.hardware import resolve_gpu
-    from perfmodel.specs.profile import PARAMETERS, load_profile, profile_for
+    from perfmodel.specs.profile import load_profile, profile_for
 
     if measurements is None and table is None:
         raise PerfModelError("give --measurements CSV or --table NAME(S) to fit on")
@@ -64,12 +65,7 @@ def calibrate(
     mode = None if mode is None else choice(mode, MODES, "--mode")  # checks before the work
     chosen = None
     if params:
-        chosen = parse_name_list(params, "--params")
-        unknown = [p for p in chosen if p not in PARAMETERS]
-        if unknown:
-            raise PerfModelError(
-                f"unknown parameter(s) {', '.join(unknown)}; choose from {', '.join(PARAMETERS)}"
-            )
+        chosen = known_parameters(parse_name_list(params, "--params"))
     if base:
         load_profile(base)
     if is_vllm_json(measurements):
@@ -112,32 +108,17 @@ def calibrate(
         provenance=provenance(result, [t.path for t in tables]),
         unidentified=dict(result.unidentified),  # about this data only, not the start's notes
     )
-    if out is not None:
-        write_profile_yaml(fitted, out)
-    values = {p: fitted.get(p) for p in result.parameters}
+    saved = save_fitted(fitted, result, start, out)
     if json:
-        emit_json(
-            {
-                "profile": str(out) if out else fitted.name,
-                "name": fitted.name,
-                "start": start.name,
-                "parameters": values,
-                "stderr": result.stderr,
-                "rmse": result.rmse,
-                "mape": result.mape,
-                "points": result.points,
-                "unidentified": result.unidentified,
-                "framework": fitted.framework,
-                "dropped": [n for t in tables for n in t.notes],
-            }
-        )
+        dropped = [n for t in tables for n in t.notes]
+        emit_json(saved.as_dict() | {"framework": fitted.framework, "dropped": dropped})
         return
     from perfmodel.cli.table import Table
 
     t = Table(title=f"Fitted profile '{fitted.name}' (start: {start.name}, {fitted.mode} mode)")
     for col in ("parameter", "value", "std. error"):
         t.add_column(col)
-    for p, v in values.items():
+    for p, v in saved.values.items():
         t.add_row(p, f"{v:.4g}", f"{result.stderr.get(p, float('nan')):.2g}")
     c = console()
     c.print(t)

@@ -96,17 +96,17 @@ def validate_files(path: Path, options: BenchOptions, json: bool) -> None:
 def calibrate_files(path: Path, options: BenchOptions, base, name, params, out, json) -> None:
     """Fit the overheads a serving replay identifies (vllm_setup.CALIBRATE_PARAMETERS, or
     --params); every other parameter stays at the starting profile's value, and is listed."""
-    from perfmodel.accuracy.calibrate import fit_profile, provenance, write_profile_yaml
+    from perfmodel.accuracy.calibrate import (
+        fit_profile,
+        known_parameters,
+        provenance,
+        save_fitted,
+    )
     from perfmodel.accuracy.vllm_setup import identified_parameters, observations
     from perfmodel.specs.profile import PARAMETERS, load_profile
     from perfmodel.specs.units import parse_name_list
 
-    params = parse_name_list(params, "--params") if params else None
-    unknown = [p for p in params or [] if p not in PARAMETERS]
-    if unknown:
-        raise PerfModelError(
-            f"unknown parameter(s) {', '.join(unknown)}; choose from {', '.join(PARAMETERS)}"
-        )
+    params = known_parameters(parse_name_list(params, "--params")) if params else None
     cases = _cases(path, replace(options, profile=base))
     profiles = {c.dep.profile.name for c in cases}
     if len(profiles) > 1:
@@ -142,30 +142,15 @@ def calibrate_files(path: Path, options: BenchOptions, base, name, params, out, 
         provenance=provenance(result, [str(c.result.path) for c in cases])
         | {"left_at_prior": kept},
     )
-    if out is not None:
-        write_profile_yaml(fitted, out)
-    values = {p: fitted.get(p) for p in result.parameters}
+    saved = save_fitted(fitted, result, start, out)
     if json:
-        emit_json(
-            {
-                "profile": str(out) if out else fitted.name,
-                "name": fitted.name,
-                "start": start.name,
-                "parameters": values,
-                "stderr": result.stderr,
-                "rmse": result.rmse,
-                "mape": result.mape,
-                "points": result.points,
-                "unidentified": result.unidentified,
-                "left_at_prior": kept,
-            }
-        )
+        emit_json(saved.as_dict() | {"left_at_prior": kept})
         return
     c = console()
     c.print(f"Fitted on {len(cases)} vLLM result file(s), {result.points} points "
             f"({', '.join(sorted({o.quantity for o in obs}))}); start: {start.name}",
             highlight=False)  # fmt: skip
-    for p, v in values.items():
+    for p, v in saved.values.items():
         c.print(f"  {p} = {v:.4g} (std. error {result.stderr.get(p, float('nan')):.2g})",
                 highlight=False)  # fmt: skip
     c.print(f"MAPE {result.mape:.2%}, RMSE (relative) {result.rmse:.2%}", highlight=False)
