@@ -232,6 +232,10 @@ def option_group(
 
         run.__signature__ = inspect.Signature(new_params)
         run.__annotations__ = {p.name: p.annotation for p in new_params}
+        # which parameters each group put there (stacked groups add up; tests read it)
+        run.__option_groups__ = {**getattr(command, "__option_groups__", {})} | {
+            name: group for name in shown
+        }
         return run
 
     return decorate
