@@ -25,7 +25,8 @@ from perfmodel.accuracy.vllm_replay import (
     replay_serve,
     server_defaults,
 )
-from perfmodel.core.deployment import Deployment, make_deployment
+from perfmodel.core.deployment import Deployment
+from perfmodel.core.options import DeploymentOptions
 from perfmodel.errors import PerfModelError
 from perfmodel.specs.models import load_model
 from perfmodel.specs.profile import PARAMETERS, Profile
@@ -152,17 +153,16 @@ def bench_case(path, options: BenchOptions) -> BenchCase:
     num_gpus = _int(result.path, "num_gpus", pick["num_gpus"]) if pick["num_gpus"] else 1
     tp = _int(result.path, "tp", pick["tp"]) if pick["tp"] else None
     pp = _int(result.path, "pp", pick["pp"]) if pick["pp"] else 1
-    dep = make_deployment(
-        _model_of(result, pick["model"] or None),
-        pick["gpu"],
-        num_gpus,
-        tp,
-        pick["weight_dtype"] or "bf16",
-        pick["kv_dtype"] or "bf16",
-        None,
-        pick["profile"] or None,
+    dep = DeploymentOptions(
+        model=_model_of(result, pick["model"] or None),
+        gpu=pick["gpu"],
+        num_gpus=num_gpus,
+        tp=tp,
         pp=pp,
-    )
+        weight_dtype=pick["weight_dtype"] or "bf16",
+        kv_dtype=pick["kv_dtype"] or "bf16",
+        profile=pick["profile"] or None,
+    ).deployment()
     shape = options.shape
     if isinstance(result, LatencyResult) and shape is None:
         raise PerfModelError(
