@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from perfmodel.cli.commands.validate import MeasurementsOpt, TablesOpt, _check_output, _tables
+from perfmodel.cli.commands.validate import MeasurementsOpt, TablesOpt, _tables
 from perfmodel.cli.commands.vllm_results import (
     BenchBatchOpt,
     BenchGpuOpt,
@@ -77,7 +77,6 @@ def calibrate(
     if measurements is None and table is None:
         raise PerfModelError("give --measurements CSV or --table NAME(S) to fit on")
     if out is not None:  # before any work: a writable regular file, YAML, not the input
-        _check_output(out, "--out")
         check_output_path(out, "--out", (".yaml", ".yml"), {"--measurements": measurements})
     mode = None if mode is None else choice(mode, MODES, "--mode")  # checks before the work
     chosen = None

@@ -80,7 +80,7 @@ def capacity(
     from perfmodel.specs.models import resolve_model
     from perfmodel.specs.units import parse_name_list, parse_one_size
 
-    if report:  # before any work: the format from the extension, never over the workload
+    if report is not None:  # before any work: a file, format from the extension, not the input
         check_output_path(report, "--report", (".html", ".htm", ".md"), {"--workload": workload})
     names = _distinct_gpus(parse_name_list(gpus, "--gpus", unique=False))
     price_map = parse_prices(prices)

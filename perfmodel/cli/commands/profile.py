@@ -9,7 +9,6 @@ importing this module (every CLI start does) stays cheap.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -129,8 +128,11 @@ def profile(
 ) -> None:
     """Measure TTFT and TPOT over batch x prompt-len x output-len; one CSV row per point.
     With --ops: time the cost model's operators for the model's shapes (operator table)."""
+    from perfmodel.planners.feasibility.outputs import check_output_path
     from profiler.sweep_setup import runner_dtype
 
+    # before any work: a CSV file (the runner creates missing folders), never a directory
+    check_output_path(out, "--out", (".csv",), make_folders=True)
     if ops:
         _profile_ops(model, out, device, runner_dtype(dtype, "--dtype"), tp, gpu_index,
                      resume, max_m, progress and not json_out, json_out)  # fmt: skip
@@ -155,8 +157,6 @@ def profile(
     )
     if problem is not None:
         raise PerfModelError(problem[0])
-    if not Path(out).is_dir() and not str(out).lower().endswith(".csv"):  # a folder: below
-        raise PerfModelError(f"--out {out}: results are a CSV file; give a path ending in .csv")
     options = RunnerOptions(
         repeats=repeats,
         warmup=warmup,
