@@ -19,6 +19,7 @@ from perfmodel.errors import OutOfMemoryError, PerfModelError
 from perfmodel.specs.dtypes import PRECISIONS
 from perfmodel.specs.hardware import resolve_gpu
 from perfmodel.specs.models import ModelSpec
+from perfmodel.specs.units import plural
 
 MAX_SCALE_OUT_GPUS = 64  # the largest tensor-parallel group tried when nothing fits
 
@@ -85,7 +86,8 @@ def _gpus_needed(
     return (
         replicas * num_gpus,
         label,
-        f"{replicas} data-parallel replicas of {num_gpus}x (about {each} sequences each)",
+        f"{plural(replicas, 'data-parallel replica')} of {num_gpus}x (about "
+        f"{plural(each, 'sequence')} each)",
         each,
     )
 
@@ -172,10 +174,10 @@ def choose_precision(
     multi = bool(n and n > per_node)
     if n:
         need = f"batch {batch} needs {n}x {dep0.gpu.name} ({n_prec}: {how})" + (
-            f", {-(-n // per_node)} nodes" if multi else ""
+            f", {plural(-(-n // per_node), 'node')}" if multi else ""
         )
     else:
-        need = f"batch {batch} does not fit on up to {MAX_SCALE_OUT_GPUS} GPUs"
+        need = f"batch {batch} does not fit on up to {plural(MAX_SCALE_OUT_GPUS, 'GPU')}"
     reason = (
         f"nothing fits at {ctx} on {where} (largest batch per precision: "
         + ", ".join(f"{p} {b}" for p, b in mbs.items())
@@ -184,7 +186,10 @@ def choose_precision(
     if per_replica is not None:
         # plan one replica at its share of the batch (leaves room for a speculator/draft)
         plan_batch = per_replica
-        reason += f"Plan below: one replica, {plan_batch} sequences, {w} weights and {k} KV cache"
+        reason += (
+            f"Plan below: one replica, {plural(plan_batch, 'sequence')}, {w} weights and {k} "
+            "KV cache"
+        )
     else:
         plan_batch = best_batch
         reason += f"Plan below at batch {best_batch}, the largest that fits, with {w} weights and {k} KV cache"

@@ -55,6 +55,7 @@ from perfmodel.planners.sections import (
     specdecode_section,
     specprefill_section,
 )
+from perfmodel.specs.units import plural
 
 
 # --- baseline and rationale -------------------------------------------------------------
@@ -397,9 +398,8 @@ def recommend(
     notes = []
     if chosen.dp > 1:
         notes.append(
-            f"{chosen.dp} replicas of {chosen.tp * chosen.pp} "
-            f"GPU{'s' if chosen.tp * chosen.pp > 1 else ''}; the plan below is one "
-            f"replica at {b} of the {batch} sequences"
+            f"{plural(chosen.dp, 'replica')} of {plural(chosen.tp * chosen.pp, 'GPU')}; the "
+            f"plan below is one replica at {b} of the {plural(batch, 'sequence')}"
         )
     for row in slo_check(slos, chosen):  # the search admitted only deployments meeting them
         notes.append(

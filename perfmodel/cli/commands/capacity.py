@@ -23,6 +23,7 @@ from perfmodel.cli.typer_app import (
 )
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.slo import DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S
+from perfmodel.specs.units import plural
 
 
 @app.command()
@@ -176,9 +177,8 @@ def _print_human(p: dict) -> None:
     if p["best"]:
         b = p["best"]
         out.print(
-            f"[bold]cheapest:[/bold] {b['gpus_needed']}x {b['gpu']} on {b['nodes']} node"
-            f"{'s' * (b['nodes'] > 1)} ({b['replicas']} replica{'s' * (b['replicas'] > 1)} of "
-            f"TP{b['tp']}"
+            f"[bold]cheapest:[/bold] {b['gpus_needed']}x {b['gpu']} on "
+            f"{plural(b['nodes'], 'node')} ({plural(b['replicas'], 'replica')} of TP{b['tp']}"
             f"{' x PP' + str(b['pp']) if b['pp'] > 1 else ''}, "
             f"{b['weight_dtype']}/{b['kv_dtype']}, batch {b['batch']}"
             f"{', with speculation' if b['with_spec'] else ''}): ${b['cost_per_hour']:.2f}/h, "

@@ -34,7 +34,7 @@ from perfmodel.core.breakdown import breakdown_rows
 from perfmodel.core.deployment import basis_label as basis
 from perfmodel.errors import OutOfMemoryError
 from perfmodel.planners.feasibility import deployment_topology
-from perfmodel.specs.units import parse_size_list
+from perfmodel.specs.units import parse_size_list, plural
 
 
 @app.command()
@@ -109,7 +109,8 @@ def predict(
     if not_fitting:
         worst = max(r["memory"]["missing_gb"] for r in not_fitting)
         oom_message = (
-            f"{len(not_fitting)} of {n} configuration(s) do not fit in GPU memory: up to "
+            f"{len(not_fitting)} of {plural(n, 'configuration')} "
+            f"{'does' if len(not_fitting) == 1 else 'do'} not fit in GPU memory: up to "
             f"{worst:.1f} GB per GPU missing (capacity {first['memory']['capacity_gb']:.1f} GB)"
         )
         if strict:  # before any output: --strict answers with the error alone

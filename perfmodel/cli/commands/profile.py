@@ -23,6 +23,7 @@ from perfmodel.cli.typer_app import (
     emit_json,
 )
 from perfmodel.errors import PerfModelError
+from perfmodel.specs.units import plural
 
 
 @app.command("profile")
@@ -285,8 +286,8 @@ def _print_summary(summary) -> None:
         else ""
     )
     console.print(
-        f"wrote {summary.rows_written} rows to {summary.out} (skipped {summary.skipped} already "
-        f"measured, {summary.oom} oom, {summary.errors} errors{split})",
+        f"wrote {plural(summary.rows_written, 'row')} to {summary.out} (skipped {summary.skipped} "
+        f"already measured, {summary.oom} oom, {plural(summary.errors, 'error')}{split})",
         highlight=False,
         soft_wrap=True,
     )

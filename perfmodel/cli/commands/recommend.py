@@ -22,7 +22,7 @@ from perfmodel.cli.typer_app import (
     emit_json,
     warn,
 )
-from perfmodel.specs.units import parse_one_size
+from perfmodel.specs.units import parse_one_size, plural
 
 GpuPin = Annotated[
     str | None,
@@ -219,9 +219,10 @@ def _print_human(r: dict) -> None:
     t.add_column()
     t.add_row(
         "deployment",
-        f"{d['num_gpus']}x {d['gpu']} on {d['nodes']} node{'s' * (d['nodes'] > 1)} of "
+        f"{d['num_gpus']}x {d['gpu']} on {plural(d['nodes'], 'node')} of "
         f"{d['gpus_per_node']}: TP{d['tp']}{_ep(d)} x PP{d['pp']} x DP{d['dp']}, "
-        f"{d['batch_per_replica']} sequences per replica, {d['memory_per_gpu_gb']:.1f} of "
+        f"{plural(d['batch_per_replica'], 'sequence')} per replica, "
+        f"{d['memory_per_gpu_gb']:.1f} of "
         f"{d['capacity_gb']:.1f} GB per GPU; ${d['cost_per_hour']:.2f}/h, "
         f"${d['cost_per_mtok']:.2f}/M output tokens",
     )

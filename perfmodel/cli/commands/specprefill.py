@@ -28,7 +28,7 @@ from perfmodel.cli.typer_app import (
 )
 from perfmodel.core.deployment import basis_label as basis
 from perfmodel.planners.feasibility import deployment_topology
-from perfmodel.specs.units import parse_float_list, parse_one_size
+from perfmodel.specs.units import parse_float_list, parse_one_size, plural
 
 
 @app.command()
@@ -192,7 +192,8 @@ def verdict(p: dict) -> str:
             f"({q['improvement']:.2f}x, keep {q['keep_rate']:g}"
             + ("" if q["keep_rate"] == rec else ", not a recommended setting")
             + (
-                f", {q['specprefill_gpus']} GPUs vs {q['baseline_gpus']}, stages pipelined"
+                f", {plural(q['specprefill_gpus'], 'GPU')} vs {q['baseline_gpus']}, "
+                "stages pipelined"
                 if q["pipelined"]
                 else ""
             )
@@ -218,7 +219,7 @@ def _print_human(p: dict) -> None:
     place = (
         f"speculator {p['speculator']} on the same GPUs"
         if p["speculator_placement"] == "first_stage"
-        else f"speculator {p['speculator']} on its own {p['speculator_gpus']} GPUs"
+        else f"speculator {p['speculator']} on its own {plural(p['speculator_gpus'], 'GPU')}"
     )
     out.print(
         f"[bold]SpecPrefill: {p['model']} on {p['num_gpus']}x {p['gpu']} (TP{p['tp']}, "
