@@ -51,7 +51,12 @@ from perfmodel.planners.deployment_choice import (
     SearchResult,
 )
 from perfmodel.planners.feasibility.slo import Slos, slo_verdict
-from perfmodel.planners.precision_policy import FALLBACK_PRECISIONS, PRECISIONS, rank_key
+from perfmodel.planners.precision_policy import (
+    FALLBACK_PRECISIONS,
+    PRECISIONS,
+    rank_key,
+    tried_precisions,
+)
 from perfmodel.specs import dtypes
 from perfmodel.specs.hardware import HardwareSpec, list_gpus, resolve_gpu
 from perfmodel.specs.models import resolve_model
@@ -322,11 +327,8 @@ def search_gpu(
     price = hw.price_per_gpu_hour_usd if price is None else price
     groups, nearest = 0, None
     # a quantized checkpoint is served in its format (gpt-oss MXFP4, DeepSeek-V3 FP8)
-    precisions = dtypes.precisions_for(m.checkpoint_format, precisions)
-    fallback_precisions = tuple(
-        p
-        for p in dtypes.precisions_for(m.checkpoint_format, fallback_precisions)
-        if p not in precisions
+    precisions, fallback_precisions = tried_precisions(
+        m.checkpoint_format, precisions, fallback_precisions
     )
     for precs in (precisions, fallback_precisions):
         if not precs:
@@ -469,10 +471,7 @@ def search_deployments(
             f"({prompt_len}+{output_len}) tokens on {', '.join(t.name for t in types)}"
         )
     fmt = resolve_model(model).checkpoint_format  # best_on_gpu's precisions for it
-    order = (
-        dtypes.precisions_for(fmt, precisions),
-        dtypes.precisions_for(fmt, fallback_precisions),
-    )
+    order = tried_precisions(fmt, precisions, fallback_precisions)
     ranked = sorted(found.values(), key=rank_key(*order))
     choice = found[pinned.name] if pinned else ranked[0]
     others = tuple(c for c in ranked if c is not choice)

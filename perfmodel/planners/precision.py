@@ -244,19 +244,15 @@ def max_batches(dep: Deployment, prompt_len, output_len) -> dict[str, int]:
     }
 
 
-def from_deployment(choice, named: Deployment | None, prompt_len, output_len) -> PrecisionChoice:
+def from_deployment(
+    choice, named: Deployment | None, prompt_len, output_len, reason: str
+) -> PrecisionChoice:
     """The precision of a searched deployment (deployment_search.DeploymentChoice): it serves
-    the requested batch, so fits is True; max_batch is what the named GPUs hold."""
+    the requested batch, so fits is True; max_batch is what the named GPUs hold; `reason`
+    is the precision policy's (precision_policy.precision_reason)."""
     mbs = {} if named is None else max_batches(named, prompt_len, output_len)
     where = "" if named is None else f"{named.num_gpus}x {named.gpu.name} (TP{named.tp}"
     where += f" PP{named.pp})" if named is not None and named.pp > 1 else ")" * bool(where)
-    first = [_label(w, k) for w, k in PRECISIONS if w != "int4"]
-    last = [_label(w, k) for w, k in PRECISIONS if w == "int4"]
-    reason = (
-        f"the first of {', '.join(first)} that serves batch {choice.batch} on the fewest GPUs "
-        f"({choice.num_gpus}; {choice.memory_per_gpu_gb:.1f} of {choice.capacity_gb:.1f} GB "
-        "per GPU)" + (f"; {', '.join(last)} only when none of them serves it" if last else "")
-    )
     return PrecisionChoice(
         choice.weight_dtype,
         choice.kv_dtype,
