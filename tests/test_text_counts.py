@@ -15,7 +15,8 @@ from perfmodel.specs.units import plural
 
 # '1 GPUs', '1 sequences', '1 replicas', ... or 'candidate(s)' anywhere in the text
 WRONG = re.compile(
-    r"(?<![\d.,])1 (GPUs|sequences|replicas|nodes|candidates|rows|points|requests|files)\b"
+    r"(?<![\d.,])1 (GPUs|sequences|replicas|nodes|candidates|rows|points|requests|files"
+    r"|LongBench points)\b"
     r"|\w\(s\)"
 )
 
@@ -27,6 +28,8 @@ def test_plural_hand_cases():
     assert plural(1, "sequence") == "1 sequence"
     assert plural(8, "h100-sxm GPU") == "8 h100-sxm GPUs"
     assert plural(3, "child", "children") == "3 children"
+    assert plural(1.0, "LongBench point") == "1 LongBench point"  # a budget of 1.0 points
+    assert plural(0.5, "LongBench point") == "0.5 LongBench points"
 
 
 def _text(capsys, *argv: str) -> str:

@@ -257,7 +257,7 @@ def _print_human(r: dict) -> None:
             f"[green]use[/green]: speculator {sp['speculator']}, keep {sp['keep_rate']:g}, TTFT "
             f"{fmt_time(sp['baseline_ttft_s'])} -> {fmt_time(sp['specprefill_ttft_s'])} "
             f"({sp['speedup']:.2f}x), quality drop {sp['quality_drop']:.2f} of "
-            f"{sp['max_quality_drop']:g} LongBench points allowed",
+            f"{plural(float(sp['max_quality_drop']), 'LongBench point')} allowed",
         )
     elif sp.get("available"):
         t.add_row("SpecPrefill", f"[yellow]{sp['reason']}[/yellow] (speculator {sp['speculator']})")

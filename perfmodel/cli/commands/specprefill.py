@@ -162,7 +162,8 @@ def verdict(p: dict) -> str:
     if p["best_keep_rate"] is None:
         text.append(
             f"Skip SpecPrefill: no keep rate meets the quality budget of "
-            f"{p['max_quality_drop']:g} LongBench points (lowest keep rate within it: "
+            f"{plural(float(p['max_quality_drop']), 'LongBench point')} (lowest keep rate "
+            "within it: "
             f"{p['quality_min_keep_rate']:.2f}); the fastest candidate is keep "
             f"{best['keep_rate']:g} at {best['speedup']:.2f}x."
         )
@@ -173,7 +174,7 @@ def verdict(p: dict) -> str:
             f"Use keep rate {rec:g}: TTFT {fmt_time(p['baseline_ttft_s'])} -> "
             f"{fmt_time(next(r['ttft_s'] for r in p['rows'] if r['keep_rate'] == rec))} "
             f"({p['recommended_speedup']:.2f}x) for batch {p['batch']} x {p['prompt_len']} tokens, "
-            f"within {p['max_quality_drop']:g} LongBench points."
+            f"within {plural(float(p['max_quality_drop']), 'LongBench point')}."
         )
         be = p["break_even_prompt_len"]
         text.append(
