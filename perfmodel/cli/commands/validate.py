@@ -8,30 +8,10 @@ from typing import Annotated
 
 import typer
 
-from perfmodel.cli.commands.vllm_results import (
-    BenchBatchOpt,
-    BenchGpuOpt,
-    BenchModelOpt,
-    BenchNumGpusOpt,
-    BenchOutputOpt,
-    BenchPromptOpt,
-    BenchSeqsOpt,
-    BenchTokensOpt,
-    BenchTpOpt,
-    bench_options,
-    is_vllm_json,
-    refuse_bench_options,
-    validate_files,
-)
-from perfmodel.cli.typer_app import (
-    JsonOpt,
-    ProfileOpt,
-    app,
-    console,
-    emit_json,
-    progress,
-    warn,
-)
+from perfmodel.accuracy.bench_options import BenchOptions
+from perfmodel.cli.commands.vllm_results import is_vllm_json, refuse_bench_options, validate_files
+from perfmodel.cli.option_groups import BENCH, option_group
+from perfmodel.cli.typer_app import JsonOpt, app, console, emit_json, progress, warn
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.feasibility.outputs import check_output_path, write_atomic
 from perfmodel.specs.units import parse_name_list
@@ -118,9 +98,10 @@ def _report_html(scores, path: Path, title: str) -> None:
 
 
 @app.command()
+@option_group("bench", BENCH, after={"table": ("profile",)})
 def validate(
+    *,
     table: TablesOpt = None,
-    profile: ProfileOpt = None,
     measurements: MeasurementsOpt = None,
     cross_validate: Annotated[
         bool,
@@ -137,15 +118,7 @@ def validate(
         typer.Option("--ops", help="Also score each operator class against the operator table."),
     ] = False,
     json: JsonOpt = False,
-    model: BenchModelOpt = None,
-    gpu: BenchGpuOpt = None,
-    num_gpus: BenchNumGpusOpt = None,
-    tp: BenchTpOpt = None,
-    max_num_seqs: BenchSeqsOpt = None,
-    max_num_batched_tokens: BenchTokensOpt = None,
-    batch: BenchBatchOpt = None,
-    prompt_len: BenchPromptOpt = None,
-    output_len: BenchOutputOpt = None,
+    bench: BenchOptions,
 ) -> None:
     """Compare predictions with published (or your own) measurements: MAPE per table; on a
     vLLM benchmark JSON, replay the run and compare its TTFT, TPOT, ITL and throughput."""
@@ -153,25 +126,15 @@ def validate(
     from perfmodel.accuracy.validate import cross_validate as run_cv
     from perfmodel.accuracy.validate import validate_tables
 
-    options, shape = bench_options(
-        model,
-        gpu,
-        num_gpus,
-        tp,
-        max_num_seqs,
-        max_num_batched_tokens,
-        batch,
-        prompt_len,
-        output_len,
-    )
+    profile = bench.profile
     if is_vllm_json(measurements):
         if table or cross_validate or report is not None or ops:
             raise PerfModelError(
                 "--table, --cross-validate, --report and --ops do not apply to a vLLM benchmark JSON"
             )
-        validate_files(measurements, options | {"profile": profile}, shape, json)
+        validate_files(measurements, bench, json)
         return
-    refuse_bench_options(options, shape)
+    refuse_bench_options(bench)
     if report is not None:  # before any work: an HTML file, never over the measurements
         check_output_path(report, "--report", (".html", ".htm"), {"--measurements": measurements})
     tables = _tables(table, measurements, profile)
