@@ -278,7 +278,10 @@ def test_cli_list_commands():
         (("--prompt-len", "abc"), ("--prompt-len",)),
         (("--weight-dtype", "fp7"), ("weight dtype",)),
         (("--profile", "nope"), ("unknown profile",)),
-        (("--model", "405b", "--num-gpus", "8", "--strict"), ("do not fit", "gb")),
+        (
+            ("--model", "405b", "--num-gpus", "8", "--strict"),
+            ("1 of 1 configuration does not fit", "gb"),
+        ),
     ],
 )
 def test_cli_bad_input_one_line_exit_2(args, fragments):
@@ -290,7 +293,7 @@ def test_cli_oom_without_strict_still_answers():
     assert proc.returncode == 0
     out = json.loads(proc.stdout)
     assert out["memory"]["fits"] is False and out["memory"]["missing_gb"] > 0
-    assert "do not fit" in proc.stderr
+    assert "1 of 1 configuration does not fit" in proc.stderr
 
 
 def test_malformed_profile_yaml_names_file_and_field(tmp_path):
