@@ -412,7 +412,7 @@ CASES = [
     error("capacity", "--qps", "1", "--gpus", "h100,h100", "--prices", "a100=2", says="not among"),
     error("capacity", "--workload", "{tmp}/wl_fraction.csv", says="whole number of tokens"),
     error("capacity", "--workload", "{tmp}/wl_fraction.jsonl", says="output_len"),
-    error("predict", "--model", "405b", "--strict", says="1 of 1 configuration does not fit"),
+    error("predict", "--model", "405b", "--strict", says="1 of 1 point does not fit"),
     error(
         "predict",
         "--gpu",
@@ -420,7 +420,7 @@ CASES = [
         "--model",
         "405b",
         "--strict",
-        says="1 of 1 configuration does not fit",
+        says="1 of 1 point does not fit",
     ),
     error("validate", "--measurements", "{tmp}/nan_unknown_gpu.csv", says="unknown gpu"),
     # --- output paths ---------------------------------------------------------------------
