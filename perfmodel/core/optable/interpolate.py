@@ -16,9 +16,14 @@ class Curve:
 
 def sorted_curve(x, y) -> Curve:
     """Sort by x, average y over duplicate x."""
+    return sorted_curves(x, y)[0]
+
+
+def sorted_curves(x, *ys) -> list[Curve]:
+    """sorted_curve of several y against one x (the sort and the duplicates found once)."""
     xs, inv = np.unique(np.round(np.asarray(x, float), 9), return_inverse=True)
-    ys = np.bincount(inv, weights=y) / np.bincount(inv)
-    return Curve(xs, ys)
+    count = np.bincount(inv)
+    return [Curve(xs, np.bincount(inv, weights=y) / count) for y in ys]
 
 
 def sorted_rows(sizes: np.ndarray, rows: np.ndarray):
