@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from perfmodel.core.cost import OpTime, kernels_per_pass, op_time, overhead_time
 from perfmodel.core.deployment import Deployment, tp_link
 from perfmodel.core.ops import OpCost, forward_ops, make_shape
 from perfmodel.core.optable.kernels import kernel_pricing
-from perfmodel.core.optable.price import DECODE_MAX_TOKENS, price_pass
+from perfmodel.core.optable.price import DECODE_MAX_TOKENS, TablePass, price_pass
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,12 @@ class PassResult:
     overhead_s: np.ndarray
     ops: list[OpCost]
     times: list[OpTime]
-    notices: tuple[str, ...] = ()  # operator-table clamps and transfers
+    table: TablePass | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def notices(self) -> tuple[str, ...]:
+        """Operator-table clamps and transfers (worked out when first read: TablePass)."""
+        return self.table.notices if self.table is not None else ()
 
 
 def _priced_ops(dep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_budget):
@@ -105,7 +110,7 @@ def pass_breakdown(
             t if m is None else OpTime(t.name, t.kind, m, t.compute_s, t.memory_s, t.comm_s)
         )
     total, overhead = _total(dep, shape, [t.time_s for t in times])
-    return PassResult(total, overhead, ops, times, table.notices if table is not None else ())
+    return PassResult(total, overhead, ops, times, table)
 
 
 def table_skipped(dep: Deployment) -> str:
