@@ -5,7 +5,7 @@
   are floored at weight bytes / the HBM streaming rate (stream_bandwidth). FP8 rows (a
   per-row dtype) get their own curves (`fp8`), against the FP8 roofline.
 - decode attention: per (heads, kv heads, head_dim), log t and log ratio on the measured
-  batch x context grid, and the ratio against log KV bytes read.
+  batch x context grid, and log t against log KV bytes read (non-decreasing).
 - prefill attention (causal): per configuration, log t and log ratio against log FLOPs.
   Attention curves are built per configuration when first priced (Lazy): a deployment uses
   one or two of a table's dozen.
@@ -151,13 +151,16 @@ def _config_rows(cv: Curves, idx: np.ndarray, h, kv, hd) -> np.ndarray:
 
 
 def _decode_config(cv: Curves, idx: np.ndarray, h, kv, hd):
-    """(log b axis, log c axis, log t grid, log ratio grid, log ratio vs log KV bytes) of the
-    decode-attention rows `idx` measured with (h, kv, hd)."""
+    """(log b axis, log c axis, log t grid, log ratio grid, log t vs log KV bytes) of the
+    decode-attention rows `idx` measured with (h, kv, hd). The bytes curve never decreases
+    (a longer KV read is never faster: measurement noise is not passed on), like the grid."""
     v, sel = cv.table.values, _config_rows(cv, idx, h, kv, hd)
     b, c, t = v["batch"][sel], v["ctx"][sel], v["time_s"][sel]
     roof = decode_roofline(b, c, h, kv, hd, cv.flops, cv.bw)
     by = 2.0 * b * c * kv * hd * 2.0
-    return (*grid2d(b, c, t, roof), sorted_curve(np.log(by), np.log(t / roof)))
+    by_bytes = sorted_curve(np.log(by), np.log(t))
+    by_bytes = Curve(by_bytes.x, np.maximum.accumulate(by_bytes.y))
+    return (*grid2d(b, c, t, roof), by_bytes)
 
 
 def _prefill_config(cv: Curves, idx: np.ndarray, h, kv, hd):
