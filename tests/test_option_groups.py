@@ -83,3 +83,26 @@ def test_cross_node_tp_flag_reaches_the_record():
     result = CliRunner().invoke(app, ["show", "--allow-cross-node-tp"])
     assert result.exit_code == 0, result.output
     assert seen == [DeploymentOptions(allow_cross_node_tp=True)]
+
+
+def test_after_places_fields_behind_a_named_parameter():
+    def show(*, first: int = 0, target: DeploymentOptions, middle: int = 0, json: JsonOpt = False):
+        pass
+
+    placed = option_group(
+        "target", DEPLOYMENT, exclude=("ep",), after={"middle": ("pp", "mode")}, last=("profile",)
+    )(show)
+    names = list(inspect.signature(placed).parameters)
+    assert names == [
+        *("first", "model", "gpu", "num_gpus", "tp", "weight_dtype", "kv_dtype"),
+        *("allow_cross_node_tp", "middle", "pp", "mode", "profile", "json"),
+    ]
+    assert set(placed.__option_groups__) == set(DEPLOYMENT.options) - {"ep"}
+
+
+def test_after_names_a_parameter_the_command_has():
+    with pytest.raises(TypeError, match="nowhere"):
+
+        @option_group("target", DEPLOYMENT, after={"nowhere": ("pp",)})
+        def show(*, target: DeploymentOptions) -> None:
+            pass

@@ -262,6 +262,51 @@ def provenance(result: FitResult, tables: list[str]) -> dict:
     }
 
 
+def known_parameters(names: list[str]) -> list[str]:
+    """The parameters asked for (--params), each a profile parameter, else one line."""
+    unknown = [p for p in names if p not in PARAMETERS]
+    if unknown:
+        raise PerfModelError(
+            f"unknown parameter(s) {', '.join(unknown)}; choose from {', '.join(PARAMETERS)}"
+        )
+    return names
+
+
+@dataclass(frozen=True)
+class FittedProfile:
+    """A calibrated profile: the fit, the profile it started from, where it was written."""
+
+    profile: Profile
+    start: str  # the starting profile's name
+    fit: FitResult
+    out: str | None  # the YAML written, None: not written
+
+    @property
+    def values(self) -> dict[str, float]:
+        """The fitted parameters' values."""
+        return {p: self.profile.get(p) for p in self.fit.parameters}
+
+    def as_dict(self) -> dict:
+        return {
+            "profile": self.out or self.profile.name,
+            "name": self.profile.name,
+            "start": self.start,
+            "parameters": self.values,
+            "stderr": self.fit.stderr,
+            "rmse": self.fit.rmse,
+            "mape": self.fit.mape,
+            "points": self.fit.points,
+            "unidentified": self.fit.unidentified,
+        }
+
+
+def save_fitted(profile: Profile, fit: FitResult, start: Profile, out) -> FittedProfile:
+    """Write the fitted profile's YAML to `out` (None: nowhere) and say what was fitted."""
+    if out is not None:
+        write_profile_yaml(profile, out)
+    return FittedProfile(profile, start.name, fit, None if out is None else str(out))
+
+
 def write_profile_yaml(profile: Profile, path) -> None:
     """Write the profile YAML atomically (feasibility.write_atomic: never half a file)."""
     import yaml
@@ -279,6 +324,9 @@ def write_profile_yaml(profile: Profile, path) -> None:
 __all__ = [
     "fit_profile",
     "FitResult",
+    "FittedProfile",
+    "known_parameters",
+    "save_fitted",
     "framework_of",
     "provenance",
     "write_profile_yaml",

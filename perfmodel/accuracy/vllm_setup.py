@@ -15,6 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
+from perfmodel.accuracy.bench_options import BenchOptions
 from perfmodel.accuracy.observations import Observation
 from perfmodel.accuracy.vllm_bench import LatencyResult, ServeResult, read_vllm_result
 from perfmodel.accuracy.vllm_replay import (
@@ -24,7 +25,8 @@ from perfmodel.accuracy.vllm_replay import (
     replay_serve,
     server_defaults,
 )
-from perfmodel.core.deployment import Deployment, make_deployment
+from perfmodel.core.deployment import Deployment
+from perfmodel.core.options import DeploymentOptions
 from perfmodel.errors import PerfModelError
 from perfmodel.specs.models import load_model
 from perfmodel.specs.profile import PARAMETERS, Profile
@@ -135,17 +137,14 @@ def _model_of(result, given: str | None) -> str:
     )
 
 
-def bench_case(path, options: dict, shape: tuple[int, int, int] | None = None) -> BenchCase:
-    """Read a file and resolve its deployment (module docstring); options hold the CLI's
-    model, gpu, num_gpus, tp, pp, weight_dtype, kv_dtype, profile, max_num_seqs,
-    max_num_batched_tokens (None = not given)."""
+def bench_case(path, options: BenchOptions) -> BenchCase:
+    """Read a file and resolve its deployment (module docstring) from the user's options
+    (None = not given) and the file's metadata."""
     result = read_vllm_result(path)
     meta = result.metadata if isinstance(result, ServeResult) else {}
     if "tensor_parallel_size" in meta and "tp" not in meta:
         meta = {**meta, "tp": meta["tensor_parallel_size"]}
-    pick = {
-        k: options.get(k) if options.get(k) is not None else meta.get(k) for k in DEPLOYMENT_KEYS
-    }
+    pick = _given_else_file(options, meta, DEPLOYMENT_KEYS)
     if not pick["gpu"]:
         raise PerfModelError(
             f"{result.path}: which GPU ran it? give --gpu (or --metadata gpu=... when running "
@@ -154,17 +153,17 @@ def bench_case(path, options: dict, shape: tuple[int, int, int] | None = None) -
     num_gpus = _int(result.path, "num_gpus", pick["num_gpus"]) if pick["num_gpus"] else 1
     tp = _int(result.path, "tp", pick["tp"]) if pick["tp"] else None
     pp = _int(result.path, "pp", pick["pp"]) if pick["pp"] else 1
-    dep = make_deployment(
-        _model_of(result, pick["model"] or None),
-        pick["gpu"],
-        num_gpus,
-        tp,
-        pick["weight_dtype"] or "bf16",
-        pick["kv_dtype"] or "bf16",
-        None,
-        pick["profile"] or None,
+    dep = DeploymentOptions(
+        model=_model_of(result, pick["model"] or None),
+        gpu=pick["gpu"],
+        num_gpus=num_gpus,
+        tp=tp,
         pp=pp,
-    )
+        weight_dtype=pick["weight_dtype"] or "bf16",
+        kv_dtype=pick["kv_dtype"] or "bf16",
+        profile=pick["profile"] or None,
+    ).deployment()
+    shape = options.shape
     if isinstance(result, LatencyResult) and shape is None:
         raise PerfModelError(
             f"{result.path}: a vllm bench latency result does not record its batch and "
@@ -173,9 +172,14 @@ def bench_case(path, options: dict, shape: tuple[int, int, int] | None = None) -
     return BenchCase(result, dep, engine_setup(result.path, dep, options, meta), shape)
 
 
-def engine_setup(path: str, dep: Deployment, options: dict, meta: dict) -> EngineSetup:
+def _given_else_file(options: BenchOptions, meta: dict, keys) -> dict:
+    """Each key from the user's option, else from the file's metadata (None: neither)."""
+    return {k: meta.get(k) if options.given(k) is None else options.given(k) for k in keys}
+
+
+def engine_setup(path: str, dep: Deployment, options: BenchOptions, meta: dict) -> EngineSetup:
     base = server_defaults(dep)
-    given = {k: options.get(k) if options.get(k) is not None else meta.get(k) for k in ENGINE_KEYS}
+    given = _given_else_file(options, meta, ENGINE_KEYS)
     if all(v is None for v in given.values()):
         return base
     chunked = given["enable_chunked_prefill"]

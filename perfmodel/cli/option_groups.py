@@ -9,8 +9,13 @@ A command takes the record as one parameter and names the group in a decorator:
 
 The decorator replaces the parameter by one typer option per field of the record (declared
 in the group below, each once), placed where the parameter stood; options named in `last`
-go just before `--json` (the order `--help` always showed). Defaults are the record's,
+go just before `--json`, options named in `after={"output_len": (...)}` just after that
+parameter of the command (the order `--help` always showed). Defaults are the record's,
 unless the command overrides one (`model="70b"`). The command receives the built record.
+
+The groups: DEPLOYMENT (one deployment: predict, specprefill, the MagicDec commands),
+DEPLOYMENT_PINS (what the user fixes of a searched deployment: recommend, capacity) and
+BENCH (what a vLLM benchmark file may not record: validate, calibrate).
 """
 
 from __future__ import annotations
@@ -19,8 +24,11 @@ import functools
 import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import MISSING, dataclass, fields
-from typing import Any
+from typing import Annotated, Any
 
+import typer
+
+from perfmodel.accuracy.bench_options import BenchOptions
 from perfmodel.cli.typer_app import (
     CrossNodeTpOpt,
     EpOpt,
@@ -34,19 +42,20 @@ from perfmodel.cli.typer_app import (
     TpOpt,
     WeightDtypeOpt,
 )
-from perfmodel.core.options import DeploymentOptions
+from perfmodel.core.options import DeploymentOptions, DeploymentPins
 
 
 @dataclass(frozen=True)
 class OptionGroup:
-    """A record type and the typer declaration (an Annotated type) of each of its fields."""
+    """A record type and the typer declaration (an Annotated type) of its fields, in the
+    record's order; a field without a declaration is no flag (the command sets it)."""
 
     record: type
     options: Mapping[str, Any]
 
     def __post_init__(self):
         names = [f.name for f in fields(self.record)]
-        if list(self.options) != names:
+        if list(self.options) != [n for n in names if n in self.options]:
             raise TypeError(f"{self.record.__name__}: options {list(self.options)} != {names}")
 
 
@@ -68,6 +77,99 @@ DEPLOYMENT = OptionGroup(
 )
 DTYPES_MODE_PROFILE = ("weight_dtype", "kv_dtype", "mode", "profile")
 
+# --- a searched deployment: None = searched ----------------------------------------------
+GpuPin = Annotated[
+    str | None,
+    typer.Option(
+        "--gpu",
+        help="GPU type of the deployment (default h100, with the best alternative on every "
+        "other shipped type; given: that type only).",
+    ),
+]
+NumGpusPin = Annotated[
+    int | None,
+    typer.Option(
+        "--num-gpus",
+        "-n",
+        min=1,
+        help="Pin one replica to these GPUs (TP = --tp or N/--pp, PP = --pp or 1); the search "
+        "adds replicas. Default: searched.",
+    ),
+]
+PpPin = Annotated[
+    int | None,
+    typer.Option("--pp", min=1, help="Pin the pipeline stages per replica (default: searched)."),
+]
+# the same flag and help as one deployment's; None = searched (the precision policy)
+WeightDtypePin = Annotated[str | None, WeightDtypeOpt.__metadata__[0]]
+KvDtypePin = Annotated[str | None, KvDtypeOpt.__metadata__[0]]
+DEPLOYMENT_PINS = OptionGroup(
+    DeploymentPins,
+    {
+        "model": ModelOpt,
+        "gpu": GpuPin,
+        "num_gpus": NumGpusPin,
+        "tp": TpOpt,
+        "pp": PpPin,
+        "weight_dtype": WeightDtypePin,
+        "kv_dtype": KvDtypePin,
+        "mode": ModeOpt,
+        "profile": ProfileOpt,
+        "allow_cross_node_tp": CrossNodeTpOpt,
+    },
+)
+
+# --- a vLLM benchmark file's deployment and shape: None = from the file --------------------
+BenchModelOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--model", "--target", "-m", help="vLLM JSON: model (default: the file's model_id)."
+    ),
+]
+BenchGpuOpt = Annotated[
+    str | None, typer.Option("--gpu", help="vLLM JSON: the GPU it ran on (or metadata gpu=...).")
+]
+BenchNumGpusOpt = Annotated[
+    int | None, typer.Option("--num-gpus", "-n", min=1, help="vLLM JSON: GPUs of the server.")
+]
+BenchTpOpt = Annotated[
+    int | None, typer.Option("--tp", min=1, help="vLLM JSON: tensor-parallel degree.")
+]
+BenchSeqsOpt = Annotated[
+    int | None,
+    typer.Option("--max-num-seqs", min=1, help="vLLM JSON: the server's max_num_seqs."),
+]
+BenchTokensOpt = Annotated[
+    int | None,
+    typer.Option(
+        "--max-num-batched-tokens", min=1, help="vLLM JSON: the server's max_num_batched_tokens."
+    ),
+]
+BenchBatchOpt = Annotated[
+    int | None, typer.Option("--batch", "--bsz", min=1, help="vllm bench latency: --batch-size.")
+]
+BenchPromptOpt = Annotated[
+    int | None, typer.Option("--prompt-len", min=1, help="vllm bench latency: --input-len.")
+]
+BenchOutputOpt = Annotated[
+    int | None, typer.Option("--output-len", min=1, help="vllm bench latency: --output-len.")
+]
+BENCH = OptionGroup(
+    BenchOptions,
+    {
+        "model": BenchModelOpt,
+        "gpu": BenchGpuOpt,
+        "num_gpus": BenchNumGpusOpt,
+        "tp": BenchTpOpt,
+        "max_num_seqs": BenchSeqsOpt,
+        "max_num_batched_tokens": BenchTokensOpt,
+        "batch": BenchBatchOpt,
+        "prompt_len": BenchPromptOpt,
+        "output_len": BenchOutputOpt,
+        "profile": ProfileOpt,  # validate: for measurement tables too; calibrate: --base
+    },
+)
+
 
 def option_group(
     param: str,
@@ -75,13 +177,16 @@ def option_group(
     *,
     exclude: tuple[str, ...] = (),
     last: tuple[str, ...] = (),
+    after: Mapping[str, tuple[str, ...]] | None = None,
     **defaults: Any,
 ) -> Callable[[Callable], Callable]:
     """Replace the command parameter `param` by the group's options (see the module doc)."""
+    after = dict(after or {})
     defaults_of = {
         f.name: f.default for f in fields(group.record) if f.default is not MISSING
     } | defaults
-    unknown = (set(exclude) | set(last) | set(defaults)) - set(group.options)
+    placed = [n for names in after.values() for n in names]
+    unknown = (set(exclude) | set(last) | set(placed) | set(defaults)) - set(group.options)
     if unknown:
         raise TypeError(f"{group.record.__name__} has no field(s) {sorted(unknown)}")
     shown = [name for name in group.options if name not in exclude]
@@ -102,14 +207,20 @@ def option_group(
         clash = set(shown) & set(names)
         if clash:
             raise TypeError(f"{command.__name__} declares {sorted(clash)} itself")
-        at = names.index(param)
-        head = [option(n) for n in shown if n not in last]
+        missing = set(after) - set(names)
+        if missing:
+            raise TypeError(f"{command.__name__} has no parameter(s) {sorted(missing)}")
+        head = [option(n) for n in shown if n not in last and n not in placed]
         tail = [option(n) for n in shown if n in last]
-        rest = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params if p.name != param]
-        before = rest[:at]
-        after = rest[at:]
-        end = next((i for i, p in enumerate(after) if p.name == "json"), len(after))
-        new_params = [*before, *head, *after[:end], *tail, *after[end:]]
+        new_params: list[inspect.Parameter] = []
+        for p in params:
+            if p.name == param:
+                new_params += head
+            else:
+                new_params.append(p.replace(kind=inspect.Parameter.KEYWORD_ONLY))
+            new_params += [option(n) for n in shown if n in after.get(p.name, ())]
+        end = next((i for i, p in enumerate(new_params) if p.name == "json"), len(new_params))
+        new_params[end:end] = tail
 
         @functools.wraps(command)
         def run(**kwargs):
@@ -121,6 +232,10 @@ def option_group(
 
         run.__signature__ = inspect.Signature(new_params)
         run.__annotations__ = {p.name: p.annotation for p in new_params}
+        # which parameters each group put there (stacked groups add up; tests read it)
+        run.__option_groups__ = {**getattr(command, "__option_groups__", {})} | {
+            name: group for name in shown
+        }
         return run
 
     return decorate

@@ -1,9 +1,11 @@
-"""What a user says about one deployment, before anything is loaded: the options every
-command and dashboard page share (model, GPU, counts, parallelism, dtypes, profile, mode).
+"""What a user says about a deployment, before anything is loaded: the options every command
+and dashboard page share (model, GPU, counts, parallelism, dtypes, profile, mode).
 
-`DeploymentOptions` is the one declaration of these choices; the CLI builds it from its flags
-(perfmodel/cli/option_groups.py declares each flag once), a page from its widgets, and both
-call `.deployment()` to validate and load it (make_deployment: one clear error line).
+`DeploymentOptions` names one deployment; `DeploymentPins` the parts of a deployment a
+planner searches (recommend, capacity) that the user fixed. Each is the one declaration of
+these choices; the CLI builds it from its flags (perfmodel/cli/option_groups.py declares each
+flag once), a page from its widgets. `DeploymentOptions.deployment()` validates and loads it
+(make_deployment: one clear error line).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from perfmodel.core.deployment import Deployment, make_deployment
+from perfmodel.specs.dtypes import precisions_for
 
 
 @dataclass(frozen=True)
@@ -47,3 +50,31 @@ class DeploymentOptions:
             ep=self.ep,
             allow_cross_node_tp=self.allow_cross_node_tp,
         )
+
+
+@dataclass(frozen=True)
+class DeploymentPins:
+    """A deployment a planner searches, as far as the user fixed it; None = searched (GPU
+    type, GPUs per replica, TP, PP, weight and KV dtypes). The rule for the counts is the
+    planner's (planners.recommend: tp = --tp or N / pp, pp = --pp or 1); mode and profile
+    None = the profile fitted for each GPU and its mode."""
+
+    model: str = "70b"
+    gpu: str | None = None
+    num_gpus: int | None = None
+    tp: int | None = None
+    pp: int | None = None
+    weight_dtype: str | None = None
+    kv_dtype: str | None = None
+    mode: str | None = None
+    profile: str | None = None
+    allow_cross_node_tp: bool = False  # TP across nodes refused unless asked for
+
+    def precisions(self, checkpoint_format: str | None, searched) -> tuple[tuple[str, str], ...]:
+        """The (weights, KV) pairs to search: with a dtype pinned, that one pair (an unpinned
+        weight dtype is the checkpoint's format, else bf16; an unpinned KV dtype bf16); else
+        `searched` as the checkpoint is served (specs.dtypes.precisions_for: never upcast)."""
+        if self.weight_dtype or self.kv_dtype:
+            weights = self.weight_dtype or checkpoint_format or "bf16"
+            return ((weights, self.kv_dtype or "bf16"),)
+        return precisions_for(checkpoint_format, searched)

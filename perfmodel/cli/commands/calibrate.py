@@ -7,22 +7,10 @@ from typing import Annotated
 
 import typer
 
+from perfmodel.accuracy.bench_options import BenchOptions
 from perfmodel.cli.commands.validate import MeasurementsOpt, TablesOpt, _check_output, _tables
-from perfmodel.cli.commands.vllm_results import (
-    BenchBatchOpt,
-    BenchGpuOpt,
-    BenchModelOpt,
-    BenchNumGpusOpt,
-    BenchOutputOpt,
-    BenchPromptOpt,
-    BenchSeqsOpt,
-    BenchTokensOpt,
-    BenchTpOpt,
-    bench_options,
-    calibrate_files,
-    is_vllm_json,
-    refuse_bench_options,
-)
+from perfmodel.cli.commands.vllm_results import calibrate_files, is_vllm_json, refuse_bench_options
+from perfmodel.cli.option_groups import BENCH, option_group
 from perfmodel.cli.typer_app import JsonOpt, ModeOpt, app, console, emit_json, progress, warn
 from perfmodel.core.deployment import MODES
 from perfmodel.errors import PerfModelError
@@ -30,7 +18,9 @@ from perfmodel.specs.units import choice, parse_name_list
 
 
 @app.command()
+@option_group("bench", BENCH, exclude=("profile",))
 def calibrate(
+    *,
     measurements: MeasurementsOpt = None,
     table: TablesOpt = None,
     out: Annotated[
@@ -50,15 +40,7 @@ def calibrate(
     ] = None,
     mode: ModeOpt = None,
     json: JsonOpt = False,
-    model: BenchModelOpt = None,
-    gpu: BenchGpuOpt = None,
-    num_gpus: BenchNumGpusOpt = None,
-    tp: BenchTpOpt = None,
-    max_num_seqs: BenchSeqsOpt = None,
-    max_num_batched_tokens: BenchTokensOpt = None,
-    batch: BenchBatchOpt = None,
-    prompt_len: BenchPromptOpt = None,
-    output_len: BenchOutputOpt = None,
+    bench: BenchOptions,
 ) -> None:
     """Fit an efficiency profile to measurements (least squares on relative error); on vLLM
     benchmark JSON, fit the per-step and per-token overheads its replay identifies."""
@@ -67,12 +49,13 @@ def calibrate(
     from perfmodel.accuracy.calibrate import (
         fit_profile,
         framework_of,
+        known_parameters,
         provenance,
-        write_profile_yaml,
+        save_fitted,
     )
     from perfmodel.planners.feasibility.outputs import check_output_path
     from perfmodel.specs.hardware import resolve_gpu
-    from perfmodel.specs.profile import PARAMETERS, load_profile, profile_for
+    from perfmodel.specs.profile import load_profile, profile_for
 
     if measurements is None and table is None:
         raise PerfModelError("give --measurements CSV or --table NAME(S) to fit on")
@@ -82,31 +65,15 @@ def calibrate(
     mode = None if mode is None else choice(mode, MODES, "--mode")  # checks before the work
     chosen = None
     if params:
-        chosen = parse_name_list(params, "--params")
-        unknown = [p for p in chosen if p not in PARAMETERS]
-        if unknown:
-            raise PerfModelError(
-                f"unknown parameter(s) {', '.join(unknown)}; choose from {', '.join(PARAMETERS)}"
-            )
+        chosen = known_parameters(parse_name_list(params, "--params"))
     if base:
         load_profile(base)
-    options, shape = bench_options(
-        model,
-        gpu,
-        num_gpus,
-        tp,
-        max_num_seqs,
-        max_num_batched_tokens,
-        batch,
-        prompt_len,
-        output_len,
-    )
     if is_vllm_json(measurements):
         if table or mode:
             raise PerfModelError("--table and --mode do not apply to a vLLM benchmark JSON")
-        calibrate_files(measurements, options, shape, base, name, params, out, json)
+        calibrate_files(measurements, bench, base, name, params, out, json)
         return
-    refuse_bench_options(options, shape)
+    refuse_bench_options(bench)
     tables = _tables(table, measurements, None)
     observations = [o for t in tables if t.fit or measurements is not None for o in t.observations]
     if not observations:
@@ -141,32 +108,17 @@ def calibrate(
         provenance=provenance(result, [t.path for t in tables]),
         unidentified=dict(result.unidentified),  # about this data only, not the start's notes
     )
-    if out is not None:
-        write_profile_yaml(fitted, out)
-    values = {p: fitted.get(p) for p in result.parameters}
+    saved = save_fitted(fitted, result, start, out)
     if json:
-        emit_json(
-            {
-                "profile": str(out) if out else fitted.name,
-                "name": fitted.name,
-                "start": start.name,
-                "parameters": values,
-                "stderr": result.stderr,
-                "rmse": result.rmse,
-                "mape": result.mape,
-                "points": result.points,
-                "unidentified": result.unidentified,
-                "framework": fitted.framework,
-                "dropped": [n for t in tables for n in t.notes],
-            }
-        )
+        dropped = [n for t in tables for n in t.notes]
+        emit_json(saved.as_dict() | {"framework": fitted.framework, "dropped": dropped})
         return
     from perfmodel.cli.table import Table
 
     t = Table(title=f"Fitted profile '{fitted.name}' (start: {start.name}, {fitted.mode} mode)")
     for col in ("parameter", "value", "std. error"):
         t.add_column(col)
-    for p, v in values.items():
+    for p, v in saved.values.items():
         t.add_row(p, f"{v:.4g}", f"{result.stderr.get(p, float('nan')):.2g}")
     c = console()
     c.print(t)

@@ -6,28 +6,32 @@ from typing import Annotated
 
 import typer
 
+from perfmodel.cli.option_groups import DEPLOYMENT_PINS, option_group
 from perfmodel.cli.typer_app import (
     BeyondContextOpt,
     JsonOpt,
-    KvDtypeOpt,
-    ModelOpt,
-    ModeOpt,
     OutputOpt,
-    ProfileOpt,
     PromptOneOpt,
-    WeightDtypeOpt,
     app,
     console,
     emit_json,
     warn,
 )
+from perfmodel.core.options import DeploymentPins
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.slo import DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S
 
 
 @app.command()
+@option_group(
+    "pins",
+    DEPLOYMENT_PINS,
+    exclude=("gpu", "num_gpus", "tp", "pp", "allow_cross_node_tp"),
+    after={"report": ("weight_dtype", "kv_dtype"), "utilization": ("mode", "profile")},
+)
 def capacity(
-    model: ModelOpt = "70b",
+    *,
+    pins: DeploymentPins,
     qps: Annotated[
         float | None,
         typer.Option("--qps", help="Requests per second (default: from --workload)."),
@@ -56,13 +60,9 @@ def capacity(
     report: Annotated[
         str | None, typer.Option("--report", help="Write out.html or out.md.")
     ] = None,
-    weight_dtype: Annotated[str | None, WeightDtypeOpt.__metadata__[0]] = None,
-    kv_dtype: Annotated[str | None, KvDtypeOpt.__metadata__[0]] = None,
     utilization: Annotated[
         float, typer.Option("--utilization", help="Target utilization per replica.")
     ] = 0.8,
-    mode: ModeOpt = None,
-    profile: ProfileOpt = None,
     beyond_context: BeyondContextOpt = False,
     json: JsonOpt = False,
 ) -> None:
@@ -76,7 +76,7 @@ def capacity(
         parse_prices,
     )
     from perfmodel.planners.feasibility.outputs import check_output_path
-    from perfmodel.specs.dtypes import PRECISIONS, precisions_for
+    from perfmodel.specs.dtypes import PRECISIONS
     from perfmodel.specs.models import resolve_model
     from perfmodel.specs.units import parse_name_list, parse_one_size
 
@@ -96,28 +96,24 @@ def capacity(
             parse_one_size(prompt_len, "--prompt-len", "capacity"),
             parse_one_size(output_len, "--output-len", "capacity"),
         )
-    spec = resolve_model(model)
+    spec = resolve_model(pins.model)
     # the one context rule, on every request of the workload (the longest is named)
     prompts = wl.prompt_samples if wl.prompt_samples is not None else wl.prompt_p90
     outputs = wl.output_samples if wl.output_samples is not None else wl.output_p90
     labels = check_context(spec, prompts, outputs, beyond_context)
     for note in spec.notices:
         warn(note)
-    # a quantized checkpoint is served in its format (specs.dtypes.precisions_for)
-    precisions = precisions_for(spec.checkpoint_format, PRECISIONS)
-    if weight_dtype or kv_dtype:
-        w = weight_dtype or spec.checkpoint_format or "bf16"
-        precisions = ((w, kv_dtype or "bf16"),)
+    precisions = pins.precisions(spec.checkpoint_format, PRECISIONS)
     plan = plan_capacity(
-        model,
+        pins.model,
         wl,
         slo_ttft,
         slo_tpot,
         names,
         price_map,
         with_spec,
-        profile,
-        mode,
+        pins.profile,
+        pins.mode,
         precisions,
         utilization,
     )

@@ -1,4 +1,5 @@
-"""Helpers shared by the command modules: building a deployment, formatting numbers."""
+"""Helpers shared by the command modules: loading the user's deployment, the context check,
+formatting numbers."""
 
 from __future__ import annotations
 
@@ -8,38 +9,6 @@ from perfmodel.cli.typer_app import warn
 from perfmodel.core.deployment import Deployment
 from perfmodel.core.options import DeploymentOptions
 from perfmodel.planners.feasibility import context_verdict, deployment_topology
-
-
-def deployment(
-    model,
-    gpu,
-    num_gpus,
-    tp,
-    weight_dtype,
-    kv_dtype,
-    mode,
-    profile,
-    quiet=False,
-    pp=1,
-    ep=1,
-    allow_cross_node_tp=False,
-) -> Deployment:
-    """deployment_of for commands that still pass the options one by one (TP across nodes
-    refused unless allow_cross_node_tp: the feasibility layer's topology rule)."""
-    options = DeploymentOptions(
-        model=model,
-        gpu=gpu,
-        num_gpus=num_gpus,
-        tp=tp,
-        pp=pp,
-        ep=ep,
-        weight_dtype=weight_dtype,
-        kv_dtype=kv_dtype,
-        mode=mode,
-        profile=profile,
-        allow_cross_node_tp=allow_cross_node_tp,
-    )
-    return deployment_of(options, quiet)
 
 
 def deployment_of(options: DeploymentOptions, quiet: bool = False) -> Deployment:

@@ -7,24 +7,14 @@ from typing import Annotated
 import numpy as np
 import typer
 
-from perfmodel.cli.commands.common import check_context, deployment, fmt_si, fmt_time
+from perfmodel.cli.commands.common import check_context, deployment_of, fmt_si, fmt_time
+from perfmodel.cli.option_groups import DEPLOYMENT, DTYPES_MODE_PROFILE, option_group
 from perfmodel.cli.typer_app import (
     BatchOpt,
     BeyondContextOpt,
-    CrossNodeTpOpt,
-    EpOpt,
-    GpuOpt,
     JsonOpt,
-    KvDtypeOpt,
-    ModelOpt,
-    ModeOpt,
-    NumGpusOpt,
     OutputOpt,
-    PpOpt,
-    ProfileOpt,
     PromptOpt,
-    TpOpt,
-    WeightDtypeOpt,
     app,
     console,
     emit_json,
@@ -32,30 +22,27 @@ from perfmodel.cli.typer_app import (
 from perfmodel.core.basis import basis_by_class
 from perfmodel.core.breakdown import breakdown_rows
 from perfmodel.core.deployment import basis_label as basis
+from perfmodel.core.options import DeploymentOptions
 from perfmodel.errors import OutOfMemoryError
 from perfmodel.planners.feasibility import deployment_topology
 from perfmodel.specs.units import parse_size_list
 
 
 @app.command()
+@option_group(
+    "target",
+    DEPLOYMENT,
+    after={"output_len": DTYPES_MODE_PROFILE, "strict": ("allow_cross_node_tp",)},
+)
 def predict(
-    model: ModelOpt = "8b",
-    gpu: GpuOpt = "h100",
-    num_gpus: NumGpusOpt = 1,
-    tp: TpOpt = None,
-    pp: PpOpt = 1,
-    ep: EpOpt = 1,
+    *,
+    target: DeploymentOptions,
     batch: BatchOpt = "1",
     prompt_len: PromptOpt = "4k",
     output_len: OutputOpt = "256",
-    weight_dtype: WeightDtypeOpt = None,
-    kv_dtype: KvDtypeOpt = "bf16",
-    mode: ModeOpt = None,
-    profile: ProfileOpt = None,
     strict: Annotated[
         bool, typer.Option("--strict", help="Exit 2 when it does not fit in memory.")
     ] = False,
-    allow_cross_node_tp: CrossNodeTpOpt = False,
     beyond_context: BeyondContextOpt = False,
     json: JsonOpt = False,
 ) -> None:
@@ -65,19 +52,7 @@ def predict(
     b = np.array(parse_size_list(batch, "--batch"), float)
     p = np.array(parse_size_list(prompt_len, "--prompt-len"), float)
     o = np.array(parse_size_list(output_len, "--output-len"), float)
-    dep = deployment(
-        model,
-        gpu,
-        num_gpus,
-        tp,
-        weight_dtype,
-        kv_dtype,
-        mode,
-        profile,
-        pp=pp,
-        ep=ep,
-        allow_cross_node_tp=allow_cross_node_tp,
-    )
+    dep = deployment_of(target)
     grid = np.meshgrid(b, p, o, indexing="ij")
     labels = check_context(dep.model, grid[1], grid[2], beyond_context)
     cols = predict_arrays(dep, *(g.ravel() for g in grid))

@@ -2,8 +2,9 @@
 the operator microbenchmarks of one model.
 
 Parses and renders only: which runner accepts which options is decided in
-profiler.sweep_setup. torch, vLLM, NVML and rich are imported only when the command runs, so
-importing this module (every CLI start does) stays cheap.
+profiler.sweep_setup, whose RunnerOptions record the RUNNER group below declares as flags
+(once). torch, vLLM, NVML and rich are imported only when the command runs; this module is
+imported only for `profile` and a bare `--help`.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Annotated
 
 import typer
 
+from perfmodel.cli.option_groups import OptionGroup, option_group
 from perfmodel.cli.typer_app import (
     BatchOpt,
     JsonOpt,
@@ -24,92 +26,105 @@ from perfmodel.cli.typer_app import (
     emit_json,
 )
 from perfmodel.errors import PerfModelError
+from profiler.sweep_setup import RunnerOptions
+
+# the runner's settings (profiler.sweep_setup.RunnerOptions), each flag declared once here;
+# --tp, --weight-dtype and --kv-dtype are the engine's (vLLM), not a modelled deployment
+RUNNER = OptionGroup(
+    RunnerOptions,
+    {
+        "repeats": Annotated[int, typer.Option("--repeats", help="Timed runs per point.")],
+        "warmup": Annotated[int, typer.Option("--warmup", help="Untimed runs per point first.")],
+        "tp": Annotated[int, typer.Option("--tp", min=1, help="Tensor-parallel degree (vLLM).")],
+        "weight_dtype": Annotated[
+            str | None, typer.Option("--weight-dtype", help="bf16 | fp8 (vLLM); torch: = --dtype")
+        ],
+        "kv_dtype": Annotated[str | None, typer.Option("--kv-dtype", help="bf16 | fp8 (vLLM)")],
+        "dtype": Annotated[
+            str | None,
+            typer.Option(
+                "--dtype", help="torch runner compute dtype (default bf16 on GPU, fp32 on CPU)"
+            ),
+        ],
+        "device": Annotated[str, typer.Option("--device", help="torch runner: auto | cpu | cuda")],
+        "enforce_eager": Annotated[
+            bool,
+            typer.Option(
+                "--enforce-eager/--no-enforce-eager", help="vLLM: no CUDA graphs / compile."
+            ),
+        ],
+        "chunked_prefill": Annotated[
+            bool,
+            typer.Option("--chunked-prefill/--no-chunked-prefill", help="vLLM chunked prefill."),
+        ],
+        "max_num_seqs": Annotated[
+            int | None, typer.Option("--max-num-seqs", min=1, help="vLLM (default: largest batch).")
+        ],
+        "max_num_batched_tokens": Annotated[
+            int | None,
+            typer.Option(
+                "--max-num-batched-tokens", min=1, help="vLLM (default: largest batch x prompt)."
+            ),
+        ],
+        "gpu_memory_utilization": Annotated[
+            float, typer.Option("--gpu-memory-utilization", help="vLLM memory fraction.")
+        ],
+        "attention_backend": Annotated[
+            str | None,
+            typer.Option("--attention-backend", help="vLLM engine argument, e.g. FLASH_ATTN."),
+        ],
+        "async_scheduling": Annotated[
+            bool,
+            typer.Option(
+                "--async-scheduling/--no-async-scheduling",
+                help="vLLM async scheduling (default off: it adds a step launch to TTFT).",
+            ),
+        ],
+        "threads": Annotated[
+            int | None, typer.Option("--threads", min=1, help="torch runner CPU threads.")
+        ],
+        "seed": Annotated[int, typer.Option("--seed", help="Random weights and prompts.")],
+        "cuda_graph": Annotated[
+            bool,
+            typer.Option(
+                "--cuda-graph/--no-cuda-graph",
+                help="torch runner on CUDA: decode step captured in a CUDA graph (off on CPU).",
+            ),
+        ],
+        "rope": Annotated[
+            bool,
+            typer.Option(
+                "--rope/--no-rope",
+                help="torch runner: apply rotary embeddings (--no-rope measures like the shipped "
+                "reference H100 set, which leaves RoPE out).",
+            ),
+        ],
+        "decode_only": Annotated[
+            bool,
+            typer.Option(
+                "--decode-only",
+                help="torch runner: fill the KV cache with random values instead of a prefill "
+                "(decode tables at long contexts; no TTFT).",
+            ),
+        ],
+    },
+)
 
 
 @app.command("profile")
+@option_group("options", RUNNER, after={"output_len": ("repeats", "warmup")})
 def profile(
+    *,
     model: ModelOpt,
     out: Annotated[str, typer.Option("--out", help="Results CSV (appended to with --resume).")],
     runner: Annotated[str, typer.Option("--runner", help="torch | vllm")] = "vllm",
     batch: BatchOpt = "1",
     prompt_len: PromptOpt = "512",
     output_len: OutputOpt = "64",
-    repeats: Annotated[int, typer.Option("--repeats", help="Timed runs per point.")] = 3,
-    warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs per point first.")] = 1,
     resume: Annotated[
         bool, typer.Option("--resume", help="Skip points already in --out; append the rest.")
     ] = False,
-    tp: Annotated[int, typer.Option("--tp", min=1, help="Tensor-parallel degree (vLLM).")] = 1,
-    weight_dtype: Annotated[
-        str | None, typer.Option("--weight-dtype", help="bf16 | fp8 (vLLM); torch: = --dtype")
-    ] = None,
-    kv_dtype: Annotated[str | None, typer.Option("--kv-dtype", help="bf16 | fp8 (vLLM)")] = None,
-    dtype: Annotated[
-        str | None,
-        typer.Option(
-            "--dtype", help="torch runner compute dtype (default bf16 on GPU, fp32 on CPU)"
-        ),
-    ] = None,
-    device: Annotated[
-        str, typer.Option("--device", help="torch runner: auto | cpu | cuda")
-    ] = "auto",
-    enforce_eager: Annotated[
-        bool,
-        typer.Option("--enforce-eager/--no-enforce-eager", help="vLLM: no CUDA graphs / compile."),
-    ] = True,
-    chunked_prefill: Annotated[
-        bool, typer.Option("--chunked-prefill/--no-chunked-prefill", help="vLLM chunked prefill.")
-    ] = False,
-    max_num_seqs: Annotated[
-        int | None, typer.Option("--max-num-seqs", min=1, help="vLLM (default: largest batch).")
-    ] = None,
-    max_num_batched_tokens: Annotated[
-        int | None,
-        typer.Option(
-            "--max-num-batched-tokens", min=1, help="vLLM (default: largest batch x prompt)."
-        ),
-    ] = None,
-    gpu_memory_utilization: Annotated[
-        float, typer.Option("--gpu-memory-utilization", help="vLLM memory fraction.")
-    ] = 0.9,
-    attention_backend: Annotated[
-        str | None,
-        typer.Option("--attention-backend", help="vLLM engine argument, e.g. FLASH_ATTN."),
-    ] = None,
-    async_scheduling: Annotated[
-        bool,
-        typer.Option(
-            "--async-scheduling/--no-async-scheduling",
-            help="vLLM async scheduling (default off: it adds a step launch to TTFT).",
-        ),
-    ] = False,
-    threads: Annotated[
-        int | None, typer.Option("--threads", min=1, help="torch runner CPU threads.")
-    ] = None,
-    seed: Annotated[int, typer.Option("--seed", help="Random weights and prompts.")] = 0,
-    cuda_graph: Annotated[
-        bool,
-        typer.Option(
-            "--cuda-graph/--no-cuda-graph",
-            help="torch runner on CUDA: decode step captured in a CUDA graph (off on CPU).",
-        ),
-    ] = True,
-    rope: Annotated[
-        bool,
-        typer.Option(
-            "--rope/--no-rope",
-            help="torch runner: apply rotary embeddings (--no-rope measures like the shipped "
-            "reference H100 set, which leaves RoPE out).",
-        ),
-    ] = True,
-    decode_only: Annotated[
-        bool,
-        typer.Option(
-            "--decode-only",
-            help="torch runner: fill the KV cache with random values instead of a prefill "
-            "(decode tables at long contexts; no TTFT).",
-        ),
-    ] = False,
+    options: RunnerOptions,
     ops: Annotated[
         bool,
         typer.Option(
@@ -132,13 +147,14 @@ def profile(
     from profiler.sweep_setup import runner_dtype
 
     if ops:
-        _profile_ops(model, out, device, runner_dtype(dtype, "--dtype"), tp, gpu_index,
+        dtype = runner_dtype(options.dtype, "--dtype")
+        _profile_ops(model, out, options.device, dtype, options.tp, gpu_index,
                      resume, max_m, progress and not json_out, json_out)  # fmt: skip
         return
     from perfmodel.specs.units import parse_size_list
     from profiler import fingerprint
     from profiler.sweep import ResultsFile, grid, run_sweep
-    from profiler.sweep_setup import RunnerOptions, build_sweep
+    from profiler.sweep_setup import build_sweep
 
     points = grid(
         parse_size_list(batch, "--batch"),
@@ -157,27 +173,6 @@ def profile(
         raise PerfModelError(problem[0])
     if not Path(out).is_dir() and not str(out).lower().endswith(".csv"):  # a folder: below
         raise PerfModelError(f"--out {out}: results are a CSV file; give a path ending in .csv")
-    options = RunnerOptions(
-        repeats=repeats,
-        warmup=warmup,
-        tp=tp,
-        weight_dtype=weight_dtype,
-        kv_dtype=kv_dtype,
-        dtype=dtype,
-        device=device,
-        enforce_eager=enforce_eager,
-        chunked_prefill=chunked_prefill,
-        max_num_seqs=max_num_seqs,
-        max_num_batched_tokens=max_num_batched_tokens,
-        gpu_memory_utilization=gpu_memory_utilization,
-        attention_backend=attention_backend,
-        async_scheduling=async_scheduling,
-        threads=threads,
-        seed=seed,
-        cuda_graph=cuda_graph,
-        rope=rope,
-        decode_only=decode_only,
-    )
     setup = build_sweep(runner, model, points, options)
     results = ResultsFile(out, setup.spec.model, resume)
     try:

@@ -6,56 +6,36 @@ from typing import Annotated
 
 import typer
 
+from perfmodel.cli.option_groups import DEPLOYMENT_PINS, option_group
 from perfmodel.cli.typer_app import (
     BatchOneOpt,
     BeyondContextOpt,
-    CrossNodeTpOpt,
     JsonOpt,
-    ModelOpt,
-    ModeOpt,
     OutputOpt,
-    ProfileOpt,
     PromptOneOpt,
-    TpOpt,
     app,
     console,
     emit_json,
     warn,
 )
+from perfmodel.core.options import DeploymentPins
 from perfmodel.specs.units import parse_one_size
-
-GpuPin = Annotated[
-    str | None,
-    typer.Option(
-        "--gpu",
-        help="GPU type of the deployment (default h100, with the best alternative on every "
-        "other shipped type; given: that type only).",
-    ),
-]
-NumGpusPin = Annotated[
-    int | None,
-    typer.Option(
-        "--num-gpus",
-        "-n",
-        min=1,
-        help="Pin one replica to these GPUs (TP = --tp or N/--pp, PP = --pp or 1); the search "
-        "adds replicas. Default: searched.",
-    ),
-]
-PpPin = Annotated[
-    int | None,
-    typer.Option("--pp", min=1, help="Pin the pipeline stages per replica (default: searched)."),
-]
 
 
 @app.command()
+@option_group(
+    "pins",
+    DEPLOYMENT_PINS,
+    exclude=("weight_dtype", "kv_dtype"),
+    after={
+        "batch": ("gpu", "num_gpus", "tp", "pp"),
+        "acceptance_rate": ("mode", "profile", "allow_cross_node_tp"),
+    },
+)
 def recommend(
-    model: ModelOpt = "70b",
+    *,
+    pins: DeploymentPins,
     batch: BatchOneOpt = "1",
-    gpu: GpuPin = None,
-    num_gpus: NumGpusPin = None,
-    tp: TpOpt = None,
-    pp: PpPin = None,
     prompt_len: PromptOneOpt = "32k",
     output_len: OutputOpt = "512",
     slo_ttft: Annotated[
@@ -89,9 +69,6 @@ def recommend(
             help="Per-token acceptance (default: published data, else an assumed 0.8, labeled).",
         ),
     ] = None,
-    mode: ModeOpt = None,
-    profile: ProfileOpt = None,
-    allow_cross_node_tp: CrossNodeTpOpt = False,
     beyond_context: BeyondContextOpt = False,
     json: JsonOpt = False,
 ) -> None:
@@ -102,33 +79,36 @@ def recommend(
     from perfmodel.planners.recommend import recommend as plan
     from perfmodel.specs.models import resolve_model
 
-    for note in resolve_model(model).notices:  # e.g. an unknown model_type priced as a family
+    for note in resolve_model(pins.model).notices:  # e.g. an unknown model_type as a family
         warn(note)
     b = parse_one_size(batch, "--batch", "recommend")
     slo_given = any(v is not None for v in (slo_ttft, slo_tpot, slo_e2e))
+    prompt = parse_one_size(prompt_len, "--prompt-len", "recommend")
+    output = parse_one_size(output_len, "--output-len", "recommend")
     try:
-        rec = _plan(
-            plan,
-            model,
+        # --gpu pins the type; without it, h100 with alternatives, or (SLOs given) the
+        # cheapest type that meets them
+        rec = plan(
+            pins.model,
             b,
-            gpu,
-            num_gpus,
-            tp,
-            pp,
-            prompt_len,
-            output_len,
+            pins.gpu if pins.gpu is not None else (None if slo_given else "h100"),
+            pins.num_gpus,
+            pins.tp,
+            prompt,
+            output,
             slo_ttft,
             slo_tpot,
-            slo_e2e,
-            slo_given,
             max_quality_drop,
             speculator,
             draft,
             acceptance_rate,
-            profile,
-            mode,
-            allow_cross_node_tp,
-            beyond_context,
+            pins.profile,
+            pins.mode,
+            pp=pins.pp,
+            alternatives=[] if pins.gpu is not None else None,
+            slo_e2e_s=slo_e2e,
+            allow_cross_node_tp=pins.allow_cross_node_tp,
+            beyond_context=beyond_context,
         )
     except NoFeasibleDeployment as exc:
         if json and exc.nearest is not None:
@@ -144,55 +124,6 @@ def recommend(
         warn(label)
     if rec.deployment.weight_dtype == "int4":
         warn("only int4 weights serve this batch on up to 64 GPUs: expect a quality loss")
-
-
-def _plan(
-    plan,
-    model,
-    b,
-    gpu,
-    num_gpus,
-    tp,
-    pp,
-    prompt_len,
-    output_len,
-    slo_ttft,
-    slo_tpot,
-    slo_e2e,
-    slo_given,
-    max_quality_drop,
-    speculator,
-    draft,
-    acceptance_rate,
-    profile,
-    mode,
-    allow_cross_node_tp,
-    beyond_context,
-):
-    """The planner call: --gpu pins the type; without it, h100 with alternatives, or (SLOs
-    given) the cheapest type that meets them."""
-    return plan(
-        model,
-        b,
-        gpu if gpu is not None else (None if slo_given else "h100"),
-        num_gpus,
-        tp,
-        parse_one_size(prompt_len, "--prompt-len", "recommend"),
-        parse_one_size(output_len, "--output-len", "recommend"),
-        slo_ttft,
-        slo_tpot,
-        max_quality_drop,
-        speculator,
-        draft,
-        acceptance_rate,
-        profile,
-        mode,
-        pp=pp,
-        alternatives=[] if gpu is not None else None,
-        slo_e2e_s=slo_e2e,
-        allow_cross_node_tp=allow_cross_node_tp,
-        beyond_context=beyond_context,
-    )
 
 
 def _ep(d: dict) -> str:

@@ -6,40 +6,42 @@ from typing import Annotated
 
 import typer
 
-from perfmodel.cli.commands.common import check_context, deployment, fmt_time
+from perfmodel.cli.commands.common import check_context, deployment_of, fmt_time
+from perfmodel.cli.option_groups import DEPLOYMENT, DTYPES_MODE_PROFILE, option_group
 from perfmodel.cli.typer_app import (
     BatchOneOpt,
     BeyondContextOpt,
-    CrossNodeTpOpt,
-    GpuOpt,
     JsonOpt,
-    KvDtypeOpt,
-    ModelOpt,
-    ModeOpt,
-    NumGpusOpt,
-    ProfileOpt,
     PromptOneOpt,
-    TpOpt,
-    WeightDtypeOpt,
     app,
     console,
     emit_json,
     warn,
 )
 from perfmodel.core.deployment import basis_label as basis
+from perfmodel.core.options import DeploymentOptions
 from perfmodel.planners.feasibility import deployment_topology
 from perfmodel.specs.units import parse_float_list, parse_one_size
 
 
 @app.command()
+@option_group(
+    "options",
+    DEPLOYMENT,
+    exclude=("pp", "ep"),
+    after={
+        "speculator": ("gpu", "num_gpus", "tp"),
+        "slo_ttft": (*DTYPES_MODE_PROFILE, "allow_cross_node_tp"),
+    },
+    model="70b",
+    num_gpus=8,
+)
 def specprefill(
-    model: ModelOpt = "70b",
+    *,
+    options: DeploymentOptions,
     speculator: Annotated[
         str, typer.Option("--speculator", "-s", help="Speculator model (alias, name or path).")
     ] = "8b",
-    gpu: GpuOpt = "h100",
-    num_gpus: NumGpusOpt = 8,
-    tp: TpOpt = None,
     batch: BatchOneOpt = "16",
     prompt_len: PromptOneOpt = "32k",
     keep_rate: Annotated[
@@ -75,11 +77,6 @@ def specprefill(
             "--slo-ttft", help="TTFT SLO in seconds for max QPS (default 2x batch-1 TTFT)."
         ),
     ] = None,
-    weight_dtype: WeightDtypeOpt = None,
-    kv_dtype: KvDtypeOpt = "bf16",
-    mode: ModeOpt = None,
-    profile: ProfileOpt = None,
-    allow_cross_node_tp: CrossNodeTpOpt = False,
     beyond_context: BeyondContextOpt = False,
     json: JsonOpt = False,
 ) -> None:
@@ -88,17 +85,7 @@ def specprefill(
     from perfmodel.planners.specprefill import plan_specprefill
     from perfmodel.planners.speculation.deploy import helper_deployment
 
-    target = deployment(
-        model,
-        gpu,
-        num_gpus,
-        tp,
-        weight_dtype,
-        kv_dtype,
-        mode,
-        profile,
-        allow_cross_node_tp=allow_cross_node_tp,
-    )
+    target = deployment_of(options)
     spec = helper_deployment(
         target, speculator, "speculator", speculator_weight_dtype, num_gpus=speculator_gpus
     )

@@ -8,30 +8,10 @@ from typing import Annotated
 
 import typer
 
-from perfmodel.cli.commands.vllm_results import (
-    BenchBatchOpt,
-    BenchGpuOpt,
-    BenchModelOpt,
-    BenchNumGpusOpt,
-    BenchOutputOpt,
-    BenchPromptOpt,
-    BenchSeqsOpt,
-    BenchTokensOpt,
-    BenchTpOpt,
-    bench_options,
-    is_vllm_json,
-    refuse_bench_options,
-    validate_files,
-)
-from perfmodel.cli.typer_app import (
-    JsonOpt,
-    ProfileOpt,
-    app,
-    console,
-    emit_json,
-    progress,
-    warn,
-)
+from perfmodel.accuracy.bench_options import BenchOptions
+from perfmodel.cli.commands.vllm_results import is_vllm_json, refuse_bench_options, validate_files
+from perfmodel.cli.option_groups import BENCH, option_group
+from perfmodel.cli.typer_app import JsonOpt, app, console, emit_json, progress, warn
 from perfmodel.errors import PerfModelError
 from perfmodel.specs.inputs import check_writable
 from perfmodel.specs.units import parse_name_list
@@ -129,9 +109,10 @@ def _report_html(scores, path: Path, title: str) -> None:
 
 
 @app.command()
+@option_group("bench", BENCH, after={"table": ("profile",)})
 def validate(
+    *,
     table: TablesOpt = None,
-    profile: ProfileOpt = None,
     measurements: MeasurementsOpt = None,
     cross_validate: Annotated[
         bool,
@@ -148,15 +129,7 @@ def validate(
         typer.Option("--ops", help="Also score each operator class against the operator table."),
     ] = False,
     json: JsonOpt = False,
-    model: BenchModelOpt = None,
-    gpu: BenchGpuOpt = None,
-    num_gpus: BenchNumGpusOpt = None,
-    tp: BenchTpOpt = None,
-    max_num_seqs: BenchSeqsOpt = None,
-    max_num_batched_tokens: BenchTokensOpt = None,
-    batch: BenchBatchOpt = None,
-    prompt_len: BenchPromptOpt = None,
-    output_len: BenchOutputOpt = None,
+    bench: BenchOptions,
 ) -> None:
     """Compare predictions with published (or your own) measurements: MAPE per table; on a
     vLLM benchmark JSON, replay the run and compare its TTFT, TPOT, ITL and throughput."""
@@ -164,25 +137,15 @@ def validate(
     from perfmodel.accuracy.validate import cross_validate as run_cv
     from perfmodel.accuracy.validate import validate_tables
 
-    options, shape = bench_options(
-        model,
-        gpu,
-        num_gpus,
-        tp,
-        max_num_seqs,
-        max_num_batched_tokens,
-        batch,
-        prompt_len,
-        output_len,
-    )
+    profile = bench.profile
     if is_vllm_json(measurements):
         if table or cross_validate or report is not None or ops:
             raise PerfModelError(
                 "--table, --cross-validate, --report and --ops do not apply to a vLLM benchmark JSON"
             )
-        validate_files(measurements, options | {"profile": profile}, shape, json)
+        validate_files(measurements, bench, json)
         return
-    refuse_bench_options(options, shape)
+    refuse_bench_options(bench)
     if report is not None and report.suffix.lower() not in (".html", ".htm"):
         raise PerfModelError(f"--report {report}: the report is HTML; give a path ending in .html")
     if report is not None:

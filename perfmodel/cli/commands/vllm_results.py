@@ -3,52 +3,16 @@ parse the options, call accuracy.vllm_setup / vllm_replay, render. No model logi
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
 
 import numpy as np
-import typer
 
+from perfmodel.accuracy.bench_options import BenchOptions
 from perfmodel.cli.typer_app import console, emit_json, progress, warn
 from perfmodel.errors import PerfModelError
 
 START_FLOOR_US = 1.0  # calibrate: where an overhead fitted from 0 starts (see calibrate_files)
-
-# options only a vLLM benchmark file uses (None: from the file's metadata or the defaults)
-BenchModelOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--model", "--target", "-m", help="vLLM JSON: model (default: the file's model_id)."
-    ),
-]
-BenchGpuOpt = Annotated[
-    str | None, typer.Option("--gpu", help="vLLM JSON: the GPU it ran on (or metadata gpu=...).")
-]
-BenchNumGpusOpt = Annotated[
-    int | None, typer.Option("--num-gpus", "-n", min=1, help="vLLM JSON: GPUs of the server.")
-]
-BenchTpOpt = Annotated[
-    int | None, typer.Option("--tp", min=1, help="vLLM JSON: tensor-parallel degree.")
-]
-BenchSeqsOpt = Annotated[
-    int | None,
-    typer.Option("--max-num-seqs", min=1, help="vLLM JSON: the server's max_num_seqs."),
-]
-BenchTokensOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--max-num-batched-tokens", min=1, help="vLLM JSON: the server's max_num_batched_tokens."
-    ),
-]
-BenchBatchOpt = Annotated[
-    int | None, typer.Option("--batch", "--bsz", min=1, help="vllm bench latency: --batch-size.")
-]
-BenchPromptOpt = Annotated[
-    int | None, typer.Option("--prompt-len", min=1, help="vllm bench latency: --input-len.")
-]
-BenchOutputOpt = Annotated[
-    int | None, typer.Option("--output-len", min=1, help="vllm bench latency: --output-len.")
-]
 
 
 def is_vllm_json(path: Path | None) -> bool:
@@ -56,44 +20,28 @@ def is_vllm_json(path: Path | None) -> bool:
     return path is not None and (path.suffix.lower() == ".json" or path.is_dir())
 
 
-def bench_options(model, gpu, num_gpus, tp, max_num_seqs, max_tokens, batch, prompt, output):
-    """The vLLM-file options as a dict, and the latency shape (None when not given)."""
-    options = {
-        "model": model,
-        "gpu": gpu,
-        "num_gpus": num_gpus,
-        "tp": tp,
-        "max_num_seqs": max_num_seqs,
-        "max_num_batched_tokens": max_tokens,
-    }
-    shape = None if (batch, prompt, output) == (None, None, None) else (batch, prompt, output)
-    return options, shape
-
-
-def refuse_bench_options(options: dict, shape) -> None:
-    given = [k for k, v in options.items() if v is not None and k != "profile"]
-    if given or shape is not None:
-        shape_names = ("--batch", "--prompt-len", "--output-len")
-        names = [f"--{k.replace('_', '-')}" for k in given] + [
-            n for n, v in zip(shape_names, shape or (), strict=False) if v is not None
-        ]
+def refuse_bench_options(options: BenchOptions) -> None:
+    """The vLLM-file options given without a vLLM benchmark file: one line naming them."""
+    given = options.names_given()
+    if given:
+        names = ", ".join(f"--{k.replace('_', '-')}" for k in given)
         raise PerfModelError(
-            f"{', '.join(names)}: only with --measurements FILE.json (a vLLM benchmark result)"
+            f"{names}: only with --measurements FILE.json (a vLLM benchmark result)"
         )
 
 
-def _cases(path: Path, options: dict, shape):
+def _cases(path: Path, options: BenchOptions):
     from perfmodel.accuracy.vllm_setup import bench_case, bench_files
 
-    if shape is not None and any(v is None for v in shape):
+    if options.shape is not None and None in options.shape:
         raise PerfModelError("--batch, --prompt-len and --output-len go together")
     files = bench_files(path)
     if not path.is_dir():
-        return [bench_case(files[0], options, shape)]
+        return [bench_case(files[0], options)]
     cases = []
     for f in files:
         try:
-            cases.append(bench_case(f, options, shape))
+            cases.append(bench_case(f, options))
         except PerfModelError as exc:  # say which folder the failing file came from
             raise PerfModelError(f"in directory {path} (vLLM results): {exc}") from None
     return cases
@@ -108,8 +56,8 @@ def _errors(replays) -> dict:
     return {q: {"files": len(v), "mape": float(np.mean(v))} for q, v in by.items()}
 
 
-def validate_files(path: Path, options: dict, shape, json: bool) -> None:
-    cases = _cases(path, options, shape)
+def validate_files(path: Path, options: BenchOptions, json: bool) -> None:
+    cases = _cases(path, options)
     with progress("replaying", len(cases)) as advance:
         replays = []
         for case in cases:
@@ -145,25 +93,21 @@ def validate_files(path: Path, options: dict, shape, json: bool) -> None:
         ), highlight=False)  # fmt: skip
 
 
-def calibrate_files(path: Path, options: dict, shape, base, name, params, out, json) -> None:
+def calibrate_files(path: Path, options: BenchOptions, base, name, params, out, json) -> None:
     """Fit the overheads a serving replay identifies (vllm_setup.CALIBRATE_PARAMETERS, or
     --params); every other parameter stays at the starting profile's value, and is listed."""
-    from dataclasses import replace
-
-    from perfmodel.accuracy.calibrate import fit_profile, provenance, write_profile_yaml
+    from perfmodel.accuracy.calibrate import (
+        fit_profile,
+        known_parameters,
+        provenance,
+        save_fitted,
+    )
     from perfmodel.accuracy.vllm_setup import identified_parameters, observations
     from perfmodel.specs.profile import PARAMETERS, load_profile
     from perfmodel.specs.units import parse_name_list
 
-    params = parse_name_list(params, "--params") if params else None
-    unknown = [p for p in params or [] if p not in PARAMETERS]
-    if unknown:
-        raise PerfModelError(
-            f"unknown parameter(s) {', '.join(unknown)}; choose from {', '.join(PARAMETERS)}"
-        )
-    if base is not None:
-        options = {**options, "profile": base}
-    cases = _cases(path, options, shape)
+    params = known_parameters(parse_name_list(params, "--params")) if params else None
+    cases = _cases(path, replace(options, profile=base))
     profiles = {c.dep.profile.name for c in cases}
     if len(profiles) > 1:
         raise PerfModelError(
@@ -198,30 +142,15 @@ def calibrate_files(path: Path, options: dict, shape, base, name, params, out, j
         provenance=provenance(result, [str(c.result.path) for c in cases])
         | {"left_at_prior": kept},
     )
-    if out is not None:
-        write_profile_yaml(fitted, out)
-    values = {p: fitted.get(p) for p in result.parameters}
+    saved = save_fitted(fitted, result, start, out)
     if json:
-        emit_json(
-            {
-                "profile": str(out) if out else fitted.name,
-                "name": fitted.name,
-                "start": start.name,
-                "parameters": values,
-                "stderr": result.stderr,
-                "rmse": result.rmse,
-                "mape": result.mape,
-                "points": result.points,
-                "unidentified": result.unidentified,
-                "left_at_prior": kept,
-            }
-        )
+        emit_json(saved.as_dict() | {"left_at_prior": kept})
         return
     c = console()
     c.print(f"Fitted on {len(cases)} vLLM result file(s), {result.points} points "
             f"({', '.join(sorted({o.quantity for o in obs}))}); start: {start.name}",
             highlight=False)  # fmt: skip
-    for p, v in values.items():
+    for p, v in saved.values.items():
         c.print(f"  {p} = {v:.4g} (std. error {result.stderr.get(p, float('nan')):.2g})",
                 highlight=False)  # fmt: skip
     c.print(f"MAPE {result.mape:.2%}, RMSE (relative) {result.rmse:.2%}", highlight=False)
