@@ -77,6 +77,13 @@ def pass_time(
     One pipeline stage: with pp > 1 pass stage_deployment(dep, stage) (a whole-model pass
     on one stage's GPUs would be silently wrong, so it is refused)."""
     shape, ops, table = _priced_ops(dep, batch, new_tokens, cached, logits_per_seq, kv_budget)
+    return _total(dep, shape, _op_seconds(dep, shape, ops, table))[0]
+
+
+def _op_seconds(dep: Deployment, shape, ops, table) -> list:
+    """Each op's time (seconds): the table's where it prices the op, else the measured
+    all-reduce, else the roofline (pass_breakdown's times, without the compute/memory split
+    of the ops the table prices)."""
     measured = table.times if table is not None else [None] * len(ops)
     seconds = []
     for op, m in zip(ops, measured, strict=True):
@@ -88,7 +95,7 @@ def pass_time(
                 op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode, n, tp_link(dep)
             ).time_s
         seconds.append(m)
-    return _total(dep, shape, seconds)[0]
+    return seconds
 
 
 def pass_breakdown(
@@ -185,10 +192,12 @@ def stage_time(
     per-sampled-token overhead only on the last stage."""
     sdep = stage_deployment(dep, stage)
     logits = logits_per_seq if stage.last else 0
-    res = pass_breakdown(sdep, batch, new_tokens, cached, logits, kv_budget)
+    shape, ops, table = _priced_ops(sdep, batch, new_tokens, cached, logits, kv_budget)
+    seconds = _op_seconds(sdep, shape, ops, table)
+    total, overhead = _total(sdep, shape, seconds)
     if stage.last:
-        return res.time_s
-    return res.overhead_s + sum(t.time_s for t in res.times if t.name != "lm_head")
+        return total
+    return overhead + sum(t for op, t in zip(ops, seconds, strict=True) if op.name != "lm_head")
 
 
 def _pipeline_parts(dep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_budget):
