@@ -270,11 +270,48 @@ def page_header(title: str, intro: str) -> None:
     st.caption(intro)
 
 
+class SkipSection(Exception):
+    """Ends the `with guard():` section it is raised in, silently (the rest of the page runs)."""
+
+
+def require_feasible(verdict: dict, label: str, hint: str = "", stop: bool = True) -> None:
+    """The headline of a page whose deployment cannot serve the request: `label` reads
+    "does not fit" (never a number) and one red line says what does not fit and by how much
+    (app.feasibility.verdict: the feasibility layer's reasons); the page stops there (with
+    stop=False only the enclosing `with guard():` section ends). Labels
+    of what runs only because it was asked for are shown as a caption when it does fit."""
+    if verdict["ok"]:
+        if verdict["labels"]:
+            st.caption("; ".join(verdict["labels"]))
+        return
+    st.metric(label, "does not fit")
+    st.error(
+        f"{verdict['describe']} does not fit: {verdict['why']}." + (f" {hint}" if hint else "")
+    )
+    if stop:
+        st.stop()
+    raise SkipSection  # only this section: the page's other sections still run
+
+
+def infeasible(exc: PerfModelError, label: str) -> None:
+    """A planner's refusal (InfeasibleError: the feasibility layer's Verdict) as a headline:
+    `label` reads "not feasible" and every reason is listed."""
+    from perfmodel.planners.feasibility import InfeasibleError
+
+    st.metric(label, "not feasible")
+    if isinstance(exc, InfeasibleError):
+        st.error("; ".join(r.message for r in exc.verdict.reasons) + ".")
+    else:
+        st.error(str(exc))
+
+
 @contextmanager
 def guard():
     """Bad input shows one red line (st.error), never a traceback."""
     try:
         yield
+    except SkipSection:
+        pass
     except PerfModelError as exc:
         st.error(f"Input error: {exc}")
     except Exception as exc:  # a bug or an unexpected input: still no traceback in the page

@@ -8,31 +8,45 @@ in st.cache_data, and benchmarks/bench_app.py times them without Streamlit.
 
 from __future__ import annotations
 
+import functools
 import tempfile
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from perfmodel.core.deployment import Deployment, basis_label, make_deployment
+from perfmodel.core.deployment import Deployment, basis_label
+from perfmodel.core.options import DeploymentOptions
 from perfmodel.errors import PerfModelError
+from perfmodel.planners.pricing_memo import Memo
 
 MAX_UPLOAD_BYTES = 2_000_000  # uploaded measurement CSVs are capped at 2 MB
+# the capacity page's priced points, kept across interactions and sessions (keyed by value:
+# perfmodel.planners.pricing_memo); bounded
+PRICING = Memo(max_entries=20_000)
+
+
+def deployment_options(
+    cfg: dict, model: str | None = None, gpu: str | None = None
+) -> DeploymentOptions:
+    """The sidebar's widgets as perfmodel.core.options.DeploymentOptions, the one declaration
+    of a deployment the CLI builds from its flags (one replica: TP = the GPUs per replica)."""
+    n = int(cfg["num_gpus"])
+    return DeploymentOptions(
+        model=model or cfg["model"],
+        gpu=gpu or cfg["gpu"],
+        num_gpus=n,
+        tp=n,
+        weight_dtype=cfg["weight_dtype"],
+        kv_dtype=cfg["kv_dtype"],
+        mode=None if cfg.get("mode", "auto") == "auto" else cfg["mode"],
+        profile=_profile_arg(cfg.get("profile", "auto")),
+    )
 
 
 def deployment(cfg: dict, model: str | None = None, gpu: str | None = None) -> Deployment:
     """The sidebar settings as a perfmodel Deployment (optionally another model or GPU)."""
-    n = int(cfg["num_gpus"])
-    return make_deployment(
-        model or cfg["model"],
-        gpu or cfg["gpu"],
-        n,
-        n,
-        cfg["weight_dtype"],
-        cfg["kv_dtype"],
-        None if cfg.get("mode", "auto") == "auto" else cfg["mode"],
-        None if cfg.get("profile", "auto") == "auto" else cfg["profile"],
-    )
+    return deployment_options(cfg, model, gpu).deployment()
 
 
 def basis_text(dep: Deployment) -> str:
@@ -115,12 +129,20 @@ def _validation_view(result) -> dict:
     return {"tables": pd.DataFrame(tables), "points": pd.DataFrame(points), "memory_checks": checks}
 
 
-def published_validation(profile: str = "auto") -> dict:
-    """perfmodel.accuracy.validate.validate_tables over perfmodel.accuracy.observations.published_tables()."""
+@functools.lru_cache(maxsize=1)
+def shipped_tables() -> tuple:
+    """perfmodel.accuracy.observations.published_tables(), read once per process: the shipped
+    tables do not change while the app runs, and reading them is most of a validation."""
     from perfmodel.accuracy.observations import published_tables
+
+    return tuple(published_tables())
+
+
+def published_validation(profile: str = "auto") -> dict:
+    """perfmodel.accuracy.validate.validate_tables over the shipped published tables."""
     from perfmodel.accuracy.validate import validate_tables
 
-    result = validate_tables(published_tables(), None if profile == "auto" else profile)
+    result = validate_tables(list(shipped_tables()), None if profile == "auto" else profile)
     return _validation_view(result)
 
 
@@ -236,13 +258,12 @@ def _sd_setup(cfg: dict, drafts, draft_kv: str, gamma, gpu: str | None = None):
     """Target deployment, draft configs and gammas exactly as `perfmodel specdecode` and
     `perfmodel critical-length` build them (perfmodel.planners.specdecode.draft_configs ...)."""
     from perfmodel.planners import specdecode as sd
-    from perfmodel.planners.speculation.deploy import helper_deployment
+    from perfmodel.planners.specdecode_setup import placement_notices
     from perfmodel.planners.speculation.drafts import DEFAULT_BUDGETS, draft_configs
 
     dep = deployment(cfg, gpu=gpu)
     configs = draft_configs(list(drafts), draft_kv, DEFAULT_BUDGETS)
-    for c in configs:
-        helper_deployment(dep, c.draft, "draft")  # size and vocabulary checks
+    placement_notices(dep, configs)  # size and vocabulary checks
     gammas = sd.check_gammas([gamma]) if gamma else np.array(sd.DEFAULT_GAMMAS, float)
     return dep, configs, gammas
 
@@ -285,6 +306,7 @@ def critical_length_view(
     in perfmodel.planners.critical's one form) and the best speedup vs context."""
     from perfmodel.planners import specdecode as sd
     from perfmodel.planners.critical import from_raw, from_raw_array
+    from perfmodel.planners.specdecode_setup import placement_notices
 
     policy = _policy(acceptance_rate, assumed_rate)
     dep, configs, gammas = _sd_setup(cfg, drafts, draft_kv, gamma)
@@ -335,6 +357,7 @@ def critical_length_view(
         ),
         "describe": dep.describe(),
         "drafts": [c.label for c in configs],
+        "placement": list(placement_notices(dep, configs)),
         "basis": basis_text(dep),
     }
 
@@ -354,6 +377,7 @@ def specdecode_view(
     whether the best configuration beats plain decoding and fits (specdecode.decode_pays)."""
     from perfmodel.core.memory import memory_report
     from perfmodel.planners import specdecode as sd
+    from perfmodel.planners.specdecode_setup import placement_notices
 
     kv = kv_method if kv_method == "full" else f"{kv_method},full"
     dep, configs, gammas = _sd_setup(cfg, [draft], kv, None)
@@ -404,6 +428,7 @@ def specdecode_view(
         "capacity_gb": grid.memory_capacity_gb,
         "acceptance": acceptance_caption(best or (top[0] if top else None)),
         "describe": dep.describe(),
+        "placement": list(placement_notices(dep, configs)),
         "basis": basis_text(dep),
     }
 
@@ -423,21 +448,21 @@ def recommend_view(
     replica is the sidebar's GPUs, of the sidebar's type only) as its JSON dict."""
     from perfmodel.planners.recommend import recommend
 
-    n = int(cfg["num_gpus"])
+    o = deployment_options(cfg)
     rec = recommend(
-        cfg["model"],
+        o.model,
         batch,
-        cfg["gpu"],
-        n,
-        n,
+        o.gpu,
+        o.num_gpus,
+        o.tp,
         prompt_len=prompt_len,
         output_len=output_len,
         slo_ttft_s=slo_ttft_s,
         slo_tpot_s=slo_tpot_s,
         max_quality_drop=max_quality_drop,
         acceptance_rate=acceptance_rate,
-        profile=_profile_arg(cfg["profile"]),
-        mode=None if cfg["mode"] == "auto" else cfg["mode"],
+        profile=o.profile,
+        mode=o.mode,
         alternatives=[],
     )
     return rec.as_dict()
@@ -461,17 +486,20 @@ def capacity_view(
     from perfmodel.core.jsonable import json_ready
     from perfmodel.planners.capacity.plan import plan_capacity
     from perfmodel.planners.capacity.workload import fixed_workload
+    from perfmodel.planners.pricing_memo import memo
 
-    plan = plan_capacity(
-        cfg["model"],
-        fixed_workload(qps, prompt_len, output_len),
-        slo_ttft_s,
-        slo_tpot_s,
-        list(gpus),
-        with_spec=with_spec,
-        profile=_profile_arg(cfg["profile"]),
-        mode=None if cfg["mode"] == "auto" else cfg["mode"],
-    )
+    o = deployment_options(cfg)
+    with memo(PRICING):  # a new QPS or SLO prices nothing again
+        plan = plan_capacity(
+            o.model,
+            fixed_workload(qps, prompt_len, output_len),
+            slo_ttft_s,
+            slo_tpot_s,
+            list(gpus),
+            with_spec=with_spec,
+            profile=o.profile,
+            mode=o.mode,
+        )
     payload = json_ready(plan.as_dict())
     curves = pd.concat(
         [

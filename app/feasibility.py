@@ -1,11 +1,14 @@
 """Feasible defaults and the "does it fit" line of every page (no Streamlit here).
 
 No model logic: the smallest deployment comes from perfmodel.planners.deployment_search
-(best_on_gpu, the search `perfmodel recommend` runs), memory from perfmodel.core.memory
-(memory_report, what `perfmodel predict` prints). Pages wrap these in st.cache_data.
+(search_gpu, the search `perfmodel recommend` runs); whether a choice runs, and why not,
+from perfmodel.planners.feasibility (check_request: the Verdict and its Reasons, the layer
+every CLI command checks with). Pages wrap these in st.cache_data.
 """
 
 from __future__ import annotations
+
+import re
 
 import numpy as np
 
@@ -20,10 +23,10 @@ MAX_TP = 8  # the sidebar offers TP 1, 2, 4, 8 (one node)
 def feasible_default(model: str, gpu: str, weight_dtype: str, kv_dtype: str) -> dict:
     """The sidebar's default for a model and GPU: the smallest TP (one node, no pipeline) at
     which the model serves the reference workload at the given precision; where none does,
-    the smallest TP and the first precision that do (planners.deployment_search.best_on_gpu:
+    the smallest TP and the first precision that do (planners.deployment_search.search_gpu:
     fewest GPUs, then bf16/bf16, fp8/bf16, fp8/fp8, then int4). fits=False: nothing on one
     node of this GPU serves it (the page then says why)."""
-    from perfmodel.planners.deployment_search import best_on_gpu
+    from perfmodel.planners.deployment_search import search_gpu
 
     args = (model, gpu, REFERENCE_BATCH, REFERENCE_PROMPT, REFERENCE_OUTPUT)
     for kwargs in (
@@ -31,7 +34,7 @@ def feasible_default(model: str, gpu: str, weight_dtype: str, kv_dtype: str) -> 
         {},  # the search's own precision order
     ):
         try:
-            choice, _, _ = best_on_gpu(*args, max_gpus=MAX_TP, pp=1, **kwargs)
+            choice = search_gpu(*args, max_gpus=MAX_TP, pp=1, **kwargs).choice
         except PerfModelError:
             choice = None
         if choice is not None:
@@ -44,25 +47,72 @@ def feasible_default(model: str, gpu: str, weight_dtype: str, kv_dtype: str) -> 
     return {"num_gpus": MAX_TP, "weight_dtype": weight_dtype, "kv_dtype": kv_dtype, "fits": False}
 
 
-def memory_problem(dep, batch, prompt_len: int, output_len: int, extra_bytes=0.0) -> str | None:
-    """Why a deployment cannot serve a request, in one line, or None when it can: the context
-    window (model config) and the memory per GPU (core.memory.memory_report)."""
-    from perfmodel.core.memory import memory_report
+def verdict(cfg: dict, batch, prompt_len: int, output_len: int) -> dict:
+    """Whether the sidebar's deployment serves batch x (prompt + output) tokens, through the
+    feasibility layer every CLI command uses (perfmodel.planners.feasibility.check_request:
+    topology, context window, memory per GPU), as plain values a page can cache and show:
+    {"ok", "reasons": [{kind, message, limit, value, excess}], "labels", "why", "describe"}.
+    "why" is the headline's text: what does not fit and by how much (headline_reason)."""
+    from app.compute import deployment_options
+    from perfmodel.planners import feasibility as fz
 
-    m = dep.model
-    if prompt_len + output_len > m.max_position_embeddings:
-        return (
-            f"{prompt_len:,} + {output_len:,} tokens exceed {m.name}'s context window of "
-            f"{m.max_position_embeddings:,}"
-        )
-    mem = memory_report(dep, batch, prompt_len, output_len, extra_bytes=extra_bytes)
-    total = float(np.max(mem.total_gb))
-    if total <= mem.capacity_gb:
-        return None
-    return (
-        f"{total:,.1f} GB per GPU needed, {mem.capacity_gb:,.1f} GB usable on "
-        f"{dep.gpu.name} ({total - mem.capacity_gb:,.1f} GB short)"
+    o = deployment_options(cfg)
+    dep, v = fz.check_request(
+        o.model,
+        o.gpu,
+        o.num_gpus,
+        o.tp,
+        batch,
+        prompt_len,
+        output_len,
+        pp=o.pp,
+        weight_dtype=o.weight_dtype or "bf16",
+        kv_dtype=o.kv_dtype,
+        mode=o.mode,
+        profile=o.profile,
+        allow_cross_node_tp=o.allow_cross_node_tp,
     )
+    gpu = dep.gpu.name if dep is not None else str(o.gpu)
+    describe = (
+        f"{dep.model.name} ({dep.weight_dtype}) on {dep.num_gpus}x {gpu}"
+        if dep is not None
+        else f"{o.model} on {o.num_gpus}x {gpu}"
+    )
+    return {
+        "ok": v.ok,
+        "reasons": [r.as_dict() for r in v.reasons],
+        "labels": list(v.labels),
+        "why": "; ".join(headline_reason(r, gpu) for r in v.reasons),
+        "describe": describe,
+    }
+
+
+def headline_reason(reason, gpu: str) -> str:
+    """One Reason (perfmodel.planners.feasibility) as a page says it: memory with the GB
+    needed, usable and short; every other kind as the layer's own line."""
+    from perfmodel.planners.feasibility import CONTEXT, MEMORY
+
+    numbers = reason.value is not None and reason.limit is not None
+    if reason.kind == MEMORY and numbers:
+        return (
+            f"{reason.value:,.1f} GB per GPU needed, {reason.limit:,.1f} GB usable on {gpu} "
+            f"({reason.value - reason.limit:,.1f} GB short)"
+        )
+    if reason.kind == CONTEXT and numbers:
+        return (
+            f"{reason.value:,.0f} positions (prompt + output) exceed the model's context "
+            f"window of {reason.limit:,.0f} tokens ({reason.value - reason.limit:,.0f} over)"
+        )
+    return ui_text(reason.message)
+
+
+def ui_text(message: str) -> str:
+    """A layer's line without command-line options: '--tp 8' -> 'TP 8', and the clause
+    that names an option to pass ('; ... --allow-cross-node-tp ...', '(use --tp ...)')
+    dropped: the page has its own controls."""
+    text = re.sub(r"\s*\((?:use|pass)[^)]*--[^)]*\)", "", message)
+    text = re.sub(r";[^;]*--[a-z-]+[^;]*$", "", text)
+    return re.sub(r"--(tp|pp|num-gpus)\b", lambda m: m.group(1).upper().replace("NUM-", ""), text)
 
 
 def helper_options(cfg: dict, role: str = "draft") -> dict:
@@ -83,18 +133,6 @@ def helper_options(cfg: dict, role: str = "draft") -> dict:
         else:
             usable.append(m.name)
     return {"usable": usable, "excluded": excluded}
-
-
-def target_problem(cfg: dict, batch: int, prompt_len: int, output_len: int) -> str | None:
-    """memory_problem for the sidebar's target alone, named: 'Llama-3.1-70B (bf16) on 1x
-    rtx4090 does not fit: ...'; None when it serves the request."""
-    from app.compute import deployment
-
-    dep = deployment(cfg)
-    why = memory_problem(dep, batch, prompt_len, output_len)
-    if why is None:
-        return None
-    return f"{dep.model.name} ({dep.weight_dtype}) on {dep.num_gpus}x {dep.gpu.name} does not fit: {why}"
 
 
 def specprefill_default_batch(

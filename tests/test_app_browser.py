@@ -372,3 +372,41 @@ def test_invalid_url_values_are_reported(server, browser):
     assert "Ignored in the URL" in text and "gpu=tpu-v9" in text and "sd_batch=-3" in text
     assert query(browser.url())["gpu"] == "h100-sxm"  # the URL says what the page shows
     assert math.isfinite(float(query(browser.url())["sd_batch"]))
+
+
+def test_an_infeasible_choice_names_what_does_not_fit_in_the_headline(server, browser):
+    """70B bf16 on one RTX 4090: the headline says 'does not fit' (no number), the red line
+    under it says what and by how much (the feasibility layer's GB), with no CLI option."""
+    browser.viewport(1280, 800)
+    browser.open(
+        f"{server}/Speculative_decoding_planner?model=Llama-3.1-70B&gpu=rtx4090&num_gpus=1"
+        "&weight_dtype=bf16",
+        "Speculative decoding planner",
+    )
+    assert headline(browser) == "does not fit"
+    errors = browser.text().splitlines()
+    (err,) = [e for e in errors if "does not fit:" in e]
+    short = re.search(
+        r"([\d,.]+) GB per GPU needed, 23\.2 GB usable on rtx4090 \(([\d,.]+) GB", err
+    )
+    assert short and float(short.group(1).replace(",", "")) > 140, err
+    assert "--" not in err
+    assert browser.eval(OVERFLOWING) == []
+    assert not browser.eval("document.querySelectorAll('.js-plotly-plot').length")
+
+
+def test_a_draft_the_target_tp_does_not_divide_renders_a_result(server, browser):
+    """Qwen2.5-72B at TP8 with a Qwen2.5-7B draft (28 heads): the draft runs at TP4, the page
+    gives a critical length and says where the draft runs."""
+    browser.viewport(1400, 1000)
+    browser.open(
+        f"{server}/Critical_sequence_length?model=Qwen2.5-72B&num_gpus=8&cl_drafts=Qwen2.5-7B",
+        "Critical sequence length",
+        2,
+    )
+    assert chips(browser, "Draft(s)") == ["Qwen2.5-7B"]
+    assert headline(browser) not in ("does not fit", "")
+    text = browser.text()
+    assert "runs on 4 of the target's 8 GPUs per TP group (TP4" in text
+    assert "does not divide the 28 attention heads" not in text
+    assert not page_text_problems(browser)

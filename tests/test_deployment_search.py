@@ -16,10 +16,10 @@ from perfmodel.errors import PerfModelError
 from perfmodel.planners.deployment_search import (
     FALLBACK_PRECISIONS,
     PRECISIONS,
-    best_on_gpu,
     expert_parallel_layouts,
     replica_layouts,
     search_deployments,
+    search_gpu,
 )
 from perfmodel.specs.hardware import load_gpu
 from perfmodel.specs.models import resolve_model
@@ -63,7 +63,7 @@ def test_search_never_rejects_a_fitting_deployment_nor_chooses_one_that_does_not
     hw = load_gpu(gpu)
     brute = _brute_force(model, hw, batch, prompt, output)
     try:
-        choice, _, _ = best_on_gpu(model, hw, batch, prompt, output)
+        choice = search_gpu(model, hw, batch, prompt, output).choice
     except PerfModelError:
         choice = None
     if not brute:
@@ -89,7 +89,7 @@ def _rank(w: str, k: str) -> tuple[bool, int]:
 
 def test_ties_on_gpus_and_precision_go_to_the_shortest_request():
     hw = load_gpu("h100")
-    choice, _, _ = best_on_gpu("405b", hw, 64, 32768, 512)
+    choice = search_gpu("405b", hw, 64, 32768, 512).choice
     ties = [b for b in _brute_force("405b", hw, 64, 32768, 512) if b[0] == choice.num_gpus]
     ties = [b for b in ties if _rank(choice.weight_dtype, choice.kv_dtype) == (b[1], b[2])]
     assert len(ties) >= 2
@@ -109,8 +109,8 @@ def test_ties_on_gpus_and_precision_go_to_the_shortest_request():
 def test_more_memory_per_gpu_never_needs_more_gpus(model, batch, prompt, scale):
     hw = load_gpu("h100")
     bigger = replace(hw, hbm_capacity_gb=hw.hbm_capacity_gb * scale)
-    small, _, _ = best_on_gpu(model, hw, batch, prompt, 256)
-    large, _, _ = best_on_gpu(model, bigger, batch, prompt, 256)
+    small = search_gpu(model, hw, batch, prompt, 256).choice
+    large = search_gpu(model, bigger, batch, prompt, 256).choice
     if small is not None:
         assert large is not None and large.num_gpus <= small.num_gpus
 

@@ -25,7 +25,7 @@ from perfmodel.planners.capacity import search as capacity_search
 from perfmodel.planners.capacity.plan import plan_capacity
 from perfmodel.planners.capacity.search import candidates_for_gpu
 from perfmodel.planners.capacity.workload import fixed_workload
-from perfmodel.planners.deployment_search import best_on_gpu, replica_layouts
+from perfmodel.planners.deployment_search import replica_layouts, search_gpu
 from perfmodel.planners.recommend import recommend
 from perfmodel.planners.speculation.deploy import (
     FIRST_STAGE,
@@ -220,11 +220,11 @@ def test_capacity_agrees_with_the_search(plan_405b_a100_40gb):
         if o.index is None:
             continue
         # one replica of the chosen layout serves the chosen batch by the search's test ...
-        choice, _, _ = best_on_gpu(
+        choice = search_gpu(
             "405b", o.gpu, o.batch, int(wl.prompt_p90), int(wl.output_p90),
             precisions=((o.weight_dtype, o.kv_dtype),), fallback_precisions=(),
             tp=o.tp, pp=o.pp,
-        )  # fmt: skip
+        ).choice  # fmt: skip
         assert choice is not None and choice.dp == 1
         # ... and capacity searched only layouts the deployment search allows
         hw = load_gpu(o.gpu)

@@ -15,7 +15,7 @@ TITLE = "Critical sequence length"
 view = st.cache_data(show_spinner=False, max_entries=128)(compute.critical_length_view)
 status = st.cache_data(show_spinner=False, max_entries=128)(compute.acceptance_status)
 helpers = st.cache_data(show_spinner=False, max_entries=256)(feasibility.helper_options)
-target_problem = st.cache_data(show_spinner=False, max_entries=256)(feasibility.target_problem)
+verdict = st.cache_data(show_spinner=False, max_entries=256)(feasibility.verdict)
 BATCHES = (1, 2, 4, 8, 16, 32, 64, 128, 256, 512)
 KV_METHODS = ("streamingllm", "snapkv", "full")
 BUDGETS = ("optimize", 128, 256, 512, 1024, 2048, 4096, 8192)
@@ -76,15 +76,13 @@ with common.guard():
         st.stop()
     rate, assumed = common.acceptance_control(c3, "cl", status(cfg, chosen, draft_kv))
     common.sync_query_params(KEYS)
-    # the target must at least hold its weights and one token: else no length to report
-    problem = target_problem(cfg, 1, 1, 1)
-    if problem:
-        st.metric(
-            f"Critical sequence length, batch {int(st.session_state.cl_batch):,} (modeled)",
-            "does not fit",
-        )
-        st.error(problem + ". Raise the GPUs per replica or use fp8/int4 weights.")
-        st.stop()
+    # the target must at least hold its weights and one token (the feasibility layer's
+    # check, as the CLI's): else no length to report
+    common.require_feasible(
+        verdict(cfg, 1, 1, 1),
+        f"Critical sequence length, batch {int(st.session_state.cl_batch):,} (modeled)",
+        "Raise the GPUs per replica or use fp8/int4 weights.",
+    )
     res = view(
         cfg,
         chosen,
@@ -121,6 +119,8 @@ with common.guard():
         f"{res['describe']}; drafts {', '.join(chosen)}, KV {draft_kv}; time model "
         "only (memory not required to fit)"
     )
+    for line in res["placement"]:  # a draft at its own TP (the target's does not divide it)
+        st.caption(line[:1].upper() + line[1:] + ".")
     if res["acceptance"]:
         st.caption(common.clean_source(res["acceptance"]))
 

@@ -13,6 +13,7 @@ from app import common, compute, feasibility  # noqa: E402
 TITLE = "SpecPrefill planner"
 plan = st.cache_data(show_spinner=False, max_entries=256)(compute.specprefill)
 helpers = st.cache_data(show_spinner=False, max_entries=256)(feasibility.helper_options)
+verdict = st.cache_data(show_spinner=False, max_entries=256)(feasibility.verdict)
 default_batch = st.cache_data(show_spinner=False, max_entries=256)(
     feasibility.specprefill_default_batch
 )
@@ -77,6 +78,12 @@ with common.guard():
     )
     common.sync_query_params(KEYS)
     prompt = int(st.session_state.sp_prompt_len)
+    # the target alone first (the feasibility layer, as the CLI): its window, its memory
+    common.require_feasible(
+        verdict(cfg, int(st.session_state.sp_batch), prompt, 1),
+        "Keep rate (modeled)",
+        "Lower the batch or the prompt, or raise the GPUs per replica in the sidebar.",
+    )
     res = plan(
         cfg,
         st.session_state.sp_speculator,

@@ -13,7 +13,7 @@ from app import common, compute, feasibility  # noqa: E402
 TITLE = "Speculative decoding planner"
 view = st.cache_data(show_spinner=False, max_entries=256)(compute.specdecode_view)
 status = st.cache_data(show_spinner=False, max_entries=128)(compute.acceptance_status)
-problem = st.cache_data(show_spinner=False, max_entries=256)(feasibility.target_problem)
+verdict = st.cache_data(show_spinner=False, max_entries=256)(feasibility.verdict)
 helpers = st.cache_data(show_spinner=False, max_entries=256)(feasibility.helper_options)
 KV_METHODS = ("streamingllm", "snapkv", "full")
 KEYS = ("sd_draft", "sd_kv", "sd_batch", "sd_context", "sd_output_len", "sd_acceptance", "sd_rate")
@@ -61,6 +61,16 @@ with common.guard():
             kv_choice if kv_choice == "full" else f"{kv_choice},full",
         ),
     )
+    common.require_feasible(
+        verdict(
+            cfg,
+            int(st.session_state.sd_batch),
+            int(st.session_state.sd_context),
+            max(int(st.session_state.sd_output_len), 1),
+        ),
+        "Best speedup (modeled)",
+        "Lower the batch or the context, or raise the GPUs per replica in the sidebar.",
+    )
     res = view(
         cfg,
         st.session_state.sd_draft,
@@ -73,19 +83,11 @@ with common.guard():
     )
     best = res["best"]
     m1, m2, m3, m4 = st.columns(4)
-    if best is None:
+    if best is None:  # the target alone fits (checked above): its draft does not
         m1.metric("Best speedup (modeled)", "does not fit")
-        alone = problem(
-            cfg,
-            int(st.session_state.sd_batch),
-            int(st.session_state.sd_context),
-            int(st.session_state.sd_output_len),
-        )
         st.error(
-            f"Nothing fits in GPU memory at this batch and context: {alone}."
-            if alone
-            else "No draft configuration fits in GPU memory beside the target at this batch "
-            "and context (the target alone fits)."
+            "No draft configuration fits in GPU memory beside the target at this batch and "
+            "context (the target alone fits)."
         )
     else:
         m1.metric("Best speedup (modeled)", f"{best['speedup']:.2f}x")
@@ -107,6 +109,8 @@ with common.guard():
             "and context (try a longer context, a larger batch or a smaller KV budget)."
         )
     common.modeled(f"target {res['describe']}, draft {st.session_state.sd_draft}; {res['basis']}")
+    for line in res["placement"]:  # a draft at its own TP (the target's does not divide it)
+        st.caption(line[:1].upper() + line[1:] + ".")
     if res["acceptance"]:
         st.caption(common.clean_source(res["acceptance"]))
 

@@ -13,11 +13,14 @@ import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
 from plotly.subplots import make_subplots  # noqa: E402
 
-from app import background, common, compute  # noqa: E402
+from app import background, common, compute, feasibility  # noqa: E402
+from perfmodel.planners.deployment_choice import NoFeasibleDeployment  # noqa: E402
+from perfmodel.planners.feasibility import InfeasibleError  # noqa: E402
 from perfmodel.planners.slo import DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S  # noqa: E402
 
 TITLE = "Recommend & capacity"
 recommend = st.cache_data(show_spinner=False, max_entries=128)(compute.recommend_view)
+verdict = st.cache_data(show_spinner=False, max_entries=256)(feasibility.verdict)
 # the fleet search takes seconds (more with speculation): say so while it runs
 capacity = st.cache_data(show_spinner="Sizing fleets…", max_entries=64)(compute.capacity_view)
 KEYS = (
@@ -66,16 +69,28 @@ common.sync_query_params(KEYS)
 
 st.subheader("Recommendation")
 with common.guard():
-    rec = recommend(
-        cfg,
-        int(ss.rc_batch),
-        int(ss.rc_prompt_len),
-        int(ss.rc_output_len),
-        float(ss.rc_slo_ttft) or None,
-        float(ss.rc_slo_tpot) or None,
-        float(ss.rc_max_drop),
-        None,
+    # one sequence on one replica of the sidebar's deployment (the feasibility layer, as
+    # the CLI's); the recommendation adds replicas for the batch
+    common.require_feasible(
+        verdict(cfg, 1, int(ss.rc_prompt_len), int(ss.rc_output_len)),
+        "Recommendation (modeled)",
+        "Raise the GPUs per replica or use fp8/int4 weights in the sidebar.",
+        stop=False,
     )
+    try:
+        rec = recommend(
+            cfg,
+            int(ss.rc_batch),
+            int(ss.rc_prompt_len),
+            int(ss.rc_output_len),
+            float(ss.rc_slo_ttft) or None,
+            float(ss.rc_slo_tpot) or None,
+            float(ss.rc_max_drop),
+            None,
+        )
+    except (InfeasibleError, NoFeasibleDeployment) as exc:  # the planner's typed refusal
+        common.infeasible(exc, "Recommendation (modeled)")
+        raise common.SkipSection from None
     prec, sp, sd = rec["precision"], rec["specprefill"], rec["specdecode"]
     st.markdown(f"**{rec['headline']}** (modeled)")
     if rec.get("deployment", {}).get("num_gpus", rec["num_gpus"]) > int(cfg["num_gpus"]):

@@ -9,10 +9,11 @@ import numpy as np  # noqa: E402
 import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
 
-from app import common, compute  # noqa: E402
+from app import common, compute, feasibility  # noqa: E402
 
 TITLE = "Model explorer & validation"
 explorer = st.cache_data(show_spinner=False, max_entries=256)(compute.explorer)
+verdict = st.cache_data(show_spinner=False, max_entries=256)(feasibility.verdict)
 published_validation = st.cache_data(show_spinner=False)(compute.published_validation)
 uploaded_validation = st.cache_data(show_spinner=False, max_entries=8)(compute.uploaded_validation)
 
@@ -130,6 +131,17 @@ c3.number_input("Output length", min_value=1, max_value=131_072, step=64, key="e
 c4.radio("Phase on the roofline", ("prefill", "decode step"), key="ex_phase", horizontal=True)
 
 with common.guard():
+    common.require_feasible(
+        verdict(
+            cfg,
+            int(st.session_state.ex_batch),
+            int(st.session_state.ex_prompt_len),
+            int(st.session_state.ex_output_len),
+        ),
+        "TTFT (modeled)",
+        "Lower the batch or the lengths, or raise the GPUs per replica in the sidebar.",
+        stop=False,
+    )
     data = explorer(
         cfg,
         int(st.session_state.ex_batch),

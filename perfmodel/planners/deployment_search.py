@@ -257,44 +257,6 @@ def _choice(
     )
 
 
-def best_on_gpu(
-    model,
-    gpu,
-    batch: int,
-    prompt_len: int,
-    output_len: int,
-    *,
-    precisions=PRECISIONS,
-    fallback_precisions=FALLBACK_PRECISIONS,
-    max_gpus: int = MAX_GPUS,
-    profile=None,
-    mode: str | None = None,
-    price: float | None = None,
-    tp: int | None = None,
-    pp: int | None = None,
-    min_dp: int = 1,
-) -> tuple[DeploymentChoice | None, int, str]:
-    """The smallest deployment on one GPU type: (choice or None, groups evaluated, why not).
-    tp, pp, min_dp: pins (module docstring)."""
-    r = search_gpu(
-        model,
-        gpu,
-        batch,
-        prompt_len,
-        output_len,
-        precisions=precisions,
-        fallback_precisions=fallback_precisions,
-        max_gpus=max_gpus,
-        profile=profile,
-        mode=mode,
-        price=price,
-        tp=tp,
-        pp=pp,
-        min_dp=min_dp,
-    )
-    return r.choice, r.groups, r.why
-
-
 def search_gpu(
     model,
     gpu,
@@ -465,7 +427,7 @@ def search_deployments(
             f"no deployment of up to {max_gpus} GPUs serves batch {batch} x "
             f"({prompt_len}+{output_len}) tokens on {', '.join(t.name for t in types)}"
         )
-    fmt = resolve_model(model).checkpoint_format  # best_on_gpu's precisions for it
+    fmt = resolve_model(model).checkpoint_format  # search_gpu's precisions for it
     order = (
         dtypes.precisions_for(fmt, precisions),
         dtypes.precisions_for(fmt, fallback_precisions),

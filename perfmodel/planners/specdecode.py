@@ -17,9 +17,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from perfmodel.core.deployment import Deployment
-from perfmodel.core.inference import decode_step_time
 from perfmodel.core.memory import MemoryReport, memory_report
 from perfmodel.errors import PerfModelError
+from perfmodel.planners.pricing_memo import decode_step_time
 from perfmodel.planners.speculation.acceptance import (
     ASSUMED_ACCEPTANCE,
     AcceptanceBasis,
@@ -132,6 +132,7 @@ class SpecDecodeGrid:
     memory_total_gb: np.ndarray  # (C, N)
     memory_capacity_gb: float
     memory_groups: list  # per config: (MemoryReport over its draft's configs x N, row index)
+    draft_tp: tuple[int, ...] = ()  # per config: the draft's TP (speculation.helper_tp)
 
     @property
     def speedup(self) -> np.ndarray:
@@ -179,6 +180,7 @@ class SpecDecodeGrid:
             "draft": cfg.draft,
             "draft_kv": cfg.kv_label,
             "gamma": int(self.gammas[g]),
+            "draft_tp": self.draft_tp[c] if self.draft_tp else None,
             "t_draft_ms": at(t.draft_s) * 1e3,
             "t_verify_ms": at(t.verify_s) * 1e3,
             "t_round_overhead_ms": at(t.round_overhead_s) * 1e3,
@@ -231,6 +233,7 @@ def evaluate_grid(
     fits = np.empty((n_c, b.size), bool)
     total = np.empty((n_c, b.size))
     groups: list = [None] * n_c
+    draft_tp = [0] * n_c
     # one vectorized call per distinct draft model (at most a few), budgets broadcast
     for name in dict.fromkeys(cfg.draft for cfg in configs):
         idx = np.array([i for i, cfg in enumerate(configs) if cfg.draft == name])
@@ -240,7 +243,7 @@ def evaluate_grid(
         mem = specdecode_memory(target, dep, b[None, :], c[None, :], output_len, bud, name == SELF)
         fits[idx], total[idx] = mem.fits, mem.total_gb
         for j, i in enumerate(idx):
-            groups[i] = (mem, j)
+            groups[i], draft_tp[i] = (mem, j), int(dep.tp)
         capacity = mem.capacity_gb
     gg = g[None, :, None]
     verify = decode_step_time(target, b[None, None, :], c[None, None, :], gg + 1.0)
@@ -263,7 +266,9 @@ def evaluate_grid(
     e = np.where(known, expected_accepted(np.where(known, a, 0.0), gg), np.nan)
     overhead = np.full((1, 1, 1), target.profile.sd_step_us * 1e-6)
     times = SpecDecodeTimes(gg, gg * draft_step, verify, overhead, e, auto)
-    return SpecDecodeGrid(configs, g, b, c, times, a, bases, fits, total, float(capacity), groups)
+    return SpecDecodeGrid(
+        configs, g, b, c, times, a, bases, fits, total, float(capacity), groups, tuple(draft_tp)
+    )
 
 
 def _memory_row(mem, j):
@@ -376,6 +381,51 @@ def choice_at(
         acceptance=grid.acceptance[c],
         fits=bool(grid.fits[c, n]),
     )
+
+
+def choices_at(grid: SpecDecodeGrid, require_fit: bool = True) -> list[SpecDecodeChoice | None]:
+    """choice_at at every point of the grid, vectorized: the argmax of every point at once
+    and each field read once (the capacity search asks for every batch of its grid)."""
+    s = grid.masked_speedup(require_fit)
+    flat = s.reshape(-1, s.shape[-1])
+    ranked = np.isfinite(flat).any(axis=0)
+    ci, gi = np.unravel_index(flat.argmax(axis=0), s.shape[:2])
+    n = np.arange(s.shape[-1])
+    t = grid.times
+
+    def at(x):
+        return np.broadcast_to(x, grid.shape)[ci, gi, n]
+
+    speedup, sd, auto, length = (
+        at(t.speedup),
+        at(t.sd_s),
+        at(t.autoregressive_s),
+        at(t.acceptance_len),
+    )
+    rate = grid.acceptance_rate[ci, 0, n]
+    fits = grid.fits[ci, n]
+    out: list[SpecDecodeChoice | None] = []
+    for j in n:
+        if not ranked[j]:
+            out.append(None)
+            continue
+        cfg = grid.configs[ci[j]]
+        out.append(
+            SpecDecodeChoice(
+                draft=cfg.draft,
+                draft_kv=cfg.kv_label,
+                kv_budget=cfg.kv_budget,
+                gamma=int(grid.gammas[gi[j]]),
+                speedup=float(speedup[j]),
+                t_sd_s=float(sd[j]),
+                t_autoregressive_s=float(auto[j]),
+                acceptance_rate=float(rate[j]),
+                acceptance_len=float(length[j]),
+                acceptance=grid.acceptance[ci[j]],
+                fits=bool(fits[j]),
+            )
+        )
+    return out
 
 
 def planner_configs(target: Deployment, drafts: str | None = None) -> list[DraftConfig]:

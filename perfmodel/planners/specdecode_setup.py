@@ -18,7 +18,7 @@ from perfmodel.planners.speculation.acceptance import (
     resolve_acceptance,
     resolve_bases,
 )
-from perfmodel.planners.speculation.deploy import helper_deployment
+from perfmodel.planners.speculation.deploy import describe_placement, helper_deployment
 from perfmodel.planners.speculation.drafts import DraftConfig, draft_configs
 from perfmodel.specs.units import parse_size_list
 
@@ -53,13 +53,23 @@ class SpeculationSetup:
     notices: tuple[str, ...] = ()
 
 
+def placement_notices(dep: Deployment, configs: list[DraftConfig]) -> tuple[str, ...]:
+    """Where each draft that does not run at the target's TP runs (speculation.helper_tp),
+    one line each; checks every draft's size and vocabulary (PerfModelError)."""
+    out = []
+    for name in dict.fromkeys(cfg.draft for cfg in configs):
+        draft = helper_deployment(dep, name, "draft")
+        if draft is not dep and draft.tp != dep.tp:
+            out.append(f"draft {draft.model.name} runs on {describe_placement(dep, draft)}")
+    return tuple(out)
+
+
 def resolve_speculation(dep: Deployment, options: SpeculationOptions) -> SpeculationSetup:
     """Check the choices against the target deployment (draft size and vocabulary, gamma,
     acceptance) before any work; raises PerfModelError with one line naming the option."""
     budget_list = parse_size_list(options.budgets, "--budgets")
     configs = draft_configs(options.draft, options.draft_kv, budget_list)
-    for cfg in configs:
-        helper_deployment(dep, cfg.draft, "draft")  # size and vocabulary checks before any work
+    placed = placement_notices(dep, configs)  # size and vocabulary checks before any work
     gamma, length = options.gamma, options.acceptance_len
     gammas = sd.check_gammas([gamma]) if gamma is not None else np.array(sd.DEFAULT_GAMMAS, float)
     rate = resolve_acceptance(options.acceptance_rate, length, gamma)
@@ -68,9 +78,9 @@ def resolve_speculation(dep: Deployment, options: SpeculationOptions) -> Specula
     # the planners' policy (recommend, capacity, the dashboard): the user's rate, else
     # published data, else (only where no configuration has any) an assumed rate, labeled
     policy = sd.planner_policy(rate)
-    notices = ()
+    notices = tuple(placed)
     if rate is None and all_assumed(resolve_bases(dep, configs, [1.0], policy)):
-        notices = (
+        notices += (
             f"no published acceptance data for {dep.model.name} with "
             f"{', '.join(c.label for c in configs[:3])}{' ...' if len(configs) > 3 else ''}; "
             f"assuming {ASSUMED_ACCEPTANCE:g} per token (labeled 'assumed'): pass "

@@ -17,9 +17,9 @@ import numpy as np
 
 from perfmodel.core.cost import op_time
 from perfmodel.core.deployment import Deployment
-from perfmodel.core.inference import decode_step_time, prefill_time
 from perfmodel.core.ops import ATTENTION, OpCost, kv_heads_per_gpu
 from perfmodel.errors import PerfModelError
+from perfmodel.planners.pricing_memo import decode_step_time, prefill_time
 
 DEFAULT_LOOKAHEAD = 8
 

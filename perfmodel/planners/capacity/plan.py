@@ -49,6 +49,7 @@ from perfmodel.planners.capacity.simulate import SIM_REQUESTS, simulate_replica
 from perfmodel.planners.capacity.workload import Workload
 from perfmodel.planners.critical import from_raw_array
 from perfmodel.planners.precision_policy import PRECISION_POLICY
+from perfmodel.planners.pricing_memo import with_memo
 from perfmodel.planners.specdecode import critical_length, planner_configs, planner_policy
 from perfmodel.planners.speculation.acceptance import resolve_bases
 from perfmodel.specs.dtypes import PRECISIONS
@@ -225,6 +226,7 @@ def _option(c: Candidates, i: int | None, wl: Workload, with_spec: bool) -> Capa
     )
 
 
+@with_memo  # one memo per search: the speculator's and drafts' times are shared
 def plan_capacity(
     model,
     workload: Workload,
@@ -271,27 +273,30 @@ def plan_capacity(
     sets: list[tuple[Candidates, bool]] = []
     for hw in hws:
         price = prices.get(hw.name, hw.price_per_gpu_hour_usd)
-        for spec in (False, True) if with_spec else (False,):
-            c = candidates_for_gpu(
-                model,
-                hw.name,
-                wl,
-                slo_ttft_s,
-                slo_tpot_s,
-                price,
-                spec,
-                profile,
-                mode,
-                precisions,
-                util,
-                max_quality_drop,
-                acceptance_rate,
-            )
-            if spec:  # keep only the speculative rows in the with-spec set
-                keep = np.array([s is not None for s in c.spec])
-                c = subset(c, keep) if keep.any() else None
-            if c is not None:
-                sets.append((c, spec))
+        # one search per GPU type: with speculation its plain rows are the plain set (the
+        # same rows, in the same order, as a search without it) and the rest the speculative
+        c = candidates_for_gpu(
+            model,
+            hw.name,
+            wl,
+            slo_ttft_s,
+            slo_tpot_s,
+            price,
+            with_spec,
+            profile,
+            mode,
+            precisions,
+            util,
+            max_quality_drop,
+            acceptance_rate,
+        )
+        if not with_spec:
+            sets.append((c, False))
+            continue
+        speculative = np.array([s is not None for s in c.spec])
+        sets.append((subset(c, ~speculative), False))
+        if speculative.any():
+            sets.append((subset(c, speculative), True))
     check_possible([c for c, _ in sets], slo_ttft_s, slo_tpot_s)
     options, curves = [], {}
     qgrid = np.geomspace(wl.qps / 10, wl.qps * 10, 41)

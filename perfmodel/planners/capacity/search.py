@@ -20,26 +20,27 @@ With speculation (one extra row set per TP x PP layout where it helps):
   at batch 1 and the p90 prompt), where it is faster at both prompt lengths; the target's KV
   holds the kept tokens, the speculator's memory (speculation.helper_memory) sits beside it.
 - decode: MagicDec's best configuration per batch (specdecode.planner_configs,
-  planner_policy, choice_at: the same search and acceptance basis as recommend) where it is
+  planner_policy, choices_at: the same search and acceptance basis as recommend) where it is
   faster and fits.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from perfmodel.core.deployment import Deployment, make_deployment
-from perfmodel.core.inference import decode_step_time, prefill_time
 from perfmodel.core.memory import max_batch
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.capacity.queueing import fleet, replica_rate
 from perfmodel.planners.capacity.workload import Workload
 from perfmodel.planners.deployment_search import MAX_GPUS, replica_layouts
+from perfmodel.planners.pricing_memo import decode_step_time, prefill_time
 from perfmodel.planners.specdecode import (
     SpecDecodeChoice,
-    choice_at,
+    choices_at,
     evaluate_grid,
     planner_configs,
     planner_policy,
@@ -101,9 +102,10 @@ class SpecDecodeService:
     sd_mean_s: np.ndarray
     choices_p90: list[SpecDecodeChoice | None]
 
-    @property
+    @functools.cached_property
     def basis(self) -> str:
-        """The acceptance basis of the choices ('published', 'assumed 0.8', ...)."""
+        """The acceptance basis of the choices ('published', 'assumed 0.8', ...), read for
+        every row of the candidate set: computed once."""
         labels = [c.acceptance.label for c in self.choices_p90 if c is not None]
         return ", ".join(dict.fromkeys(labels)) or "unknown"
 
@@ -213,29 +215,34 @@ def spec_decode_service(dep_t: Deployment, wl: Workload, acceptance_rate: float 
     policy assumes a rate where no data exists, so there is always a ranked configuration."""
     configs = planner_configs(dep_t)
     policy = planner_policy(acceptance_rate)
-    out = []
-    for ctx, out_len in (
+    points = (
         (wl.prompt_p90 + wl.output_p90 / 2, wl.output_p90 / 2),
         (wl.prompt_mean + wl.output_mean / 2, wl.output_mean / 2),
-    ):
+    )
+    out: dict = {}
+    for ctx, out_len in dict.fromkeys(points):  # a fixed workload (mean = p90): one grid
         g = evaluate_grid(
             dep_t, configs, BATCH_GRID, ctx, acceptance_rate=policy, output_len=out_len
         )
-        masked = g.masked_speedup(require_fit=True)
-        choices = [choice_at(g, n, True, masked) for n in range(BATCH_GRID.size)]
+        choices = choices_at(g, require_fit=True)
         sd = np.array([np.inf if c is None else c.t_sd_s for c in choices])
-        out.append((sd, choices))
-    return SpecDecodeService(out[0][0], out[1][0], out[0][1])
+        out[(ctx, out_len)] = (sd, choices)
+    (sd_p90, choices_p90), (sd_mean, _) = out[points[0]], out[points[1]]
+    return SpecDecodeService(sd_p90, sd_mean, choices_p90)
 
 
 def _plain_times(dv: Deployment, wl: Workload) -> ServiceTimes:
     """Plain service times of one deployment (tp may be an array (T, 1)): (T, 1) and (T, NB)."""
     B = BATCH_GRID[None, :]
+    ctx_mean, ctx_p90 = wl.prompt_mean + wl.output_mean / 2, wl.prompt_p90 + wl.output_p90 / 2
+    prefill_p90 = np.atleast_2d(prefill_time(dv, 1.0, wl.prompt_p90))
+    decode_p90 = np.atleast_2d(decode_step_time(dv, B, ctx_p90))
+    same_prompt, same_ctx = wl.prompt_mean == wl.prompt_p90, ctx_mean == ctx_p90  # fixed: once
     return ServiceTimes(
-        np.atleast_2d(prefill_time(dv, 1.0, wl.prompt_mean)),
-        np.atleast_2d(prefill_time(dv, 1.0, wl.prompt_p90)),
-        np.atleast_2d(decode_step_time(dv, B, wl.prompt_mean + wl.output_mean / 2)),
-        np.atleast_2d(decode_step_time(dv, B, wl.prompt_p90 + wl.output_p90 / 2)),
+        prefill_p90 if same_prompt else np.atleast_2d(prefill_time(dv, 1.0, wl.prompt_mean)),
+        prefill_p90,
+        decode_p90 if same_ctx else np.atleast_2d(decode_step_time(dv, B, ctx_mean)),
+        decode_p90,
     )
 
 

@@ -17,6 +17,7 @@ the source). Whether an assumed rate may stand in for missing data is an explici
 from __future__ import annotations
 
 import csv
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -187,6 +188,34 @@ def _pair_rows(t: dict, target: str, draft: str, method: str) -> np.ndarray:
 def published_acceptance(
     target: str, draft: str, method: str, budget: float, prompt_len
 ) -> tuple[np.ndarray, str, str]:
+    """_published_acceptance, memoized: a pure function of the shipped rows, asked for every
+    configuration of every deployment a planner searches (a copy of the rates each time)."""
+    p = np.asarray(prompt_len, float)
+    answer = _published_acceptance_cached(
+        target, draft, method, float(budget), p.shape, tuple(p.ravel().tolist())
+    )
+    if isinstance(answer, str):  # no data: the same one-line error every time
+        raise PerfModelError(answer)
+    rate, src, kind = answer
+    return rate.copy(), src, kind
+
+
+@functools.lru_cache(maxsize=4096)
+def _published_acceptance_cached(target, draft, method, budget, shape, values):
+    try:
+        rate, src, kind = _published_acceptance(
+            target, draft, method, budget, np.array(values, float).reshape(shape)
+        )
+    except PerfModelError as exc:
+        return str(exc)
+    rate = np.asarray(rate, float)
+    rate.flags.writeable = False
+    return rate, src, kind
+
+
+def _published_acceptance(
+    target: str, draft: str, method: str, budget: float, prompt_len
+) -> tuple[np.ndarray, str, str]:
     """Per-token acceptance rate a for a model pair and KV method at the given prompt
     lengths: each published row's length is turned into a with its gamma, rows at the same
     (prompt, budget) are averaged over batch, then a is interpolated linearly in log2(prompt)
@@ -315,14 +344,16 @@ def assumed_basis(rate: float, n: int, why: str) -> AcceptanceBasis:
     return AcceptanceBasis("assumed", np.full(n, a), f"assumed {a:g} per token: {why}")
 
 
-def published_basis(target, cfg: DraftConfig, context) -> AcceptanceBasis:
-    """The published look-up for one configuration; kind 'unknown' where there is no data."""
+def published_basis(target, cfg: DraftConfig, context, draft: str | None = None) -> AcceptanceBasis:
+    """The published look-up for one configuration; kind 'unknown' where there is no data.
+    draft: the draft model's name when the caller has checked it already (resolve_bases)."""
     c = np.atleast_1d(np.asarray(context, float))
-    draft = (
-        target.model.name
-        if cfg.self_speculation
-        else helper_deployment(target, cfg.draft, "draft").model.name
-    )
+    if draft is None:
+        draft = (
+            target.model.name
+            if cfg.self_speculation
+            else helper_deployment(target, cfg.draft, "draft").model.name
+        )
     try:
         rate, src, kind = published_acceptance(target.model.name, draft, cfg.method, cfg.budget, c)
     except PerfModelError:
@@ -362,7 +393,15 @@ def resolve_bases(
     n = np.atleast_1d(np.asarray(context, float)).size
     if pol.given_rate is not None:
         return [given_basis(pol.given_rate, n)] * len(configs)
-    bases = [published_basis(target, cfg, context) for cfg in configs]
+    names: dict = {}  # one helper deployment (its checks, its name) per distinct draft
+    for cfg in configs:
+        if cfg.draft not in names:
+            names[cfg.draft] = (
+                target.model.name
+                if cfg.self_speculation
+                else helper_deployment(target, cfg.draft, "draft").model.name
+            )
+    bases = [published_basis(target, cfg, context, names[cfg.draft]) for cfg in configs]
     if pol.assumed_rate is None:
         return bases
     missing = [i for i, b in enumerate(bases) if not b.ranked]

@@ -8,7 +8,9 @@ One rule for every command, page and planner (DESIGN.md):
   the target's KV dtype. Self-speculation is the target itself (its own weights and dtype).
 - Placement (helper_placement, recorded in every result): on the target's GPUs it runs on
   the first pipeline stage's GPUs (all of the target's GPUs when pp = 1) with the target's
-  TP degree and no pipeline of its own (FIRST_STAGE, the default); on its own GPUs (SpecPrefill
+  TP degree and no pipeline of its own (FIRST_STAGE, the default; where the target's TP does
+  not divide the helper's heads, at the largest TP that divides the target's and the heads,
+  on that many of each TP group's GPUs: helper_tp); on its own GPUs (SpecPrefill
   --speculator-gpus N) TP N (OWN_GPUS); self-speculation is the target itself, on every
   stage (SELF). Its heads must divide by its TP degree. Its time is its own deployment's
   (one stage), summed with the target's where they share GPUs.
@@ -104,7 +106,13 @@ def helper_deployment(
         weight_bytes(dtype)  # validates the dtype
         if target.pp > 1:  # the first stage's GPUs: TP as the target, one stage
             target = replace(target, pp=1, num_gpus=target.num_gpus // target.pp)
-        dep = replace(target.with_model(name), weight_dtype=dtype)
+        m = resolve_model(name)
+        tp = helper_tp(target.tp, m)
+        if tp == target.tp:
+            dep = replace(target.with_model(m), weight_dtype=dtype)
+        else:  # on tp of the target's tp GPUs per replica, no expert parallelism
+            gpus = target.num_gpus // (target.tp * target.attn_dp) * tp
+            dep = replace(target, model=m, tp=tp, ep=1, num_gpus=gpus, weight_dtype=dtype)
     else:
         dep = make_deployment(
             name,
@@ -120,14 +128,36 @@ def helper_deployment(
     return dep
 
 
+def helper_tp(target_tp: int, helper: ModelSpec) -> int:
+    """The helper's TP on the target's GPUs: the target's TP when it divides the helper's
+    attention heads, else the largest divisor of it that does (and that its KV heads divide,
+    or that divides them), so the helper runs on that many of each TP group's GPUs. E.g.
+    Qwen2.5-7B (28 heads, 4 KV heads) beside a TP8 target runs at TP4 (vLLM's
+    draft_tensor_parallel_size); 1 always qualifies."""
+    heads, kv, target_tp = helper.num_heads, helper.num_kv_heads, int(target_tp)
+    if heads % target_tp == 0:
+        return target_tp
+    fits = (
+        tp
+        for tp in range(target_tp - 1, 0, -1)
+        if target_tp % tp == 0 and heads % tp == 0 and (kv % tp == 0 or tp % kv == 0)
+    )
+    return next(fits, 1)
+
+
 def helper_placement(target: Deployment, helper: Deployment) -> str:
     """Where the helper runs: SELF (it is the target), FIRST_STAGE (on the target's first
     stage's GPUs, with its TP) or OWN_GPUS (module docstring)."""
     if helper is target or helper == target:
         return SELF
-    same = helper.gpu.name == target.gpu.name and helper.tp == target.tp and helper.pp == 1
-    if same and helper.num_gpus * target.pp == target.num_gpus:
+    same = helper.gpu.name == target.gpu.name and helper.pp == 1
+    if same and helper.tp == target.tp and helper.num_gpus * target.pp == target.num_gpus:
         return FIRST_STAGE
+    # a helper the target's TP does not divide, at the TP helper_deployment gives it (on its
+    # own GPUs at exactly that TP it reads the same: callers that place it there say so)
+    if same and helper.tp < target.tp and helper.tp == helper_tp(target.tp, helper.model):
+        if helper.replicas == target.num_gpus // (target.tp * target.attn_dp * target.pp):
+            return FIRST_STAGE
     return OWN_GPUS
 
 
@@ -137,6 +167,13 @@ def describe_placement(target: Deployment, helper: Deployment) -> str:
     if where == SELF:
         return "the target itself"
     gpus = helper.num_gpus // max(helper.replicas, 1)
+    if where == FIRST_STAGE and helper.tp < target.tp:
+        stage = "first stage's" if target.pp > 1 else "target's"
+        return (
+            f"{helper.tp} of the {stage} {plural(target.tp, 'GPU')} per TP group "
+            f"(TP{helper.tp}: its {helper.model.num_heads} attention heads do not divide by "
+            f"TP{target.tp})"
+        )
     if where == FIRST_STAGE:
         return (
             f"the first stage's {plural(gpus, 'GPU')} (TP{helper.tp})"
