@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from perfmodel.accuracy.bench_options import BenchOptions
-from perfmodel.cli.commands.validate import MeasurementsOpt, TablesOpt, _check_output, _tables
+from perfmodel.cli.commands.validate import MeasurementsOpt, TablesOpt, _tables
 from perfmodel.cli.commands.vllm_results import calibrate_files, is_vllm_json, refuse_bench_options
 from perfmodel.cli.option_groups import BENCH, option_group
 from perfmodel.cli.typer_app import JsonOpt, ModeOpt, app, console, emit_json, progress, warn
@@ -60,7 +60,6 @@ def calibrate(
     if measurements is None and table is None:
         raise PerfModelError("give --measurements CSV or --table NAME(S) to fit on")
     if out is not None:  # before any work: a writable regular file, YAML, not the input
-        _check_output(out, "--out")
         check_output_path(out, "--out", (".yaml", ".yml"), {"--measurements": measurements})
     mode = None if mode is None else choice(mode, MODES, "--mode")  # checks before the work
     chosen = None
@@ -71,7 +70,7 @@ def calibrate(
     if is_vllm_json(measurements):
         if table or mode:
             raise PerfModelError("--table and --mode do not apply to a vLLM benchmark JSON")
-        calibrate_files(measurements, bench, base, name, params, out, json)
+        calibrate_files(measurements, bench, base, name, chosen, out, json)
         return
     refuse_bench_options(bench)
     tables = _tables(table, measurements, None)

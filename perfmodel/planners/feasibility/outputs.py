@@ -9,6 +9,7 @@ import tempfile
 from pathlib import Path
 
 from perfmodel.errors import PerfModelError
+from perfmodel.specs.inputs import check_writable
 
 
 def check_output_path(
@@ -17,10 +18,18 @@ def check_output_path(
     extensions: tuple[str, ...],
     inputs: dict[str, str | Path] | None = None,
 ) -> Path:
-    """The output path, checked before any work: its extension is one of `extensions`
-    (lower case, with the dot), it is not a folder, its folder exists, and it is none of
-    `inputs` ({option: path}; compared after resolving links). Raises PerfModelError."""
+    """The one check of a file a command will write, before any work: its folder exists, it
+    is not a folder, it can be created or replaced as a regular file (specs.inputs.
+    check_writable: no device, no read-only folder), it is none of `inputs` ({option: path};
+    compared after resolving links) and its extension is one of `extensions` (lower case,
+    with the dot). Raises PerfModelError naming the option."""
     path = Path(out)
+    folder = path.expanduser().resolve().parent
+    if not folder.is_dir():
+        raise PerfModelError(f"{option} {path}: folder {folder} does not exist")
+    if path.is_dir():
+        raise PerfModelError(f"{option} {path}: is a directory; give a file name")
+    check_writable(path, option)
     for in_option, given in (inputs or {}).items():
         if given is not None and _same_file(path, Path(given)):
             raise PerfModelError(
@@ -32,10 +41,6 @@ def check_output_path(
             f"{option} {path}: expected a {' or '.join(extensions)} file, got "
             f"'{path.suffix or 'no extension'}'"
         )
-    if path.is_dir():
-        raise PerfModelError(f"{option} {path} is a folder; give a file name")
-    if not path.resolve().parent.is_dir():
-        raise PerfModelError(f"{option} {path}: folder {path.parent} does not exist")
     return path
 
 
