@@ -70,7 +70,7 @@ def calibrate(
     if is_vllm_json(measurements):
         if table or mode:
             raise PerfModelError("--table and --mode do not apply to a vLLM benchmark JSON")
-        calibrate_files(measurements, bench, base, name, params, out, json)
+        calibrate_files(measurements, bench, base, name, chosen, out, json)
         return
     refuse_bench_options(bench)
     tables = _tables(table, measurements, None)

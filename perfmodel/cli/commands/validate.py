@@ -13,7 +13,6 @@ from perfmodel.cli.commands.vllm_results import is_vllm_json, refuse_bench_optio
 from perfmodel.cli.option_groups import BENCH, option_group
 from perfmodel.cli.typer_app import JsonOpt, app, console, emit_json, progress, warn
 from perfmodel.errors import PerfModelError
-from perfmodel.planners.feasibility.outputs import check_output_path, write_atomic
 from perfmodel.specs.units import parse_name_list
 
 TablesOpt = Annotated[
@@ -94,6 +93,8 @@ def _report_html(scores, path: Path, title: str) -> None:
         parts.append(fig.to_html(full_html=False, include_plotlyjs=True if first else False))
         first = False
     parts.append("</body></html>")
+    from perfmodel.planners.feasibility.outputs import write_atomic
+
     write_atomic(path, "\n".join(parts))  # never a half-written report
 
 
@@ -135,7 +136,9 @@ def validate(
         validate_files(measurements, bench, json)
         return
     refuse_bench_options(bench)
-    if report is not None:  # before any work: an HTML file, never over the measurements
+    if report is not None:  # before any work: HTML, writable, never over the measurements
+        from perfmodel.planners.feasibility.outputs import check_output_path
+
         check_output_path(report, "--report", (".html", ".htm"), {"--measurements": measurements})
     tables = _tables(table, measurements, profile)
     with progress("validating", sum(len(t.observations) for t in tables)) as advance:

@@ -94,20 +94,15 @@ def validate_files(path: Path, options: BenchOptions, json: bool) -> None:
         ), highlight=False)  # fmt: skip
 
 
-def calibrate_files(path: Path, options: BenchOptions, base, name, params, out, json) -> None:
+def calibrate_files(
+    path: Path, options: BenchOptions, base, name, params: list[str] | None, out, json
+) -> None:
     """Fit the overheads a serving replay identifies (vllm_setup.CALIBRATE_PARAMETERS, or
     --params); every other parameter stays at the starting profile's value, and is listed."""
-    from perfmodel.accuracy.calibrate import (
-        fit_profile,
-        known_parameters,
-        provenance,
-        save_fitted,
-    )
+    from perfmodel.accuracy.calibrate import fit_profile, provenance, save_fitted
     from perfmodel.accuracy.vllm_setup import identified_parameters, observations
     from perfmodel.specs.profile import PARAMETERS, load_profile
-    from perfmodel.specs.units import parse_name_list
 
-    params = known_parameters(parse_name_list(params, "--params")) if params else None
     cases = _cases(path, replace(options, profile=base))
     profiles = {c.dep.profile.name for c in cases}
     if len(profiles) > 1:
