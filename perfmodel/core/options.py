@@ -6,6 +6,11 @@ planner searches (recommend, capacity) that the user fixed. Each is the one decl
 these choices; the CLI builds it from its flags (perfmodel/cli/option_groups.py declares each
 flag once), a page from its widgets. `DeploymentOptions.deployment()` validates and loads it
 (make_deployment: one clear error line).
+
+The workload's lengths (batch, prompt, output) are not fields: commands differ in what they
+take (predict sweeps lists, recommend and specprefill take one value, capacity a workload
+file, validate a latency run's integers), so each length flag is declared once per kind in
+cli/typer_app.py (BatchOpt, BatchOneOpt, PromptOpt, ...) and parsed by specs.units.
 """
 
 from __future__ import annotations

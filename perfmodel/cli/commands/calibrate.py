@@ -8,13 +8,13 @@ from typing import Annotated
 import typer
 
 from perfmodel.accuracy.bench_options import BenchOptions
-from perfmodel.cli.commands.validate import MeasurementsOpt, TablesOpt, _check_output, _tables
+from perfmodel.cli.commands.validate import MeasurementsOpt, TablesOpt, _tables
 from perfmodel.cli.commands.vllm_results import calibrate_files, is_vllm_json, refuse_bench_options
 from perfmodel.cli.option_groups import BENCH, option_group
 from perfmodel.cli.typer_app import JsonOpt, ModeOpt, app, console, emit_json, progress, warn
 from perfmodel.core.deployment import MODES
 from perfmodel.errors import PerfModelError
-from perfmodel.specs.units import choice, parse_name_list
+from perfmodel.specs.units import choice, parse_name_list, plural
 
 
 @app.command()
@@ -60,7 +60,6 @@ def calibrate(
     if measurements is None and table is None:
         raise PerfModelError("give --measurements CSV or --table NAME(S) to fit on")
     if out is not None:  # before any work: a writable regular file, YAML, not the input
-        _check_output(out, "--out")
         check_output_path(out, "--out", (".yaml", ".yml"), {"--measurements": measurements})
     mode = None if mode is None else choice(mode, MODES, "--mode")  # checks before the work
     chosen = None
@@ -71,7 +70,7 @@ def calibrate(
     if is_vllm_json(measurements):
         if table or mode:
             raise PerfModelError("--table and --mode do not apply to a vLLM benchmark JSON")
-        calibrate_files(measurements, bench, base, name, params, out, json)
+        calibrate_files(measurements, bench, base, name, chosen, out, json)
         return
     refuse_bench_options(bench)
     tables = _tables(table, measurements, None)
@@ -122,6 +121,9 @@ def calibrate(
         t.add_row(p, f"{v:.4g}", f"{result.stderr.get(p, float('nan')):.2g}")
     c = console()
     c.print(t)
-    c.print(f"{result.points} points, MAPE {result.mape:.2%}, RMSE (relative) {result.rmse:.2%}")
+    c.print(
+        f"{plural(result.points, 'point')}, MAPE {result.mape:.2%}, "
+        f"RMSE (relative) {result.rmse:.2%}"
+    )
     if out is not None:
         c.print(f"profile written to {out}; use it with --profile {out}")

@@ -13,7 +13,6 @@ from perfmodel.cli.commands.vllm_results import is_vllm_json, refuse_bench_optio
 from perfmodel.cli.option_groups import BENCH, option_group
 from perfmodel.cli.typer_app import JsonOpt, app, console, emit_json, progress, warn
 from perfmodel.errors import PerfModelError
-from perfmodel.specs.inputs import check_writable
 from perfmodel.specs.units import parse_name_list
 
 TablesOpt = Annotated[
@@ -55,17 +54,6 @@ def _tables(table: str | None, measurements: Path | None, profile: str | None):
     return published_tables(names)
 
 
-def _check_output(path: Path, flag: str) -> None:
-    """Refuse an output path whose folder does not exist or cannot be written, before any
-    work is done."""
-    folder = path.expanduser().resolve().parent
-    if not folder.is_dir():
-        raise PerfModelError(f"{flag} {path}: folder {folder} does not exist")
-    if path.is_dir():
-        raise PerfModelError(f"{flag} {path}: is a directory; give a file name")
-    check_writable(path, flag)
-
-
 def _report_html(scores, path: Path, title: str) -> None:
     """A self-contained page: one predicted-vs-measured log-log scatter per table."""
     import plotly.graph_objects as go
@@ -105,7 +93,9 @@ def _report_html(scores, path: Path, title: str) -> None:
         parts.append(fig.to_html(full_html=False, include_plotlyjs=True if first else False))
         first = False
     parts.append("</body></html>")
-    path.write_text("\n".join(parts))
+    from perfmodel.planners.feasibility.outputs import write_atomic
+
+    write_atomic(path, "\n".join(parts))  # never a half-written report
 
 
 @app.command()
@@ -146,10 +136,10 @@ def validate(
         validate_files(measurements, bench, json)
         return
     refuse_bench_options(bench)
-    if report is not None and report.suffix.lower() not in (".html", ".htm"):
-        raise PerfModelError(f"--report {report}: the report is HTML; give a path ending in .html")
-    if report is not None:
-        _check_output(report, "--report")
+    if report is not None:  # before any work: HTML, writable, never over the measurements
+        from perfmodel.planners.feasibility.outputs import check_output_path
+
+        check_output_path(report, "--report", (".html", ".htm"), {"--measurements": measurements})
     tables = _tables(table, measurements, profile)
     with progress("validating", sum(len(t.observations) for t in tables)) as advance:
         result = validate_tables(tables, profile, progress=advance)

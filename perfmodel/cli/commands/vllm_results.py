@@ -11,6 +11,7 @@ import numpy as np
 from perfmodel.accuracy.bench_options import BenchOptions
 from perfmodel.cli.typer_app import console, emit_json, progress, warn
 from perfmodel.errors import PerfModelError
+from perfmodel.specs.units import plural
 
 START_FLOOR_US = 1.0  # calibrate: where an overhead fitted from 0 starts (see calibrate_files)
 
@@ -93,20 +94,15 @@ def validate_files(path: Path, options: BenchOptions, json: bool) -> None:
         ), highlight=False)  # fmt: skip
 
 
-def calibrate_files(path: Path, options: BenchOptions, base, name, params, out, json) -> None:
+def calibrate_files(
+    path: Path, options: BenchOptions, base, name, params: list[str] | None, out, json
+) -> None:
     """Fit the overheads a serving replay identifies (vllm_setup.CALIBRATE_PARAMETERS, or
     --params); every other parameter stays at the starting profile's value, and is listed."""
-    from perfmodel.accuracy.calibrate import (
-        fit_profile,
-        known_parameters,
-        provenance,
-        save_fitted,
-    )
+    from perfmodel.accuracy.calibrate import fit_profile, provenance, save_fitted
     from perfmodel.accuracy.vllm_setup import identified_parameters, observations
     from perfmodel.specs.profile import PARAMETERS, load_profile
-    from perfmodel.specs.units import parse_name_list
 
-    params = known_parameters(parse_name_list(params, "--params")) if params else None
     cases = _cases(path, replace(options, profile=base))
     profiles = {c.dep.profile.name for c in cases}
     if len(profiles) > 1:
@@ -147,7 +143,8 @@ def calibrate_files(path: Path, options: BenchOptions, base, name, params, out, 
         emit_json(saved.as_dict() | {"left_at_prior": kept})
         return
     c = console()
-    c.print(f"Fitted on {len(cases)} vLLM result file(s), {result.points} points "
+    c.print(f"Fitted on {plural(len(cases), 'vLLM result file')}, "
+            f"{plural(result.points, 'point')} "
             f"({', '.join(sorted({o.quantity for o in obs}))}); start: {start.name}",
             highlight=False)  # fmt: skip
     for p, v in saved.values.items():
