@@ -19,6 +19,7 @@ import math
 from pathlib import Path
 
 from perfmodel.core.optable.price import layer_gemm_shapes
+from perfmodel.specs import optable_store
 from perfmodel.specs.models import list_models, load_model
 from perfmodel.specs.optable_import import (
     Needs,
@@ -27,7 +28,7 @@ from perfmodel.specs.optable_import import (
     package_version,
     write_table,
 )
-from perfmodel.specs.optables import OPTABLE_DIR
+from perfmodel.specs.optables import OPTABLE_DIR, read_optable
 
 # (aiconfigurator system, vLLM version): the newest vLLM data each GPU has (query_versions.yaml
 # of aiconfigurator-core 0.12.0: current vllm 0.24.0; a100_sxm 0.14.0)
@@ -69,6 +70,8 @@ def main() -> None:
         path = args.out / f"{rows[0]['gpu']}__vllm-{version}.csv.gz"
         write_table(rows, path)
         print(f"{path}: {len(rows)} rows, {path.stat().st_size / 1e6:.2f} MB")
+        # its binary copy (specs/optable_store.py), read instead of the CSV while current
+        print(f"  {optable_store.write(read_optable(path), path)}")
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -24,7 +24,7 @@ from perfmodel.core.cost import OpTime, kernels_per_pass, op_time, overhead_time
 from perfmodel.core.deployment import Deployment, tp_link
 from perfmodel.core.ops import OpCost, forward_ops, make_shape
 from perfmodel.core.optable.kernels import kernel_pricing
-from perfmodel.core.optable.price import DECODE_MAX_TOKENS, price_pass
+from perfmodel.core.optable.price import DECODE_MAX_TOKENS, TablePass, price_pass
 
 
 @dataclass(frozen=True)
@@ -36,7 +36,12 @@ class PassResult:
     overhead_s: np.ndarray
     ops: list[OpCost]
     times: list[OpTime]
-    notices: tuple[str, ...] = ()  # operator-table clamps and transfers
+    table: TablePass | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def notices(self) -> tuple[str, ...]:
+        """Operator-table clamps and transfers (worked out when first read: TablePass)."""
+        return self.table.notices if self.table is not None else ()
 
 
 def _priced_ops(dep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_budget):
@@ -72,6 +77,13 @@ def pass_time(
     One pipeline stage: with pp > 1 pass stage_deployment(dep, stage) (a whole-model pass
     on one stage's GPUs would be silently wrong, so it is refused)."""
     shape, ops, table = _priced_ops(dep, batch, new_tokens, cached, logits_per_seq, kv_budget)
+    return _total(dep, shape, _op_seconds(dep, shape, ops, table))[0]
+
+
+def _op_seconds(dep: Deployment, shape, ops, table) -> list:
+    """Each op's time (seconds): the table's where it prices the op, else the measured
+    all-reduce, else the roofline (pass_breakdown's times, without the compute/memory split
+    of the ops the table prices)."""
     measured = table.times if table is not None else [None] * len(ops)
     seconds = []
     for op, m in zip(ops, measured, strict=True):
@@ -83,7 +95,7 @@ def pass_time(
                 op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode, n, tp_link(dep)
             ).time_s
         seconds.append(m)
-    return _total(dep, shape, seconds)[0]
+    return seconds
 
 
 def pass_breakdown(
@@ -105,7 +117,7 @@ def pass_breakdown(
             t if m is None else OpTime(t.name, t.kind, m, t.compute_s, t.memory_s, t.comm_s)
         )
     total, overhead = _total(dep, shape, [t.time_s for t in times])
-    return PassResult(total, overhead, ops, times, table.notices if table is not None else ())
+    return PassResult(total, overhead, ops, times, table)
 
 
 def table_skipped(dep: Deployment) -> str:
@@ -180,10 +192,12 @@ def stage_time(
     per-sampled-token overhead only on the last stage."""
     sdep = stage_deployment(dep, stage)
     logits = logits_per_seq if stage.last else 0
-    res = pass_breakdown(sdep, batch, new_tokens, cached, logits, kv_budget)
+    shape, ops, table = _priced_ops(sdep, batch, new_tokens, cached, logits, kv_budget)
+    seconds = _op_seconds(sdep, shape, ops, table)
+    total, overhead = _total(sdep, shape, seconds)
     if stage.last:
-        return res.time_s
-    return res.overhead_s + sum(t.time_s for t in res.times if t.name != "lm_head")
+        return total
+    return overhead + sum(t for op, t in zip(ops, seconds, strict=True) if op.name != "lm_head")
 
 
 def _pipeline_parts(dep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_budget):

@@ -13,8 +13,9 @@ from the shared H100 reference by validation/build_measured.py). Columns:
   bytes, time_ms = one all-reduce), license and source_package (imported public tables:
   specs/optable_import.py).
 Loading checks the columns, the times (finite, > 0), the GPU and the collective rows (num_gpus
->= 2, bytes > 0); any problem is one PerfModelError line. Parsing uses the csv module and numpy (no pandas: `recommend` starts
-in under 0.5 s), and a table is read once per process (lru_cache).
+>= 2, bytes > 0); any problem is one PerfModelError line. Parsing uses the csv module and
+numpy (no pandas), and a table is read once per process (lru_cache); a shipped table is read
+from its checked binary copy (specs/optable_store.py) when that copy is current.
 Shipped tables: perfmodel/optables/<gpu>__<framework>[-<version>].csv; a table's name is its
 file name without .csv.
 """
@@ -34,7 +35,7 @@ import numpy as np
 
 from perfmodel.errors import PerfModelError, suggest
 from perfmodel.paths import PACKAGE_DIR
-from perfmodel.specs import inputs
+from perfmodel.specs import inputs, optable_store
 from perfmodel.specs.dtypes import KV_BYTES
 from perfmodel.specs.hardware import resolve_gpu
 
@@ -209,8 +210,7 @@ def read_optable(path: str | Path, gpu: str | None = None) -> OpTable:
         raise PerfModelError(
             f"{path}: one GPU and one framework per operator table, got {gpus} / {frameworks}"
         )
-    if gpu is not None and gpus[0] != gpu:
-        raise PerfModelError(f"{path}: operator table measured on '{gpus[0]}', not on '{gpu}'")
+    _check_gpu(path, gpus[0], gpu)
     prov = {c: cols[c][0] for c in PROVENANCE if c in cols}
     dtypes = np.array([d or "bf16" for d in cols["dtype"]])
     return OpTable(
@@ -224,6 +224,11 @@ def read_optable(path: str | Path, gpu: str | None = None) -> OpTable:
         provenance=prov,
         dtypes=dtypes,
     )
+
+
+def _check_gpu(path, measured_on: str, gpu: str | None) -> None:
+    if gpu is not None and measured_on != gpu:
+        raise PerfModelError(f"{path}: operator table measured on '{measured_on}', not on '{gpu}'")
 
 
 def table_name(path: str | Path) -> str:
@@ -244,13 +249,19 @@ def shipped_tables() -> dict[str, Path]:
 
 @lru_cache(maxsize=16)
 def load_optable(name_or_path: str, gpu: str | None = None) -> OpTable:
-    """A shipped table by name or a CSV path (cached: read once per process)."""
+    """A shipped table by name or a CSV path (cached: read once per process). A shipped
+    table is read from its binary copy when that copy is current (specs/optable_store.py:
+    the same arrays, without parsing the CSV), else from the CSV; a path always from the CSV."""
     if name_or_path.endswith((".csv", ".csv.gz")) or "/" in name_or_path:
         return read_optable(name_or_path, gpu)
     shipped = shipped_tables()
     if name_or_path not in shipped:
         raise suggest(name_or_path, list(shipped), "operator table")
-    return read_optable(shipped[name_or_path], gpu)
+    stored = optable_store.load(shipped[name_or_path])
+    if stored is None:
+        return read_optable(shipped[name_or_path], gpu)
+    _check_gpu(stored["path"], stored["gpu"], gpu)
+    return OpTable(**stored)
 
 
 def same_architecture(gpu_a: str, gpu_b: str) -> bool:

@@ -16,9 +16,14 @@ class Curve:
 
 def sorted_curve(x, y) -> Curve:
     """Sort by x, average y over duplicate x."""
+    return sorted_curves(x, y)[0]
+
+
+def sorted_curves(x, *ys) -> list[Curve]:
+    """sorted_curve of several y against one x (the sort and the duplicates found once)."""
     xs, inv = np.unique(np.round(np.asarray(x, float), 9), return_inverse=True)
-    ys = np.bincount(inv, weights=y) / np.bincount(inv)
-    return Curve(xs, ys)
+    count = np.bincount(inv)
+    return [Curve(xs, np.bincount(inv, weights=y) / count) for y in ys]
 
 
 def sorted_rows(sizes: np.ndarray, rows: np.ndarray):
@@ -52,22 +57,41 @@ def grid2d(b, c, t, roof):
     return lb, lc, logt, logr
 
 
+def lerp(a, b, f):
+    """a + f (b - a), 0 <= f <= 1, held between a and b and exactly b at f = 1: for a <= b
+    it never decreases as f grows, even by rounding (the usual (1 - f) a + f b can, by a few
+    units in the last place where a = b, e.g. on a kernel's flat launch floor)."""
+    lo, hi = np.minimum(a, b), np.maximum(a, b)
+    return np.where(f >= 1.0, b, np.clip(a + f * (b - a), lo, hi))
+
+
+def _cell(g, v):
+    """Index of the grid cell holding v (clamped to the grid) and the fraction across it."""
+    if len(g) == 1:
+        return np.zeros(np.shape(v), int), np.zeros(np.shape(v))
+    i = np.clip(np.searchsorted(g, v) - 1, 0, len(g) - 2)
+    f = np.clip((v - g[i]) / (g[i + 1] - g[i]), 0.0, 1.0)
+    return i, f
+
+
+def monotone_interp(x, xs, ys):
+    """np.interp on a non-decreasing curve (clamped at the ends) that is non-decreasing in x
+    by construction: lerp across each segment, exact at the nodes."""
+    if len(xs) == 1:
+        return np.full(np.shape(x), float(ys[0]))
+    j, f = _cell(xs, x)
+    return lerp(ys[j], ys[j + 1], f)
+
+
 def interp2d(lb, lc, grid, x, y):
-    """Bilinear on a rectilinear grid, clamped at the edges (vectorized)."""
-
-    def axis(g, v):
-        if len(g) == 1:
-            return np.zeros(np.shape(v), int), np.zeros(np.shape(v))
-        i = np.clip(np.searchsorted(g, v) - 1, 0, len(g) - 2)
-        f = np.clip((v - g[i]) / (g[i + 1] - g[i]), 0.0, 1.0)
-        return i, f
-
-    (i, fx), (j, fy) = axis(lb, x), axis(lc, y)
+    """Bilinear on a rectilinear grid, clamped at the edges (vectorized). Along the second
+    axis (context) by lerp, between the two rows by (1 - fx) A + fx B: for a grid that never
+    decreases along the second axis the result never decreases in y, even by rounding (each
+    row is non-decreasing in y, and the combination is non-decreasing in each row)."""
+    (i, fx), (j, fy) = _cell(lb, x), _cell(lc, y)
     j1 = np.minimum(j + 1, len(lc) - 1)
     i1 = np.minimum(i + 1, len(lb) - 1)
-    return (1 - fx) * ((1 - fy) * grid[i, j] + fy * grid[i, j1]) + fx * (
-        (1 - fy) * grid[i1, j] + fy * grid[i1, j1]
-    )
+    return (1 - fx) * lerp(grid[i, j], grid[i, j1], fy) + fx * lerp(grid[i1, j], grid[i1, j1], fy)
 
 
 def blend(inside, exact: Curve, ratio: Curve, x, roof) -> np.ndarray:

@@ -8,8 +8,9 @@ In each operator class's natural variables, never extrapolated silently:
   sizes, times the new kernel's roofline (transfer.py); never below the smallest measured
   GEMM time (a launch floor, ~3 us in a CUDA graph, does not shrink with a faster HBM).
 - decode attention: bilinear in (log batch, log context) over the measured grid of the same
-  (heads, kv heads, head_dim); other configurations by the ratio at the same KV bytes read of
-  the nearest measured configuration (same head_dim, nearest query-group size).
+  (heads, kv heads, head_dim), the edge ratio held beyond it; other configurations (and FP8
+  KV) by the ratio at the same KV bytes read of the nearest measured configuration (same
+  head_dim, nearest query-group size). Never faster with a longer context, by construction.
 - prefill attention (causal): log t in log FLOPs per configuration, ratio likewise.
 - RMSNorm, SiLU*mul, residual adds, KV writes: time vs bytes moved (log-log), ratio to
   bytes / W for another GPU; RMSNorm per row width (the nearest measured width).
@@ -23,7 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from perfmodel.core.optable.interpolate import Curve, blend, interp2d
+from perfmodel.core.optable.interpolate import Curve, blend, interp2d, monotone_interp
 from perfmodel.core.optable.load import Curves
 from perfmodel.core.optable.transfer import (
     SMALL_GEMM_MAX_TOKENS,
@@ -138,27 +139,45 @@ class KernelPricing:
         notices = self._clamp("decode attention batch", x, lb[0], lb[-1])
         notices += self._clamp("decode attention context", y, lc[0], lc[-1], " tokens")
         if exact and self.same_gpu and kv_bytes == 2.0:
-            inside = (x <= lb[-1]) & (y <= lc[-1])  # below the grid: held (launch floor)
-            t = np.exp(interp2d(lb, lc, logt, x, y))
-            if np.all(inside):
-                return Priced(t, notices)
-            out = np.where(inside, t, 0.0)
-            sel = ~inside
-            bb, cc = np.broadcast_arrays(b, c)
-            floor = float(np.exp(logt.min()))
-            out[sel] = self._decode_by_bytes(by_bytes, bb[sel], cc[sel], h, kv, hd, kv_bytes, floor)
-            return Priced(out, notices)
-        t = self._decode_by_bytes(by_bytes, b, c, h, kv, hd, kv_bytes, np.exp(logt.min()))
+            # on the grid: bilinear (below it: held, the launch floor); beyond it (more
+            # sequences or a longer context than measured) the edge's time/roofline ratio is
+            # held, anchored at the edge: the roofline grows with the KV bytes, b x c, so
+            # log t grows with log b and log c from the edge point. Continuous at the edge
+            # and non-decreasing in the context, rounding included (interp2d).
+            xe, ye = np.minimum(x, lb[-1]), np.minimum(y, lc[-1])
+            return Priced(np.exp(interp2d(lb, lc, logt, xe, ye) + (x - xe) + (y - ye)), notices)
+        t = self._decode_by_bytes(by_bytes, cfg, b, c, h, kv, hd, kv_bytes, np.exp(logt.min()))
         return Priced(t, notices)
 
-    def _decode_by_bytes(self, curve: Curve, b, c, h, kv, hd, kv_bytes, floor) -> np.ndarray:
-        """Measured time/roofline ratio at the same KV bytes read, times the roofline; never
-        below the configuration's smallest measured time (a kernel's launch floor)."""
-        roof = decode_roofline(
-            b, c, h, kv, hd, self.hw.peak_flops("bf16"), self.hw.hbm_bandwidth, kv_bytes
+    def _decode_by_bytes(self, curve: Curve, cfg, b, c, h, kv, hd, kv_bytes, floor) -> np.ndarray:
+        """The measured time/roofline ratio at the same KV bytes read B, times the roofline;
+        never below the configuration's smallest measured time (a kernel's launch floor).
+
+        A decode-attention roofline is proportional to B: R = rho B with rho = max(2 h /
+        (kv e P), 1 / W) per configuration, dtype and GPU. So ratio x roofline is the measured
+        time at B scaled by rho_new / rho_measured, and it is priced that way: log t read off
+        the measured log t vs log B curve (non-decreasing, load.py) by monotone_interp, plus
+        log(rho_new / rho_measured); beyond either end of the curve the edge ratio is held (t
+        proportional to B). Non-decreasing in B by construction, rounding included, and the
+        measured time at a measured point of the same configuration and GPU."""
+        mh, mkv, mhd = cfg
+        table = self.curves
+        rho_measured = decode_roofline(1.0, 1.0, mh, mkv, mhd, table.flops, table.bw) / (
+            4.0 * mkv * mhd
+        )
+        bf16, bw = self.hw.peak_flops("bf16"), self.hw.hbm_bandwidth
+        rho_new = decode_roofline(1.0, 1.0, h, kv, hd, bf16, bw, kv_bytes) / (
+            2.0 * kv * hd * kv_bytes
         )
         kv_read = np.log(np.maximum(2.0 * b * c * kv * hd * kv_bytes, 1.0))
-        return np.maximum(np.exp(np.interp(kv_read, curve.x, curve.y)) * roof, floor)
+        x, y = curve.x, curve.y
+        logt = np.where(
+            kv_read < x[0],
+            y[0] + (kv_read - x[0]),
+            np.where(kv_read > x[-1], y[-1] + (kv_read - x[-1]), monotone_interp(kv_read, x, y)),
+        )
+        shift = float(np.log(rho_new) - np.log(rho_measured))
+        return np.maximum(np.exp(logt + shift), floor)
 
     def attn_prefill(self, f, by, h, kv, hd) -> Priced:
         """One causal attention kernel of f FLOPs moving `by` bytes (Q, K, V, O)."""
@@ -240,10 +259,12 @@ class TransferredPricing:
         return self._carry(self.src.gemm(name, m, k, n, w_bytes, dt), roof_src, roof_new, t0)
 
     def attn_decode(self, b, c, h, kv, hd, kv_bytes) -> Priced:
-        src, new = self.src.hw, self.hw
+        # both rooflines are proportional to the KV bytes (b x c), so their ratio is taken
+        # at b = c = 1: one number, and the carried time keeps the source's monotonicity in
+        # the context (an elementwise ratio would jitter in the last bit)
         roofs = [
-            decode_roofline(b, c, h, kv, hd, g.peak_flops("bf16"), g.hbm_bandwidth, kv_bytes)
-            for g in (src, new)
+            decode_roofline(1.0, 1.0, h, kv, hd, g.peak_flops("bf16"), g.hbm_bandwidth, kv_bytes)
+            for g in (self.src.hw, self.hw)
         ]
         return self._carry(self.src.attn_decode(b, c, h, kv, hd, kv_bytes), *roofs, "attn_decode")
 

@@ -5,20 +5,29 @@
   are floored at weight bytes / the HBM streaming rate (stream_bandwidth). FP8 rows (a
   per-row dtype) get their own curves (`fp8`), against the FP8 roofline.
 - decode attention: per (heads, kv heads, head_dim), log t and log ratio on the measured
-  batch x context grid, and the ratio against log KV bytes read.
+  batch x context grid, and log t against log KV bytes read (non-decreasing).
 - prefill attention (causal): per configuration, log t and log ratio against log FLOPs.
+  Attention curves are built per configuration when first priced (Lazy): a deployment uses
+  one or two of a table's dozen.
 - RMSNorm, SiLU*mul: time and ratio to bytes / W against log bytes; RMSNorm per row width.
 The file itself is read and validated by specs/optables.py.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
-from perfmodel.core.optable.interpolate import Curve, grid2d, sorted_curve, sorted_rows
+from perfmodel.core.optable.interpolate import (
+    Curve,
+    grid2d,
+    sorted_curve,
+    sorted_curves,
+    sorted_rows,
+)
 from perfmodel.core.optable.transfer import decode_roofline, gemm_roofline
 from perfmodel.errors import PerfModelError
 from perfmodel.specs.hardware import resolve_gpu
@@ -29,6 +38,33 @@ from perfmodel.specs.profile import Profile
 # their GEMV rate is the HBM streaming rate.
 STREAM_MIN_BYTES = 2.0**28
 STREAM_MAX_M = 16  # GEMV: weight-streaming bound up to this many tokens
+
+
+class Lazy(Mapping):
+    """A mapping whose keys are known up front and whose values are built on first access
+    (then kept): a table measures attention for a dozen (heads, kv heads, head_dim)
+    configurations, and a deployment prices one or two of them."""
+
+    def __init__(self, keys, build: Callable):
+        self._keys = dict.fromkeys(keys)  # ordered, hashed
+        self._build = build
+        self._built: dict = {}
+
+    def __getitem__(self, key):
+        if key not in self._built:
+            if key not in self._keys:
+                raise KeyError(key)
+            self._built[key] = self._build(key)
+        return self._built[key]
+
+    def __contains__(self, key) -> bool:
+        return key in self._keys
+
+    def __iter__(self):
+        return iter(self._keys)
+
+    def __len__(self) -> int:
+        return len(self._keys)
 
 
 @dataclass
@@ -44,8 +80,8 @@ class Curves:
     gemm_floor_s: float = 0.0  # smallest measured GEMM time: the launch floor of any GEMM
     stream_bw: float = np.inf  # HBM weight-streaming rate of the table's largest GEMVs, B/s
     # (h, kv, hd) -> (log b, log c, log t grid, log ratio grid, log ratio vs log KV bytes)
-    attn_decode: dict = field(default_factory=dict)
-    attn_prefill: dict = field(default_factory=dict)  # (h, kv, hd) -> (Curve t, Curve r)
+    attn_decode: Mapping = field(default_factory=dict)  # Lazy: built per configuration
+    attn_prefill: Mapping = field(default_factory=dict)  # (h, kv, hd) -> (Curve t, Curve r)
     eltwise: dict = field(default_factory=dict)  # 'rmsnorm' | 'kernel' -> (Curve t, Curve r)
     rmsnorm_by_width: dict = field(default_factory=dict)  # row width d -> (Curve t, Curve r)
     w_bytes: float = 2.0  # bytes per weight element of the GEMM rows
@@ -82,29 +118,10 @@ def table_curves(name: str) -> Curves:
         _fill_gemm(cv.fp8, g[fp8], 1.0)
     for op in ("attn_decode", "attn_prefill"):
         idx = table.rows(op)
-        cfgs = {
-            tuple(x) for x in np.stack([v["heads"][idx], v["kv_heads"][idx], v["head_dim"][idx]], 1)
-        }
-        for h, kv, hd in sorted(cfgs):
-            sel = idx[
-                (v["heads"][idx] == h) & (v["kv_heads"][idx] == kv) & (v["head_dim"][idx] == hd)
-            ]
-            b, c, t = v["batch"][sel], v["ctx"][sel], v["time_s"][sel]
-            if op == "attn_decode":
-                roof = decode_roofline(b, c, h, kv, hd, cv.flops, cv.bw)
-                by = 2.0 * b * c * kv * hd * 2.0
-                cv.attn_decode[(h, kv, hd)] = (
-                    *grid2d(b, c, t, roof),
-                    sorted_curve(np.log(by), np.log(t / roof)),
-                )
-            else:
-                f = 2.0 * b * h * c * c * hd
-                r = t / np.maximum(f / cv.flops, 4.0 * b * c * h * hd * 2.0 / cv.bw)
-                exact = sorted_curve(np.log(f), np.log(t))
-                # more FLOPs never take less time (noise between batch x length points
-                # of equal work is not passed on as a longer prompt that runs faster)
-                exact = Curve(exact.x, np.maximum.accumulate(exact.y))
-                cv.attn_prefill[(h, kv, hd)] = (exact, sorted_curve(np.log(f), np.log(r)))
+        cfg = np.stack([v["heads"][idx], v["kv_heads"][idx], v["head_dim"][idx]], 1)
+        keys = [tuple(c) for c in _unique_rows(cfg)]  # (h, kv, hd), sorted
+        build = _decode_config if op == "attn_decode" else _prefill_config
+        setattr(cv, op, Lazy(keys, lambda key, idx=idx, build=build: build(cv, idx, *key)))
     for op, kernels in (("rmsnorm", 1.0), ("silu_mul", 2.0)):
         idx = table.rows(op)
         if len(idx):
@@ -121,6 +138,45 @@ def table_curves(name: str) -> Curves:
     return cv
 
 
+def _unique_rows(a: np.ndarray) -> np.ndarray:
+    """np.unique(a, axis=0) (rows sorted, first column first) without its slow sort of a
+    structured view (18 ms for a table's 3,600 attention rows, here 0.3 ms)."""
+    s = a[np.lexsort(a.T[::-1])]
+    return s[np.r_[True, np.any(np.diff(s, axis=0) != 0, axis=1)]] if len(s) else s
+
+
+def _config_rows(cv: Curves, idx: np.ndarray, h, kv, hd) -> np.ndarray:
+    v = cv.table.values
+    return idx[(v["heads"][idx] == h) & (v["kv_heads"][idx] == kv) & (v["head_dim"][idx] == hd)]
+
+
+def _decode_config(cv: Curves, idx: np.ndarray, h, kv, hd):
+    """(log b axis, log c axis, log t grid, log ratio grid, log t vs log KV bytes) of the
+    decode-attention rows `idx` measured with (h, kv, hd). The bytes curve never decreases
+    (a longer KV read is never faster: measurement noise is not passed on), like the grid."""
+    v, sel = cv.table.values, _config_rows(cv, idx, h, kv, hd)
+    b, c, t = v["batch"][sel], v["ctx"][sel], v["time_s"][sel]
+    roof = decode_roofline(b, c, h, kv, hd, cv.flops, cv.bw)
+    by = 2.0 * b * c * kv * hd * 2.0
+    by_bytes = sorted_curve(np.log(by), np.log(t))
+    by_bytes = Curve(by_bytes.x, np.maximum.accumulate(by_bytes.y))
+    return (*grid2d(b, c, t, roof), by_bytes)
+
+
+def _prefill_config(cv: Curves, idx: np.ndarray, h, kv, hd):
+    """(Curve log t, Curve log ratio) against log FLOPs of the prefill-attention rows `idx`
+    measured with (h, kv, hd)."""
+    v, sel = cv.table.values, _config_rows(cv, idx, h, kv, hd)
+    b, c, t = v["batch"][sel], v["ctx"][sel], v["time_s"][sel]
+    f = 2.0 * b * h * c * c * hd
+    r = t / np.maximum(f / cv.flops, 4.0 * b * c * h * hd * 2.0 / cv.bw)
+    exact = sorted_curve(np.log(f), np.log(t))
+    # more FLOPs never take less time (noise between batch x length points of equal work is
+    # not passed on as a longer prompt that runs faster)
+    exact = Curve(exact.x, np.maximum.accumulate(exact.y))
+    return exact, sorted_curve(np.log(f), np.log(r))
+
+
 def _fill_gemm(cv: Curves, g: np.ndarray, w_bytes: float) -> None:
     """GEMM curves of rows `g` (weights of `w_bytes` per element) into `cv`."""
     if not len(g):
@@ -129,13 +185,16 @@ def _fill_gemm(cv: Curves, g: np.ndarray, w_bytes: float) -> None:
     m, k, n, t = (v[c][g] for c in ("m", "k", "n", "time_s"))
     cv.stream_bw = stream_bandwidth(m, k, n, t, w_bytes)
     t = np.maximum(t, k * n * w_bytes / cv.stream_bw)
-    grid = np.unique(np.log(m))
+    lm = np.log(m)
+    grid = np.unique(lm)
+    logt, logr = np.log(t), np.log(t / gemm_roofline(m, k, n, w_bytes, cv.flops, cv.bw))
+    # the rows of each weight shape (K, N), shapes in sorted order, rows in table order
+    by_shape = np.lexsort((n, k))
+    starts = np.flatnonzero((np.diff(k[by_shape]) != 0) | (np.diff(n[by_shape]) != 0)) + 1
     sizes, rows = [], []
-    for kk, nn in sorted({(a, b) for a, b in zip(k, n, strict=True)}):
-        sel = (k == kk) & (n == nn)
-        r = t[sel] / gemm_roofline(m[sel], kk, nn, w_bytes, cv.flops, cv.bw)
-        exact = sorted_curve(np.log(m[sel]), np.log(t[sel]))
-        ratio = sorted_curve(np.log(m[sel]), np.log(r))
+    for sel in np.split(by_shape, starts):
+        kk, nn = k[sel[0]], n[sel[0]]
+        exact, ratio = sorted_curves(lm[sel], logt[sel], logr[sel])
         cv.gemm[(kk, nn)] = (exact, ratio)
         sizes.append(np.log(kk * nn))
         rows.append(np.interp(grid, ratio.x, ratio.y))

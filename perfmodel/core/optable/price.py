@@ -20,7 +20,9 @@ clock, a long compute-bound pass at the power-limited clock.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -36,10 +38,16 @@ STEP = GRID[1] - GRID[0]
 @dataclass(frozen=True)
 class TablePass:
     """Per-op times of one pass (x layers; None: the table does not price the op, the
-    roofline does) and the table's notices: which table, and every clamp."""
+    roofline does) and the table's notices: which table, and every clamp. The notices are
+    worked out when first read (`explain`, then kept): a search prices hundreds of passes
+    for their times alone, and the clamp notices of the token kernels cost as much again."""
 
     times: list[np.ndarray | None]
-    notices: tuple[str, ...]
+    explain: Callable[[], tuple[str, ...]] = field(repr=False, compare=False)
+
+    @cached_property
+    def notices(self) -> tuple[str, ...]:
+        return self.explain()
 
 
 def layer_gemm_shapes(model: ModelSpec, tp: float) -> list[tuple[str, float, float]]:
@@ -169,13 +177,17 @@ def _pass_scalar_tp(kp: KernelPricing, dep, shape, ops, tp: float) -> TablePass:
     tokens = shape.batch * shape.new_tokens
     sampled = shape.batch * shape.logits_per_seq
     lt, ls = _nodes(tokens), _nodes(sampled)
-    # notices: the exact kernels at the sweep's extremes
-    span = np.array([tokens.min(), tokens.max()]) if tokens.size else np.ones(1)
-    ends = np.array([sampled.min(), sampled.max()])
-    priced = [
-        fn(ends if name in ("lm_head", "final_norm") else span)
-        for name, fn in _token_kernels(kp, dep, tp).items()
-    ]
+    priced: list[Priced] = []  # kernels priced directly, with their notices
+
+    def explain() -> tuple[str, ...]:  # and the token kernels' at the sweep's extremes
+        span = np.array([tokens.min(), tokens.max()]) if tokens.size else np.ones(1)
+        ends = np.array([sampled.min(), sampled.max()])
+        at_ends = [
+            fn(ends if name in ("lm_head", "final_norm") else span)
+            for name, fn in _token_kernels(kp, dep, tp).items()
+        ]
+        return notices_of(*at_ends, *priced)
+
     out: list[np.ndarray | None] = []
     for op in ops:
         if op.name == "lm_head" and "lm_head" in tab:
@@ -197,7 +209,7 @@ def _pass_scalar_tp(kp: KernelPricing, dep, shape, ops, tp: float) -> TablePass:
             out.append(L * p.time_s)
         else:
             out.append(None)
-    return TablePass(out, notices_of(*priced))
+    return TablePass(out, explain)
 
 
 def price_pass(kp: KernelPricing, dep, shape, ops) -> TablePass:
@@ -206,18 +218,20 @@ def price_pass(kp: KernelPricing, dep, shape, ops) -> TablePass:
     tp = shape.tp
     if tp.size == 0 or tp.min() == tp.max():
         one = _pass_scalar_tp(kp, dep, shape, ops, float(tp.flat[0]) if tp.size else 1.0)
-        return TablePass(one.times, (kp.label, *one.notices))
+        return TablePass(one.times, lambda: (kp.label, *one.notices))
     out: list[np.ndarray | None] = [np.zeros_like(tp) for _ in ops]
-    notices: list[str] = [kp.label]
+    groups: list[TablePass] = []
     for value in np.unique(tp):
         mask = tp == value
         sub = type(shape)(*(np.asarray(a)[mask] for a in vars(shape).values()))
         sub_ops = forward_ops(dep.model, sub, dep.w_bytes, dep.kv_bytes)
         group = _pass_scalar_tp(kp, dep, sub, sub_ops, float(value))
-        notices += group.notices
+        groups.append(group)
         for i, t in enumerate(group.times):
             if t is None:
                 out[i] = None
             elif out[i] is not None:
                 out[i][mask] = t
-    return TablePass(out, tuple(dict.fromkeys(notices)))
+    return TablePass(
+        out, lambda: tuple(dict.fromkeys([kp.label, *(n for g in groups for n in g.notices)]))
+    )
