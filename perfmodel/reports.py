@@ -1,8 +1,8 @@
 """Capacity reports: self-contained HTML (plotly, its JS inlined once) and Markdown.
 
-Both carry the same tables (options, assumptions); every figure says "modeled" and names the
-profile; user-given names are HTML-escaped. plotly is imported only when an HTML report is
-written.
+Both carry the same tables (options, how each option's times are priced per operator class,
+assumptions); every figure says "modeled" and names the profile; user-given names are
+HTML-escaped. plotly is imported only when an HTML report is written.
 """
 
 from __future__ import annotations
@@ -63,6 +63,20 @@ def option_rows(plan: dict) -> list[list[str]]:
     return [[_cell(o, k) for k, _ in OPTION_COLUMNS] for o in plan["options"]]
 
 
+BASIS_COLUMNS = ("option", "operator class", "priced by")
+
+
+def basis_rows(plan: dict) -> list[list[str]]:
+    """(option, operator class, how its times are priced) for every option with a fleet:
+    its basis_by_class (core.basis; measured / transferred / roofline), as recommend gives."""
+    rows = []
+    for o in plan["options"]:
+        for kind, words in (o.get("basis_by_class") or {}).items():
+            name = f"{o['gpu']}{' + spec' if o.get('with_spec') else ''} {_cell(o, 'layout')} "
+            rows.append([name + f"{o['weight_dtype']}/{o['kv_dtype']}", kind, words])
+    return rows
+
+
 def _md_escape(text: str) -> str:
     return str(text).replace("|", "\\|").replace("\n", " ")
 
@@ -87,17 +101,19 @@ def markdown_report(plan: dict) -> str:
     ]
     for row in option_rows(plan):
         lines.append("| " + " | ".join(_md_escape(c) for c in row) + " |")
+    lines += ["", "## How each option's times are priced", ""]
+    lines += ["| " + " | ".join(BASIS_COLUMNS) + " |", "|---|---|---|"]
+    lines += ["| " + " | ".join(_md_escape(c) for c in row) + " |" for row in basis_rows(plan)]
     lines += ["", "## Assumptions", ""]
     lines += [f"- {_md_escape(a)}" for a in plan["assumptions"]]
     lines.append("")
     return "\n".join(lines)
 
 
-def _table_html(plan: dict) -> str:
-    head = "".join(f"<th>{html.escape(h)}</th>" for _, h in OPTION_COLUMNS)
+def _table_html(headers, rows) -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
     body = "".join(
-        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-        for row in option_rows(plan)
+        "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>" for row in rows
     )
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
@@ -195,7 +211,10 @@ def html_report(plan: dict, curves: dict, critical: dict | None) -> str:
         f"<h1>{title}</h1><p>Modeled, profile {html.escape(plan['profile'])}. QPS "
         f"{wl['qps']:.3g}; workload: {html.escape(wl['source'])}.</p>"
         f"<p>Why: {html.escape(plan.get('why', ''))}</p>"
-        f"<h2>Options (cheapest per GPU type, ranked)</h2>{_table_html(plan)}"
+        "<h2>Options (cheapest per GPU type, ranked)</h2>"
+        + _table_html([h for _, h in OPTION_COLUMNS], option_rows(plan))
+        + "<h2>How each option's times are priced</h2>"
+        + _table_html(BASIS_COLUMNS, basis_rows(plan))
         + "".join(divs)
         + f"<h2>Assumptions</h2><ul>{items}</ul></body></html>"
     )

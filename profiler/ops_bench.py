@@ -34,6 +34,7 @@ from pathlib import Path
 
 from perfmodel.errors import PerfModelError
 from perfmodel.specs.dtypes import KV_BYTES
+from perfmodel.specs.units import plural
 from profiler import fingerprint
 from profiler.ops_comm import allreduce_ms
 from profiler.runner import is_oom
@@ -387,7 +388,8 @@ def resolve_device(device: str, gpu_index: int | None = None) -> str:
         if gpu_index is not None:
             if not 0 <= gpu_index < torch.cuda.device_count():
                 raise PerfModelError(
-                    f"--gpu-index {gpu_index}: torch sees {torch.cuda.device_count()} GPUs"
+                    f"--gpu-index {gpu_index}: torch sees "
+                    f"{plural(torch.cuda.device_count(), 'GPU')}"
                 )
             device = f"cuda:{gpu_index}"
             torch.cuda.set_device(gpu_index)

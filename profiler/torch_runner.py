@@ -30,6 +30,7 @@ from typing import Any
 
 from perfmodel.errors import PerfModelError
 from perfmodel.specs.dtypes import KV_BYTES, canonical_dtype
+from perfmodel.specs.units import plural
 from profiler.runner import Point, PointResult, summarize
 
 SUPPORTED = ("llama", "mistral", "qwen2")
@@ -348,7 +349,8 @@ class TorchRunner:
             cores = usable_cores()
             if not 1 <= threads <= cores:
                 raise PerfModelError(
-                    f"--threads {threads}: this process may use {cores} CPU core(s); give 1 to "
+                    f"--threads {threads}: this process may use {plural(cores, 'CPU core')}; "
+                    "give 1 to "
                     f"{cores} (more threads than cores only slow the measurement down)"
                 )
         self.repeats, self.warmup, self.seed, self.threads = repeats, warmup, seed, threads

@@ -16,6 +16,7 @@ import math
 from typing import Any
 
 from perfmodel.errors import PerfModelError
+from perfmodel.specs.units import plural
 from profiler.runner import Point
 
 # RequestStateStats timestamps default to 0.0 in both versions: 0.0 means "never recorded"
@@ -125,7 +126,7 @@ def split_note(
     why = []
     steps = int(parsed["scheduled_steps"])
     if steps > 1:
-        why.append(f"the {point.batch_size} requests were scheduled over {steps} engine steps")
+        why.append(f"{plural(point.batch_size, 'request')} scheduled over {steps} engine steps")
     first = int(parsed.get("first_token_steps", 1))
     if first > 1:
         why.append(f"their first tokens came from {first} engine steps")
@@ -133,7 +134,7 @@ def split_note(
     if token_budget is not None and tokens > token_budget:
         why.append(f"batch x prompt = {tokens} tokens > max_num_batched_tokens {token_budget}")
     if preemptions and preemptions > 0:
-        why.append(f"{int(preemptions)} preemption(s) during the point")
+        why.append(f"{plural(int(preemptions), 'preemption')} during the point")
     if not why:
         return ""
     return (

@@ -11,24 +11,13 @@ from perfmodel.core.deployment import make_deployment
 from perfmodel.core.memory import kv_cache_bytes_per_gpu, weight_bytes_per_gpu
 from perfmodel.core.ops import experts_touched, forward_ops, make_shape
 from perfmodel.specs.dtypes import weight_bytes
-from perfmodel.specs.model_families import parse_config
 from perfmodel.specs.models import load_model
-
-BASE = dict(
-    hidden_size=64,
-    num_hidden_layers=4,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    head_dim=16,
-    intermediate_size=96,
-    vocab_size=100,
-    max_position_embeddings=4096,
-    tie_word_embeddings=False,
-)
+from tests.synthetic_models import MLA_FIELDS, tiny_spec
 
 
 def _spec(**fields):
-    return parse_config({**BASE, **fields}, "t", "cfg.json")
+    # the shared tiny config with an explicit head_dim and a 4k window, as these costs assume
+    return tiny_spec(head_dim=16, max_position_embeddings=4096, **fields)
 
 
 def _op(ops, name):
@@ -65,19 +54,7 @@ def test_sliding_kv_cache_memory_is_capped_by_the_window():
     assert float(kv_cache_bytes_per_gpu(dep, 5, 1000)) == 5 * 128 * (2 * 1000 + 2 * 8)
 
 
-MLA = _spec(
-    model_type="deepseek_v3",
-    kv_lora_rank=16,
-    q_lora_rank=24,
-    qk_nope_head_dim=8,
-    qk_rope_head_dim=4,
-    v_head_dim=8,
-    n_routed_experts=8,
-    n_shared_experts=1,
-    num_experts_per_tok=2,
-    moe_intermediate_size=32,
-    first_k_dense_replace=1,
-)
+MLA = _spec(**MLA_FIELDS)
 
 
 def test_mla_decode_absorbed_by_hand():

@@ -118,10 +118,46 @@ def test_reports(tmp_path):
     assert text.count('class="plotly-graph-div"') >= 2
     assert text.count("plotly.js v") <= 1 or text.count('<script type="text/javascript">/**') <= 1
     assert "modeled" in text and "vllm-0.24.0-h100" in text
-    rows = [line for line in md_path.read_text().splitlines() if line.startswith("|")]
-    assert len(rows) >= 3
-    counts = {len(line.strip("|").split(" | ")) for line in rows if not line.startswith("|---")}
-    assert len(counts) == 1
+    # each Markdown table (options; how each option is priced) keeps one column count
+    for section in md_path.read_text().split("\n## ")[1:3]:
+        rows = [line for line in section.splitlines() if line.startswith("|")]
+        assert len(rows) >= 3, section
+        counts = {len(line.strip("|").split(" | ")) for line in rows if not line.startswith("|---")}
+        assert len(counts) == 1, section
+
+
+def test_options_carry_the_basis_predict_gives_their_deployment(tmp_path):
+    """Each feasible option's basis_by_class (JSON and report) is what predict --json says of
+    the same deployment (one GPU type with a measured table, one transferred or roofline)."""
+    import contextlib
+    import io
+
+    from perfmodel.cli.main import main
+
+    def run(*argv):
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(io.StringIO()):
+            assert main(list(argv)) == 0
+        return out.getvalue()
+
+    md = tmp_path / "r.md"
+    args = ("--model", "8b", "--qps", "4", "--prompt-len", "2k", "--output-len", "128")
+    plan = json.loads(run("capacity", *args, "--gpus", "h100,l40s", "--report", str(md), "--json"))
+    report = md.read_text()
+    fleets = [o for o in plan["options"] if o["tp"] is not None]
+    assert len(fleets) == 2
+    for o in fleets:
+        pred = json.loads(run(
+            "predict", "--model", "8b", "--gpu", o["gpu"], "--num-gpus", str(o["tp"] * o["pp"]),
+            "--tp", str(o["tp"]), "--pp", str(o["pp"]), "--weight-dtype", o["weight_dtype"],
+            "--kv-dtype", o["kv_dtype"], "--json",
+        ))  # fmt: skip
+        assert o["basis_by_class"] == pred["basis_by_class"]
+        assert {"gemm", "attention_decode", "allreduce", "overheads"} <= set(o["basis_by_class"])
+        name = f"| {o['gpu']} {o['replicas']} x TP{o['tp']} {o['weight_dtype']}/{o['kv_dtype']} |"
+        for kind, words in o["basis_by_class"].items():
+            assert f"{name} {kind} | {words} |" in report
+    assert any(w.startswith("measured") for w in fleets[0]["basis_by_class"].values())
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from perfmodel.cli.commands.common import fmt_time
 from perfmodel.core.api import predict
 from perfmodel.core.deployment import make_deployment
 from perfmodel.core.inference import decode_step_time, pass_breakdown, pass_time, prefill_time
@@ -277,7 +278,10 @@ def test_cli_list_commands():
         (("--prompt-len", "abc"), ("--prompt-len",)),
         (("--weight-dtype", "fp7"), ("weight dtype",)),
         (("--profile", "nope"), ("unknown profile",)),
-        (("--model", "405b", "--num-gpus", "8", "--strict"), ("do not fit", "gb")),
+        (
+            ("--model", "405b", "--num-gpus", "8", "--strict"),
+            ("1 of 1 point does not fit", "gb per gpu short"),
+        ),
     ],
 )
 def test_cli_bad_input_one_line_exit_2(args, fragments):
@@ -289,7 +293,32 @@ def test_cli_oom_without_strict_still_answers():
     assert proc.returncode == 0
     out = json.loads(proc.stdout)
     assert out["memory"]["fits"] is False and out["memory"]["missing_gb"] > 0
-    assert "do not fit" in proc.stderr
+    assert "1 of 1 point does not fit" in proc.stderr
+    # the JSON keeps its contract (fits: false plus numbers); the warning says by how much
+    assert f"{out['memory']['missing_gb']:.1f} GB per GPU short" in proc.stderr
+
+
+def test_cli_text_leads_with_the_verdict_and_labels_times_hypothetical():
+    """A deployment that does not fit: the first line is the feasibility verdict (what, by
+    how much, as --json's missing_gb), every time of it is in parentheses and said to be
+    hypothetical; one that fits shows neither."""
+    args = ("predict", "--model", "405b", "--num-gpus", "8", "--batch", "1")
+    js = json.loads(run_cli(*args, "--json").stdout)
+    proc = run_cli(*args)
+    assert proc.returncode == 0 and proc.stderr == ""  # said once, on stdout, first
+    lines = proc.stdout.splitlines()
+    short = f"{js['memory']['missing_gb']:.1f} GB per GPU short"
+    assert lines[0].startswith("does not fit: Llama-3.1-405B on 8x h100-sxm (TP8, bf16/bf16)")
+    head = " ".join(" ".join(lines[:3]).split())  # the verdict wraps at 140 columns
+    assert short in head and "times below in parentheses are hypothetical" in head
+    row = next(line for line in lines if line.startswith("│     1 │"))
+    cells = [c.strip() for c in row.strip("│").split("│")]
+    assert cells[3] == f"({fmt_time(js['ttft_s'])})" and cells[4] == f"({fmt_time(js['tpot_s'])})"
+    assert all(c.startswith("(") for c in cells[3:7]) and cells[8].startswith("no (")
+    fits = run_cli("predict", "--model", "8b", "--batch", "1")
+    assert "does not fit" not in fits.stdout and "hypothetical" not in fits.stdout
+    row = next(line for line in fits.stdout.splitlines() if line.startswith("│     1 │"))
+    assert "(" not in row.split("│")[4]
 
 
 def test_malformed_profile_yaml_names_file_and_field(tmp_path):

@@ -412,8 +412,16 @@ CASES = [
     error("capacity", "--qps", "1", "--gpus", "h100,h100", "--prices", "a100=2", says="not among"),
     error("capacity", "--workload", "{tmp}/wl_fraction.csv", says="whole number of tokens"),
     error("capacity", "--workload", "{tmp}/wl_fraction.jsonl", says="output_len"),
-    error("predict", "--model", "405b", "--strict", says="do not fit"),
-    error("predict", "--gpu", "a100", "--model", "405b", "--strict", says="do not fit"),
+    error("predict", "--model", "405b", "--strict", says="1 of 1 point does not fit"),
+    error(
+        "predict",
+        "--gpu",
+        "a100",
+        "--model",
+        "405b",
+        "--strict",
+        says="1 of 1 point does not fit",
+    ),
     error("validate", "--measurements", "{tmp}/nan_unknown_gpu.csv", says="unknown gpu"),
     # --- output paths ---------------------------------------------------------------------
     error("validate", "--report", "{tmp}/out.txt", says=".html"),
@@ -431,6 +439,45 @@ CASES = [
     error("capacity", "--qps", "1", "--report", "{tmp}/r.pdf", says="pdf"),
     error("profile", *PROFILE, "--out", "{tmp}/good.csv/p.csv", says="p.csv"),  # under a file
     error("profile", *PROFILE, "--out", "{tmp}", says="directory"),
+    # a directory as an output file: refused first (before a bad --gpus or --device is even
+    # read), one line naming the option and that it is a directory
+    error(
+        "capacity",
+        "--qps",
+        "1",
+        "--gpus",
+        "nosuch",
+        "--report",
+        "./",
+        says="--report ./ is a directory",
+    ),
+    error("capacity", "--qps", "1", "--report", "{tmp}/emptydir", says="emptydir is a directory"),
+    error("capacity", "--qps", "1", "--report", "{tmp}/new.md/", says="names a directory"),
+    error(
+        "calibrate",
+        "--table",
+        "nosuch",
+        "--out",
+        "{tmp}/emptydir",
+        says="--out {tmp}/emptydir is a directory",
+    ),
+    error(
+        "validate", "--table", "nosuch", "--report", "{tmp}", says="--report {tmp} is a directory"
+    ),
+    error(
+        "profile",
+        "--ops",
+        "--model",
+        TINY,
+        "--device",
+        "tpu",
+        "--out",
+        "{tmp}",
+        says="--out {tmp} is a directory",
+    ),
+    error(
+        "profile", "--ops", "--model", TINY, "--device", "cpu", "--out", "{tmp}/o.txt", says=".csv"
+    ),
     error("profile", *PROFILE, "--out", "{tmp}/p.csv", "--threads", "100000", says="--threads"),
     error("profile", *PROFILE, "--out", "{tmp}/p.csv", "--threads", "4096", says="cores"),
     error("profile", *PROFILE, "--out", "{tmp}/p.csv", "--prompt-len", "100k", says="context"),
@@ -477,6 +524,7 @@ def test_corpus_is_large_and_covers_every_command():
 @pytest.mark.parametrize(("argv", "code", "says"), CASES)
 def test_hostile_input(argv, code, says, tmp, capsys):
     args = [a.replace("{tmp}", str(tmp)) for a in argv]
+    says = says if says is None else says.replace("{tmp}", str(tmp))
     args = [str(ROOT / a) if a.startswith(("hardware_specs/", "perfmodel/")) else a for a in args]
     if code == 0:
         args.append("--json")

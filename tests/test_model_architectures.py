@@ -14,22 +14,10 @@ from perfmodel.paths import MODEL_CONFIG_DIR
 from perfmodel.specs import yamlio
 from perfmodel.specs.model_families import parse_config
 from perfmodel.specs.models import load_config_file, load_model
+from tests.synthetic_models import MLA_FIELDS, NEW_ARCHITECTURES, TINY, tiny_spec
 
 REGISTRY = yamlio.safe_load((MODEL_CONFIG_DIR / "registry.yaml").read_text())["models"]
-NEW = [
-    "Qwen3-8B",
-    "Qwen3-32B",
-    "Qwen3-30B-A3B",
-    "Qwen3-235B-A22B",
-    "DeepSeek-V3",
-    "Kimi-K2",
-    "gpt-oss-120b",
-    "gpt-oss-20b",
-    "Llama-4-Scout",
-    "Phi-3-mini-4k-instruct",
-    "Gemma-2-9B",
-    "Mixtral-8x7B",
-]
+NEW = [*NEW_ARCHITECTURES, "Mixtral-8x7B"]
 
 
 @pytest.mark.parametrize("name", NEW)
@@ -93,25 +81,11 @@ def test_nvfp4_sidecar_is_read(tmp_path):
 
 # --- small synthetic configs, counted by hand ------------------------------------------------
 
-BASE = dict(
-    hidden_size=64,
-    num_hidden_layers=4,
-    num_attention_heads=4,
-    num_key_value_heads=2,
-    intermediate_size=96,
-    vocab_size=100,
-    max_position_embeddings=1024,
-    tie_word_embeddings=False,
-)
-EMB = 2 * 100 * 64 + 64  # embedding + lm_head + final norm
-
-
-def _spec(**fields):
-    return parse_config({**BASE, **fields}, "t", "cfg.json")
+EMB = 2 * 100 * 64 + 64  # embedding + lm_head + final norm (tests.synthetic_models.TINY)
 
 
 def test_qwen3_explicit_head_dim_and_qk_norms():
-    m = _spec(model_type="qwen3", head_dim=32)  # 32 != 64/4
+    m = tiny_spec(model_type="qwen3", head_dim=32)  # 32 != 64/4
     q, kv = 4 * 32, 2 * 32
     attn = 64 * (q + 2 * kv) + q * 64 + 2 * 32  # + q_norm, k_norm
     assert m.head_dim == 32 and m.attn_params_per_layer == attn
@@ -120,14 +94,14 @@ def test_qwen3_explicit_head_dim_and_qk_norms():
 
 
 def test_phi3_same_math_as_llama_with_sliding_window_on_every_layer():
-    phi = _spec(model_type="phi3", sliding_window=16)
-    llama = _spec(model_type="llama")
+    phi = tiny_spec(model_type="phi3", sliding_window=16)
+    llama = tiny_spec(model_type="llama")
     assert phi.param_count == llama.param_count
     assert phi.kv_layer_tokens(100) == 4 * 16 and llama.kv_layer_tokens(100) == 400
 
 
 def test_gemma2_alternates_local_and_global_from_layer_0():
-    m = _spec(model_type="gemma2", head_dim=16, sliding_window=8, tie_word_embeddings=None)
+    m = tiny_spec(model_type="gemma2", head_dim=16, sliding_window=8, tie_word_embeddings=None)
     assert [(g.count, g.window) for g in m.layer_groups()] == [(2, 8), (2, 0)]
     assert m.kv_layer_tokens(100) == 2 * 8 + 2 * 100
     assert m.tie_word_embeddings  # Gemma ties unless the config says otherwise
@@ -136,11 +110,11 @@ def test_gemma2_alternates_local_and_global_from_layer_0():
 
 
 def test_gemma3_pattern_and_layer_types():
-    by_pattern = _spec(
+    by_pattern = tiny_spec(
         model_type="gemma3_text", num_hidden_layers=6, sliding_window=8, sliding_window_pattern=3
     )
     assert by_pattern.kv_layer_tokens(100) == 4 * 8 + 2 * 100
-    listed = _spec(
+    listed = tiny_spec(
         model_type="gemma3_text",
         sliding_window=8,
         layer_types=["full_attention", "sliding_attention", "sliding_attention", "full_attention"],
@@ -150,7 +124,7 @@ def test_gemma3_pattern_and_layer_types():
 
 
 def test_qwen3_moe_sparse_step_and_dense_layers():
-    m = _spec(
+    m = tiny_spec(
         model_type="qwen3_moe",
         num_experts=8,
         num_experts_per_tok=2,
@@ -168,7 +142,7 @@ def test_qwen3_moe_sparse_step_and_dense_layers():
 
 
 def test_llama4_interleaved_moe_shared_expert_and_chunked_layers():
-    m = _spec(
+    m = tiny_spec(
         model_type="llama4",
         num_local_experts=4,
         num_experts_per_tok=1,
@@ -187,7 +161,7 @@ def test_llama4_interleaved_moe_shared_expert_and_chunked_layers():
 
 
 def test_gpt_oss_biases_sinks_and_layer_types():
-    m = _spec(
+    m = tiny_spec(
         model_type="gpt_oss",
         num_local_experts=4,
         num_experts_per_tok=2,
@@ -203,25 +177,11 @@ def test_gpt_oss_biases_sinks_and_layer_types():
     assert m.kv_layer_tokens(100) == 2 * 8 + 2 * 100
 
 
-MLA = dict(
-    model_type="deepseek_v3",
-    kv_lora_rank=16,
-    q_lora_rank=24,
-    qk_nope_head_dim=8,
-    qk_rope_head_dim=4,
-    v_head_dim=8,
-    n_routed_experts=8,
-    n_shared_experts=1,
-    num_experts_per_tok=2,
-    moe_intermediate_size=32,
-    first_k_dense_replace=1,
-    num_nextn_predict_layers=1,
-    topk_method="noaux_tc",
-)
+MLA = dict(**MLA_FIELDS, num_nextn_predict_layers=1, topk_method="noaux_tc")
 
 
 def test_deepseek_mla_moe_by_hand():
-    m = _spec(**MLA)
+    m = tiny_spec(**MLA)
     h = 4
     q = 64 * 24 + 24 + 24 * h * (8 + 4)
     kv = 64 * (16 + 4) + 16 + 16 * h * (8 + 8)
@@ -236,24 +196,24 @@ def test_deepseek_mla_moe_by_hand():
 
 
 def test_unknown_model_type_with_known_fields_priced_as_that_family():
-    m = _spec(**{**MLA, "model_type": "deepseek_v9"})
+    m = tiny_spec(**{**MLA, "model_type": "deepseek_v9"})
     assert m.family == "deepseek_v3" and "priced as deepseek_v3" in m.notices[0]
-    assert m.param_count == _spec(**MLA).param_count
-    dense = _spec(model_type="rwkv")
+    assert m.param_count == tiny_spec(**MLA).param_count
+    dense = tiny_spec(model_type="rwkv")
     assert dense.family == "llama" and "rwkv" in dense.notices[0]
 
 
 def test_unknown_model_type_lacking_fields_names_them():
-    data = {k: v for k, v in BASE.items() if k != "intermediate_size"}
+    data = {k: v for k, v in TINY.items() if k != "intermediate_size"}
     with pytest.raises(PerfModelError, match="model_type.*'rwkv'.*'intermediate_size'"):
         parse_config({**data, "model_type": "rwkv"}, "t", "cfg.json")
     with pytest.raises(PerfModelError, match="v_head_dim"):
-        parse_config({**BASE, **MLA, "model_type": "x", "v_head_dim": None}, "t", "cfg.json")
+        parse_config({**TINY, **MLA, "model_type": "x", "v_head_dim": None}, "t", "cfg.json")
 
 
 def test_unmodeled_layer_type_is_refused():
     with pytest.raises(PerfModelError, match="linear_attention"):
-        _spec(model_type="qwen3", layer_types=["linear_attention"] * 4)
+        tiny_spec(model_type="qwen3", layer_types=["linear_attention"] * 4)
 
 
 def test_list_models_shows_total_active_and_attention_kind():

@@ -276,7 +276,9 @@ def test_profile_ops_on_cpu_writes_the_table_and_resumes(tmp_path):
 
 
 def test_profile_ops_bad_input_exits_2(tmp_path):
-    done = run_cli("--ops", "--model", str(TINY), "--device", "tpu", "--out", str(tmp_path / "o"))
+    done = run_cli(
+        "--ops", "--model", str(TINY), "--device", "tpu", "--out", str(tmp_path / "o.csv")
+    )
     _assert_one_line_error(done, "--device")
     bad = tmp_path / "other.csv"
     bad.write_text("a,b\n1,2\n")

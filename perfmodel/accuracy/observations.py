@@ -27,6 +27,7 @@ from perfmodel.core.inference import mean_decode_context
 from perfmodel.errors import PerfModelError
 from perfmodel.specs import inputs
 from perfmodel.specs.profile import Profile, load_profile
+from perfmodel.specs.units import plural
 
 REQUIRED_COLUMNS = ("model", "gpu", "num_gpus", "batch_size", "prompt_len")
 NUMERIC_COLUMNS = (
@@ -105,10 +106,6 @@ def _col(frame, name, default):
     return frame[name] if name in frame.columns else default
 
 
-def _plural(n: int) -> str:
-    return f"{n} row{'s' if n != 1 else ''}"
-
-
 def read_table(path: str | Path, name: str | None = None, notes: list[str] | None = None):
     """Read and check a measurement CSV (one clear line on any problem).
 
@@ -171,7 +168,7 @@ def read_table(path: str | Path, name: str | None = None, notes: list[str] | Non
                 continue  # blank: the default (tp = num_gpus, output_len 1)
             bad &= keep
             if bad.any():
-                notes.append(f"dropped {_plural(int(bad.sum()))}: {cause} {col}")
+                notes.append(f"dropped {plural(int(bad.sum()), 'row')}: {cause} {col}")
                 keep &= ~bad
     if not keep.all():
         frame = frame[keep].reset_index(drop=True)
@@ -183,7 +180,7 @@ def read_table(path: str | Path, name: str | None = None, notes: list[str] | Non
         for cause, bad in _bad_time(values):
             bad &= ok
             if bad.any():
-                notes.append(f"dropped {_plural(int(bad.sum()))}: {cause} {col}")
+                notes.append(f"dropped {plural(int(bad.sum()), 'row')}: {cause} {col}")
         invalid = ~(np.isfinite(values) & (values > 0))
         frame.loc[invalid, col] = np.nan
     if frame.empty:

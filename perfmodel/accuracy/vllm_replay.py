@@ -28,6 +28,7 @@ from perfmodel.core.inference import decode_step_time, prefill_time
 from perfmodel.core.memory import kv_bytes_per_token_per_gpu, usable_bytes, weight_bytes_per_gpu
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.capacity.simulate import EngineConfig, EngineRun, simulate_engine
+from perfmodel.specs.units import plural
 
 REPLAY_SEED = 0
 GiB = 2**30
@@ -299,7 +300,7 @@ def replay_serve(
             "max_num_batched_tokens without chunked prefill, or over the step limit)"
         )
     if result.failed:
-        notes.append(f"{result.failed} failed request(s) in the file are not replayed")
+        notes.append(f"{plural(result.failed, 'failed request')} in the file not replayed")
     if result.writer.startswith("benchmarks/"):
         notes.append(
             "2024 client: the server may have run vLLM's V0 scheduler; replayed with V1 "

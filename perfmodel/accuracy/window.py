@@ -9,6 +9,7 @@ import numpy as np
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.feasibility.context import within_context
 from perfmodel.specs.models import resolve_model
+from perfmodel.specs.units import plural
 
 
 def drop_beyond_context(frame, notes: list[str]):
@@ -27,12 +28,8 @@ def drop_beyond_context(frame, notes: list[str]):
         beyond = rows & ~within_context(model, prompt, output)
         if beyond.any():
             notes.append(
-                f"dropped {_plural(int(beyond.sum()))}: prompt_len + output_len - 1 beyond "
+                f"dropped {plural(int(beyond.sum()), 'row')}: prompt_len + output_len - 1 beyond "
                 f"{model.name}'s context window of {model.max_position_embeddings} tokens"
             )
             keep &= ~beyond
     return frame if keep.all() else frame[keep].reset_index(drop=True)
-
-
-def _plural(n: int) -> str:
-    return f"{n} row{'s' if n != 1 else ''}"

@@ -211,12 +211,14 @@ def _check_expert_parallel(m: ModelSpec, hw: HardwareSpec, num_gpus, tp, pp, ep)
         raise PerfModelError(f"--ep {ep} needs a MoE model: {m.name} has no routed experts")
     if ep % tp or (num_gpus // pp) % ep or m.num_experts % ep:
         raise PerfModelError(
-            f"--ep {ep} must be a multiple of --tp {tp}, divide the {num_gpus // pp} GPUs of a "
-            f"pipeline stage and the {m.num_experts} experts of {m.name}"
+            f"--ep {ep} must be a multiple of --tp {tp}, divide the "
+            f"{units.plural(num_gpus // pp, 'GPU')} of a pipeline stage and the "
+            f"{m.num_experts} experts of {m.name}"
         )
     if ep > hw.max_gpus_per_node:
         raise PerfModelError(
-            f"--ep {ep} spans more than one node of {hw.max_gpus_per_node} {hw.name} GPUs; "
+            f"--ep {ep} spans more than one node of "
+            f"{units.plural(hw.max_gpus_per_node, hw.name + ' GPU')}; "
             "multi-node expert parallelism is not modeled"
         )
 
@@ -236,14 +238,16 @@ def topology_problem(
     if tp > per_node:
         if not allow_cross_node_tp:
             return (
-                f"--tp {tp} spans {-(-tp // per_node)} nodes of {per_node} {hw.name} GPUs: "
+                f"--tp {tp} spans {-(-tp // per_node)} nodes of "
+                f"{units.plural(per_node, hw.name + ' GPU')}: "
                 "tensor parallelism stays inside one node (use --tp <= "
                 f"{per_node} with --pp to cross nodes, or --allow-cross-node-tp to price TP "
                 "over the inter-node network)"
             )
         if tp % per_node:
             return (
-                f"--tp {tp} across nodes must be a multiple of the {per_node} {hw.name} GPUs "
+                f"--tp {tp} across nodes must be a multiple of the "
+                f"{units.plural(per_node, hw.name + ' GPU')} "
                 "of a node"
             )
         if not hw.has_node_data:
@@ -254,8 +258,8 @@ def topology_problem(
         return None
     if nodes > 1 and per_node % tp:
         return (
-            f"--tp {tp} must divide the {per_node} {hw.name} GPUs of a node when the "
-            "deployment spans nodes (a TP group may not straddle two nodes)"
+            f"--tp {tp} must divide the {units.plural(per_node, hw.name + ' GPU')} of a node "
+            "when the deployment spans nodes (a TP group may not straddle two nodes)"
         )
     crossings = pipeline.node_crossings(tp, pp, max(num_gpus // (tp * pp), 1), per_node)
     if crossings and not hw.has_node_data:

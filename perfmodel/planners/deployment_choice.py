@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from perfmodel.core.basis import basis_by_class
 from perfmodel.core.deployment import Deployment
 from perfmodel.errors import PerfModelError
+from perfmodel.specs.units import plural
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class DeploymentChoice:
         par = f"TP{self.tp}" + (f" x EP{self.ep}" if self.ep > 1 else "")
         par += f" x PP{self.pp}" if self.pp > 1 else ""
         par += f" x DP{self.dp}" if self.dp > 1 else ""
-        nodes = f"{self.nodes} node{'s' if self.nodes > 1 else ''}"
+        nodes = plural(self.nodes, "node")
         return (
             f"{self.num_gpus}x {self.gpu} ({nodes}, {par}), {self.precision}: "
             f"${self.cost_per_hour:.2f}/h, ${self.cost_per_mtok:.2f}/M output tokens"

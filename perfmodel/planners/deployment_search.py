@@ -51,10 +51,16 @@ from perfmodel.planners.deployment_choice import (
     SearchResult,
 )
 from perfmodel.planners.feasibility.slo import Slos, slo_verdict
-from perfmodel.planners.precision_policy import FALLBACK_PRECISIONS, PRECISIONS, rank_key
+from perfmodel.planners.precision_policy import (
+    FALLBACK_PRECISIONS,
+    PRECISIONS,
+    rank_key,
+    tried_precisions,
+)
 from perfmodel.specs import dtypes
 from perfmodel.specs.hardware import HardwareSpec, list_gpus, resolve_gpu
 from perfmodel.specs.models import resolve_model
+from perfmodel.specs.units import plural
 
 MAX_GPUS = 64
 NOT_SEARCHED = ("cpu-generic",)  # not an accelerator: never an alternative
@@ -283,11 +289,8 @@ def search_gpu(
     price = hw.price_per_gpu_hour_usd if price is None else price
     groups, nearest = 0, None
     # a quantized checkpoint is served in its format (gpt-oss MXFP4, DeepSeek-V3 FP8)
-    precisions = dtypes.precisions_for(m.checkpoint_format, precisions)
-    fallback_precisions = tuple(
-        p
-        for p in dtypes.precisions_for(m.checkpoint_format, fallback_precisions)
-        if p not in precisions
+    precisions, fallback_precisions = tried_precisions(
+        m.checkpoint_format, precisions, fallback_precisions
     )
     for precs in (precisions, fallback_precisions):
         if not precs:
@@ -323,12 +326,13 @@ def search_gpu(
         near = _choice(ndep, ntp, npp, ndp, batch, prompt_len, output_len, price, nt)
         reasons = slo_verdict(slos, near.ttft_s, near.tpot_s, near.e2e_s).reasons
         why = (
-            f"no deployment of up to {max_gpus} {hw.name} GPUs meets the SLOs; nearest: "
+            f"no deployment of up to {plural(max_gpus, hw.name + ' GPU')} meets the SLOs; "
+            "nearest: "
             f"{near.describe()}, {reasons[0].message}"
         )
         return GpuSearch(None, groups, why, NearMiss(near, excess, reasons))
-    why = f"batch {batch} x ({prompt_len}+{output_len}) tokens does not fit on up to {max_gpus}"
-    why += f" {hw.name} GPUs at any precision"
+    why = f"batch {batch} x ({prompt_len}+{output_len}) tokens does not fit on up to "
+    why += f"{plural(max_gpus, hw.name + ' GPU')} at any precision"
     if tp is not None or pp is not None or min_dp > 1:
         pins = [f"TP{tp}" if tp else "", f"PP{pp}" if pp else "", f"DP>={min_dp}" * (min_dp > 1)]
         why += f" with {' '.join(p for p in pins if p)}"
@@ -417,21 +421,19 @@ def search_deployments(
             found[hw.name] = r.choice
     if not found and nearest is not None:
         raise NoFeasibleDeployment(
-            f"no deployment of up to {max_gpus} GPUs on {', '.join(t.name for t in types)} "
+            f"no deployment of up to {plural(max_gpus, 'GPU')} on "
+            f"{', '.join(t.name for t in types)} "
             f"meets the SLOs; nearest: {nearest.choice.describe()}, "
             f"{nearest.reasons[0].message}",
             nearest,
         )
     if not found:
         raise PerfModelError(
-            f"no deployment of up to {max_gpus} GPUs serves batch {batch} x "
+            f"no deployment of up to {plural(max_gpus, 'GPU')} serves batch {batch} x "
             f"({prompt_len}+{output_len}) tokens on {', '.join(t.name for t in types)}"
         )
     fmt = resolve_model(model).checkpoint_format  # search_gpu's precisions for it
-    order = (
-        dtypes.precisions_for(fmt, precisions),
-        dtypes.precisions_for(fmt, fallback_precisions),
-    )
+    order = tried_precisions(fmt, precisions, fallback_precisions)
     ranked = sorted(found.values(), key=rank_key(*order))
     choice = found[pinned.name] if pinned else ranked[0]
     others = tuple(c for c in ranked if c is not choice)

@@ -19,6 +19,7 @@ from perfmodel.errors import OutOfMemoryError, PerfModelError
 from perfmodel.specs.dtypes import PRECISIONS
 from perfmodel.specs.hardware import resolve_gpu
 from perfmodel.specs.models import ModelSpec
+from perfmodel.specs.units import plural
 
 MAX_SCALE_OUT_GPUS = 64  # the largest tensor-parallel group tried when nothing fits
 
@@ -85,7 +86,8 @@ def _gpus_needed(
     return (
         replicas * num_gpus,
         label,
-        f"{replicas} data-parallel replicas of {num_gpus}x (about {each} sequences each)",
+        f"{plural(replicas, 'data-parallel replica')} of {num_gpus}x (about "
+        f"{plural(each, 'sequence')} each)",
         each,
     )
 
@@ -172,10 +174,10 @@ def choose_precision(
     multi = bool(n and n > per_node)
     if n:
         need = f"batch {batch} needs {n}x {dep0.gpu.name} ({n_prec}: {how})" + (
-            f", {-(-n // per_node)} nodes" if multi else ""
+            f", {plural(-(-n // per_node), 'node')}" if multi else ""
         )
     else:
-        need = f"batch {batch} does not fit on up to {MAX_SCALE_OUT_GPUS} GPUs"
+        need = f"batch {batch} does not fit on up to {plural(MAX_SCALE_OUT_GPUS, 'GPU')}"
     reason = (
         f"nothing fits at {ctx} on {where} (largest batch per precision: "
         + ", ".join(f"{p} {b}" for p, b in mbs.items())
@@ -184,7 +186,10 @@ def choose_precision(
     if per_replica is not None:
         # plan one replica at its share of the batch (leaves room for a speculator/draft)
         plan_batch = per_replica
-        reason += f"Plan below: one replica, {plan_batch} sequences, {w} weights and {k} KV cache"
+        reason += (
+            f"Plan below: one replica, {plural(plan_batch, 'sequence')}, {w} weights and {k} "
+            "KV cache"
+        )
     else:
         plan_batch = best_batch
         reason += f"Plan below at batch {best_batch}, the largest that fits, with {w} weights and {k} KV cache"
@@ -239,19 +244,15 @@ def max_batches(dep: Deployment, prompt_len, output_len) -> dict[str, int]:
     }
 
 
-def from_deployment(choice, named: Deployment | None, prompt_len, output_len) -> PrecisionChoice:
+def from_deployment(
+    choice, named: Deployment | None, prompt_len, output_len, reason: str
+) -> PrecisionChoice:
     """The precision of a searched deployment (deployment_search.DeploymentChoice): it serves
-    the requested batch, so fits is True; max_batch is what the named GPUs hold."""
+    the requested batch, so fits is True; max_batch is what the named GPUs hold; `reason`
+    is the precision policy's (precision_policy.precision_reason)."""
     mbs = {} if named is None else max_batches(named, prompt_len, output_len)
     where = "" if named is None else f"{named.num_gpus}x {named.gpu.name} (TP{named.tp}"
     where += f" PP{named.pp})" if named is not None and named.pp > 1 else ")" * bool(where)
-    first = [_label(w, k) for w, k in PRECISIONS if w != "int4"]
-    last = [_label(w, k) for w, k in PRECISIONS if w == "int4"]
-    reason = (
-        f"the first of {', '.join(first)} that serves batch {choice.batch} on the fewest GPUs "
-        f"({choice.num_gpus}; {choice.memory_per_gpu_gb:.1f} of {choice.capacity_gb:.1f} GB "
-        "per GPU)" + (f"; {', '.join(last)} only when none of them serves it" if last else "")
-    )
     return PrecisionChoice(
         choice.weight_dtype,
         choice.kv_dtype,

@@ -9,7 +9,9 @@ Steps, in order:
    With SLOs (feasibility.Slos: TTFT, TPOT, e2e of plain serving), the cheapest deployment
    that fits and meets every one; gpu=None: across every type. None meets them:
    NoFeasibleDeployment (exit 2) naming the nearest deployment and how far it misses.
-   binding: what set the size of the choice (binding_constraint).
+   binding: what set the size of the choice (binding_constraint); the precision line says
+   what set the precision: memory, an SLO or the checkpoint's own format
+   (precision_policy.precision_reason).
    Pins (the rule for --num-gpus/--tp/--pp): --tp and --pp fix those degrees; --num-gpus N
    fixes the replica as predict builds it (tp = --tp or N / pp, pp = --pp or 1) and N/(tp*pp)
    is the fewest replicas; the search adds replicas (DP) and chooses the precision.
@@ -48,13 +50,14 @@ from perfmodel.planners.precision import (
     from_deployment,
     named_deployment,
 )
-from perfmodel.planners.precision_policy import PRECISION_POLICY
+from perfmodel.planners.precision_policy import PRECISION_POLICY, precision_reason
 from perfmodel.planners.sections import (
     SpecDecodeSection,
     SpecPrefillSection,
     specdecode_section,
     specprefill_section,
 )
+from perfmodel.specs.units import plural
 
 
 # --- baseline and rationale -------------------------------------------------------------
@@ -385,7 +388,9 @@ def recommend(
     binding = binding_constraint(chosen, memory_only, slos, bool(pins))
     labels += deployment_topology(chosen.deployment).labels
     dep, b = chosen.deployment, chosen.batch_per_replica
-    choice = from_deployment(chosen, named, prompt_len, output_len)
+    slo_text = ", ".join(f"{option} {limit:g} s" for _, _, option, limit in slos.items())
+    why = precision_reason(chosen, memory_only, slo_text, dep.model.checkpoint_format)
+    choice = from_deployment(chosen, named, prompt_len, output_len, why)
     base = baseline(dep, b, prompt_len, output_len)
     mem = memory_report(dep, b, prompt_len, output_len).as_dict()
     sp = specprefill_section(dep, speculator, b, prompt_len, max_quality_drop, slo_ttft_s)
@@ -397,9 +402,8 @@ def recommend(
     notes = []
     if chosen.dp > 1:
         notes.append(
-            f"{chosen.dp} replicas of {chosen.tp * chosen.pp} "
-            f"GPU{'s' if chosen.tp * chosen.pp > 1 else ''}; the plan below is one "
-            f"replica at {b} of the {batch} sequences"
+            f"{plural(chosen.dp, 'replica')} of {plural(chosen.tp * chosen.pp, 'GPU')}; the "
+            f"plan below is one replica at {b} of the {plural(batch, 'sequence')}"
         )
     for row in slo_check(slos, chosen):  # the search admitted only deployments meeting them
         notes.append(

@@ -45,6 +45,7 @@ from perfmodel.planners.speculation.deploy import (
     helper_memory,
     helper_placement,
 )
+from perfmodel.specs.units import plural
 
 DEFAULT_KEEP_RATES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
 MAX_QPS_BATCH = 4096  # largest batch the QPS search considers (memory usually binds first)
@@ -363,15 +364,16 @@ def decide_keep_rate(
     recommended only where its speedup > 1 and the configuration fits in memory."""
     if best is None:
         return None, (
-            f"skip SpecPrefill: no keep rate meets the quality budget of {max_quality_drop:g} "
-            "LongBench points"
+            "skip SpecPrefill: no keep rate meets the quality budget of "
+            f"{plural(float(max_quality_drop), 'LongBench point')}"
         )
     i = int(np.flatnonzero(np.asarray(keep_rates) == best)[0])
     s = float(np.ravel(speedup)[i])
     if s <= 1.0:
         return None, (
             f"skip SpecPrefill: at {prompt_len} tokens the fastest keep rate within "
-            f"{max_quality_drop:g} LongBench points ({best:g}) is {s:.2f}x the baseline TTFT "
+            f"{plural(float(max_quality_drop), 'LongBench point')} ({best:g}) is {s:.2f}x the "
+            "baseline TTFT "
             "(the speculator costs more than the prompt it saves)"
             + (f"; it pays from {break_even} tokens" if break_even else "")
         )
@@ -382,7 +384,8 @@ def decide_keep_rate(
         )
     return (
         best,
-        f"use keep rate {best:g}: {s:.2f}x TTFT within {max_quality_drop:g} LongBench points",
+        f"use keep rate {best:g}: {s:.2f}x TTFT within "
+        f"{plural(float(max_quality_drop), 'LongBench point')}",
     )
 
 

@@ -21,7 +21,7 @@ CSV/JSON, workload file) instead of `Path.read_text`, `json.loads` or `float(val
   `refuse_unknown` (extra fields named); `default=`: returned when the key is absent or
   null. Bounds are physical sanity limits: a value past them is a typo, not a model.
 
-`check_writable(path, option)` is the same kind of check for an output file, before any work.
+Output files are checked by `planners.feasibility.outputs.check_output_path`.
 
 A new loader (or a new model architecture in specs/models.py) should read its fields with
 these helpers, so every file kind refuses the same things with the same words.
@@ -33,8 +33,6 @@ import codecs
 import io
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -152,30 +150,6 @@ def read_yaml(path: str | Path, kind: str, mapping: bool = True, max_bytes: int 
     if mapping:
         return _require_mapping_doc(data, str(path), kind, "a mapping of 'field: value' lines")
     return data
-
-
-def check_writable(path: str | Path, option: str) -> None:
-    """Before any work: `path` can be created or replaced as a regular file. Refuses a device
-    or other special file (/dev/full, a FIFO), a folder that takes no new file (/proc, a
-    read-only mount: probed with a temporary file, as root bypasses permission bits) and an
-    existing file without write permission. One PerfModelError naming the option."""
-    path = Path(path)
-    if path.exists() and not path.is_file():
-        raise PerfModelError(
-            f"{option} {path}: not a regular file (a folder, device or special file); give a "
-            "file path"
-        )
-    folder = path.expanduser().resolve().parent
-    try:
-        fd, probe = tempfile.mkstemp(prefix=".perfmodel-probe-", dir=folder)
-        os.close(fd)
-        os.unlink(probe)
-    except OSError as exc:
-        raise PerfModelError(
-            f"{option} {path}: cannot write in {folder} ({exc.strerror})"
-        ) from None
-    if path.exists() and not os.access(path, os.W_OK):
-        raise PerfModelError(f"{option} {path}: the file is not writable")
 
 
 def to_float(value) -> float:

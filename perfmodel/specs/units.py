@@ -30,9 +30,11 @@ def choice(value: str, choices, what: str) -> str:
     return key
 
 
-def plural(count: int, word: str, many: str | None = None) -> str:
-    """'1 GPU', '2 GPUs', '1 sequence', '3 replicas' (`many` for irregular plurals)."""
-    return f"{count} {word if count == 1 else (many or word + 's')}"
+def plural(count: float, word: str, many: str | None = None) -> str:
+    """'1 GPU', '2 GPUs', '1 sequence', '3 replicas', '0.5 LongBench points' (`many` for
+    irregular plurals; a float is written with :g, so 1.0 reads '1 point')."""
+    shown = f"{count:g}" if isinstance(count, float) else f"{count}"
+    return f"{shown} {word if count == 1 else (many or word + 's')}"
 
 
 def parse_size(text: str | int, what: str = "size") -> int:

@@ -14,7 +14,7 @@ from perfmodel.cli.option_groups import BENCH, option_group
 from perfmodel.cli.typer_app import JsonOpt, ModeOpt, app, console, emit_json, progress, warn
 from perfmodel.core.deployment import MODES
 from perfmodel.errors import PerfModelError
-from perfmodel.specs.units import choice, parse_name_list
+from perfmodel.specs.units import choice, parse_name_list, plural
 
 
 @app.command()
@@ -121,6 +121,9 @@ def calibrate(
         t.add_row(p, f"{v:.4g}", f"{result.stderr.get(p, float('nan')):.2g}")
     c = console()
     c.print(t)
-    c.print(f"{result.points} points, MAPE {result.mape:.2%}, RMSE (relative) {result.rmse:.2%}")
+    c.print(
+        f"{plural(result.points, 'point')}, MAPE {result.mape:.2%}, "
+        f"RMSE (relative) {result.rmse:.2%}"
+    )
     if out is not None:
         c.print(f"profile written to {out}; use it with --profile {out}")

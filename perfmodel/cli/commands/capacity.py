@@ -20,6 +20,7 @@ from perfmodel.cli.typer_app import (
 from perfmodel.core.options import DeploymentPins
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.slo import DEFAULT_SLO_TPOT_S, DEFAULT_SLO_TTFT_S
+from perfmodel.specs.units import plural
 
 
 @app.command()
@@ -80,7 +81,7 @@ def capacity(
     from perfmodel.specs.models import resolve_model
     from perfmodel.specs.units import parse_name_list, parse_one_size
 
-    if report:  # before any work: the format from the extension, never over the workload
+    if report is not None:  # before any work: a file, format from the extension, not the input
         check_output_path(report, "--report", (".html", ".htm", ".md"), {"--workload": workload})
     names = _distinct_gpus(parse_name_list(gpus, "--gpus", unique=False))
     price_map = parse_prices(prices)
@@ -172,9 +173,8 @@ def _print_human(p: dict) -> None:
     if p["best"]:
         b = p["best"]
         out.print(
-            f"[bold]cheapest:[/bold] {b['gpus_needed']}x {b['gpu']} on {b['nodes']} node"
-            f"{'s' * (b['nodes'] > 1)} ({b['replicas']} replica{'s' * (b['replicas'] > 1)} of "
-            f"TP{b['tp']}"
+            f"[bold]cheapest:[/bold] {b['gpus_needed']}x {b['gpu']} on "
+            f"{plural(b['nodes'], 'node')} ({plural(b['replicas'], 'replica')} of TP{b['tp']}"
             f"{' x PP' + str(b['pp']) if b['pp'] > 1 else ''}, "
             f"{b['weight_dtype']}/{b['kv_dtype']}, batch {b['batch']}"
             f"{', with speculation' if b['with_spec'] else ''}): ${b['cost_per_hour']:.2f}/h, "

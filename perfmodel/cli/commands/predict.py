@@ -24,7 +24,7 @@ from perfmodel.core.breakdown import breakdown_rows
 from perfmodel.core.deployment import basis_label as basis
 from perfmodel.core.options import DeploymentOptions
 from perfmodel.errors import OutOfMemoryError
-from perfmodel.planners.feasibility import deployment_topology
+from perfmodel.planners.feasibility import deployment_topology, memory_verdict
 from perfmodel.specs.units import parse_size_list
 
 
@@ -79,14 +79,13 @@ def predict(
 
     rows = [row(i) for i in range(n)]
     first = rows[0]
-    not_fitting = [r for r in rows if not r["memory"]["fits"]]
+    # the feasibility layer's memory verdict (what does not fit, by how much): the times are
+    # still computed (--json keeps fits: false with its numbers), but the text leads with it
+    verdict = memory_verdict(dep, *(g.ravel() for g in grid))
     oom_message = ""
-    if not_fitting:
-        worst = max(r["memory"]["missing_gb"] for r in not_fitting)
-        oom_message = (
-            f"{len(not_fitting)} of {n} configuration(s) do not fit in GPU memory: up to "
-            f"{worst:.1f} GB per GPU missing (capacity {first['memory']['capacity_gb']:.1f} GB)"
-        )
+    if not verdict.ok:
+        why = verdict.reasons[0]
+        oom_message = f"{why.message}: {why.value - why.limit:.1f} GB per GPU short"
         if strict:  # before any output: --strict answers with the error alone
             raise OutOfMemoryError(oom_message)
     prefill_bd = breakdown_rows(dep, first["batch"], first["prompt_len"], 0)
@@ -125,19 +124,27 @@ def predict(
             payload = {**meta, "rows": rows, "breakdown": payload["breakdown"]}
         emit_json(payload)
     else:
-        _print_human(dep, rows, prefill_bd, decode_bd, meta)
+        _print_human(dep, rows, prefill_bd, decode_bd, meta, oom_message)
     from perfmodel.cli.typer_app import warn
 
     for notice in meta.get("notices", []):
         warn(notice)
-    if oom_message:
+    if oom_message and json:  # the text leads with it instead
         warn(oom_message)
 
 
-def _print_human(dep, rows, prefill_bd, decode_bd, meta) -> None:
+def _print_human(dep, rows, prefill_bd, decode_bd, meta, oom_message: str = "") -> None:
+    """The text answer. A deployment that does not fit comes first, as the feasibility
+    verdict; its times follow only as hypothetical (in parentheses, said so)."""
     from perfmodel.cli.table import Table
 
     out = console()
+    if oom_message:
+        out.print(
+            f"[bold red]does not fit:[/bold red] {oom_message}. It cannot run as asked: the "
+            "times below in parentheses are hypothetical, what it would take with enough memory.",
+            highlight=False,
+        )
     out.print(f"[bold]{dep.describe()}[/bold]  ({meta['basis']})")
     if "operator_table" in meta:
         out.print(meta["operator_table"], highlight=False)
@@ -150,19 +157,28 @@ def _print_human(dep, rows, prefill_bd, decode_bd, meta) -> None:
             f"its YAML and --json): {', '.join(unidentified)}",
             highlight=False,
         )
-    table = Table(title="Predicted latency and memory per GPU")
+    table = Table(
+        title="Predicted latency and memory per GPU",
+        caption="(in parentheses): hypothetical, that configuration does not fit in memory"
+        if oom_message
+        else None,
+    )
     for col in ("batch", "prompt", "output", "TTFT", "TPOT", "e2e", "tok/s", "mem/GPU", "fits"):
         table.add_column(col, justify="right")
     for r in rows:
         m = r["memory"]
+
+        def shown(text: str, fits: bool = m["fits"]) -> str:
+            return text if fits else f"({text})"
+
         table.add_row(
             str(r["batch"]),
             str(r["prompt_len"]),
             str(r["output_len"]),
-            fmt_time(r["ttft_s"]),
-            fmt_time(r["tpot_s"]),
-            fmt_time(r["e2e_s"]),
-            f"{r['throughput_tok_s']:.0f}",
+            shown(fmt_time(r["ttft_s"])),
+            shown(fmt_time(r["tpot_s"])),
+            shown(fmt_time(r["e2e_s"])),
+            shown(f"{r['throughput_tok_s']:.0f}"),
             f"{m['total_gb']:.1f}/{m['capacity_gb']:.1f} GB",
             "yes" if m["fits"] else f"[red]no (-{m['missing_gb']:.1f} GB)[/red]",
         )
@@ -171,6 +187,8 @@ def _print_human(dep, rows, prefill_bd, decode_bd, meta) -> None:
         where = "first configuration, per GPU"
         if dep.pp > 1:
             where += ", last pipeline stage, one micro-batch"
+        if not rows[0]["memory"]["fits"]:
+            where += "; hypothetical"
         t = Table(title=f"Operator breakdown, {title} ({where})")
         for col in ("op", "time", "share", "FLOPs", "bytes", "FLOP/B", "bound"):
             t.add_column(col, justify="right" if col not in ("op", "bound") else "left")

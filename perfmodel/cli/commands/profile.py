@@ -10,7 +10,6 @@ imported only for `profile` and a bare `--help`.
 from __future__ import annotations
 
 import sys
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -26,6 +25,7 @@ from perfmodel.cli.typer_app import (
     emit_json,
 )
 from perfmodel.errors import PerfModelError
+from perfmodel.specs.units import plural
 from profiler.sweep_setup import RunnerOptions
 
 # the runner's settings (profiler.sweep_setup.RunnerOptions), each flag declared once here;
@@ -144,8 +144,11 @@ def profile(
 ) -> None:
     """Measure TTFT and TPOT over batch x prompt-len x output-len; one CSV row per point.
     With --ops: time the cost model's operators for the model's shapes (operator table)."""
+    from perfmodel.planners.feasibility.outputs import check_output_path
     from profiler.sweep_setup import runner_dtype
 
+    # before any work: a CSV file (the runner creates missing folders), never a directory
+    check_output_path(out, "--out", (".csv",), make_folders=True)
     if ops:
         dtype = runner_dtype(options.dtype, "--dtype")
         _profile_ops(model, out, options.device, dtype, options.tp, gpu_index,
@@ -171,8 +174,6 @@ def profile(
     )
     if problem is not None:
         raise PerfModelError(problem[0])
-    if not Path(out).is_dir() and not str(out).lower().endswith(".csv"):  # a folder: below
-        raise PerfModelError(f"--out {out}: results are a CSV file; give a path ending in .csv")
     setup = build_sweep(runner, model, points, options)
     results = ResultsFile(out, setup.spec.model, resume)
     try:
@@ -280,8 +281,8 @@ def _print_summary(summary) -> None:
         else ""
     )
     console.print(
-        f"wrote {summary.rows_written} rows to {summary.out} (skipped {summary.skipped} already "
-        f"measured, {summary.oom} oom, {summary.errors} errors{split})",
+        f"wrote {plural(summary.rows_written, 'row')} to {summary.out} (skipped {summary.skipped} "
+        f"already measured, {summary.oom} oom, {plural(summary.errors, 'error')}{split})",
         highlight=False,
         soft_wrap=True,
     )

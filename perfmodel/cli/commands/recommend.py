@@ -19,7 +19,7 @@ from perfmodel.cli.typer_app import (
     warn,
 )
 from perfmodel.core.options import DeploymentPins
-from perfmodel.specs.units import parse_one_size
+from perfmodel.specs.units import parse_one_size, plural
 
 
 @app.command()
@@ -150,9 +150,10 @@ def _print_human(r: dict) -> None:
     t.add_column()
     t.add_row(
         "deployment",
-        f"{d['num_gpus']}x {d['gpu']} on {d['nodes']} node{'s' * (d['nodes'] > 1)} of "
+        f"{d['num_gpus']}x {d['gpu']} on {plural(d['nodes'], 'node')} of "
         f"{d['gpus_per_node']}: TP{d['tp']}{_ep(d)} x PP{d['pp']} x DP{d['dp']}, "
-        f"{d['batch_per_replica']} sequences per replica, {d['memory_per_gpu_gb']:.1f} of "
+        f"{plural(d['batch_per_replica'], 'sequence')} per replica, "
+        f"{d['memory_per_gpu_gb']:.1f} of "
         f"{d['capacity_gb']:.1f} GB per GPU; ${d['cost_per_hour']:.2f}/h, "
         f"${d['cost_per_mtok']:.2f}/M output tokens",
     )
@@ -187,7 +188,7 @@ def _print_human(r: dict) -> None:
             f"[green]use[/green]: speculator {sp['speculator']}, keep {sp['keep_rate']:g}, TTFT "
             f"{fmt_time(sp['baseline_ttft_s'])} -> {fmt_time(sp['specprefill_ttft_s'])} "
             f"({sp['speedup']:.2f}x), quality drop {sp['quality_drop']:.2f} of "
-            f"{sp['max_quality_drop']:g} LongBench points allowed",
+            f"{plural(float(sp['max_quality_drop']), 'LongBench point')} allowed",
         )
     elif sp.get("available"):
         t.add_row("SpecPrefill", f"[yellow]{sp['reason']}[/yellow] (speculator {sp['speculator']})")

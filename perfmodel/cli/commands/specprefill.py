@@ -21,7 +21,7 @@ from perfmodel.cli.typer_app import (
 from perfmodel.core.deployment import basis_label as basis
 from perfmodel.core.options import DeploymentOptions
 from perfmodel.planners.feasibility import deployment_topology
-from perfmodel.specs.units import parse_float_list, parse_one_size
+from perfmodel.specs.units import parse_float_list, parse_one_size, plural
 
 
 @app.command()
@@ -149,7 +149,8 @@ def verdict(p: dict) -> str:
     if p["best_keep_rate"] is None:
         text.append(
             f"Skip SpecPrefill: no keep rate meets the quality budget of "
-            f"{p['max_quality_drop']:g} LongBench points (lowest keep rate within it: "
+            f"{plural(float(p['max_quality_drop']), 'LongBench point')} (lowest keep rate "
+            "within it: "
             f"{p['quality_min_keep_rate']:.2f}); the fastest candidate is keep "
             f"{best['keep_rate']:g} at {best['speedup']:.2f}x."
         )
@@ -160,7 +161,7 @@ def verdict(p: dict) -> str:
             f"Use keep rate {rec:g}: TTFT {fmt_time(p['baseline_ttft_s'])} -> "
             f"{fmt_time(next(r['ttft_s'] for r in p['rows'] if r['keep_rate'] == rec))} "
             f"({p['recommended_speedup']:.2f}x) for batch {p['batch']} x {p['prompt_len']} tokens, "
-            f"within {p['max_quality_drop']:g} LongBench points."
+            f"within {plural(float(p['max_quality_drop']), 'LongBench point')}."
         )
         be = p["break_even_prompt_len"]
         text.append(
@@ -179,7 +180,8 @@ def verdict(p: dict) -> str:
             f"({q['improvement']:.2f}x, keep {q['keep_rate']:g}"
             + ("" if q["keep_rate"] == rec else ", not a recommended setting")
             + (
-                f", {q['specprefill_gpus']} GPUs vs {q['baseline_gpus']}, stages pipelined"
+                f", {plural(q['specprefill_gpus'], 'GPU')} vs {q['baseline_gpus']}, "
+                "stages pipelined"
                 if q["pipelined"]
                 else ""
             )
@@ -205,7 +207,7 @@ def _print_human(p: dict) -> None:
     place = (
         f"speculator {p['speculator']} on the same GPUs"
         if p["speculator_placement"] == "first_stage"
-        else f"speculator {p['speculator']} on its own {p['speculator_gpus']} GPUs"
+        else f"speculator {p['speculator']} on its own {plural(p['speculator_gpus'], 'GPU')}"
     )
     out.print(
         f"[bold]SpecPrefill: {p['model']} on {p['num_gpus']}x {p['gpu']} (TP{p['tp']}, "

@@ -12,6 +12,7 @@ import typer
 
 from perfmodel.cli.typer_app import JsonOpt, app, emit_json
 from perfmodel.errors import PerfModelError
+from perfmodel.specs.units import plural
 
 tables_app = typer.Typer(
     help="Operator tables: import public measured kernel tables.", no_args_is_help=True
@@ -77,7 +78,8 @@ def import_command(
         emit_json(result)
         return
     typer.echo(
-        f"wrote {path}: {len(rows)} rows ({', '.join(f'{k} {v}' for k, v in counts.items())})"
+        f"wrote {path}: {plural(len(rows), 'row')} "
+        f"({', '.join(f'{k} {v}' for k, v in counts.items())})"
     )
     typer.echo(f"  from {result['source_package']} ({result['license']}), {framework} {version}")
 

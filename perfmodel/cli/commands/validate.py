@@ -93,7 +93,9 @@ def _report_html(scores, path: Path, title: str) -> None:
         parts.append(fig.to_html(full_html=False, include_plotlyjs=True if first else False))
         first = False
     parts.append("</body></html>")
-    path.write_text("\n".join(parts))
+    from perfmodel.planners.feasibility.outputs import write_atomic
+
+    write_atomic(path, "\n".join(parts))  # never a half-written report
 
 
 @app.command()

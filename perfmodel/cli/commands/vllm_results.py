@@ -11,6 +11,7 @@ import numpy as np
 from perfmodel.accuracy.bench_options import BenchOptions
 from perfmodel.cli.typer_app import console, emit_json, progress, warn
 from perfmodel.errors import PerfModelError
+from perfmodel.specs.units import plural
 
 START_FLOOR_US = 1.0  # calibrate: where an overhead fitted from 0 starts (see calibrate_files)
 
@@ -142,7 +143,8 @@ def calibrate_files(
         emit_json(saved.as_dict() | {"left_at_prior": kept})
         return
     c = console()
-    c.print(f"Fitted on {len(cases)} vLLM result file(s), {result.points} points "
+    c.print(f"Fitted on {plural(len(cases), 'vLLM result file')}, "
+            f"{plural(result.points, 'point')} "
             f"({', '.join(sorted({o.quantity for o in obs}))}); start: {start.name}",
             highlight=False)  # fmt: skip
     for p, v in saved.values.items():

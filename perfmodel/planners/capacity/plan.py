@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from perfmodel.core.basis import basis_by_class
 from perfmodel.core.inference import decode_step_time, prefill_time
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.capacity.queueing import (
@@ -309,6 +310,9 @@ def plan_capacity(
             return _checked(c, i, wl, spec, slo_ttft_s, slo_tpot_s, samples)
 
         opt, i = best_checked(c, wl, option, check if simulate else None)
+        if i is not None:  # how its times are priced, per operator class (as recommend)
+            dep = c.deps[(c.weight_dtype[i], c.kv_dtype[i], int(c.tp[i]), int(c.pp[i]))]
+            opt = replace(opt, basis_by_class=basis_by_class(dep))
         options.append(opt)
         _, cost = fleet_cost(c, qgrid)
         label = f"{c.gpu}{' + spec' if spec else ''}"

@@ -22,6 +22,7 @@ from perfmodel.planners.capacity.queueing import load_metrics
 from perfmodel.planners.capacity.search import Candidates, fleet_cost
 from perfmodel.planners.capacity.workload import Workload
 from perfmodel.planners.precision_policy import last_resort
+from perfmodel.specs.units import plural
 
 MAX_SIM_EXTRA_REPLICAS = 8  # replicas the simulation check may add to one candidate
 MAX_SIM_CANDIDATES = 64  # candidates checked by simulation per GPU type (branch and bound)
@@ -93,7 +94,7 @@ def why_option(best, checked: list, feasible: int, gpu: str) -> str:
     head = (
         f"{label(best)} is the cheapest of {feasible} feasible candidates on {gpu} that meets "
         f"both SLOs after the simulation check: ${best.cost_per_hour:.2f}/h "
-        f"({best.gpus_needed} GPUs)"
+        f"({plural(best.gpus_needed, 'GPU')})"
         if best.meets_slo
         else f"no candidate on {gpu} meets both SLOs in the simulation with up to "
         f"{MAX_SIM_EXTRA_REPLICAS} extra replicas; the closest is {label(best)}"
@@ -109,7 +110,7 @@ def why_option(best, checked: list, feasible: int, gpu: str) -> str:
         parts.append(
             f"{label(o)} was as cheap or cheaper by the formulas (${f:.2f}/h) but "
             + (
-                f"the simulation added {o.replicas_added_by_simulation} replica(s) "
+                f"the simulation added {plural(o.replicas_added_by_simulation, 'replica')} "
                 f"(${o.cost_per_hour:.2f}/h)"
                 if o.meets_slo
                 else "misses the SLOs in the simulation"
@@ -124,9 +125,10 @@ def why_option(best, checked: list, feasible: int, gpu: str) -> str:
                 f"{r.ttft_s:.3g} s)"
             )
     parts.append(
-        f"{len(checked)} candidate(s) simulated; no other can do better (by the formulas each "
+        f"{plural(len(checked), 'candidate')} simulated; no other can do better (by the "
+        "formulas each "
         "costs at least as much, and the simulation only adds replicas)"
         if len(checked) < min(feasible, MAX_SIM_CANDIDATES)
-        else f"{len(checked)} candidate(s) simulated"
+        else f"{plural(len(checked), 'candidate')} simulated"
     )
     return "; ".join(parts)

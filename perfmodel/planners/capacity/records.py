@@ -41,6 +41,8 @@ class FeasibleCapacity:
     replicas_added_by_simulation: int | None = None  # None: no simulation check
     simulation: dict | None = None
     why: str | None = None  # why this candidate won its GPU type (rank_key)
+    # operator class -> how its times are priced (core.basis), as recommend gives it
+    basis_by_class: dict | None = None
 
     def as_dict(self) -> dict:
         out = {
@@ -49,7 +51,7 @@ class FeasibleCapacity:
                 "gpu", "with_spec", "meets_slo", "weight_dtype", "kv_dtype", "tp", "pp",
                 "gpus_per_node", "nodes", "replicas", "gpus_needed", "batch", "price_per_gpu_hour", "cost_per_hour", "cost_per_mtok",
                 "ttft_s", "tpot_s", "utilization", "qps_per_replica_max", "binding_constraint",
-                "prefill_s", "decode_step_s", "speculation", "profile", "why",
+                "prefill_s", "decode_step_s", "speculation", "profile", "why", "basis_by_class",
             )
         }  # fmt: skip
         if self.simulation is not None:
@@ -89,6 +91,7 @@ class InfeasibleCapacity:
             "reason": self.reason,
             "profile": self.profile,
             "why": None,
+            "basis_by_class": None,
         }
 
 

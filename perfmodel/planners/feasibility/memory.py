@@ -10,6 +10,7 @@ import numpy as np
 from perfmodel.core.deployment import Deployment
 from perfmodel.core.memory import memory_report
 from perfmodel.planners.feasibility.reasons import MEMORY, Reason, Verdict
+from perfmodel.specs.units import plural
 
 
 def memory_verdict(
@@ -30,6 +31,7 @@ def memory_verdict(
         f"{dep.model.name} on {dep.num_gpus}x {dep.gpu.name} (TP{dep.tp}"
         + (f" PP{dep.pp}" if dep.pp > 1 else "")
         + f", {dep.weight_dtype}/{dep.kv_dtype}){beside} needs {worst:.1f} GB per GPU "
-        f"of {cap:.1f} GB usable ({(~fits).sum()} of {fits.size} point(s) do not fit)"
+        f"of {cap:.1f} GB usable ({(~fits).sum()} of {plural(fits.size, 'point')} "
+        f"{'does' if (~fits).sum() == 1 else 'do'} not fit)"
     )
     return Verdict((Reason(MEMORY, message, cap, worst),))

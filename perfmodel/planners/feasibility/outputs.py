@@ -9,27 +9,39 @@ import tempfile
 from pathlib import Path
 
 from perfmodel.errors import PerfModelError
-from perfmodel.specs.inputs import check_writable
 
 
 def check_output_path(
     out: str | Path,
     option: str,
     extensions: tuple[str, ...],
-    inputs: dict[str, str | Path] | None = None,
+    inputs: dict[str, str | Path | None] | None = None,
+    *,
+    make_folders: bool = False,
 ) -> Path:
-    """The one check of a file a command will write, before any work: its folder exists, it
-    is not a folder, it can be created or replaced as a regular file (specs.inputs.
-    check_writable: no device, no read-only folder), it is none of `inputs` ({option: path};
-    compared after resolving links) and its extension is one of `extensions` (lower case,
-    with the dot). Raises PerfModelError naming the option."""
+    """The output path, checked before any work; the one check for every file a command
+    writes. In this order, so the first line says what is really wrong:
+
+    1. not a directory (an existing folder, or a name ending in a path separator);
+    2. not an existing device or other special file (/dev/full, a FIFO);
+    3. none of `inputs` ({option: path}; compared after resolving links);
+    4. its extension is one of `extensions` (lower case, with the dot);
+    5. its folder exists (with `make_folders`, the command creates it: the nearest existing
+       ancestor must then be a folder);
+    6. the folder takes a new file (probed with a temporary file, as root bypasses permission
+       bits) and an existing file is writable.
+
+    Raises PerfModelError naming `option`."""
+    raw = str(out)
     path = Path(out)
-    folder = path.expanduser().resolve().parent
-    if not folder.is_dir():
-        raise PerfModelError(f"{option} {path}: folder {folder} does not exist")
-    if path.is_dir():
-        raise PerfModelError(f"{option} {path}: is a directory; give a file name")
-    check_writable(path, option)
+    wanted = " or ".join(extensions)
+    if path.is_dir() or raw.endswith(("/", os.sep)):
+        what = "is a directory" if path.is_dir() else "ends in a separator: it names a directory"
+        raise PerfModelError(f"{option} {raw} {what}; give a file name ending in {wanted}")
+    if path.exists() and not path.is_file():
+        raise PerfModelError(
+            f"{option} {path}: not a regular file (a device or special file); give a file path"
+        )
     for in_option, given in (inputs or {}).items():
         if given is not None and _same_file(path, Path(given)):
             raise PerfModelError(
@@ -38,10 +50,32 @@ def check_output_path(
             )
     if path.suffix.lower() not in extensions:
         raise PerfModelError(
-            f"{option} {path}: expected a {' or '.join(extensions)} file, got "
-            f"'{path.suffix or 'no extension'}'"
+            f"{option} {path}: expected a {wanted} file, got '{path.suffix or 'no extension'}'"
         )
+    folder = path.expanduser().resolve().parent
+    if not folder.is_dir():
+        existing = next((a for a in folder.parents if a.exists()), None)
+        if not make_folders or existing is None or not existing.is_dir():
+            below = f" ({existing} is not a folder)" if existing and existing.is_file() else ""
+            raise PerfModelError(f"{option} {path}: folder {path.parent} does not exist{below}")
+        folder = existing
+    _check_writable(path, folder, option)
     return path
+
+
+def _check_writable(path: Path, folder: Path, option: str) -> None:
+    """`folder` takes a new file (a read-only mount or /proc does not) and an existing `path`
+    is writable."""
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".perfmodel-probe-", dir=folder)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as exc:
+        raise PerfModelError(
+            f"{option} {path}: cannot write in {folder} ({exc.strerror})"
+        ) from None
+    if path.exists() and not os.access(path, os.W_OK):
+        raise PerfModelError(f"{option} {path}: the file is not writable")
 
 
 def _same_file(a: Path, b: Path) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from perfmodel.errors import PerfModelError
+from perfmodel.specs.units import plural
 
 MEMORY, TOPOLOGY, CONTEXT, SLO, OUTPUT = "memory", "topology", "context", "slo", "output"
 KINDS = (MEMORY, TOPOLOGY, CONTEXT, SLO, OUTPUT)
@@ -86,4 +87,4 @@ class InfeasibleError(PerfModelError):
         self.verdict = verdict
         first = verdict.reasons[0].message
         more = len(verdict.reasons) - 1
-        super().__init__(first + (f" (and {more} more reason{'s' * (more > 1)})" if more else ""))
+        super().__init__(first + (f" (and {plural(more, 'more reason')})" if more else ""))
