@@ -10,9 +10,9 @@ dense, measured interleaved in the same run (best of 3), is what to read.
 
 from __future__ import annotations
 
-import time
-
 import numpy as np
+
+from benchmarks.bench_sweep import best_of  # one timing rule: best of 3 wall-clock runs
 
 CASES = (  # (label, model, gpu, num_gpus, weight dtype)
     ("dense Llama-3.1-70B", "70b", "h100", 8, "bf16"),
@@ -21,15 +21,6 @@ CASES = (  # (label, model, gpu, num_gpus, weight dtype)
     ("sliding+MoE gpt-oss-120b", "gpt-oss-120b", "h100", 1, "mxfp4"),
     ("interleaved Llama-4-Scout", "scout", "h100", 8, "bf16"),
 )
-
-
-def best_of(fn, repeats=3) -> float:
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t0)
-    return min(times)
 
 
 def main(n: int = 1_000_000) -> None:

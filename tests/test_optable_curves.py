@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from perfmodel.core.optable import load
 from perfmodel.core.optable.interpolate import (
     interp2d,
+    interp_rows,
     monotone_interp,
     sorted_curve,
     sorted_curves,
@@ -191,3 +192,20 @@ def test_decode_by_bytes_is_exact_at_measured_points():
     c = by / (2.0 * 1.0 * 128.0 * 2.0)
     t = kp._decode_by_bytes(curve, cfg, b, c, 8.0, 1.0, 128.0, 2.0, 0.0)
     np.testing.assert_allclose(t, np.exp(curve.y), rtol=1e-12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(st.floats(-3, 3, allow_nan=False), min_size=1, max_size=5, unique=True),
+    st.floats(-4, 4, allow_nan=False),
+    st.integers(0, 2**32 - 1),
+    st.booleans(),
+)
+def test_interp_rows_is_numpy_interp_per_column(xs, x, seed, at_node):
+    """Bit for bit what np.interp gives column by column (ends, nodes, between)."""
+    xs = np.sort(np.array(xs))
+    rows = np.random.default_rng(seed).normal(size=(len(xs), 7))
+    if at_node:
+        x = float(xs[seed % len(xs)])
+    want = np.array([np.interp(x, xs, rows[:, j]) for j in range(rows.shape[1])])
+    assert interp_rows(np.float64(x), xs, rows).tobytes() == want.tobytes()

@@ -24,7 +24,13 @@ from typing import NamedTuple
 
 import numpy as np
 
-from perfmodel.core.optable.interpolate import Curve, blend, interp2d, monotone_interp
+from perfmodel.core.optable.interpolate import (
+    Curve,
+    blend,
+    interp2d,
+    interp_rows,
+    monotone_interp,
+)
 from perfmodel.core.optable.load import Curves
 from perfmodel.core.optable.transfer import (
     SMALL_GEMM_MAX_TOKENS,
@@ -114,7 +120,7 @@ class KernelPricing:
         ls = np.log(k * n)
         notices = self._clamp(f"gemm {name} weight size K*N", ls, sizes[0], sizes[-1])
         notices += self._clamp(f"gemm {name} M", lm, cv.gemm_grid[0], cv.gemm_grid[-1])
-        row = np.array([np.interp(ls, sizes, rows[:, j]) for j in range(rows.shape[1])])
+        row = interp_rows(ls, sizes, rows)  # the ratio row at this weight size
         t = np.maximum(np.exp(np.interp(lm, cv.gemm_grid, row)) * roof, cv.gemm_floor_s)
         return Priced(t, notices)
 
