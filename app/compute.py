@@ -479,8 +479,10 @@ def capacity_view(
     with_spec: bool = False,
 ) -> dict:
     """perfmodel.planners.capacity.plan_capacity (the `perfmodel capacity` core) for a fixed workload
-    (capacity.fixed_workload), its JSON, and the HTML/Markdown reports of perfmodel.reports
-    when that module is installed."""
+    (capacity.fixed_workload) and its JSON. The HTML/Markdown reports are not built here (the
+    HTML one carries plotly inline, megabytes, and takes longer than the rest of the view):
+    `report_inputs` holds what capacity_report builds them from, on demand (the page's download
+    buttons call it only when clicked); None when perfmodel.reports is not installed."""
     import json
 
     from perfmodel.core.jsonable import json_ready
@@ -516,13 +518,26 @@ def capacity_view(
         "assumptions": payload["assumptions"],
         "basis": payload["basis"],
         "json": json.dumps(payload, indent=2),
-        "html": None,
-        "markdown": None,
+        "report_inputs": (plan.as_dict(), plan.curves, plan.critical) if _has_reports() else None,
     }
-    try:
-        from perfmodel import reports
-    except ImportError:
-        return out
-    out["html"] = reports.html_report(plan.as_dict(), plan.curves, plan.critical)
-    out["markdown"] = reports.markdown_report(plan.as_dict())
     return out
+
+
+def _has_reports() -> bool:
+    """Whether perfmodel.reports (the HTML/Markdown capacity reports) is installed."""
+    import importlib.util
+
+    return importlib.util.find_spec("perfmodel.reports") is not None
+
+
+def capacity_report(cap: dict, kind: str) -> str:
+    """The capacity plan of a capacity_view answer as an HTML ('html') or Markdown
+    ('markdown') report of perfmodel.reports, built when asked (a download click)."""
+    from perfmodel import reports
+
+    plan, curves, critical = cap["report_inputs"]
+    if kind == "html":
+        return reports.html_report(plan, curves, critical)
+    if kind == "markdown":
+        return reports.markdown_report(plan)
+    raise ValueError(f"report kind must be 'html' or 'markdown', got {kind!r}")

@@ -1,5 +1,6 @@
 """Recommend & capacity: the joint recommendation for a workload, fleet sizing and cost."""
 
+import functools
 import json
 import sys
 import time
@@ -339,9 +340,19 @@ with common.guard():
             st.markdown(f"- {line}")
     d1, d2, d3 = st.columns(3)
     d3.download_button("Capacity plan (JSON)", cap["json"], "capacity.json", "application/json")
-    if cap["html"] is not None:
-        d1.download_button("Report (HTML)", cap["html"], "capacity.html", "text/html")
-        d2.download_button("Report (Markdown)", cap["markdown"], "capacity.md", "text/markdown")
+    if cap["report_inputs"] is not None:  # built only when a button is clicked
+        d1.download_button(
+            "Report (HTML)",
+            functools.partial(compute.capacity_report, cap, "html"),
+            "capacity.html",
+            "text/html",
+        )
+        d2.download_button(
+            "Report (Markdown)",
+            functools.partial(compute.capacity_report, cap, "markdown"),
+            "capacity.md",
+            "text/markdown",
+        )
     else:
         d1.caption("HTML/Markdown reports: perfmodel.reports is not installed in this build.")
 
