@@ -68,3 +68,32 @@ def test_a_capacity_plan_is_the_same_with_a_warm_memo():
         warm = plan_capacity(*args).as_dict()
     assert store.hits > 0
     assert repr(warm) == repr(cold)
+
+
+def test_a_new_qps_or_slo_reuses_the_searchs_service_times_and_answers_as_a_fresh_search():
+    """The capacity search's per-(GPU, precision) service times (with speculation) are kept in
+    the memo: a second question at another QPS and SLO reads them back (no new miss for
+    them) and answers exactly as a search with an empty memo."""
+    first, second = fixed_workload(1.0, 2048, 128), fixed_workload(3.0, 2048, 128)
+    store = pm.Memo()
+    with pm.memo(store):
+        plan_capacity("1b", first, 2.0, 0.05, ["h100"], with_spec=True)
+        kept = {k for k in store._store if k[0] == "capacity_variants"}
+        assert len(kept) == 4  # one per precision searched
+        hits = store.hits
+        warm = plan_capacity("1b", second, 1.0, 0.03, ["h100"], with_spec=True).as_dict()
+        assert {k for k in store._store if k[0] == "capacity_variants"} == kept
+        assert store.hits >= hits + len(kept)
+    cold = plan_capacity("1b", second, 1.0, 0.03, ["h100"], with_spec=True).as_dict()
+    assert repr(warm) == repr(cold)
+
+
+def test_memoized_outside_a_memo_computes_each_time():
+    calls = []
+    assert pm.memoized(("k",), lambda: calls.append(1) or 7) == 7
+    assert pm.memoized(("k",), lambda: calls.append(1) or 7) == 7
+    assert len(calls) == 2
+    with pm.memo():
+        pm.memoized(("k",), lambda: calls.append(1) or 7)
+        assert pm.memoized(("k",), lambda: calls.append(1) or 8) == 7
+    assert len(calls) == 3

@@ -53,6 +53,21 @@ class Memo:
                 self._store.popitem(last=False)
         return value
 
+    def get_object(self, key, compute):
+        """Like get, for a value that is not an array (a frozen record the caller never
+        changes): stored as computed."""
+        with self._lock:
+            if key in self._store:
+                self.hits += 1
+                return self._store[key]
+        value = compute()
+        with self._lock:
+            self.misses += 1
+            self._store[key] = value
+            if len(self._store) > self.max_entries:
+                self._store.popitem(last=False)
+        return value
+
     def __len__(self) -> int:
         return len(self._store)
 
@@ -136,3 +151,14 @@ def decode_step_time(dep: Deployment, batch, context, new_tokens=1, kv_budget=np
     return store.get(
         key, lambda: inference.decode_step_time(dep, batch, context, new_tokens, kv_budget)
     )
+
+
+def memoized(key: tuple, compute):
+    """compute() memoized under `key` inside `with memo():` (a planner's pure per-deployment
+    work, e.g. the capacity search's service times of one GPU type and precision, which a new
+    QPS or SLO does not change); outside, compute() itself. The key must hold every value
+    compute depends on (deployment_key for a deployment)."""
+    store = _ACTIVE.get()
+    if store is None:
+        return compute()
+    return store.get_object(key, compute)

@@ -37,7 +37,12 @@ from perfmodel.errors import PerfModelError
 from perfmodel.planners.capacity.queueing import fleet, replica_rate
 from perfmodel.planners.capacity.workload import Workload
 from perfmodel.planners.deployment_search import MAX_GPUS, replica_layouts
-from perfmodel.planners.pricing_memo import decode_step_time, prefill_time
+from perfmodel.planners.pricing_memo import (
+    decode_step_time,
+    deployment_key,
+    memoized,
+    prefill_time,
+)
 from perfmodel.planners.specdecode import (
     SpecDecodeChoice,
     choices_at,
@@ -296,6 +301,24 @@ def _variants(deps, layouts, wl, with_spec, max_quality_drop, acceptance_rate) -
     return out
 
 
+def _memo_variants(deps, layouts, wl, with_spec, max_quality_drop, acceptance_rate):
+    """_variants, memoized inside `with memo():` (pricing_memo.memoized). They depend on the
+    deployments, the layouts, the workload's four length statistics, speculation and its two
+    limits, not on the QPS or the SLOs: a new QPS or SLO on the dashboard reuses them."""
+    key = (
+        "capacity_variants",
+        tuple((lay, deployment_key(deps[lay])) for lay in layouts),
+        (wl.prompt_mean, wl.prompt_p90, wl.output_mean, wl.output_p90),
+        with_spec,
+        max_quality_drop,
+        acceptance_rate,
+    )
+    return memoized(
+        key,
+        lambda: tuple(_variants(deps, layouts, wl, with_spec, max_quality_drop, acceptance_rate)),
+    )
+
+
 def _spec_info(v: Variant, layout: tuple[int, int], n: int, dep: Deployment) -> dict | None:
     """The JSON record of the speculation a candidate uses (None for plain rows)."""
     if not v.speculative:
@@ -353,7 +376,7 @@ def candidates_for_gpu(
         }
         deps.update({(w, k, t, p): d for (t, p), d in by_lay.items()})
         prof_name = base.profile.name
-        for v in _variants(by_lay, layouts, wl, with_spec, max_quality_drop, acceptance_rate):
+        for v in _memo_variants(by_lay, layouts, wl, with_spec, max_quality_drop, acceptance_rate):
             shape = (len(v.layouts), BATCH_GRID.size)
             st = v.times
             lam, binding = replica_rate(
