@@ -20,7 +20,6 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from perfmodel.core.basis import basis_by_class
-from perfmodel.core.inference import decode_step_time, prefill_time
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.capacity.queueing import (
     BINDING,
@@ -50,7 +49,7 @@ from perfmodel.planners.capacity.simulate import SIM_REQUESTS, simulate_replica
 from perfmodel.planners.capacity.workload import Workload
 from perfmodel.planners.critical import from_raw_array
 from perfmodel.planners.precision_policy import PRECISION_POLICY
-from perfmodel.planners.pricing_memo import with_memo
+from perfmodel.planners.pricing_memo import decode_step_time, prefill_time, with_memo
 from perfmodel.planners.specdecode import critical_length, planner_configs, planner_policy
 from perfmodel.planners.speculation.acceptance import resolve_bases
 from perfmodel.specs.dtypes import PRECISIONS

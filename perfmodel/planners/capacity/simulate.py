@@ -75,9 +75,16 @@ class EngineRun:
 
 
 def simulate_engine(
-    arrivals, prompts, outputs, step_s: StepCost, config: EngineConfig
+    arrivals,
+    prompts,
+    outputs,
+    step_s: StepCost,
+    config: EngineConfig,
+    decode_context: bool = True,
 ) -> EngineRun:
-    """Step-level simulation (see the module docstring). arrivals sorted ascending (s)."""
+    """Step-level simulation (see the module docstring). arrivals sorted ascending (s).
+    decode_context=False: step_s ignores its decode-context argument (the capacity check's
+    cost reads the batch size only), so the mean context is not computed (0.0 is passed)."""
     arr = np.asarray(arrivals, float)
     p = np.asarray(prompts, float)
     o = np.maximum(np.asarray(outputs, float), 1.0)
@@ -166,7 +173,7 @@ def simulate_engine(
             continue
         pre_tokens = float(sum(k for _, k in pre))
         pre_ctx = float(sum(computed[r] * k for r, k in pre) / pre_tokens) if pre else 0.0
-        dec_ctx = float(np.mean(p[dec] + emitted[dec])) if dec else 0.0
+        dec_ctx = float(np.mean(p[dec] + emitted[dec])) if dec and decode_context else 0.0
         k_steps = 1
         if dec and not pre and not _admissible(waiting, running, config, kv_fits):
             left = o[dec] - emitted[dec]
@@ -186,8 +193,11 @@ def simulate_engine(
                 emitted[r] = 1
         for r in dec:
             emitted[r] += k_steps
-        finished = [r for r in running if computed[r] >= p[r] and emitted[r] >= o[r]]
-        if finished:
+        # the requests done after this step, in running order (vectorized: a batch is long)
+        active = np.fromiter(running, int, len(running))
+        finished = active[(computed[active] >= p[active]) & (emitted[active] >= o[active])]
+        if finished.size:
+            finished = finished.tolist()
             for r in finished:
                 done[r] = t
                 slots.append(t)
@@ -228,7 +238,7 @@ def simulate_replica(
         return by_len[prefill_tokens] if prefill_tokens else float(steps[n_decode - 1])
 
     config = EngineConfig(max_num_seqs=batch, max_prefills_per_step=1)
-    run = simulate_engine(arrivals, p, o, cost, config)
+    run = simulate_engine(arrivals, p, o, cost, config, decode_context=False)
     warm = n_requests // 10
     finished = np.isfinite(run.finish_s)
     ok = finished.copy()
