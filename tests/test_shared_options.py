@@ -207,8 +207,8 @@ def test_capacity_dtype_pins_fix_every_option(capsys):
 def test_validate_bench_options_reach_the_replay(tmp_path, capsys):
     """The flags build the BenchOptions the library replays with: the same prediction, on
     the named deployment (h200, TP2) rather than the file's default of one GPU."""
-    from perfmodel.accuracy.bench_options import BenchOptions
     from perfmodel.accuracy.vllm_setup import bench_case
+    from perfmodel.core.options import BenchOptions
 
     path = writer.write(tmp_path / "lat.json", writer.latency_result([0.9, 1.0, 1.1]))
     got = _json(capsys, "validate", "--measurements", path, "--gpu", "h200", "-n", "2",

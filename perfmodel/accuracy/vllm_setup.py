@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from perfmodel.accuracy.bench_options import BenchOptions
 from perfmodel.accuracy.observations import Observation
 from perfmodel.accuracy.vllm_bench import LatencyResult, ServeResult, read_vllm_result
 from perfmodel.accuracy.vllm_replay import (
@@ -26,7 +25,7 @@ from perfmodel.accuracy.vllm_replay import (
     server_defaults,
 )
 from perfmodel.core.deployment import Deployment
-from perfmodel.core.options import DeploymentOptions
+from perfmodel.core.options import BenchOptions, DeploymentOptions
 from perfmodel.errors import PerfModelError
 from perfmodel.specs.models import load_model
 from perfmodel.specs.profile import PARAMETERS, Profile

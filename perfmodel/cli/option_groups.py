@@ -28,7 +28,6 @@ from typing import Annotated, Any
 
 import typer
 
-from perfmodel.accuracy.bench_options import BenchOptions
 from perfmodel.cli.typer_app import (
     CrossNodeTpOpt,
     EpOpt,
@@ -42,7 +41,7 @@ from perfmodel.cli.typer_app import (
     TpOpt,
     WeightDtypeOpt,
 )
-from perfmodel.core.options import DeploymentOptions, DeploymentPins
+from perfmodel.core.options import BenchOptions, DeploymentOptions, DeploymentPins
 
 
 @dataclass(frozen=True)

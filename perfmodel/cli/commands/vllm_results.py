@@ -8,8 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
-from perfmodel.accuracy.bench_options import BenchOptions
 from perfmodel.cli.typer_app import console, emit_json, progress, warn
+from perfmodel.core.options import BenchOptions
 from perfmodel.errors import PerfModelError
 from perfmodel.specs.units import plural
 
