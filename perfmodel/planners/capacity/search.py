@@ -201,11 +201,16 @@ def spec_prefill_service(dep_t: Deployment, wl: Workload, max_quality_drop: floa
     )
     if keep is None:
         return None
-    t = specprefill_times(dep_t, spec, 1, [wl.prompt_mean, wl.prompt_p90], keep)
-    if not np.all(t.ttft_s < t.baseline_s):
+    if wl.prompt_mean == wl.prompt_p90 == p90:  # a fixed workload: times already in hand
+        i = int(np.flatnonzero(np.asarray(DEFAULT_KEEP_RATES, float) == keep)[0])
+        ttft, base = np.repeat(times.ttft_s[i], 2), np.repeat(times.baseline_s[i], 2)
+    else:
+        t = specprefill_times(dep_t, spec, 1, [wl.prompt_mean, wl.prompt_p90], keep)
+        ttft, base = t.ttft_s, t.baseline_s
+    if not np.all(ttft < base):
         return None
     return SpecPrefillService(
-        spec, keep, float(t.ttft_s[0]), float(t.ttft_s[1]), float(kept_tokens(wl.prompt_p90, keep))
+        spec, keep, float(ttft[0]), float(ttft[1]), float(kept_tokens(wl.prompt_p90, keep))
     )
 
 
