@@ -118,10 +118,18 @@ def test_ideal_roofline_decode_is_weights_over_bandwidth():
     extra=st.integers(1, 32768),
     mode=st.sampled_from(["roofline", "additive"]),
 )
+@example(batch=1, prompt=33, extra=1, mode="roofline")
 def test_ttft_increases_with_prompt_and_batch(batch, prompt, extra, mode):
+    """Never decreases; strictly increases once the pass has 128 tokens or more. Below that
+    the measured GEMMs of the default profile's table (vllm-0.24.0-h100) sit on their launch
+    floor, flat in M: batch 1 with 33 or 34 prompt tokens takes the same 8.11 ms (flat up to
+    104 tokens, checked on every batch 1-256 x prompt 16-2047)."""
     dep = make_deployment("8b", "h100", 1, mode=mode)
     base = float(prefill_time(dep, batch, prompt))
-    assert float(prefill_time(dep, batch, prompt + extra)) > base
+    longer = float(prefill_time(dep, batch, prompt + extra))
+    assert longer >= base
+    if batch * prompt >= 128:
+        assert longer > base
     assert float(prefill_time(dep, batch + 1, prompt)) > base
 
 
