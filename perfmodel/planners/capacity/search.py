@@ -363,7 +363,7 @@ def candidates_for_gpu(
             f"no TP x PP layout of up to {MAX_GPUS} {hw.name} GPUs holds one sequence of "
             f"{m.name} at {wl.prompt_p90:.0f}+{wl.output_p90:.0f} tokens"
         )
-    names = ("tp", "pp", "batch", "s_mean", "s_p90", "d_mean", "d_p90", "lam", "binding")
+    names = ("tp", "pp", "batch", "s_mean", "s_p90", "d_mean", "d_p90", "fits")
     cols: dict[str, list] = {k: [] for k in names}
     w_list, k_list, spec_list = [], [], []
     deps: dict = {}
@@ -379,18 +379,6 @@ def candidates_for_gpu(
         for v in _memo_variants(by_lay, layouts, wl, with_spec, max_quality_drop, acceptance_rate):
             shape = (len(v.layouts), BATCH_GRID.size)
             st = v.times
-            lam, binding = replica_rate(
-                st.prefill_mean_s,
-                st.prefill_p90_s,
-                st.decode_p90_s,
-                st.decode_mean_s,
-                BATCH_GRID[None, :],
-                wl.output_mean,
-                slo_ttft,
-                slo_tpot,
-                util,
-            )
-            lam = np.where(v.fits, lam, 0.0)
             arrays = (
                 np.array([t for t, _ in v.layouts], float)[:, None],
                 np.array([p for _, p in v.layouts], float)[:, None],
@@ -399,8 +387,7 @@ def candidates_for_gpu(
                 st.prefill_p90_s,
                 st.decode_mean_s,
                 st.decode_p90_s,
-                lam,
-                binding,
+                v.fits,
             )
             for key, arr in zip(names, arrays, strict=True):
                 cols[key].append(np.broadcast_to(arr, shape).ravel())
@@ -413,7 +400,20 @@ def candidates_for_gpu(
                 for j in range(BATCH_GRID.size)
             ]
     cat = {key: np.concatenate(v) for key, v in cols.items()}
-    cat["binding"] = cat["binding"].astype(int)
+    # the largest rate per candidate, elementwise: one call over every row set at once
+    lam, binding = replica_rate(
+        cat["s_mean"],
+        cat["s_p90"],
+        cat["d_p90"],
+        cat["d_mean"],
+        cat["batch"],
+        wl.output_mean,
+        slo_ttft,
+        slo_tpot,
+        util,
+    )
+    cat["lam"] = np.where(cat.pop("fits"), lam, 0.0)
+    cat["binding"] = binding.astype(int)
     return Candidates(
         gpu=hw.name,
         price=price,
