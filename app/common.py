@@ -423,6 +423,7 @@ def fmt_int(n) -> str:
 
 
 def plural(n: int, word: str) -> str:
+    """specs.units.plural's rule with a thousands separator, as every number on the pages."""
     return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 

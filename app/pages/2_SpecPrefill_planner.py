@@ -9,6 +9,7 @@ import plotly.graph_objects as go  # noqa: E402
 import streamlit as st  # noqa: E402
 
 from app import common, compute, feasibility  # noqa: E402
+from perfmodel.specs.units import plural  # noqa: E402
 
 TITLE = "SpecPrefill planner"
 plan = st.cache_data(show_spinner=False, max_entries=256)(compute.specprefill)
@@ -109,7 +110,7 @@ with common.guard():
         )
     elif best is None:
         why = (
-            f"No keep rate is within {p['max_quality_drop']:g} LongBench points (the lowest "
+            f"No keep rate is within {plural(float(p['max_quality_drop']), 'LongBench point')} (the lowest "
             f"that is: {p['quality_min_keep_rate']:.0%}); relax the max quality drop."
         )
     elif not bool(best_row["fits"]):
