@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import functools
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from perfmodel.core.deployment import Deployment, basis_label
-from perfmodel.core.options import DeploymentOptions
+from perfmodel.core.options import DeploymentOptions, DeploymentPins
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.pricing_memo import Memo
 
@@ -41,6 +42,16 @@ def deployment_options(
         kv_dtype=cfg["kv_dtype"],
         mode=None if cfg.get("mode", "auto") == "auto" else cfg["mode"],
         profile=_profile_arg(cfg.get("profile", "auto")),
+    )
+
+
+def deployment_pins(cfg: dict) -> DeploymentPins:
+    """The sidebar's replica as perfmodel.core.options.DeploymentPins for the planners that
+    search the rest (recommend): model, GPU type, GPUs and TP per replica, mode and profile
+    pinned; the pipeline stages and the precision searched."""
+    o = deployment_options(cfg)
+    return DeploymentPins(
+        model=o.model, gpu=o.gpu, num_gpus=o.num_gpus, tp=o.tp, mode=o.mode, profile=o.profile
     )
 
 
@@ -448,21 +459,15 @@ def recommend_view(
     replica is the sidebar's GPUs, of the sidebar's type only) as its JSON dict."""
     from perfmodel.planners.recommend import recommend
 
-    o = deployment_options(cfg)
     rec = recommend(
-        o.model,
+        deployment_pins(cfg),
         batch,
-        o.gpu,
-        o.num_gpus,
-        o.tp,
         prompt_len=prompt_len,
         output_len=output_len,
         slo_ttft_s=slo_ttft_s,
         slo_tpot_s=slo_tpot_s,
         max_quality_drop=max_quality_drop,
         acceptance_rate=acceptance_rate,
-        profile=o.profile,
-        mode=o.mode,
         alternatives=[],
     )
     return rec.as_dict()
@@ -489,18 +494,18 @@ def capacity_view(
     from perfmodel.planners.capacity.plan import plan_capacity
     from perfmodel.planners.capacity.workload import fixed_workload
     from perfmodel.planners.pricing_memo import memo
+    from perfmodel.specs.dtypes import PRECISIONS
 
-    o = deployment_options(cfg)
+    pins = replace(deployment_pins(cfg), gpu=None, num_gpus=None, tp=None)  # types: `gpus`
     with memo(PRICING):  # a new QPS or SLO prices nothing again
         plan = plan_capacity(
-            o.model,
+            pins,
             fixed_workload(qps, prompt_len, output_len),
             slo_ttft_s,
             slo_tpot_s,
             list(gpus),
             with_spec=with_spec,
-            profile=o.profile,
-            mode=o.mode,
+            precisions=PRECISIONS,  # every pair, as this page always searched
         )
     payload = json_ready(plan.as_dict())
     curves = pd.concat(

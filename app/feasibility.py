@@ -57,21 +57,7 @@ def verdict(cfg: dict, batch, prompt_len: int, output_len: int) -> dict:
     from perfmodel.planners import feasibility as fz
 
     o = deployment_options(cfg)
-    dep, v = fz.check_request(
-        o.model,
-        o.gpu,
-        o.num_gpus,
-        o.tp,
-        batch,
-        prompt_len,
-        output_len,
-        pp=o.pp,
-        weight_dtype=o.weight_dtype or "bf16",
-        kv_dtype=o.kv_dtype,
-        mode=o.mode,
-        profile=o.profile,
-        allow_cross_node_tp=o.allow_cross_node_tp,
-    )
+    dep, v = fz.check_request(o, batch, prompt_len, output_len)
     gpu = dep.gpu.name if dep is not None else str(o.gpu)
     describe = (
         f"{dep.model.name} ({dep.weight_dtype}) on {dep.num_gpus}x {gpu}"

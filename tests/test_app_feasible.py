@@ -81,6 +81,7 @@ def test_pages_check_through_the_feasibility_layer_of_the_cli():
     """app.feasibility.verdict is planners.feasibility.check_request on the sidebar's
     DeploymentOptions: the same reasons, limits and values the CLI refuses with."""
     from app import compute, feasibility
+    from perfmodel.core.options import DeploymentOptions
     from perfmodel.planners import feasibility as fz
 
     cfg = {
@@ -92,7 +93,8 @@ def test_pages_check_through_the_feasibility_layer_of_the_cli():
         "Llama-3.1-70B", "rtx4090", 1, 1, None, None,
     )  # fmt: skip
     got = feasibility.verdict(cfg, 1, 1, 1)
-    _, want = fz.check_request("Llama-3.1-70B", "rtx4090", 1, 1, 1, 1, 1)
+    pinned = DeploymentOptions("Llama-3.1-70B", "rtx4090", 1, 1, weight_dtype="bf16")
+    _, want = fz.check_request(pinned, 1, 1, 1)
     assert not got["ok"] and [r["kind"] for r in got["reasons"]] == ["memory"]
     assert got["reasons"] == [r.as_dict() for r in want.reasons]
     need, usable, short = gb(got["why"])

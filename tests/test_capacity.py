@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from perfmodel.core.options import DeploymentPins
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.capacity.plan import plan_capacity
 from perfmodel.planners.capacity.simulate import simulate_replica
@@ -17,7 +18,9 @@ SLO = (2.0, 0.05)
 
 
 def _cost(qps, gpus=("h100", "a100")):
-    plan = plan_capacity("8b", fixed_workload(qps, 2048, 256), *SLO, gpus, simulate=False)
+    plan = plan_capacity(
+        DeploymentPins("8b"), fixed_workload(qps, 2048, 256), *SLO, gpus, simulate=False
+    )
     return {o.gpu: o.cost_per_hour for o in plan.options}
 
 
@@ -30,7 +33,9 @@ def test_cost_monotone_in_qps():
 
 
 def test_option_fields_and_slo():
-    plan = plan_capacity("8b", fixed_workload(4, 2048, 256), *SLO, ("h100",)).as_dict()
+    plan = plan_capacity(
+        DeploymentPins("8b"), fixed_workload(4, 2048, 256), *SLO, ("h100",)
+    ).as_dict()
     o = plan["options"][0]
     for key in (
         "gpu",

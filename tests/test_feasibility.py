@@ -20,6 +20,7 @@ from perfmodel.core.deployment import make_deployment
 from perfmodel.core.inference import request_times
 from perfmodel.core.memory import memory_report
 from perfmodel.core.ops import allreduce_op, make_shape
+from perfmodel.core.options import DeploymentPins
 from perfmodel.planners import feasibility as fz
 from perfmodel.planners.deployment_search import (
     FALLBACK_PRECISIONS,
@@ -340,7 +341,7 @@ def test_recommend_is_feasible_and_nothing_cheaper_in_its_space_is(
     slos = fz.Slos(slo_ttft, slo_tpot)
     try:
         rec = recommend(
-            model, batch, None, prompt_len=prompt, output_len=output, slo_ttft_s=slo_ttft,
+            DeploymentPins(model), batch, prompt_len=prompt, output_len=output, slo_ttft_s=slo_ttft,
             slo_tpot_s=slo_tpot, alternatives=gpus, max_gpus=MAX_GPUS_SMALL,
         )  # fmt: skip
         chosen = rec.as_dict()["deployment"]

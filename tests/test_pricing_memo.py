@@ -11,6 +11,7 @@ import pytest
 
 from perfmodel.core import inference
 from perfmodel.core.deployment import make_deployment
+from perfmodel.core.options import DeploymentPins
 from perfmodel.planners import pricing_memo as pm
 from perfmodel.planners.capacity.plan import plan_capacity
 from perfmodel.planners.capacity.workload import fixed_workload
@@ -60,7 +61,7 @@ def test_outside_a_memo_nothing_is_kept_and_a_bound_drops_the_oldest():
 
 def test_a_capacity_plan_is_the_same_with_a_warm_memo():
     wl = fixed_workload(2.0, 4096, 256)
-    args = ("8b", wl, 2.0, 0.05, ["h100"])
+    args = (DeploymentPins("8b"), wl, 2.0, 0.05, ["h100"])
     cold = plan_capacity(*args).as_dict()
     store = pm.Memo()
     with pm.memo(store):
@@ -77,14 +78,18 @@ def test_a_new_qps_or_slo_reuses_the_searchs_service_times_and_answers_as_a_fres
     first, second = fixed_workload(1.0, 2048, 128), fixed_workload(3.0, 2048, 128)
     store = pm.Memo()
     with pm.memo(store):
-        plan_capacity("1b", first, 2.0, 0.05, ["h100"], with_spec=True)
+        plan_capacity(DeploymentPins("1b"), first, 2.0, 0.05, ["h100"], with_spec=True)
         kept = {k for k in store._store if k[0] == "capacity_variants"}
         assert len(kept) == 4  # one per precision searched
         hits = store.hits
-        warm = plan_capacity("1b", second, 1.0, 0.03, ["h100"], with_spec=True).as_dict()
+        warm = plan_capacity(
+            DeploymentPins("1b"), second, 1.0, 0.03, ["h100"], with_spec=True
+        ).as_dict()
         assert {k for k in store._store if k[0] == "capacity_variants"} == kept
         assert store.hits >= hits + len(kept)
-    cold = plan_capacity("1b", second, 1.0, 0.03, ["h100"], with_spec=True).as_dict()
+    cold = plan_capacity(
+        DeploymentPins("1b"), second, 1.0, 0.03, ["h100"], with_spec=True
+    ).as_dict()
     assert repr(warm) == repr(cold)
 
 

@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pytest
 
+from perfmodel.core.options import DeploymentPins
 from perfmodel.planners.capacity.plan import plan_capacity
 from perfmodel.planners.capacity.queueing import (
     BINDING,
@@ -73,7 +74,8 @@ def test_fleet_cost_by_hand():
 
 
 def test_plan_options_follow_the_formulas():
-    plan = plan_capacity("8b", fixed_workload(6, 2048, 256), 2.0, 0.05, ("h100",), simulate=False)
+    pins = DeploymentPins("8b")
+    plan = plan_capacity(pins, fixed_workload(6, 2048, 256), 2.0, 0.05, ("h100",), simulate=False)
     o = plan.as_dict()["options"][0]
     assert o["meets_slo"]
     assert o["replicas"] == math.ceil(6 / o["qps_per_replica_max"] - 1e-9)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from perfmodel.core.options import DeploymentPins
 from perfmodel.errors import OutOfMemoryError
 from perfmodel.planners.precision import choose_precision
 from perfmodel.planners.recommend import recommend
@@ -47,7 +48,7 @@ def test_default_speculator_same_family_then_vocabulary():
 
 
 def test_recommend_sections_consistent():
-    r = recommend("70b", 64, "h100", 8, None, 8192, 256)
+    r = recommend(DeploymentPins("70b", gpu="h100", num_gpus=8), 64, 8192, 256)
     d = r.as_dict()
     assert d["fits"] and d["baseline"]["tpot_s"] > 0
     sd = d["specdecode"]

@@ -21,6 +21,7 @@ from perfmodel.core.memory import (
     memory_report,
     stage_weight_bytes,
 )
+from perfmodel.core.options import DeploymentPins
 from perfmodel.planners.capacity import search as capacity_search
 from perfmodel.planners.capacity.plan import plan_capacity
 from perfmodel.planners.capacity.search import candidates_for_gpu
@@ -38,6 +39,8 @@ from perfmodel.specs.hardware import load_gpu
 from tests.conftest import assert_one_line_error, run_cli
 
 HEADLINE = re.compile(r"^serves batch (\d+): (\d+)x (\S+) \((\d+) nodes?, TP(\d+)( x PP(\d+))?")
+
+H100_405B = DeploymentPins("405b", gpu="h100")  # the type recommend used to default to
 
 
 @pytest.fixture(scope="module")
@@ -98,7 +101,7 @@ def test_alternatives_carry_costs_and_are_sorted_by_cost(headline_405b):
 
 
 def test_the_plan_is_for_the_chosen_deployment_at_its_batch():
-    rec = recommend("405b", 64, prompt_len=32768, output_len=512, alternatives=[])
+    rec = recommend(H100_405B, 64, prompt_len=32768, output_len=512, alternatives=[])
     c = rec.deployment
     t = request_times(c.deployment, c.batch_per_replica, 32768, 512)
     assert rec.baseline.ttft_s == pytest.approx(float(t.ttft_s.flat[0]), rel=1e-12)
@@ -118,12 +121,13 @@ def test_gpu_given_pins_the_type_and_gives_no_alternatives():
 
 def test_pins_are_honored():
     # --num-gpus pins one replica (TP = N, PP = 1, as predict builds it); replicas are added
-    rec = recommend("405b", 64, "h100", 8, prompt_len=32768, output_len=512, alternatives=[])
+    pins = replace(H100_405B, num_gpus=8)
+    rec = recommend(pins, 64, prompt_len=32768, output_len=512, alternatives=[])
     c = rec.deployment
     assert (c.tp, c.pp) == (8, 1) and c.dp > 1 and c.num_gpus == 8 * c.dp
     assert rec.as_dict()["precision"]["max_batch_on"] == "8x h100-sxm (TP8)"
     # --tp and --pp fix those degrees
-    rec = recommend("405b", 64, "h100", None, 4, 32768, 512, pp=4, alternatives=[])
+    rec = recommend(replace(H100_405B, tp=4, pp=4), 64, 32768, 512, alternatives=[])
     assert (rec.deployment.tp, rec.deployment.pp) == (4, 4)
 
 
@@ -153,7 +157,7 @@ def test_helper_runs_on_the_first_stage_and_is_recorded():
     flat = make_deployment("405b", "h100", 8, 8, "fp8", "fp8")
     assert helper_placement(flat, helper_deployment(flat, "8b", "speculator")) == FIRST_STAGE
 
-    rec = recommend("405b", 64, prompt_len=32768, output_len=512, alternatives=[]).as_dict()
+    rec = recommend(H100_405B, 64, prompt_len=32768, output_len=512, alternatives=[]).as_dict()
     assert rec["deployment"]["pp"] > 1
     assert rec["specprefill"]["speculator_placement"] == FIRST_STAGE
     assert "first stage" in rec["specprefill"]["speculator_runs_on"]
@@ -197,7 +201,7 @@ def plan_405b_a100_40gb():
     """405B in FP8 needs more than one node of A100-40GB: only pipelined replicas hold it."""
     wl = fixed_workload(0.2, 4096, 256)
     return wl, plan_capacity(
-        "405b", wl, 60.0, 1.0, ["a100-40gb", "h100"], precisions=(("fp8", "fp8"),)
+        DeploymentPins("405b"), wl, 60.0, 1.0, ["a100-40gb", "h100"], precisions=(("fp8", "fp8"),)
     )
 
 

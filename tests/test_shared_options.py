@@ -188,7 +188,8 @@ def test_recommend_pins_reach_the_planner(capsys):
 
     got = _json(capsys, "recommend", "--model", "8b", "--bsz", "4", "--gpu", "h200",
                 "--num-gpus", "2", "--pp", "1", "-p", "2k", "-o", "128", "--mode", "roofline")  # fmt: skip
-    plan = recommend("8b", 4, "h200", 2, None, 2048, 128, mode="roofline", pp=1, alternatives=[])
+    pins = DeploymentPins("8b", gpu="h200", num_gpus=2, pp=1, mode="roofline")
+    plan = recommend(pins, 4, 2048, 128, alternatives=[])
     assert got == json.loads(json.dumps(json_ready(plan.as_dict())))
     d = got["deployment"]
     assert (d["gpu"], d["num_gpus"], d["tp"], d["pp"], got["mode"]) == ("h200", 2, 2, 1, "roofline")
@@ -244,3 +245,13 @@ def test_a_bad_shared_option_is_one_line_and_exit_2(argv, fragments, capsys):
 
 def test_a_bad_shared_option_through_the_console_script():
     assert_one_line_error(run_cli("predict", "--pp", "0"), "--pp")
+
+
+def test_recommend_refuses_pinned_dtypes():
+    """recommend searches the precision: a DeploymentPins with a dtype is refused, not ignored."""
+    from perfmodel.errors import PerfModelError
+    from perfmodel.planners.recommend import recommend
+
+    for pins in (DeploymentPins("8b", weight_dtype="fp8"), DeploymentPins("8b", kv_dtype="fp8")):
+        with pytest.raises(PerfModelError, match="cannot be pinned"):
+            recommend(pins, 1)

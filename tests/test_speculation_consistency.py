@@ -14,6 +14,7 @@ import json
 import pytest
 
 from app import compute
+from perfmodel.core.options import DeploymentPins
 from perfmodel.planners.capacity.plan import _speculation_basis, plan_capacity
 from perfmodel.planners.capacity.search import (
     BATCH_GRID,
@@ -58,9 +59,8 @@ def _choice(d: dict) -> tuple:
 @pytest.fixture(scope="module", params=CASES, ids=[c[0] for c in CASES])
 def case(request):
     model, n, batch, prompt, output, rate = request.param
-    rec = recommend(
-        model, batch, "h100", n, prompt_len=prompt, output_len=output, acceptance_rate=rate
-    )
+    pins = DeploymentPins(model, gpu="h100", num_gpus=n)
+    rec = recommend(pins, batch, prompt_len=prompt, output_len=output, acceptance_rate=rate)
     d = rec.as_dict()
     assert d["fits"] and d["batch"] == batch
     w, k = d["precision"]["weight_dtype"], d["precision"]["kv_dtype"]
@@ -196,7 +196,8 @@ def test_magicdec_choice_is_one_choice(case):
 def test_without_data_the_basis_says_assumed_everywhere(model, n):
     """No published acceptance for these targets: recommend and capacity assume a rate and
     say so; the CLI does not rank what it has no data for (one line, exit 2)."""
-    rec = recommend(model, 1, "h100", n, prompt_len=8192, output_len=256).as_dict()
+    pins = DeploymentPins(model, gpu="h100", num_gpus=n)
+    rec = recommend(pins, 1, prompt_len=8192, output_len=256).as_dict()
     sd = rec["specdecode"]
     assert sd["acceptance_basis"] == "assumed" and sd["acceptance_assumed"]
     assert sd["acceptance_source"].startswith("assumed 0.8 per token")
@@ -302,5 +303,5 @@ def test_recommend_with_slos_is_one_answer_in_cli_app_and_capacity():
     )
     assert cands.d_p90[i] == pytest.approx(dep["tpot_s"], rel=1e-9)
     assert (cands.d_p90[i] <= slo_tpot) == (dep["tpot_s"] <= slo_tpot)
-    plan = plan_capacity("8b", wl, slo_ttft, slo_tpot, ["h100"], simulate=False)
+    plan = plan_capacity(DeploymentPins("8b"), wl, slo_ttft, slo_tpot, ["h100"], simulate=False)
     assert plan.as_dict()["precision_policy"] == cli["precision_policy"]

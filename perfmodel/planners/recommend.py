@@ -7,7 +7,7 @@ Steps, in order:
    that needs no more GPUs) serving the requested batch on the requested GPU type, and the
    best one on each other shipped type (alternatives; none when the caller pins the type).
    With SLOs (feasibility.Slos: TTFT, TPOT, e2e of plain serving), the cheapest deployment
-   that fits and meets every one; gpu=None: across every type. None meets them:
+   that fits and meets every one; no GPU pinned: across every type. None meets them:
    NoFeasibleDeployment (exit 2) naming the nearest deployment and how far it misses.
    binding: what set the size of the choice (binding_constraint); the precision line says
    what set the precision: memory, an SLO or the checkpoint's own format
@@ -40,6 +40,7 @@ from perfmodel.core.inference import (
     request_times,
 )
 from perfmodel.core.memory import memory_report
+from perfmodel.core.options import DeploymentPins
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.binding import Binding, binding_constraint, slo_check
 from perfmodel.planners.critical import CriticalLength
@@ -308,11 +309,8 @@ def rationale(
 
 
 def recommend(
-    model,
+    pins: DeploymentPins,
     batch: int,
-    gpu="h100",
-    num_gpus: int | None = None,
-    tp: int | None = None,
     prompt_len: int = 32768,
     output_len: int = 512,
     slo_ttft_s: float | None = None,
@@ -321,21 +319,26 @@ def recommend(
     speculator: str | None = None,
     drafts: str | None = None,
     acceptance_rate: float | None = None,
-    profile=None,
-    mode: str | None = None,
     *,
-    pp: int | None = None,
     alternatives: list[str] | tuple[str, ...] | None = None,
     slo_e2e_s: float | None = None,
-    allow_cross_node_tp: bool = False,
     beyond_context: bool = False,
     max_gpus: int = MAX_GPUS,
 ) -> Recommendation:
-    """Joint recommendation (see the module docstring). gpu: the type of the choice (None:
-    the cheapest of all types); alternatives: the other GPU types to compare (None: every
-    shipped type; []: none, the type is pinned). Raises PerfModelError (one line) on bad
-    input, beyond the context window (unless beyond_context), and when no deployment of up to
-    max_gpus GPUs serves the batch (NoFeasibleDeployment: none meets the SLOs)."""
+    """Joint recommendation (see the module docstring) for the deployment `pins` fixes
+    (core.options.DeploymentPins, the record the CLI and the pages build; None = searched).
+    pins.gpu: the type of the choice (None: the cheapest of all types); alternatives: the
+    other GPU types to compare (None: every shipped type; []: none, the type is pinned). The
+    precision is always searched: pinned weight or KV dtypes are refused. Raises
+    PerfModelError (one line) on bad input, beyond the context window (unless
+    beyond_context), and when no deployment of up to max_gpus GPUs serves the batch
+    (NoFeasibleDeployment: none meets the SLOs)."""
+    if pins.weight_dtype is not None or pins.kv_dtype is not None:
+        raise PerfModelError(
+            "recommend searches the precision: weight and KV dtypes cannot be pinned"
+        )
+    model, gpu, num_gpus, tp, pp = pins.model, pins.gpu, pins.num_gpus, pins.tp, pins.pp
+    profile, mode, allow_cross_node_tp = pins.profile, pins.mode, pins.allow_cross_node_tp
     if batch < 1 or prompt_len < 1 or output_len < 1:
         raise PerfModelError("batch, prompt length and output length must be >= 1")
     slos = Slos(slo_ttft_s, slo_tpot_s, slo_e2e_s)

@@ -77,7 +77,6 @@ def capacity(
         parse_prices,
     )
     from perfmodel.planners.feasibility.outputs import check_output_path
-    from perfmodel.specs.dtypes import PRECISIONS
     from perfmodel.specs.models import resolve_model
     from perfmodel.specs.units import parse_name_list, parse_one_size
 
@@ -104,19 +103,8 @@ def capacity(
     labels = check_context(spec, prompts, outputs, beyond_context)
     for note in spec.notices:
         warn(note)
-    precisions = pins.precisions(spec.checkpoint_format, PRECISIONS)
     plan = plan_capacity(
-        pins.model,
-        wl,
-        slo_ttft,
-        slo_tpot,
-        names,
-        price_map,
-        with_spec,
-        pins.profile,
-        pins.mode,
-        precisions,
-        utilization,
+        pins, wl, slo_ttft, slo_tpot, names, price_map, with_spec, util=utilization
     )
     payload = plan.as_dict()
     payload["labels"] = labels

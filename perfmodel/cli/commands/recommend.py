@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -89,11 +90,8 @@ def recommend(
         # --gpu pins the type; without it, h100 with alternatives, or (SLOs given) the
         # cheapest type that meets them
         rec = plan(
-            pins.model,
+            pins if pins.gpu is not None or slo_given else replace(pins, gpu="h100"),
             b,
-            pins.gpu if pins.gpu is not None else (None if slo_given else "h100"),
-            pins.num_gpus,
-            pins.tp,
             prompt,
             output,
             slo_ttft,
@@ -102,12 +100,8 @@ def recommend(
             speculator,
             draft,
             acceptance_rate,
-            pins.profile,
-            pins.mode,
-            pp=pins.pp,
             alternatives=[] if pins.gpu is not None else None,
             slo_e2e_s=slo_e2e,
-            allow_cross_node_tp=pins.allow_cross_node_tp,
             beyond_context=beyond_context,
         )
     except NoFeasibleDeployment as exc:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from perfmodel.core.basis import basis_by_class
+from perfmodel.core.options import DeploymentPins
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.capacity.queueing import (
     BINDING,
@@ -54,6 +55,7 @@ from perfmodel.planners.specdecode import critical_length, planner_configs, plan
 from perfmodel.planners.speculation.acceptance import resolve_bases
 from perfmodel.specs.dtypes import PRECISIONS
 from perfmodel.specs.hardware import load_gpu
+from perfmodel.specs.models import resolve_model
 
 ASSUMPTIONS = (
     "Each replica (tp x pp GPUs, one model copy) alternates prefills of arriving requests (one "
@@ -228,22 +230,27 @@ def _option(c: Candidates, i: int | None, wl: Workload, with_spec: bool) -> Capa
 
 @with_memo  # one memo per search: the speculator's and drafts' times are shared
 def plan_capacity(
-    model,
+    pins: DeploymentPins,
     workload: Workload,
     slo_ttft_s: float,
     slo_tpot_s: float,
     gpus=("h100", "h200", "a100"),
     prices: dict[str, float] | None = None,
     with_spec: bool = False,
-    profile=None,
-    mode=None,
-    precisions=PRECISIONS,
+    precisions=None,
     util: float = UTILIZATION_TARGET,
     simulate: bool = True,
     max_quality_drop: float = 1.0,
     acceptance_rate: float | None = None,
 ) -> CapacityPlan:
-    """Cheapest fleet per GPU type (and with speculation) meeting both SLOs at the QPS."""
+    """Cheapest fleet per GPU type (and with speculation) meeting both SLOs at the QPS, for
+    the model, mode and profile `pins` names (core.options.DeploymentPins, the record the CLI
+    and the pages build). precisions: the (weights, KV) pairs searched; None = what pins
+    fixes, else every pair as the checkpoint is served (DeploymentPins.precisions). The GPU
+    types compared are `gpus`; the replica shape is searched per type."""
+    model, profile, mode = pins.model, pins.profile, pins.mode
+    if precisions is None:
+        precisions = pins.precisions(resolve_model(model).checkpoint_format, PRECISIONS)
     for name, v in (("--slo-ttft", slo_ttft_s), ("--slo-tpot", slo_tpot_s)):
         if not (v is not None and np.isfinite(v) and v > 0):
             raise PerfModelError(f"{name} must be positive, got {v}")

@@ -17,10 +17,9 @@ empty reasons = feasible, labels = what runs only because the user asked for it)
 API for callers (CLI commands, app pages, reports):
 
     from perfmodel.planners import feasibility as fz
-    dep, verdict = fz.check_request(model, gpu, num_gpus, tp, batch, prompt_len, output_len,
-                                    pp=1, weight_dtype="bf16", kv_dtype="bf16",
-                                    allow_cross_node_tp=False, beyond_context=False,
-                                    slos=fz.Slos(tpot_s=0.02), times=None)
+    options = DeploymentOptions(model="70b", gpu="h100", num_gpus=8, weight_dtype="bf16")
+    dep, verdict = fz.check_request(options, batch, prompt_len, output_len,
+                                    beyond_context=False, slos=fz.Slos(tpot_s=0.02))
     if not verdict.ok:      # show verdict.reasons (typed), or verdict.require() -> exit 2
         ...
     # dep is None when the topology is refused; verdict.labels go beside every number.
@@ -38,6 +37,7 @@ from __future__ import annotations
 
 from perfmodel.core.deployment import Deployment, make_deployment
 from perfmodel.core.inference import request_times
+from perfmodel.core.options import DeploymentOptions
 from perfmodel.planners.feasibility.context import (
     BEYOND_OPTION,
     context_verdict,
@@ -118,43 +118,37 @@ def check_deployment(
 
 
 def check_request(
-    model,
-    gpu,
-    num_gpus: int,
-    tp: int | None,
+    options: DeploymentOptions,
     batch,
     prompt_len,
     output_len,
     *,
-    pp: int = 1,
-    weight_dtype: str = "bf16",
-    kv_dtype: str = "bf16",
-    mode: str | None = None,
-    profile=None,
-    allow_cross_node_tp: bool = False,
     beyond_context: bool = False,
     slos: Slos | None = None,
 ) -> tuple[Deployment | None, Verdict]:
-    """Build the deployment and check it: (deployment or None when its topology is refused,
+    """Build the deployment `options` names (core.options.DeploymentOptions, the record every
+    command and page builds) and check it: (deployment or None when its topology is refused,
     verdict). Raises PerfModelError only for bad input (unknown names, values that no
     deployment could have); every infeasibility comes back as a typed reason."""
-    m, hw = resolve_model(model), resolve_gpu(gpu)
-    t = num_gpus // pp if tp is None else tp
-    topo = topology_verdict(hw, num_gpus, t, pp, allow_cross_node_tp)
+    o = options
+    m, hw = resolve_model(o.model), resolve_gpu(o.gpu)
+    t = o.num_gpus // o.pp if o.tp is None else o.tp
+    topo = topology_verdict(hw, o.num_gpus, t, o.pp, o.allow_cross_node_tp)
     ctx = context_verdict(m, prompt_len, output_len, beyond_context)
     if not topo.ok:
         return None, topo + ctx
     dep = make_deployment(
         m,
         hw,
-        num_gpus,
-        tp,
-        weight_dtype,
-        kv_dtype,
-        mode,
-        profile,
-        pp=pp,
-        allow_cross_node_tp=allow_cross_node_tp,
+        o.num_gpus,
+        o.tp,
+        o.weight_dtype,
+        o.kv_dtype,
+        o.mode,
+        o.profile,
+        pp=o.pp,
+        ep=o.ep,
+        allow_cross_node_tp=o.allow_cross_node_tp,
     )
     verdict = check_deployment(
         dep, batch, prompt_len, output_len, beyond_context=beyond_context, slos=slos
