@@ -26,6 +26,30 @@ def sorted_curves(x, *ys) -> list[Curve]:
     return [Curve(xs, np.bincount(inv, weights=y) / count) for y in ys]
 
 
+def sorted_curves_by_key(k, n, x, *ys) -> dict[tuple, list[Curve]]:
+    """sorted_curves(x[rows], *ys[rows]) of the rows of each (k, n) pair, keys in sorted
+    order, found in one pass: one stable sort by (k, n, rounded x) and one bincount per y
+    over those groups. Bit for bit the per-key sorted_curves: the same sorted unique x, and
+    each group's y summed in table order (bincount adds in index order) over the same count."""
+    k, n = np.asarray(k), np.asarray(n)
+    rx = np.round(np.asarray(x, float), 9)
+    order = np.lexsort((rx, n, k))
+    ks, ns, xs = k[order], n[order], rx[order]
+    new_key = np.r_[True, (np.diff(ks) != 0) | (np.diff(ns) != 0)]
+    new_group = new_key | np.r_[True, np.diff(xs) != 0]
+    inv = np.empty(len(order), np.intp)
+    inv[order] = np.cumsum(new_group) - 1
+    count = np.bincount(inv)
+    means = [np.bincount(inv, weights=y) / count for y in ys]
+    gx, gk, gn = xs[new_group], ks[new_group], ns[new_group]
+    bounds = [*np.flatnonzero(new_key[new_group]), len(gx)]
+    out = {}
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        key_x = gx[a:b].copy()  # one x array shared by the key's curves, as sorted_curves
+        out[(gk[a], gn[a])] = [Curve(key_x, m[a:b].copy()) for m in means]
+    return out
+
+
 def sorted_rows(sizes: np.ndarray, rows: np.ndarray):
     """Average ratio rows of weight shapes with equal size (e.g. 4096x14336 vs 8192x7168)."""
     keys, inv = np.unique(np.round(sizes, 9), return_inverse=True)

@@ -25,7 +25,7 @@ from perfmodel.core.optable.interpolate import (
     Curve,
     grid2d,
     sorted_curve,
-    sorted_curves,
+    sorted_curves_by_key,
     sorted_rows,
 )
 from perfmodel.core.optable.transfer import decode_roofline, gemm_roofline
@@ -188,13 +188,9 @@ def _fill_gemm(cv: Curves, g: np.ndarray, w_bytes: float) -> None:
     lm = np.log(m)
     grid = np.unique(lm)
     logt, logr = np.log(t), np.log(t / gemm_roofline(m, k, n, w_bytes, cv.flops, cv.bw))
-    # the rows of each weight shape (K, N), shapes in sorted order, rows in table order
-    by_shape = np.lexsort((n, k))
-    starts = np.flatnonzero((np.diff(k[by_shape]) != 0) | (np.diff(n[by_shape]) != 0)) + 1
+    # the curves of each weight shape (K, N), shapes in sorted order
     sizes, rows = [], []
-    for sel in np.split(by_shape, starts):
-        kk, nn = k[sel[0]], n[sel[0]]
-        exact, ratio = sorted_curves(lm[sel], logt[sel], logr[sel])
+    for (kk, nn), (exact, ratio) in sorted_curves_by_key(k, n, lm, logt, logr).items():
         cv.gemm[(kk, nn)] = (exact, ratio)
         sizes.append(np.log(kk * nn))
         rows.append(np.interp(grid, ratio.x, ratio.y))

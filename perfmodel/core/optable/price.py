@@ -21,7 +21,7 @@ clock, a long compute-bound pass at the power-limited clock.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -61,10 +61,12 @@ def layer_gemm_shapes(model: ModelSpec, tp: float) -> list[tuple[str, float, flo
     ]
 
 
-def _token_kernels(kp: KernelPricing, dep, tp: float) -> dict:
-    """Functions of the token count (array) -> Priced time of each token-only operator, x
-    layers. 'norm_rope_act' is split in its per-layer part (tokens) and the final norm."""
-    m, L = dep.model, dep.model.num_layers
+def _layer_kernels(kp: KernelPricing, dep, tp: float) -> dict:
+    """Functions of the token count (array) -> (Priced time, per_layer) of each token-only
+    operator: per_layer True when the time is one layer's (x num_layers in _token_kernels),
+    so that a tabulation serves every pipeline stage of the model. 'norm_rope_act' is split
+    in its per-layer part (tokens) and the final norm."""
+    m = dep.model
     act, kvb, wb = 2.0, dep.kv_bytes, dep.w_bytes
     d = float(m.hidden_size)
     kv = float(np.ceil(m.num_kv_heads / tp))
@@ -79,9 +81,9 @@ def _token_kernels(kp: KernelPricing, dep, tp: float) -> dict:
 
         def gemm(x, name=name, k=k, n=n):
             p = kp.gemm(name, x, k, n, wb, dep.compute_dtype)
-            return Priced(L * np.maximum(p.time_s, 2.0 * x * k * n / mm_rate), p.notices)
+            return Priced(np.maximum(p.time_s, 2.0 * x * k * n / mm_rate), p.notices)
 
-        out[name] = gemm
+        out[name] = (gemm, True)
     vocab = m.vocab_size / tp
 
     def lm_head(x):
@@ -95,47 +97,67 @@ def _token_kernels(kp: KernelPricing, dep, tp: float) -> dict:
             kp.eltwise("kernel", 2.5 * x * ffn * act),
             kp.eltwise("kernel", 2 * x * kv * hd * kvb),
         )
-        return Priced(L * sum(2 * p.time_s for p in parts), notices_of(*parts))
+        return Priced(sum(2 * p.time_s for p in parts), notices_of(*parts))
 
     def final_norm(x):
         return kp.eltwise("rmsnorm", 2 * x * d * act, d)
 
     if has_gemm:
-        out["lm_head"] = lm_head
+        out["lm_head"] = (lm_head, False)
     if "rmsnorm" in kp.curves.eltwise:  # a table without norms: the roofline prices them
-        out.update(norms=norms, final_norm=final_norm)
+        out.update(norms=(norms, True), final_norm=(final_norm, False))
     return out
+
+
+def _token_kernels(kp: KernelPricing, dep, tp: float) -> dict:
+    """Functions of the token count (array) -> Priced time of each token-only operator, x
+    layers where the operator runs in every layer."""
+    L = dep.model.num_layers
+
+    def whole(fn, per_layer):
+        if not per_layer:
+            return fn
+
+        def times_layers(x):
+            p = fn(x)
+            return Priced(L * p.time_s, p.notices)
+
+        return times_layers
+
+    return {name: whole(*entry) for name, entry in _layer_kernels(kp, dep, tp).items()}
 
 
 _CACHE: dict = {}
 
 
-def _tabulated(kp: KernelPricing, dep, tp: float):
-    """Token-only operator times on GRID for one deployment (memoized per table, GPU, model,
-    TP degree, dtypes and sustained matmul rate)."""
+def _tabulated(kp: KernelPricing, dep, tp: float) -> dict:
+    """Token-only operator times on GRID: name -> (per-layer running maximum, layers or
+    None), memoized per table, GPU, model without its layer count, TP degree, dtypes and
+    sustained matmul rate, so that the stages of every pipeline depth share one evaluation
+    of the kernel curves. More tokens never take less time: a measured dip between
+    neighbouring M (another kernel picked at M = 80 than at 64, noise) is not passed on to a
+    larger batch. x layers commutes with the running maximum exactly (rounding L*t is
+    monotone in t), so _lookup scales the two nodes it reads, bit for bit the table of
+    L * t."""
     key = (
         kp.curves.table.path,
         repr(dep.gpu),
-        dep.model,
+        replace(dep.model, num_layers=1),
         tp,
         dep.weight_dtype,
         dep.kv_dtype,
         dep.profile.matmul,
     )
-    if key in _CACHE:
-        return _CACHE[key]
-    if len(_CACHE) > 64:
-        _CACHE.clear()
-    x = np.exp(GRID)
-    tab = {}
-    for name, fn in _token_kernels(kp, dep, tp).items():
-        t = fn(x).time_s  # the grid spans far beyond any table: its clamps are not the sweep's
-        # more tokens never take less time: a measured dip between neighbouring M (another
-        # kernel picked at M = 80 than at 64, noise) is not passed on to a larger batch
-        t = np.maximum.accumulate(t)
-        tab[name] = (t[:-1], np.diff(t))  # value at node i and slope to node i+1
-    _CACHE[key] = tab
-    return tab
+    if key not in _CACHE:
+        if len(_CACHE) > 64:
+            _CACHE.clear()
+        x = np.exp(GRID)  # the grid spans far beyond any table: its clamps are not the sweep's
+        _CACHE[key] = {
+            name: (np.maximum.accumulate(fn(x).time_s), per_layer)
+            for name, (fn, per_layer) in _layer_kernels(kp, dep, tp).items()
+        }
+    L = dep.model.num_layers
+    return {name: (t, L if per_layer else None) for name, (t, per_layer) in _CACHE[key].items()}
 
 
 def _nodes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -146,8 +168,12 @@ def _nodes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _lookup(entry, nodes) -> np.ndarray:
-    (value, slope), (i, f) = entry, nodes
-    return value[i] + f * slope[i]
+    """Linear interpolation between node i (value) and node i+1 (value + slope)."""
+    (t, layers), (i, f) = entry, nodes
+    lo, hi = t[i], t[i + 1]
+    if layers is not None:
+        lo, hi = layers * lo, layers * hi
+    return lo + f * (hi - lo)
 
 
 def _attention(kp: KernelPricing, dep, shape, tp: float) -> Priced:

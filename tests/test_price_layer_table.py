@@ -1,0 +1,51 @@
+"""optable.price: one tabulation of the token kernels per model serves every layer count
+(pipeline stage); its lookups are bit for bit those of the table of L x the kernel times
+built directly (the running maximum of the L-layer times, value and slope per node)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from perfmodel.core.deployment import make_deployment
+from perfmodel.core.optable import price
+from perfmodel.core.optable.kernels import kernel_pricing
+
+DEP = make_deployment("405b", "h100", 8, profile="torch-cudagraph-h100")
+KP = kernel_pricing(DEP.optable, DEP.gpu)
+
+
+def _direct_table(dep, tp):
+    """The table as built before the shared tabulation: L-layer times on the grid."""
+    x = np.exp(price.GRID)
+    tab = {}
+    for name, fn in price._token_kernels(KP, dep, tp).items():
+        t = np.maximum.accumulate(fn(x).time_s)
+        tab[name] = (t[:-1], np.diff(t))
+    return tab
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    layers=st.integers(1, 126),
+    tp=st.sampled_from([1.0, 2.0, 8.0]),
+    tokens=st.lists(st.floats(0.5, 5e6), min_size=1, max_size=6),
+)
+def test_shared_table_is_bitwise_the_direct_one(layers, tp, tokens):
+    dep = replace(DEP, model=replace(DEP.model, num_layers=layers))
+    shared = price._tabulated(KP, dep, tp)
+    direct = _direct_table(dep, tp)
+    assert shared.keys() == direct.keys() and {"qkv_proj", "lm_head", "norms"} <= set(direct)
+    i, f = price._nodes(np.array(tokens))
+    for name, (value, slope) in direct.items():
+        assert np.array_equal(price._lookup(shared[name], (i, f)), value[i] + f * slope[i])
+
+
+def test_one_tabulation_serves_every_layer_count():
+    price._CACHE.clear()
+    for layers in (126, 63, 42, 32, 1):
+        price._tabulated(KP, replace(DEP, model=replace(DEP.model, num_layers=layers)), 8.0)
+    assert len(price._CACHE) == 1
