@@ -494,7 +494,6 @@ def capacity_view(
     from perfmodel.planners.capacity.plan import plan_capacity
     from perfmodel.planners.capacity.workload import fixed_workload
     from perfmodel.planners.pricing_memo import memo
-    from perfmodel.specs.dtypes import PRECISIONS
 
     pins = replace(deployment_pins(cfg), gpu=None, num_gpus=None, tp=None)  # types: `gpus`
     with memo(PRICING):  # a new QPS or SLO prices nothing again
@@ -504,8 +503,7 @@ def capacity_view(
             slo_ttft_s,
             slo_tpot_s,
             list(gpus),
-            with_spec=with_spec,
-            precisions=PRECISIONS,  # every pair, as this page always searched
+            with_spec=with_spec,  # precisions: the CLI's (the checkpoint's, never upcast)
         )
     payload = json_ready(plan.as_dict())
     curves = pd.concat(

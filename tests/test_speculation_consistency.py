@@ -305,3 +305,28 @@ def test_recommend_with_slos_is_one_answer_in_cli_app_and_capacity():
     assert (cands.d_p90[i] <= slo_tpot) == (dep["tpot_s"] <= slo_tpot)
     plan = plan_capacity(DeploymentPins("8b"), wl, slo_ttft, slo_tpot, ["h100"], simulate=False)
     assert plan.as_dict()["precision_policy"] == cli["precision_policy"]
+
+
+def test_capacity_page_serves_a_quantized_checkpoint_as_the_cli_does():
+    """gpt-oss-20b is published in MXFP4 only: `perfmodel capacity` never serves it in another
+    weight format (DeploymentPins.precisions: the checkpoint's, never upcast), and the
+    dashboard's capacity view (which used to search every pair and answered fp8/fp8) gives the
+    same options and the same cheapest fleet."""
+    cli = run_cli(
+        "capacity", "--model", "gpt-oss-20b", "--qps", "2", "--prompt-len", "4096",
+        "--output-len", "256", "--gpus", "h100", "--json",
+        check_json=True,
+    )  # fmt: skip
+    page = compute.capacity_view(
+        _cfg("gpt-oss-20b", 1, "bf16", "bf16"), 2.0, 4096, 256, 2.0, 0.05, ("h100-sxm",)
+    )
+    pairs = {(o["weight_dtype"], o["kv_dtype"]) for o in cli["options"]}
+    assert pairs == {("mxfp4", "fp8")}
+    assert (
+        set(zip(page["options"]["weight_dtype"], page["options"]["kv_dtype"], strict=True)) == pairs
+    )
+    best = json.loads(page["json"])["best"]
+    assert (best["weight_dtype"], best["tp"], best["replicas"], best["cost_per_hour"]) == (
+        cli["best"]["weight_dtype"], cli["best"]["tp"], cli["best"]["replicas"],
+        cli["best"]["cost_per_hour"],
+    )  # fmt: skip
