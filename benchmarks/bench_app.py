@@ -16,18 +16,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from app import compute  # noqa: E402
+from app.common import SIDEBAR_DEFAULTS  # noqa: E402
 
 REPEAT = 5
 BUDGET_MS = 300.0
-CFG = {
-    "model": "Llama-3.1-8B",
-    "gpu": "h100-sxm",
-    "num_gpus": 1,
-    "weight_dtype": "bf16",
-    "kv_dtype": "bf16",
-    "profile": "auto",
-    "mode": "auto",
-}
+CFG = dict(SIDEBAR_DEFAULTS)  # the sidebar at its defaults: Llama-3.1-8B on one H100, bf16
 CFG70 = {**CFG, "model": "Llama-3.1-70B", "num_gpus": 8}
 CL_ARGS = (
     ("Llama-3.2-1B",),

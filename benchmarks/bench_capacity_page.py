@@ -34,17 +34,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 
 from app import compute  # noqa: E402
+from app.common import SIDEBAR_DEFAULTS  # noqa: E402
 
 REPEAT = 3
-CFG = {
-    "model": "Llama-3.1-8B",
-    "gpu": "h100-sxm",
-    "num_gpus": 1,
-    "weight_dtype": "bf16",
-    "kv_dtype": "bf16",
-    "profile": "auto",
-    "mode": "auto",
-}
+CFG = dict(SIDEBAR_DEFAULTS)  # the sidebar at its defaults: Llama-3.1-8B on one H100, bf16
 GPUS = ("h100-sxm", "a100-80gb", "h200")
 
 

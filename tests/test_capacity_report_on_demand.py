@@ -9,16 +9,9 @@ import json
 import pytest
 
 from app import compute
+from app.common import SIDEBAR_DEFAULTS
 
-CFG = {
-    "model": "Llama-3.1-8B",
-    "gpu": "h100-sxm",
-    "num_gpus": 1,
-    "weight_dtype": "bf16",
-    "kv_dtype": "bf16",
-    "profile": "auto",
-    "mode": "auto",
-}
+CFG = dict(SIDEBAR_DEFAULTS)  # the sidebar at its defaults: Llama-3.1-8B on one H100, bf16
 
 
 @pytest.fixture(scope="module")
