@@ -30,6 +30,11 @@ from perfmodel.core import inference
 from perfmodel.core.deployment import Deployment
 
 
+def _read_only(value: np.ndarray) -> np.ndarray:
+    value.flags.writeable = False
+    return value
+
+
 class Memo:
     """A bounded store of priced points: key -> read-only array."""
 
@@ -40,27 +45,17 @@ class Memo:
         self.hits = self.misses = 0
 
     def get(self, key, compute):
-        with self._lock:
-            if key in self._store:
-                self.hits += 1
-                return self._store[key]
-        value = np.asarray(compute())  # outside the lock: another thread may price too
-        value.flags.writeable = False
-        with self._lock:
-            self.misses += 1
-            self._store[key] = value
-            if len(self._store) > self.max_entries:
-                self._store.popitem(last=False)
-        return value
+        """The array stored under key, computed (and made read-only) on a miss."""
+        return self.get_object(key, lambda: _read_only(np.asarray(compute())))
 
     def get_object(self, key, compute):
-        """Like get, for a value that is not an array (a frozen record the caller never
-        changes): stored as computed."""
+        """The value stored under key (a frozen record or read-only array the caller never
+        changes), computed on a miss."""
         with self._lock:
             if key in self._store:
                 self.hits += 1
                 return self._store[key]
-        value = compute()
+        value = compute()  # outside the lock: another thread may price too
         with self._lock:
             self.misses += 1
             self._store[key] = value
