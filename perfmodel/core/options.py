@@ -19,6 +19,8 @@ from dataclasses import dataclass, fields
 
 from perfmodel.core.deployment import Deployment, make_deployment
 from perfmodel.specs.dtypes import precisions_for
+from perfmodel.specs.hardware import HardwareSpec
+from perfmodel.specs.models import ModelSpec
 
 
 @dataclass(frozen=True)
@@ -40,11 +42,14 @@ class DeploymentOptions:
     profile: str | None = None
     allow_cross_node_tp: bool = False  # TP across nodes refused unless asked for
 
-    def deployment(self) -> Deployment:
-        """Validate and load the specs (raises PerfModelError naming the bad option)."""
+    def deployment(
+        self, model: ModelSpec | None = None, gpu: HardwareSpec | None = None
+    ) -> Deployment:
+        """Validate and load the specs (raises PerfModelError naming the bad option).
+        model, gpu: self.model and self.gpu already resolved by the caller (not read again)."""
         return make_deployment(
-            self.model,
-            self.gpu,
+            model or self.model,
+            gpu or self.gpu,
             self.num_gpus,
             self.tp,
             self.weight_dtype,

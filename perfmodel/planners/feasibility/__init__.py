@@ -35,7 +35,7 @@ Bad input (an unknown model, a negative batch) still raises PerfModelError befor
 
 from __future__ import annotations
 
-from perfmodel.core.deployment import Deployment, make_deployment
+from perfmodel.core.deployment import Deployment
 from perfmodel.core.inference import request_times
 from perfmodel.core.options import DeploymentOptions
 from perfmodel.planners.feasibility.context import (
@@ -137,19 +137,7 @@ def check_request(
     ctx = context_verdict(m, prompt_len, output_len, beyond_context)
     if not topo.ok:
         return None, topo + ctx
-    dep = make_deployment(
-        m,
-        hw,
-        o.num_gpus,
-        o.tp,
-        o.weight_dtype,
-        o.kv_dtype,
-        o.mode,
-        o.profile,
-        pp=o.pp,
-        ep=o.ep,
-        allow_cross_node_tp=o.allow_cross_node_tp,
-    )
+    dep = o.deployment(m, hw)
     verdict = check_deployment(
         dep, batch, prompt_len, output_len, beyond_context=beyond_context, slos=slos
     )
