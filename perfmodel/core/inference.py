@@ -21,7 +21,8 @@ import numpy as np
 from perfmodel.core import pipeline
 from perfmodel.core.collective import pass_allreduce_seconds
 from perfmodel.core.cost import OpTime, kernels_per_pass, op_time, overhead_time
-from perfmodel.core.deployment import Deployment, tp_link
+from perfmodel.core.deployment import Deployment, TpLink, tp_link
+from perfmodel.core.identity_memo import by_identity
 from perfmodel.core.ops import OpCost, forward_ops, make_shape
 from perfmodel.core.optable.kernels import kernel_pricing
 from perfmodel.core.optable.price import DECODE_MAX_TOKENS, TablePass, price_pass
@@ -44,17 +45,37 @@ class PassResult:
         return self.table.notices if self.table is not None else ()
 
 
+@dataclass(frozen=True)
+class _PassSetup:
+    """What every pass of one deployment reads besides its shape, worked out once per
+    deployment object (by_identity): a search prices hundreds of passes of a few dozen."""
+
+    attn_dp: int
+    w_bytes: float
+    kv_bytes: float
+    compute_dtype: str
+    link: TpLink
+    kp: object  # kernel pricing by the operator table, or None (roofline)
+
+
+@by_identity
+def _setup(dep: Deployment) -> _PassSetup:
+    # a measured table prices Llama blocks only (ModelSpec.llama_block; table_skipped)
+    kp = kernel_pricing(dep.optable, dep.gpu) if dep.model.llama_block else None
+    return _PassSetup(dep.attn_dp, dep.w_bytes, dep.kv_bytes, dep.compute_dtype, tp_link(dep), kp)
+
+
 def _priced_ops(dep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_budget):
     """(shape, ops, table pass or None) of one stage's pass; the table is the deployment's
     own (loaded with it), transferred when the GPU is another of the same architecture."""
     if dep.pp > 1:
         raise ValueError("a forward pass runs one stage: use stage_deployment() when pp > 1")
+    setup = _setup(dep)
     # expert parallelism: each attention group of tp GPUs runs 1/attn_dp of the sequences
-    group_batch = np.asarray(batch, float) / dep.attn_dp
+    group_batch = np.asarray(batch, float) / setup.attn_dp
     shape = make_shape(group_batch, new_tokens, cached, logits_per_seq, dep.tp, kv_budget, dep.ep)
-    ops = forward_ops(dep.model, shape, dep.w_bytes, dep.kv_bytes)
-    # a measured table prices Llama blocks only (ModelSpec.llama_block; table_skipped)
-    kp = kernel_pricing(dep.optable, dep.gpu) if dep.model.llama_block else None
+    ops = forward_ops(dep.model, shape, setup.w_bytes, setup.kv_bytes)
+    kp = setup.kp
     return shape, ops, (price_pass(kp, dep, shape, ops) if kp is not None else None)
 
 
@@ -85,6 +106,7 @@ def _op_seconds(dep: Deployment, shape, ops, table) -> list:
     all-reduce, else the roofline (pass_breakdown's times, without the compute/memory split
     of the ops the table prices)."""
     measured = table.times if table is not None else [None] * len(ops)
+    setup = _setup(dep)
     seconds = []
     for op, m in zip(ops, measured, strict=True):
         if m is None:
@@ -92,7 +114,7 @@ def _op_seconds(dep: Deployment, shape, ops, table) -> list:
         if m is None:
             n = kernels_per_pass(op.name, dep.model.num_layers)
             m = op_time(
-                op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode, n, tp_link(dep)
+                op, dep.gpu, dep.profile, setup.compute_dtype, dep.mode, n, setup.link
             ).time_s
         seconds.append(m)
     return seconds
@@ -171,8 +193,25 @@ def decode_step_time(dep: Deployment, batch, context, new_tokens=1, kv_budget=np
 
 
 def stage_deployment(dep: Deployment, stage: pipeline.Stage) -> Deployment:
-    """The deployment of one pipeline stage: the model cut to the stage's layers, pp = 1."""
-    return replace(dep, model=replace(dep.model, num_layers=stage.layers), pp=1)
+    """The deployment of one pipeline stage: the model cut to the stage's layers, pp = 1
+    (one object per deployment and layer count: prefill and decode share it)."""
+    return _stage_deployment(dep, stage.layers)
+
+
+def _cut(dep: Deployment, layers: int) -> Deployment:
+    return replace(dep, model=replace(dep.model, num_layers=layers), pp=1)
+
+
+def _stage_deployment(dep: Deployment, layers: int) -> Deployment:
+    known = _stage_deployments(dep)
+    return known[layers] if layers in known else _cut(dep, layers)
+
+
+@by_identity
+def _stage_deployments(dep: Deployment) -> dict[int, Deployment]:
+    """layers -> the deployment of a stage of that many layers, for each stage of dep."""
+    layers = dict.fromkeys(pipeline.stage_layers(dep.model.num_layers, dep.pp))
+    return {n: _cut(dep, n) for n in layers}
 
 
 def last_stage_pass(dep: Deployment, batch) -> tuple[Deployment, np.ndarray]:
