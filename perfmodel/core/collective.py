@@ -32,6 +32,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from perfmodel.core.identity_memo import by_identity
 from perfmodel.core.ops import COMM
 from perfmodel.specs.hardware import HardwareSpec, resolve_gpu
 from perfmodel.specs.optables import OpTable, load_optable
@@ -179,8 +180,13 @@ def _table_curves(name: str) -> AllReduceCurves | None:
 
 def deployment_basis(dep) -> AllReduceBasis:
     """The TP all-reduce rule of a deployment: its profile's table, its GPU's link."""
-    curves = _table_curves(dep.profile.optable) if dep.profile.optable else None
-    return allreduce_basis(curves, dep.gpu)
+    return _profile_basis(dep.profile, dep.gpu)
+
+
+@by_identity
+def _profile_basis(profile, hw: HardwareSpec) -> AllReduceBasis:
+    curves = _table_curves(profile.optable) if profile.optable else None
+    return allreduce_basis(curves, hw)
 
 
 ACT_BYTES = 2.0  # BF16 activations all-reduced between the TP ranks
@@ -202,15 +208,15 @@ def pass_allreduce_seconds(dep, op, shape) -> np.ndarray | None:
         np.asarray(shape.batch * shape.new_tokens, float) * dep.model.hidden_size * ACT_BYTES,
         tp.shape,
     )
+    latency = dep.profile.comm_latency_us * 1e-6
+    if tp.ndim == 0:  # one TP degree: the one group below, without the masks
+        g = int(tp)
+        one = allreduce_seconds(basis, dep.gpu, g, message, dep.profile.comm, latency)
+        return np.asarray(op.comm_calls, float) * np.asarray(one, float)
     per_call = np.zeros(tp.shape)
     for g in np.unique(tp):
         sel = tp == g
         per_call[sel] = allreduce_seconds(
-            basis,
-            dep.gpu,
-            int(g),
-            message[sel],
-            dep.profile.comm,
-            dep.profile.comm_latency_us * 1e-6,
+            basis, dep.gpu, int(g), message[sel], dep.profile.comm, latency
         )
     return np.asarray(op.comm_calls, float) * per_call

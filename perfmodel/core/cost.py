@@ -12,7 +12,7 @@ A forward pass adds per_layer_us * L + per_step_us + per_token_us * sampled toke
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -23,8 +23,9 @@ from perfmodel.specs.hardware import HardwareSpec
 from perfmodel.specs.profile import Profile
 
 
-@dataclass(frozen=True)
-class OpTime:
+class OpTime(NamedTuple):
+    """Time of one operator (seconds) and its compute / memory / communication parts."""
+
     name: str
     kind: str
     time_s: np.ndarray

@@ -33,7 +33,7 @@ def by_identity(fn: Callable) -> Callable:
     def memoized(*args):
         key = tuple(map(id, args))
         hit = memo.get(key)
-        if hit is not None and all(a is b for a, b in zip(hit[0], args, strict=True)):
+        if hit is not None and _same(hit[0], args):
             return hit[1]
         value = fn(*args)
         if len(memo) >= MAX_ENTRIES:
@@ -43,3 +43,10 @@ def by_identity(fn: Callable) -> Callable:
 
     memoized.cache_clear = memo.clear
     return memoized
+
+
+def _same(held: tuple, args: tuple) -> bool:
+    for a, b in zip(held, args, strict=True):
+        if a is not b:
+            return False
+    return True

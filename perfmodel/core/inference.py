@@ -65,6 +65,23 @@ def _setup(dep: Deployment) -> _PassSetup:
     return _PassSetup(dep.attn_dp, dep.w_bytes, dep.kv_bytes, dep.compute_dtype, tp_link(dep), kp)
 
 
+_OPS: dict = {}
+
+
+def _forward_ops(model, shape, w_bytes: float, kv_bytes: float) -> list[OpCost]:
+    """ops.forward_ops, kept per value for a pass of one shape: the FLOPs and bytes do not
+    depend on the GPU, and a search prices the same stage and shape on several GPU types."""
+    if isinstance(shape.batch, np.ndarray):  # a sweep: arrays are not keys
+        return forward_ops(model, shape, w_bytes, kv_bytes)
+    key = (model, shape, w_bytes, kv_bytes)
+    ops = _OPS.get(key)
+    if ops is None:
+        if len(_OPS) >= 1024:
+            _OPS.clear()
+        ops = _OPS[key] = tuple(forward_ops(model, shape, w_bytes, kv_bytes))
+    return list(ops)
+
+
 def _priced_ops(dep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_budget):
     """(shape, ops, table pass or None) of one stage's pass; the table is the deployment's
     own (loaded with it), transferred when the GPU is another of the same architecture."""
@@ -74,7 +91,7 @@ def _priced_ops(dep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_b
     # expert parallelism: each attention group of tp GPUs runs 1/attn_dp of the sequences
     group_batch = np.asarray(batch, float) / setup.attn_dp
     shape = make_shape(group_batch, new_tokens, cached, logits_per_seq, dep.tp, kv_budget, dep.ep)
-    ops = forward_ops(dep.model, shape, setup.w_bytes, setup.kv_bytes)
+    ops = _forward_ops(dep.model, shape, setup.w_bytes, setup.kv_bytes)
     kp = setup.kp
     return shape, ops, (price_pass(kp, dep, shape, ops) if kp is not None else None)
 

@@ -27,6 +27,7 @@ accounting; Yuan et al., arXiv:2402.16363, and DESIGN.md):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -35,9 +36,10 @@ from perfmodel.specs.models import ModelSpec
 MATMUL, ATTENTION, ELEMENTWISE, COMM = "matmul", "attention", "elementwise", "comm"
 
 
-@dataclass(frozen=True)
-class OpCost:
-    """Cost of one operator over the whole forward pass, per GPU (already x num_layers)."""
+class OpCost(NamedTuple):
+    """Cost of one operator over the whole forward pass, per GPU (already x num_layers).
+    A NamedTuple: immutable and typed like a frozen dataclass, built several times faster
+    (a search builds thousands)."""
 
     name: str
     kind: str  # matmul | attention | elementwise | comm
@@ -267,14 +269,24 @@ def experts_touched(num_experts: int, top_k: int, tokens) -> np.ndarray:
 def _sum_ops(name: str, ops: list[OpCost]) -> OpCost:
     """One operator summing the costs of several (e.g. the dense MLPs of the dense layers
     and the shared experts of the MoE layers); rows: the largest GEMM M among them."""
-    fields = ("flops", "weight_bytes", "act_bytes", "kv_read_bytes", "kv_write_bytes")
-    total = {f: sum(getattr(o, f) for o in ops) for f in (*fields, "comm_bytes", "comm_calls")}
     shape = np.shape(ops[0].flops)
-    if len(ops) == 1 and np.shape(ops[0].rows) == shape:  # the max of one: itself
-        rows = ops[0].rows
-    else:
-        rows = np.maximum.reduce([np.broadcast_to(o.rows, shape) for o in ops])
+    if len(ops) == 1 and np.shape(ops[0].rows) == shape:  # the sum (0 + x) and max of one
+        o = ops[0]
+        return OpCost(name, o.kind, *(0 + getattr(o, f) for f in _SUMMED), rows=o.rows)
+    total = {f: sum(getattr(o, f) for o in ops) for f in _SUMMED}
+    rows = np.maximum.reduce([np.broadcast_to(o.rows, shape) for o in ops])
     return OpCost(name=name, kind=ops[0].kind, rows=rows, **total)
+
+
+_SUMMED = (
+    "flops",
+    "weight_bytes",
+    "act_bytes",
+    "kv_read_bytes",
+    "kv_write_bytes",
+    "comm_bytes",
+    "comm_calls",
+)
 
 
 def mlp_ops(model: ModelSpec, shape: PassShape, w_bytes: float, act_bytes: float) -> list[OpCost]:

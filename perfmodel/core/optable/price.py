@@ -26,6 +26,7 @@ from functools import cached_property
 
 import numpy as np
 
+from perfmodel.core.identity_memo import by_identity
 from perfmodel.core.ops import forward_ops
 from perfmodel.core.optable.kernels import KernelPricing, Priced, notices_of
 from perfmodel.specs.models import ModelSpec
@@ -139,25 +140,41 @@ def _tabulated(kp: KernelPricing, dep, tp: float) -> dict:
     larger batch. x layers commutes with the running maximum exactly (rounding L*t is
     monotone in t), so _lookup scales the two nodes it reads, bit for bit the table of
     L * t."""
-    key = (
+    by_tp = _tabulations(kp, dep)
+    if tp not in by_tp:
+        key = (*_tabulation_key(kp, dep), tp)
+        if key not in _CACHE:
+            if len(_CACHE) > 64:
+                _CACHE.clear()
+            x = np.exp(GRID)  # the grid spans far beyond any table: its clamps are not the sweep's
+            _CACHE[key] = {
+                name: (np.maximum.accumulate(fn(x).time_s), per_layer)
+                for name, (fn, per_layer) in _layer_kernels(kp, dep, tp).items()
+            }
+        L = dep.model.num_layers
+        by_tp[tp] = {
+            name: (t, L if per_layer else None) for name, (t, per_layer) in _CACHE[key].items()
+        }
+    return by_tp[tp]
+
+
+@by_identity
+def _tabulations(kp: KernelPricing, dep) -> dict:
+    """TP degree -> _tabulated(kp, dep, tp), kept per pricing and deployment object."""
+    return {}
+
+
+@by_identity
+def _tabulation_key(kp: KernelPricing, dep) -> tuple:
+    """What a tabulation depends on besides the TP degree (_tabulated)."""
+    return (
         kp.curves.table.path,
         repr(dep.gpu),
         replace(dep.model, num_layers=1),
-        tp,
         dep.weight_dtype,
         dep.kv_dtype,
         dep.profile.matmul,
     )
-    if key not in _CACHE:
-        if len(_CACHE) > 64:
-            _CACHE.clear()
-        x = np.exp(GRID)  # the grid spans far beyond any table: its clamps are not the sweep's
-        _CACHE[key] = {
-            name: (np.maximum.accumulate(fn(x).time_s), per_layer)
-            for name, (fn, per_layer) in _layer_kernels(kp, dep, tp).items()
-        }
-    L = dep.model.num_layers
-    return {name: (t, L if per_layer else None) for name, (t, per_layer) in _CACHE[key].items()}
 
 
 def _nodes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
