@@ -198,21 +198,23 @@ def pass_allreduce_seconds(dep, op, shape) -> np.ndarray | None:
     None: the link formula of cost.op_time prices it (no table, peer-to-peer link, or a TP
     group across nodes, asked for: the inter-node network bounds it, core.deployment.tp_link;
     a table measured inside one node would price it far too fast)."""
-    if op.kind != COMM or dep.tp_spans_nodes:
+    if op.kind != COMM:
         return None
-    basis = deployment_basis(dep)
-    if basis.kind == "link":
+    spans_nodes, basis = _deployment_rule(dep)
+    if spans_nodes or basis.kind == "link":
         return None
+    latency = dep.profile.comm_latency_us * 1e-6
+    if np.ndim(shape.tp) == 0 and np.ndim(op.comm_calls) == 0:  # one pass, one TP degree
+        message = np.asarray(shape.batch * shape.new_tokens, float) * dep.model.hidden_size
+        one = allreduce_seconds(
+            basis, dep.gpu, int(shape.tp), message * ACT_BYTES, dep.profile.comm, latency
+        )
+        return np.asarray(op.comm_calls, float) * np.asarray(one, float)
     tp = np.broadcast_to(np.asarray(shape.tp, float), np.shape(op.comm_calls))
     message = np.broadcast_to(
         np.asarray(shape.batch * shape.new_tokens, float) * dep.model.hidden_size * ACT_BYTES,
         tp.shape,
     )
-    latency = dep.profile.comm_latency_us * 1e-6
-    if tp.ndim == 0:  # one TP degree: the one group below, without the masks
-        g = int(tp)
-        one = allreduce_seconds(basis, dep.gpu, g, message, dep.profile.comm, latency)
-        return np.asarray(op.comm_calls, float) * np.asarray(one, float)
     per_call = np.zeros(tp.shape)
     for g in np.unique(tp):
         sel = tp == g
@@ -220,3 +222,9 @@ def pass_allreduce_seconds(dep, op, shape) -> np.ndarray | None:
             basis, dep.gpu, int(g), message[sel], dep.profile.comm, latency
         )
     return np.asarray(op.comm_calls, float) * per_call
+
+
+@by_identity
+def _deployment_rule(dep) -> tuple[bool, AllReduceBasis]:
+    """(TP group spans nodes, all-reduce basis) of a deployment, once per deployment."""
+    return dep.tp_spans_nodes, deployment_basis(dep)

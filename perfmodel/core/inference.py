@@ -284,7 +284,11 @@ class RequestTimes:
 
 
 def request_times(dep: Deployment, batch, prompt_len, output_len) -> RequestTimes:
-    b, p, o = np.broadcast_arrays(*(np.asarray(x, float) for x in (batch, prompt_len, output_len)))
+    b, p, o = (np.asarray(x, float) for x in (batch, prompt_len, output_len))
+    if b.ndim or p.ndim or o.ndim:
+        b, p, o = np.broadcast_arrays(b, p, o)
+    else:  # one request shape: float64 scalars (ops.make_shape)
+        b, p, o = b[()], p[()], o[()]
     ttft = prefill_time(dep, b, p)
     tpot = decode_step_time(dep, b, mean_decode_context(p, o))
     e2e = ttft + np.maximum(o - 1.0, 0.0) * tpot

@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from perfmodel.core.identity_memo import by_identity
 from perfmodel.core.optable.interpolate import (
     Curve,
     blend,
@@ -77,6 +78,29 @@ def clamp_notices(table: str, what: str, logv, lo: float, hi: float, unit: str =
     return tuple(out)
 
 
+def _nearest_config(store, h: float, kv: float, hd: float, by_heads: bool):
+    """KernelPricing._config, kept per table store and configuration (a search asks for the
+    same one hundreds of times)."""
+    found = _configs(store)
+    key = (h, kv, hd, by_heads)
+    if key not in found:
+        if (h, kv, hd) in store:
+            found[key] = (h, kv, hd), True
+        else:
+
+            def distance(c):
+                second = c[0] / h if by_heads else (c[0] / c[1]) / (h / kv)
+                return (abs(np.log(c[2] / hd)), abs(np.log(second)))
+
+            found[key] = min(store, key=distance), False
+    return found[key]
+
+
+@by_identity
+def _configs(store) -> dict:
+    return {}
+
+
 @dataclass(frozen=True)
 class KernelPricing:
     """A loaded table pricing kernels on `hw`: its own GPU (`same_gpu`) or transferred."""
@@ -128,14 +152,7 @@ class KernelPricing:
         """The measured (heads, kv heads, head_dim) nearest to a new one: same head_dim
         first, then the nearest query-group size (decode: how often each KV byte is reused)
         or, `by_heads`, the nearest head count (prefill: how many blocks run in parallel)."""
-        if (h, kv, hd) in store:
-            return (h, kv, hd), True
-
-        def distance(c):
-            second = c[0] / h if by_heads else (c[0] / c[1]) / (h / kv)
-            return (abs(np.log(c[2] / hd)), abs(np.log(second)))
-
-        return min(store, key=distance), False
+        return _nearest_config(store, h, kv, hd, by_heads)
 
     def attn_decode(self, b, c, h, kv, hd, kv_bytes) -> Priced:
         """Decode attention: b sequences of c cached tokens, h query / kv KV heads of hd."""

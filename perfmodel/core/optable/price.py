@@ -199,7 +199,8 @@ def _attention(kp: KernelPricing, dep, shape, tp: float) -> Priced:
     h, hd = m.num_heads / tp, float(m.head_dim)
     kv = float(np.ceil(m.num_kv_heads / tp))
     c_att = np.minimum(shape.cached, shape.kv_budget)
-    if np.max(q) <= DECODE_MAX_TOKENS:
+    one = np.ndim(q) == 0  # a pass of one shape: q is its own max and min
+    if (q if one else np.max(q)) <= DECODE_MAX_TOKENS:
         p = kp.attn_decode(b, c_att + q, h, kv, hd, dep.kv_bytes)
         return Priced(L * p.time_s, p.notices)
     attn_rate = kp.hw.peak_flops("bf16") * dep.profile.attention
@@ -207,7 +208,7 @@ def _attention(kp: KernelPricing, dep, shape, tp: float) -> Priced:
     by = 2.0 * b * (2 * q * h + 2 * (c_att + q) * kv) * hd
     pre = kp.attn_prefill(f, by, h, kv, hd)
     t = np.maximum(pre.time_s, f / attn_rate)
-    if np.min(q) <= DECODE_MAX_TOKENS:
+    if (q if one else np.min(q)) <= DECODE_MAX_TOKENS:
         dec = kp.attn_decode(b, c_att + q, h, kv, hd, dep.kv_bytes)
         t = np.where(q <= DECODE_MAX_TOKENS, dec.time_s, t)
         return Priced(L * t, notices_of(pre, dec))
