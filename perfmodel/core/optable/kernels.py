@@ -19,7 +19,7 @@ Outside a measured range the curve is clamped (ratio held at the edge) and a not
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -108,6 +108,12 @@ class KernelPricing:
     curves: Curves
     hw: HardwareSpec
     same_gpu: bool
+    explain: bool = True  # False: times only, no clamp notices (quiet)
+
+    def quiet(self) -> KernelPricing:
+        """The same pricing without clamp notices: the same times, for callers that read the
+        times alone (a tabulation over a grid far beyond any table, a search's passes)."""
+        return _quiet(self)
 
     @property
     def label(self) -> str:
@@ -115,6 +121,8 @@ class KernelPricing:
         return table_label(cv.table.name, cv.table.gpu, cv.flops, cv.bw, cv.table.dtype, self.hw)
 
     def _clamp(self, what: str, logv, lo: float, hi: float, unit: str = ""):
+        if not self.explain:
+            return ()
         return clamp_notices(self.curves.table.name, what, logv, lo, hi, unit)
 
     def gemm(
@@ -127,7 +135,7 @@ class KernelPricing:
         cv = self.curves
         compute_dtype = compute_dtype or ("bf16" if w_bytes >= 2 else "fp8")
         if compute_dtype == "fp8" and cv.fp8 is not None and cv.w_bytes >= 2:
-            fp8 = KernelPricing(cv.fp8, self.hw, self.same_gpu)
+            fp8 = KernelPricing(cv.fp8, self.hw, self.same_gpu, self.explain)
             return fp8.gemm(name, m, k, n, w_bytes, "fp8")
         lm = np.log(np.maximum(m, 1.0))
         flops, bw = self.hw.peak_flops(compute_dtype), self.hw.hbm_bandwidth
@@ -245,6 +253,10 @@ class TransferredPricing:
     latencies: dict  # class -> seconds (transfer_latencies of the table's framework)
     same_gpu: bool = False
 
+    def quiet(self) -> TransferredPricing:
+        """KernelPricing.quiet: the source priced without clamp notices."""
+        return _quiet(self)
+
     @property
     def curves(self) -> Curves:
         return self.src.curves
@@ -303,12 +315,21 @@ class TransferredPricing:
         return self._carry(self.src.eltwise(kind, by, width), *roofs, "eltwise")
 
 
+@by_identity
+def _quiet(kp):
+    """kp without clamp notices, one object per pricing (memos key on its identity)."""
+    if isinstance(kp, TransferredPricing):
+        return replace(kp, src=kp.src.quiet())
+    return replace(kp, explain=False)
+
+
+@by_identity
 def kernel_pricing(
     curves: Curves | None, hw: HardwareSpec
 ) -> KernelPricing | TransferredPricing | None:
     """Pricing by a loaded table on `hw`: the table's own GPU, or a GPU of the same
     architecture (TransferredPricing); None when there is no table or it cannot describe
-    `hw`."""
+    `hw`. One object per (table, GPU) object pair (memos downstream key on it)."""
     if curves is None or not transfers_to(curves.table.gpu, hw):
         return None
     if hw.name == curves.table.gpu:

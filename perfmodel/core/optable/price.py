@@ -149,7 +149,7 @@ def _tabulated(kp: KernelPricing, dep, tp: float) -> dict:
             x = np.exp(GRID)  # the grid spans far beyond any table: its clamps are not the sweep's
             _CACHE[key] = {
                 name: (np.maximum.accumulate(fn(x).time_s), per_layer)
-                for name, (fn, per_layer) in _layer_kernels(kp, dep, tp).items()
+                for name, (fn, per_layer) in _layer_kernels(kp.quiet(), dep, tp).items()
             }
         L = dep.model.num_layers
         by_tp[tp] = {
@@ -216,12 +216,15 @@ def _attention(kp: KernelPricing, dep, shape, tp: float) -> Priced:
 
 
 def _pass_scalar_tp(kp: KernelPricing, dep, shape, ops, tp: float) -> TablePass:
-    """Per-op times (x layers) of a pass with one TP degree; None: not priced by the table."""
+    """Per-op times (x layers) of a pass with one TP degree; None: not priced by the table.
+    The kernels priced directly run quiet (KernelPricing.quiet: the same times); their
+    clamp notices are worked out again, with the notices, only when read (explain)."""
     tab = _tabulated(kp, dep, tp)
+    quiet = kp.quiet()
     tokens = shape.batch * shape.new_tokens
     sampled = shape.batch * shape.logits_per_seq
     lt, ls = _nodes(tokens), _nodes(sampled)
-    priced: list[Priced] = []  # kernels priced directly, with their notices
+    loud: list[Callable[[], Priced]] = []  # kernels priced directly, priced with notices
 
     def explain() -> tuple[str, ...]:  # and the token kernels' at the sweep's extremes
         span = np.array([tokens.min(), tokens.max()]) if tokens.size else np.ones(1)
@@ -230,7 +233,7 @@ def _pass_scalar_tp(kp: KernelPricing, dep, shape, ops, tp: float) -> TablePass:
             fn(ends if name in ("lm_head", "final_norm") else span)
             for name, fn in _token_kernels(kp, dep, tp).items()
         ]
-        return notices_of(*at_ends, *priced)
+        return notices_of(*at_ends, *(price() for price in loud))
 
     out: list[np.ndarray | None] = []
     for op in ops:
@@ -239,18 +242,17 @@ def _pass_scalar_tp(kp: KernelPricing, dep, shape, ops, tp: float) -> TablePass:
         elif op.name in tab:
             out.append(_lookup(tab[op.name], lt))
         elif op.name == "attention" and kp.curves.attn_decode and kp.curves.attn_prefill:
-            p = _attention(kp, dep, shape, tp)
-            priced.append(p)
-            out.append(p.time_s)
+            out.append(_attention(quiet, dep, shape, tp).time_s)
+            loud.append(lambda: _attention(kp, dep, shape, tp))
         elif op.name == "norm_rope_act" and "norms" in tab:
             out.append(_lookup(tab["norms"], lt) + _lookup(tab["final_norm"], ls))
         elif op.kind == "matmul" and kp.curves.gemm:  # MoE router and experts: by size, ratio
             L, wb, d = dep.model.num_layers, dep.w_bytes, float(dep.model.hidden_size)
             per_layer_w = float(np.max(op.weight_bytes)) / (L * wb)
             rows = np.maximum(np.asarray(op.rows, float) + 0 * tokens, 1.0)
-            p = kp.gemm(op.name, rows, d, per_layer_w / d, wb, dep.compute_dtype)
-            priced.append(p)
-            out.append(L * p.time_s)
+            args = (op.name, rows, d, per_layer_w / d, wb, dep.compute_dtype)
+            out.append(L * quiet.gemm(*args).time_s)
+            loud.append(lambda args=args: kp.gemm(*args))
         else:
             out.append(None)
     return TablePass(out, explain)
