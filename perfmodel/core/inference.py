@@ -216,7 +216,21 @@ def stage_deployment(dep: Deployment, stage: pipeline.Stage) -> Deployment:
 
 
 def _cut(dep: Deployment, layers: int) -> Deployment:
-    return replace(dep, model=replace(dep.model, num_layers=layers), pp=1)
+    return replace(dep, model=_stage_model(dep.model, layers), pp=1)
+
+
+def _stage_model(model, layers: int):
+    """The model cut to `layers` layers: one object per model object and layer count, so
+    that deployments of one model on several GPUs share their stages' op lists."""
+    cuts = _stage_models(model)
+    if layers not in cuts:
+        cuts[layers] = replace(model, num_layers=layers)
+    return cuts[layers]
+
+
+@by_identity
+def _stage_models(model) -> dict:
+    return {}
 
 
 def _stage_deployment(dep: Deployment, layers: int) -> Deployment:
