@@ -1,6 +1,8 @@
-"""Write the binary copy (NAME.npz) of every shipped operator table (specs/optable_store.py).
+"""Write the binary copy (NAME.npz) of every shipped operator table (specs/optable_store.py)
+and the JSON mirror of the shipped YAML files (specs/yamlio.py).
 
-    python validation/build_optable_store.py   # after adding or changing a table in perfmodel/optables/
+    python validation/build_optable_store.py   # after adding or changing a table in
+                                               # perfmodel/optables/ or a shipped YAML file
 
 A copy whose hash and arrays are already current is left as it is (an .npz written again
 differs in its zip timestamps only). tests/test_optable_store.py fails while a copy is stale.
@@ -10,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from perfmodel.specs import optable_store
+from perfmodel.specs import optable_store, yamlio
 from perfmodel.specs.optables import read_optable, shipped_tables
 
 
@@ -22,6 +24,7 @@ def main() -> None:
             print(f"{name}: current")
             continue
         print(f"{name}: wrote {optable_store.write(table, path)}")
+    print(f"YAML mirror: wrote {yamlio.write_mirror()}")
 
 
 def same_table(a: dict, b: dict) -> bool:
