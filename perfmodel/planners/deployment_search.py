@@ -41,7 +41,7 @@ import numpy as np
 
 from perfmodel.core.deployment import Deployment, make_deployment, topology_problem
 from perfmodel.core.inference import RequestTimes, request_times
-from perfmodel.core.memory import memory_report
+from perfmodel.core.memory import memory_report, usable_bytes, weight_bytes_per_gpu
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.deployment_choice import (
     DeploymentChoice,
@@ -128,9 +128,11 @@ def _smallest_dp(
     dep: Deployment, batch: int, prompt_len, output_len, lowest: int, max_dp: int
 ) -> int | None:
     """Fewest replicas (lowest .. max_dp) whose per-replica share of the batch fits in
-    memory (None: none does); one vectorized memory_report over the dp values."""
+    memory (None: none does); one vectorized memory_report over the dp values. Exact
+    shortcut: memory_report's total is the weights plus non-negative KV and activation
+    bytes, so when the weights alone exceed the usable memory no dp fits."""
     dps = np.arange(lowest, min(max_dp, batch) + 1, dtype=float)
-    if dps.size == 0:
+    if dps.size == 0 or weight_bytes_per_gpu(dep) > usable_bytes(dep):
         return None
     fits = np.asarray(memory_report(dep, np.ceil(batch / dps), prompt_len, output_len).fits)
     hit = np.flatnonzero(fits)
