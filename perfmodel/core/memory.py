@@ -48,7 +48,9 @@ def prefill_step_tokens(batch, prompt_len) -> np.ndarray:
 def weight_bytes_per_gpu(dep: Deployment) -> float:
     """Weights on one GPU (pp > 1: on a GPU of the stage holding the most)."""
     if dep.pp > 1:
-        return max(stage_weight_bytes(dep, s) for s in _distinct_stages(dep.model.num_layers, dep.pp))
+        return max(
+            stage_weight_bytes(dep, s) for s in _distinct_stages(dep.model.num_layers, dep.pp)
+        )
     m = dep.model
     quantized = m.quantizable_params
     dense = (quantized * dep.w_bytes + (m.param_count - quantized) * ACT_BYTES) / dep.tp
@@ -170,7 +172,8 @@ def memory_report(dep: Deployment, batch, prompt_len, output_len, extra_bytes=0.
     b, p, o, extra = _broadcast(batch, prompt_len, output_len, extra_bytes)
     b = b / dep.attn_dp  # the sequences of one attention group (expert parallelism)
     if dep.pp > 1:
-        weights, kv, act = _largest_stage(dep, b, p, o, extra)
+        weights, kv, act = _largest_stage(_stage_parts(dep, b, p, o, extra))
+        weights = weights + np.zeros_like(b)
         total = weights + kv + act
     else:
         weights = weight_bytes_per_gpu(dep) + np.zeros_like(b)
@@ -189,6 +192,21 @@ def memory_report(dep: Deployment, batch, prompt_len, output_len, extra_bytes=0.
     )
 
 
+def fits_in_memory(dep: Deployment, batch, prompt_len, output_len, extra_bytes=0.0):
+    """memory_report(...).fits without the rest of the report (a search tries many
+    deployments): the same totals in the same order; with pp > 1 every stage's total is
+    compared, which fits exactly when the largest stage's does."""
+    b, p, o, extra = _broadcast(batch, prompt_len, output_len, extra_bytes)
+    b = b / dep.attn_dp
+    if dep.pp > 1:
+        totals = [w + kv + act for w, kv, act in _stage_parts(dep, b, p, o, extra)]
+        total = np.maximum.reduce(totals) if len(totals) > 1 else totals[0]
+    else:
+        kv = kv_cache_bytes_per_gpu(dep, b, p + o)
+        total = weight_bytes_per_gpu(dep) + kv + activation_bytes_per_gpu(dep, b, p) + extra
+    return total <= usable_bytes(dep)
+
+
 def _broadcast(batch, prompt_len, output_len, extra_bytes) -> tuple[np.ndarray, ...]:
     """The four inputs as float arrays of one shape; scalar lengths and extra bytes stay
     0-d (every result has the batch in it, so it takes the batch's shape either way, with
@@ -199,23 +217,27 @@ def _broadcast(batch, prompt_len, output_len, extra_bytes) -> tuple[np.ndarray, 
     return arrays
 
 
-def _largest_stage(
-    dep: Deployment, b, p, o, first_extra=0.0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(weights, KV, activations) per GPU of the stage whose sum is largest, elementwise
-    (the first such stage on a tie); first_extra (a helper model's bytes) is counted with
-    the first stage's weights."""
+def _stage_parts(dep: Deployment, b, p, o, first_extra=0.0) -> list[tuple]:
+    """(weights, KV, activations) per GPU of each distinct pipeline stage, for b sequences
+    per attention group; first_extra (a helper model's bytes) is counted with the first
+    stage's weights. Weights stay scalars where no array enters them (the callers
+    broadcast); KV and activations have the batch's shape."""
     m = dep.model
     act_all = prefill_step_tokens(b, p) * activation_bytes_per_token(dep)
     kv_all = float(kv_elems_per_token_layer_per_gpu(m, dep.tp)) * dep.kv_bytes
     kv_all = kv_all * m.kv_layer_tokens(p + o)  # the whole stack's, as kv_bytes_per_seq_per_gpu
-    zeros = np.zeros_like(b)
     parts = []
     for s in _distinct_stages(m.num_layers, dep.pp):
-        w = stage_weight_bytes(dep, s) + zeros + (first_extra if s.first else 0.0)
+        w = stage_weight_bytes(dep, s) + (first_extra if s.first else 0.0)
         kv = kv_all * (s.layers / m.num_layers) * b
         act = act_all + (b * logits_bytes_per_seq(dep) if s.last else 0.0)
         parts.append((w, kv, act))
+    return parts
+
+
+def _largest_stage(parts: list[tuple]) -> tuple:
+    """The (weights, KV, activations) of the stage whose sum is largest, elementwise (the
+    first such stage on a tie)."""
     if len(parts) == 1:
         return parts[0]
     best = np.argmax([w + kv + act for w, kv, act in parts], axis=0)
