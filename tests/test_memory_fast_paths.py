@@ -159,3 +159,15 @@ def test_weights_beyond_memory_fit_at_no_dp():
     assert weight_bytes_per_gpu(dep) > usable_bytes(dep)
     assert not memory_report(dep, 1, 1, 1).fits
     assert _smallest_dp(dep, 64, 1024, 128, 1, 64) is None
+
+
+def test_a_replaced_deployment_computes_its_own_derived_quantities():
+    dep = make_deployment("gpt-oss-20b", "h100", 8, 8, "bf16", "bf16")
+    names = ("w_bytes", "kv_bytes", "compute_dtype", "tp_spans_nodes")
+    assert [getattr(dep, n) for n in names] == [2.0, 2.0, "bf16", False]  # now cached
+    other = replace(dep, weight_dtype="mxfp4", kv_dtype="fp8", tp=16, allow_cross_node_tp=True)
+    # MXFP4: 0.5 byte + one 1-byte scale per 32 weights; no FP4 tensor cores on H100
+    assert [getattr(other, n) for n in names] == [0.5 + 1 / 32, 1.0, "bf16", True]
+    assert dep == replace(
+        other, weight_dtype="bf16", kv_dtype="bf16", tp=8, allow_cross_node_tp=False
+    )

@@ -132,6 +132,9 @@ def activation_bytes_per_gpu(dep: Deployment, batch, prompt_len) -> np.ndarray:
 
 @dataclass(frozen=True)
 class MemoryReport:
+    """Bytes per GPU in GB (arrays of the inputs' shape), the usable capacity, and whether
+    the total fits (missing_gb > 0 when it does not)."""
+
     weights_gb: np.ndarray
     kv_cache_gb: np.ndarray
     activation_gb: np.ndarray
