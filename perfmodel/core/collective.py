@@ -32,6 +32,7 @@ from functools import lru_cache
 
 import numpy as np
 
+from perfmodel.core.arrays import sorted_unique
 from perfmodel.core.identity_memo import by_identity
 from perfmodel.core.ops import COMM
 from perfmodel.specs.hardware import HardwareSpec, resolve_gpu
@@ -56,9 +57,9 @@ def allreduce_curves(table: OpTable) -> AllReduceCurves | None:
     v = table.values
     g, s, t = v["num_gpus"][idx], v["bytes"][idx], v["time_s"][idx]
     by = {}
-    for count in np.unique(g):
+    for count in sorted_unique(g):
         sel = g == count
-        xs, inv = np.unique(np.log(s[sel]), return_inverse=True)
+        xs, inv = sorted_unique(np.log(s[sel]), return_inverse=True)
         ys = np.bincount(inv, weights=np.log(t[sel])) / np.bincount(inv)
         by[int(count)] = (xs, ys)
     framework = f"{table.framework} {table.framework_version}".strip()
@@ -216,7 +217,7 @@ def pass_allreduce_seconds(dep, op, shape) -> np.ndarray | None:
         tp.shape,
     )
     per_call = np.zeros(tp.shape)
-    for g in np.unique(tp):
+    for g in sorted_unique(tp):
         sel = tp == g
         per_call[sel] = allreduce_seconds(
             basis, dep.gpu, int(g), message[sel], dep.profile.comm, latency

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from perfmodel.core.arrays import sorted_unique
 from perfmodel.core.deployment import Deployment
 from perfmodel.core.memory import MemoryReport, memory_report
 from perfmodel.errors import PerfModelError
@@ -473,7 +474,7 @@ def critical_length(
     """
     b = np.atleast_1d(np.asarray(batch, float))
     top = int(max_len or target.model.max_position_embeddings)
-    coarse = np.unique(np.round(np.geomspace(1, top, grid_points)).astype(int))
+    coarse = sorted_unique(np.round(np.geomspace(1, top, grid_points)).astype(int))
     bb, ll = np.meshgrid(b, coarse, indexing="ij")
     s = _best_speedup_at(
         target, configs, bb.ravel(), ll.ravel(), gammas, acceptance_rate, require_fit

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from perfmodel.core.arrays import sorted_unique
 from perfmodel.core.deployment import Deployment
 from perfmodel.core.inference import prefill_time
 from perfmodel.core.memory import max_batch, memory_report
@@ -168,7 +169,7 @@ def break_even_prompt_len(
     b, keep = np.broadcast_arrays(np.asarray(batch, float), keep)
     max_len = int(max_len or target.model.max_position_embeddings)
     octaves = np.log2(max_len)
-    grid = np.unique(
+    grid = sorted_unique(
         np.append(
             np.round(2.0 ** np.linspace(0, octaves, int(octaves * _GRID_PER_OCTAVE) + 2)), max_len
         )

@@ -26,6 +26,7 @@ from functools import cached_property
 
 import numpy as np
 
+from perfmodel.core.arrays import sorted_unique
 from perfmodel.core.identity_memo import by_identity
 from perfmodel.core.ops import forward_ops
 from perfmodel.core.optable.kernels import KernelPricing, Priced, notices_of
@@ -277,7 +278,7 @@ def price_pass(kp: KernelPricing, dep, shape, ops) -> TablePass:
         return TablePass(one.times, lambda: (kp.label, *one.notices))
     out: list[np.ndarray | None] = [np.zeros_like(tp) for _ in ops]
     groups: list[TablePass] = []
-    for value in np.unique(tp):
+    for value in sorted_unique(tp):
         mask = tp == value
         sub = type(shape)(*(np.asarray(a)[mask] for a in vars(shape).values()))
         sub_ops = forward_ops(dep.model, sub, dep.w_bytes, dep.kv_bytes)
