@@ -102,8 +102,10 @@ def decode_round(stage_times: list, m, transfers_s) -> np.ndarray:
     return np.maximum(sum(stage_times), m * np.maximum.reduce(stage_times)) + transfers_s
 
 
+@lru_cache(maxsize=1024)
 def node_crossings(tp: int, pp: int, dp: int, gpus_per_node: int) -> int:
-    """Stage boundaries that cross nodes, for the replica with the most of them."""
+    """Stage boundaries that cross nodes, for the replica with the most of them (a pure
+    function of four integers, kept: every pipelined pass reads it)."""
     worst = 0
     for r in range(dp):
         start = r * tp * pp

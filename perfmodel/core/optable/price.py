@@ -35,6 +35,7 @@ from perfmodel.specs.models import ModelSpec
 DECODE_MAX_TOKENS = 16  # query tokens per sequence up to which attention is decode-like
 GRID = np.linspace(0.0, np.log(1e8), 4096)
 STEP = GRID[1] - GRID[0]
+GRID_TOKENS = np.exp(GRID)  # the grid spans far beyond any table: its clamps are not the sweep's
 
 
 @dataclass(frozen=True)
@@ -130,26 +131,53 @@ def _token_kernels(kp: KernelPricing, dep, tp: float) -> dict:
 
 
 _CACHE: dict = {}
+FIRST_NODES = 1024  # nodes a tabulation evaluates at first (decode reaches ~900, prefill more)
+
+
+class RunningMax:
+    """The running maximum of a token-only kernel's times on GRID, evaluated only as far
+    as lookups reach (prefixes: the maximum up to node j reads nodes 0..j alone), a chunk
+    at a time: the kernel curves are elementwise, and the running maximum of a chunk
+    continued from the previous node's is the running maximum of the whole, bit for bit
+    (a maximum selects, it never rounds)."""
+
+    __slots__ = ("_fn", "_values", "_done")
+
+    def __init__(self, fn: Callable):
+        self._fn = fn
+        self._values = np.empty(len(GRID))
+        self._done = 0
+
+    def upto(self, nodes: int) -> np.ndarray:
+        """The running maximum; its first `nodes` entries are final."""
+        if nodes > self._done:
+            start = self._done
+            stop = min(len(GRID), max(nodes, 2 * start, FIRST_NODES))
+            chunk = np.maximum.accumulate(self._fn(GRID_TOKENS[start:stop]).time_s)
+            if start:
+                chunk = np.maximum(chunk, self._values[start - 1])
+            self._values[start:stop] = chunk
+            self._done = stop
+        return self._values
 
 
 def _tabulated(kp: KernelPricing, dep, tp: float) -> dict:
     """Token-only operator times on GRID: name -> (per-layer running maximum, layers or
     None), memoized per table, GPU, model without its layer count, TP degree, dtypes and
     sustained matmul rate, so that the stages of every pipeline depth share one evaluation
-    of the kernel curves. More tokens never take less time: a measured dip between
-    neighbouring M (another kernel picked at M = 80 than at 64, noise) is not passed on to a
-    larger batch. x layers commutes with the running maximum exactly (rounding L*t is
-    monotone in t), so _lookup scales the two nodes it reads, bit for bit the table of
-    L * t."""
+    of the kernel curves, and evaluated only as far as lookups reach (RunningMax). More
+    tokens never take less time: a measured dip between neighbouring M (another kernel
+    picked at M = 80 than at 64, noise) is not passed on to a larger batch. x layers
+    commutes with the running maximum exactly (rounding L*t is monotone in t), so _lookup
+    scales the two nodes it reads, bit for bit the table of L * t."""
     by_tp = _tabulations(kp, dep)
     if tp not in by_tp:
         key = (*_tabulation_key(kp, dep), tp)
         if key not in _CACHE:
             if len(_CACHE) > 64:
                 _CACHE.clear()
-            x = np.exp(GRID)  # the grid spans far beyond any table: its clamps are not the sweep's
             _CACHE[key] = {
-                name: (np.maximum.accumulate(fn(x).time_s), per_layer)
+                name: (RunningMax(fn), per_layer)
                 for name, (fn, per_layer) in _layer_kernels(kp.quiet(), dep, tp).items()
             }
         L = dep.model.num_layers
@@ -191,7 +219,8 @@ def _nodes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def _lookup(entry, nodes) -> np.ndarray:
     """Linear interpolation between node i (value) and node i+1 (value + slope)."""
-    (t, layers), (i, f) = entry, nodes
+    (running, layers), (i, f) = entry, nodes
+    t = running.upto((int(i) if np.ndim(i) == 0 else int(np.max(i, initial=0))) + 2)
     lo, hi = t[i], t[i + 1]
     if layers is not None:
         lo, hi = layers * lo, layers * hi
