@@ -5,6 +5,8 @@ bit the same as that shape's element of a sweep (arrays, the general path)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -12,11 +14,13 @@ from hypothesis import strategies as st
 
 from perfmodel.core.deployment import make_deployment
 from perfmodel.core.inference import (
+    _stage_pair,
     decode_step_time,
     pass_breakdown,
     prefill_time,
     request_times,
     stage_deployment,
+    stage_time,
 )
 from perfmodel.core.pipeline import stages
 
@@ -28,12 +32,14 @@ DEPLOYMENTS = {
     "gptoss-h100": ("gpt-oss-20b", "h100", 1, 1, None, "bf16", 1),
     "dsv3-h200-tp8": ("dsv3", "h200", 8, 8, None, "fp8", 1),
     "gemma-rtx4090-tp2": ("gemma2-9b", "rtx4090", 2, 2, "bf16", "bf16", 1),
+    # a table that measures the norms too (price.unsampled_norms)
+    "70b-h100-torch-tp2-pp2": ("70b", "h100", 4, 2, "bf16", "bf16", 2, "torch-cudagraph-h100"),
 }
 
 
 def _dep(name):
-    model, gpu, n, tp, w, kv, pp = DEPLOYMENTS[name]
-    return make_deployment(model, gpu, n, tp, w, kv, pp=pp)
+    model, gpu, n, tp, w, kv, pp, *profile = DEPLOYMENTS[name]
+    return make_deployment(model, gpu, n, tp, w, kv, pp=pp, profile=(profile or [None])[0])
 
 
 def _bits(x) -> bytes:
@@ -116,3 +122,25 @@ def test_a_repeated_pass_gives_the_same_bits(dep_name):
     again = request_times(_dep(dep_name), 8, 1000, 100)  # another object, equal value
     for field in ("ttft_s", "tpot_s", "e2e_s", "throughput_tok_s"):
         assert _bits(getattr(first, field)) == _bits(getattr(again, field))
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.sampled_from([n for n, d in sorted(DEPLOYMENTS.items()) if d[6] > 1]),
+    batch,
+    st.integers(1, 9000),
+    length,
+    st.sampled_from([1, 4]),
+    st.booleans(),
+)
+def test_a_stage_priced_with_the_last_is_the_stage_priced_alone(dep_name, b, q, c, logits, sweep):
+    """_pipeline_parts prices a stage of the last stage's layer count from the last
+    stage's pass (_stage_pair): bit for bit stage_time of that stage, alone."""
+    dep = _dep(dep_name)
+    stages_ = stages(dep.model.num_layers, dep.pp)
+    last, first = stages_[-1], replace(stages_[-1], first=True, last=False)
+    bb = np.array([b, b + 3.0]) if sweep else b
+    pair = _stage_pair(stage_deployment(dep, last), bb, q, c, logits, np.inf)
+    alone = [stage_time(dep, s, bb, q, c, logits, np.inf) for s in (last, first)]
+    for x, y in zip(pair, alone, strict=True):
+        assert _bits(x) == _bits(y)

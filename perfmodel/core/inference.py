@@ -25,7 +25,12 @@ from perfmodel.core.deployment import Deployment, TpLink, tp_link
 from perfmodel.core.identity_memo import by_identity
 from perfmodel.core.ops import OpCost, forward_ops, make_shape
 from perfmodel.core.optable.kernels import kernel_pricing
-from perfmodel.core.optable.price import DECODE_MAX_TOKENS, TablePass, price_pass
+from perfmodel.core.optable.price import (
+    DECODE_MAX_TOKENS,
+    TablePass,
+    price_pass,
+    unsampled_norms,
+)
 
 
 @dataclass(frozen=True)
@@ -270,12 +275,43 @@ def stage_time(
     return overhead + sum(t for op, t in zip(ops, seconds, strict=True) if op.name != "lm_head")
 
 
+def _stage_pair(sdep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_budget):
+    """stage_time of the last stage and of another stage of the same layers (sdep), from one
+    pass: the other stage's ops are the last's but lm_head (left out), and only its fixed
+    overheads and the table's final norm read the sampled tokens (none there)."""
+    shape, ops, table = _priced_ops(sdep, batch, new_tokens, cached, logits_per_seq, kv_budget)
+    seconds = _op_seconds(sdep, shape, ops, table)
+    last = _total(sdep, shape, seconds)[0]
+    zero = _zero_like(shape.logits_per_seq)
+    unsampled = replace(shape, logits_per_seq=zero)  # make_shape(..., logits_per_seq=0, ...)
+    overhead = overhead_time(sdep.profile, sdep.model.num_layers, unsampled.batch * zero)
+    other = []
+    for k, (op, t) in enumerate(zip(ops, seconds, strict=True)):
+        if op.name == "lm_head":
+            continue
+        if op.name == "norm_rope_act" and table is not None and table.times[k] is not None:
+            t = unsampled_norms(_setup(sdep).kp, sdep, unsampled)
+        other.append(t)
+    return last, overhead + sum(other)
+
+
+def _zero_like(x):
+    return np.zeros_like(x) if isinstance(x, np.ndarray) else np.float64(0.0)
+
+
 def _pipeline_parts(dep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_budget):
-    """(micro-batches m, stage times of the largest micro-batch, its transfer time)."""
+    """(micro-batches m, stage times of the largest micro-batch, its transfer time); a stage
+    of the last stage's layer count comes with it (_stage_pair)."""
     m, b_mb = pipeline.micro_batches(batch, dep.pp)
     times: dict[tuple[int, bool], np.ndarray] = {}  # a stage's time: its layers, and lm_head
     t_stages = []
-    for s in pipeline.stages(dep.model.num_layers, dep.pp):
+    stages = pipeline.stages(dep.model.num_layers, dep.pp)
+    last = stages[-1].layers
+    if any(s.layers == last and not s.last for s in stages):
+        times[(last, True)], times[(last, False)] = _stage_pair(
+            stage_deployment(dep, stages[-1]), b_mb, new_tokens, cached, logits_per_seq, kv_budget
+        )
+    for s in stages:
         key = (s.layers, s.last)
         if key not in times:
             times[key] = stage_time(dep, s, b_mb, new_tokens, cached, logits_per_seq, kv_budget)

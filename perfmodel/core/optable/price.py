@@ -279,7 +279,7 @@ def _pass_scalar_tp(kp: KernelPricing, dep, shape, ops, tp: float) -> TablePass:
             out.append(_attention(quiet, dep, shape, tp).time_s)
             loud.append(lambda: _attention(kp, dep, shape, tp))
         elif op.name == "norm_rope_act" and "norms" in tab:
-            out.append(_lookup(tab["norms"], lt) + _lookup(tab["final_norm"], ls))
+            out.append(_norms(tab, lt, ls))
         elif op.kind == "matmul" and kp.curves.gemm:  # MoE router and experts: by size, ratio
             L, wb, d = dep.model.num_layers, dep.w_bytes, float(dep.model.hidden_size)
             per_layer_w = float(np.max(op.weight_bytes)) / (L * wb)
@@ -290,6 +290,23 @@ def _pass_scalar_tp(kp: KernelPricing, dep, shape, ops, tp: float) -> TablePass:
         else:
             out.append(None)
     return TablePass(out, explain)
+
+
+def _norms(tab: dict, lt, ls) -> np.ndarray:
+    """norm_rope_act by the table: every layer's norms at the pass's tokens (lt), the final
+    norm at its sampled tokens (ls)."""
+    return _lookup(tab["norms"], lt) + _lookup(tab["final_norm"], ls)
+
+
+def unsampled_norms(kp: KernelPricing, dep, shape) -> np.ndarray | None:
+    """The table's norm_rope_act time of a pass that samples no token (logits_per_seq 0: a
+    pipeline stage before the last), as _pass_scalar_tp prices it; None: the table does not
+    price the norms. With lm_head, the only op of a pass that reads the sampled tokens."""
+    tab = _tabulated(kp, dep, float(np.ravel(shape.tp)[0]))
+    if "norms" not in tab:
+        return None
+    sampled = shape.batch * shape.logits_per_seq
+    return _norms(tab, _nodes(shape.batch * shape.new_tokens), _nodes(sampled))
 
 
 @by_identity
