@@ -198,12 +198,24 @@ def _tabulation_key(kp: KernelPricing, dep) -> tuple:
     """What a tabulation depends on besides the TP degree (_tabulated)."""
     return (
         kp.curves.table.path,
-        repr(dep.gpu),
-        replace(dep.model, num_layers=1),
+        _spelled(dep.gpu),
+        _one_layer(dep.model),
         dep.weight_dtype,
         dep.kv_dtype,
         dep.profile.matmul,
     )
+
+
+@by_identity
+def _spelled(gpu) -> str:
+    """repr of a GPU spec (every field: a key by value), once per spec object."""
+    return repr(gpu)
+
+
+@by_identity
+def _one_layer(model: ModelSpec) -> ModelSpec:
+    """The model with one layer (a key without the layer count), once per model object."""
+    return replace(model, num_layers=1)
 
 
 _TOP = len(GRID) - 1 - 1e-9  # the last node's index, less a hair: node i + 1 exists
