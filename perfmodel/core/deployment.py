@@ -17,6 +17,7 @@ all-reduce runs at the pace of its slowest hop) and labelled in describe() and b
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 import numpy as np
 
@@ -31,6 +32,12 @@ from perfmodel.specs.profile import Profile, resolve_profile
 
 @dataclass(frozen=True)
 class Deployment:
+    """Model, GPU, parallelism, precision, profile and cost mode (module docstring). The
+    derived quantities the cost path reads many times (bytes per element, compute dtype, TP
+    across nodes) are computed once per record (cached properties: not fields, so
+    `replace` builds a record that computes its own; a frozen record's fields never
+    change)."""
+
     model: ModelSpec
     gpu: HardwareSpec
     profile: Profile
@@ -43,10 +50,11 @@ class Deployment:
     ep: int = 1  # expert parallelism: MoE experts spread over ep GPUs (a multiple of tp)
     allow_cross_node_tp: bool = False  # the user asked for TP across nodes (see module doc)
 
-    @property
+    @cached_property
     def tp_spans_nodes(self) -> bool:
         """True when one TP group spans nodes (only possible when asked for)."""
-        return bool(np.max(self.tp) > self.gpu.max_gpus_per_node)
+        tp = self.tp if isinstance(self.tp, int) else np.max(self.tp)
+        return bool(tp > self.gpu.max_gpus_per_node)
 
     # the profile's operator table, loaded (None: the profile names none); not compared or
     # hashed: it is a function of profile.optable
@@ -59,15 +67,15 @@ class Deployment:
                 "but the deployment holds another: build it with make_deployment()"
             )
 
-    @property
+    @cached_property
     def w_bytes(self) -> float:
         return dtypes.weight_bytes(self.weight_dtype)
 
-    @property
+    @cached_property
     def kv_bytes(self) -> float:
         return dtypes.kv_bytes(self.kv_dtype)
 
-    @property
+    @cached_property
     def compute_dtype(self) -> str:
         return dtypes.compute_dtype(self.weight_dtype, tuple(self.gpu.peak_tflops))
 

@@ -27,6 +27,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -48,7 +49,7 @@ def weight_bytes_per_gpu(dep: Deployment) -> float:
     """Weights on one GPU (pp > 1: on a GPU of the stage holding the most)."""
     if dep.pp > 1:
         return max(
-            stage_weight_bytes(dep, s) for s in pipeline.stages(dep.model.num_layers, dep.pp)
+            stage_weight_bytes(dep, s) for s in _distinct_stages(dep.model.num_layers, dep.pp)
         )
     m = dep.model
     quantized = m.quantizable_params
@@ -131,6 +132,9 @@ def activation_bytes_per_gpu(dep: Deployment, batch, prompt_len) -> np.ndarray:
 
 @dataclass(frozen=True)
 class MemoryReport:
+    """Bytes per GPU in GB (arrays of the inputs' shape), the usable capacity, and whether
+    the total fits (missing_gb > 0 when it does not)."""
+
     weights_gb: np.ndarray
     kv_cache_gb: np.ndarray
     activation_gb: np.ndarray
@@ -168,12 +172,11 @@ def memory_report(dep: Deployment, batch, prompt_len, output_len, extra_bytes=0.
     the extra bytes counted on the first stage only (module docstring); weights_gb then
     includes the helper's bytes when the first stage is the largest.
     """
-    b, p, o, extra = np.broadcast_arrays(
-        *(np.asarray(x, float) for x in (batch, prompt_len, output_len, extra_bytes))
-    )
+    b, p, o, extra = _broadcast(batch, prompt_len, output_len, extra_bytes)
     b = b / dep.attn_dp  # the sequences of one attention group (expert parallelism)
     if dep.pp > 1:
-        weights, kv, act = _largest_stage(dep, b, p, o, extra)
+        weights, kv, act = _largest_stage(_stage_parts(dep, b, p, o, extra))
+        weights = weights + np.zeros_like(b)
         total = weights + kv + act
     else:
         weights = weight_bytes_per_gpu(dep) + np.zeros_like(b)
@@ -192,24 +195,61 @@ def memory_report(dep: Deployment, batch, prompt_len, output_len, extra_bytes=0.
     )
 
 
-def _largest_stage(
-    dep: Deployment, b, p, o, first_extra=0.0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(weights, KV, activations) per GPU of the stage whose sum is largest, elementwise;
-    first_extra (a helper model's bytes) is counted with the first stage's weights."""
-    tokens = prefill_step_tokens(b, p)
+def fits_in_memory(dep: Deployment, batch, prompt_len, output_len, extra_bytes=0.0):
+    """memory_report(...).fits without the rest of the report (a search tries many
+    deployments): the same totals in the same order; with pp > 1 every stage's total is
+    compared, which fits exactly when the largest stage's does."""
+    b, p, o, extra = _broadcast(batch, prompt_len, output_len, extra_bytes)
+    b = b / dep.attn_dp
+    if dep.pp > 1:
+        totals = [w + kv + act for w, kv, act in _stage_parts(dep, b, p, o, extra)]
+        total = np.maximum.reduce(totals) if len(totals) > 1 else totals[0]
+    else:
+        kv = kv_cache_bytes_per_gpu(dep, b, p + o)
+        total = weight_bytes_per_gpu(dep) + kv + activation_bytes_per_gpu(dep, b, p) + extra
+    return total <= usable_bytes(dep)
+
+
+def _broadcast(batch, prompt_len, output_len, extra_bytes) -> tuple[np.ndarray, ...]:
+    """The four inputs as float arrays of one shape; scalar lengths and extra bytes stay
+    0-d (every result has the batch in it, so it takes the batch's shape either way, with
+    the same values: a search's call over many batches skips the broadcast)."""
+    arrays = tuple(np.asarray(x, float) for x in (batch, prompt_len, output_len, extra_bytes))
+    if arrays[1].ndim or arrays[2].ndim or arrays[3].ndim:
+        return tuple(np.broadcast_arrays(*arrays))
+    return arrays
+
+
+def _stage_parts(dep: Deployment, b, p, o, first_extra=0.0) -> list[tuple]:
+    """(weights, KV, activations) per GPU of each distinct pipeline stage, for b sequences
+    per attention group; first_extra (a helper model's bytes) is counted with the first
+    stage's weights. Weights stay scalars where no array enters them (the callers
+    broadcast); KV and activations have the batch's shape."""
+    m = dep.model
+    act_all = prefill_step_tokens(b, p) * activation_bytes_per_token(dep)
+    kv_all = float(kv_elems_per_token_layer_per_gpu(m, dep.tp)) * dep.kv_bytes
+    kv_all = kv_all * m.kv_layer_tokens(p + o)  # the whole stack's, as kv_bytes_per_seq_per_gpu
     parts = []
-    for s in pipeline.distinct_stages(dep.model.num_layers, dep.pp):
-        w = stage_weight_bytes(dep, s) + np.zeros_like(b) + (first_extra if s.first else 0.0)
-        kv = kv_bytes_per_seq_per_gpu(dep, p + o, s.layers) * b
-        act = tokens * activation_bytes_per_token(dep) + (
-            b * logits_bytes_per_seq(dep) if s.last else 0.0
-        )
-        parts.append(np.stack(np.broadcast_arrays(w, kv, act)))
-    stacked = np.stack(parts)  # (stage, part, ...)
-    best = np.argmax(stacked.sum(axis=1), axis=0)
-    pick = np.take_along_axis(stacked, best[None, None], axis=0)[0]
-    return pick[0], pick[1], pick[2]
+    for s in _distinct_stages(m.num_layers, dep.pp):
+        w = stage_weight_bytes(dep, s) + (first_extra if s.first else 0.0)
+        kv = kv_all * (s.layers / m.num_layers) * b
+        act = act_all + (b * logits_bytes_per_seq(dep) if s.last else 0.0)
+        parts.append((w, kv, act))
+    return parts
+
+
+def _largest_stage(parts: list[tuple]) -> tuple:
+    """The (weights, KV, activations) of the stage whose sum is largest, elementwise (the
+    first such stage on a tie)."""
+    if len(parts) == 1:
+        return parts[0]
+    best = np.argmax([w + kv + act for w, kv, act in parts], axis=0)
+    return tuple(np.choose(best, [part[i] for part in parts])[()] for i in range(3))
+
+
+@lru_cache(maxsize=256)
+def _distinct_stages(num_layers: int, pp: int) -> tuple[pipeline.Stage, ...]:
+    return tuple(pipeline.distinct_stages(num_layers, pp))
 
 
 def max_batch(
@@ -222,7 +262,7 @@ def max_batch(
     if dep.pp > 1:
         activations = np.maximum(p, PREFILL_STEP_TOKENS) * activation_bytes_per_token(dep)
         out = []
-        for s in pipeline.distinct_stages(dep.model.num_layers, dep.pp):
+        for s in _distinct_stages(dep.model.num_layers, dep.pp):
             free = usable_bytes(dep) - stage_weight_bytes(dep, s) - (extra_bytes if s.first else 0)
             per_seq = (
                 kv_bytes_per_seq_per_gpu(dep, p + o, s.layers)

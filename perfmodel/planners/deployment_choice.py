@@ -119,6 +119,8 @@ class GpuSearch:
 
 @dataclass(frozen=True)
 class SearchResult:
+    """The whole search: the choice, the best on each other type, the types skipped."""
+
     choice: DeploymentChoice  # on the requested GPU type (or the best type when none given)
     alternatives: tuple[DeploymentChoice, ...]  # best on each other type, best first
     skipped: tuple[str, ...]  # "gpu: why" for types with no deployment

@@ -13,8 +13,8 @@ Candidates, per GPU type with G = max_gpus_per_node GPUs per node (hardware YAML
 - precision: (weights, KV) pairs in quality order (bf16/bf16, fp8/bf16, fp8/fp8); int4
   weights only when none of those fits on max_gpus GPUs (the rule recommend follows).
 A candidate fits when core.memory.memory_report says so at its per-replica batch (the same
-test predict prints; monotone in dp, so the smallest fitting dp is found in one vectorized
-call per (precision, tp, pp)). Choice per GPU type: fewest GPUs, then the earlier precision,
+test predict prints; fits_in_memory gives its verdict alone; monotone in dp, so the smallest
+fitting dp is found in one vectorized call per (precision, tp, pp)). Choice per GPU type: fewest GPUs, then the earlier precision,
 then the shortest request (TTFT + (output - 1) * TPOT, core.inference at the per-replica
 batch); across GPU types (and the alternatives' order): int4 weights last (the precision
 policy holds across types too), then cost per hour of serving the batch, then cost per
@@ -41,7 +41,12 @@ import numpy as np
 
 from perfmodel.core.deployment import Deployment, make_deployment, topology_problem
 from perfmodel.core.inference import RequestTimes, request_times
-from perfmodel.core.memory import memory_report
+from perfmodel.core.memory import (
+    fits_in_memory,
+    memory_report,
+    usable_bytes,
+    weight_bytes_per_gpu,
+)
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.deployment_choice import (
     DeploymentChoice,
@@ -128,11 +133,13 @@ def _smallest_dp(
     dep: Deployment, batch: int, prompt_len, output_len, lowest: int, max_dp: int
 ) -> int | None:
     """Fewest replicas (lowest .. max_dp) whose per-replica share of the batch fits in
-    memory (None: none does); one vectorized memory_report over the dp values."""
+    memory (None: none does); one vectorized memory_report over the dp values. Exact
+    shortcut: memory_report's total is the weights plus non-negative KV and activation
+    bytes, so when the weights alone exceed the usable memory no dp fits."""
     dps = np.arange(lowest, min(max_dp, batch) + 1, dtype=float)
-    if dps.size == 0:
+    if dps.size == 0 or weight_bytes_per_gpu(dep) > usable_bytes(dep):
         return None
-    fits = np.asarray(memory_report(dep, np.ceil(batch / dps), prompt_len, output_len).fits)
+    fits = np.asarray(fits_in_memory(dep, np.ceil(batch / dps), prompt_len, output_len))
     hit = np.flatnonzero(fits)
     return int(dps[hit[0]]) if hit.size else None
 
@@ -186,7 +193,9 @@ def _fitting(
         layouts = [(tp, pp, 1) for tp, pp in layouts]
     layouts.sort(key=lambda lay: (max(lay[0], lay[2]) * lay[1], -lay[1], lay[2]))
     # leanest precisions first, so their results bound the others
-    order = sorted(range(len(precisions)), key=lambda i: _nbytes(precisions[i]))
+    nbytes = [_nbytes(precision) for precision in precisions]
+    order = sorted(range(len(precisions)), key=lambda i: nbytes[i])
+    leaner = [[_leaner(a, b) for b in nbytes] for a in nbytes]  # [j][i]: j leaner than i
     found, groups, best, nearest = [], 0, max_gpus, None
     for tp, pp, ep in layouts:
         size = max(tp, ep) * pp
@@ -197,7 +206,7 @@ def _fitting(
             w, k = precisions[i]
             lower = min_dp
             for j, dp_j in done.items():
-                if _leaner(precisions[j], (w, k)):
+                if leaner[j][i]:
                     lower = max(lower, dp_j if dp_j is not None else best + 1)
             if lower * size > best:
                 done[i] = None
@@ -220,10 +229,10 @@ def _nbytes(precision: tuple[str, str]) -> tuple[float, float]:
     return (dtypes.weight_bytes(precision[0]), dtypes.kv_bytes(precision[1]))
 
 
-def _leaner(a: tuple[str, str], b: tuple[str, str]) -> bool:
-    """True when precision a stores no more bytes than b for both weights and KV."""
-    (wa, ka), (wb, kb) = _nbytes(a), _nbytes(b)
-    return wa <= wb and ka <= kb
+def _leaner(a: tuple[float, float], b: tuple[float, float]) -> bool:
+    """True when a precision of (weight, KV) bytes `a` stores no more bytes than one of
+    bytes `b`, for both weights and KV."""
+    return a[0] <= b[0] and a[1] <= b[1]
 
 
 def _choice(

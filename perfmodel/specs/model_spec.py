@@ -7,6 +7,7 @@ projection, norms, router, sinks); model_families.py fills the spec from config.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 
@@ -36,6 +37,9 @@ class ModelSpec:
     for stacks whose kinds are not evenly spread (DeepSeek-V3's 3 dense layers go first).
     MLA (kv_lora_rank > 0): queries through a q_lora_rank bottleneck, a latent KV cache of
     kv_lora_rank + qk_rope_head_dim elements per token and layer (DeepSeek-V2, arXiv:2405.04434).
+    Derived quantities (the cached properties below) are computed once per spec: they live in
+    the instance __dict__, not in the fields, so they are not compared or hashed, and
+    `replace` builds a new spec that computes its own; a frozen spec's fields never change.
     """
 
     name: str
@@ -82,23 +86,27 @@ class ModelSpec:
     notices: tuple[str, ...] = ()  # how the config was read (an unknown model_type priced as)
 
     # --- layer kinds ------------------------------------------------------------------
-    @property
+    @cached_property
     def is_moe(self) -> bool:
         return self.num_experts > 1
 
-    @property
+    @cached_property
     def is_mla(self) -> bool:
         return self.kv_lora_rank > 0
 
     def layer_groups(self) -> tuple[LayerGroup, ...]:
         """(count, window, moe) per kind of layer, scaled to num_layers (see class doc)."""
+        return self._layer_groups
+
+    @cached_property
+    def _layer_groups(self) -> tuple[LayerGroup, ...]:
         if not self.layer_pattern:
             return (LayerGroup(float(self.num_layers), 0, self.is_moe),)
         total = sum(c for _, _, c in self.layer_pattern)
         scale = self.num_layers / total
         return tuple(LayerGroup(c * scale, w, m) for w, m, c in self.layer_pattern)
 
-    @property
+    @cached_property
     def llama_block(self) -> bool:
         """A uniform stack of Llama-style blocks (GQA with full attention in every layer, a
         dense or routed-only MoE MLP): the kernels a measured operator table prices."""
@@ -110,15 +118,15 @@ class ModelSpec:
             or self.attention_sinks
         )
 
-    @property
+    @cached_property
     def moe_layers(self) -> float:
         return sum(g.count for g in self.layer_groups() if g.moe)
 
-    @property
+    @cached_property
     def dense_layers(self) -> float:
         return self.num_layers - self.moe_layers
 
-    @property
+    @cached_property
     def attention_kind(self) -> str:
         """'MLA', 'GQA', 'MHA' or 'MQA', with '+ sliding N' or '+ chunked N' when some
         layers attend to a window."""
@@ -136,36 +144,36 @@ class ModelSpec:
         return kind
 
     # --- widths -----------------------------------------------------------------------
-    @property
+    @cached_property
     def q_dim(self) -> int:
         if self.is_mla:
             return self.num_heads * (self.qk_nope_head_dim + self.qk_rope_head_dim)
         return self.num_heads * self.head_dim
 
-    @property
+    @cached_property
     def kv_dim(self) -> int:
         return self.num_kv_heads * self.head_dim
 
-    @property
+    @cached_property
     def o_dim(self) -> int:
         """Width of the attention output that o_proj reads."""
         return self.num_heads * (self.v_head_dim if self.is_mla else self.head_dim)
 
-    @property
+    @cached_property
     def expert_ffn(self) -> int:
         return self.moe_intermediate_size or self.intermediate_size
 
-    @property
+    @cached_property
     def dense_ffn(self) -> int:
         return self.dense_intermediate_size or self.intermediate_size
 
-    @property
+    @cached_property
     def mla_latent_dim(self) -> int:
         """Latent KV elements per token and layer: kv_lora_rank + qk_rope_head_dim."""
         return self.kv_lora_rank + self.qk_rope_head_dim
 
     # --- parameters -------------------------------------------------------------------
-    @property
+    @cached_property
     def attn_params_per_layer(self) -> int:
         """GQA: Wq, Wk, Wv, Wo (+ biases, q/k norms, sinks). MLA: q_a (d x q_lora) + its norm
         + q_b (q_lora x h*(nope+rope)), or Wq (d x h*(nope+rope)) without q_lora; kv_a
@@ -187,74 +195,74 @@ class ModelSpec:
             params += d
         return params + self.qk_norm_params + (h if self.attention_sinks else 0)
 
-    @property
+    @cached_property
     def expert_params(self) -> int:
         """One routed expert, a gated MLP (gate, up, down): 3 * d * ffn (+ 2*ffn + d biases)."""
         d, f = self.hidden_size, self.expert_ffn
         return 3 * d * f + ((2 * f + d) if self.expert_bias else 0)
 
-    @property
+    @cached_property
     def router_params(self) -> int:
         return self.hidden_size * self.num_experts + (self.num_experts if self.router_bias else 0)
 
-    @property
+    @cached_property
     def shared_params(self) -> int:
         return 3 * self.hidden_size * self.shared_intermediate_size
 
-    @property
+    @cached_property
     def dense_mlp_params(self) -> int:
         return 3 * self.hidden_size * self.dense_ffn
 
-    @property
+    @cached_property
     def moe_mlp_params(self) -> int:
         return self.num_experts * self.expert_params + self.router_params + self.shared_params
 
-    @property
+    @cached_property
     def mlp_params_per_layer(self) -> float:
         """Mean MLP parameters per layer over the stack."""
         moe = self.moe_layers
         total = moe * self.moe_mlp_params + (self.num_layers - moe) * self.dense_mlp_params
         return total / self.num_layers
 
-    @property
+    @cached_property
     def layer_params(self) -> float:
         """Mean parameters per layer (exact for uniform stacks)."""
         norms = self.norms_per_layer * self.hidden_size
         return self.attn_params_per_layer + self.mlp_params_per_layer + norms
 
-    @property
+    @cached_property
     def layers_params(self) -> float:
         return self.num_layers * self.layer_params
 
-    @property
+    @cached_property
     def embedding_params(self) -> int:
         return self.vocab_size * self.hidden_size
 
-    @property
+    @cached_property
     def lm_head_params(self) -> int:
         return self.vocab_size * self.hidden_size
 
-    @property
+    @cached_property
     def param_count(self) -> int:
         """Total parameters of the main model: embeddings + layers + final norm + lm_head
         (unless tied); multi-token-prediction modules apart (mtp_params)."""
         head = 0 if self.tie_word_embeddings else self.lm_head_params
         return round(self.embedding_params + self.layers_params + self.hidden_size + head)
 
-    @property
+    @cached_property
     def inactive_params(self) -> float:
         """Routed experts a token does not use: (E - k) per MoE layer."""
         if not self.is_moe:
             return 0.0
         return self.moe_layers * (self.num_experts - self.experts_per_token) * self.expert_params
 
-    @property
+    @cached_property
     def active_params(self) -> int:
         """Parameters touched per token (MoE: only experts_per_token routed experts, the
         shared expert and the router), embedding and lm_head included."""
         return round(self.param_count - self.inactive_params)
 
-    @property
+    @cached_property
     def quantizable_params(self) -> float:
         """Weights a weight dtype applies to: the routed experts only for checkpoints that
         quantize nothing else (gpt-oss), else everything but embedding and lm_head."""
@@ -263,7 +271,7 @@ class ModelSpec:
         head = 0 if self.tie_word_embeddings else self.lm_head_params
         return self.param_count - self.embedding_params - head
 
-    @property
+    @cached_property
     def mtp_params(self) -> int:
         """DeepSeek-V3 multi-token-prediction modules, as stored in the checkpoint: one MoE
         decoder layer, eh_proj (2d x d), enorm, hnorm and the shared-head norm, plus its own
@@ -275,7 +283,7 @@ class ModelSpec:
         block = layer + 2 * d * d + 3 * d + self.embedding_params + self.lm_head_params
         return self.mtp_layers * block
 
-    @property
+    @cached_property
     def matmul_params(self) -> int:
         """Weights that take part in matmuls per token (excludes the embedding lookup)."""
         return (
@@ -285,7 +293,7 @@ class ModelSpec:
         )
 
     # --- KV cache ---------------------------------------------------------------------
-    @property
+    @cached_property
     def kv_elems_per_token_layer(self) -> int:
         """KV elements per token and layer: 2 * h_kv * head_dim (K and V), or the MLA latent
         kv_lora_rank + qk_rope_head_dim (one vector shared by all heads)."""
