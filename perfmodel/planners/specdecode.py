@@ -44,6 +44,8 @@ from perfmodel.planners.speculation.drafts import (
 
 @dataclass(frozen=True)
 class SpecDecodeTimes:
+    """One speculative round's times (seconds) and accepted tokens, broadcast arrays."""
+
     gamma: np.ndarray
     draft_s: np.ndarray  # all gamma draft steps
     verify_s: np.ndarray
