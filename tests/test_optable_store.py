@@ -1,17 +1,25 @@
-"""The binary copies of the shipped operator tables (specs/optable_store.py): each is current
-(rebuilt from its CSV here, field by field, to the last bit), a stale or missing copy is never
-read, and a shipped table loads from its copy."""
+"""The binary copies of the shipped operator tables (specs/optable_store.py) and the curves
+stored in them (core/optable/stored.py): each copy is current (rebuilt here from its CSV and
+its GPU's spec, byte for byte; its columns field by field; its curves equal to built ones, to
+the last bit and in type), a stale or missing copy is never read, and a shipped table and its
+curves load from the copy."""
 
 from __future__ import annotations
 
 import shutil
+from dataclasses import fields, replace
 
 import numpy as np
 import pytest
 
+from perfmodel.core.optable import load, stored
+from perfmodel.core.optable.curves import Curves
+from perfmodel.core.optable.interpolate import Curve
+from perfmodel.core.optable.table_copy import copy_bytes
 from perfmodel.errors import PerfModelError
 from perfmodel.specs import optable_store, optables
-from perfmodel.specs.optables import load_optable, read_optable, shipped_tables
+from perfmodel.specs.hardware import resolve_gpu
+from perfmodel.specs.optables import load_optable, read_optable, shipped_tables, stored_extra
 
 SHIPPED = sorted(shipped_tables().items())
 
@@ -48,6 +56,7 @@ def test_every_shipped_table_has_a_current_copy(name, path):
 def test_the_comparison_sees_one_changed_bit():
     path = shipped_tables()["h200__torch-cudagraph"]
     stored, parsed = optable_store.load(path), vars(read_optable(path))
+    stored["values"] = dict(stored["values"])
     stored["values"]["time_s"] = stored["values"]["time_s"].copy()
     stored["values"]["time_s"][3] = np.nextafter(stored["values"]["time_s"][3], 1.0)
     with pytest.raises(AssertionError):
@@ -83,3 +92,94 @@ def test_a_shipped_table_loads_from_its_copy(monkeypatch):
             load_optable("h100-sxm__vllm-0.24.0", "h200")
     finally:
         load_optable.cache_clear()
+
+
+@pytest.mark.parametrize("name,path", SHIPPED, ids=[n for n, _ in SHIPPED])
+def test_every_copy_is_what_its_csv_and_gpu_spec_give(name, path):
+    """Byte for byte what validation/build_optable_store.py writes today: a table, GPU spec or
+    curve-building change since it last ran fails here."""
+    assert copy_bytes(path) == optable_store.store_path(path).read_bytes(), (
+        f"{name}: stale copy; run python validation/build_optable_store.py"
+    )
+
+
+def same(a, b, where="curves") -> None:
+    """Equal to the last bit and in type all the way down (Curves, mappings in key order,
+    tuples, Curve, arrays, scalars)."""
+    assert type(a) is type(b) or (hasattr(a, "items") and hasattr(b, "items")), where
+    if isinstance(a, Curves):
+        for f in fields(Curves):
+            if f.name != "table":
+                same(getattr(a, f.name), getattr(b, f.name), f"{where}.{f.name}")
+    elif hasattr(a, "items"):
+        assert list(a) == list(b), where
+        for (ka, va), (kb, vb) in zip(a.items(), b.items(), strict=True):
+            same(ka, kb, f"{where}[{ka}] key")
+            same(va, vb, f"{where}[{ka}]")
+    elif isinstance(a, tuple):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            same(x, y, f"{where}[{i}]")
+    elif isinstance(a, Curve):
+        same(a.x, b.x, where + ".x"), same(a.y, b.y, where + ".y")
+    elif isinstance(a, np.ndarray):
+        assert a.dtype == b.dtype and a.shape == b.shape, where
+        assert a.tobytes() == b.tobytes(), where
+    elif a is not None:
+        assert a == b or (a != a and b != b), where
+
+
+@pytest.mark.parametrize("name,path", SHIPPED, ids=[n for n, _ in SHIPPED])
+def test_stored_curves_are_the_built_curves(name, path):
+    table = read_optable(path)
+    hw = resolve_gpu(table.gpu)
+    decoded = stored.decode(*stored_extra(name), load_optable(name), hw)
+    built = load.build_curves(table, hw)
+    assert decoded is not None
+    same(decoded, built)
+    assert len(decoded.gemm) > 0 and len(decoded.attn_decode) + len(decoded.eltwise) > 0
+
+
+def test_the_curve_comparison_sees_one_bit():
+    table = read_optable(shipped_tables()["h200__torch-cudagraph"])
+    a, b = (load.build_curves(table, resolve_gpu(table.gpu)) for _ in range(2))
+    key = next(iter(b.gemm))
+    exact, ratio = b.gemm[key]
+    y = exact.y.copy()
+    y[-1] = np.nextafter(y[-1], np.inf)
+    b.gemm[key] = (Curve(exact.x, y), ratio)
+    with pytest.raises(AssertionError):
+        same(a, b)
+    b.gemm[key] = (exact, ratio)
+    b.gemm_floor_s = np.float64(b.gemm_floor_s)  # same value, another type
+    with pytest.raises(AssertionError):
+        same(a, b)
+
+
+def test_a_shipped_tables_curves_are_read_not_built(monkeypatch):
+    def no_building(*args, **kwargs):
+        raise AssertionError("built the curves")
+
+    load.table_curves.cache_clear()
+    monkeypatch.setattr(load, "build_curves", no_building)
+    try:
+        cv = load.table_curves("h100-sxm__vllm-0.24.0")
+        assert cv.fp8 is not None and len(cv.gemm) > 0
+    finally:
+        load.table_curves.cache_clear()
+
+
+def test_curves_made_for_other_gpu_figures_are_not_used():
+    name = "h100-sxm__vllm-0.24.0"
+    table = load_optable(name)
+    hw = resolve_gpu(table.gpu)
+    assert stored.decode(*stored_extra(name), table, hw) is not None
+    faster = replace(hw, hbm_bandwidth_tbps=hw.hbm_bandwidth_tbps * 1.01)
+    assert stored.decode(*stored_extra(name), table, faster) is None
+    fp8 = replace(hw, peak_tflops={**hw.peak_tflops, "fp8": hw.peak_tflops["fp8"] * 2})
+    assert stored.decode(*stored_extra(name), table, fp8) is None
+
+
+def test_a_table_given_by_path_has_no_stored_curves():
+    assert stored_extra(str(shipped_tables()["h200__torch-cudagraph"])) is None
+    assert stored_extra("no-such-table") is None

@@ -26,6 +26,8 @@ assert load_optable('h200__torch-cudagraph').gpu == 'h200'
 assert (OPTABLE_DIR / 'NOTICE').is_file()
 from perfmodel.specs import optable_store
 assert optable_store.load(OPTABLE_DIR / 'h100-sxm__vllm-0.24.0.csv.gz') is not None  # the binary copy
+from perfmodel.specs import yamlio
+assert yamlio._mirror(), 'no YAML mirror'  # shipped YAML read as JSON
 import pathlib, app
 assert len(list((pathlib.Path(app.__file__).parent / 'pages').glob('*.py'))) == 5
 from perfmodel.cli.commands.app import home_script

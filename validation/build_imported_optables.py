@@ -19,7 +19,6 @@ import math
 from pathlib import Path
 
 from perfmodel.core.optable.price import layer_gemm_shapes
-from perfmodel.specs import optable_store
 from perfmodel.specs.models import list_models, load_model
 from perfmodel.specs.optable_import import (
     Needs,
@@ -28,7 +27,8 @@ from perfmodel.specs.optable_import import (
     package_version,
     write_table,
 )
-from perfmodel.specs.optables import OPTABLE_DIR, read_optable
+from perfmodel.specs.optables import OPTABLE_DIR
+from validation.build_optable_store import write_copy
 
 # (aiconfigurator system, vLLM version): the newest vLLM data each GPU has (query_versions.yaml
 # of aiconfigurator-core 0.12.0: current vllm 0.24.0; a100_sxm 0.14.0)
@@ -71,7 +71,7 @@ def main() -> None:
         write_table(rows, path)
         print(f"{path}: {len(rows)} rows, {path.stat().st_size / 1e6:.2f} MB")
         # its binary copy (specs/optable_store.py), read instead of the CSV while current
-        print(f"  {optable_store.write(read_optable(path), path)}")
+        print(f"  {write_copy(path)}")
 
 
 if __name__ == "__main__":

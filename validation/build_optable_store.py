@@ -1,44 +1,40 @@
-"""Write the binary copy (NAME.npz) of every shipped operator table (specs/optable_store.py).
+"""Write the binary copy (NAME.bin) of every shipped operator table, its curves included
+(specs/optable_store.py, core/optable/stored.py), and the JSON mirror of the shipped YAML
+files (specs/yamlio.py).
 
-    python validation/build_optable_store.py   # after adding or changing a table in perfmodel/optables/
+    python validation/build_optable_store.py   # after adding or changing a table in
+                                               # perfmodel/optables/, a GPU spec or a shipped
+                                               # YAML file, or the way curves are built
 
-A copy whose hash and arrays are already current is left as it is (an .npz written again
-differs in its zip timestamps only). tests/test_optable_store.py fails while a copy is stale.
+A copy is written only when its bytes change. tests/test_optable_store.py and
+tests/test_yamlio.py fail while a copy or the mirror is stale.
 """
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
-from perfmodel.specs import optable_store
-from perfmodel.specs.optables import read_optable, shipped_tables
+from perfmodel.core.optable.table_copy import copy_bytes
+from perfmodel.specs import optable_store, yamlio
+from perfmodel.specs.optables import OPTABLE_DIR, shipped_tables
+
+
+def write_copy(csv_path: Path) -> str:
+    """Write the copy of `csv_path` when it differs; what was done, in words."""
+    out, data = optable_store.store_path(csv_path), copy_bytes(csv_path)
+    if out.is_file() and out.read_bytes() == data:
+        return f"{out.name}: current"
+    optable_store.write_bytes(out, data)
+    return f"{out.name}: wrote {len(data) / 1e6:.2f} MB"
 
 
 def main() -> None:
-    for name, path in shipped_tables().items():
-        table = read_optable(path)
-        stored = optable_store.load(path)
-        if stored is not None and same_table(stored, vars(table)):
-            print(f"{name}: current")
-            continue
-        print(f"{name}: wrote {optable_store.write(table, path)}")
-
-
-def same_table(a: dict, b: dict) -> bool:
-    """Field by field, arrays by dtype and value (NaN equal to NaN)."""
-
-    def same(x, y) -> bool:
-        if isinstance(x, dict):
-            return isinstance(y, dict) and x.keys() == y.keys() and all(same(x[k], y[k]) for k in x)
-        if isinstance(x, np.ndarray):
-            return (
-                isinstance(y, np.ndarray)
-                and x.dtype == y.dtype
-                and np.array_equal(x, y, equal_nan=x.dtype.kind == "f")
-            )
-        return type(x) is type(y) and x == y
-
-    return a.keys() == b.keys() and all(same(a[k], b[k]) for k in a)
+    for path in shipped_tables().values():
+        print(write_copy(path))
+    for old in sorted(OPTABLE_DIR.glob("*.npz")):  # the copies of format 1
+        old.unlink()
+        print(f"{old.name}: removed (format 1)")
+    print(f"YAML mirror: wrote {yamlio.write_mirror()}")
 
 
 if __name__ == "__main__":

@@ -209,7 +209,13 @@ def load_gpu(name: str) -> HardwareSpec:
     key = name.strip().lower()
     if key not in reg:
         raise suggest(name, reg.keys(), "GPU", known=list_gpus())
-    return _load_file(reg[key])
+    return _load_shipped(reg[key])
+
+
+@lru_cache(maxsize=32)
+def _load_shipped(path: Path) -> HardwareSpec:
+    """A shipped spec, read once per process whatever name or alias asked for it."""
+    return _load_file(path)
 
 
 def resolve_gpu(gpu: str | HardwareSpec) -> HardwareSpec:

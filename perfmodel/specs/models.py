@@ -83,11 +83,19 @@ def load_model(name: str) -> ModelSpec:
     key = str(name).strip()
     if key.endswith(".json") or ("/" in key and Path(key).is_dir()):
         return load_config_file(key)
-    names, entries = _registry()
+    names, _ = _registry()
     canonical = names.get(key.lower())
     if canonical is None:
         short = [a for a in names if len(a) <= 4]  # 1b, 8b, 70b, 405b
         raise suggest(key, names.keys(), "model", known=[*short, *names.values()])
+    return _load_shipped(canonical)
+
+
+@lru_cache(maxsize=64)
+def _load_shipped(canonical: str) -> ModelSpec:
+    """A shipped model with its registry entry, read once per process whatever alias asked
+    for it ('405b' and 'Llama-3.1-405B' are one config.json)."""
+    _, entries = _registry()
     spec = load_config_file(MODEL_CONFIG_DIR / canonical / "config.json", canonical)
     entry = entries.get(canonical) or {}
     published = entry.get("published_params_b")

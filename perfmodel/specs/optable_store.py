@@ -1,89 +1,205 @@
-"""A binary copy of each shipped operator table, so that a cold start does not parse CSV.
+"""A binary copy of each shipped operator table, so that a cold start neither parses CSV nor
+decompresses anything.
 
-Reading a 10,000-row gzip CSV table (specs/optables.read_optable: csv module, numpy
-conversion and every check) takes 50-130 ms, and `recommend` reads five of them (one per
-alternative GPU type). Beside each shipped table perfmodel/optables/NAME.csv[.gz] lies
-NAME.npz: the columns read_optable parsed from that file (compressed numpy arrays, about 90 kB,
-read in about 3 ms), the table's GPU, framework, first dtype and provenance, and the SHA-256
-of the CSV bytes they came from.
+Reading a 10,000-row gzip CSV table (specs/optables.read_optable) takes 50-130 ms, and
+`recommend` reads five of them. Beside each shipped table perfmodel/optables/NAME.csv[.gz] lies
+NAME.bin, one uncompressed file, memory-mapped (read-only): its arrays are views of the map, so
+a command reads from disk only the pages of the columns and curves it uses:
 
-`load` returns the table from the copy only when that hash equals the CSV's (hashing the file
-costs well under a millisecond), else None and the caller parses the CSV: a stale or missing
-copy is never used, so an edited table is read as written. User tables (a path) always take
-the CSV path. A copy in the package rather than a cache in the user's home: the first run of
-a fresh install is fast too, and nothing is written outside the package.
+- 8 bytes MAGIC, 8 bytes little-endian header length, the header (JSON), then the arrays,
+  each at a multiple of 8 bytes from the start of the file;
+- the header: the format, the SHA-256 of the CSV bytes the copy was made from, the table's
+  GPU, framework, first dtype and provenance; `strings`: each text column (op, shape,
+  dtypes) as its numpy dtype, its sorted distinct values and the array of their indices;
+  `values`: each numeric column, stored as float32 when that gives the float64 back exactly
+  (shape and byte counts), else as float64 (times), converted on first use (Columns);
+  `extra`: arrays and a JSON-able `meta`
+  the caller stores with the table (core/optable/stored.py: the curves built from it).
 
-`write` builds the copy from read_optable's result (validation/build_optable_store.py writes
-them all); tests/test_optable_store.py rebuilds each from its CSV and fails when one is stale
-or differs from what parsing the CSV gives.
+`read` returns the copy only when its format is FORMAT and its hash equals the CSV's
+(hashing the file costs about 0.1 ms), else None and the caller parses the CSV: a stale or
+missing copy is never used, so an edited table is read as written. User tables (a path)
+always take the CSV path. A copy in the package rather than a cache in the user's home: the
+first run of a fresh install is fast too, and nothing is written outside the package.
+
+`encode` gives the bytes of a copy (deterministic: the same table and extras give the same
+bytes); validation/build_optable_store.py writes them all and tests/test_optable_store.py
+rebuilds each from its CSV and fails when a shipped copy differs by one byte.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import mmap
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-FORMAT = 1  # bump when OpTable's fields change: older copies are then not read
+FORMAT = 2  # bump when the layout or OpTable's fields change: older copies are then not read
+MAGIC = b"PMOPTAB\x02"
 _STRINGS = ("op", "shape", "dtypes")
+_ALIGN = 8
+
+
+@dataclass(frozen=True)
+class StoredTable:
+    """A current copy: `fields` (keyword arguments of specs.optables.OpTable), and the
+    caller's `extra_meta` and `extra` arrays written with it."""
+
+    fields: dict
+    extra_meta: dict
+    extra: dict[str, np.ndarray]
 
 
 def store_path(csv_path: str | Path) -> Path:
-    """NAME.npz beside NAME.csv or NAME.csv.gz."""
+    """NAME.bin beside NAME.csv or NAME.csv.gz."""
     csv_path = Path(csv_path)
     name = csv_path.name
     for suffix in (".csv.gz", ".csv"):
         if name.endswith(suffix):
-            return csv_path.with_name(name[: -len(suffix)] + ".npz")
-    return csv_path.with_suffix(".npz")
+            return csv_path.with_name(name[: -len(suffix)] + ".bin")
+    return csv_path.with_suffix(".bin")
 
 
 def sha256(path: str | Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def write(table, csv_path: str | Path) -> Path:
-    """Write the binary copy of `table` (specs.optables.OpTable: read_optable's result for
-    `csv_path`)."""
-    meta = {
+def encode(table, csv_path: str | Path, extra_meta: dict | None = None, extra=None) -> bytes:
+    """The bytes of the copy of `table` (specs.optables.OpTable: read_optable's result for
+    `csv_path`) with the caller's extras (float64 arrays)."""
+    blobs: list[bytes] = []
+    offset = 0  # from the start of the data block
+
+    def put(a: np.ndarray) -> list:
+        nonlocal offset
+        a = np.ascontiguousarray(a)
+        blobs.append(a.tobytes() + b"\0" * (-a.nbytes % _ALIGN))
+        at = [offset, a.dtype.str, list(a.shape)]
+        offset += len(blobs[-1])
+        return at
+
+    strings = {}
+    for c in _STRINGS:
+        col = getattr(table, c)
+        vocab, codes = np.unique(col, return_inverse=True)
+        code_type = np.uint8 if len(vocab) <= 256 else np.int32
+        strings[c] = {"dtype": col.dtype.str, "vocab": vocab.tolist()}
+        strings[c]["codes"] = put(codes.astype(code_type))
+    values = []
+    for c, v in table.values.items():
+        narrow = v.astype(np.float32)
+        exact = np.array_equal(narrow.astype(v.dtype), v, equal_nan=True)
+        values.append([c, v.dtype.str, put(narrow if exact else v)])
+    arrays = {}
+    for name, a in (extra or {}).items():
+        if a.dtype != np.float64:
+            raise TypeError(f"extra array '{name}' is {a.dtype}, not float64")
+        arrays[name] = put(a)
+    header = {
         "format": FORMAT,
         "source_sha256": sha256(csv_path),
         "gpu": table.gpu,
         "framework": table.framework,
         "dtype": table.dtype,
         "provenance": table.provenance,
-        "values": list(table.values),
+        "strings": strings,
+        "values": values,
+        "extra": {"meta": extra_meta or {}, "arrays": arrays},
     }
-    arrays = {c: getattr(table, c) for c in _STRINGS}
-    arrays.update({f"values_{c}": v for c, v in table.values.items()})
-    out = store_path(csv_path)
-    np.savez_compressed(out, meta=np.array(json.dumps(meta, sort_keys=True)), **arrays)
+    text = json.dumps(header, sort_keys=True).encode("utf-8")
+    text += b" " * (-(len(MAGIC) + 8 + len(text)) % _ALIGN)
+    return MAGIC + len(text).to_bytes(8, "little") + text + b"".join(blobs)
+
+
+def write(table, csv_path: str | Path, extra_meta: dict | None = None, extra=None) -> Path:
+    """Write the copy of `table` (see encode) beside `csv_path`."""
+    return write_bytes(store_path(csv_path), encode(table, csv_path, extra_meta, extra))
+
+
+def write_bytes(out: Path, data: bytes) -> Path:
+    """Write a copy whole and then move it into place: a process that has the old copy
+    mapped keeps reading the old file, never a half-written one."""
+    tmp = out.with_name(out.name + ".tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, out)
     return out
 
 
-def load(csv_path: str | Path) -> dict | None:
-    """The fields of the OpTable parsed from `csv_path` (keyword arguments of
-    specs.optables.OpTable), from its binary copy; None when there is no copy or it is stale
-    (another CSV, another format): the caller then reads the CSV."""
-    npz = store_path(csv_path)
-    if not npz.is_file():
+def read(csv_path: str | Path) -> StoredTable | None:
+    """The current copy of the table `csv_path` (None: no copy, another format, or made from
+    other CSV bytes: the caller then reads the CSV)."""
+    path = store_path(csv_path)
+    if not path.is_file():
         return None
-    with np.load(npz, allow_pickle=False) as z:
-        meta = json.loads(str(z["meta"]))
-        if meta.get("format") != FORMAT or meta.get("source_sha256") != sha256(csv_path):
+    with open(path, "rb") as fh:
+        if os.fstat(fh.fileno()).st_size < len(MAGIC) + 8:
             return None
-        strings = {c: z[c] for c in _STRINGS}
-        values = {c: z[f"values_{c}"] for c in meta["values"]}
-    return dict(
-        gpu=meta["gpu"],
-        framework=meta["framework"],
+        raw = np.frombuffer(mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ), dtype=np.uint8)
+    if raw[: len(MAGIC)].tobytes() != MAGIC:
+        return None
+    size = int.from_bytes(raw[len(MAGIC) : len(MAGIC) + 8].tobytes(), "little")
+    start = len(MAGIC) + 8
+    header = json.loads(raw[start : start + size].tobytes())
+    if header.get("format") != FORMAT or header.get("source_sha256") != sha256(csv_path):
+        return None
+    data = start + size
+
+    def view(at: list) -> np.ndarray:
+        offset, dtype, shape = at
+        dtype = np.dtype(dtype)
+        count = int(np.prod(shape, dtype=np.int64))
+        begin = data + offset
+        return raw[begin : begin + count * dtype.itemsize].view(dtype).reshape(shape)
+
+    strings = {
+        c: np.array(s["vocab"], dtype=s["dtype"])[view(s["codes"])]
+        for c, s in header["strings"].items()
+    }
+    values = Columns({c: (view(at), dtype) for c, dtype, at in header["values"]})
+    extra = header["extra"]
+    fields = dict(
+        gpu=header["gpu"],
+        framework=header["framework"],
         path=str(csv_path),
         op=strings["op"],
         shape=strings["shape"],
         values=values,
-        dtype=meta["dtype"],
-        provenance=meta["provenance"],
+        dtype=header["dtype"],
+        provenance=header["provenance"],
         dtypes=strings["dtypes"],
     )
+    arrays = {name: view(at) for name, at in extra["arrays"].items()}
+    return StoredTable(fields, extra["meta"], arrays)
+
+
+class Columns(Mapping):
+    """The numeric columns of a copy: each converted from its stored dtype (a view of the
+    mapped file) to its own on first access, then kept; a command reads a few of them."""
+
+    def __init__(self, stored: dict[str, tuple[np.ndarray, str]]):
+        self._stored, self._done = stored, {}
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        got = self._done.get(name)
+        if got is None:
+            view, dtype = self._stored[name]
+            got = self._done[name] = view if view.dtype == np.dtype(dtype) else view.astype(dtype)
+        return got
+
+    def __iter__(self):
+        return iter(self._stored)
+
+    def __len__(self) -> int:
+        return len(self._stored)
+
+
+def load(csv_path: str | Path) -> dict | None:
+    """The fields of the OpTable parsed from `csv_path` (keyword arguments of
+    specs.optables.OpTable), from its current copy; None: the caller reads the CSV."""
+    stored = read(csv_path)
+    return None if stored is None else stored.fields

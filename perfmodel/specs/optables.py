@@ -247,21 +247,40 @@ def shipped_tables() -> dict[str, Path]:
     return {table_name(p): p for p in sorted(files)}
 
 
+def _is_path(name_or_path: str) -> bool:
+    return name_or_path.endswith((".csv", ".csv.gz")) or "/" in name_or_path
+
+
 @lru_cache(maxsize=16)
 def load_optable(name_or_path: str, gpu: str | None = None) -> OpTable:
     """A shipped table by name or a CSV path (cached: read once per process). A shipped
     table is read from its binary copy when that copy is current (specs/optable_store.py:
     the same arrays, without parsing the CSV), else from the CSV; a path always from the CSV."""
-    if name_or_path.endswith((".csv", ".csv.gz")) or "/" in name_or_path:
+    if _is_path(name_or_path):
         return read_optable(name_or_path, gpu)
     shipped = shipped_tables()
     if name_or_path not in shipped:
         raise suggest(name_or_path, list(shipped), "operator table")
-    stored = optable_store.load(shipped[name_or_path])
+    stored = _shipped_copy(name_or_path)
     if stored is None:
         return read_optable(shipped[name_or_path], gpu)
-    _check_gpu(stored["path"], stored["gpu"], gpu)
-    return OpTable(**stored)
+    _check_gpu(stored.fields["path"], stored.fields["gpu"], gpu)
+    return OpTable(**stored.fields)
+
+
+@lru_cache(maxsize=16)
+def _shipped_copy(name: str) -> optable_store.StoredTable | None:
+    """The current binary copy of a shipped table (read once per process), or None."""
+    return optable_store.read(shipped_tables()[name])
+
+
+def stored_extra(name_or_path: str) -> tuple[dict, dict[str, np.ndarray]] | None:
+    """(meta, arrays) stored with a shipped table's columns in its current copy (the curves
+    core/optable/stored.py builds from it); None for a path, an unknown name or no copy."""
+    if _is_path(name_or_path) or name_or_path not in shipped_tables():
+        return None
+    stored = _shipped_copy(name_or_path)
+    return None if stored is None else (stored.extra_meta, stored.extra)
 
 
 def same_architecture(gpu_a: str, gpu_b: str) -> bool:

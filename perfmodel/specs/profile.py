@@ -246,7 +246,7 @@ def aliases() -> dict[str, str]:
     """'<framework>-<gpu>' -> the newest '<framework>-<version>-<gpu>' profile."""
     best: dict[str, tuple] = {}
     for name in _shipped():
-        p = load_profile_file(_shipped()[name])
+        p = _shipped_profile(name)
         prefix = f"{p.framework}-{p.framework_version}-"
         if p.framework_version and name.startswith(prefix):
             alias = f"{p.framework}-{name[len(prefix) :]}"
@@ -267,7 +267,14 @@ def load_profile(name: str) -> Profile:
     name = aliases().get(name, name)
     if name not in shipped:
         raise suggest(name, ["ideal", *shipped, *aliases()], "profile")
-    return load_profile_file(shipped[name])
+    return _shipped_profile(name)
+
+
+@lru_cache(maxsize=32)
+def _shipped_profile(name: str) -> Profile:
+    """A shipped profile, read once per process (aliases() reads them all to find the
+    newest version of each, and load_profile then returns the same objects)."""
+    return load_profile_file(_shipped()[name])
 
 
 DEFAULT_FRAMEWORK = "vllm"

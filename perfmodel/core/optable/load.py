@@ -10,17 +10,19 @@
   Attention curves are built per configuration when first priced (Lazy): a deployment uses
   one or two of a table's dozen.
 - RMSNorm, SiLU*mul: time and ratio to bytes / W against log bytes; RMSNorm per row width.
-The file itself is read and validated by specs/optables.py.
+The file itself is read and validated by specs/optables.py. A shipped table's curves are built
+once, when its binary copy is written, and read back from it (stored.py): build_curves runs at
+start-up only for a table given by path, or one whose copy is stale.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from functools import lru_cache
 
 import numpy as np
 
+from perfmodel.core.optable import stored
+from perfmodel.core.optable.curves import Curves, Lazy
 from perfmodel.core.optable.interpolate import (
     Curve,
     grid2d,
@@ -30,62 +32,14 @@ from perfmodel.core.optable.interpolate import (
 )
 from perfmodel.core.optable.transfer import decode_roofline, gemm_roofline
 from perfmodel.errors import PerfModelError
-from perfmodel.specs.hardware import resolve_gpu
-from perfmodel.specs.optables import OpTable, load_optable
+from perfmodel.specs.hardware import HardwareSpec, resolve_gpu
+from perfmodel.specs.optables import OpTable, load_optable, stored_extra
 from perfmodel.specs.profile import Profile
 
 # Weights at least this large cannot stay in any GPU's L2 (H100/H200: 50 MB, B200: 126 MB):
 # their GEMV rate is the HBM streaming rate.
 STREAM_MIN_BYTES = 2.0**28
 STREAM_MAX_M = 16  # GEMV: weight-streaming bound up to this many tokens
-
-
-class Lazy(Mapping):
-    """A mapping whose keys are known up front and whose values are built on first access
-    (then kept): a table measures attention for a dozen (heads, kv heads, head_dim)
-    configurations, and a deployment prices one or two of them."""
-
-    def __init__(self, keys, build: Callable):
-        self._keys = dict.fromkeys(keys)  # ordered, hashed
-        self._build = build
-        self._built: dict = {}
-
-    def __getitem__(self, key):
-        if key not in self._built:
-            if key not in self._keys:
-                raise KeyError(key)
-            self._built[key] = self._build(key)
-        return self._built[key]
-
-    def __contains__(self, key) -> bool:
-        return key in self._keys
-
-    def __iter__(self):
-        return iter(self._keys)
-
-    def __len__(self) -> int:
-        return len(self._keys)
-
-
-@dataclass
-class Curves:
-    """Curves of one table; `flops` and `bw`: peaks of the table's GPU, for the ratios."""
-
-    table: OpTable
-    flops: float
-    bw: float
-    gemm: dict = field(default_factory=dict)  # (K, N) -> (Curve log t, Curve log r)
-    gemm_grid: np.ndarray | None = None  # common log M grid
-    gemm_ratio_by_size: tuple = ()  # (log K*N sorted, ratio rows on gemm_grid)
-    gemm_floor_s: float = 0.0  # smallest measured GEMM time: the launch floor of any GEMM
-    stream_bw: float = np.inf  # HBM weight-streaming rate of the table's largest GEMVs, B/s
-    # (h, kv, hd) -> (log b, log c, log t grid, log ratio grid, log ratio vs log KV bytes)
-    attn_decode: Mapping = field(default_factory=dict)  # Lazy: built per configuration
-    attn_prefill: Mapping = field(default_factory=dict)  # (h, kv, hd) -> (Curve t, Curve r)
-    eltwise: dict = field(default_factory=dict)  # 'rmsnorm' | 'kernel' -> (Curve t, Curve r)
-    rmsnorm_by_width: dict = field(default_factory=dict)  # row width d -> (Curve t, Curve r)
-    w_bytes: float = 2.0  # bytes per weight element of the GEMM rows
-    fp8: Curves | None = None  # the table's FP8 GEMM rows, when it has them
 
 
 def profile_table(profile: Profile) -> Curves | None:
@@ -105,9 +59,18 @@ def profile_table(profile: Profile) -> Curves | None:
 
 @lru_cache(maxsize=8)
 def table_curves(name: str) -> Curves:
-    """The curves of a shipped table name or a table path (cached: read once per process)."""
+    """The curves of a shipped table name or a table path (cached: read once per process):
+    a shipped table's from its binary copy (stored.py) while that copy is current and was
+    made with its GPU's present peaks, else built from the table."""
     table = load_optable(name)
     hw = resolve_gpu(table.gpu)
+    extra = stored_extra(name)
+    cv = stored.decode(*extra, table, hw) if extra is not None and extra[0] else None
+    return cv if cv is not None else build_curves(table, hw)
+
+
+def build_curves(table: OpTable, hw: HardwareSpec) -> Curves:
+    """The curves of `table`, measured on `hw` (its peaks: the roofline ratios)."""
     cv = Curves(table, hw.peak_flops(table.dtype), hw.hbm_bandwidth)
     v = table.values
     g = table.rows("gemm")
