@@ -20,6 +20,7 @@ from perfmodel.core.arrays import sorted_unique
 from perfmodel.core.deployment import Deployment
 from perfmodel.core.memory import MemoryReport, memory_report
 from perfmodel.errors import PerfModelError
+from perfmodel.planners.grids import sorted_unique
 from perfmodel.planners.pricing_memo import decode_step_time
 from perfmodel.planners.speculation.acceptance import (
     ASSUMED_ACCEPTANCE,
@@ -44,6 +45,8 @@ from perfmodel.planners.speculation.drafts import (
 
 @dataclass(frozen=True)
 class SpecDecodeTimes:
+    """One speculative round's times (seconds) and accepted tokens, broadcast arrays."""
+
     gamma: np.ndarray
     draft_s: np.ndarray  # all gamma draft steps
     verify_s: np.ndarray
