@@ -1,5 +1,6 @@
-"""core.arrays.sorted_unique is np.unique (values and inverse) bit for bit, and the
-recommend path never imports numpy.ma (which np.unique would)."""
+"""core.arrays.sorted_unique is np.unique (values and inverse) bit for bit, for the core's
+and the planners' arrays, and the recommend path never imports numpy.ma (which np.unique
+would)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,25 @@ def test_sorted_unique_is_np_unique(a):
     assert ours.tobytes() == values.tobytes() and ours.dtype == values.dtype
     assert np.array_equal(our_inverse, inverse)
     assert sorted_unique(a).tobytes() == values.tobytes()
+
+
+_floats = st.floats(allow_nan=False, min_value=-1e6, max_value=1e6) | st.just(np.inf)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    a=arrays(np.float64, st.tuples(st.integers(0, 12), st.integers(1, 3)), elements=_floats)
+    | arrays(np.int64, st.integers(0, 30), elements=st.integers(-5, 5))
+)
+def test_sorted_unique_of_a_planner_grid_is_np_unique(a):
+    """2-D and integer grids too (the planners' search grids), dtype kept."""
+    got, want = sorted_unique(a), np.unique(a)
+    assert got.dtype == want.dtype
+    np.testing.assert_array_equal(got, want)
+
+
+def test_sorted_unique_of_a_grid_with_repeats():
+    assert sorted_unique([3.0, 1.0, 3.0, np.inf, 1.0, np.inf]).tolist() == [1.0, 3.0, np.inf]
 
 
 def test_integer_grid():

@@ -1,6 +1,7 @@
 """numpy.unique for the cold path: NumPy 2's np.unique asks np.ma.is_masked of its input,
-which imports numpy.ma (~7 ms, a twentieth of a `recommend`) the first time any code calls
-it. The same sorted distinct values (and inverse indices), without numpy.ma."""
+which imports numpy.ma (~7-15 ms of a cold `recommend`) the first time any code calls it.
+The same sorted distinct values (and inverse indices), without numpy.ma: the one helper of
+the core (all-reduce curves, TP groups) and the planners (their search grids)."""
 
 from __future__ import annotations
 

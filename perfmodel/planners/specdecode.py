@@ -20,7 +20,6 @@ from perfmodel.core.arrays import sorted_unique
 from perfmodel.core.deployment import Deployment
 from perfmodel.core.memory import MemoryReport, memory_report
 from perfmodel.errors import PerfModelError
-from perfmodel.planners.grids import sorted_unique
 from perfmodel.planners.pricing_memo import decode_step_time
 from perfmodel.planners.speculation.acceptance import (
     ASSUMED_ACCEPTANCE,
