@@ -221,21 +221,9 @@ def stage_deployment(dep: Deployment, stage: pipeline.Stage) -> Deployment:
 
 
 def _cut(dep: Deployment, layers: int) -> Deployment:
-    return replace(dep, model=_stage_model(dep.model, layers), pp=1)
-
-
-def _stage_model(model, layers: int):
-    """The model cut to `layers` layers: one object per model object and layer count, so
-    that deployments of one model on several GPUs share their stages' op lists."""
-    cuts = _stage_models(model)
-    if layers not in cuts:
-        cuts[layers] = replace(model, num_layers=layers)
-    return cuts[layers]
-
-
-@by_identity
-def _stage_models(model) -> dict:
-    return {}
+    # ModelSpec.with_layers: one spec per layer count, shared by every deployment of the
+    # model (their stages' op lists and tabulations are then found by identity)
+    return replace(dep, model=dep.model.with_layers(layers), pp=1)
 
 
 def _stage_deployment(dep: Deployment, layers: int) -> Deployment:

@@ -31,7 +31,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from perfmodel.core.identity_memo import by_identity
 from perfmodel.specs.models import ModelSpec
 
 MATMUL, ATTENTION, ELEMENTWISE, COMM = "matmul", "attention", "elementwise", "comm"
@@ -69,18 +68,6 @@ class PassShape:
     tp: np.ndarray
     kv_budget: np.ndarray  # cap on the cached tokens attention reads (inf = full)
     ep: np.ndarray  # expert-parallel degree (1: experts TP-split; see mlp_ops)
-
-
-class _Layers(NamedTuple):
-    groups: tuple  # ModelSpec.layer_groups()
-    dense: float  # ModelSpec.dense_layers
-    moe: float  # ModelSpec.moe_layers
-
-
-@by_identity
-def _layers(model: ModelSpec) -> _Layers:
-    """The model's layer groups and counts, once per model object (every pass reads them)."""
-    return _Layers(model.layer_groups(), model.dense_layers, model.moe_layers)
 
 
 def make_shape(
@@ -173,7 +160,7 @@ def attention_op(model: ModelSpec, shape: PassShape, kv_bytes: float, act_bytes:
     heads = model.num_heads / t
     kv_heads = kv_heads_per_gpu(model, t)
     flops = kv_read = z = _zero(shape)
-    for g in _layers(model).groups:
+    for g in model.layer_groups():
         c = np.minimum(c_att, g.window) if g.window else c_att
         flops = flops + g.count * 4.0 * b * _keys_attended(c, q, g.window) * heads * hd
         kv_read = kv_read + g.count * 2.0 * b * (c + q) * kv_heads * hd * kv_bytes
@@ -334,7 +321,7 @@ def mlp_ops(model: ModelSpec, shape: PassShape, w_bytes: float, act_bytes: float
     quantizes the experts only (gpt-oss: everything else in BF16)."""
     d = model.hidden_size
     dense_w = act_bytes if model.quantized_experts_only and model.is_moe else w_bytes
-    n_dense, n_moe = _layers(model).dense, _layers(model).moe
+    n_dense, n_moe = model.dense_layers, model.moe_layers
     up, down = [], []
     for layers, ffn in ((n_dense, model.dense_ffn), (n_moe, model.shared_intermediate_size)):
         if layers and ffn:
@@ -392,8 +379,7 @@ def elementwise_op(model: ModelSpec, shape: PassShape, act_bytes: float) -> OpCo
     t = shape.tp
     tokens = shape.batch * shape.new_tokens
     moe_ffn = model.experts_per_token * model.expert_ffn + model.shared_intermediate_size
-    layers = _layers(model)
-    ffn = layers.dense * model.dense_ffn + layers.moe * moe_ffn
+    ffn = model.dense_layers * model.dense_ffn + model.moe_layers * moe_ffn
     kv = model.mla_latent_dim if model.is_mla else model.kv_dim
     norms = model.norms_per_layer * 4 * d
     per_token_layer = (norms + 2 * (model.q_dim + kv) / t) * act_bytes

@@ -21,7 +21,7 @@ clock, a long compute-bound pass at the power-limited clock.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
@@ -199,7 +199,7 @@ def _tabulation_key(kp: KernelPricing, dep) -> tuple:
     return (
         kp.curves.table.path,
         _spelled(dep.gpu),
-        _one_layer(dep.model),
+        dep.model.with_layers(1),
         dep.weight_dtype,
         dep.kv_dtype,
         dep.profile.matmul,
@@ -210,12 +210,6 @@ def _tabulation_key(kp: KernelPricing, dep) -> tuple:
 def _spelled(gpu) -> str:
     """repr of a GPU spec (every field: a key by value), once per spec object."""
     return repr(gpu)
-
-
-@by_identity
-def _one_layer(model: ModelSpec) -> ModelSpec:
-    """The model with one layer (a key without the layer count), once per model object."""
-    return replace(model, num_layers=1)
 
 
 _TOP = len(GRID) - 1 - 1e-9  # the last node's index, less a hair: node i + 1 exists
