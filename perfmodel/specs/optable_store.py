@@ -17,8 +17,8 @@ a command reads from disk only the pages of the columns and curves it uses:
   the caller stores with the table (core/optable/stored.py: the curves built from it).
 
 `read` returns the copy only when its format is FORMAT and its digest is the CSV's
-(hashing the file costs about 0.2 ms), else None and the caller parses the CSV: a stale or
-missing copy is never used, so an edited table is read as written. User tables (a path)
+(hashing the file costs about 0.2 ms), else None and the caller parses the CSV: a stale,
+missing or damaged copy is never used, so an edited table is read as written. User tables (a path)
 always take the CSV path. A copy in the package rather than a cache in the user's home: the
 first run of a fresh install is fast too, and nothing is written outside the package.
 
@@ -147,17 +147,28 @@ def read(csv_path: str | Path) -> StoredTable | None:
         return None
     size = int.from_bytes(raw[len(MAGIC) : len(MAGIC) + 8].tobytes(), "little")
     start = len(MAGIC) + 8
-    header = json.loads(raw[start : start + size].tobytes())
-    if header.get("format") != FORMAT or header.get("source_digest") != source_digest(csv_path):
+    try:  # a damaged copy (cut short, edited) is not read either
+        header = json.loads(raw[start : start + size].tobytes())
+        if header.get("format") != FORMAT:
+            return None
+        if header.get("source_digest") != source_digest(csv_path):
+            return None
+        return _stored(raw, header, start + size, csv_path)
+    except (ValueError, KeyError, TypeError, IndexError, AttributeError):
         return None
-    data = start + size
+
+
+def _stored(raw: np.ndarray, header: dict, data: int, csv_path) -> StoredTable:
+    """The copy's arrays as views of `raw` (the mapped file; `data`: where its arrays start)."""
 
     def view(at: list) -> np.ndarray:
         offset, dtype, shape = at
         dtype = np.dtype(dtype)
         count = math.prod(shape)
-        begin = data + offset
-        return raw[begin : begin + count * dtype.itemsize].view(dtype).reshape(shape)
+        begin, end = data + offset, data + offset + count * dtype.itemsize
+        if offset < 0 or end > len(raw):
+            raise ValueError("array past the end of the copy")
+        return raw[begin:end].view(dtype).reshape(shape)
 
     strings = {
         c: np.array(s["vocab"], dtype=s["dtype"])[view(s["codes"])]
