@@ -64,6 +64,8 @@ from perfmodel.specs.units import plural
 # --- baseline and rationale -------------------------------------------------------------
 @dataclass(frozen=True)
 class Baseline:
+    """Plain serving of one replica at its share of the batch: TTFT, TPOT, e2e, tokens/s."""
+
     ttft_s: float
     tpot_s: float
     e2e_s: float
@@ -129,6 +131,8 @@ def pass_shares(dep: Deployment, batch, new_tokens, cached) -> PassShares:
 
 @dataclass(frozen=True)
 class Recommendation:
+    """Everything recommend found for one workload (as_dict: the --json payload)."""
+
     model: str
     gpu: str
     num_gpus: int

@@ -19,6 +19,7 @@ import numpy as np
 from perfmodel.core.deployment import Deployment
 from perfmodel.core.memory import MemoryReport, memory_report
 from perfmodel.errors import PerfModelError
+from perfmodel.planners.grids import sorted_unique
 from perfmodel.planners.pricing_memo import decode_step_time
 from perfmodel.planners.speculation.acceptance import (
     ASSUMED_ACCEPTANCE,
@@ -43,6 +44,8 @@ from perfmodel.planners.speculation.drafts import (
 
 @dataclass(frozen=True)
 class SpecDecodeTimes:
+    """One speculative round's times (seconds) and accepted tokens, broadcast arrays."""
+
     gamma: np.ndarray
     draft_s: np.ndarray  # all gamma draft steps
     verify_s: np.ndarray
@@ -473,7 +476,7 @@ def critical_length(
     """
     b = np.atleast_1d(np.asarray(batch, float))
     top = int(max_len or target.model.max_position_embeddings)
-    coarse = np.unique(np.round(np.geomspace(1, top, grid_points)).astype(int))
+    coarse = sorted_unique(np.round(np.geomspace(1, top, grid_points)).astype(int))
     bb, ll = np.meshgrid(b, coarse, indexing="ij")
     s = _best_speedup_at(
         target, configs, bb.ravel(), ll.ravel(), gammas, acceptance_rate, require_fit

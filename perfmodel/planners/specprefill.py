@@ -29,6 +29,7 @@ from perfmodel.core.inference import prefill_time
 from perfmodel.core.memory import max_batch, memory_report
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.feasibility.context import context_verdict
+from perfmodel.planners.grids import sorted_unique
 from perfmodel.planners.quality import meets_quality, min_keep_rate_for_drop, quality_drop
 from perfmodel.planners.slo import SPECPREFILL_SLO_FACTOR
 from perfmodel.planners.specprefill_cost import (
@@ -168,7 +169,7 @@ def break_even_prompt_len(
     b, keep = np.broadcast_arrays(np.asarray(batch, float), keep)
     max_len = int(max_len or target.model.max_position_embeddings)
     octaves = np.log2(max_len)
-    grid = np.unique(
+    grid = sorted_unique(
         np.append(
             np.round(2.0 ** np.linspace(0, octaves, int(octaves * _GRID_PER_OCTAVE) + 2)), max_len
         )

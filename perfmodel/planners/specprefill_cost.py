@@ -65,6 +65,8 @@ def scoring_op(spec: Deployment, batch, prompt_len, lookahead) -> OpCost:
 
 @dataclass(frozen=True)
 class SpecPrefillTimes:
+    """The parts of SpecPrefill's TTFT and the baseline's (seconds), broadcast arrays."""
+
     baseline_s: np.ndarray
     speculator_prefill_s: np.ndarray
     lookahead_s: np.ndarray

@@ -24,6 +24,7 @@ import numpy as np
 
 from perfmodel.errors import PerfModelError
 from perfmodel.paths import DATA_DIR, PUBLISHED_DIR
+from perfmodel.planners.grids import sorted_unique
 from perfmodel.planners.speculation.deploy import helper_deployment
 from perfmodel.planners.speculation.drafts import DraftConfig
 
@@ -241,7 +242,7 @@ def _published_acceptance(
     )
     lp, lb = np.log2(pts_p), pts_b
     qb = np.inf if method == "full" else float(budget)
-    budgets = np.unique(lb)
+    budgets = sorted_unique(lb)
     if np.isfinite(qb) and not budgets.min() <= qb <= budgets.max():
         # acceptance falls as the draft's KV budget shrinks: never extrapolate in budget
         raise PerfModelError(
@@ -251,7 +252,7 @@ def _published_acceptance(
         )
     if budgets.size > 1 and np.isfinite(qb):
         # interpolate in log2(budget) at each prompt length, then over prompt length
-        grid_p = np.unique(lp)
+        grid_p = sorted_unique(lp)
         at_p = []
         for x in grid_p:  # a handful of published prompt lengths, not configurations
             m = lp == x
@@ -263,7 +264,9 @@ def _published_acceptance(
     else:
         order = np.argsort(lp)
         xs, ys = lp[order], pts_r[order]
-        if np.unique(xs).size < xs.size:  # several budgets, full or nominal query: nearest budget
+        if (
+            sorted_unique(xs).size < xs.size
+        ):  # several budgets, full or nominal query: nearest budget
             keep = np.isclose(
                 lb[order], budgets[np.argmin(np.abs(np.log2(budgets) - np.log2(min(qb, 2**20))))]
             )
