@@ -10,6 +10,8 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Curve:
+    """y against x, x sorted (a docstring: else dataclass builds one at import)."""
+
     x: np.ndarray  # sorted log natural variable
     y: np.ndarray  # log time (exact curve) or log ratio (ratio curve)
 
