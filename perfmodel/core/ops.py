@@ -26,7 +26,6 @@ accounting; Yuan et al., arXiv:2402.16363, and DESIGN.md):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -57,8 +56,7 @@ class OpCost(NamedTuple):
         return self.weight_bytes + self.act_bytes + self.kv_read_bytes + self.kv_write_bytes
 
 
-@dataclass(frozen=True)
-class PassShape:
+class PassShape(NamedTuple):
     """Shape of one forward pass; every field broadcasts."""
 
     batch: np.ndarray
