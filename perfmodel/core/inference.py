@@ -20,6 +20,7 @@ from typing import NamedTuple
 import numpy as np
 
 from perfmodel.core import pipeline
+from perfmodel.core.arrays import zeros_like
 from perfmodel.core.collective import pass_allreduce_seconds
 from perfmodel.core.cost import OpTime, kernels_per_pass, op_time, overhead_time
 from perfmodel.core.deployment import Deployment, TpLink, tp_link
@@ -269,7 +270,7 @@ def _stage_pair(sdep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_
     shape, ops, table = _priced_ops(sdep, batch, new_tokens, cached, logits_per_seq, kv_budget)
     seconds = _op_seconds(sdep, shape, ops, table)
     last = _total(sdep, shape, seconds)[0]
-    zero = _zero_like(shape.logits_per_seq)
+    zero = zeros_like(shape.logits_per_seq)
     unsampled = shape._replace(logits_per_seq=zero)  # make_shape(..., logits_per_seq=0, ...)
     overhead = overhead_time(sdep.profile, sdep.model.num_layers, unsampled.batch * zero)
     other = []
@@ -280,10 +281,6 @@ def _stage_pair(sdep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_
             t = unsampled_norms(_setup(sdep).kp, sdep, unsampled)
         other.append(t)
     return last, overhead + sum(other)
-
-
-def _zero_like(x):
-    return np.zeros_like(x) if isinstance(x, np.ndarray) else np.float64(0.0)
 
 
 def _pipeline_parts(dep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_budget):

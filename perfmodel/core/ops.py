@@ -30,6 +30,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from perfmodel.core.arrays import zeros_like
 from perfmodel.specs.models import ModelSpec
 
 MATMUL, ATTENTION, ELEMENTWISE, COMM = "matmul", "attention", "elementwise", "comm"
@@ -86,14 +87,9 @@ def make_shape(
     return PassShape(*np.broadcast_arrays(*values))
 
 
-_SCALAR_ZERO = np.float64(0.0)
-
-
 def _zero(shape: PassShape) -> np.ndarray:
     """Zeros of the pass's shape (a float64 scalar zero for a pass of one shape)."""
-    if isinstance(shape.batch, np.ndarray):
-        return np.zeros_like(shape.batch)
-    return _SCALAR_ZERO
+    return zeros_like(shape.batch)
 
 
 def _linear(
