@@ -66,6 +66,18 @@ def test_a_replaced_spec_computes_its_own_derived_quantities(model, change):
     assert spec == _fresh(spec) and hash(spec) == hash(_fresh(spec))
 
 
+@pytest.mark.parametrize("model", MODELS)
+def test_a_cut_model_is_the_replaced_spec_made_once(model):
+    spec = _fresh(resolve_model(model))
+    cut = spec.with_layers(3)
+    assert cut == replace(spec, num_layers=3) and cut.num_layers == 3
+    assert spec.with_layers(3) is cut  # one spec per layer count ...
+    assert _derived(cut) == _derived(_fresh(cut))
+    wider = replace(spec, hidden_size=spec.hidden_size + 64)  # ... and per model
+    assert wider.with_layers(3).hidden_size == spec.hidden_size + 64
+    assert wider.with_layers(3).param_count != cut.param_count
+
+
 def _deployments():
     for model in MODELS:
         m = resolve_model(model)

@@ -6,7 +6,7 @@ projection, norms, router, sinks); model_families.py fills the spec from config.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 
 import numpy as np
@@ -32,7 +32,7 @@ class ModelSpec:
 
     Heterogeneous stacks (sliding/full attention, dense/MoE MLPs) keep their per-layer kinds
     as `layer_pattern`: (window, moe, count) in order of first appearance; cost functions sum
-    over `layer_groups()`. A model cut to fewer layers (`replace(spec, num_layers=n)`, one
+    over `layer_groups()`. A model cut to fewer layers (`with_layers(n)`, one
     pipeline stage) keeps the composition of the whole stack in proportion, an approximation
     for stacks whose kinds are not evenly spread (DeepSeek-V3's 3 dense layers go first).
     MLA (kv_lora_rank > 0): queries through a q_lora_rank bottleneck, a latent KV cache of
@@ -84,6 +84,20 @@ class ModelSpec:
     checkpoint_format: str = ""  # from quantization_config: fp8 (block-scaled), mxfp4, nvfp4
     quantized_experts_only: bool = False  # quantization covers routed experts only (gpt-oss)
     notices: tuple[str, ...] = ()  # how the config was read (an unknown model_type priced as)
+
+    def with_layers(self, num_layers: int) -> ModelSpec:
+        """This model cut to `num_layers` layers (one pipeline stage; class doc): equal to
+        replace(self, num_layers=num_layers), and the same spec on every call, so a cost
+        path that cuts the model per stage and per pass computes its derived quantities
+        once per layer count."""
+        cut = self._cuts.get(num_layers)
+        if cut is None:
+            cut = self._cuts[num_layers] = replace(self, num_layers=num_layers)
+        return cut
+
+    @cached_property
+    def _cuts(self) -> dict[int, ModelSpec]:
+        return {}
 
     # --- layer kinds ------------------------------------------------------------------
     @cached_property
