@@ -76,6 +76,19 @@ def test_a_stale_or_missing_copy_is_not_read(tmp_path):
     assert optable_store.load(csv) is None
 
 
+@pytest.mark.parametrize("cut", [0, 12, 100, 5000, -8])
+def test_a_damaged_copy_is_not_read(tmp_path, cut):
+    """Cut short at `cut` bytes (negative: from the end), or its header made unreadable."""
+    src = shipped_tables()["h200__torch-cudagraph"]
+    csv = tmp_path / src.name
+    shutil.copy(src, csv)
+    data = optable_store.store_path(src).read_bytes()
+    optable_store.store_path(csv).write_bytes(data[:cut])
+    assert optable_store.load(csv) is None
+    optable_store.store_path(csv).write_bytes(data[:20] + b"\xff" * 8 + data[28:])
+    assert optable_store.load(csv) is None
+
+
 def test_a_shipped_table_loads_from_its_copy(monkeypatch):
     """No CSV parsing for a shipped name; the GPU check still applies."""
 

@@ -49,3 +49,28 @@ def test_one_tabulation_serves_every_layer_count():
     for layers in (126, 63, 42, 32, 1):
         price._tabulated(KP, replace(DEP, model=replace(DEP.model, num_layers=layers)), 8.0)
     assert len(price._CACHE) == 1
+
+
+TRANSFERRED = make_deployment("8b", "h100-pcie", 2)  # the H100 SXM table, transferred
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    dep=st.sampled_from([DEP, TRANSFERRED]),
+    tp=st.sampled_from([1.0, 8.0]),
+    reach=st.lists(st.integers(1, len(price.GRID)), min_size=1, max_size=5),
+)
+def test_running_max_in_chunks_is_the_whole_running_max(dep, tp, reach):
+    """A tabulation evaluated chunk by chunk, as far as lookups reach, is bit for bit the
+    running maximum of the kernel over the whole grid, node for node."""
+    x = np.exp(price.GRID)
+    assert price.GRID_TOKENS.tobytes() == x.tobytes()
+    kp = kernel_pricing(dep.optable, dep.gpu).quiet()
+    assert type(kp).__name__ == ("KernelPricing" if dep is DEP else "TransferredPricing")
+    for name, (fn, _) in price._layer_kernels(kp, dep, tp).items():
+        whole = np.maximum.accumulate(fn(x).time_s)
+        chunked = price.RunningMax(fn)
+        for n in reach:
+            done = chunked.upto(n)
+            assert done[:n].tobytes() == whole[:n].tobytes(), (name, n)
+        assert chunked.upto(len(x)).tobytes() == whole.tobytes(), name

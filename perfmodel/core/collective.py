@@ -32,6 +32,8 @@ from functools import lru_cache
 
 import numpy as np
 
+from perfmodel.core.arrays import sorted_unique
+from perfmodel.core.identity_memo import by_identity
 from perfmodel.core.ops import COMM
 from perfmodel.specs.hardware import HardwareSpec, resolve_gpu
 from perfmodel.specs.optables import OpTable, load_optable
@@ -55,9 +57,9 @@ def allreduce_curves(table: OpTable) -> AllReduceCurves | None:
     v = table.values
     g, s, t = v["num_gpus"][idx], v["bytes"][idx], v["time_s"][idx]
     by = {}
-    for count in np.unique(g):
+    for count in sorted_unique(g):
         sel = g == count
-        xs, inv = np.unique(np.log(s[sel]), return_inverse=True)
+        xs, inv = sorted_unique(np.log(s[sel]), return_inverse=True)
         ys = np.bincount(inv, weights=np.log(t[sel])) / np.bincount(inv)
         by[int(count)] = (xs, ys)
     framework = f"{table.framework} {table.framework_version}".strip()
@@ -179,8 +181,13 @@ def _table_curves(name: str) -> AllReduceCurves | None:
 
 def deployment_basis(dep) -> AllReduceBasis:
     """The TP all-reduce rule of a deployment: its profile's table, its GPU's link."""
-    curves = _table_curves(dep.profile.optable) if dep.profile.optable else None
-    return allreduce_basis(curves, dep.gpu)
+    return _profile_basis(dep.profile, dep.gpu)
+
+
+@by_identity
+def _profile_basis(profile, hw: HardwareSpec) -> AllReduceBasis:
+    curves = _table_curves(profile.optable) if profile.optable else None
+    return allreduce_basis(curves, hw)
 
 
 ACT_BYTES = 2.0  # BF16 activations all-reduced between the TP ranks
@@ -192,25 +199,33 @@ def pass_allreduce_seconds(dep, op, shape) -> np.ndarray | None:
     None: the link formula of cost.op_time prices it (no table, peer-to-peer link, or a TP
     group across nodes, asked for: the inter-node network bounds it, core.deployment.tp_link;
     a table measured inside one node would price it far too fast)."""
-    if op.kind != COMM or dep.tp_spans_nodes:
+    if op.kind != COMM:
         return None
-    basis = deployment_basis(dep)
-    if basis.kind == "link":
+    spans_nodes, basis = _deployment_rule(dep)
+    if spans_nodes or basis.kind == "link":
         return None
+    latency = dep.profile.comm_latency_us * 1e-6
+    if np.ndim(shape.tp) == 0 and np.ndim(op.comm_calls) == 0:  # one pass, one TP degree
+        message = np.asarray(shape.batch * shape.new_tokens, float) * dep.model.hidden_size
+        one = allreduce_seconds(
+            basis, dep.gpu, int(shape.tp), message * ACT_BYTES, dep.profile.comm, latency
+        )
+        return np.asarray(op.comm_calls, float) * np.asarray(one, float)
     tp = np.broadcast_to(np.asarray(shape.tp, float), np.shape(op.comm_calls))
     message = np.broadcast_to(
         np.asarray(shape.batch * shape.new_tokens, float) * dep.model.hidden_size * ACT_BYTES,
         tp.shape,
     )
     per_call = np.zeros(tp.shape)
-    for g in np.unique(tp):
+    for g in sorted_unique(tp):
         sel = tp == g
         per_call[sel] = allreduce_seconds(
-            basis,
-            dep.gpu,
-            int(g),
-            message[sel],
-            dep.profile.comm,
-            dep.profile.comm_latency_us * 1e-6,
+            basis, dep.gpu, int(g), message[sel], dep.profile.comm, latency
         )
     return np.asarray(op.comm_calls, float) * per_call
+
+
+@by_identity
+def _deployment_rule(dep) -> tuple[bool, AllReduceBasis]:
+    """(TP group spans nodes, all-reduce basis) of a deployment, once per deployment."""
+    return dep.tp_spans_nodes, deployment_basis(dep)

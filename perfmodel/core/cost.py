@@ -12,7 +12,7 @@ A forward pass adds per_layer_us * L + per_step_us + per_token_us * sampled toke
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -23,8 +23,9 @@ from perfmodel.specs.hardware import HardwareSpec
 from perfmodel.specs.profile import Profile
 
 
-@dataclass(frozen=True)
-class OpTime:
+class OpTime(NamedTuple):
+    """Time of one operator (seconds) and its compute / memory / communication parts."""
+
     name: str
     kind: str
     time_s: np.ndarray
@@ -77,7 +78,7 @@ def op_time(
         bw = link.bandwidth if link.bandwidth > 0 else np.inf
         latency = profile.comm_latency_us * 1e-6 + link.extra_latency_s
         comm = op.comm_calls * latency + op.comm_bytes / (bw * profile.comm)
-        z = np.zeros_like(comm)
+        z = _zeros_like(comm)
         return OpTime(op.name, op.kind, comm, z, z, comm)
     if op.kind == MATMUL:
         peak = hw.peak_flops(compute_dtype)
@@ -94,7 +95,15 @@ def op_time(
     total = np.maximum(compute, memory) if mode == "roofline" else compute + memory
     if kernels and profile.kernel_floor_us > 0:
         total = np.maximum(total, kernels * profile.kernel_floor_us * 1e-6)
-    return OpTime(op.name, op.kind, total, compute, memory, np.zeros_like(total))
+    return OpTime(op.name, op.kind, total, compute, memory, _zeros_like(total))
+
+
+_SCALAR_ZERO = np.float64(0.0)
+
+
+def _zeros_like(x):
+    """Zeros of x's shape: a float64 scalar zero for a scalar (a pass of one shape)."""
+    return np.zeros_like(x) if isinstance(x, np.ndarray) else _SCALAR_ZERO
 
 
 def matmul_size_factor(rows, half_rows: float) -> np.ndarray:

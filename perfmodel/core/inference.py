@@ -21,10 +21,16 @@ import numpy as np
 from perfmodel.core import pipeline
 from perfmodel.core.collective import pass_allreduce_seconds
 from perfmodel.core.cost import OpTime, kernels_per_pass, op_time, overhead_time
-from perfmodel.core.deployment import Deployment, tp_link
+from perfmodel.core.deployment import Deployment, TpLink, tp_link
+from perfmodel.core.identity_memo import by_identity
 from perfmodel.core.ops import OpCost, forward_ops, make_shape
 from perfmodel.core.optable.kernels import kernel_pricing
-from perfmodel.core.optable.price import DECODE_MAX_TOKENS, TablePass, price_pass
+from perfmodel.core.optable.price import (
+    DECODE_MAX_TOKENS,
+    TablePass,
+    price_pass,
+    unsampled_norms,
+)
 
 
 @dataclass(frozen=True)
@@ -44,17 +50,54 @@ class PassResult:
         return self.table.notices if self.table is not None else ()
 
 
+@dataclass(frozen=True)
+class _PassSetup:
+    """What every pass of one deployment reads besides its shape, worked out once per
+    deployment object (by_identity): a search prices hundreds of passes of a few dozen."""
+
+    attn_dp: int
+    w_bytes: float
+    kv_bytes: float
+    compute_dtype: str
+    link: TpLink
+    kp: object  # kernel pricing by the operator table, or None (roofline)
+
+
+@by_identity
+def _setup(dep: Deployment) -> _PassSetup:
+    # a measured table prices Llama blocks only (ModelSpec.llama_block; table_skipped)
+    kp = kernel_pricing(dep.optable, dep.gpu) if dep.model.llama_block else None
+    return _PassSetup(dep.attn_dp, dep.w_bytes, dep.kv_bytes, dep.compute_dtype, tp_link(dep), kp)
+
+
+_OPS: dict = {}
+
+
+def _forward_ops(model, shape, w_bytes: float, kv_bytes: float) -> list[OpCost]:
+    """ops.forward_ops, kept per value for a pass of one shape: the FLOPs and bytes do not
+    depend on the GPU, and a search prices the same stage and shape on several GPU types."""
+    if isinstance(shape.batch, np.ndarray):  # a sweep: arrays are not keys
+        return forward_ops(model, shape, w_bytes, kv_bytes)
+    key = (model, shape, w_bytes, kv_bytes)
+    ops = _OPS.get(key)
+    if ops is None:
+        if len(_OPS) >= 1024:
+            _OPS.clear()
+        ops = _OPS[key] = tuple(forward_ops(model, shape, w_bytes, kv_bytes))
+    return list(ops)
+
+
 def _priced_ops(dep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_budget):
     """(shape, ops, table pass or None) of one stage's pass; the table is the deployment's
     own (loaded with it), transferred when the GPU is another of the same architecture."""
     if dep.pp > 1:
         raise ValueError("a forward pass runs one stage: use stage_deployment() when pp > 1")
+    setup = _setup(dep)
     # expert parallelism: each attention group of tp GPUs runs 1/attn_dp of the sequences
-    group_batch = np.asarray(batch, float) / dep.attn_dp
+    group_batch = np.asarray(batch, float) / setup.attn_dp
     shape = make_shape(group_batch, new_tokens, cached, logits_per_seq, dep.tp, kv_budget, dep.ep)
-    ops = forward_ops(dep.model, shape, dep.w_bytes, dep.kv_bytes)
-    # a measured table prices Llama blocks only (ModelSpec.llama_block; table_skipped)
-    kp = kernel_pricing(dep.optable, dep.gpu) if dep.model.llama_block else None
+    ops = _forward_ops(dep.model, shape, setup.w_bytes, setup.kv_bytes)
+    kp = setup.kp
     return shape, ops, (price_pass(kp, dep, shape, ops) if kp is not None else None)
 
 
@@ -85,6 +128,7 @@ def _op_seconds(dep: Deployment, shape, ops, table) -> list:
     all-reduce, else the roofline (pass_breakdown's times, without the compute/memory split
     of the ops the table prices)."""
     measured = table.times if table is not None else [None] * len(ops)
+    setup = _setup(dep)
     seconds = []
     for op, m in zip(ops, measured, strict=True):
         if m is None:
@@ -92,7 +136,7 @@ def _op_seconds(dep: Deployment, shape, ops, table) -> list:
         if m is None:
             n = kernels_per_pass(op.name, dep.model.num_layers)
             m = op_time(
-                op, dep.gpu, dep.profile, dep.compute_dtype, dep.mode, n, tp_link(dep)
+                op, dep.gpu, dep.profile, setup.compute_dtype, dep.mode, n, setup.link
             ).time_s
         seconds.append(m)
     return seconds
@@ -171,8 +215,27 @@ def decode_step_time(dep: Deployment, batch, context, new_tokens=1, kv_budget=np
 
 
 def stage_deployment(dep: Deployment, stage: pipeline.Stage) -> Deployment:
-    """The deployment of one pipeline stage: the model cut to the stage's layers, pp = 1."""
-    return replace(dep, model=replace(dep.model, num_layers=stage.layers), pp=1)
+    """The deployment of one pipeline stage: the model cut to the stage's layers, pp = 1
+    (one object per deployment and layer count: prefill and decode share it)."""
+    return _stage_deployment(dep, stage.layers)
+
+
+def _cut(dep: Deployment, layers: int) -> Deployment:
+    # ModelSpec.with_layers: one spec per layer count, shared by every deployment of the
+    # model (their stages' op lists and tabulations are then found by identity)
+    return replace(dep, model=dep.model.with_layers(layers), pp=1)
+
+
+def _stage_deployment(dep: Deployment, layers: int) -> Deployment:
+    known = _stage_deployments(dep)
+    return known[layers] if layers in known else _cut(dep, layers)
+
+
+@by_identity
+def _stage_deployments(dep: Deployment) -> dict[int, Deployment]:
+    """layers -> the deployment of a stage of that many layers, for each stage of dep."""
+    layers = dict.fromkeys(pipeline.stage_layers(dep.model.num_layers, dep.pp))
+    return {n: _cut(dep, n) for n in layers}
 
 
 def last_stage_pass(dep: Deployment, batch) -> tuple[Deployment, np.ndarray]:
@@ -200,12 +263,43 @@ def stage_time(
     return overhead + sum(t for op, t in zip(ops, seconds, strict=True) if op.name != "lm_head")
 
 
+def _stage_pair(sdep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_budget):
+    """stage_time of the last stage and of another stage of the same layers (sdep), from one
+    pass: the other stage's ops are the last's but lm_head (left out), and only its fixed
+    overheads and the table's final norm read the sampled tokens (none there)."""
+    shape, ops, table = _priced_ops(sdep, batch, new_tokens, cached, logits_per_seq, kv_budget)
+    seconds = _op_seconds(sdep, shape, ops, table)
+    last = _total(sdep, shape, seconds)[0]
+    zero = _zero_like(shape.logits_per_seq)
+    unsampled = replace(shape, logits_per_seq=zero)  # make_shape(..., logits_per_seq=0, ...)
+    overhead = overhead_time(sdep.profile, sdep.model.num_layers, unsampled.batch * zero)
+    other = []
+    for k, (op, t) in enumerate(zip(ops, seconds, strict=True)):
+        if op.name == "lm_head":
+            continue
+        if op.name == "norm_rope_act" and table is not None and table.times[k] is not None:
+            t = unsampled_norms(_setup(sdep).kp, sdep, unsampled)
+        other.append(t)
+    return last, overhead + sum(other)
+
+
+def _zero_like(x):
+    return np.zeros_like(x) if isinstance(x, np.ndarray) else np.float64(0.0)
+
+
 def _pipeline_parts(dep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_budget):
-    """(micro-batches m, stage times of the largest micro-batch, its transfer time)."""
+    """(micro-batches m, stage times of the largest micro-batch, its transfer time); a stage
+    of the last stage's layer count comes with it (_stage_pair)."""
     m, b_mb = pipeline.micro_batches(batch, dep.pp)
     times: dict[tuple[int, bool], np.ndarray] = {}  # a stage's time: its layers, and lm_head
     t_stages = []
-    for s in pipeline.stages(dep.model.num_layers, dep.pp):
+    stages = pipeline.stages(dep.model.num_layers, dep.pp)
+    last = stages[-1].layers
+    if any(s.layers == last and not s.last for s in stages):
+        times[(last, True)], times[(last, False)] = _stage_pair(
+            stage_deployment(dep, stages[-1]), b_mb, new_tokens, cached, logits_per_seq, kv_budget
+        )
+    for s in stages:
         key = (s.layers, s.last)
         if key not in times:
             times[key] = stage_time(dep, s, b_mb, new_tokens, cached, logits_per_seq, kv_budget)
@@ -228,7 +322,11 @@ class RequestTimes:
 
 
 def request_times(dep: Deployment, batch, prompt_len, output_len) -> RequestTimes:
-    b, p, o = np.broadcast_arrays(*(np.asarray(x, float) for x in (batch, prompt_len, output_len)))
+    b, p, o = (np.asarray(x, float) for x in (batch, prompt_len, output_len))
+    if b.ndim or p.ndim or o.ndim:
+        b, p, o = np.broadcast_arrays(b, p, o)
+    else:  # one request shape: float64 scalars (ops.make_shape)
+        b, p, o = b[()], p[()], o[()]
     ttft = prefill_time(dep, b, p)
     tpot = decode_step_time(dep, b, mean_decode_context(p, o))
     e2e = ttft + np.maximum(o - 1.0, 0.0) * tpot

@@ -28,6 +28,7 @@ A deployment uses num_gpus = tp * pp * dp GPUs on nodes of G = HardwareSpec.max_
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -61,8 +62,9 @@ def stage_layers(num_layers: int, pp: int) -> tuple[int, ...]:
     return tuple(layers)
 
 
+@lru_cache(maxsize=256)
 def stages(num_layers: int, pp: int) -> tuple[Stage, ...]:
-    """All stages in order (pp = 1: one stage holding everything)."""
+    """All stages in order (pp = 1: one stage holding everything); immutable, so kept."""
     layers = stage_layers(num_layers, pp)
     return tuple(Stage(n, i == 0, i == pp - 1) for i, n in enumerate(layers))
 
@@ -100,8 +102,10 @@ def decode_round(stage_times: list, m, transfers_s) -> np.ndarray:
     return np.maximum(sum(stage_times), m * np.maximum.reduce(stage_times)) + transfers_s
 
 
+@lru_cache(maxsize=1024)
 def node_crossings(tp: int, pp: int, dp: int, gpus_per_node: int) -> int:
-    """Stage boundaries that cross nodes, for the replica with the most of them."""
+    """Stage boundaries that cross nodes, for the replica with the most of them (a pure
+    function of four integers, kept: every pipelined pass reads it)."""
     worst = 0
     for r in range(dp):
         start = r * tp * pp

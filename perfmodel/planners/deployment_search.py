@@ -14,11 +14,12 @@ Candidates, per GPU type with G = max_gpus_per_node GPUs per node (hardware YAML
   weights only when none of those fits on max_gpus GPUs (the rule recommend follows).
 A candidate fits when core.memory.memory_report says so at its per-replica batch (the same
 test predict prints; fits_in_memory gives its verdict alone; monotone in dp, so the smallest
-fitting dp is found in one vectorized call per (precision, tp, pp)). Choice per GPU type: fewest GPUs, then the earlier precision,
-then the shortest request (TTFT + (output - 1) * TPOT, core.inference at the per-replica
-batch); across GPU types (and the alternatives' order): int4 weights last (the precision
-policy holds across types too), then cost per hour of serving the batch, then cost per
-million output tokens, then fewest GPUs, then precision, then latency.
+fitting dp is found in one vectorized call per (precision, tp, pp)). Choice per GPU type:
+fewest GPUs, then the earlier precision, then the shortest request (TTFT + (output - 1) *
+TPOT, core.inference at the per-replica batch); across GPU types (and the alternatives'
+order): int4 weights last (the precision policy holds across types too), then cost per hour
+of serving the batch, then cost per million output tokens, then fewest GPUs, then
+precision, then latency.
 Pins (recommend's --tp/--pp/--num-gpus): `tp` and `pp` fix those degrees (a fully pinned
 layout need not tile nodes: make_deployment has validated it), `min_dp` is the fewest
 replicas allowed; the rest is searched.
@@ -133,8 +134,8 @@ def _smallest_dp(
     dep: Deployment, batch: int, prompt_len, output_len, lowest: int, max_dp: int
 ) -> int | None:
     """Fewest replicas (lowest .. max_dp) whose per-replica share of the batch fits in
-    memory (None: none does); one vectorized memory_report over the dp values. Exact
-    shortcut: memory_report's total is the weights plus non-negative KV and activation
+    memory (None: none does); one vectorized memory verdict (fits_in_memory) over the dp
+    values. Exact shortcut: the total is the weights plus non-negative KV and activation
     bytes, so when the weights alone exceed the usable memory no dp fits."""
     dps = np.arange(lowest, min(max_dp, batch) + 1, dtype=float)
     if dps.size == 0 or weight_bytes_per_gpu(dep) > usable_bytes(dep):

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from perfmodel.core.arrays import sorted_unique
 from perfmodel.core.deployment import Deployment
 from perfmodel.core.memory import MemoryReport, memory_report
 from perfmodel.errors import PerfModelError
-from perfmodel.planners.grids import sorted_unique
 from perfmodel.planners.pricing_memo import decode_step_time
 from perfmodel.planners.speculation.acceptance import (
     ASSUMED_ACCEPTANCE,

@@ -24,12 +24,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from perfmodel.core.arrays import sorted_unique
 from perfmodel.core.deployment import Deployment
 from perfmodel.core.inference import prefill_time
 from perfmodel.core.memory import max_batch, memory_report
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.feasibility.context import context_verdict
-from perfmodel.planners.grids import sorted_unique
 from perfmodel.planners.quality import meets_quality, min_keep_rate_for_drop, quality_drop
 from perfmodel.planners.slo import SPECPREFILL_SLO_FACTOR
 from perfmodel.planners.specprefill_cost import (

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from perfmodel.errors import PerfModelError, suggest
 from perfmodel.paths import HARDWARE_DIR
-from perfmodel.specs import inputs, yamlio
+from perfmodel.specs import inputs
 from perfmodel.specs.dtypes import PEAK_DTYPES
 
 DTYPE_NAMES = PEAK_DTYPES
@@ -158,9 +158,11 @@ class HardwareSpec:
 PROFILE_FIELDS = ("efficiency", "overhead", "memory_utilization", "optable")
 
 
-def _load_file(path: Path) -> HardwareSpec:
-    """A GPU spec YAML (any text encoding, see specs/inputs.py); errors name the field."""
-    data = inputs.read_yaml(path, "GPU spec YAML")
+def _load_file(path: Path, data: dict | None = None) -> HardwareSpec:
+    """A GPU spec YAML (any text encoding, see specs/inputs.py; `data`: its mapping, already
+    read); errors name the field."""
+    if data is None:
+        data = inputs.read_yaml(path, "GPU spec YAML")
     if any(key in data for key in PROFILE_FIELDS) and "peak_tflops" not in data:
         raise PerfModelError(
             f"{path}: this is an efficiency profile (it has "
@@ -182,12 +184,19 @@ def _registry() -> dict[str, Path]:
     for path in sorted(HARDWARE_DIR.glob("*.yaml")):
         names[path.stem.lower()] = path
         try:
-            data = yamlio.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (yamlio.YAMLError, UnicodeDecodeError):
+            data = _shipped_doc(path)
+        except PerfModelError:  # unreadable: its name still finds it, and load_gpu says why
             continue
         for alias in data.get("aliases", []) or []:
             names[str(alias).lower()] = path
     return names
+
+
+@lru_cache(maxsize=32)
+def _shipped_doc(path: Path) -> dict:
+    """A shipped spec's YAML mapping, read once per process: the registry reads every file
+    for its aliases, and load_gpu builds the spec from the same mapping (neither changes it)."""
+    return inputs.read_yaml(path, "GPU spec YAML")
 
 
 def list_gpus() -> list[str]:
@@ -215,7 +224,7 @@ def load_gpu(name: str) -> HardwareSpec:
 @lru_cache(maxsize=32)
 def _load_shipped(path: Path) -> HardwareSpec:
     """A shipped spec, read once per process whatever name or alias asked for it."""
-    return _load_file(path)
+    return _load_file(path, _shipped_doc(path))
 
 
 def resolve_gpu(gpu: str | HardwareSpec) -> HardwareSpec:

@@ -22,9 +22,6 @@ file name without .csv.
 
 from __future__ import annotations
 
-import csv
-import gzip
-import io
 import math
 import re
 from dataclasses import dataclass, field
@@ -98,13 +95,18 @@ class OpTable:
         """'<gpu>__<framework>', with '-<version>' when the framework version is a bare
         release number (imported vLLM tables: 'h100-sxm__vllm-0.24.0'); a shipped table's
         file is named so."""
-        version = self.framework_version
-        bare = re.fullmatch(r"\d+(\.\d+)+[\w.+-]*", version) is not None
-        return f"{self.gpu}__{self.framework}" + (f"-{version}" if bare else "")
+        return _table_name(self.gpu, self.framework, self.framework_version)
 
     @property
     def framework_version(self) -> str:
         return str(self.provenance.get("framework_version", "") or "")
+
+
+@lru_cache(maxsize=64)
+def _table_name(gpu: str, framework: str, version: str) -> str:
+    """OpTable.name, worked out once per table (the pricing path asks ~600 times a run)."""
+    bare = re.fullmatch(r"\d+(\.\d+)+[\w.+-]*", version) is not None
+    return f"{gpu}__{framework}" + (f"-{version}" if bare else "")
 
 
 def _number(text: str, path: Path, line: int, column: str) -> float:
@@ -132,6 +134,10 @@ def read_optable(path: str | Path, gpu: str | None = None) -> OpTable:
     """Read and check an operator table (CSV, or gzip-compressed CSV: .csv.gz); `gpu`: the
     GPU key it must have been measured on. Columns are parsed at once with numpy (a 10,000-row
     table in ~20 ms)."""
+    import csv  # here: a shipped table is read from its binary copy, without these
+    import gzip
+    import io
+
     path = Path(path)
     if not path.is_file():
         raise PerfModelError(f"operator table not found: {path}")
@@ -243,6 +249,12 @@ def table_name(path: str | Path) -> str:
 def shipped_tables() -> dict[str, Path]:
     """Shipped tables by name '<gpu>__<framework>[-<version>]' (CSV, or gzip-compressed CSV
     for the imported ones)."""
+    return dict(_shipped_tables())
+
+
+@lru_cache(maxsize=1)
+def _shipped_tables() -> dict[str, Path]:
+    """The package's tables, listed once per process (load_optable asks for each table)."""
     files = [*OPTABLE_DIR.glob("*.csv"), *OPTABLE_DIR.glob("*.csv.gz")]
     return {table_name(p): p for p in sorted(files)}
 
@@ -258,7 +270,7 @@ def load_optable(name_or_path: str, gpu: str | None = None) -> OpTable:
     the same arrays, without parsing the CSV), else from the CSV; a path always from the CSV."""
     if _is_path(name_or_path):
         return read_optable(name_or_path, gpu)
-    shipped = shipped_tables()
+    shipped = _shipped_tables()
     if name_or_path not in shipped:
         raise suggest(name_or_path, list(shipped), "operator table")
     stored = _shipped_copy(name_or_path)
@@ -271,13 +283,13 @@ def load_optable(name_or_path: str, gpu: str | None = None) -> OpTable:
 @lru_cache(maxsize=16)
 def _shipped_copy(name: str) -> optable_store.StoredTable | None:
     """The current binary copy of a shipped table (read once per process), or None."""
-    return optable_store.read(shipped_tables()[name])
+    return optable_store.read(_shipped_tables()[name])
 
 
 def stored_extra(name_or_path: str) -> tuple[dict, dict[str, np.ndarray]] | None:
     """(meta, arrays) stored with a shipped table's columns in its current copy (the curves
     core/optable/stored.py builds from it); None for a path, an unknown name or no copy."""
-    if _is_path(name_or_path) or name_or_path not in shipped_tables():
+    if _is_path(name_or_path) or name_or_path not in _shipped_tables():
         return None
     stored = _shipped_copy(name_or_path)
     return None if stored is None else (stored.extra_meta, stored.extra)

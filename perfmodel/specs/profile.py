@@ -71,6 +71,8 @@ PARAMETERS = (
 
 @dataclass(frozen=True)
 class Profile:
+    """An efficiency profile (the fields: module docstring); load_profile reads one."""
+
     name: str
     framework: str = "generic"
     gpus: tuple[str, ...] = ()

@@ -4,7 +4,7 @@ A command reads some 20 shipped YAML files (GPU specs, profiles, the model regis
 transfer latencies). Importing PyYAML (~11 ms: its reader compiles a large regex) and parsing
 them with it (~7 ms even with the C loader) took a fifth of `recommend`'s cold start, so the
 shipped files are also kept as JSON: `MIRROR` (perfmodel/data/yaml_mirror.json) maps the
-SHA-256 of each shipped file's text to the JSON text of what `yaml.safe_load` returns for it.
+digest (BLAKE2b-256, specs/digest.py) of each shipped file's text to the JSON text of what `yaml.safe_load` returns for it.
 `safe_load(text)` looks the text's hash up there first (json.loads: ~20 us a file) and parses
 with PyYAML, imported on first use, only on a miss. The key is the text itself, so the mirror
 cannot go stale: an edited or user-written file has another hash and is parsed as YAML, with
@@ -15,12 +15,12 @@ Only documents that JSON returns exactly (same types, same values) are mirrored.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from functools import lru_cache
 from pathlib import Path
 
 from perfmodel.paths import DATA_DIR, HARDWARE_DIR, PACKAGE_DIR
+from perfmodel.specs.digest import digest
 
 MIRROR = DATA_DIR / "yaml_mirror.json"
 
@@ -31,9 +31,10 @@ def shipped_yaml_files() -> list[Path]:
 
 
 def text_key(text: str) -> str | None:
-    """SHA-256 of the text's UTF-8 bytes (None: text that has no UTF-8 form)."""
+    """The digest (specs/digest.py) of the text's UTF-8 bytes (None: text that has no UTF-8
+    form)."""
     try:
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+        return digest(text.encode("utf-8"))
     except UnicodeEncodeError:
         return None
 

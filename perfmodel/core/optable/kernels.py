@@ -19,11 +19,12 @@ Outside a measured range the curve is clamped (ratio held at the edge) and a not
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
 
+from perfmodel.core.identity_memo import by_identity
 from perfmodel.core.optable.interpolate import (
     Curve,
     blend,
@@ -77,6 +78,29 @@ def clamp_notices(table: str, what: str, logv, lo: float, hi: float, unit: str =
     return tuple(out)
 
 
+def _nearest_config(store, h: float, kv: float, hd: float, by_heads: bool):
+    """KernelPricing._config, kept per table store and configuration (a search asks for the
+    same one hundreds of times)."""
+    found = _configs(store)
+    key = (h, kv, hd, by_heads)
+    if key not in found:
+        if (h, kv, hd) in store:
+            found[key] = (h, kv, hd), True
+        else:
+
+            def distance(c):
+                second = c[0] / h if by_heads else (c[0] / c[1]) / (h / kv)
+                return (abs(np.log(c[2] / hd)), abs(np.log(second)))
+
+            found[key] = min(store, key=distance), False
+    return found[key]
+
+
+@by_identity
+def _configs(store) -> dict:
+    return {}
+
+
 @dataclass(frozen=True)
 class KernelPricing:
     """A loaded table pricing kernels on `hw`: its own GPU (`same_gpu`) or transferred."""
@@ -84,6 +108,12 @@ class KernelPricing:
     curves: Curves
     hw: HardwareSpec
     same_gpu: bool
+    explain: bool = True  # False: times only, no clamp notices (quiet)
+
+    def quiet(self) -> KernelPricing:
+        """The same pricing without clamp notices: the same times, for callers that read the
+        times alone (a tabulation over a grid far beyond any table, a search's passes)."""
+        return _quiet(self)
 
     @property
     def label(self) -> str:
@@ -91,6 +121,8 @@ class KernelPricing:
         return table_label(cv.table.name, cv.table.gpu, cv.flops, cv.bw, cv.table.dtype, self.hw)
 
     def _clamp(self, what: str, logv, lo: float, hi: float, unit: str = ""):
+        if not self.explain:
+            return ()
         return clamp_notices(self.curves.table.name, what, logv, lo, hi, unit)
 
     def gemm(
@@ -103,7 +135,7 @@ class KernelPricing:
         cv = self.curves
         compute_dtype = compute_dtype or ("bf16" if w_bytes >= 2 else "fp8")
         if compute_dtype == "fp8" and cv.fp8 is not None and cv.w_bytes >= 2:
-            fp8 = KernelPricing(cv.fp8, self.hw, self.same_gpu)
+            fp8 = KernelPricing(cv.fp8, self.hw, self.same_gpu, self.explain)
             return fp8.gemm(name, m, k, n, w_bytes, "fp8")
         lm = np.log(np.maximum(m, 1.0))
         flops, bw = self.hw.peak_flops(compute_dtype), self.hw.hbm_bandwidth
@@ -128,14 +160,7 @@ class KernelPricing:
         """The measured (heads, kv heads, head_dim) nearest to a new one: same head_dim
         first, then the nearest query-group size (decode: how often each KV byte is reused)
         or, `by_heads`, the nearest head count (prefill: how many blocks run in parallel)."""
-        if (h, kv, hd) in store:
-            return (h, kv, hd), True
-
-        def distance(c):
-            second = c[0] / h if by_heads else (c[0] / c[1]) / (h / kv)
-            return (abs(np.log(c[2] / hd)), abs(np.log(second)))
-
-        return min(store, key=distance), False
+        return _nearest_config(store, h, kv, hd, by_heads)
 
     def attn_decode(self, b, c, h, kv, hd, kv_bytes) -> Priced:
         """Decode attention: b sequences of c cached tokens, h query / kv KV heads of hd."""
@@ -228,6 +253,10 @@ class TransferredPricing:
     latencies: dict  # class -> seconds (transfer_latencies of the table's framework)
     same_gpu: bool = False
 
+    def quiet(self) -> TransferredPricing:
+        """KernelPricing.quiet: the source priced without clamp notices."""
+        return _quiet(self)
+
     @property
     def curves(self) -> Curves:
         return self.src.curves
@@ -286,12 +315,21 @@ class TransferredPricing:
         return self._carry(self.src.eltwise(kind, by, width), *roofs, "eltwise")
 
 
+@by_identity
+def _quiet(kp):
+    """kp without clamp notices, one object per pricing (memos key on its identity)."""
+    if isinstance(kp, TransferredPricing):
+        return replace(kp, src=kp.src.quiet())
+    return replace(kp, explain=False)
+
+
+@by_identity
 def kernel_pricing(
     curves: Curves | None, hw: HardwareSpec
 ) -> KernelPricing | TransferredPricing | None:
     """Pricing by a loaded table on `hw`: the table's own GPU, or a GPU of the same
     architecture (TransferredPricing); None when there is no table or it cannot describe
-    `hw`."""
+    `hw`. One object per (table, GPU) object pair (memos downstream key on it)."""
     if curves is None or not transfers_to(curves.table.gpu, hw):
         return None
     if hw.name == curves.table.gpu:

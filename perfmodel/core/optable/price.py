@@ -21,11 +21,13 @@ clock, a long compute-bound pass at the power-limited clock.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from functools import cached_property
 
 import numpy as np
 
+from perfmodel.core.arrays import sorted_unique
+from perfmodel.core.identity_memo import by_identity
 from perfmodel.core.ops import forward_ops
 from perfmodel.core.optable.kernels import KernelPricing, Priced, notices_of
 from perfmodel.specs.models import ModelSpec
@@ -33,6 +35,7 @@ from perfmodel.specs.models import ModelSpec
 DECODE_MAX_TOKENS = 16  # query tokens per sequence up to which attention is decode-like
 GRID = np.linspace(0.0, np.log(1e8), 4096)
 STEP = GRID[1] - GRID[0]
+GRID_TOKENS = np.exp(GRID)  # the grid spans far beyond any table: its clamps are not the sweep's
 
 
 @dataclass(frozen=True)
@@ -128,48 +131,102 @@ def _token_kernels(kp: KernelPricing, dep, tp: float) -> dict:
 
 
 _CACHE: dict = {}
+FIRST_NODES = 1024  # nodes a tabulation evaluates at first (decode reaches ~900, prefill more)
+
+
+class RunningMax:
+    """The running maximum of a token-only kernel's times on GRID, evaluated only as far
+    as lookups reach (prefixes: the maximum up to node j reads nodes 0..j alone), a chunk
+    at a time: the kernel curves are elementwise, and the running maximum of a chunk
+    continued from the previous node's is the running maximum of the whole, bit for bit
+    (a maximum selects, it never rounds)."""
+
+    __slots__ = ("_fn", "_values", "_done")
+
+    def __init__(self, fn: Callable):
+        self._fn = fn
+        self._values = np.empty(len(GRID))
+        self._done = 0
+
+    def upto(self, nodes: int) -> np.ndarray:
+        """The running maximum; its first `nodes` entries are final."""
+        if nodes > self._done:
+            start = self._done
+            stop = min(len(GRID), max(nodes, 2 * start, FIRST_NODES))
+            chunk = np.maximum.accumulate(self._fn(GRID_TOKENS[start:stop]).time_s)
+            if start:
+                chunk = np.maximum(chunk, self._values[start - 1])
+            self._values[start:stop] = chunk
+            self._done = stop
+        return self._values
 
 
 def _tabulated(kp: KernelPricing, dep, tp: float) -> dict:
     """Token-only operator times on GRID: name -> (per-layer running maximum, layers or
     None), memoized per table, GPU, model without its layer count, TP degree, dtypes and
     sustained matmul rate, so that the stages of every pipeline depth share one evaluation
-    of the kernel curves. More tokens never take less time: a measured dip between
-    neighbouring M (another kernel picked at M = 80 than at 64, noise) is not passed on to a
-    larger batch. x layers commutes with the running maximum exactly (rounding L*t is
-    monotone in t), so _lookup scales the two nodes it reads, bit for bit the table of
-    L * t."""
-    key = (
+    of the kernel curves, and evaluated only as far as lookups reach (RunningMax). More
+    tokens never take less time: a measured dip between neighbouring M (another kernel
+    picked at M = 80 than at 64, noise) is not passed on to a larger batch. x layers
+    commutes with the running maximum exactly (rounding L*t is monotone in t), so _lookup
+    scales the two nodes it reads, bit for bit the table of L * t."""
+    by_tp = _tabulations(kp, dep)
+    if tp not in by_tp:
+        key = (*_tabulation_key(kp, dep), tp)
+        if key not in _CACHE:
+            if len(_CACHE) > 64:
+                _CACHE.clear()
+            _CACHE[key] = {
+                name: (RunningMax(fn), per_layer)
+                for name, (fn, per_layer) in _layer_kernels(kp.quiet(), dep, tp).items()
+            }
+        L = dep.model.num_layers
+        by_tp[tp] = {
+            name: (t, L if per_layer else None) for name, (t, per_layer) in _CACHE[key].items()
+        }
+    return by_tp[tp]
+
+
+@by_identity
+def _tabulations(kp: KernelPricing, dep) -> dict:
+    """TP degree -> _tabulated(kp, dep, tp), kept per pricing and deployment object."""
+    return {}
+
+
+@by_identity
+def _tabulation_key(kp: KernelPricing, dep) -> tuple:
+    """What a tabulation depends on besides the TP degree (_tabulated)."""
+    return (
         kp.curves.table.path,
-        repr(dep.gpu),
-        replace(dep.model, num_layers=1),
-        tp,
+        _spelled(dep.gpu),
+        dep.model.with_layers(1),
         dep.weight_dtype,
         dep.kv_dtype,
         dep.profile.matmul,
     )
-    if key not in _CACHE:
-        if len(_CACHE) > 64:
-            _CACHE.clear()
-        x = np.exp(GRID)  # the grid spans far beyond any table: its clamps are not the sweep's
-        _CACHE[key] = {
-            name: (np.maximum.accumulate(fn(x).time_s), per_layer)
-            for name, (fn, per_layer) in _layer_kernels(kp, dep, tp).items()
-        }
-    L = dep.model.num_layers
-    return {name: (t, L if per_layer else None) for name, (t, per_layer) in _CACHE[key].items()}
+
+
+@by_identity
+def _spelled(gpu) -> str:
+    """repr of a GPU spec (every field: a key by value), once per spec object."""
+    return repr(gpu)
+
+
+_TOP = len(GRID) - 1 - 1e-9  # the last node's index, less a hair: node i + 1 exists
 
 
 def _nodes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index of the grid node at or below log x (clipped to the grid) and the fraction."""
-    u = np.clip((np.log(np.maximum(x, 1.0)) - GRID[0]) / STEP, 0.0, len(GRID) - 1 - 1e-9)
+    # np.clip(v, 0.0, top) as a maximum then a minimum: the same selection, fewer calls
+    u = np.minimum(np.maximum((np.log(np.maximum(x, 1.0)) - GRID[0]) / STEP, 0.0), _TOP)
     i = u.astype(np.intp)
     return i, u - i
 
 
 def _lookup(entry, nodes) -> np.ndarray:
     """Linear interpolation between node i (value) and node i+1 (value + slope)."""
-    (t, layers), (i, f) = entry, nodes
+    (running, layers), (i, f) = entry, nodes
+    t = running.upto((int(i) if np.ndim(i) == 0 else int(np.max(i, initial=0))) + 2)
     lo, hi = t[i], t[i + 1]
     if layers is not None:
         lo, hi = layers * lo, layers * hi
@@ -182,7 +239,8 @@ def _attention(kp: KernelPricing, dep, shape, tp: float) -> Priced:
     h, hd = m.num_heads / tp, float(m.head_dim)
     kv = float(np.ceil(m.num_kv_heads / tp))
     c_att = np.minimum(shape.cached, shape.kv_budget)
-    if np.max(q) <= DECODE_MAX_TOKENS:
+    one = np.ndim(q) == 0  # a pass of one shape: q is its own max and min
+    if (q if one else np.max(q)) <= DECODE_MAX_TOKENS:
         p = kp.attn_decode(b, c_att + q, h, kv, hd, dep.kv_bytes)
         return Priced(L * p.time_s, p.notices)
     attn_rate = kp.hw.peak_flops("bf16") * dep.profile.attention
@@ -190,7 +248,7 @@ def _attention(kp: KernelPricing, dep, shape, tp: float) -> Priced:
     by = 2.0 * b * (2 * q * h + 2 * (c_att + q) * kv) * hd
     pre = kp.attn_prefill(f, by, h, kv, hd)
     t = np.maximum(pre.time_s, f / attn_rate)
-    if np.min(q) <= DECODE_MAX_TOKENS:
+    if (q if one else np.min(q)) <= DECODE_MAX_TOKENS:
         dec = kp.attn_decode(b, c_att + q, h, kv, hd, dep.kv_bytes)
         t = np.where(q <= DECODE_MAX_TOKENS, dec.time_s, t)
         return Priced(L * t, notices_of(pre, dec))
@@ -198,12 +256,15 @@ def _attention(kp: KernelPricing, dep, shape, tp: float) -> Priced:
 
 
 def _pass_scalar_tp(kp: KernelPricing, dep, shape, ops, tp: float) -> TablePass:
-    """Per-op times (x layers) of a pass with one TP degree; None: not priced by the table."""
+    """Per-op times (x layers) of a pass with one TP degree; None: not priced by the table.
+    The kernels priced directly run quiet (KernelPricing.quiet: the same times); their
+    clamp notices are worked out again, with the notices, only when read (explain)."""
     tab = _tabulated(kp, dep, tp)
+    quiet = kp.quiet()
     tokens = shape.batch * shape.new_tokens
     sampled = shape.batch * shape.logits_per_seq
     lt, ls = _nodes(tokens), _nodes(sampled)
-    priced: list[Priced] = []  # kernels priced directly, with their notices
+    loud: list[Callable[[], Priced]] = []  # kernels priced directly, priced with notices
 
     def explain() -> tuple[str, ...]:  # and the token kernels' at the sweep's extremes
         span = np.array([tokens.min(), tokens.max()]) if tokens.size else np.ones(1)
@@ -212,7 +273,7 @@ def _pass_scalar_tp(kp: KernelPricing, dep, shape, ops, tp: float) -> TablePass:
             fn(ends if name in ("lm_head", "final_norm") else span)
             for name, fn in _token_kernels(kp, dep, tp).items()
         ]
-        return notices_of(*at_ends, *priced)
+        return notices_of(*at_ends, *(price() for price in loud))
 
     out: list[np.ndarray | None] = []
     for op in ops:
@@ -220,22 +281,44 @@ def _pass_scalar_tp(kp: KernelPricing, dep, shape, ops, tp: float) -> TablePass:
             out.append(_lookup(tab["lm_head"], ls))
         elif op.name in tab:
             out.append(_lookup(tab[op.name], lt))
-        elif op.name == "attention" and kp.curves.attn_decode and kp.curves.attn_prefill:
-            p = _attention(kp, dep, shape, tp)
-            priced.append(p)
-            out.append(p.time_s)
+        elif op.name == "attention" and _prices_attention(kp.curves):
+            out.append(_attention(quiet, dep, shape, tp).time_s)
+            loud.append(lambda: _attention(kp, dep, shape, tp))
         elif op.name == "norm_rope_act" and "norms" in tab:
-            out.append(_lookup(tab["norms"], lt) + _lookup(tab["final_norm"], ls))
+            out.append(_norms(tab, lt, ls))
         elif op.kind == "matmul" and kp.curves.gemm:  # MoE router and experts: by size, ratio
             L, wb, d = dep.model.num_layers, dep.w_bytes, float(dep.model.hidden_size)
             per_layer_w = float(np.max(op.weight_bytes)) / (L * wb)
             rows = np.maximum(np.asarray(op.rows, float) + 0 * tokens, 1.0)
-            p = kp.gemm(op.name, rows, d, per_layer_w / d, wb, dep.compute_dtype)
-            priced.append(p)
-            out.append(L * p.time_s)
+            args = (op.name, rows, d, per_layer_w / d, wb, dep.compute_dtype)
+            out.append(L * quiet.gemm(*args).time_s)
+            loud.append(lambda args=args: kp.gemm(*args))
         else:
             out.append(None)
     return TablePass(out, explain)
+
+
+def _norms(tab: dict, lt, ls) -> np.ndarray:
+    """norm_rope_act by the table: every layer's norms at the pass's tokens (lt), the final
+    norm at its sampled tokens (ls)."""
+    return _lookup(tab["norms"], lt) + _lookup(tab["final_norm"], ls)
+
+
+def unsampled_norms(kp: KernelPricing, dep, shape) -> np.ndarray | None:
+    """The table's norm_rope_act time of a pass that samples no token (logits_per_seq 0: a
+    pipeline stage before the last), as _pass_scalar_tp prices it; None: the table does not
+    price the norms. With lm_head, the only op of a pass that reads the sampled tokens."""
+    tab = _tabulated(kp, dep, float(np.ravel(shape.tp)[0]))
+    if "norms" not in tab:
+        return None
+    sampled = shape.batch * shape.logits_per_seq
+    return _norms(tab, _nodes(shape.batch * shape.new_tokens), _nodes(sampled))
+
+
+@by_identity
+def _prices_attention(curves) -> bool:
+    """Whether a table measures both attention kernels (decode and prefill)."""
+    return bool(curves.attn_decode and curves.attn_prefill)
 
 
 def price_pass(kp: KernelPricing, dep, shape, ops) -> TablePass:
@@ -247,7 +330,7 @@ def price_pass(kp: KernelPricing, dep, shape, ops) -> TablePass:
         return TablePass(one.times, lambda: (kp.label, *one.notices))
     out: list[np.ndarray | None] = [np.zeros_like(tp) for _ in ops]
     groups: list[TablePass] = []
-    for value in np.unique(tp):
+    for value in sorted_unique(tp):
         mask = tp == value
         sub = type(shape)(*(np.asarray(a)[mask] for a in vars(shape).values()))
         sub_ops = forward_ops(dep.model, sub, dep.w_bytes, dep.kv_bytes)

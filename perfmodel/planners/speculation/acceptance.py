@@ -22,9 +22,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from perfmodel.core.arrays import sorted_unique
 from perfmodel.errors import PerfModelError
 from perfmodel.paths import DATA_DIR, PUBLISHED_DIR
-from perfmodel.planners.grids import sorted_unique
 from perfmodel.planners.speculation.deploy import helper_deployment
 from perfmodel.planners.speculation.drafts import DraftConfig
 
