@@ -7,7 +7,8 @@ machine hits both alike; prints the median wall time of each and their ratio (ta
 issue 21), and the same for CPU time (user + system of the child), which a machine shared
 with other work disturbs less. The ratio, not the seconds, is the figure to compare.
 --importtime N also prints the N slowest imports (cumulative, `python -X importtime`) of one
-recommend run, and the perfmodel modules it imported.
+recommend run, the heavy packages it imported (numpy.ma among them: a plain np.unique
+imports it) and the perfmodel modules it imported.
 """
 
 from __future__ import annotations
@@ -71,9 +72,12 @@ def slowest_imports(n: int) -> None:
     print(f"{'cumulative ms':>14} {'self ms':>8}  module")
     for cumulative, own, name in sorted(rows, reverse=True)[:n]:
         print(f"{cumulative / 1e3:14.1f} {own / 1e3:8.1f}  {name}")
+    # numpy.ma: numpy 2.x's plain np.unique(x) imports it (~15 ms) on its first call
     heavy = ("pandas", "scipy", "plotly", "pydantic", "rich", "yaml", "streamlit", "torch")
-    loaded = {name.strip().split(".")[0] for _, _, name in rows}
-    print("heavy packages imported:", ", ".join(h for h in heavy if h in loaded) or "none")
+    names = {name.strip() for _, _, name in rows}
+    loaded = {name.split(".")[0] for name in names} | ({"numpy.ma"} & names)
+    heavy_loaded = [h for h in (*heavy, "numpy.ma") if h in loaded]
+    print("heavy packages imported:", ", ".join(heavy_loaded) or "none")
     ours = sorted(name.strip() for _, _, name in rows if name.strip().startswith("perfmodel"))
     print(f"perfmodel modules imported ({len(ours)}):", ", ".join(ours))
 

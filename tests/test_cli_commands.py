@@ -66,6 +66,7 @@ def test_recommend_run_imports_no_heavy_package_and_no_other_command():
     assert rc == 0
     top = {m.split(".")[0] for m in modules}
     assert [h for h in HEAVY if h in top] == []
+    assert "rich" not in top  # plain output: the panel is laid out by cli.grid_panel
     commands = {m for m in modules if m.startswith("perfmodel.cli.commands.")}
     assert commands == {"perfmodel.cli.commands.recommend", "perfmodel.cli.commands.common"}
     assert "profiler" not in top and "perfmodel.cli.commands.profile" not in modules

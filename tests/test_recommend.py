@@ -8,7 +8,12 @@ from perfmodel.core.options import DeploymentPins
 from perfmodel.errors import OutOfMemoryError
 from perfmodel.planners.precision import choose_precision
 from perfmodel.planners.recommend import recommend
-from perfmodel.planners.speculation.deploy import default_speculator
+from perfmodel.planners.speculation.deploy import (
+    default_speculator,
+    scores_whole_prompt,
+    smaller_models,
+)
+from perfmodel.specs.models import list_models, resolve_model
 from tests.conftest import run_cli
 
 
@@ -45,6 +50,26 @@ def test_default_speculator_same_family_then_vocabulary():
     assert default_speculator("70b", 8) == "Llama-3.1-8B"
     assert default_speculator("8b", 1) == "Llama-3.2-1B"
     assert default_speculator("mistral-7b") is None
+
+
+def test_default_speculator_reads_the_family_first_with_the_full_scan_answer():
+    """default_speculator looks at the target's family before every shipped model: the
+    answer must be the first model of the full smaller_models order that serves."""
+    assert all(resolve_model(n).name == n for n in list_models())  # names select the family
+    for name in list_models():
+        target = resolve_model(name)
+        for tp in (1, 2, 4, 8):
+            for role in ("speculator", "draft"):
+                full = next(
+                    (
+                        m.name
+                        for m in smaller_models(target)
+                        if m.num_heads % tp == 0
+                        and not (role == "speculator" and scores_whole_prompt(m))
+                    ),
+                    None,
+                )
+                assert default_speculator(target, tp, role) == full, (name, tp, role)
 
 
 def test_recommend_sections_consistent():

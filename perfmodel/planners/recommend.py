@@ -170,6 +170,7 @@ class Recommendation:
 
     def as_dict(self) -> dict:
         d = self.deployment
+        chosen = d.as_dict()  # built once: its basis label per operator class is not free
         return {
             "model": self.model,
             "gpu": self.gpu,
@@ -177,7 +178,7 @@ class Recommendation:
             "tp": self.tp,
             "pp": d.pp,
             "dp": d.dp,
-            "deployment": d.as_dict(),
+            "deployment": chosen,
             "headline": self.headline(),
             "alternatives": [a.as_dict() for a in self.alternatives],
             "skipped": list(self.skipped),
@@ -204,7 +205,7 @@ class Recommendation:
             "profile": self.profile,
             "mode": self.mode,
             "basis": self.basis,
-            "basis_by_class": d.as_dict()["basis_by_class"],
+            "basis_by_class": chosen["basis_by_class"],
             "slos": self.slos.as_dict(),
             "slo_check": slo_check(self.slos, d),
             "binding": None if self.binding is None else self.binding.as_dict(),

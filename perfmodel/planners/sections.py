@@ -11,6 +11,7 @@ configurations' compressed-KV drafts. capacity calls the same functions, so the 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -55,7 +56,9 @@ class SpecPrefillSection:
         """The recommended keep rate; None = skip SpecPrefill (plan.reason says why)."""
         return None if self.plan is None else self.plan.recommended_keep_rate
 
+    @cached_property
     def _row(self) -> dict | None:
+        """The recommended keep rate's row of the plan (built once: every property reads it)."""
         if self.plan is None or self.keep_rate is None:
             return None
         i = int(np.flatnonzero(self.plan.keep_rates == self.keep_rate)[0])
@@ -63,17 +66,17 @@ class SpecPrefillSection:
 
     @property
     def fits(self) -> bool:
-        row = self._row()
+        row = self._row
         return bool(row["fits"]) if row else bool(self.plan and self.plan.baseline_fits)
 
     @property
     def speedup(self) -> float:
-        row = self._row()
+        row = self._row
         return float(row["speedup"]) if row else 1.0
 
     @property
     def specprefill_ttft_s(self) -> float | None:
-        row = self._row()
+        row = self._row
         return float(row["ttft_s"]) if row else None
 
     @property
@@ -90,7 +93,8 @@ class SpecPrefillSection:
     def as_dict(self) -> dict:
         if self.plan is None:
             return {"available": False, "pays": False, "speculator": None, "reason": self.reason}
-        plan, row = self.plan, self._row()
+        plan, row = self.plan, self._row
+        planned = plan.as_dict()
         out = {
             "available": True,
             "speculator": self.speculator,
@@ -99,11 +103,11 @@ class SpecPrefillSection:
             "speculator_runs_on": self.placement_text,
             "keep_rate": self.keep_rate,
             "best_keep_rate": plan.best_keep_rate,
-            "best_speedup": plan.as_dict()["best_speedup"],
+            "best_speedup": planned["best_speedup"],
             "baseline_ttft_s": plan.baseline_ttft_s,
             "break_even_prompt_len": plan.break_even_prompt_len,
             "max_quality_drop": plan.max_quality_drop,
-            "qps": plan.as_dict()["qps"],
+            "qps": planned["qps"],
             "basis": "perfmodel.planners.specprefill.plan_specprefill",
             "ttft_s": self.ttft_s,
             "speedup": self.speedup,

@@ -95,13 +95,18 @@ class OpTable:
         """'<gpu>__<framework>', with '-<version>' when the framework version is a bare
         release number (imported vLLM tables: 'h100-sxm__vllm-0.24.0'); a shipped table's
         file is named so."""
-        version = self.framework_version
-        bare = re.fullmatch(r"\d+(\.\d+)+[\w.+-]*", version) is not None
-        return f"{self.gpu}__{self.framework}" + (f"-{version}" if bare else "")
+        return _table_name(self.gpu, self.framework, self.framework_version)
 
     @property
     def framework_version(self) -> str:
         return str(self.provenance.get("framework_version", "") or "")
+
+
+@lru_cache(maxsize=64)
+def _table_name(gpu: str, framework: str, version: str) -> str:
+    """OpTable.name, worked out once per table (the pricing path asks ~600 times a run)."""
+    bare = re.fullmatch(r"\d+(\.\d+)+[\w.+-]*", version) is not None
+    return f"{gpu}__{framework}" + (f"-{version}" if bare else "")
 
 
 def _number(text: str, path: Path, line: int, column: str) -> float:

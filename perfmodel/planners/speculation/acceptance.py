@@ -161,11 +161,16 @@ def _acceptance_table() -> dict[str, np.ndarray]:
 _TABLE_CACHE: list = []
 
 
-def acceptance_table() -> dict[str, np.ndarray]:
-    """Shipped acceptance rows plus each row's per-token rate a (from its length and gamma)."""
+def _shipped_table() -> dict[str, np.ndarray]:
+    """The shipped rows, read once per process (only read here, never changed)."""
     if not _TABLE_CACHE:
         _TABLE_CACHE.append(_acceptance_table())
-    return {k: v.copy() for k, v in _TABLE_CACHE[0].items()}
+    return _TABLE_CACHE[0]
+
+
+def acceptance_table() -> dict[str, np.ndarray]:
+    """Shipped acceptance rows plus each row's per-token rate a (from its length and gamma)."""
+    return {k: v.copy() for k, v in _shipped_table().items()}
 
 
 def _lines(sources: np.ndarray, lines: np.ndarray) -> str:
@@ -184,6 +189,15 @@ def _pair_rows(t: dict, target: str, draft: str, method: str) -> np.ndarray:
         & (lower(t["draft"]) == draft.lower())
         & (t["method"] == method)
     )
+
+
+@functools.lru_cache(maxsize=256)
+def _pair_mask(target: str, draft: str, method: str) -> np.ndarray:
+    """_pair_rows of the shipped table, once per pair: a planner asks for every KV budget of
+    one pair (read-only mask)."""
+    mask = _pair_rows(_shipped_table(), target, draft, method)
+    mask.flags.writeable = False
+    return mask
 
 
 def published_acceptance(
@@ -224,8 +238,8 @@ def _published_acceptance(
     one point. Returns (a, source, kind): kind 'published' where every query is a published
     point, 'interpolated' between points, 'nearest' from one point. Raises PerfModelError
     where there is no data."""
-    t = acceptance_table()
-    mask = _pair_rows(t, target, draft, method)
+    t = _shipped_table()  # read only: the rows of the pair are copied out below
+    mask = _pair_mask(target, draft, method)
     if not mask.any():
         raise PerfModelError(
             f"no published acceptance data for target {target}, draft {draft}, KV {method}; "

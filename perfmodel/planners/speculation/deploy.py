@@ -215,11 +215,12 @@ def _family(name: str) -> str:
     return name.rsplit("-", 1)[0] if "-" in name else name
 
 
-def smaller_models(target: ModelSpec) -> list[ModelSpec]:
+def smaller_models(target: ModelSpec, names: list[str] | None = None) -> list[ModelSpec]:
     """Shipped models that share the target's vocabulary (same tokenizer) and are smaller,
-    those of the same family first, then by size ascending."""
+    those of the same family first, then by size ascending (names: only these shipped
+    models; None: all of them)."""
     out = []
-    for name in list_models():
+    for name in list_models() if names is None else names:
         m = resolve_model(name)
         if (
             m.name != target.name
@@ -235,8 +236,14 @@ def smaller_models(target: ModelSpec) -> list[ModelSpec]:
 def default_speculator(target, tp: int = 1, role: str = "speculator") -> str | None:
     """The smallest smaller model of the target's family (8B for 70B/405B), else of its
     vocabulary (1B for 8B); None when there is none (or none whose heads divide by tp).
-    A speculator must also score the whole prompt (scores_whole_prompt); a draft need not."""
-    for m in smaller_models(resolve_model(target)):
-        if m.num_heads % tp == 0 and not (role == "speculator" and scores_whole_prompt(m)):
-            return m.name
+    A speculator must also score the whole prompt (scores_whole_prompt); a draft need not.
+    The target's family comes first in smaller_models' order, so its models are read first
+    (a shipped model's name is its registry name) and every shipped model only when none of
+    them serves: the same answer without loading ~20 model configs on the common path."""
+    target = resolve_model(target)
+    family = [name for name in list_models() if _family(name) == _family(target.name)]
+    for names in (family, None):
+        for m in smaller_models(target, names):
+            if m.num_heads % tp == 0 and not (role == "speculator" and scores_whole_prompt(m)):
+                return m.name
     return None
