@@ -8,17 +8,17 @@ a command reads from disk only the pages of the columns and curves it uses:
 
 - 8 bytes MAGIC, 8 bytes little-endian header length, the header (JSON), then the arrays,
   each at a multiple of 8 bytes from the start of the file;
-- the header: the format, the digest (BLAKE2b-256) of the CSV bytes the copy was made from, the table's
-  GPU, framework, first dtype and provenance; `strings`: each text column (op, shape,
-  dtypes) as its numpy dtype, its sorted distinct values and the array of their indices;
-  `values`: each numeric column, stored as float32 when that gives the float64 back exactly
-  (shape and byte counts), else as float64 (times), converted on first use (Columns);
-  `extra`: arrays and a JSON-able `meta`
-  the caller stores with the table (core/optable/stored.py: the curves built from it).
+- the header: the format, the digest (BLAKE2b-256) of the CSV bytes the copy was made from,
+  the table's GPU, framework, first dtype and provenance; `strings`: each text column (op,
+  shape, dtypes) as its numpy dtype, its sorted distinct values and the array of their
+  indices; `values`: each numeric column, stored as float32 when that gives the float64 back
+  exactly (shape and byte counts), else as float64 (times), converted on first use
+  (Columns); `extra`: arrays and a JSON-able `meta` the caller stores with the table
+  (core/optable/stored.py: the curves built from it).
 
-`read` returns the copy only when its format is FORMAT and its digest is the CSV's
-(hashing the file costs about 0.2 ms), else None and the caller parses the CSV: a stale,
-missing or damaged copy is never used, so an edited table is read as written. User tables (a path)
+`read` returns the copy only when its format is FORMAT and its digest is the CSV's (hashing
+the file costs about 0.2 ms), else None and the caller parses the CSV: a stale, missing or
+damaged copy is never used, so an edited table is read as written. User tables (a path)
 always take the CSV path. A copy in the package rather than a cache in the user's home: the
 first run of a fresh install is fast too, and nothing is written outside the package.
 

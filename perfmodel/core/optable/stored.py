@@ -8,8 +8,9 @@ of them, where a cold run builds those it prices), as sections of float64 arrays
 
 - a section is one mapping of Curves (`gemm`: (K, N) -> (exact, ratio) curves; `attn_decode`,
   `attn_prefill`: (heads, kv heads, head_dim) -> curves or grids; `eltwise`;
-  `rmsnorm_by_width`): NAME.keys (one row per key), NAME.data (each key's arrays back to back,
-  raveled) and NAME.dims (per key and array: ndim, then the shape);
+  `rmsnorm_by_width`): NAME.data (each key's arrays back to back, raveled), NAME.dims (per
+  key and array: ndim, then the shape) and, for the three keyed by numbers, NAME.keys (one
+  row per key; the few text or width keys of the other two are in `meta`);
 - `gemm_grid` and `gemm_ratio_by_size`'s two arrays as they are;
 - `meta`: the scalars (peaks, floors, rates) and which parts exist; the FP8 curves as the
   same again under the prefix `fp8.`.
