@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from perfmodel.core.arrays import sorted_unique
+from perfmodel.core.arrays import sorted_unique, zeros_like
 
 # no NaN, no -0.0 (np.unique may keep either zero of an array holding both)
 finite = st.floats(-1e12, 1e12, allow_nan=False).map(lambda v: v + 0.0) | st.sampled_from(
@@ -65,3 +65,10 @@ def test_recommend_does_not_import_numpy_ma():
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "False"
+
+
+def test_zeros_like_keeps_arrays_and_gives_scalars_a_scalar_zero():
+    a = np.array([[1.5, 2.0]])
+    assert zeros_like(a).shape == (1, 2) and not zeros_like(a).any()
+    assert type(zeros_like(np.float64(3.0))) is np.float64 and zeros_like(3.0) == 0.0
+    assert np.signbit(zeros_like(np.float64(-1.0))) == np.signbit(np.zeros_like(np.array(-1.0)))

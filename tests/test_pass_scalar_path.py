@@ -5,8 +5,6 @@ bit the same as that shape's element of a sweep (arrays, the general path)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -138,7 +136,7 @@ def test_a_stage_priced_with_the_last_is_the_stage_priced_alone(dep_name, b, q, 
     stage's pass (_stage_pair): bit for bit stage_time of that stage, alone."""
     dep = _dep(dep_name)
     stages_ = stages(dep.model.num_layers, dep.pp)
-    last, first = stages_[-1], replace(stages_[-1], first=True, last=False)
+    last, first = stages_[-1], stages_[-1]._replace(first=True, last=False)
     bb = np.array([b, b + 3.0]) if sweep else b
     pair = _stage_pair(stage_deployment(dep, last), bb, q, c, logits, np.inf)
     alone = [stage_time(dep, s, bb, q, c, logits, np.inf) for s in (last, first)]

@@ -1,7 +1,12 @@
-"""numpy.unique for the cold path: NumPy 2's np.unique asks np.ma.is_masked of its input,
-which imports numpy.ma (~7-15 ms of a cold `recommend`) the first time any code calls it.
-The same sorted distinct values (and inverse indices), without numpy.ma: the one helper of
-the core (all-reduce curves, TP groups) and the planners (their search grids)."""
+"""Small numpy helpers of the cold path.
+
+- sorted_unique: NumPy 2's np.unique asks np.ma.is_masked of its input, which imports
+  numpy.ma (~7-15 ms of a cold `recommend`) the first time any code calls it. The same
+  sorted distinct values (and inverse indices), without numpy.ma: the one helper of the core
+  (all-reduce curves, TP groups) and the planners (their search grids).
+- zeros_like: zeros of an array's shape, or a float64 zero for a scalar (a pass of one
+  shape runs on float64 scalars, ops.make_shape); np.zeros_like would make a 0-d array.
+"""
 
 from __future__ import annotations
 
@@ -28,3 +33,11 @@ def sorted_unique(values, return_inverse: bool = False):
     inverse = np.empty(first.shape, dtype=np.intp)
     inverse[perm] = np.cumsum(first) - 1
     return distinct, inverse
+
+
+SCALAR_ZERO = np.float64(0.0)
+
+
+def zeros_like(x):
+    """np.zeros_like(x) for an array; a float64 scalar zero (the same value) otherwise."""
+    return np.zeros_like(x) if isinstance(x, np.ndarray) else SCALAR_ZERO

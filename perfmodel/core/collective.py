@@ -27,8 +27,8 @@ Three cases, each labelled (`AllReduceBasis.label`):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -39,8 +39,7 @@ from perfmodel.specs.hardware import HardwareSpec, resolve_gpu
 from perfmodel.specs.optables import OpTable, load_optable
 
 
-@dataclass(frozen=True)
-class AllReduceCurves:
+class AllReduceCurves(NamedTuple):
     """log message bytes and log seconds per measured GPU count of one table."""
 
     table: str
@@ -106,8 +105,7 @@ def link_allreduce(g: int, message_bytes, link_bw: float, eff: float, call_laten
     return call_latency_s + 2.0 * (g - 1) / g * s / (link_bw * eff)
 
 
-@dataclass(frozen=True)
-class AllReduceBasis:
+class AllReduceBasis(NamedTuple):
     """How the TP all-reduce of one deployment is priced (and its label)."""
 
     kind: str  # measured | host-staged | link

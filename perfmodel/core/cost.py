@@ -16,6 +16,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from perfmodel.core.arrays import zeros_like
 from perfmodel.core.deployment import TpLink
 from perfmodel.core.ops import ATTENTION, COMM, MATMUL, OpCost
 from perfmodel.errors import PerfModelError
@@ -78,7 +79,7 @@ def op_time(
         bw = link.bandwidth if link.bandwidth > 0 else np.inf
         latency = profile.comm_latency_us * 1e-6 + link.extra_latency_s
         comm = op.comm_calls * latency + op.comm_bytes / (bw * profile.comm)
-        z = _zeros_like(comm)
+        z = zeros_like(comm)
         return OpTime(op.name, op.kind, comm, z, z, comm)
     if op.kind == MATMUL:
         peak = hw.peak_flops(compute_dtype)
@@ -95,15 +96,7 @@ def op_time(
     total = np.maximum(compute, memory) if mode == "roofline" else compute + memory
     if kernels and profile.kernel_floor_us > 0:
         total = np.maximum(total, kernels * profile.kernel_floor_us * 1e-6)
-    return OpTime(op.name, op.kind, total, compute, memory, _zeros_like(total))
-
-
-_SCALAR_ZERO = np.float64(0.0)
-
-
-def _zeros_like(x):
-    """Zeros of x's shape: a float64 scalar zero for a scalar (a pass of one shape)."""
-    return np.zeros_like(x) if isinstance(x, np.ndarray) else _SCALAR_ZERO
+    return OpTime(op.name, op.kind, total, compute, memory, zeros_like(total))
 
 
 def matmul_size_factor(rows, half_rows: float) -> np.ndarray:

@@ -14,11 +14,13 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 
 from perfmodel.core import pipeline
+from perfmodel.core.arrays import zeros_like
 from perfmodel.core.collective import pass_allreduce_seconds
 from perfmodel.core.cost import OpTime, kernels_per_pass, op_time, overhead_time
 from perfmodel.core.deployment import Deployment, TpLink, tp_link
@@ -33,8 +35,7 @@ from perfmodel.core.optable.price import (
 )
 
 
-@dataclass(frozen=True)
-class PassResult:
+class PassResult(NamedTuple):
     """One pass operator by operator: per-op costs and times (with the compute/memory split
     of the roofline), the fixed overhead, the total and the operator table's notices."""
 
@@ -42,7 +43,7 @@ class PassResult:
     overhead_s: np.ndarray
     ops: list[OpCost]
     times: list[OpTime]
-    table: TablePass | None = field(default=None, repr=False, compare=False)
+    table: TablePass | None = None
 
     @property
     def notices(self) -> tuple[str, ...]:
@@ -50,8 +51,7 @@ class PassResult:
         return self.table.notices if self.table is not None else ()
 
 
-@dataclass(frozen=True)
-class _PassSetup:
+class _PassSetup(NamedTuple):
     """What every pass of one deployment reads besides its shape, worked out once per
     deployment object (by_identity): a search prices hundreds of passes of a few dozen."""
 
@@ -270,8 +270,8 @@ def _stage_pair(sdep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_
     shape, ops, table = _priced_ops(sdep, batch, new_tokens, cached, logits_per_seq, kv_budget)
     seconds = _op_seconds(sdep, shape, ops, table)
     last = _total(sdep, shape, seconds)[0]
-    zero = _zero_like(shape.logits_per_seq)
-    unsampled = replace(shape, logits_per_seq=zero)  # make_shape(..., logits_per_seq=0, ...)
+    zero = zeros_like(shape.logits_per_seq)
+    unsampled = shape._replace(logits_per_seq=zero)  # make_shape(..., logits_per_seq=0, ...)
     overhead = overhead_time(sdep.profile, sdep.model.num_layers, unsampled.batch * zero)
     other = []
     for k, (op, t) in enumerate(zip(ops, seconds, strict=True)):
@@ -281,10 +281,6 @@ def _stage_pair(sdep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_
             t = unsampled_norms(_setup(sdep).kp, sdep, unsampled)
         other.append(t)
     return last, overhead + sum(other)
-
-
-def _zero_like(x):
-    return np.zeros_like(x) if isinstance(x, np.ndarray) else np.float64(0.0)
 
 
 def _pipeline_parts(dep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_budget):
@@ -313,8 +309,9 @@ def mean_decode_context(prompt_len, output_len) -> np.ndarray:
     return np.asarray(prompt_len, float) + np.asarray(output_len, float) / 2.0
 
 
-@dataclass(frozen=True)
-class RequestTimes:
+class RequestTimes(NamedTuple):
+    """TTFT, mean decode step (TPOT), end-to-end time (seconds) and throughput (tokens/s)."""
+
     ttft_s: np.ndarray
     tpot_s: np.ndarray
     e2e_s: np.ndarray

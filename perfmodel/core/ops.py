@@ -26,11 +26,11 @@ accounting; Yuan et al., arXiv:2402.16363, and DESIGN.md):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
+from perfmodel.core.arrays import zeros_like
 from perfmodel.specs.models import ModelSpec
 
 MATMUL, ATTENTION, ELEMENTWISE, COMM = "matmul", "attention", "elementwise", "comm"
@@ -57,8 +57,7 @@ class OpCost(NamedTuple):
         return self.weight_bytes + self.act_bytes + self.kv_read_bytes + self.kv_write_bytes
 
 
-@dataclass(frozen=True)
-class PassShape:
+class PassShape(NamedTuple):
     """Shape of one forward pass; every field broadcasts."""
 
     batch: np.ndarray
@@ -88,14 +87,9 @@ def make_shape(
     return PassShape(*np.broadcast_arrays(*values))
 
 
-_SCALAR_ZERO = np.float64(0.0)
-
-
 def _zero(shape: PassShape) -> np.ndarray:
     """Zeros of the pass's shape (a float64 scalar zero for a pass of one shape)."""
-    if isinstance(shape.batch, np.ndarray):
-        return np.zeros_like(shape.batch)
-    return _SCALAR_ZERO
+    return zeros_like(shape.batch)
 
 
 def _linear(

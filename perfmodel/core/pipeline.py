@@ -27,8 +27,8 @@ A deployment uses num_gpus = tp * pp * dp GPUs on nodes of G = HardwareSpec.max_
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
 
 import numpy as np
 
@@ -38,8 +38,7 @@ from perfmodel.specs.hardware import HardwareSpec
 from perfmodel.specs.profile import Profile
 
 
-@dataclass(frozen=True)
-class Stage:
+class Stage(NamedTuple):
     """One pipeline stage: its layer count and whether it holds the embedding / lm_head."""
 
     layers: int

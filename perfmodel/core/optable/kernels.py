@@ -19,7 +19,6 @@ Outside a measured range the curve is clamped (ratio held at the edge) and a not
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
 from typing import NamedTuple
 
 import numpy as np
@@ -101,8 +100,7 @@ def _configs(store) -> dict:
     return {}
 
 
-@dataclass(frozen=True)
-class KernelPricing:
+class KernelPricing(NamedTuple):
     """A loaded table pricing kernels on `hw`: its own GPU (`same_gpu`) or transferred."""
 
     curves: Curves
@@ -241,8 +239,7 @@ class KernelPricing:
         return Priced(t, notices)
 
 
-@dataclass(frozen=True)
-class TransferredPricing:
+class TransferredPricing(NamedTuple):
     """A table measured on another GPU of the same architecture: each kernel is priced on
     the table's own GPU (`src`, exactly where measured) and carried over by
     transfer.transferred: the part above the framework's measured latency for the kernel's
@@ -319,8 +316,8 @@ class TransferredPricing:
 def _quiet(kp):
     """kp without clamp notices, one object per pricing (memos key on its identity)."""
     if isinstance(kp, TransferredPricing):
-        return replace(kp, src=kp.src.quiet())
-    return replace(kp, explain=False)
+        return kp._replace(src=kp.src.quiet())
+    return kp._replace(explain=False)
 
 
 @by_identity

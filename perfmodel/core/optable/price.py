@@ -21,8 +21,6 @@ clock, a long compute-bound pass at the power-limited clock.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from functools import cached_property
 
 import numpy as np
 
@@ -38,19 +36,24 @@ STEP = GRID[1] - GRID[0]
 GRID_TOKENS = np.exp(GRID)  # the grid spans far beyond any table: its clamps are not the sweep's
 
 
-@dataclass(frozen=True)
 class TablePass:
     """Per-op times of one pass (x layers; None: the table does not price the op, the
     roofline does) and the table's notices: which table, and every clamp. The notices are
     worked out when first read (`explain`, then kept): a search prices hundreds of passes
     for their times alone, and the clamp notices of the token kernels cost as much again."""
 
-    times: list[np.ndarray | None]
-    explain: Callable[[], tuple[str, ...]] = field(repr=False, compare=False)
+    __slots__ = ("times", "explain", "_notices")
 
-    @cached_property
+    def __init__(self, times: list[np.ndarray | None], explain: Callable[[], tuple[str, ...]]):
+        self.times = times
+        self.explain = explain
+        self._notices: tuple[str, ...] | None = None
+
+    @property
     def notices(self) -> tuple[str, ...]:
-        return self.explain()
+        if self._notices is None:
+            self._notices = self.explain()
+        return self._notices
 
 
 def layer_gemm_shapes(model: ModelSpec, tp: float) -> list[tuple[str, float, float]]:
@@ -332,7 +335,7 @@ def price_pass(kp: KernelPricing, dep, shape, ops) -> TablePass:
     groups: list[TablePass] = []
     for value in sorted_unique(tp):
         mask = tp == value
-        sub = type(shape)(*(np.asarray(a)[mask] for a in vars(shape).values()))
+        sub = type(shape)(*(np.asarray(a)[mask] for a in shape))
         sub_ops = forward_ops(dep.model, sub, dep.w_bytes, dep.kv_bytes)
         group = _pass_scalar_tp(kp, dep, sub, sub_ops, float(value))
         groups.append(group)
