@@ -13,6 +13,7 @@ Generation with Speculative Decoding" (ICLR 2025); Leviathan et al. 2023 for E(a
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -42,8 +43,7 @@ from perfmodel.planners.speculation.drafts import (
 )
 
 
-@dataclass(frozen=True)
-class SpecDecodeTimes:
+class SpecDecodeTimes(NamedTuple):
     """One speculative round's times (seconds) and accepted tokens, broadcast arrays."""
 
     gamma: np.ndarray
@@ -117,8 +117,7 @@ DEFAULT_GAMMAS = tuple(range(1, 9))
 # --- the vectorized grid ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SpecDecodeGrid:
+class SpecDecodeGrid(NamedTuple):
     """Every (draft config c, gamma g, point n) at once; arrays are (C, G, N).
 
     Points are paired (batch[n], context[n]); memory is per (C, N) and does not depend on g.

@@ -20,7 +20,7 @@ and max QPS under a TTFT SLO (max_qps; speculator on shared GPUs or on its own, 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -85,8 +85,7 @@ def memory_max_batch(
     return base, sp
 
 
-@dataclass(frozen=True)
-class QpsEstimate:
+class QpsEstimate(NamedTuple):
     """Max QPS under a TTFT SLO, prefill-bound (see max_qps)."""
 
     slo_ttft_s: float
@@ -199,8 +198,7 @@ def break_even_prompt_len(
     return np.where(any_pays, hi, np.nan)
 
 
-@dataclass(frozen=True)
-class SpecPrefillPlan:
+class SpecPrefillPlan(NamedTuple):
     """Everything the SpecPrefill planner found for one batch and prompt length."""
 
     target: Deployment

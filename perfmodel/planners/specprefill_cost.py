@@ -11,7 +11,7 @@ scores written and re-read (b*n*h/t*L*4*2) per layer, plus a per-sequence select
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -63,8 +63,7 @@ def scoring_op(spec: Deployment, batch, prompt_len, lookahead) -> OpCost:
     )
 
 
-@dataclass(frozen=True)
-class SpecPrefillTimes:
+class SpecPrefillTimes(NamedTuple):
     """The parts of SpecPrefill's TTFT and the baseline's (seconds), broadcast arrays."""
 
     baseline_s: np.ndarray

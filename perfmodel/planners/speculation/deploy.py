@@ -29,7 +29,8 @@ One rule for every command, page and planner (DESIGN.md):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -183,8 +184,7 @@ def describe_placement(target: Deployment, helper: Deployment) -> str:
     return f"its own {plural(gpus, 'GPU')} (TP{helper.tp})"
 
 
-@dataclass(frozen=True)
-class HelperMemory:
+class HelperMemory(NamedTuple):
     """What the helper holds per GPU beside the target: weights + KV per sequence (bytes)."""
 
     weight_bytes: float
