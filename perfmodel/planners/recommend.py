@@ -29,6 +29,7 @@ Nothing here imports scipy, pandas or plotly at module level (cold CLI start <= 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -62,8 +63,7 @@ from perfmodel.specs.units import plural
 
 
 # --- baseline and rationale -------------------------------------------------------------
-@dataclass(frozen=True)
-class Baseline:
+class Baseline(NamedTuple):
     """Plain serving of one replica at its share of the batch: TTFT, TPOT, e2e, tokens/s."""
 
     ttft_s: float
@@ -90,8 +90,7 @@ def baseline(dep: Deployment, batch, prompt_len, output_len) -> Baseline:
     )
 
 
-@dataclass(frozen=True)
-class PassShares:
+class PassShares(NamedTuple):
     """Where one forward pass spends its bytes and time (fractions of the totals)."""
 
     time_s: float
@@ -103,7 +102,7 @@ class PassShares:
     overhead_time_share: float
 
     def as_dict(self) -> dict:
-        return dict(self.__dict__)
+        return dict(self._asdict())
 
 
 def pass_shares(dep: Deployment, batch, new_tokens, cached) -> PassShares:
