@@ -102,6 +102,18 @@ def _configs(store) -> dict:
     return {}
 
 
+@by_identity
+def _shifts(curves, hw) -> dict:
+    """KernelPricing._by_bytes_shift's constants, kept per table and GPU object."""
+    return {}
+
+
+@by_identity
+def _launch_floors(curves) -> dict:
+    """Decode attention configuration -> its smallest measured time, per table object."""
+    return {}
+
+
 class KernelPricing(NamedTuple):
     """A loaded table pricing kernels on `hw`: its own GPU (`same_gpu`) or transferred."""
 
@@ -187,7 +199,10 @@ class KernelPricing(NamedTuple):
             # and non-decreasing in the context, rounding included (interp2d).
             xe, ye = np.minimum(x, lb[-1]), np.minimum(y, lc[-1])
             return Priced(np.exp(interp2d(lb, lc, logt, xe, ye) + (x - xe) + (y - ye)), notices)
-        t = self._decode_by_bytes(by_bytes, cfg, b, c, h, kv, hd, kv_bytes, np.exp(logt.min()))
+        floor = _launch_floors(self.curves).get(cfg)
+        if floor is None:  # the configuration's smallest measured time, once per table
+            floor = _launch_floors(self.curves)[cfg] = np.exp(logt.min())
+        t = self._decode_by_bytes(by_bytes, cfg, b, c, h, kv, hd, kv_bytes, floor)
         return Priced(t, notices)
 
     def _decode_by_bytes(self, curve: Curve, cfg, b, c, h, kv, hd, kv_bytes, floor) -> np.ndarray:
@@ -201,15 +216,7 @@ class KernelPricing(NamedTuple):
         log(rho_new / rho_measured); beyond either end of the curve the edge ratio is held (t
         proportional to B). Non-decreasing in B by construction, rounding included, and the
         measured time at a measured point of the same configuration and GPU."""
-        mh, mkv, mhd = cfg
-        table = self.curves
-        rho_measured = decode_roofline(1.0, 1.0, mh, mkv, mhd, table.flops, table.bw) / (
-            4.0 * mkv * mhd
-        )
-        bf16, bw = self.hw.peak_flops("bf16"), self.hw.hbm_bandwidth
-        rho_new = decode_roofline(1.0, 1.0, h, kv, hd, bf16, bw, kv_bytes) / (
-            2.0 * kv * hd * kv_bytes
-        )
+        shift = self._by_bytes_shift(cfg, h, kv, hd, kv_bytes)
         kv_read = np.log(np.maximum(2.0 * b * c * kv * hd * kv_bytes, 1.0))
         x, y = curve.x, curve.y
         logt = np.where(
@@ -217,8 +224,26 @@ class KernelPricing(NamedTuple):
             y[0] + (kv_read - x[0]),
             np.where(kv_read > x[-1], y[-1] + (kv_read - x[-1]), monotone_interp(kv_read, x, y)),
         )
-        shift = float(np.log(rho_new) - np.log(rho_measured))
         return np.maximum(np.exp(logt + shift), floor)
+
+    def _by_bytes_shift(self, cfg, h, kv, hd, kv_bytes) -> float:
+        """log(rho_new / rho_measured) of _decode_by_bytes: a constant of a measured
+        configuration and a new one, worked out once per table, GPU and pair (a search
+        prices the same pair for every pass)."""
+        found = _shifts(self.curves, self.hw)
+        key = (cfg, h, kv, hd, kv_bytes)
+        if key not in found:
+            mh, mkv, mhd = cfg
+            table = self.curves
+            rho_measured = decode_roofline(1.0, 1.0, mh, mkv, mhd, table.flops, table.bw) / (
+                4.0 * mkv * mhd
+            )
+            bf16, bw = self.hw.peak_flops("bf16"), self.hw.hbm_bandwidth
+            rho_new = decode_roofline(1.0, 1.0, h, kv, hd, bf16, bw, kv_bytes) / (
+                2.0 * kv * hd * kv_bytes
+            )
+            found[key] = float(np.log(rho_new) - np.log(rho_measured))
+        return found[key]
 
     def attn_prefill(self, f, by, h, kv, hd) -> Priced:
         """One causal attention kernel of f FLOPs moving `by` bytes (Q, K, V, O)."""
