@@ -52,21 +52,26 @@ def test_one_tabulation_serves_every_layer_count():
 
 
 TRANSFERRED = make_deployment("8b", "h100-pcie", 2)  # the H100 SXM table, transferred
+FP8 = make_deployment("70b", "h200", 8, weight_dtype="fp8")  # the table's FP8 GEMM rows
+INT4 = make_deployment("70b", "a100-40gb", 4, weight_dtype="int4")  # transferred, BF16 peak
 
 
 @settings(max_examples=10, deadline=None)
 @given(
-    dep=st.sampled_from([DEP, TRANSFERRED]),
+    dep=st.sampled_from([DEP, TRANSFERRED, FP8, INT4]),
     tp=st.sampled_from([1.0, 8.0]),
     reach=st.lists(st.integers(1, len(price.GRID)), min_size=1, max_size=5),
 )
 def test_running_max_in_chunks_is_the_whole_running_max(dep, tp, reach):
-    """A tabulation evaluated chunk by chunk, as far as lookups reach, is bit for bit the
-    running maximum of the kernel over the whole grid, node for node."""
+    """A tabulation evaluated chunk by chunk, as far as lookups reach (each chunk reading
+    the grid's log tokens and 2 x tokens worked out once), is bit for bit the running
+    maximum of the kernel over the whole grid (evaluated from the tokens alone), node for
+    node."""
     x = np.exp(price.GRID)
     assert price.GRID_TOKENS.tobytes() == x.tobytes()
     kp = kernel_pricing(dep.optable, dep.gpu).quiet()
-    assert type(kp).__name__ == ("KernelPricing" if dep is DEP else "TransferredPricing")
+    transfer = dep in (TRANSFERRED, INT4)
+    assert type(kp).__name__ == ("TransferredPricing" if transfer else "KernelPricing")
     for name, (fn, _) in price._layer_kernels(kp, dep, tp).items():
         whole = np.maximum.accumulate(fn(x).time_s)
         chunked = price.RunningMax(fn)

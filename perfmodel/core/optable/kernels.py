@@ -34,12 +34,14 @@ from perfmodel.core.optable.interpolate import (
 from perfmodel.core.optable.load import Curves
 from perfmodel.core.optable.transfer import (
     SMALL_GEMM_MAX_TOKENS,
+    GemmWork,
     decode_roofline,
-    gemm_roofline,
+    gemm_work,
     table_label,
     transfer_latencies,
     transferred,
     transfers_to,
+    work_roofline,
 )
 from perfmodel.specs.hardware import HardwareSpec, resolve_gpu
 
@@ -124,21 +126,31 @@ class KernelPricing(NamedTuple):
         return clamp_notices(self.curves.table.name, what, logv, lo, hi, unit)
 
     def gemm(
-        self, name: str, m, k: float, n: float, w_bytes: float, compute_dtype: str | None = None
+        self,
+        name: str,
+        m,
+        k: float,
+        n: float,
+        w_bytes: float,
+        compute_dtype: str | None = None,
+        work: GemmWork | None = None,
     ) -> Priced:
         """One GEMM kernel, M tokens (array), weight K x N (scalars); its roofline at the peak
         of `compute_dtype` (specs.dtypes.compute_dtype of the weights: the one rule, so int4
         weights are priced at the BF16 peak they dequantize to, not FP8's; None: BF16 for
-        2-byte weights, else FP8). FP8 matmuls take the table's measured FP8 rows."""
+        2-byte weights, else FP8). FP8 matmuls take the table's measured FP8 rows. `work`:
+        gemm_work(m, k, n, w_bytes) where the caller has it (the same values)."""
         cv = self.curves
         compute_dtype = compute_dtype or ("bf16" if w_bytes >= 2 else "fp8")
+        if work is None:
+            work = gemm_work(m, k, n, w_bytes)
         if compute_dtype == "fp8" and cv.fp8 is not None and cv.w_bytes >= 2:
             fp8 = KernelPricing(cv.fp8, self.hw, self.same_gpu, self.explain)
-            return fp8.gemm(name, m, k, n, w_bytes, "fp8")
-        lm = np.log(np.maximum(m, 1.0))
+            return fp8.gemm(name, m, k, n, w_bytes, "fp8", work)
+        lm = work.log_m
         flops, bw = self.hw.peak_flops(compute_dtype), self.hw.hbm_bandwidth
         key = (float(k), float(n))
-        roof = gemm_roofline(m, k, n, w_bytes, flops, bw)
+        roof = work_roofline(work, flops, bw)
         if self.same_gpu and w_bytes == cv.w_bytes and key in cv.gemm:
             exact, ratio = cv.gemm[key]
             inside = (lm >= exact.x[0]) & (lm <= exact.x[-1])
@@ -277,18 +289,27 @@ class TransferredPricing(NamedTuple):
         return Priced(transferred(p.time_s, roof_src, roof_new, t0), p.notices)
 
     def gemm(
-        self, name: str, m, k: float, n: float, w_bytes: float, compute_dtype: str | None = None
+        self,
+        name: str,
+        m,
+        k: float,
+        n: float,
+        w_bytes: float,
+        compute_dtype: str | None = None,
+        work: GemmWork | None = None,
     ) -> Priced:
         dt = compute_dtype or ("bf16" if w_bytes >= 2 else "fp8")
+        if work is None:
+            work = gemm_work(m, k, n, w_bytes)
         src, new = self.src.hw, self.hw
-        roof_src = gemm_roofline(m, k, n, w_bytes, src.peak_flops(dt), src.hbm_bandwidth)
-        roof_new = gemm_roofline(m, k, n, w_bytes, new.peak_flops(dt), new.hbm_bandwidth)
+        roof_src = work_roofline(work, src.peak_flops(dt), src.hbm_bandwidth)
+        roof_new = work_roofline(work, new.peak_flops(dt), new.hbm_bandwidth)
         t0 = np.where(
             np.asarray(m) <= SMALL_GEMM_MAX_TOKENS,
             self.latencies.get("gemm_small", 0.0),
             self.latencies.get("gemm_large", 0.0),
         )
-        return self._carry(self.src.gemm(name, m, k, n, w_bytes, dt), roof_src, roof_new, t0)
+        return self._carry(self.src.gemm(name, m, k, n, w_bytes, dt, work), roof_src, roof_new, t0)
 
     def attn_decode(self, b, c, h, kv, hd, kv_bytes) -> Priced:
         # both rooflines are proportional to the KV bytes (b x c), so their ratio is taken

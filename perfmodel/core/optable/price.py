@@ -28,12 +28,15 @@ from perfmodel.core.arrays import sorted_unique
 from perfmodel.core.identity_memo import by_identity
 from perfmodel.core.ops import forward_ops
 from perfmodel.core.optable.kernels import KernelPricing, Priced, notices_of
+from perfmodel.core.optable.transfer import GemmWork, gemm_work
 from perfmodel.specs.models import ModelSpec
 
 DECODE_MAX_TOKENS = 16  # query tokens per sequence up to which attention is decode-like
 GRID = np.linspace(0.0, np.log(1e8), 4096)
 STEP = GRID[1] - GRID[0]
 GRID_TOKENS = np.exp(GRID)  # the grid spans far beyond any table: its clamps are not the sweep's
+GRID_LOG_TOKENS = np.log(np.maximum(GRID_TOKENS, 1.0))  # what a GEMM's table read takes
+GRID_TWICE = 2.0 * GRID_TOKENS  # and its FLOPs start from (gemm_work)
 
 
 class TablePass:
@@ -68,10 +71,12 @@ def layer_gemm_shapes(model: ModelSpec, tp: float) -> list[tuple[str, float, flo
 
 
 def _layer_kernels(kp: KernelPricing, dep, tp: float) -> dict:
-    """Functions of the token count (array) -> (Priced time, per_layer) of each token-only
-    operator: per_layer True when the time is one layer's (x num_layers in _token_kernels),
-    so that a tabulation serves every pipeline stage of the model. 'norm_rope_act' is split
-    in its per-layer part (tokens) and the final norm."""
+    """Functions of the token count (array x; `start`: its first node when x is a slice of
+    GRID_TOKENS) -> (Priced time, per_layer) of each token-only operator: per_layer True
+    when the time is one layer's (x num_layers in _token_kernels), so that a tabulation
+    serves every pipeline stage of the model. 'norm_rope_act' is split in its per-layer
+    part (tokens) and the final norm. A GEMM's work (gemm_work) is worked out once and
+    serves its table read, its rooflines and its compute floor (2 x K N / rate)."""
     m = dep.model
     act, kvb, wb = 2.0, dep.kv_bytes, dep.w_bytes
     d = float(m.hidden_size)
@@ -85,18 +90,20 @@ def _layer_kernels(kp: KernelPricing, dep, tp: float) -> dict:
         if m.is_moe and name.startswith("mlp"):
             continue
 
-        def gemm(x, name=name, k=k, n=n):
-            p = kp.gemm(name, x, k, n, wb, dep.compute_dtype)
-            return Priced(np.maximum(p.time_s, 2.0 * x * k * n / mm_rate), p.notices)
+        def gemm(x, start=None, name=name, k=k, n=n):
+            work = _work(x, start, k, n, wb)
+            p = kp.gemm(name, x, k, n, wb, dep.compute_dtype, work)
+            return Priced(np.maximum(p.time_s, work.flop / mm_rate), p.notices)
 
         out[name] = (gemm, True)
     vocab = m.vocab_size / tp
 
-    def lm_head(x):
-        p = kp.gemm("lm_head", x, d, vocab, act)
-        return Priced(np.maximum(p.time_s, 2.0 * x * d * vocab / mm_rate), p.notices)
+    def lm_head(x, start=None):
+        work = _work(x, start, d, vocab, act)
+        p = kp.gemm("lm_head", x, d, vocab, act, None, work)
+        return Priced(np.maximum(p.time_s, work.flop / mm_rate), p.notices)
 
-    def norms(x):
+    def norms(x, start=None):
         parts = (
             kp.eltwise("rmsnorm", 2 * x * d * act, d),
             kp.eltwise("kernel", 3 * x * d * act),
@@ -105,7 +112,7 @@ def _layer_kernels(kp: KernelPricing, dep, tp: float) -> dict:
         )
         return Priced(sum(2 * p.time_s for p in parts), notices_of(*parts))
 
-    def final_norm(x):
+    def final_norm(x, start=None):
         return kp.eltwise("rmsnorm", 2 * x * d * act, d)
 
     if has_gemm:
@@ -113,6 +120,15 @@ def _layer_kernels(kp: KernelPricing, dep, tp: float) -> dict:
     if "rmsnorm" in kp.curves.eltwise:  # a table without norms: the roofline prices them
         out.update(norms=(norms, True), final_norm=(final_norm, False))
     return out
+
+
+def _work(x, start: int | None, k: float, n: float, w_bytes: float) -> GemmWork:
+    """gemm_work(x, k, n, w_bytes); on a slice of GRID_TOKENS from node `start`, with the
+    grid's log tokens and 2 x tokens worked out once for every kernel (the same values)."""
+    if start is None:
+        return gemm_work(x, k, n, w_bytes)
+    stop = start + len(x)
+    return gemm_work(x, k, n, w_bytes, 2.0, GRID_LOG_TOKENS[start:stop], GRID_TWICE[start:stop])
 
 
 def _token_kernels(kp: KernelPricing, dep, tp: float) -> dict:
@@ -156,7 +172,7 @@ class RunningMax:
         if nodes > self._done:
             start = self._done
             stop = min(len(GRID), max(nodes, 2 * start, FIRST_NODES))
-            chunk = np.maximum.accumulate(self._fn(GRID_TOKENS[start:stop]).time_s)
+            chunk = np.maximum.accumulate(self._fn(GRID_TOKENS[start:stop], start).time_s)
             if start:
                 chunk = np.maximum(chunk, self._values[start - 1])
             self._values[start:stop] = chunk

@@ -16,6 +16,7 @@ scales by the roofline (t0 = 0), and the label says so."""
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -44,6 +45,33 @@ def transferred(t_meas, roof_meas, roof_new, latency_s):
     t = np.asarray(t_meas, float)
     lat = np.minimum(latency_s, t)
     return lat + (t - lat) * np.asarray(roof_new) / np.asarray(roof_meas)
+
+
+class GemmWork(NamedTuple):
+    """A GEMM y[M,N] = x[M,K] @ W[K,N] apart from any GPU: its token count M (`m`), log
+    max(M, 1) (the tables' variable) and the numerators of gemm_roofline, 2MKN FLOPs and
+    KN w + M(K+N) a bytes. Worked out once per kernel, it serves each roofline of it (the
+    table's GPU, the GPU it transfers to, the sustained compute rate) with the same
+    operations in the same order as gemm_roofline's, so the same values bit for bit."""
+
+    m: Any
+    log_m: Any
+    flop: Any
+    bytes: Any
+
+
+def gemm_work(m, k, n, w_bytes, act_bytes=2.0, log_m=None, two_m=None) -> GemmWork:
+    """GemmWork of M = m tokens (array or scalar) and a K x N weight of w_bytes per element;
+    `log_m` and `two_m`: np.log(np.maximum(m, 1.0)) and 2.0 * m where the caller has them
+    (a grid's, worked out once for every kernel)."""
+    log_m = np.log(np.maximum(m, 1.0)) if log_m is None else log_m
+    two_m = 2.0 * m if two_m is None else two_m
+    return GemmWork(m, log_m, two_m * k * n, k * n * w_bytes + m * (k + n) * act_bytes)
+
+
+def work_roofline(work: GemmWork, flops: float, bw: float):
+    """gemm_roofline of a GemmWork: max(2MKN / P, (KN w + M(K+N) a) / W), seconds."""
+    return np.maximum(work.flop / flops, work.bytes / bw)
 
 
 def gemm_roofline(m, k, n, w_bytes, flops, bw, act_bytes=2.0):
