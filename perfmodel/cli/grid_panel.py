@@ -85,14 +85,13 @@ def _text_measure(text: str) -> tuple[int, int]:
     return (max(len(w) for w in words) if words else longest), longest
 
 
-def _cell_measure(max_width: int, text: tuple[int, int], pad: int) -> tuple[int, int]:
-    """Measurement.get of Padding(text, (0, pad, 0, 0)) (pad 0: the text itself); text: its
-    _text_measure."""
+def _cell_measure(max_width: int, text: str, pad: int) -> tuple[int, int]:
+    """Measurement.get of Padding(text, (0, pad, 0, 0)) (pad 0: the text itself)."""
     if not pad:
-        return _get(max_width, text)
+        return _get(max_width, _text_measure(text))
     if max_width - pad < 1:
         return _get(max_width, (max_width, max_width))
-    lo, hi = _get(max_width, text)
+    lo, hi = _get(max_width, _text_measure(text))
     return _get(max_width, _with_maximum((lo + pad, hi + pad), max_width))
 
 
@@ -102,19 +101,12 @@ class _Grid:
     def __init__(self, rows: Sequence[tuple[str, str]]):
         self.columns = [[r[0] for r in rows], [r[1] for r in rows]]
         self.pads = [2, 0]
-        # each cell's (longest word, longest line): measured once, read at every width
-        self.sizes = [[_text_measure(text) for text in column] for column in self.columns]
-        self._measured: dict[tuple[int, int], tuple[int, int]] = {}
 
     def measure_column(self, max_width: int, i: int) -> tuple[int, int]:
-        """Column i's (minimum, maximum) width at max_width (Table._measure_column)."""
         if max_width < 1:
             return 0, 0
-        if (max_width, i) not in self._measured:
-            ms = [_cell_measure(max_width, size, self.pads[i]) for size in self.sizes[i]]
-            lo, hi = max(m[0] for m in ms), max(m[1] for m in ms)
-            self._measured[max_width, i] = _with_maximum((lo, hi), max_width)
-        return self._measured[max_width, i]
+        ms = [_cell_measure(max_width, text, self.pads[i]) for text in self.columns[i]]
+        return _with_maximum((max(m[0] for m in ms), max(m[1] for m in ms)), max_width)
 
     def widths(self, max_width: int) -> list[int]:
         n = len(self.columns)
