@@ -135,16 +135,13 @@ def emit_json(payload: Any) -> None:
     typer.echo(text)
 
 
-PLAIN_WIDTH = 140  # columns of rich's output when stdout is not a terminal
-
-
 def console():
-    """A rich console on stdout (imported lazily); PLAIN_WIDTH columns when not a terminal,
-    so piped output and logs are not squeezed to 80."""
+    """A rich console on stdout (imported lazily); 140 columns when not a terminal, so
+    piped output and logs are not squeezed to 80."""
     from rich.console import Console
 
     flush_warnings()
-    return Console(width=None if _isatty(sys.stdout) else PLAIN_WIDTH)
+    return Console(width=None if _isatty(sys.stdout) else 140)
 
 
 def _isatty(stream) -> bool:
