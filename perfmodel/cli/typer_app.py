@@ -70,15 +70,38 @@ EpOpt = Annotated[
         "groups of TP GPUs on their share of the batch (default 1: experts TP-split).",
     ),
 ]
+
+
+def known_dtype(kind: str):
+    """An option callback refusing an unknown weight or KV dtype at parse time, so the one
+    error line names the flag (specs.dtypes' message lists what is accepted)."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None:
+            from perfmodel.errors import PerfModelError
+            from perfmodel.specs import dtypes
+
+            try:
+                (dtypes.weight_bytes if kind == "weight" else dtypes.kv_bytes)(value)
+            except PerfModelError as exc:
+                raise typer.BadParameter(str(exc)) from None
+        return value
+
+    return check
+
+
 WeightDtypeOpt = Annotated[
     str | None,
     typer.Option(
         "--weight-dtype",
+        callback=known_dtype("weight"),
         help="bf16 | fp8 | fp8-block | int4 | mxfp4 | nvfp4 (default: the checkpoint's "
         "quantization_config, else bf16)",
     ),
 ]
-KvDtypeOpt = Annotated[str, typer.Option("--kv-dtype", help="bf16 | fp8")]
+KvDtypeOpt = Annotated[
+    str, typer.Option("--kv-dtype", help="bf16 | fp8", callback=known_dtype("kv"))
+]
 ModeOpt = Annotated[
     str | None, typer.Option("--mode", help="roofline | additive (default: the profile's).")
 ]
