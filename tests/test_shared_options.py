@@ -230,7 +230,10 @@ def test_validate_bench_options_reach_the_replay(tmp_path, capsys):
         (("predict", "--tp", "0"), ("--tp",)),
         (("recommend", "--num-gpus", "0"), ("--num-gpus",)),
         (("specprefill", "--mode", "fast"), ("--mode", "roofline")),
-        (("capacity", "--qps", "1", "--kv-dtype", "fp9"), ("kv dtype", "fp9", "fp8")),
+        (("capacity", "--qps", "1", "--kv-dtype", "fp9"), ("--kv-dtype", "kv dtype", "fp9", "fp8")),
+        (("predict", "--weight-dtype", "int3"), ("--weight-dtype", "int3", "mxfp4")),
+        (("specdecode", "--kv-dtype", "fp9"), ("--kv-dtype", "fp9", "bf16")),
+        (("specprefill", "--speculator-weight-dtype", "fp9"), ("--speculator-weight-dtype",)),
         (("validate", "--gpu", "h100", "--batch", "2"), ("--gpu, --batch", "FILE.json")),
     ],
 )
@@ -245,6 +248,7 @@ def test_a_bad_shared_option_is_one_line_and_exit_2(argv, fragments, capsys):
 
 def test_a_bad_shared_option_through_the_console_script():
     assert_one_line_error(run_cli("predict", "--pp", "0"), "--pp")
+    assert_one_line_error(run_cli("predict", "--kv-dtype", "fp9"), "--kv-dtype")
 
 
 def test_recommend_refuses_pinned_dtypes():

@@ -70,15 +70,38 @@ EpOpt = Annotated[
         "groups of TP GPUs on their share of the batch (default 1: experts TP-split).",
     ),
 ]
+
+
+def known_dtype(kind: str):
+    """An option callback refusing an unknown weight or KV dtype at parse time, so the one
+    error line names the flag (specs.dtypes' message lists what is accepted)."""
+
+    def check(value: str | None) -> str | None:
+        if value is not None:
+            from perfmodel.errors import PerfModelError
+            from perfmodel.specs import dtypes
+
+            try:
+                (dtypes.weight_bytes if kind == "weight" else dtypes.kv_bytes)(value)
+            except PerfModelError as exc:
+                raise typer.BadParameter(str(exc)) from None
+        return value
+
+    return check
+
+
 WeightDtypeOpt = Annotated[
     str | None,
     typer.Option(
         "--weight-dtype",
+        callback=known_dtype("weight"),
         help="bf16 | fp8 | fp8-block | int4 | mxfp4 | nvfp4 (default: the checkpoint's "
         "quantization_config, else bf16)",
     ),
 ]
-KvDtypeOpt = Annotated[str, typer.Option("--kv-dtype", help="bf16 | fp8")]
+KvDtypeOpt = Annotated[
+    str, typer.Option("--kv-dtype", help="bf16 | fp8", callback=known_dtype("kv"))
+]
 ModeOpt = Annotated[
     str | None, typer.Option("--mode", help="roofline | additive (default: the profile's).")
 ]
@@ -135,16 +158,13 @@ def emit_json(payload: Any) -> None:
     typer.echo(text)
 
 
-PLAIN_WIDTH = 140  # columns of rich's output when stdout is not a terminal
-
-
 def console():
-    """A rich console on stdout (imported lazily); PLAIN_WIDTH columns when not a terminal,
-    so piped output and logs are not squeezed to 80."""
+    """A rich console on stdout (imported lazily); 140 columns when not a terminal, so
+    piped output and logs are not squeezed to 80."""
     from rich.console import Console
 
     flush_warnings()
-    return Console(width=None if _isatty(sys.stdout) else PLAIN_WIDTH)
+    return Console(width=None if _isatty(sys.stdout) else 140)
 
 
 def _isatty(stream) -> bool:

@@ -15,6 +15,7 @@ from perfmodel.cli.typer_app import (
     OutputOpt,
     PromptOneOpt,
     app,
+    console,
     emit_json,
     warn,
 )
@@ -125,8 +126,10 @@ def _ep(d: dict) -> str:
 
 
 def _print_human(r: dict) -> None:
+    from rich.panel import Panel
+
     from perfmodel.cli.commands.common import fmt_time
-    from perfmodel.cli.grid_panel import print_grid_panel
+    from perfmodel.cli.table import Table
 
     p, base, sp, sd, mem = (
         r["precision"],
@@ -136,12 +139,10 @@ def _print_human(r: dict) -> None:
         r["memory"],
     )
     d = r["deployment"]
-    rows: list[tuple[str, str]] = []  # (label, value), rich markup allowed
-
-    def add_row(label: str, value: str) -> None:
-        rows.append((label, value))
-
-    add_row(
+    t = Table.grid(padding=(0, 2))
+    t.add_column(style="bold", justify="right")
+    t.add_column()
+    t.add_row(
         "deployment",
         f"{d['num_gpus']}x {d['gpu']} on {plural(d['nodes'], 'node')} of "
         f"{d['gpus_per_node']}: TP{d['tp']}{_ep(d)} x PP{d['pp']} x DP{d['dp']}, "
@@ -151,32 +152,32 @@ def _print_human(r: dict) -> None:
         f"${d['cost_per_mtok']:.2f}/M output tokens",
     )
     for a in r["alternatives"]:
-        add_row(
+        t.add_row(
             "alternative",
             f"{a['num_gpus']}x {a['gpu']} (TP{a['tp']}{_ep(a)} x PP{a['pp']} x DP{a['dp']}), "
             f"{a['weight_dtype']}/{a['kv_dtype']}: ${a['cost_per_hour']:.2f}/h, "
             f"${a['cost_per_mtok']:.2f}/M output tokens",
         )
     for why in r["skipped"]:
-        add_row("[yellow]no deployment[/yellow]", why)
-    add_row("precision", f"{p['weight_dtype']} weights, {p['kv_dtype']} KV — {p['reason']}")
+        t.add_row("[yellow]no deployment[/yellow]", why)
+    t.add_row("precision", f"{p['weight_dtype']} weights, {p['kv_dtype']} KV — {p['reason']}")
     if p["max_batch_on"]:
-        add_row(
+        t.add_row(
             f"on {p['max_batch_on']}",
             "largest batch: " + ", ".join(f"{k} {v}" for k, v in p["max_batch"].items()),
         )
-    add_row(
+    t.add_row(
         "baseline",
         f"TTFT {fmt_time(base['ttft_s'])}, TPOT {fmt_time(base['tpot_s'])}, e2e "
         f"{fmt_time(base['e2e_s'])}, {base['throughput_tok_s']:.0f} tok/s",
     )
-    add_row(
+    t.add_row(
         "memory/GPU",
         f"{mem['total_gb']:.1f} of {mem['capacity_gb']:.1f} GB (weights {mem['weights_gb']:.1f}, "
         f"KV {mem['kv_cache_gb']:.1f}, activations {mem['activation_gb']:.1f})",
     )
     if sp.get("available") and sp["pays"]:
-        add_row(
+        t.add_row(
             "SpecPrefill",
             f"[green]use[/green]: speculator {sp['speculator']}, keep {sp['keep_rate']:g}, TTFT "
             f"{fmt_time(sp['baseline_ttft_s'])} -> {fmt_time(sp['specprefill_ttft_s'])} "
@@ -184,24 +185,24 @@ def _print_human(r: dict) -> None:
             f"{plural(float(sp['max_quality_drop']), 'LongBench point')} allowed",
         )
     elif sp.get("available"):
-        add_row("SpecPrefill", f"[yellow]{sp['reason']}[/yellow] (speculator {sp['speculator']})")
+        t.add_row("SpecPrefill", f"[yellow]{sp['reason']}[/yellow] (speculator {sp['speculator']})")
     else:
-        add_row("SpecPrefill", f"[yellow]unavailable[/yellow]: {sp['reason']}")
+        t.add_row("SpecPrefill", f"[yellow]unavailable[/yellow]: {sp['reason']}")
     if sd.get("available"):
-        add_row(
+        t.add_row(
             "spec. decoding",
             f"{'[green]use[/green]' if sd['pays'] else '[yellow]skip[/yellow]'}: draft "
             f"{sd['draft']} on {sd['draft_runs_on']}, KV {sd['draft_kv']}, gamma {sd['gamma']}, TPOT "
             f"{fmt_time(sd['baseline_tpot_s'])} -> {fmt_time(sd['sd_tpot_s'])} "
             f"({sd['speedup']:.2f}x)",
         )
-        add_row(
+        t.add_row(
             "acceptance",
             f"{sd['acceptance_rate']:.3f} per token ({sd['acceptance_basis']}) — "
             f"{sd['acceptance_source']}",
         )
     else:
-        add_row("spec. decoding", f"[yellow]unavailable[/yellow]: {sd['reason']}")
+        t.add_row("spec. decoding", f"[yellow]unavailable[/yellow]: {sd['reason']}")
     crit_text = r["critical_seq_len_text"]
     if r["critical_seq_len"] is not None:
         crit_text += (
@@ -212,16 +213,16 @@ def _print_human(r: dict) -> None:
         crit_text += f" at batch {r['batch']}"
     if sd.get("available"):
         crit_text += f" (acceptance {sd['acceptance_basis']})"
-    add_row("critical length", crit_text)
+    t.add_row("critical length", crit_text)
     if r["binding"]:
-        add_row("binding", r["binding"]["reason"])
+        t.add_row("binding", r["binding"]["reason"])
     for note in r["notes"]:
-        add_row("note", note)
+        t.add_row("note", note)
     for label in r["labels"]:
-        add_row("[yellow]label[/yellow]", label)
-    add_row("why", r["rationale"])
+        t.add_row("[yellow]label[/yellow]", label)
+    t.add_row("why", r["rationale"])
     title = (
         f"recommend: {r['model']}, batch {r['batch']} ({r['batch_per_replica']} per replica), "
         f"{r['prompt_len']}+{r['output_len']} tokens"
     )
-    print_grid_panel(rows, title=title, subtitle=r["basis"])
+    console().print(Panel(t, title=title, subtitle=r["basis"], expand=False))

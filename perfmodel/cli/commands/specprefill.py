@@ -16,6 +16,7 @@ from perfmodel.cli.typer_app import (
     app,
     console,
     emit_json,
+    known_dtype,
     warn,
 )
 from perfmodel.core.deployment import basis_label as basis
@@ -68,6 +69,7 @@ def specprefill(
         str | None,
         typer.Option(
             "--speculator-weight-dtype",
+            callback=known_dtype("weight"),
             help="Speculator weights: bf16 | fp8 | int4 (default bf16, as in the paper).",
         ),
     ] = None,
