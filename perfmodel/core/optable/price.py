@@ -162,9 +162,9 @@ class RunningMax:
 
     __slots__ = ("_fn", "_values", "_done")
 
-    def __init__(self, fn: Callable):
+    def __init__(self, fn: Callable, values: np.ndarray | None = None):
         self._fn = fn
-        self._values = np.empty(len(GRID))
+        self._values = np.empty(len(GRID)) if values is None else values  # len(GRID), filled
         self._done = 0
 
     def upto(self, nodes: int) -> np.ndarray:
@@ -172,10 +172,10 @@ class RunningMax:
         if nodes > self._done:
             start = self._done
             stop = min(len(GRID), max(nodes, 2 * start, FIRST_NODES))
-            chunk = np.maximum.accumulate(self._fn(GRID_TOKENS[start:stop], start).time_s)
+            chunk = self._values[start:stop]
+            np.maximum.accumulate(self._fn(GRID_TOKENS[start:stop], start).time_s, out=chunk)
             if start:
-                chunk = np.maximum(chunk, self._values[start - 1])
-            self._values[start:stop] = chunk
+                np.maximum(chunk, self._values[start - 1], out=chunk)
             self._done = stop
         return self._values
 
@@ -192,16 +192,19 @@ def _tabulated(kp: KernelPricing, dep, tp: float) -> dict:
     by_tp = _tabulations(kp, dep)
     if tp not in by_tp:
         key = (*_tabulation_key(kp, dep), tp)
-        if key not in _CACHE:
+        kernels = _CACHE.get(key)
+        if kernels is None:
             if len(_CACHE) > 64:
                 _CACHE.clear()
-            _CACHE[key] = {
-                name: (RunningMax(fn), per_layer)
-                for name, (fn, per_layer) in _layer_kernels(kp.quiet(), dep, tp).items()
+            layer = _layer_kernels(kp.quiet(), dep, tp)
+            block = np.empty((len(layer), len(GRID)))  # one allocation, a row per kernel
+            kernels = _CACHE[key] = {
+                name: (RunningMax(fn, row), per_layer)
+                for (name, (fn, per_layer)), row in zip(layer.items(), block, strict=True)
             }
         L = dep.model.num_layers
         by_tp[tp] = {
-            name: (t, L if per_layer else None) for name, (t, per_layer) in _CACHE[key].items()
+            name: (t, L if per_layer else None) for name, (t, per_layer) in kernels.items()
         }
     return by_tp[tp]
 
