@@ -384,3 +384,21 @@ def test_recommend_is_feasible_and_nothing_cheaper_in_its_space_is(
     )
     assert got[0] == (not quality_exists)
     assert got[1] <= cheapest[1] + 1e-9, (got, cheapest)
+
+
+def test_specdecode_leads_with_the_memory_verdict_when_no_draft_fits():
+    """As predict does, the text answer starts with "does not fit:" and the worst point's
+    figures, equal to its --json memory; a point that fits prints no verdict."""
+    args = ["specdecode", "--model", "70b", "--gpu", "rtx4090", "--batch", "64"]
+    args += ["--prompt-len", "32768"]
+    rc, out, _ = cli(*args)
+    first = out.splitlines()[0]
+    _, payload, _ = cli(*args, "--json")
+    mem = json.loads(payload)["memory"]
+    assert rc == 0 and not mem["fits"]
+    assert first.startswith("does not fit: at batch 64, context 32768"), first
+    assert f"{mem['total_gb']:.1f} GB per GPU needed, {mem['capacity_gb']:.1f} GB usable" in (
+        " ".join(out.split())
+    )
+    rc, out, _ = cli("specdecode", "--model", "8b", "--gpu", "h100", "--batch", "8")
+    assert rc == 0 and "does not fit" not in out and out.startswith("MagicDec on")

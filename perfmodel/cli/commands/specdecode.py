@@ -175,10 +175,37 @@ def specdecode(
     _print_specdecode(dep, rows, meta, optimizing)
 
 
+def _memory_verdict(rows) -> str:
+    """The lead line of the text answer when some point has no configuration that fits in
+    GPU memory beside the target (as predict leads with its verdict): how many points, the
+    worst one's figures, and that its row is hypothetical. Empty when every point fits."""
+    short = [r for r in rows if not r["fits"]]
+    if not short:
+        return ""
+    worst = max(short, key=lambda r: r["memory"]["total_gb"] - r["memory"]["capacity_gb"])
+    m = worst["memory"]
+    where = f"batch {worst['batch']}, context {worst['prompt_len']}"
+    if len(rows) == 1:
+        head = f"at {where} no draft configuration fits beside the target"
+    else:
+        head = (
+            f"{len(short)} of {len(rows)} points have no draft configuration that fits beside "
+            f"the target (worst: {where})"
+        )
+    return (
+        f"{head}: {m['total_gb']:.1f} GB per GPU needed, {m['capacity_gb']:.1f} GB usable "
+        f"({m['total_gb'] - m['capacity_gb']:.1f} GB short). Rows marked OOM are hypothetical: "
+        "what speculative decoding would give with enough memory."
+    )
+
+
 def _print_specdecode(dep, rows, meta, optimizing) -> None:
     from perfmodel.cli.table import Table
 
     out = console()
+    verdict = _memory_verdict(rows)
+    if verdict:
+        out.print(f"[bold red]does not fit:[/bold red] {verdict}", highlight=False)
     out.print(f"[bold]MagicDec on {dep.describe()}[/bold]  ({meta['basis']})")
     table = Table(title="Speculative decoding, best configuration per point")
     cols = (
