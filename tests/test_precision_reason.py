@@ -83,3 +83,25 @@ def test_the_checkpoint_format_that_fixes_the_weights_is_named():
         "published, never upcast); the first of mxfp4/bf16, mxfp4/fp8 that serves batch 8"
     )
     assert "int4" not in reason and "bf16/bf16" not in reason and "SLO" not in reason
+
+
+def test_an_slo_that_changes_only_the_precision_binds_not_memory():
+    # 8B at batch 1 fits on one H100 at bf16 (TPOT ~8.3 ms); a 7 ms TPOT SLO is met on the
+    # same one GPU at fp8 weights. The binding line used to say "memory: ... every SLO given
+    # is met there", as if the SLO had changed nothing.
+    args = ("--model", "8b", "--bsz", "1", "--gpu", "h100")
+    plain = recommend(*args)
+    d = recommend(*args, "--slo-tpot", "0.007")
+    dep, was = d["deployment"], plain["deployment"]
+    assert dep["num_gpus"] == was["num_gpus"] == 1
+    assert (was["weight_dtype"], dep["weight_dtype"]) == ("bf16", "fp8")
+    assert was["tpot_s"] > 0.007 >= dep["tpot_s"]
+    assert d["binding"]["constraint"] == "slo_tpot"
+    assert d["binding"]["reason"].startswith(
+        "--slo-tpot: the smallest deployment that fits, 1x h100-sxm (bf16/bf16), misses it ("
+    )
+    assert (
+        "1x h100-sxm (fp8/bf16), the same size at another precision, is the cheapest"
+        in (d["binding"]["reason"])
+    )
+    assert plain["binding"]["constraint"] == "memory"

@@ -1,9 +1,10 @@
 """What bound a recommended deployment's size, and its SLOs checked line by line.
 
 binding_constraint compares the chosen deployment with the smallest one on the same GPU type
-that merely fits (deployment_search without SLOs): the same size means memory bound it (or
-the layout the user pinned); a larger one means an SLO did, the one the smaller deployment
-misses by the largest fraction (feasibility.slo_verdict, worst first).
+that merely fits (deployment_search without SLOs): the same size and precision means memory
+bound it (or the layout the user pinned); a larger one, or the same size at another
+precision (an SLO the fitting precision misses), means an SLO did, the one the smaller
+deployment misses by the largest fraction (feasibility.slo_verdict, worst first).
 """
 
 from __future__ import annotations
@@ -47,9 +48,14 @@ def binding_constraint(
     chosen: DeploymentChoice, memory_only: DeploymentChoice | None, slos: Slos, pinned: bool
 ) -> Binding:
     """Compare the choice with the smallest deployment that merely fits (same GPU type):
-    the same size -> memory binds; larger -> the SLO the smaller one misses by the most."""
+    the same size and precision -> memory binds; larger, or the same size at another
+    precision -> the SLO the merely-fitting one misses by the most."""
     size = f"{chosen.num_gpus}x {chosen.gpu} ({chosen.precision})"
-    if memory_only is None or memory_only.num_gpus >= chosen.num_gpus:
+    miss = []
+    if memory_only is not None and slos.given:
+        miss = slo_verdict(slos, memory_only.ttft_s, memory_only.tpot_s, memory_only.e2e_s).reasons
+    same_size = memory_only is None or memory_only.num_gpus >= chosen.num_gpus
+    if same_size and not (miss and memory_only.precision != chosen.precision):
         what = "the layout you pinned" if pinned else "memory"
         return Binding(
             "pinned" if pinned else "memory",
@@ -57,11 +63,13 @@ def binding_constraint(
             f"{chosen.batch} ({chosen.memory_per_gpu_gb:.1f} of {chosen.capacity_gb:.1f} GB per "
             "GPU)" + ("; every SLO given is met there" if slos.given else ""),
         )
-    miss = slo_verdict(slos, memory_only.ttft_s, memory_only.tpot_s, memory_only.e2e_s).reasons
-    worst = miss[0]  # the search chose a larger deployment, so the smaller one misses an SLO
+    # the search chose a larger deployment, or the same size at another precision: the
+    # smallest one that merely fits misses an SLO
+    worst = miss[0]
+    how = ", the same size at another precision," if same_size else ""
     return Binding(
         worst.option.lstrip("-").replace("-", "_"),
         f"{worst.option}: the smallest deployment that fits, {memory_only.num_gpus}x "
         f"{memory_only.gpu} ({memory_only.precision}), misses it ({worst.message}); "
-        f"{size} is the cheapest that meets every SLO given",
+        f"{size}{how} is the cheapest that meets every SLO given",
     )
