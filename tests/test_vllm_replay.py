@@ -3,6 +3,7 @@ and calibrate recovering an overhead planted in a synthetic file."""
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -217,6 +218,11 @@ def test_latency_file_is_one_batch_at_t0(tmp_path):
     assert row["quantity"] == "avg_latency_s" and row["error"] == pytest.approx(expected - 1)
     proc = run_cli("validate", "--measurements", str(path), "--gpu", "h100")
     assert proc.returncode == 2 and "--batch, --prompt-len and --output-len" in proc.stderr
+    # the command replays it on the same scheduler (it used the server's defaults)
+    shape = ("--batch", "8", "--prompt-len", "32", "--output-len", "128", "--json")
+    proc = run_cli("validate", "--measurements", str(path), "--gpu", "h100", *shape)
+    (result,) = json.loads(proc.stdout)["vllm_results"]
+    assert [r["predicted"] for r in result["rows"]] == [rep.predicted["avg_latency_s"]]
 
 
 def test_per_token_overhead_is_fitted_only_over_a_span_of_batches():

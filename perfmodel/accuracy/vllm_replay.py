@@ -327,6 +327,16 @@ def replay_serve(
     )
 
 
+def latency_defaults(dep: Deployment) -> EngineSetup:
+    """The scheduler `vllm bench latency` runs: the offline LLM class's defaults (16384
+    tokens and 1024 sequences per step on >= 70 GiB GPUs but A100, else 8192 and 256),
+    not the server's."""
+    d = server_defaults(dep)
+    tokens = 16384 if d.max_num_batched_tokens >= 8192 else 8192
+    return EngineSetup(1024 if tokens == 16384 else 256, tokens, True,
+                       f"vllm LLM-class 0.26/0.33 defaults for {dep.gpu.name}")  # fmt: skip
+
+
 def replay_latency(
     result: LatencyResult,
     dep: Deployment,
@@ -337,11 +347,7 @@ def replay_latency(
 ) -> Replay:
     """`vllm bench latency`: one batch of `batch` requests at t = 0, timed to the last token
     (the offline LLM class: 16384 tokens per step on >= 70 GiB GPUs but A100, else 8192)."""
-    if setup is None:
-        d = server_defaults(dep)
-        tokens = 16384 if d.max_num_batched_tokens >= 8192 else 8192
-        setup = EngineSetup(1024 if tokens == 16384 else 256, tokens, True,
-                            f"vllm LLM-class 0.26/0.33 defaults for {dep.gpu.name}")  # fmt: skip
+    setup = latency_defaults(dep) if setup is None else setup
     check_scale(result, dep, prompt_len + output_len)
     p = np.full(batch, float(prompt_len))
     o = np.full(batch, float(output_len))

@@ -20,6 +20,7 @@ from perfmodel.accuracy.vllm_bench import LatencyResult, ServeResult, read_vllm_
 from perfmodel.accuracy.vllm_replay import (
     EngineSetup,
     Replay,
+    latency_defaults,
     replay_latency,
     replay_serve,
     server_defaults,
@@ -168,7 +169,8 @@ def bench_case(path, options: BenchOptions) -> BenchCase:
             f"{result.path}: a vllm bench latency result does not record its batch and "
             "lengths; give --batch, --prompt-len and --output-len as the run used"
         )
-    return BenchCase(result, dep, engine_setup(result.path, dep, options, meta), shape)
+    setup = engine_setup(result.path, dep, options, meta, isinstance(result, LatencyResult))
+    return BenchCase(result, dep, setup, shape)
 
 
 def _given_else_file(options: BenchOptions, meta: dict, keys) -> dict:
@@ -176,8 +178,13 @@ def _given_else_file(options: BenchOptions, meta: dict, keys) -> dict:
     return {k: meta.get(k) if options.given(k) is None else options.given(k) for k in keys}
 
 
-def engine_setup(path: str, dep: Deployment, options: BenchOptions, meta: dict) -> EngineSetup:
-    base = server_defaults(dep)
+def engine_setup(
+    path: str, dep: Deployment, options: BenchOptions, meta: dict, latency: bool = False
+) -> EngineSetup:
+    """The scheduler a file is replayed on: what the options or the file's metadata give,
+    the rest from vLLM's defaults (a `vllm bench latency` file: the offline LLM class's,
+    replay_latency's own; a serving file: the server's)."""
+    base = latency_defaults(dep) if latency else server_defaults(dep)
     given = _given_else_file(options, meta, ENGINE_KEYS)
     if all(v is None for v in given.values()):
         return base
