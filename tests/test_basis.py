@@ -33,6 +33,10 @@ def test_fp8_weights_use_fp8_rows_or_say_they_do_not():
     assert h100["gemm"].startswith("measured:") and "FP8 rows of" in h100["gemm"]
     a100 = basis_by_class(make_deployment("8b", "a100", 1, weight_dtype="fp8"))
     assert "no FP8 GEMM measured" in a100["gemm"] and "measured:" not in a100["gemm"]
+    # A100 has no FP8 unit: the roofline is 1-byte weights at the BF16 peak, and it says so
+    assert "multiplied at the BF16 peak (a100-80gb has no FP8 tensor cores" in a100["gemm"]
+    dep = make_deployment("8b", "a100", 1, weight_dtype="fp8")
+    assert dep.gpu.peak_flops(dep.compute_dtype) == dep.gpu.peak_flops("bf16")
 
 
 def test_transferred_classes_name_the_source_gpu_and_the_rule():

@@ -51,6 +51,12 @@ def _gemm(dep, cv: Curves, same_gpu: bool) -> str:
         others.append("moe experts")
     words = _table_words(cv)
     if fp8_weights and cv.fp8 is None:
+        if "fp8" not in dep.gpu.peak_tflops:  # A100: FP8 weights on BF16 tensor cores
+            return (
+                f"{words}: BF16 rows scaled to the roofline of FP8 weights read at 1 byte and "
+                f"multiplied at the BF16 peak ({dep.gpu.name} has no FP8 tensor cores: "
+                "weight-only FP8; no FP8 GEMM measured)"
+            )
         return f"{words}: BF16 rows scaled to the FP8 roofline (no FP8 GEMM measured)"
     if same_gpu and measured and rows.w_bytes == (1.0 if fp8_weights else 2.0):
         return (
