@@ -68,7 +68,10 @@ def slowest_imports(n: int) -> None:
         self_part, cumulative_us, name = line.split("|")
         rows.append((int(cumulative_us), int(self_part.split(":")[1]), name.rstrip()))
     total = sum(c for c, _, name in rows if not name.startswith(" " * 2))  # top level
-    print(f"\n-X importtime of one recommend run: {len(rows)} modules, {total / 1e3:.0f} ms")
+    # `import a.b.c` whose parent package a.b imports c itself reports c twice (the second
+    # line: the lookup that finds it loaded); count each module once
+    count = len({name.strip() for _, _, name in rows})
+    print(f"\n-X importtime of one recommend run: {count} modules, {total / 1e3:.0f} ms")
     print(f"{'cumulative ms':>14} {'self ms':>8}  module")
     for cumulative, own, name in sorted(rows, reverse=True)[:n]:
         print(f"{cumulative / 1e3:14.1f} {own / 1e3:8.1f}  {name}")
@@ -78,7 +81,7 @@ def slowest_imports(n: int) -> None:
     loaded = {name.split(".")[0] for name in names} | ({"numpy.ma"} & names)
     heavy_loaded = [h for h in (*heavy, "numpy.ma") if h in loaded]
     print("heavy packages imported:", ", ".join(heavy_loaded) or "none")
-    ours = sorted(name.strip() for _, _, name in rows if name.strip().startswith("perfmodel"))
+    ours = sorted(name for name in names if name.startswith("perfmodel"))
     print(f"perfmodel modules imported ({len(ours)}):", ", ".join(ours))
 
 
