@@ -15,6 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from perfmodel.core.optable.table_copy import copy_bytes
+from perfmodel.planners.feasibility.outputs import write_atomic
 from perfmodel.specs import optable_store, yamlio
 from perfmodel.specs.optables import OPTABLE_DIR, shipped_tables
 
@@ -24,7 +25,7 @@ def write_copy(csv_path: Path) -> str:
     out, data = optable_store.store_path(csv_path), copy_bytes(csv_path)
     if out.is_file() and out.read_bytes() == data:
         return f"{out.name}: current"
-    optable_store.write_bytes(out, data)
+    write_atomic(out, data)  # a process that has the old copy mapped keeps reading it
     return f"{out.name}: wrote {len(data) / 1e6:.2f} MB"
 
 
@@ -34,7 +35,8 @@ def main() -> None:
     for old in sorted(OPTABLE_DIR.glob("*.npz")):  # the copies of format 1
         old.unlink()
         print(f"{old.name}: removed (format 1)")
-    print(f"YAML mirror: wrote {yamlio.write_mirror()}")
+    write_atomic(yamlio.MIRROR, yamlio.mirror_text())
+    print(f"YAML mirror: wrote {yamlio.MIRROR}")
 
 
 if __name__ == "__main__":

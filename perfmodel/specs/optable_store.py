@@ -23,7 +23,8 @@ always take the CSV path. A copy in the package rather than a cache in the user'
 first run of a fresh install is fast too, and nothing is written outside the package.
 
 `encode` gives the bytes of a copy (deterministic: the same table and extras give the same
-bytes); validation/build_optable_store.py writes them all and tests/test_optable_store.py
+bytes); validation/build_optable_store.py writes them all (atomically: a process that has the
+old copy mapped keeps reading the old file) and tests/test_optable_store.py
 rebuilds each from its CSV and fails when a shipped copy differs by one byte.
 """
 
@@ -117,20 +118,6 @@ def encode(table, csv_path: str | Path, extra_meta: dict | None = None, extra=No
     text = json.dumps(header, sort_keys=True).encode("utf-8")
     text += b" " * (-(len(MAGIC) + 8 + len(text)) % _ALIGN)
     return MAGIC + len(text).to_bytes(8, "little") + text + b"".join(blobs)
-
-
-def write(table, csv_path: str | Path, extra_meta: dict | None = None, extra=None) -> Path:
-    """Write the copy of `table` (see encode) beside `csv_path`."""
-    return write_bytes(store_path(csv_path), encode(table, csv_path, extra_meta, extra))
-
-
-def write_bytes(out: Path, data: bytes) -> Path:
-    """Write a copy whole and then move it into place: a process that has the old copy
-    mapped keeps reading the old file, never a half-written one."""
-    tmp = out.with_name(out.name + ".tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, out)
-    return out
 
 
 def read(csv_path: str | Path) -> StoredTable | None:

@@ -95,11 +95,9 @@ def identical(a, b) -> bool:
     return a == b
 
 
-def write_mirror() -> Path:
-    """Write MIRROR from the shipped YAML files."""
-    entries = mirror_entries(shipped_yaml_files())
-    MIRROR.write_text(json.dumps(entries, indent=0, sort_keys=True) + "\n", encoding="utf-8")
-    return MIRROR
+def mirror_text() -> str:
+    """MIRROR's text, from the shipped YAML files (validation/build_optable_store.py writes it)."""
+    return json.dumps(mirror_entries(shipped_yaml_files()), indent=0, sort_keys=True) + "\n"
 
 
 def __getattr__(name: str):
