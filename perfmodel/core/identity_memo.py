@@ -15,19 +15,11 @@ from collections.abc import Callable
 from functools import wraps
 
 MAX_ENTRIES = 512
-_MEMOS: list[dict] = []
-
-
-def clear_all() -> None:
-    """Empty every memo (a benchmark timing a cold start in one process)."""
-    for memo in _MEMOS:
-        memo.clear()
 
 
 def by_identity(fn: Callable) -> Callable:
     """fn(*args), computed once per tuple of argument objects (positional arguments only)."""
     memo: dict[tuple[int, ...], tuple[tuple, object]] = {}
-    _MEMOS.append(memo)
 
     @wraps(fn)
     def memoized(*args):

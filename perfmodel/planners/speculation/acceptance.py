@@ -158,14 +158,10 @@ def _acceptance_table() -> dict[str, np.ndarray]:
     return cols
 
 
-_TABLE_CACHE: list = []
-
-
+@functools.cache
 def _shipped_table() -> dict[str, np.ndarray]:
     """The shipped rows, read once per process (only read here, never changed)."""
-    if not _TABLE_CACHE:
-        _TABLE_CACHE.append(_acceptance_table())
-    return _TABLE_CACHE[0]
+    return _acceptance_table()
 
 
 def acceptance_table() -> dict[str, np.ndarray]:
