@@ -27,7 +27,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 
 import numpy as np
 
@@ -49,7 +48,8 @@ def weight_bytes_per_gpu(dep: Deployment) -> float:
     """Weights on one GPU (pp > 1: on a GPU of the stage holding the most)."""
     if dep.pp > 1:
         return max(
-            stage_weight_bytes(dep, s) for s in _distinct_stages(dep.model.num_layers, dep.pp)
+            stage_weight_bytes(dep, s)
+            for s in pipeline.distinct_stages(dep.model.num_layers, dep.pp)
         )
     m = dep.model
     quantized = m.quantizable_params
@@ -230,7 +230,7 @@ def _stage_parts(dep: Deployment, b, p, o, first_extra=0.0) -> list[tuple]:
     kv_all = float(kv_elems_per_token_layer_per_gpu(m, dep.tp)) * dep.kv_bytes
     kv_all = kv_all * m.kv_layer_tokens(p + o)  # the whole stack's, as kv_bytes_per_seq_per_gpu
     parts = []
-    for s in _distinct_stages(m.num_layers, dep.pp):
+    for s in pipeline.distinct_stages(m.num_layers, dep.pp):
         w = stage_weight_bytes(dep, s) + (first_extra if s.first else 0.0)
         kv = kv_all * (s.layers / m.num_layers) * b
         act = act_all + (b * logits_bytes_per_seq(dep) if s.last else 0.0)
@@ -247,11 +247,6 @@ def _largest_stage(parts: list[tuple]) -> tuple:
     return tuple(np.choose(best, [part[i] for part in parts])[()] for i in range(3))
 
 
-@lru_cache(maxsize=256)
-def _distinct_stages(num_layers: int, pp: int) -> tuple[pipeline.Stage, ...]:
-    return tuple(pipeline.distinct_stages(num_layers, pp))
-
-
 def max_batch(
     dep: Deployment, prompt_len, output_len, extra_bytes_per_seq=0.0, extra_bytes=0.0
 ) -> np.ndarray:
@@ -262,7 +257,7 @@ def max_batch(
     if dep.pp > 1:
         activations = np.maximum(p, PREFILL_STEP_TOKENS) * activation_bytes_per_token(dep)
         out = []
-        for s in _distinct_stages(dep.model.num_layers, dep.pp):
+        for s in pipeline.distinct_stages(dep.model.num_layers, dep.pp):
             free = usable_bytes(dep) - stage_weight_bytes(dep, s) - (extra_bytes if s.first else 0)
             per_seq = (
                 kv_bytes_per_seq_per_gpu(dep, p + o, s.layers)

@@ -68,12 +68,11 @@ def stages(num_layers: int, pp: int) -> tuple[Stage, ...]:
     return tuple(Stage(n, i == 0, i == pp - 1) for i, n in enumerate(layers))
 
 
-def distinct_stages(num_layers: int, pp: int) -> dict[Stage, int]:
-    """Distinct stages and how many times each occurs (at most four kinds)."""
-    out: dict[Stage, int] = {}
-    for s in stages(num_layers, pp):
-        out[s] = out.get(s, 0) + 1
-    return out
+@lru_cache(maxsize=256)
+def distinct_stages(num_layers: int, pp: int) -> tuple[Stage, ...]:
+    """The distinct stages in order of first appearance (at most four kinds); kept, as
+    stages() is: memory checks read them for every pipelined layout of a search."""
+    return tuple(dict.fromkeys(stages(num_layers, pp)))
 
 
 def micro_batches(batch, pp: int) -> tuple[np.ndarray, np.ndarray]:
