@@ -3,8 +3,9 @@
 A deployment search prices hundreds of passes of a few dozen deployments; what depends on
 the deployment alone (its pipeline stages, its kernel pricing, its tabulated kernels) is
 worked out once per deployment object instead of once per pass. Keys are the arguments'
-id()s; each entry holds its arguments, so an id cannot be reused by another object while
-its entry lives, and a hit is checked by identity (`is`). Only for frozen arguments whose
+id()s (with `owners`: the first arguments' id()s and the others' values); each entry holds
+the objects it is keyed by, so an id cannot be reused by another object while its entry
+lives, and a hit is checked by identity (`is`). Only for frozen arguments whose
 value never changes (Deployment, ModelSpec, HardwareSpec, loaded tables): the memo returns
 what the function gave for those very objects. Bounded: cleared when full.
 """
@@ -17,20 +18,26 @@ from functools import wraps
 MAX_ENTRIES = 512
 
 
-def by_identity(fn: Callable) -> Callable:
-    """fn(*args), computed once per tuple of argument objects (positional arguments only)."""
-    memo: dict[tuple[int, ...], tuple[tuple, object]] = {}
+def by_identity(fn: Callable | None = None, *, owners: int | None = None) -> Callable:
+    """fn(*args), computed once per tuple of argument objects (positional arguments only).
+    With `owners=n` (`@by_identity(owners=n)`): once per tuple of the first n argument
+    objects and values of the others (hashable: a configuration, a TP degree), for what is
+    kept per table or deployment object and per key."""
+    if fn is None:
+        return lambda f: by_identity(f, owners=owners)
+    memo: dict[tuple, tuple[tuple, object]] = {}
 
     @wraps(fn)
     def memoized(*args):
-        key = tuple(map(id, args))
+        held = args if owners is None else args[:owners]
+        key = (*map(id, held), *args[len(held) :])
         hit = memo.get(key)
-        if hit is not None and _same(hit[0], args):
+        if hit is not None and _same(hit[0], held):
             return hit[1]
         value = fn(*args)
         if len(memo) >= MAX_ENTRIES:
             memo.clear()
-        memo[key] = (args, value)
+        memo[key] = (held, value)
         return value
 
     memoized.cache_clear = memo.clear

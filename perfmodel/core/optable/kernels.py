@@ -79,39 +79,38 @@ def clamp_notices(table: str, what: str, logv, lo: float, hi: float, unit: str =
     return tuple(out)
 
 
+@by_identity(owners=1)
 def _nearest_config(store, h: float, kv: float, hd: float, by_heads: bool):
     """KernelPricing._config, kept per table store and configuration (a search asks for the
     same one hundreds of times)."""
-    found = _configs(store)
-    key = (h, kv, hd, by_heads)
-    if key not in found:
-        if (h, kv, hd) in store:
-            found[key] = (h, kv, hd), True
-        else:
+    if (h, kv, hd) in store:
+        return (h, kv, hd), True
 
-            def distance(c):
-                second = c[0] / h if by_heads else (c[0] / c[1]) / (h / kv)
-                return (abs(np.log(c[2] / hd)), abs(np.log(second)))
+    def distance(c):
+        second = c[0] / h if by_heads else (c[0] / c[1]) / (h / kv)
+        return (abs(np.log(c[2] / hd)), abs(np.log(second)))
 
-            found[key] = min(store, key=distance), False
-    return found[key]
+    return min(store, key=distance), False
 
 
-@by_identity
-def _configs(store) -> dict:
-    return {}
+@by_identity(owners=1)
+def _launch_floor(curves: Curves, cfg) -> float:
+    """The smallest measured time of a decode attention configuration, once per table."""
+    return np.exp(curves.attn_decode[cfg][2].min())
 
 
-@by_identity
-def _shifts(curves, hw) -> dict:
-    """KernelPricing._by_bytes_shift's constants, kept per table and GPU object."""
-    return {}
-
-
-@by_identity
-def _launch_floors(curves) -> dict:
-    """Decode attention configuration -> its smallest measured time, per table object."""
-    return {}
+@by_identity(owners=2)
+def _by_bytes_shift(curves: Curves, hw: HardwareSpec, cfg, h, kv, hd, kv_bytes) -> float:
+    """log(rho_new / rho_measured) of KernelPricing._decode_by_bytes: a constant of a
+    measured configuration and a new one, worked out once per table, GPU and pair (a
+    search prices the same pair for every pass)."""
+    mh, mkv, mhd = cfg
+    rho_measured = decode_roofline(1.0, 1.0, mh, mkv, mhd, curves.flops, curves.bw) / (
+        4.0 * mkv * mhd
+    )
+    bf16, bw = hw.peak_flops("bf16"), hw.hbm_bandwidth
+    rho_new = decode_roofline(1.0, 1.0, h, kv, hd, bf16, bw, kv_bytes) / (2.0 * kv * hd * kv_bytes)
+    return float(np.log(rho_new) - np.log(rho_measured))
 
 
 class KernelPricing(NamedTuple):
@@ -199,9 +198,7 @@ class KernelPricing(NamedTuple):
             # and non-decreasing in the context, rounding included (interp2d).
             xe, ye = np.minimum(x, lb[-1]), np.minimum(y, lc[-1])
             return Priced(np.exp(interp2d(lb, lc, logt, xe, ye) + (x - xe) + (y - ye)), notices)
-        floor = _launch_floors(self.curves).get(cfg)
-        if floor is None:  # the configuration's smallest measured time, once per table
-            floor = _launch_floors(self.curves)[cfg] = np.exp(logt.min())
+        floor = _launch_floor(self.curves, cfg)
         t = self._decode_by_bytes(by_bytes, cfg, b, c, h, kv, hd, kv_bytes, floor)
         return Priced(t, notices)
 
@@ -216,7 +213,7 @@ class KernelPricing(NamedTuple):
         log(rho_new / rho_measured); beyond either end of the curve the edge ratio is held (t
         proportional to B). Non-decreasing in B by construction, rounding included, and the
         measured time at a measured point of the same configuration and GPU."""
-        shift = self._by_bytes_shift(cfg, h, kv, hd, kv_bytes)
+        shift = _by_bytes_shift(self.curves, self.hw, cfg, h, kv, hd, kv_bytes)
         kv_read = np.log(np.maximum(2.0 * b * c * kv * hd * kv_bytes, 1.0))
         x, y = curve.x, curve.y
         logt = np.where(
@@ -225,25 +222,6 @@ class KernelPricing(NamedTuple):
             np.where(kv_read > x[-1], y[-1] + (kv_read - x[-1]), monotone_interp(kv_read, x, y)),
         )
         return np.maximum(np.exp(logt + shift), floor)
-
-    def _by_bytes_shift(self, cfg, h, kv, hd, kv_bytes) -> float:
-        """log(rho_new / rho_measured) of _decode_by_bytes: a constant of a measured
-        configuration and a new one, worked out once per table, GPU and pair (a search
-        prices the same pair for every pass)."""
-        found = _shifts(self.curves, self.hw)
-        key = (cfg, h, kv, hd, kv_bytes)
-        if key not in found:
-            mh, mkv, mhd = cfg
-            table = self.curves
-            rho_measured = decode_roofline(1.0, 1.0, mh, mkv, mhd, table.flops, table.bw) / (
-                4.0 * mkv * mhd
-            )
-            bf16, bw = self.hw.peak_flops("bf16"), self.hw.hbm_bandwidth
-            rho_new = decode_roofline(1.0, 1.0, h, kv, hd, bf16, bw, kv_bytes) / (
-                2.0 * kv * hd * kv_bytes
-            )
-            found[key] = float(np.log(rho_new) - np.log(rho_measured))
-        return found[key]
 
     def attn_prefill(self, f, by, h, kv, hd) -> Priced:
         """One causal attention kernel of f FLOPs moving `by` bytes (Q, K, V, O)."""

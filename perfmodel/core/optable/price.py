@@ -180,6 +180,7 @@ class RunningMax:
         return self._values
 
 
+@by_identity(owners=2)
 def _tabulated(kp: KernelPricing, dep, tp: float) -> dict:
     """Token-only operator times on GRID: name -> (per-layer running maximum, layers or
     None), memoized per table, GPU, model without its layer count, TP degree, dtypes and
@@ -188,31 +189,21 @@ def _tabulated(kp: KernelPricing, dep, tp: float) -> dict:
     tokens never take less time: a measured dip between neighbouring M (another kernel
     picked at M = 80 than at 64, noise) is not passed on to a larger batch. x layers
     commutes with the running maximum exactly (rounding L*t is monotone in t), so _lookup
-    scales the two nodes it reads, bit for bit the table of L * t."""
-    by_tp = _tabulations(kp, dep)
-    if tp not in by_tp:
-        key = (*_tabulation_key(kp, dep), tp)
-        kernels = _CACHE.get(key)
-        if kernels is None:
-            if len(_CACHE) > 64:
-                _CACHE.clear()
-            layer = _layer_kernels(kp.quiet(), dep, tp)
-            block = np.empty((len(layer), len(GRID)))  # one allocation, a row per kernel
-            kernels = _CACHE[key] = {
-                name: (RunningMax(fn, row), per_layer)
-                for (name, (fn, per_layer)), row in zip(layer.items(), block, strict=True)
-            }
-        L = dep.model.num_layers
-        by_tp[tp] = {
-            name: (t, L if per_layer else None) for name, (t, per_layer) in kernels.items()
+    scales the two nodes it reads, bit for bit the table of L * t. Kept per pricing and
+    deployment object and TP degree (by_identity)."""
+    key = (*_tabulation_key(kp, dep), tp)
+    kernels = _CACHE.get(key)
+    if kernels is None:
+        if len(_CACHE) > 64:
+            _CACHE.clear()
+        layer = _layer_kernels(kp.quiet(), dep, tp)
+        block = np.empty((len(layer), len(GRID)))  # one allocation, a row per kernel
+        kernels = _CACHE[key] = {
+            name: (RunningMax(fn, row), per_layer)
+            for (name, (fn, per_layer)), row in zip(layer.items(), block, strict=True)
         }
-    return by_tp[tp]
-
-
-@by_identity
-def _tabulations(kp: KernelPricing, dep) -> dict:
-    """TP degree -> _tabulated(kp, dep, tp), kept per pricing and deployment object."""
-    return {}
+    L = dep.model.num_layers
+    return {name: (t, L if per_layer else None) for name, (t, per_layer) in kernels.items()}
 
 
 @by_identity
