@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
@@ -70,21 +71,17 @@ def _setup(dep: Deployment) -> _PassSetup:
     return _PassSetup(dep.attn_dp, dep.w_bytes, dep.kv_bytes, dep.compute_dtype, tp_link(dep), kp)
 
 
-_OPS: dict = {}
-
-
 def _forward_ops(model, shape, w_bytes: float, kv_bytes: float) -> list[OpCost]:
     """ops.forward_ops, kept per value for a pass of one shape: the FLOPs and bytes do not
     depend on the GPU, and a search prices the same stage and shape on several GPU types."""
     if isinstance(shape.batch, np.ndarray):  # a sweep: arrays are not keys
         return forward_ops(model, shape, w_bytes, kv_bytes)
-    key = (model, shape, w_bytes, kv_bytes)
-    ops = _OPS.get(key)
-    if ops is None:
-        if len(_OPS) >= 1024:
-            _OPS.clear()
-        ops = _OPS[key] = tuple(forward_ops(model, shape, w_bytes, kv_bytes))
-    return list(ops)
+    return list(_kept_ops(model, shape, w_bytes, kv_bytes))
+
+
+@lru_cache(maxsize=1024)
+def _kept_ops(model, shape, w_bytes: float, kv_bytes: float) -> tuple[OpCost, ...]:
+    return tuple(forward_ops(model, shape, w_bytes, kv_bytes))
 
 
 def _priced_ops(dep: Deployment, batch, new_tokens, cached, logits_per_seq, kv_budget):
