@@ -75,3 +75,38 @@ def test_one_argument_memo_keys_by_identity():
     assert size(y) == 2 and size(x) == 1
     size.cache_clear()
     assert size(x) == 3
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.floats(-5, 30, allow_nan=False), min_size=1, max_size=12, unique=True),
+    st.lists(st.floats(-20, 20, allow_nan=False), min_size=12, max_size=12),
+    st.floats(-10, 40, allow_nan=False),
+)
+def test_monotone_interp_of_one_value_is_the_array_path(xs, ys, x):
+    from perfmodel.core.optable.interpolate import monotone_interp, monotone_interp_one
+
+    xs = np.sort(np.array(xs))
+    ys = np.maximum.accumulate(np.array(ys[: len(xs)]))  # a non-decreasing curve
+    for v in (x, *xs[:3]):  # anywhere, and exactly at nodes
+        one = monotone_interp_one(np.float64(v), xs, ys)
+        assert np.float64(one).tobytes() == monotone_interp(np.array([v]), xs, ys)[0].tobytes()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.integers(1, 512), st.integers(1, 200_000), st.sampled_from([1.0, 2.0]))
+def test_decode_attention_of_one_shape_is_the_array_path(b, c, kv_bytes):
+    """By KV bytes read (FP8 KV, or a configuration not measured), on the table's GPU and
+    transferred to another of its architecture, quiet and with notices."""
+    from perfmodel.core.optable.kernels import kernel_pricing
+
+    for gpu in ("h100", "h100-pcie"):
+        dep = make_deployment("405b", gpu, 8, 8, "fp8", "fp8")
+        kp = kernel_pricing(dep.optable, dep.gpu)
+        for pricing in (kp, kp.quiet()):
+            one = pricing.attn_decode(np.float64(b), np.float64(c), 16.0, 1.0, 128.0, kv_bytes)
+            many = pricing.attn_decode(
+                np.array([b, 3.0]), np.array([c, 7.0]), 16.0, 1.0, 128.0, kv_bytes
+            )
+            assert np.ndim(one.time_s) == 0
+            assert np.float64(one.time_s).tobytes() == many.time_s[0].tobytes()
