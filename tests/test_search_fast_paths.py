@@ -110,3 +110,25 @@ def test_decode_attention_of_one_shape_is_the_array_path(b, c, kv_bytes):
             )
             assert np.ndim(one.time_s) == 0
             assert np.float64(one.time_s).tobytes() == many.time_s[0].tobytes()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.floats(1.0, 1e18, allow_nan=False),  # a kernel does work and moves bytes
+    st.floats(1.0, 1e14, allow_nan=False),
+    st.sampled_from([(16.0, 1.0, 128.0), (8.0, 2.0, 128.0), (5.0, 1.0, 96.0)]),
+)
+def test_prefill_attention_of_one_kernel_is_the_array_path(f, by, config):
+    """Measured configurations and others (by ratio), below, inside and beyond the measured
+    FLOPs, on the table's GPU and transferred, quiet and with notices."""
+    from perfmodel.core.optable.kernels import kernel_pricing
+
+    for gpu in ("h100", "h100-pcie"):
+        dep = make_deployment("405b", gpu, 8, 8, "fp8", "fp8")
+        kp = kernel_pricing(dep.optable, dep.gpu)
+        for pricing in (kp, kp.quiet()):
+            one = pricing.attn_prefill(np.float64(f), np.float64(by), *config)
+            alone = pricing.attn_prefill(np.array([f]), np.array([by]), *config)
+            many = pricing.attn_prefill(np.array([f, 1e9]), np.array([by, 1e6]), *config)
+            assert np.ndim(one.time_s) == 0 and one.notices == alone.notices
+            assert np.float64(one.time_s).tobytes() == many.time_s[0].tobytes()

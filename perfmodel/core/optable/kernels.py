@@ -243,6 +243,8 @@ class KernelPricing(NamedTuple):
         """One causal attention kernel of f FLOPs moving `by` bytes (Q, K, V, O)."""
         cfg, exact = self._config(self.curves.attn_prefill, h, kv, hd, by_heads=True)
         ct, cr = self.curves.attn_prefill[cfg]
+        if isinstance(f, NUMBERS) and isinstance(by, NUMBERS):
+            return self._prefill_one(ct, cr, exact and self.same_gpu, f, by)
         lf = np.log(np.maximum(f, 1.0))
         notices = self._clamp("prefill attention FLOPs", lf, ct.x[0], ct.x[-1])
         roof = np.maximum(f / self.hw.peak_flops("bf16"), by / self.hw.hbm_bandwidth)
@@ -250,6 +252,18 @@ class KernelPricing(NamedTuple):
             return Priced(blend((lf >= ct.x[0]) & (lf <= ct.x[-1]), ct, cr, lf, roof), notices)
         t = np.maximum(np.exp(np.interp(lf, cr.x, cr.y)) * roof, np.exp(ct.y.min()))
         return Priced(t, notices)
+
+    def _prefill_one(self, ct: Curve, cr: Curve, measured: bool, f, by) -> Priced:
+        """attn_prefill of one kernel (float64 scalars): the same operations, blend's choice
+        made by comparisons, Python's max for np.maximum (the same selection)."""
+        lf = np.log(max(f, 1.0))
+        notices = self._clamp("prefill attention FLOPs", lf, ct.x[0], ct.x[-1])
+        roof = max(f / self.hw.peak_flops("bf16"), by / self.hw.hbm_bandwidth)
+        if measured:  # blend: the measured curve inside its range and below it, else above
+            if ct.x[0] <= lf <= ct.x[-1] or lf < ct.x[0]:
+                return Priced(np.exp(np.interp(lf, ct.x, ct.y)), notices)
+            return Priced(np.exp(np.interp(lf, cr.x, cr.y)) * roof, notices)
+        return Priced(max(np.exp(np.interp(lf, cr.x, cr.y)) * roof, np.exp(ct.y.min())), notices)
 
     def eltwise(self, kind: str, by, width: float | None = None) -> Priced:
         """An elementwise kernel moving `by` bytes. RMSNorm with a row `width`: the curve
