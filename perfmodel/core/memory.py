@@ -239,10 +239,18 @@ def first_fitting(dep: Deployment, batches, prompt_len, output_len) -> int | Non
     return lo if lo < len(batches) else None
 
 
+@by_identity(owners=1)
+def _layer_tokens(model, tokens: float):
+    """model.kv_layer_tokens of one token count (as a float64), kept per model object and
+    count: every layout of a search asks for the same one."""
+    return model.kv_layer_tokens(np.float64(tokens))
+
+
 def _scalar_total(dep: Deployment, prompt_len, output_len):
     """b -> total_bytes_per_gpu(dep, b, prompt_len, output_len) for one sequence count b
     (no extra bytes), what depends on the deployment and lengths alone worked out once;
-    Python's min/max for np.minimum/np.maximum (the same selection between numbers)."""
+    Python's min/max for np.minimum/np.maximum: between these positive byte and token
+    counts they choose the same number (ties are equal values, no zero's sign)."""
     p, o = np.asarray(prompt_len, float), np.asarray(output_len, float)
     pf, attn_dp = float(p), dep.attn_dp
     step = max(pf, PREFILL_STEP_TOKENS)  # prefill_step_tokens: min(b p, max(p, step))
@@ -258,7 +266,7 @@ def _scalar_total(dep: Deployment, prompt_len, output_len):
 
         return one
     kv_all = float(kv_elems_per_token_layer_per_gpu(m, dep.tp)) * dep.kv_bytes
-    kv_all = kv_all * m.kv_layer_tokens(p + o)
+    kv_all = kv_all * _layer_tokens(m, float(p + o))
     stages = [
         (w + 0.0, kv_all * (s.layers / m.num_layers), logits if s.last else None)
         for s, w in zip(

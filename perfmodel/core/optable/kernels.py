@@ -29,6 +29,7 @@ from perfmodel.core.optable.interpolate import (
     blend,
     interp2d,
     interp_rows,
+    max_of,
     monotone_interp,
     monotone_interp_one,
 )
@@ -223,7 +224,7 @@ class KernelPricing(NamedTuple):
         shift = _by_bytes_shift(self.curves, self.hw, cfg, h, kv, hd, kv_bytes)
         x, y = curve.x, curve.y
         if isinstance(b, NUMBERS) and isinstance(c, NUMBERS):  # one pass shape: float64s
-            kv_read = np.log(max(2.0 * b * c * kv * hd * kv_bytes, 1.0))
+            kv_read = np.log(max_of(2.0 * b * c * kv * hd * kv_bytes, 1.0))
             if kv_read < x[0]:
                 logt = y[0] + (kv_read - x[0])
             elif kv_read > x[-1]:
@@ -255,15 +256,16 @@ class KernelPricing(NamedTuple):
 
     def _prefill_one(self, ct: Curve, cr: Curve, measured: bool, f, by) -> Priced:
         """attn_prefill of one kernel (float64 scalars): the same operations, blend's choice
-        made by comparisons, Python's max for np.maximum (the same selection)."""
-        lf = np.log(max(f, 1.0))
+        made by comparisons, max_of for np.maximum (the same selection)."""
+        lf = np.log(max_of(f, 1.0))
         notices = self._clamp("prefill attention FLOPs", lf, ct.x[0], ct.x[-1])
-        roof = max(f / self.hw.peak_flops("bf16"), by / self.hw.hbm_bandwidth)
+        roof = max_of(f / self.hw.peak_flops("bf16"), by / self.hw.hbm_bandwidth)
         if measured:  # blend: the measured curve inside its range and below it, else above
             if ct.x[0] <= lf <= ct.x[-1] or lf < ct.x[0]:
                 return Priced(np.exp(np.interp(lf, ct.x, ct.y)), notices)
             return Priced(np.exp(np.interp(lf, cr.x, cr.y)) * roof, notices)
-        return Priced(max(np.exp(np.interp(lf, cr.x, cr.y)) * roof, np.exp(ct.y.min())), notices)
+        t = max_of(np.exp(np.interp(lf, cr.x, cr.y)) * roof, np.exp(ct.y.min()))
+        return Priced(t, notices)
 
     def eltwise(self, kind: str, by, width: float | None = None) -> Priced:
         """An elementwise kernel moving `by` bytes. RMSNorm with a row `width`: the curve
