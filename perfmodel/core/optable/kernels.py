@@ -149,23 +149,25 @@ class KernelPricing(NamedTuple):
         w_bytes: float,
         compute_dtype: str | None = None,
         work: GemmWork | None = None,
+        roof=None,
     ) -> Priced:
         """One GEMM kernel, M tokens (array), weight K x N (scalars); its roofline at the peak
         of `compute_dtype` (specs.dtypes.compute_dtype of the weights: the one rule, so int4
         weights are priced at the BF16 peak they dequantize to, not FP8's; None: BF16 for
         2-byte weights, else FP8). FP8 matmuls take the table's measured FP8 rows. `work`:
-        gemm_work(m, k, n, w_bytes) where the caller has it (the same values)."""
+        gemm_work(m, k, n, w_bytes) where the caller has it (the same values); `roof`:
+        work_roofline(work, peak of compute_dtype, bandwidth) on this GPU, likewise."""
         cv = self.curves
         compute_dtype = compute_dtype or ("bf16" if w_bytes >= 2 else "fp8")
         if work is None:
             work = gemm_work(m, k, n, w_bytes)
         if compute_dtype == "fp8" and cv.fp8 is not None and cv.w_bytes >= 2:
             fp8 = KernelPricing(cv.fp8, self.hw, self.same_gpu, self.explain)
-            return fp8.gemm(name, m, k, n, w_bytes, "fp8", work)
+            return fp8.gemm(name, m, k, n, w_bytes, "fp8", work, roof)
         lm = work.log_m
-        flops, bw = self.hw.peak_flops(compute_dtype), self.hw.hbm_bandwidth
         key = (float(k), float(n))
-        roof = work_roofline(work, flops, bw)
+        if roof is None:
+            roof = work_roofline(work, self.hw.peak_flops(compute_dtype), self.hw.hbm_bandwidth)
         if self.same_gpu and w_bytes == cv.w_bytes and key in cv.gemm:
             exact, ratio = cv.gemm[key]
             inside = (lm >= exact.x[0]) & (lm <= exact.x[-1])
@@ -344,7 +346,8 @@ class TransferredPricing(NamedTuple):
             self.latencies.get("gemm_small", 0.0),
             self.latencies.get("gemm_large", 0.0),
         )
-        return self._carry(self.src.gemm(name, m, k, n, w_bytes, dt, work), roof_src, roof_new, t0)
+        src_time = self.src.gemm(name, m, k, n, w_bytes, dt, work, roof_src)  # src's roofline
+        return self._carry(src_time, roof_src, roof_new, t0)
 
     def attn_decode(self, b, c, h, kv, hd, kv_bytes) -> Priced:
         # both rooflines are proportional to the KV bytes (b x c), so their ratio is taken
