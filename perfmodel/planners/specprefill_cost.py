@@ -94,7 +94,10 @@ def specprefill_times(
     keep_rate,
     lookahead=DEFAULT_LOOKAHEAD,
 ) -> SpecPrefillTimes:
-    """All components of SpecPrefill TTFT (seconds), broadcast over every argument."""
+    """All components of SpecPrefill TTFT (seconds), broadcast over every argument. The
+    target's two prefills (of the kept tokens, and of the whole prompt for the baseline) are
+    one call over both lengths: prefill_time is elementwise, so each point's time is the one
+    a call of its own gives, at half the calls' fixed cost."""
     keep = check_keep_rates(keep_rate)
     b, L, k = np.broadcast_arrays(np.asarray(batch, float), np.asarray(prompt_len, float), keep)
     spec_prefill = prefill_time(speculator, b, L)
@@ -103,6 +106,5 @@ def specprefill_times(
     scoring = op_time(score_op, speculator.gpu, speculator.profile, "bf16", speculator.mode).time_s
     prof = speculator.profile
     scoring = scoring + (prof.select_us_per_seq * b + prof.select_us_per_token * b * L) * 1e-6
-    target_time = prefill_time(target, b, kept_tokens(L, k))
-    baseline = prefill_time(target, b, L)
+    target_time, baseline = prefill_time(target, np.stack((b, b)), np.stack((kept_tokens(L, k), L)))
     return SpecPrefillTimes(baseline, spec_prefill, look, scoring, target_time)
