@@ -236,20 +236,31 @@ def evaluate_grid(
     total = np.empty((n_c, b.size))
     groups: list = [None] * n_c
     draft_tp = [0] * n_c
+    own = np.array([], int)  # self-speculation's configs: priced with the target's passes
     # one vectorized call per distinct draft model (at most a few), budgets broadcast
     for name in dict.fromkeys(cfg.draft for cfg in configs):
         idx = np.array([i for i, cfg in enumerate(configs) if cfg.draft == name])
         dep = helper_deployment(target, configs[idx[0]].draft, "draft")
         bud = budgets[idx][:, None]
-        draft_step[idx, 0, :] = decode_step_time(dep, b[None, :], c[None, :], 1, kv_budget=bud)
+        if dep is target:
+            own = idx
+        else:
+            draft_step[idx, 0, :] = decode_step_time(dep, b[None, :], c[None, :], 1, kv_budget=bud)
         mem = specdecode_memory(target, dep, b[None, :], c[None, :], output_len, bud, name == SELF)
         fits[idx], total[idx] = mem.fits, mem.total_gb
         for j, i in enumerate(idx):
             groups[i], draft_tp[i] = (mem, j), int(dep.tp)
         capacity = mem.capacity_gb
     gg = g[None, :, None]
-    verify = decode_step_time(target, b[None, None, :], c[None, None, :], gg + 1.0)
-    auto = decode_step_time(target, b, c, 1)[None, None, :]
+    # the target's passes in one call, a row each (decode_step_time is elementwise: the
+    # times of calls of their own): self-speculation's draft steps at their KV budgets, the
+    # plain step, and the verification of each gamma
+    new_tokens = np.concatenate((np.ones(own.size + 1), g + 1.0))[:, None]
+    kv_budget = np.concatenate((budgets[own], np.full(1 + g.size, np.inf)))[:, None]
+    rows = decode_step_time(target, b[None, :], c[None, :], new_tokens, kv_budget=kv_budget)
+    draft_step[own, 0, :] = rows[: own.size]
+    auto = rows[own.size][None, None, :]
+    verify = rows[own.size + 1 :][None, :, :]
     bases = resolve_bases(target, configs, c, acceptance_rate)
     missing = [cfg for cfg, bs in zip(configs, bases, strict=True) if not bs.ranked]
     if len(missing) == n_c:
