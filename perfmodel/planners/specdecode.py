@@ -156,7 +156,7 @@ class SpecDecodeGrid(NamedTuple):
     def masked_speedup(self, require_fit: bool = True) -> np.ndarray:
         """Speedup with configurations that cannot be ranked set to -inf: those without an
         acceptance rate (no published data for them) and, if required, those that OOM."""
-        s = np.where(np.isfinite(self.speedup), self.speedup, -np.inf)
+        s = _ranked(self.speedup)
         return np.where(self.fits[:, None, :], s, -np.inf) if require_fit else s
 
     def best_index(self, require_fit: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -220,6 +220,28 @@ def evaluate_grid(
     weights + KV of prompt+output tokens, the draft's weights (none for self-speculation)
     and the draft's KV cache of min(budget, tokens) per sequence.
     """
+    g, b, c, budgets = _grid_points(configs, batch, context, gammas)
+    drafts = _draft_groups(target, configs)
+    times, a, bases = _grid_times(target, configs, drafts, g, b, c, budgets, acceptance_rate)
+    n_c = len(configs)
+    fits = np.empty((n_c, b.size), bool)
+    total = np.empty((n_c, b.size))
+    groups: list = [None] * n_c
+    draft_tp = [0] * n_c
+    for name, idx, dep in drafts:  # memory per distinct draft model, budgets broadcast
+        bud = budgets[idx][:, None]
+        mem = specdecode_memory(target, dep, b[None, :], c[None, :], output_len, bud, name == SELF)
+        fits[idx], total[idx] = mem.fits, mem.total_gb
+        for j, i in enumerate(idx):
+            groups[i], draft_tp[i] = (mem, j), int(dep.tp)
+        capacity = mem.capacity_gb
+    return SpecDecodeGrid(
+        configs, g, b, c, times, a, bases, fits, total, float(capacity), groups, tuple(draft_tp)
+    )
+
+
+def _grid_points(configs: list[DraftConfig], batch, context, gammas):
+    """(gammas, batch and context as flat paired points, each config's KV budget), checked."""
     g = check_gammas(gammas)
     b, c = (
         np.atleast_1d(x).ravel()
@@ -230,27 +252,30 @@ def evaluate_grid(
     budgets = np.array([cfg.budget for cfg in configs], float)
     if np.any(budgets <= 0):
         raise PerfModelError("KV budget must be positive")
-    n_c = len(configs)
-    draft_step = np.empty((n_c, 1, b.size))
-    fits = np.empty((n_c, b.size), bool)
-    total = np.empty((n_c, b.size))
-    groups: list = [None] * n_c
-    draft_tp = [0] * n_c
-    own = np.array([], int)  # self-speculation's configs: priced with the target's passes
-    # one vectorized call per distinct draft model (at most a few), budgets broadcast
+    return g, b, c, budgets
+
+
+def _draft_groups(target: Deployment, configs: list[DraftConfig]) -> list:
+    """(draft name, indices of its configs, its deployment) per distinct draft model."""
+    out = []
     for name in dict.fromkeys(cfg.draft for cfg in configs):
         idx = np.array([i for i, cfg in enumerate(configs) if cfg.draft == name])
-        dep = helper_deployment(target, configs[idx[0]].draft, "draft")
-        bud = budgets[idx][:, None]
+        out.append((name, idx, helper_deployment(target, configs[idx[0]].draft, "draft")))
+    return out
+
+
+def _grid_times(target, configs, drafts, g, b, c, budgets, acceptance_rate):
+    """(SpecDecodeTimes over (C, G, N), acceptance rates (C, 1, N), bases): evaluate_grid's
+    time model, without its memory."""
+    n_c = len(configs)
+    draft_step = np.empty((n_c, 1, b.size))
+    own = np.array([], int)  # self-speculation's configs: priced with the target's passes
+    for _, idx, dep in drafts:  # one vectorized call per distinct draft model (a few)
         if dep is target:
             own = idx
         else:
+            bud = budgets[idx][:, None]
             draft_step[idx, 0, :] = decode_step_time(dep, b[None, :], c[None, :], 1, kv_budget=bud)
-        mem = specdecode_memory(target, dep, b[None, :], c[None, :], output_len, bud, name == SELF)
-        fits[idx], total[idx] = mem.fits, mem.total_gb
-        for j, i in enumerate(idx):
-            groups[i], draft_tp[i] = (mem, j), int(dep.tp)
-        capacity = mem.capacity_gb
     gg = g[None, :, None]
     # the target's passes in one call, a row each (decode_step_time is elementwise: the
     # times of calls of their own): self-speculation's draft steps at their KV budgets, the
@@ -278,10 +303,7 @@ def evaluate_grid(
     known = np.isfinite(a)
     e = np.where(known, expected_accepted(np.where(known, a, 0.0), gg), np.nan)
     overhead = np.full((1, 1, 1), target.profile.sd_step_us * 1e-6)
-    times = SpecDecodeTimes(gg, gg * draft_step, verify, overhead, e, auto)
-    return SpecDecodeGrid(
-        configs, g, b, c, times, a, bases, fits, total, float(capacity), groups, tuple(draft_tp)
-    )
+    return SpecDecodeTimes(gg, gg * draft_step, verify, overhead, e, auto), a, bases
 
 
 def _memory_row(mem, j):
@@ -461,9 +483,21 @@ def planner_policy(acceptance_rate: float | None = None) -> AcceptancePolicy:
 # --- critical sequence length and minimum acceptance rate ---------------------------------
 
 
+def _ranked(speedup: np.ndarray) -> np.ndarray:
+    """Speedup with the configurations that have no acceptance rate (nan) set to -inf."""
+    return np.where(np.isfinite(speedup), speedup, -np.inf)
+
+
 def _best_speedup_at(target, configs, batch, context, gammas, acceptance_rate, require_fit):
-    grid = evaluate_grid(target, configs, batch, context, gammas, acceptance_rate)
-    return grid.best_speedup(require_fit)
+    """evaluate_grid(...).best_speedup(require_fit); without require_fit from the grid's
+    times alone (its memory is never read)."""
+    if require_fit:
+        grid = evaluate_grid(target, configs, batch, context, gammas, acceptance_rate)
+        return grid.best_speedup(require_fit)
+    g, b, c, budgets = _grid_points(configs, batch, context, gammas)
+    drafts = _draft_groups(target, configs)
+    times = _grid_times(target, configs, drafts, g, b, c, budgets, acceptance_rate)[0]
+    return _ranked(np.broadcast_to(times.speedup, (len(configs), g.size, b.size))).max(axis=(0, 1))
 
 
 def critical_length(
