@@ -41,6 +41,7 @@ from perfmodel.planners.speculation.drafts import (
     draft_configs,
     split_names,
 )
+from perfmodel.planners.speculation.pointwise import priced_pointwise
 
 
 class SpecDecodeTimes(NamedTuple):
@@ -277,12 +278,23 @@ def _grid_times(target, configs, drafts, g, b, c, budgets, acceptance_rate):
             bud = budgets[idx][:, None]
             draft_step[idx, 0, :] = decode_step_time(dep, b[None, :], c[None, :], 1, kv_budget=bud)
     gg = g[None, :, None]
-    # the target's passes in one call, a row each (decode_step_time is elementwise: the
-    # times of calls of their own): self-speculation's draft steps at their KV budgets, the
-    # plain step, and the verification of each gamma
-    new_tokens = np.concatenate((np.ones(own.size + 1), g + 1.0))[:, None]
-    kv_budget = np.concatenate((budgets[own], np.full(1 + g.size, np.inf)))[:, None]
-    rows = decode_step_time(target, b[None, :], c[None, :], new_tokens, kv_budget=kv_budget)
+    # the target's passes, a row each: self-speculation's draft steps at their KV budgets,
+    # the plain step and the verification of each gamma; in one call where that prices each
+    # point as on its own (speculation.pointwise), else one call for each kind
+    kinds = [  # (new tokens, KV budget) per row
+        (np.ones(own.size), budgets[own]),
+        (np.ones(1), np.full(1, np.inf)),
+        (g + 1.0, np.full(g.size, np.inf)),
+    ]
+    if priced_pointwise(target):
+        kinds = [tuple(np.concatenate(x) for x in zip(*kinds, strict=True))]
+    rows = np.concatenate(
+        [
+            decode_step_time(target, b[None, :], c[None, :], q[:, None], kv_budget=kv[:, None])
+            for q, kv in kinds
+            if q.size
+        ]
+    )
     draft_step[own, 0, :] = rows[: own.size]
     auto = rows[own.size][None, None, :]
     verify = rows[own.size + 1 :][None, :, :]

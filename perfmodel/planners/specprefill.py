@@ -46,6 +46,7 @@ from perfmodel.planners.speculation.deploy import (
     helper_memory,
     helper_placement,
 )
+from perfmodel.planners.speculation.pointwise import priced_pointwise
 from perfmodel.specs.units import plural
 
 DEFAULT_KEEP_RATES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -127,12 +128,22 @@ def max_qps(
     """
     keep = np.atleast_1d(check_keep_rates(keep_rate)).astype(float)
     L = float(prompt_len)
+    mem_base, mem_sp, cap = _qps_memory(target, speculator, L, keep, colocated, max_batch_cap)
+    b = np.arange(1.0, cap + 1.0)[:, None]  # (B, 1) x keep (1, K)
+    times = specprefill_times(target, speculator, b, L, keep[None, :], lookahead)
+    return _qps_of(times, b, mem_base, mem_sp, slo_ttft_s, target.replicas, colocated)
+
+
+def _qps_memory(target, speculator, L: float, keep, colocated: bool, max_batch_cap: int):
+    """(baseline, SpecPrefill per keep rate) largest batch in memory, and the largest batch
+    max_qps considers (at least 1)."""
     mem_base, mem_sp = memory_max_batch(target, speculator, L, keep, colocated)
     cap = int(min(max_batch_cap, max(float(mem_base), float(np.max(mem_sp)), 1.0)))
-    b = np.arange(1.0, cap + 1.0)[:, None]  # (B, 1) x keep (1, K)
-    replicas = target.replicas
-    times = specprefill_times(target, speculator, b, L, keep[None, :], lookahead)
+    return mem_base, mem_sp, cap
 
+
+def _qps_of(times, b, mem_base, mem_sp, slo_ttft_s, replicas, colocated):
+    """max_qps's answer from the times of batches b = 1..cap (B, 1) x keep rates (1, K)."""
     base_t = times.baseline_s[:, 0]
     ok = (base_t <= slo_ttft_s) & (b[:, 0] <= mem_base)
     rate = np.where(ok, replicas * b[:, 0] / base_t, 0.0)
@@ -143,7 +154,7 @@ def max_qps(
     ok = (times.ttft_s <= slo_ttft_s) & (b <= mem_sp[None, :])
     rate = np.where(ok, replicas * b / stage, 0.0)
     j = np.argmax(rate, axis=0)
-    sp_qps = rate[j, np.arange(keep.size)]
+    sp_qps = rate[j, np.arange(rate.shape[1])]
     sp_batch = np.where(sp_qps > 0, b[j, 0], 0.0)
     return base_qps, base_batch, sp_qps, sp_batch
 
@@ -344,8 +355,12 @@ def recommend_keep_rate(
     keep = np.atleast_1d(check_keep_rates(keep_rates)).astype(float).ravel()
     times = specprefill_times(target_dep, speculator_dep, batch, prompt_len, keep, lookahead)
     ok = meets_quality(keep, max_quality_drop)
-    rec = float(keep[np.flatnonzero(ok)[np.argmin(times.ttft_s[ok])]]) if np.any(ok) else None
-    return rec, times, quality_drop(keep), ok
+    return _fastest_within(keep, times.ttft_s, ok), times, quality_drop(keep), ok
+
+
+def _fastest_within(keep: np.ndarray, ttft_s: np.ndarray, ok: np.ndarray) -> float | None:
+    """The lowest-TTFT keep rate among those meeting the quality budget (None: none does)."""
+    return float(keep[np.flatnonzero(ok)[np.argmin(ttft_s[ok])]]) if np.any(ok) else None
 
 
 def decide_keep_rate(
@@ -389,6 +404,31 @@ def decide_keep_rate(
 
 
 MAX_LOOKAHEAD = 4096  # speculator decode steps before scoring (the paper uses 8)
+
+
+def _planned_times(target, speculator, b: int, L: int, keep, lookahead, cap: int):
+    """(times at the workload's batch b per keep rate, as recommend_keep_rate prices them;
+    batch 1's baseline TTFT prefill_time(target, 1, L), the default SLO's basis; times of
+    batches 1..cap (B, 1) x keep rates (1, K), as max_qps prices them). Where each point is
+    priced as on its own (speculation.pointwise) all three are rows of one sweep over
+    batches 1..cap, and b after them when larger: one call per pass instead of three."""
+    if not priced_pointwise(target, speculator):
+        times = specprefill_times(target, speculator, b, L, keep, lookahead)
+        one = float(prefill_time(target, 1.0, float(L)))
+        b_qps = np.arange(1.0, cap + 1.0)[:, None]
+        return (
+            times,
+            one,
+            specprefill_times(target, speculator, b_qps, float(L), keep[None, :], lookahead),
+        )
+    batches = np.arange(1.0, cap + 1.0)
+    if b > cap:
+        batches = np.append(batches, float(b))
+    sweep = specprefill_times(
+        target, speculator, batches[:, None], float(L), keep[None, :], lookahead
+    )
+    at_b = SpecPrefillTimes(*(f[min(b, cap + 1) - 1] for f in sweep))  # batch b's row
+    return at_b, float(sweep.baseline_s[0, 0]), SpecPrefillTimes(*(f[:cap] for f in sweep))
 
 
 def plan_specprefill(
@@ -441,9 +481,14 @@ def plan_specprefill(
     if colocated is None:  # speculation.helper_placement: first stage's GPUs or its own
         colocated = helper_placement(target_dep, speculator_dep) != OWN_GPUS
 
-    rec, times, quality, ok = recommend_keep_rate(
-        target_dep, speculator_dep, b, L, keep, lookahead, max_quality_drop
+    mem_base, mem_sp, cap = _qps_memory(
+        target_dep, speculator_dep, float(L), keep, colocated, MAX_QPS_BATCH
     )
+    times, batch_one_s, qps_times = _planned_times(
+        target_dep, speculator_dep, b, L, keep, lookahead, cap
+    )
+    ok = meets_quality(keep, max_quality_drop)
+    rec, quality = _fastest_within(keep, times.ttft_s, ok), quality_drop(keep)
 
     break_even = None
     if rec is not None:
@@ -451,9 +496,10 @@ def plan_specprefill(
 
     slo_default = slo_ttft_s is None
     if slo_default:
-        slo_ttft_s = SPECPREFILL_SLO_FACTOR * float(prefill_time(target_dep, 1.0, float(L)))
-    bq, bb, sq, sb = max_qps(
-        target_dep, speculator_dep, L, keep, float(slo_ttft_s), lookahead, colocated
+        slo_ttft_s = SPECPREFILL_SLO_FACTOR * batch_one_s
+    b_qps = np.arange(1.0, cap + 1.0)[:, None]
+    bq, bb, sq, sb = _qps_of(
+        qps_times, b_qps, mem_base, mem_sp, float(slo_ttft_s), target_dep.replicas, colocated
     )
     extra_gpus = 0 if colocated else target_dep.replicas * speculator_dep.num_gpus
     qps = QpsEstimate(

@@ -20,6 +20,7 @@ from perfmodel.core.deployment import Deployment
 from perfmodel.core.ops import ATTENTION, OpCost, kv_heads_per_gpu
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.pricing_memo import decode_step_time, prefill_time
+from perfmodel.planners.speculation.pointwise import priced_pointwise
 
 DEFAULT_LOOKAHEAD = 8
 
@@ -96,8 +97,8 @@ def specprefill_times(
 ) -> SpecPrefillTimes:
     """All components of SpecPrefill TTFT (seconds), broadcast over every argument. The
     target's two prefills (of the kept tokens, and of the whole prompt for the baseline) are
-    one call over both lengths: prefill_time is elementwise, so each point's time is the one
-    a call of its own gives, at half the calls' fixed cost."""
+    one call over both lengths where that prices each point as on its own
+    (speculation.pointwise), at half the calls' fixed cost."""
     keep = check_keep_rates(keep_rate)
     b, L, k = np.broadcast_arrays(np.asarray(batch, float), np.asarray(prompt_len, float), keep)
     spec_prefill = prefill_time(speculator, b, L)
@@ -106,5 +107,13 @@ def specprefill_times(
     scoring = op_time(score_op, speculator.gpu, speculator.profile, "bf16", speculator.mode).time_s
     prof = speculator.profile
     scoring = scoring + (prof.select_us_per_seq * b + prof.select_us_per_token * b * L) * 1e-6
-    target_time, baseline = prefill_time(target, np.stack((b, b)), np.stack((kept_tokens(L, k), L)))
+    if priced_pointwise(target):
+        target_time, baseline = prefill_time(
+            target, np.stack((b, b)), np.stack((kept_tokens(L, k), L))
+        )
+    else:
+        target_time, baseline = (
+            prefill_time(target, b, kept_tokens(L, k)),
+            prefill_time(target, b, L),
+        )
     return SpecPrefillTimes(baseline, spec_prefill, look, scoring, target_time)
