@@ -6,10 +6,12 @@ User errors (PerfModelError) become one line on stderr and exit code 2, never a 
 
 from __future__ import annotations
 
+import atexit
 import errno
-import gc
 import os
 import sys
+import threading
+from typing import NoReturn
 
 from perfmodel.cli.typer_app import app, flush_warnings, hold_warnings
 
@@ -184,8 +186,26 @@ def entry() -> None:  # pragma: no cover - console script
             print(f"error: cannot write the output: {exc.strerror}", file=sys.stderr)
             code = code or 2
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    # What the run built lives until the process ends: frozen, it is not walked again by the
-    # interpreter's final garbage collections (~15 ms after a recommend). atexit handlers and
-    # reference-counted finalizers still run; files are flushed and closed by their writers.
-    gc.freeze()
-    sys.exit(code)
+    end_process(code)
+
+
+def end_process(code: int) -> NoReturn:
+    """End the finished run with exit status `code`, skipping the interpreter's teardown.
+
+    The teardown frees, one by one, everything the run built (~390 modules, numpy, the
+    operator tables, the plan: ~18 ms after a recommend, 7% of its cold start) and nothing in
+    it matters once the answer is out. What a normal exit does that matters is kept, in its
+    order: the atexit handlers run (coverage, temporary directories, logging), then the
+    standard streams are flushed. Files perfmodel writes are closed by their writers
+    (feasibility.outputs.write_atomic; the profiler's CSVs flush and fsync every row), so no
+    buffered data waits for a finalizer. While another thread still runs (its shutdown and
+    joins belong to the normal exit), the normal exit is taken."""
+    if threading.active_count() > 1:
+        sys.exit(code)
+    atexit._run_exitfuncs()  # what Py_FinalizeEx runs first; CPython since 3.0
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # vanished or closed: nothing more can reach it
+            pass
+    os._exit(code)

@@ -44,7 +44,7 @@ from perfmodel.cli.typer_app import (
 from perfmodel.core.options import BenchOptions, DeploymentOptions, DeploymentPins
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class OptionGroup:
     """A record type and the typer declaration (an Annotated type) of its fields, in the
     record's order; a field without a declaration is no flag (the command sets it)."""

@@ -15,7 +15,7 @@ from perfmodel.planners.deployment_search import DeploymentChoice
 from perfmodel.planners.feasibility import Slos, slo_verdict
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Binding:
     """What set the size of the chosen deployment: 'memory' (the batch needs that many GPUs
     to fit), an SLO ('slo_ttft', 'slo_tpot', 'slo_e2e': a smaller deployment that fits

@@ -24,7 +24,7 @@ from perfmodel.specs.units import plural
 MAX_SCALE_OUT_GPUS = 64  # the largest tensor-parallel group tried when nothing fits
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class PrecisionChoice:
     """The chosen weight/KV dtypes, why, and what fits."""
 

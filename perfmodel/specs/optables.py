@@ -64,7 +64,7 @@ PROVENANCE = (
 )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class OpTable:
     """Columns as numpy arrays (NaN where blank), one entry per measured point."""
 

@@ -12,7 +12,8 @@ empty reasons = feasible, labels = what runs only because the user asked for it)
 - memory (memory.py): weights + KV + activations + helper models on the GPUs that hold them;
 - SLOs (slo.py): TTFT, TPOT, e2e, each <= its limit when given;
 - outputs (outputs.py): an output path is never an input, has the right extension, and is
-  written atomically.
+  written atomically. Only the commands that write a file need it: they import
+  feasibility.outputs themselves, so a command that writes nothing does not load it.
 
 API for callers (CLI commands, app pages, reports):
 
@@ -27,8 +28,9 @@ API for callers (CLI commands, app pages, reports):
     fz.context_verdict(model_spec, prompt, output, beyond_context).require()
     fz.memory_verdict(dep, batch, prompt, output, extra_bytes=helper_bytes)
     fz.slo_verdict(fz.Slos(...), ttft_s, tpot_s, e2e_s)
-    fz.check_output_path(out, "--out", (".yaml", ".yml"), {"--measurements": csv})
-    fz.write_atomic(out, text)
+    from perfmodel.planners.feasibility.outputs import check_output_path, write_atomic
+    check_output_path(out, "--out", (".yaml", ".yml"), {"--measurements": csv})
+    write_atomic(out, text)
 
 Bad input (an unknown model, a negative batch) still raises PerfModelError before any check.
 """
@@ -44,7 +46,6 @@ from perfmodel.planners.feasibility.context import (
     within_context,
 )
 from perfmodel.planners.feasibility.memory import memory_verdict
-from perfmodel.planners.feasibility.outputs import check_output_path, write_atomic
 from perfmodel.planners.feasibility.reasons import (
     CONTEXT,
     MEMORY,
@@ -77,7 +78,6 @@ __all__ = [
     "Slos",
     "Verdict",
     "check_deployment",
-    "check_output_path",
     "check_request",
     "context_verdict",
     "deployment_topology",
@@ -86,7 +86,6 @@ __all__ = [
     "topology_verdict",
     "within_context",
     "worst_excess",
-    "write_atomic",
 ]
 
 

@@ -18,7 +18,7 @@ MEMORY, TOPOLOGY, CONTEXT, SLO, OUTPUT = "memory", "topology", "context", "slo",
 KINDS = (MEMORY, TOPOLOGY, CONTEXT, SLO, OUTPUT)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Reason:
     """One broken constraint: `value` exceeds `limit` (same unit) where both apply."""
 
@@ -46,7 +46,7 @@ class Reason:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Verdict:
     """Reasons against (empty: feasible) and labels for what runs only because it was asked."""
 

@@ -1,0 +1,99 @@
+"""Which records compare by value and which by identity.
+
+Specs and what the user says (a model, a GPU, a profile, the options, the SLOs) compare by
+value: memos key on them (core.inference's lru_cache on the model; price._tabulation_key
+holds the model and the GPU spec's repr), and two loads of one spec are the same spec.
+Results and loaded tables (a verdict, its reasons, a precision choice, what bound a
+deployment, an operator table, an option group) are compared by nothing: they are built,
+read and printed. They are declared eq=False, so Python generates no __eq__ and __hash__
+for them (about 0.1 ms less of every cold start per record); equality is identity, and an
+operator table, which holds numpy arrays, could not be compared by value anyway.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from perfmodel.cli.option_groups import DEPLOYMENT, DEPLOYMENT_PINS, OptionGroup
+from perfmodel.core.options import BenchOptions, DeploymentOptions, DeploymentPins
+from perfmodel.planners.binding import Binding
+from perfmodel.planners.feasibility import Reason, Slos, Verdict
+from perfmodel.planners.precision import PrecisionChoice
+from perfmodel.specs.hardware import resolve_gpu
+from perfmodel.specs.model_spec import LayerGroup
+from perfmodel.specs.models import resolve_model
+from perfmodel.specs.optables import OpTable
+from perfmodel.specs.profile import profile_for
+
+
+def _identity_records():
+    reason = Reason("memory", "needs 90 GB, has 80 GB", 80.0, 90.0)
+    return [
+        reason,
+        Verdict((reason,), ("beyond the context window",)),
+        Binding("memory", "memory: 2x h100-sxm holds batch 8"),
+        PrecisionChoice("bf16", "bf16", "memory", True, 8, 8, {"bf16/bf16": 16}),
+        OpTable(
+            gpu="h100-sxm",
+            framework="vllm",
+            path="t.csv",
+            op=np.array(["gemm"]),
+            shape=np.array(["m=1"]),
+            values={"time_s": np.array([1e-5])},
+        ),
+        DEPLOYMENT,
+        OptionGroup(DeploymentPins, dict(DEPLOYMENT_PINS.options)),
+    ]
+
+
+def _value_records():
+    return [
+        resolve_model("8b"),
+        resolve_model("405b").layer_groups()[0],
+        LayerGroup(1.0, 4096, False),
+        resolve_gpu("h100"),
+        profile_for("h100-sxm"),
+        DeploymentOptions(model="70b", num_gpus=4),
+        DeploymentPins(model="405b", kv_dtype="fp8"),
+        BenchOptions(batch=8, prompt_len=1024),
+        Slos(tpot_s=0.05),
+    ]
+
+
+@pytest.mark.parametrize("record", _identity_records(), ids=lambda r: type(r).__name__)
+def test_results_and_tables_compare_by_identity_and_stay_frozen(record):
+    copy = dataclasses.replace(record)
+    assert record == record and copy != record  # a field-for-field copy is another record
+    assert len({record, copy}) == 2  # hashable, by identity
+    name = dataclasses.fields(record)[0].name
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        setattr(record, name, getattr(record, name))
+
+
+@pytest.mark.parametrize("record", _value_records(), ids=lambda r: type(r).__name__)
+def test_specs_and_user_options_compare_by_value(record):
+    copy = dataclasses.replace(record)
+    assert copy is not record and copy == record
+    try:
+        hash(record)
+    except TypeError:  # a GPU spec holds lists: a memo keys on its repr instead
+        assert repr(copy) == repr(record)
+    else:
+        assert hash(copy) == hash(record)
+    assert dataclasses.replace(record, **_changed(record)) != record
+
+
+def _changed(record) -> dict:
+    """One field set to another value of its kind."""
+    for f in dataclasses.fields(record):
+        value = getattr(record, f.name)
+        if not f.compare or isinstance(value, bool):
+            continue
+        if isinstance(value, str):
+            return {f.name: value + "x"}
+        if isinstance(value, (int, float)) and value is not None:
+            return {f.name: value + 1}
+    raise AssertionError(f"{type(record).__name__}: no field to change")
