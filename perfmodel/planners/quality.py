@@ -19,9 +19,9 @@ Read with the csv module (no pandas at import), parsed once and cached.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,8 +34,7 @@ SPECPREFILL_METHOD = "SpecPrefill (ours)"
 BASE_METHOD = "base model (no acceleration method)"
 
 
-@dataclass(frozen=True)
-class QualityTable:
+class QualityTable(NamedTuple):
     """Published LongBench averages vs keep rate, keep rates ascending, ending with 1.0."""
 
     model: str
@@ -58,8 +57,7 @@ class QualityTable:
         )
 
 
-@dataclass(frozen=True)
-class QualityEstimate:
+class QualityEstimate(NamedTuple):
     """Quality drop at given keep rates (arrays of the keep rates' shape)."""
 
     keep_rate: np.ndarray

@@ -12,7 +12,6 @@ Generation with Speculative Decoding" (ICLR 2025); Leviathan et al. 2023 for E(a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -374,8 +373,7 @@ def decode_pays(speedup, fits) -> bool:
     return bool(speedup > 1.0 and fits)
 
 
-@dataclass(frozen=True)
-class SpecDecodeChoice:
+class SpecDecodeChoice(NamedTuple):
     """The best MagicDec configuration at one (batch, context) point and its basis."""
 
     draft: str

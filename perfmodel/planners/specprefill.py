@@ -246,30 +246,31 @@ class SpecPrefillPlan(NamedTuple):
         return self.recommended_keep_rate is not None
 
     def rows(self) -> list[dict]:
-        t = self.times
-        return [
-            {
-                "keep_rate": float(k),
-                "kept_tokens": int(kept_tokens(self.prompt_len, k)),
-                "ttft_s": float(t.ttft_s[i]),
-                "speculator_s": float(t.speculator_s[i]),
-                "target_s": float(t.target_s[i]),
-                "speedup": float(t.speedup[i]),
-                "breakdown_s": {
-                    "speculator_prefill": float(t.speculator_prefill_s[i]),
-                    "lookahead": float(t.lookahead_s[i]),
-                    "scoring_selection": float(t.scoring_s[i]),
-                    "target_prefill": float(t.target_s[i]),
-                },
-                "quality": self.quality.row(i),
-                "meets_quality": bool(self.meets_quality[i]),
-                "fits": bool(self.fits[i]),
-                "memory_gb": None if self.memory_gb is None else float(self.memory_gb[i]),
-                "qps": float(self.qps.specprefill_qps[i]),
-                "qps_batch": int(self.qps.specprefill_batch[i]),
-            }
-            for i, k in enumerate(self.keep_rates)
-        ]
+        return [self.row(i) for i in range(len(self.keep_rates))]
+
+    def row(self, i: int) -> dict:
+        """The i-th keep rate's row of rows()."""
+        t, k = self.times, self.keep_rates[i]
+        return {
+            "keep_rate": float(k),
+            "kept_tokens": int(kept_tokens(self.prompt_len, k)),
+            "ttft_s": float(t.ttft_s[i]),
+            "speculator_s": float(t.speculator_s[i]),
+            "target_s": float(t.target_s[i]),
+            "speedup": float(t.speedup[i]),
+            "breakdown_s": {
+                "speculator_prefill": float(t.speculator_prefill_s[i]),
+                "lookahead": float(t.lookahead_s[i]),
+                "scoring_selection": float(t.scoring_s[i]),
+                "target_prefill": float(t.target_s[i]),
+            },
+            "quality": self.quality.row(i),
+            "meets_quality": bool(self.meets_quality[i]),
+            "fits": bool(self.fits[i]),
+            "memory_gb": None if self.memory_gb is None else float(self.memory_gb[i]),
+            "qps": float(self.qps.specprefill_qps[i]),
+            "qps_batch": int(self.qps.specprefill_batch[i]),
+        }
 
     def _index(self, keep: float | None) -> int | None:
         if keep is None:
@@ -279,16 +280,14 @@ class SpecPrefillPlan(NamedTuple):
     def _rec_index(self) -> int | None:
         return self._index(self.recommended_keep_rate)
 
-    def as_dict(self) -> dict:
-        q = self.qps
-        i = self._rec_index()
+    @property
+    def best_speedup(self) -> float | None:
+        """The best keep rate's speedup (None: no keep rate within the quality budget)."""
         j = self._index(self.best_keep_rate)
-        # not recommended: the best QPS among the keep rates within the quality budget
-        # (all keep rates only when none is within it; meets_quality says which)
-        within = np.where(self.meets_quality, q.specprefill_qps, -1.0)
-        best = int(np.argmax(within if np.any(self.meets_quality) else q.specprefill_qps))
-        at = i if i is not None else best
-        sp_qps = float(q.specprefill_qps[at])
+        return None if j is None else float(self.times.speedup[j])
+
+    def as_dict(self) -> dict:
+        i = self._rec_index()
         return {
             "baseline_ttft_s": self.baseline_ttft_s,
             "baseline_fits": self.baseline_fits,
@@ -300,43 +299,55 @@ class SpecPrefillPlan(NamedTuple):
             "pays": self.pays,
             "reason": self.reason,
             "best_keep_rate": self.best_keep_rate,
-            "best_speedup": None if j is None else float(self.times.speedup[j]),
+            "best_speedup": self.best_speedup,
             "max_quality_drop": self.max_quality_drop,
             "quality_min_keep_rate": self.quality_min_keep_rate,
             "break_even_prompt_len": self.break_even_prompt_len,
             "break_even_keep_rate": self.best_keep_rate,
-            "qps": {
-                "baseline": q.baseline_qps,
-                "baseline_batch": q.baseline_batch,
-                "specprefill": sp_qps,
-                "specprefill_batch": int(q.specprefill_batch[at]),
-                "keep_rate": float(self.keep_rates[at]),
-                "keep_rate_basis": "recommended"
-                if i is not None
-                else "best QPS within the quality budget (SpecPrefill not recommended: see reason)",
-                "meets_quality": bool(self.meets_quality[at]),
-                "improvement": sp_qps / q.baseline_qps if q.baseline_qps > 0 else None,
-                "slo_ttft_s": q.slo_ttft_s,
-                "slo_is_default": q.slo_is_default,
-                "slo_note": (
-                    f"default SLO: {SPECPREFILL_SLO_FACTOR:g}x the baseline TTFT of one request of "
-                    "this length (no --slo-ttft given)"
-                    if q.slo_is_default
-                    else "SLO given by the user"
-                ),
-                "baseline_gpus": q.baseline_gpus,
-                "specprefill_gpus": q.specprefill_gpus,
-                "pipelined": q.pipelined,
-                "model": "prefill-bound: batches of B requests prefilled back to back; largest "
-                "B/T(B) with TTFT(B) <= SLO that fits in memory; QPS = replicas*B/T(B), T = TTFT "
-                "(shared GPUs) or the slower stage (speculator on its own GPUs)",
-            },
+            "qps": self.qps_dict(),
             "batch": self.batch,
             "prompt_len": self.prompt_len,
             "lookahead": self.lookahead,
             # one vocabulary with recommend and capacity (speculation.helper_placement)
             "speculator_placement": FIRST_STAGE if self.colocated else OWN_GPUS,
             "speculator_gpus": self.speculator.num_gpus,
+        }
+
+    def qps_dict(self) -> dict:
+        """as_dict's "qps": at the recommended keep rate, else the best QPS among the keep
+        rates within the quality budget (all keep rates only when none is within it;
+        meets_quality says which)."""
+        q = self.qps
+        i = self._rec_index()
+        within = np.where(self.meets_quality, q.specprefill_qps, -1.0)
+        best = int(np.argmax(within if np.any(self.meets_quality) else q.specprefill_qps))
+        at = i if i is not None else best
+        sp_qps = float(q.specprefill_qps[at])
+        return {
+            "baseline": q.baseline_qps,
+            "baseline_batch": q.baseline_batch,
+            "specprefill": sp_qps,
+            "specprefill_batch": int(q.specprefill_batch[at]),
+            "keep_rate": float(self.keep_rates[at]),
+            "keep_rate_basis": "recommended"
+            if i is not None
+            else "best QPS within the quality budget (SpecPrefill not recommended: see reason)",
+            "meets_quality": bool(self.meets_quality[at]),
+            "improvement": sp_qps / q.baseline_qps if q.baseline_qps > 0 else None,
+            "slo_ttft_s": q.slo_ttft_s,
+            "slo_is_default": q.slo_is_default,
+            "slo_note": (
+                f"default SLO: {SPECPREFILL_SLO_FACTOR:g}x the baseline TTFT of one request of "
+                "this length (no --slo-ttft given)"
+                if q.slo_is_default
+                else "SLO given by the user"
+            ),
+            "baseline_gpus": q.baseline_gpus,
+            "specprefill_gpus": q.specprefill_gpus,
+            "pipelined": q.pipelined,
+            "model": "prefill-bound: batches of B requests prefilled back to back; largest "
+            "B/T(B) with TTFT(B) <= SLO that fits in memory; QPS = replicas*B/T(B), T = TTFT "
+            "(shared GPUs) or the slower stage (speculator on its own GPUs)",
         }
 
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import csv
 import functools
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -332,8 +332,7 @@ def resolve_acceptance(
     return None
 
 
-@dataclass(frozen=True)
-class AcceptanceBasis:
+class AcceptanceBasis(NamedTuple):
     """The per-token acceptance rate of one draft configuration and what it rests on.
 
     kind: given (by the user), published (a published point), interpolated (between
@@ -392,8 +391,7 @@ def published_basis(target, cfg: DraftConfig, context, draft: str | None = None)
     )
 
 
-@dataclass(frozen=True)
-class AcceptancePolicy:
+class AcceptancePolicy(NamedTuple):
     """Where a draft's acceptance comes from: the user's rate, else published data, else
     (only if assumed_rate is set) an assumption; see the module docstring for the switch."""
 
