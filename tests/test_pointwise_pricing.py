@@ -1,6 +1,7 @@
 """The speculation planners' joined pricing calls give, bit for bit, what separate calls give.
 
-specprefill_times prices the target's kept-token and whole-prompt prefills in one call,
+specprefill_times prices the target's kept-token and whole-prompt prefills in one call (and
+the speculator's side and the baseline once per batch and prompt, not per keep rate),
 evaluate_grid the target's self-speculation draft steps, plain step and verifications in one,
 and plan_specprefill reads the workload's batch, batch 1 (the default SLO) and max_qps's
 batches from one sweep, where speculation.pointwise says each point is priced as on its own
@@ -15,11 +16,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from perfmodel.core.cost import op_time
 from perfmodel.core.deployment import make_deployment
 from perfmodel.core.inference import decode_step_time, prefill_time
 from perfmodel.planners.specdecode import evaluate_grid, planner_configs, planner_policy
 from perfmodel.planners.specprefill import max_qps, plan_specprefill, recommend_keep_rate
-from perfmodel.planners.specprefill_cost import kept_tokens, specprefill_times
+from perfmodel.planners.specprefill_cost import kept_tokens, scoring_op, specprefill_times
 from perfmodel.planners.speculation.deploy import helper_deployment
 from perfmodel.planners.speculation.pointwise import priced_pointwise
 
@@ -44,15 +46,27 @@ def _same(a, b) -> None:
     assert np.array_equal(a, b), np.max(np.abs(a - b))
 
 
+SWEEP = np.arange(1.0, 40.0)[:, None]  # max_qps's batches (B, 1) x keep rates (1, K)
+
+
 @pytest.mark.parametrize("name", ["405b-fp8-pp2", "70b-tp4", "8b-l40s", "70b-mi300x"])
-@pytest.mark.parametrize("batch, prompt", [(64, 32768), (3, 40), (1, 7)])
-def test_specprefill_times_target_prefills_as_separate_calls(name, batch, prompt):
+@pytest.mark.parametrize("batch, prompt", [(64, 32768), (3, 40), (1, 7), (SWEEP, 8192)])
+def test_specprefill_times_as_separate_calls(name, batch, prompt):
     target = _deployment(name)
     spec = helper_deployment(target, "8b" if target.model.name != "Llama-3.1-8B" else "1b")
     assert priced_pointwise(target, spec)
-    t = specprefill_times(target, spec, batch, prompt, KEEP)
-    _same(t.target_s, prefill_time(target, batch, kept_tokens(prompt, KEEP)))
-    _same(t.baseline_s, prefill_time(target, np.full(KEEP.size, batch), np.full(KEEP.size, prompt)))
+    keep = KEEP if np.ndim(batch) == 0 else KEEP[None, :]
+    t = specprefill_times(target, spec, batch, prompt, keep)
+    b, L, k = np.broadcast_arrays(np.asarray(batch, float), float(prompt), keep)
+    _same(t.target_s, prefill_time(target, b, kept_tokens(L, k)))
+    _same(t.baseline_s, prefill_time(target, b, L))
+    _same(t.speculator_prefill_s, prefill_time(spec, b, L))
+    _same(t.lookahead_s, 8.0 * decode_step_time(spec, b, L))
+    prof = spec.profile
+    score = op_time(scoring_op(spec, b, L, 8), spec.gpu, prof, "bf16", spec.mode).time_s
+    _same(
+        t.scoring_s, score + (prof.select_us_per_seq * b + prof.select_us_per_token * b * L) * 1e-6
+    )
 
 
 @pytest.mark.parametrize("name", list(DEPLOYMENTS))
