@@ -126,7 +126,12 @@ def _ep(d: dict) -> str:
 
 
 def _print_human(r: dict) -> None:
+    """The recommendation as a two-column grid in a panel. Cells are rich Text built with
+    their styles (Text.assemble), not markup strings: rich then skips its markup parser and
+    emoji table for each of the ~6 times it measures or renders a cell, and a value is
+    printed as given (a "[" or ":name:" in a model or GPU name stays literal)."""
     from rich.panel import Panel
+    from rich.text import Text
 
     from perfmodel.cli.commands.common import fmt_time
     from perfmodel.cli.table import Table
@@ -142,7 +147,13 @@ def _print_human(r: dict) -> None:
     t = Table.grid(padding=(0, 2))
     t.add_column(style="bold", justify="right")
     t.add_column()
-    t.add_row(
+
+    def row(label: str | tuple[str, str], *value: str | tuple[str, str]) -> None:
+        """A row; a (text, style) part is styled, e.g. ("use", "green")."""
+        t.add_row(Text.assemble(label), Text.assemble(*value))
+
+    yellow = "yellow"
+    row(
         "deployment",
         f"{d['num_gpus']}x {d['gpu']} on {plural(d['nodes'], 'node')} of "
         f"{d['gpus_per_node']}: TP{d['tp']}{_ep(d)} x PP{d['pp']} x DP{d['dp']}, "
@@ -152,57 +163,58 @@ def _print_human(r: dict) -> None:
         f"${d['cost_per_mtok']:.2f}/M output tokens",
     )
     for a in r["alternatives"]:
-        t.add_row(
+        row(
             "alternative",
             f"{a['num_gpus']}x {a['gpu']} (TP{a['tp']}{_ep(a)} x PP{a['pp']} x DP{a['dp']}), "
             f"{a['weight_dtype']}/{a['kv_dtype']}: ${a['cost_per_hour']:.2f}/h, "
             f"${a['cost_per_mtok']:.2f}/M output tokens",
         )
     for why in r["skipped"]:
-        t.add_row("[yellow]no deployment[/yellow]", why)
-    t.add_row("precision", f"{p['weight_dtype']} weights, {p['kv_dtype']} KV — {p['reason']}")
+        row(("no deployment", yellow), why)
+    row("precision", f"{p['weight_dtype']} weights, {p['kv_dtype']} KV — {p['reason']}")
     if p["max_batch_on"]:
-        t.add_row(
+        row(
             f"on {p['max_batch_on']}",
             "largest batch: " + ", ".join(f"{k} {v}" for k, v in p["max_batch"].items()),
         )
-    t.add_row(
+    row(
         "baseline",
         f"TTFT {fmt_time(base['ttft_s'])}, TPOT {fmt_time(base['tpot_s'])}, e2e "
         f"{fmt_time(base['e2e_s'])}, {base['throughput_tok_s']:.0f} tok/s",
     )
-    t.add_row(
+    row(
         "memory/GPU",
         f"{mem['total_gb']:.1f} of {mem['capacity_gb']:.1f} GB (weights {mem['weights_gb']:.1f}, "
         f"KV {mem['kv_cache_gb']:.1f}, activations {mem['activation_gb']:.1f})",
     )
     if sp.get("available") and sp["pays"]:
-        t.add_row(
+        row(
             "SpecPrefill",
-            f"[green]use[/green]: speculator {sp['speculator']}, keep {sp['keep_rate']:g}, TTFT "
+            ("use", "green"),
+            f": speculator {sp['speculator']}, keep {sp['keep_rate']:g}, TTFT "
             f"{fmt_time(sp['baseline_ttft_s'])} -> {fmt_time(sp['specprefill_ttft_s'])} "
             f"({sp['speedup']:.2f}x), quality drop {sp['quality_drop']:.2f} of "
             f"{plural(float(sp['max_quality_drop']), 'LongBench point')} allowed",
         )
     elif sp.get("available"):
-        t.add_row("SpecPrefill", f"[yellow]{sp['reason']}[/yellow] (speculator {sp['speculator']})")
+        row("SpecPrefill", (sp["reason"], yellow), f" (speculator {sp['speculator']})")
     else:
-        t.add_row("SpecPrefill", f"[yellow]unavailable[/yellow]: {sp['reason']}")
+        row("SpecPrefill", ("unavailable", yellow), f": {sp['reason']}")
     if sd.get("available"):
-        t.add_row(
+        row(
             "spec. decoding",
-            f"{'[green]use[/green]' if sd['pays'] else '[yellow]skip[/yellow]'}: draft "
-            f"{sd['draft']} on {sd['draft_runs_on']}, KV {sd['draft_kv']}, gamma {sd['gamma']}, TPOT "
-            f"{fmt_time(sd['baseline_tpot_s'])} -> {fmt_time(sd['sd_tpot_s'])} "
-            f"({sd['speedup']:.2f}x)",
+            ("use", "green") if sd["pays"] else ("skip", yellow),
+            f": draft {sd['draft']} on {sd['draft_runs_on']}, KV {sd['draft_kv']}, gamma "
+            f"{sd['gamma']}, TPOT {fmt_time(sd['baseline_tpot_s'])} -> "
+            f"{fmt_time(sd['sd_tpot_s'])} ({sd['speedup']:.2f}x)",
         )
-        t.add_row(
+        row(
             "acceptance",
             f"{sd['acceptance_rate']:.3f} per token ({sd['acceptance_basis']}) — "
             f"{sd['acceptance_source']}",
         )
     else:
-        t.add_row("spec. decoding", f"[yellow]unavailable[/yellow]: {sd['reason']}")
+        row("spec. decoding", ("unavailable", yellow), f": {sd['reason']}")
     crit_text = r["critical_seq_len_text"]
     if r["critical_seq_len"] is not None:
         crit_text += (
@@ -213,16 +225,16 @@ def _print_human(r: dict) -> None:
         crit_text += f" at batch {r['batch']}"
     if sd.get("available"):
         crit_text += f" (acceptance {sd['acceptance_basis']})"
-    t.add_row("critical length", crit_text)
+    row("critical length", crit_text)
     if r["binding"]:
-        t.add_row("binding", r["binding"]["reason"])
+        row("binding", r["binding"]["reason"])
     for note in r["notes"]:
-        t.add_row("note", note)
+        row("note", note)
     for label in r["labels"]:
-        t.add_row("[yellow]label[/yellow]", label)
-    t.add_row("why", r["rationale"])
+        row(("label", yellow), label)
+    row("why", r["rationale"])
     title = (
         f"recommend: {r['model']}, batch {r['batch']} ({r['batch_per_replica']} per replica), "
         f"{r['prompt_len']}+{r['output_len']} tokens"
     )
-    console().print(Panel(t, title=title, subtitle=r["basis"], expand=False))
+    console().print(Panel(t, title=Text(title), subtitle=Text(r["basis"]), expand=False))
