@@ -65,6 +65,11 @@ class QualityEstimate(NamedTuple):
     extrapolated: np.ndarray  # bool: below the lowest measured keep rate (no value given)
     source: str
 
+    def meets(self, max_drop) -> np.ndarray:
+        """True where the keep rate is measured (or interpolated) and its drop <= max_drop."""
+        drop = np.nan_to_num(self.drop, nan=np.inf)
+        return ~self.extrapolated & (drop <= np.asarray(max_drop) + 1e-12)
+
     def row(self, i: int) -> dict:
         """JSON-ready {drop, source, extrapolated} for one keep rate (flat index)."""
         extrapolated = bool(np.ravel(self.extrapolated)[i])
@@ -145,8 +150,7 @@ def quality_drop(keep_rate, table: QualityTable | None = None) -> QualityEstimat
 
 def meets_quality(keep_rate, max_drop, table: QualityTable | None = None) -> np.ndarray:
     """True where the keep rate is measured (or interpolated) and its drop <= max_drop."""
-    est = quality_drop(keep_rate, table)
-    return ~est.extrapolated & (np.nan_to_num(est.drop, nan=np.inf) <= np.asarray(max_drop) + 1e-12)
+    return quality_drop(keep_rate, table).meets(max_drop)
 
 
 def min_keep_rate_for_drop(max_drop, table: QualityTable | None = None) -> np.ndarray:

@@ -30,7 +30,7 @@ from perfmodel.core.inference import prefill_time
 from perfmodel.core.memory import max_batch, memory_report
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.feasibility.context import context_verdict
-from perfmodel.planners.quality import meets_quality, min_keep_rate_for_drop, quality_drop
+from perfmodel.planners.quality import min_keep_rate_for_drop, quality_drop
 from perfmodel.planners.slo import SPECPREFILL_SLO_FACTOR
 from perfmodel.planners.specprefill_cost import (
     DEFAULT_LOOKAHEAD,
@@ -365,8 +365,9 @@ def recommend_keep_rate(
     max_quality_drop. The cheap core of plan_specprefill (no break-even search, no QPS)."""
     keep = np.atleast_1d(check_keep_rates(keep_rates)).astype(float).ravel()
     times = specprefill_times(target_dep, speculator_dep, batch, prompt_len, keep, lookahead)
-    ok = meets_quality(keep, max_quality_drop)
-    return _fastest_within(keep, times.ttft_s, ok), times, quality_drop(keep), ok
+    quality = quality_drop(keep)
+    ok = quality.meets(max_quality_drop)
+    return _fastest_within(keep, times.ttft_s, ok), times, quality, ok
 
 
 def _fastest_within(keep: np.ndarray, ttft_s: np.ndarray, ok: np.ndarray) -> float | None:
@@ -498,8 +499,9 @@ def plan_specprefill(
     times, batch_one_s, qps_times = _planned_times(
         target_dep, speculator_dep, b, L, keep, lookahead, cap
     )
-    ok = meets_quality(keep, max_quality_drop)
-    rec, quality = _fastest_within(keep, times.ttft_s, ok), quality_drop(keep)
+    quality = quality_drop(keep)
+    ok = quality.meets(max_quality_drop)
+    rec = _fastest_within(keep, times.ttft_s, ok)
 
     break_even = None
     if rec is not None:
