@@ -109,6 +109,34 @@ class Deployment:
             return 0
         return pipeline.node_crossings(self.tp, self.pp, self.dp, self.gpus_per_node)
 
+    def derived(
+        self,
+        *,
+        model: ModelSpec | None = None,
+        num_gpus: int | None = None,
+        tp: int | None = None,
+        pp: int | None = None,
+        ep: int | None = None,
+    ) -> Deployment:
+        """dataclasses.replace(self, ...) of the fields given (None: kept), the same record
+        built directly: replace walks every field first, twice the cost, and a search
+        derives hundreds (its layouts, their pipeline stages). No validation beyond
+        __post_init__'s, as replace: the caller has placed the layout."""
+        return Deployment(
+            self.model if model is None else model,
+            self.gpu,
+            self.profile,
+            self.num_gpus if num_gpus is None else num_gpus,
+            self.tp if tp is None else tp,
+            self.weight_dtype,
+            self.kv_dtype,
+            self.mode,
+            self.pp if pp is None else pp,
+            self.ep if ep is None else ep,
+            self.allow_cross_node_tp,
+            optable=self.optable,
+        )
+
     def with_model(self, model: str | ModelSpec) -> Deployment:
         """Same hardware, profile and parallelism for another model (a draft or speculator)."""
         m = resolve_model(model)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import wraps
+from inspect import CO_VARARGS
 
 MAX_ENTRIES = 512
 
@@ -25,6 +26,9 @@ def by_identity(fn: Callable | None = None, *, owners: int | None = None) -> Cal
     kept per table or deployment object and per key."""
     if fn is None:
         return lambda f: by_identity(f, owners=owners)
+    code = fn.__code__
+    if owners is None and code.co_argcount == 1 and not code.co_flags & CO_VARARGS:
+        return _one_object(fn)
     memo: dict[tuple, tuple[tuple, object]] = {}
 
     @wraps(fn)
@@ -38,6 +42,26 @@ def by_identity(fn: Callable | None = None, *, owners: int | None = None) -> Cal
         if len(memo) >= MAX_ENTRIES:
             memo.clear()
         memo[key] = (held, value)
+        return value
+
+    memoized.cache_clear = memo.clear
+    return memoized
+
+
+def _one_object(fn: Callable) -> Callable:
+    """by_identity of a function of one argument: keyed by the id() alone (most memos here
+    are; no key tuple to build, one `is` check)."""
+    memo: dict[int, tuple[object, object]] = {}
+
+    @wraps(fn)
+    def memoized(arg):
+        hit = memo.get(id(arg))
+        if hit is not None and hit[0] is arg:
+            return hit[1]
+        value = fn(arg)
+        if len(memo) >= MAX_ENTRIES:
+            memo.clear()
+        memo[id(arg)] = (arg, value)
         return value
 
     memoized.cache_clear = memo.clear

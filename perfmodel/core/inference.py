@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from functools import lru_cache
 from typing import NamedTuple
 
@@ -220,7 +219,7 @@ def stage_deployment(dep: Deployment, stage: pipeline.Stage) -> Deployment:
 def _cut(dep: Deployment, layers: int) -> Deployment:
     # ModelSpec.with_layers: one spec per layer count, shared by every deployment of the
     # model (their stages' op lists and tabulations are then found by identity)
-    return replace(dep, model=dep.model.with_layers(layers), pp=1)
+    return dep.derived(model=dep.model.with_layers(layers), pp=1)
 
 
 def _stage_deployment(dep: Deployment, layers: int) -> Deployment:

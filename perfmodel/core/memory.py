@@ -32,6 +32,7 @@ import numpy as np
 
 from perfmodel.core import pipeline
 from perfmodel.core.deployment import Deployment
+from perfmodel.core.identity_memo import by_identity
 from perfmodel.core.ops import kv_elems_per_token_layer_per_gpu
 from perfmodel.specs.dtypes import ACT_BYTES
 
@@ -47,10 +48,7 @@ def prefill_step_tokens(batch, prompt_len) -> np.ndarray:
 def weight_bytes_per_gpu(dep: Deployment) -> float:
     """Weights on one GPU (pp > 1: on a GPU of the stage holding the most)."""
     if dep.pp > 1:
-        return max(
-            stage_weight_bytes(dep, s)
-            for s in pipeline.distinct_stages(dep.model.num_layers, dep.pp)
-        )
+        return max(_stage_weights(dep))
     m = dep.model
     quantized = m.quantizable_params
     dense = (quantized * dep.w_bytes + (m.param_count - quantized) * ACT_BYTES) / dep.tp
@@ -80,6 +78,15 @@ def stage_weight_bytes(dep: Deployment, stage: pipeline.Stage) -> float:
     )
     dense = (quantized * dep.w_bytes + bf16_params * ACT_BYTES) / dep.tp
     return dense + _expert_parallel_correction(dep, stage.layers)
+
+
+@by_identity
+def _stage_weights(dep: Deployment) -> tuple[float, ...]:
+    """stage_weight_bytes of each distinct pipeline stage (pipeline.distinct_stages order),
+    once per deployment object: a search checks the weights alone, then the whole total."""
+    return tuple(
+        stage_weight_bytes(dep, s) for s in pipeline.distinct_stages(dep.model.num_layers, dep.pp)
+    )
 
 
 def _stage_layers(dep: Deployment, layers: int | None) -> int:
@@ -230,8 +237,9 @@ def _stage_parts(dep: Deployment, b, p, o, first_extra=0.0) -> list[tuple]:
     kv_all = float(kv_elems_per_token_layer_per_gpu(m, dep.tp)) * dep.kv_bytes
     kv_all = kv_all * m.kv_layer_tokens(p + o)  # the whole stack's, as kv_bytes_per_seq_per_gpu
     parts = []
-    for s in pipeline.distinct_stages(m.num_layers, dep.pp):
-        w = stage_weight_bytes(dep, s) + (first_extra if s.first else 0.0)
+    stages = pipeline.distinct_stages(m.num_layers, dep.pp)
+    for s, weights in zip(stages, _stage_weights(dep), strict=True):
+        w = weights + (first_extra if s.first else 0.0)
         kv = kv_all * (s.layers / m.num_layers) * b
         act = act_all + (b * logits_bytes_per_seq(dep) if s.last else 0.0)
         parts.append((w, kv, act))

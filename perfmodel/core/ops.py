@@ -69,6 +69,9 @@ class PassShape(NamedTuple):
     ep: np.ndarray  # expert-parallel degree (1: experts TP-split; see mlp_ops)
 
 
+_NUMBERS = (int, float, np.integer, np.floating)  # scalars np.float64() converts as asarray
+
+
 def make_shape(
     batch, new_tokens, cached=0, logits_per_seq=1, tp=1, kv_budget=np.inf, ep=1
 ) -> PassShape:
@@ -78,10 +81,10 @@ def make_shape(
     A pass of one shape (every input 0-d) holds numpy float64 scalars rather than 0-d
     arrays: the same IEEE arithmetic (+ - * / of float64, ufuncs run the same loops), about
     ten times cheaper per operation in Python (a search prices hundreds of such passes)."""
-    values = [
-        np.asarray(x, dtype=float)
-        for x in (batch, new_tokens, cached, logits_per_seq, tp, kv_budget, ep)
-    ]
+    inputs = (batch, new_tokens, cached, logits_per_seq, tp, kv_budget, ep)
+    if all(isinstance(x, _NUMBERS) for x in inputs):  # as below, without the 0-d arrays
+        return PassShape(*map(np.float64, inputs))
+    values = [np.asarray(x, dtype=float) for x in inputs]
     if all(v.ndim == 0 for v in values):
         return PassShape(*(v[()] for v in values))
     return PassShape(*np.broadcast_arrays(*values))

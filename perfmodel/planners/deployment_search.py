@@ -36,8 +36,6 @@ tokens per second) * 1e6, output tokens per second = batch * output_len / e2e.
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import numpy as np
 
 from perfmodel.core.deployment import Deployment, make_deployment, topology_problem
@@ -212,7 +210,7 @@ def _fitting(
             if lower * size > best:
                 done[i] = None
                 continue
-            dep = replace(base[(w, k)], num_gpus=size, tp=tp, pp=pp, ep=ep)
+            dep = base[(w, k)].derived(num_gpus=size, tp=tp, pp=pp, ep=ep)
             groups += 1
             dp = _smallest_dp(dep, batch, prompt_len, output_len, lower, best // size)
             done[i] = dp  # the memory bound: valid for the leaner-precision prune

@@ -15,12 +15,16 @@ from perfmodel.specs.optables import OpTable
 class Lazy(Mapping):
     """A mapping whose keys are known up front and whose values are built on first access
     (then kept): a table measures attention for a dozen (heads, kv heads, head_dim)
-    configurations, and a deployment prices one or two of them."""
+    configurations, and a deployment prices one or two of them. `ordered`: a function giving
+    the keys as iteration yields them, where `keys` holds equal keys that are cheaper to
+    make (Python floats for numpy float64s: equal, with equal hashes), called when the
+    mapping is first iterated (a deployment's pricing looks keys up; few iterate them)."""
 
-    def __init__(self, keys, build: Callable):
-        self._keys = dict.fromkeys(keys)  # ordered, hashed
+    def __init__(self, keys, build: Callable, ordered: Callable | None = None):
+        self._keys = keys if isinstance(keys, dict) else dict.fromkeys(keys)  # hashed
         self._build = build
         self._built: dict = {}
+        self._ordered = ordered  # the keys as iterated, made when first asked for (None: keys)
 
     def __getitem__(self, key):
         if key not in self._built:
@@ -33,6 +37,9 @@ class Lazy(Mapping):
         return key in self._keys
 
     def __iter__(self):
+        if self._ordered is not None:
+            self._keys = dict.fromkeys(self._ordered())
+            self._ordered = None
         return iter(self._keys)
 
     def __len__(self) -> int:

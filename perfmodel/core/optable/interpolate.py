@@ -138,6 +138,21 @@ def monotone_interp(x, xs, ys):
     return lerp(ys[j], ys[j + 1], f)
 
 
+def monotone_interp_one(x, xs: np.ndarray, ys: np.ndarray):
+    """monotone_interp of one value (a float64 scalar): _cell's and lerp's operations in
+    the same order on float64 scalars, Python's max/min standing for np.maximum/np.minimum
+    (the same selection between numbers, NaN kept as the first argument as both do),
+    without a 0-d array per step (a search prices hundreds of single passes)."""
+    if len(xs) == 1:
+        return float(ys[0])
+    j = min(max(int(xs.searchsorted(x)) - 1, 0), len(xs) - 2)
+    f = min(max((x - xs[j]) / (xs[j + 1] - xs[j]), 0.0), 1.0)
+    a, b = ys[j], ys[j + 1]
+    if f >= 1.0:
+        return b
+    return min(max(a + f * (b - a), min(a, b)), max(a, b))
+
+
 def interp2d(lb, lc, grid, x, y):
     """Bilinear on a rectilinear grid, clamped at the edges (vectorized). Along the second
     axis (context) by lerp, between the two rows by (1 - fx) A + fx B: for a grid that never

@@ -30,6 +30,7 @@ from perfmodel.core.optable.interpolate import (
     interp2d,
     interp_rows,
     monotone_interp,
+    monotone_interp_one,
 )
 from perfmodel.core.optable.load import Curves
 from perfmodel.core.optable.transfer import (
@@ -44,6 +45,8 @@ from perfmodel.core.optable.transfer import (
     work_roofline,
 )
 from perfmodel.specs.hardware import HardwareSpec, resolve_gpu
+
+NUMBERS = (int, float, np.number)  # one value, not an array: the scalar paths
 
 
 class Priced(NamedTuple):
@@ -187,10 +190,14 @@ class KernelPricing(NamedTuple):
         """Decode attention: b sequences of c cached tokens, h query / kv KV heads of hd."""
         cfg, exact = self._config(self.curves.attn_decode, h, kv, hd)
         lb, lc, logt, _, by_bytes = self.curves.attn_decode[cfg]
+        on_grid = exact and self.same_gpu and kv_bytes == 2.0
+        if not (on_grid or self.explain):  # by bytes, no notices: x and y have no reader
+            floor = _launch_floor(self.curves, cfg)
+            return Priced(self._decode_by_bytes(by_bytes, cfg, b, c, h, kv, hd, kv_bytes, floor))
         x, y = np.log(np.maximum(b, 1.0)), np.log(np.maximum(c, 1.0))
         notices = self._clamp("decode attention batch", x, lb[0], lb[-1])
         notices += self._clamp("decode attention context", y, lc[0], lc[-1], " tokens")
-        if exact and self.same_gpu and kv_bytes == 2.0:
+        if on_grid:
             # on the grid: bilinear (below it: held, the launch floor); beyond it (more
             # sequences or a longer context than measured) the edge's time/roofline ratio is
             # held, anchored at the edge: the roofline grows with the KV bytes, b x c, so
@@ -214,8 +221,17 @@ class KernelPricing(NamedTuple):
         proportional to B). Non-decreasing in B by construction, rounding included, and the
         measured time at a measured point of the same configuration and GPU."""
         shift = _by_bytes_shift(self.curves, self.hw, cfg, h, kv, hd, kv_bytes)
-        kv_read = np.log(np.maximum(2.0 * b * c * kv * hd * kv_bytes, 1.0))
         x, y = curve.x, curve.y
+        if isinstance(b, NUMBERS) and isinstance(c, NUMBERS):  # one pass shape: float64s
+            kv_read = np.log(max(2.0 * b * c * kv * hd * kv_bytes, 1.0))
+            if kv_read < x[0]:
+                logt = y[0] + (kv_read - x[0])
+            elif kv_read > x[-1]:
+                logt = y[-1] + (kv_read - x[-1])
+            else:
+                logt = monotone_interp_one(kv_read, x, y)
+            return np.maximum(np.exp(logt + shift), floor)
+        kv_read = np.log(np.maximum(2.0 * b * c * kv * hd * kv_bytes, 1.0))
         logt = np.where(
             kv_read < x[0],
             y[0] + (kv_read - x[0]),

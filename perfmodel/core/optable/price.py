@@ -226,10 +226,16 @@ def _spelled(gpu) -> str:
 
 
 _TOP = len(GRID) - 1 - 1e-9  # the last node's index, less a hair: node i + 1 exists
+_GRID0 = GRID[0]
 
 
 def _nodes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index of the grid node at or below log x (clipped to the grid) and the fraction."""
+    if not isinstance(x, np.ndarray):  # one float64 (a pass of one shape): the same
+        # selections by Python's max/min, the same log, truncation and subtraction
+        u = min(max((np.log(max(x, 1.0)) - _GRID0) / STEP, 0.0), _TOP)
+        i = int(u)
+        return i, u - i
     # np.clip(v, 0.0, top) as a maximum then a minimum: the same selection, fewer calls
     u = np.minimum(np.maximum((np.log(np.maximum(x, 1.0)) - GRID[0]) / STEP, 0.0), _TOP)
     i = u.astype(np.intp)
@@ -239,7 +245,7 @@ def _nodes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _lookup(entry, nodes) -> np.ndarray:
     """Linear interpolation between node i (value) and node i+1 (value + slope)."""
     (running, layers), (i, f) = entry, nodes
-    t = running.upto((int(i) if np.ndim(i) == 0 else int(np.max(i, initial=0))) + 2)
+    t = running.upto((int(np.max(i, initial=0)) if isinstance(i, np.ndarray) else int(i)) + 2)
     lo, hi = t[i], t[i + 1]
     if layers is not None:
         lo, hi = layers * lo, layers * hi
@@ -338,6 +344,9 @@ def price_pass(kp: KernelPricing, dep, shape, ops) -> TablePass:
     """Per-op table times and notices of a pass (the table's label first); TP degrees that
     differ across the sweep are priced group by group (a handful of distinct values)."""
     tp = shape.tp
+    if not isinstance(tp, np.ndarray):  # a pass of one shape (ops.make_shape): one degree
+        one = _pass_scalar_tp(kp, dep, shape, ops, float(tp))
+        return TablePass(one.times, lambda: (kp.label, *one.notices))
     if tp.size == 0 or tp.min() == tp.max():
         one = _pass_scalar_tp(kp, dep, shape, ops, float(tp.flat[0]) if tp.size else 1.0)
         return TablePass(one.times, lambda: (kp.label, *one.notices))

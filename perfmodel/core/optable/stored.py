@@ -141,8 +141,10 @@ def _two_curves(ex, ey, rx, ry) -> tuple[Curve, Curve]:
 def _lazy(arrays: dict, name: str, make) -> Lazy:
     """The section as a Lazy mapping: a key's views made on first access. Keys are tuples of
     numpy float64 scalars, as build_curves makes them (rows of a float64 array)."""
-    keys = list(zip(*arrays[name + ".keys"].T, strict=True))  # tuples of np.float64
-    index = dict(zip(keys, range(len(keys)), strict=True))
+    rows = arrays[name + ".keys"]
+    # looked up by Python float tuples (equal to the float64 ones, same hashes); iterated
+    # as tuples of np.float64, made when first iterated
+    index = dict(zip(map(tuple, rows.tolist()), range(len(rows)), strict=True))
     entries = []  # _entries, made on the first key's access
 
     def build(key):
@@ -150,7 +152,7 @@ def _lazy(arrays: dict, name: str, make) -> Lazy:
             entries.append(_entries(arrays, name))
         return make(*entries[0](index[key]))
 
-    return Lazy(keys, build)
+    return Lazy(index, build, lambda: list(zip(*rows.T, strict=True)))
 
 
 def _entries(arrays: dict, name: str):
@@ -159,11 +161,11 @@ def _entries(arrays: dict, name: str):
     ndim = dims[..., 0]
     size = np.where(ndim == 1, dims[..., 1], dims[..., 1] * dims[..., 2]).astype(np.int64)
     ends = np.cumsum(size.ravel()).reshape(size.shape)
-    shapes, ends = dims.astype(np.int64).tolist(), ends.tolist()
 
-    def entry(i: int) -> list[np.ndarray]:
+    def entry(i: int) -> list[np.ndarray]:  # one key's shapes as Python ints, when asked
         out = []
-        for (nd, d0, d1), end in zip(shapes[i], ends[i], strict=True):
+        shapes = dims[i].astype(np.int64).tolist()
+        for (nd, d0, d1), end in zip(shapes, ends[i].tolist(), strict=True):
             a = data[end - (d0 if nd == 1 else d0 * d1) : end]
             out.append(a if nd == 1 else a.reshape(d0, d1))
         return out

@@ -42,6 +42,11 @@ def transfer_latencies(framework: str) -> dict[str, float]:
 
 def transferred(t_meas, roof_meas, roof_new, latency_s):
     """t0' + (t_meas - t0') * R_new / R_meas with t0' = min(latency, t_meas)."""
+    one = (t_meas, roof_meas, roof_new, latency_s)
+    if isinstance(t_meas, np.float64) and all(isinstance(v, (float, np.number)) for v in one):
+        # one kernel (float64 scalars): the same operations, without 0-d arrays
+        lat = min(latency_s, t_meas)  # np.minimum's selection: the first unless t is less
+        return lat + (t_meas - lat) * roof_new / roof_meas
     t = np.asarray(t_meas, float)
     lat = np.minimum(latency_s, t)
     return lat + (t - lat) * np.asarray(roof_new) / np.asarray(roof_meas)
