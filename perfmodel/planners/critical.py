@@ -13,15 +13,14 @@ never pays up to max_len. Those raw numbers read three ways (a length, "every co
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
 EVERY_CONTEXT = "pays at every context"
 
 
-@dataclass(frozen=True)
-class CriticalLength:
+class CriticalLength(NamedTuple):
     """Where speculative decoding starts to pay at one batch size (see the module docstring)."""
 
     batch: int

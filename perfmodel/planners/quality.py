@@ -19,9 +19,9 @@ Read with the csv module (no pandas at import), parsed once and cached.
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -34,8 +34,7 @@ SPECPREFILL_METHOD = "SpecPrefill (ours)"
 BASE_METHOD = "base model (no acceleration method)"
 
 
-@dataclass(frozen=True)
-class QualityTable:
+class QualityTable(NamedTuple):
     """Published LongBench averages vs keep rate, keep rates ascending, ending with 1.0."""
 
     model: str
@@ -58,14 +57,18 @@ class QualityTable:
         )
 
 
-@dataclass(frozen=True)
-class QualityEstimate:
+class QualityEstimate(NamedTuple):
     """Quality drop at given keep rates (arrays of the keep rates' shape)."""
 
     keep_rate: np.ndarray
     drop: np.ndarray  # LongBench points; nan where not measured
     extrapolated: np.ndarray  # bool: below the lowest measured keep rate (no value given)
     source: str
+
+    def meets(self, max_drop) -> np.ndarray:
+        """True where the keep rate is measured (or interpolated) and its drop <= max_drop."""
+        drop = np.nan_to_num(self.drop, nan=np.inf)
+        return ~self.extrapolated & (drop <= np.asarray(max_drop) + 1e-12)
 
     def row(self, i: int) -> dict:
         """JSON-ready {drop, source, extrapolated} for one keep rate (flat index)."""
@@ -147,8 +150,7 @@ def quality_drop(keep_rate, table: QualityTable | None = None) -> QualityEstimat
 
 def meets_quality(keep_rate, max_drop, table: QualityTable | None = None) -> np.ndarray:
     """True where the keep rate is measured (or interpolated) and its drop <= max_drop."""
-    est = quality_drop(keep_rate, table)
-    return ~est.extrapolated & (np.nan_to_num(est.drop, nan=np.inf) <= np.asarray(max_drop) + 1e-12)
+    return quality_drop(keep_rate, table).meets(max_drop)
 
 
 def min_keep_rate_for_drop(max_drop, table: QualityTable | None = None) -> np.ndarray:

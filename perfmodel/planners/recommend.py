@@ -1,6 +1,7 @@
 """Joint recommendation for one workload: precision, SpecPrefill, speculative decoding.
 
-Pure functions returning frozen dataclasses; the CLI (commands/recommend.py) only formats.
+Pure functions returning typed immutable records (NamedTuples: built once, read, never
+compared); the CLI (commands/recommend.py) only formats.
 Steps, in order:
 1. deployment (planners.deployment_search.search_deployments): the smallest deployment
    (nodes, TP x PP x DP, precision: the first of bf16/bf16, fp8/bf16, fp8/fp8, then int4/fp8,
@@ -28,7 +29,6 @@ Nothing here imports scipy, pandas or plotly at module level (cold CLI start <= 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -128,8 +128,7 @@ def pass_shares(dep: Deployment, batch, new_tokens, cached) -> PassShares:
     )
 
 
-@dataclass(frozen=True)
-class Recommendation:
+class Recommendation(NamedTuple):
     """Everything recommend found for one workload (as_dict: the --json payload)."""
 
     model: str
@@ -151,11 +150,11 @@ class Recommendation:
     profile: str
     mode: str
     basis: str
-    notes: list[str] = field(default_factory=list)
+    notes: list[str]
     deployment: DeploymentChoice | None = None
     alternatives: tuple[DeploymentChoice, ...] = ()
     skipped: tuple[str, ...] = ()
-    slos: Slos = field(default_factory=Slos)
+    slos: Slos = Slos()  # frozen: one shared default
     binding: Binding | None = None
     labels: tuple[str, ...] = ()  # what runs only because it was asked for
 

@@ -10,8 +10,7 @@ configurations' compressed-KV drafts. capacity calls the same functions, so the 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 
@@ -37,8 +36,7 @@ from perfmodel.planners.speculation.deploy import (
 )
 
 
-@dataclass(frozen=True)
-class SpecPrefillSection:
+class SpecPrefillSection(NamedTuple):
     """SpecPrefill at the workload's batch and prompt; plan is None when unavailable."""
 
     speculator: str | None
@@ -56,28 +54,30 @@ class SpecPrefillSection:
         """The recommended keep rate; None = skip SpecPrefill (plan.reason says why)."""
         return None if self.plan is None else self.plan.recommended_keep_rate
 
-    @cached_property
-    def _row(self) -> dict | None:
-        """The recommended keep rate's row of the plan (built once: every property reads it)."""
+    def _index(self) -> int | None:
+        """The recommended keep rate's index in the plan (None: SpecPrefill is skipped)."""
         if self.plan is None or self.keep_rate is None:
             return None
-        i = int(np.flatnonzero(self.plan.keep_rates == self.keep_rate)[0])
-        return self.plan.rows()[i]
+        return int(np.flatnonzero(self.plan.keep_rates == self.keep_rate)[0])
 
     @property
     def fits(self) -> bool:
-        row = self._row
-        return bool(row["fits"]) if row else bool(self.plan and self.plan.baseline_fits)
+        i = self._index()
+        return (
+            bool(self.plan.fits[i])
+            if i is not None
+            else bool(self.plan and self.plan.baseline_fits)
+        )
 
     @property
     def speedup(self) -> float:
-        row = self._row
-        return float(row["speedup"]) if row else 1.0
+        i = self._index()
+        return float(self.plan.times.speedup[i]) if i is not None else 1.0
 
     @property
     def specprefill_ttft_s(self) -> float | None:
-        row = self._row
-        return float(row["ttft_s"]) if row else None
+        i = self._index()
+        return float(self.plan.times.ttft_s[i]) if i is not None else None
 
     @property
     def pays(self) -> bool:
@@ -93,8 +93,8 @@ class SpecPrefillSection:
     def as_dict(self) -> dict:
         if self.plan is None:
             return {"available": False, "pays": False, "speculator": None, "reason": self.reason}
-        plan, row = self.plan, self._row
-        planned = plan.as_dict()
+        plan, i = self.plan, self._index()
+        row = None if i is None else plan.row(i)
         out = {
             "available": True,
             "speculator": self.speculator,
@@ -103,11 +103,11 @@ class SpecPrefillSection:
             "speculator_runs_on": self.placement_text,
             "keep_rate": self.keep_rate,
             "best_keep_rate": plan.best_keep_rate,
-            "best_speedup": planned["best_speedup"],
+            "best_speedup": plan.best_speedup,
             "baseline_ttft_s": plan.baseline_ttft_s,
             "break_even_prompt_len": plan.break_even_prompt_len,
             "max_quality_drop": plan.max_quality_drop,
-            "qps": planned["qps"],
+            "qps": plan.qps_dict(),
             "basis": "perfmodel.planners.specprefill.plan_specprefill",
             "ttft_s": self.ttft_s,
             "speedup": self.speedup,
@@ -149,14 +149,13 @@ def specprefill_section(
     return SpecPrefillSection(spec.model.name, plan.reason, plan, *where)
 
 
-@dataclass(frozen=True)
-class SpecDecodeSection:
+class SpecDecodeSection(NamedTuple):
     """MagicDec's best configuration at the mean decode context; choice None = unavailable."""
 
     choice: SpecDecodeChoice | None
     context: float
     batch: int
-    excluded_oom: list[str] = field(default_factory=list)
+    excluded_oom: list[str]
     critical: CriticalLength | None = None  # None: no ranked configuration
     critical_basis: str = ""
     searched: str = ""

@@ -12,7 +12,6 @@ Generation with Speculative Decoding" (ICLR 2025); Leviathan et al. 2023 for E(a
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -41,6 +40,7 @@ from perfmodel.planners.speculation.drafts import (
     draft_configs,
     split_names,
 )
+from perfmodel.planners.speculation.pointwise import priced_pointwise
 
 
 class SpecDecodeTimes(NamedTuple):
@@ -156,7 +156,7 @@ class SpecDecodeGrid(NamedTuple):
     def masked_speedup(self, require_fit: bool = True) -> np.ndarray:
         """Speedup with configurations that cannot be ranked set to -inf: those without an
         acceptance rate (no published data for them) and, if required, those that OOM."""
-        s = np.where(np.isfinite(self.speedup), self.speedup, -np.inf)
+        s = _ranked(self.speedup)
         return np.where(self.fits[:, None, :], s, -np.inf) if require_fit else s
 
     def best_index(self, require_fit: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -220,6 +220,28 @@ def evaluate_grid(
     weights + KV of prompt+output tokens, the draft's weights (none for self-speculation)
     and the draft's KV cache of min(budget, tokens) per sequence.
     """
+    g, b, c, budgets = _grid_points(configs, batch, context, gammas)
+    drafts = _draft_groups(target, configs)
+    times, a, bases = _grid_times(target, configs, drafts, g, b, c, budgets, acceptance_rate)
+    n_c = len(configs)
+    fits = np.empty((n_c, b.size), bool)
+    total = np.empty((n_c, b.size))
+    groups: list = [None] * n_c
+    draft_tp = [0] * n_c
+    for name, idx, dep in drafts:  # memory per distinct draft model, budgets broadcast
+        bud = budgets[idx][:, None]
+        mem = specdecode_memory(target, dep, b[None, :], c[None, :], output_len, bud, name == SELF)
+        fits[idx], total[idx] = mem.fits, mem.total_gb
+        for j, i in enumerate(idx):
+            groups[i], draft_tp[i] = (mem, j), int(dep.tp)
+        capacity = mem.capacity_gb
+    return SpecDecodeGrid(
+        configs, g, b, c, times, a, bases, fits, total, float(capacity), groups, tuple(draft_tp)
+    )
+
+
+def _grid_points(configs: list[DraftConfig], batch, context, gammas):
+    """(gammas, batch and context as flat paired points, each config's KV budget), checked."""
     g = check_gammas(gammas)
     b, c = (
         np.atleast_1d(x).ravel()
@@ -230,26 +252,51 @@ def evaluate_grid(
     budgets = np.array([cfg.budget for cfg in configs], float)
     if np.any(budgets <= 0):
         raise PerfModelError("KV budget must be positive")
-    n_c = len(configs)
-    draft_step = np.empty((n_c, 1, b.size))
-    fits = np.empty((n_c, b.size), bool)
-    total = np.empty((n_c, b.size))
-    groups: list = [None] * n_c
-    draft_tp = [0] * n_c
-    # one vectorized call per distinct draft model (at most a few), budgets broadcast
+    return g, b, c, budgets
+
+
+def _draft_groups(target: Deployment, configs: list[DraftConfig]) -> list:
+    """(draft name, indices of its configs, its deployment) per distinct draft model."""
+    out = []
     for name in dict.fromkeys(cfg.draft for cfg in configs):
         idx = np.array([i for i, cfg in enumerate(configs) if cfg.draft == name])
-        dep = helper_deployment(target, configs[idx[0]].draft, "draft")
-        bud = budgets[idx][:, None]
-        draft_step[idx, 0, :] = decode_step_time(dep, b[None, :], c[None, :], 1, kv_budget=bud)
-        mem = specdecode_memory(target, dep, b[None, :], c[None, :], output_len, bud, name == SELF)
-        fits[idx], total[idx] = mem.fits, mem.total_gb
-        for j, i in enumerate(idx):
-            groups[i], draft_tp[i] = (mem, j), int(dep.tp)
-        capacity = mem.capacity_gb
+        out.append((name, idx, helper_deployment(target, configs[idx[0]].draft, "draft")))
+    return out
+
+
+def _grid_times(target, configs, drafts, g, b, c, budgets, acceptance_rate):
+    """(SpecDecodeTimes over (C, G, N), acceptance rates (C, 1, N), bases): evaluate_grid's
+    time model, without its memory."""
+    n_c = len(configs)
+    draft_step = np.empty((n_c, 1, b.size))
+    own = np.array([], int)  # self-speculation's configs: priced with the target's passes
+    for _, idx, dep in drafts:  # one vectorized call per distinct draft model (a few)
+        if dep is target:
+            own = idx
+        else:
+            bud = budgets[idx][:, None]
+            draft_step[idx, 0, :] = decode_step_time(dep, b[None, :], c[None, :], 1, kv_budget=bud)
     gg = g[None, :, None]
-    verify = decode_step_time(target, b[None, None, :], c[None, None, :], gg + 1.0)
-    auto = decode_step_time(target, b, c, 1)[None, None, :]
+    # the target's passes, a row each: self-speculation's draft steps at their KV budgets,
+    # the plain step and the verification of each gamma; in one call where that prices each
+    # point as on its own (speculation.pointwise), else one call for each kind
+    kinds = [  # (new tokens, KV budget) per row
+        (np.ones(own.size), budgets[own]),
+        (np.ones(1), np.full(1, np.inf)),
+        (g + 1.0, np.full(g.size, np.inf)),
+    ]
+    if priced_pointwise(target):
+        kinds = [tuple(np.concatenate(x) for x in zip(*kinds, strict=True))]
+    rows = np.concatenate(
+        [
+            decode_step_time(target, b[None, :], c[None, :], q[:, None], kv_budget=kv[:, None])
+            for q, kv in kinds
+            if q.size
+        ]
+    )
+    draft_step[own, 0, :] = rows[: own.size]
+    auto = rows[own.size][None, None, :]
+    verify = rows[own.size + 1 :][None, :, :]
     bases = resolve_bases(target, configs, c, acceptance_rate)
     missing = [cfg for cfg, bs in zip(configs, bases, strict=True) if not bs.ranked]
     if len(missing) == n_c:
@@ -267,10 +314,7 @@ def evaluate_grid(
     known = np.isfinite(a)
     e = np.where(known, expected_accepted(np.where(known, a, 0.0), gg), np.nan)
     overhead = np.full((1, 1, 1), target.profile.sd_step_us * 1e-6)
-    times = SpecDecodeTimes(gg, gg * draft_step, verify, overhead, e, auto)
-    return SpecDecodeGrid(
-        configs, g, b, c, times, a, bases, fits, total, float(capacity), groups, tuple(draft_tp)
-    )
+    return SpecDecodeTimes(gg, gg * draft_step, verify, overhead, e, auto), a, bases
 
 
 def _memory_row(mem, j):
@@ -329,8 +373,7 @@ def decode_pays(speedup, fits) -> bool:
     return bool(speedup > 1.0 and fits)
 
 
-@dataclass(frozen=True)
-class SpecDecodeChoice:
+class SpecDecodeChoice(NamedTuple):
     """The best MagicDec configuration at one (batch, context) point and its basis."""
 
     draft: str
@@ -450,9 +493,21 @@ def planner_policy(acceptance_rate: float | None = None) -> AcceptancePolicy:
 # --- critical sequence length and minimum acceptance rate ---------------------------------
 
 
+def _ranked(speedup: np.ndarray) -> np.ndarray:
+    """Speedup with the configurations that have no acceptance rate (nan) set to -inf."""
+    return np.where(np.isfinite(speedup), speedup, -np.inf)
+
+
 def _best_speedup_at(target, configs, batch, context, gammas, acceptance_rate, require_fit):
-    grid = evaluate_grid(target, configs, batch, context, gammas, acceptance_rate)
-    return grid.best_speedup(require_fit)
+    """evaluate_grid(...).best_speedup(require_fit); without require_fit from the grid's
+    times alone (its memory is never read)."""
+    if require_fit:
+        grid = evaluate_grid(target, configs, batch, context, gammas, acceptance_rate)
+        return grid.best_speedup(require_fit)
+    g, b, c, budgets = _grid_points(configs, batch, context, gammas)
+    drafts = _draft_groups(target, configs)
+    times = _grid_times(target, configs, drafts, g, b, c, budgets, acceptance_rate)[0]
+    return _ranked(np.broadcast_to(times.speedup, (len(configs), g.size, b.size))).max(axis=(0, 1))
 
 
 def critical_length(

@@ -30,7 +30,7 @@ from perfmodel.core.inference import prefill_time
 from perfmodel.core.memory import max_batch, memory_report
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.feasibility.context import context_verdict
-from perfmodel.planners.quality import meets_quality, min_keep_rate_for_drop, quality_drop
+from perfmodel.planners.quality import min_keep_rate_for_drop, quality_drop
 from perfmodel.planners.slo import SPECPREFILL_SLO_FACTOR
 from perfmodel.planners.specprefill_cost import (
     DEFAULT_LOOKAHEAD,
@@ -46,6 +46,7 @@ from perfmodel.planners.speculation.deploy import (
     helper_memory,
     helper_placement,
 )
+from perfmodel.planners.speculation.pointwise import priced_pointwise
 from perfmodel.specs.units import plural
 
 DEFAULT_KEEP_RATES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -127,12 +128,22 @@ def max_qps(
     """
     keep = np.atleast_1d(check_keep_rates(keep_rate)).astype(float)
     L = float(prompt_len)
+    mem_base, mem_sp, cap = _qps_memory(target, speculator, L, keep, colocated, max_batch_cap)
+    b = np.arange(1.0, cap + 1.0)[:, None]  # (B, 1) x keep (1, K)
+    times = specprefill_times(target, speculator, b, L, keep[None, :], lookahead)
+    return _qps_of(times, b, mem_base, mem_sp, slo_ttft_s, target.replicas, colocated)
+
+
+def _qps_memory(target, speculator, L: float, keep, colocated: bool, max_batch_cap: int):
+    """(baseline, SpecPrefill per keep rate) largest batch in memory, and the largest batch
+    max_qps considers (at least 1)."""
     mem_base, mem_sp = memory_max_batch(target, speculator, L, keep, colocated)
     cap = int(min(max_batch_cap, max(float(mem_base), float(np.max(mem_sp)), 1.0)))
-    b = np.arange(1.0, cap + 1.0)[:, None]  # (B, 1) x keep (1, K)
-    replicas = target.replicas
-    times = specprefill_times(target, speculator, b, L, keep[None, :], lookahead)
+    return mem_base, mem_sp, cap
 
+
+def _qps_of(times, b, mem_base, mem_sp, slo_ttft_s, replicas, colocated):
+    """max_qps's answer from the times of batches b = 1..cap (B, 1) x keep rates (1, K)."""
     base_t = times.baseline_s[:, 0]
     ok = (base_t <= slo_ttft_s) & (b[:, 0] <= mem_base)
     rate = np.where(ok, replicas * b[:, 0] / base_t, 0.0)
@@ -143,7 +154,7 @@ def max_qps(
     ok = (times.ttft_s <= slo_ttft_s) & (b <= mem_sp[None, :])
     rate = np.where(ok, replicas * b / stage, 0.0)
     j = np.argmax(rate, axis=0)
-    sp_qps = rate[j, np.arange(keep.size)]
+    sp_qps = rate[j, np.arange(rate.shape[1])]
     sp_batch = np.where(sp_qps > 0, b[j, 0], 0.0)
     return base_qps, base_batch, sp_qps, sp_batch
 
@@ -235,30 +246,31 @@ class SpecPrefillPlan(NamedTuple):
         return self.recommended_keep_rate is not None
 
     def rows(self) -> list[dict]:
-        t = self.times
-        return [
-            {
-                "keep_rate": float(k),
-                "kept_tokens": int(kept_tokens(self.prompt_len, k)),
-                "ttft_s": float(t.ttft_s[i]),
-                "speculator_s": float(t.speculator_s[i]),
-                "target_s": float(t.target_s[i]),
-                "speedup": float(t.speedup[i]),
-                "breakdown_s": {
-                    "speculator_prefill": float(t.speculator_prefill_s[i]),
-                    "lookahead": float(t.lookahead_s[i]),
-                    "scoring_selection": float(t.scoring_s[i]),
-                    "target_prefill": float(t.target_s[i]),
-                },
-                "quality": self.quality.row(i),
-                "meets_quality": bool(self.meets_quality[i]),
-                "fits": bool(self.fits[i]),
-                "memory_gb": None if self.memory_gb is None else float(self.memory_gb[i]),
-                "qps": float(self.qps.specprefill_qps[i]),
-                "qps_batch": int(self.qps.specprefill_batch[i]),
-            }
-            for i, k in enumerate(self.keep_rates)
-        ]
+        return [self.row(i) for i in range(len(self.keep_rates))]
+
+    def row(self, i: int) -> dict:
+        """The i-th keep rate's row of rows()."""
+        t, k = self.times, self.keep_rates[i]
+        return {
+            "keep_rate": float(k),
+            "kept_tokens": int(kept_tokens(self.prompt_len, k)),
+            "ttft_s": float(t.ttft_s[i]),
+            "speculator_s": float(t.speculator_s[i]),
+            "target_s": float(t.target_s[i]),
+            "speedup": float(t.speedup[i]),
+            "breakdown_s": {
+                "speculator_prefill": float(t.speculator_prefill_s[i]),
+                "lookahead": float(t.lookahead_s[i]),
+                "scoring_selection": float(t.scoring_s[i]),
+                "target_prefill": float(t.target_s[i]),
+            },
+            "quality": self.quality.row(i),
+            "meets_quality": bool(self.meets_quality[i]),
+            "fits": bool(self.fits[i]),
+            "memory_gb": None if self.memory_gb is None else float(self.memory_gb[i]),
+            "qps": float(self.qps.specprefill_qps[i]),
+            "qps_batch": int(self.qps.specprefill_batch[i]),
+        }
 
     def _index(self, keep: float | None) -> int | None:
         if keep is None:
@@ -268,16 +280,14 @@ class SpecPrefillPlan(NamedTuple):
     def _rec_index(self) -> int | None:
         return self._index(self.recommended_keep_rate)
 
-    def as_dict(self) -> dict:
-        q = self.qps
-        i = self._rec_index()
+    @property
+    def best_speedup(self) -> float | None:
+        """The best keep rate's speedup (None: no keep rate within the quality budget)."""
         j = self._index(self.best_keep_rate)
-        # not recommended: the best QPS among the keep rates within the quality budget
-        # (all keep rates only when none is within it; meets_quality says which)
-        within = np.where(self.meets_quality, q.specprefill_qps, -1.0)
-        best = int(np.argmax(within if np.any(self.meets_quality) else q.specprefill_qps))
-        at = i if i is not None else best
-        sp_qps = float(q.specprefill_qps[at])
+        return None if j is None else float(self.times.speedup[j])
+
+    def as_dict(self) -> dict:
+        i = self._rec_index()
         return {
             "baseline_ttft_s": self.baseline_ttft_s,
             "baseline_fits": self.baseline_fits,
@@ -289,43 +299,55 @@ class SpecPrefillPlan(NamedTuple):
             "pays": self.pays,
             "reason": self.reason,
             "best_keep_rate": self.best_keep_rate,
-            "best_speedup": None if j is None else float(self.times.speedup[j]),
+            "best_speedup": self.best_speedup,
             "max_quality_drop": self.max_quality_drop,
             "quality_min_keep_rate": self.quality_min_keep_rate,
             "break_even_prompt_len": self.break_even_prompt_len,
             "break_even_keep_rate": self.best_keep_rate,
-            "qps": {
-                "baseline": q.baseline_qps,
-                "baseline_batch": q.baseline_batch,
-                "specprefill": sp_qps,
-                "specprefill_batch": int(q.specprefill_batch[at]),
-                "keep_rate": float(self.keep_rates[at]),
-                "keep_rate_basis": "recommended"
-                if i is not None
-                else "best QPS within the quality budget (SpecPrefill not recommended: see reason)",
-                "meets_quality": bool(self.meets_quality[at]),
-                "improvement": sp_qps / q.baseline_qps if q.baseline_qps > 0 else None,
-                "slo_ttft_s": q.slo_ttft_s,
-                "slo_is_default": q.slo_is_default,
-                "slo_note": (
-                    f"default SLO: {SPECPREFILL_SLO_FACTOR:g}x the baseline TTFT of one request of "
-                    "this length (no --slo-ttft given)"
-                    if q.slo_is_default
-                    else "SLO given by the user"
-                ),
-                "baseline_gpus": q.baseline_gpus,
-                "specprefill_gpus": q.specprefill_gpus,
-                "pipelined": q.pipelined,
-                "model": "prefill-bound: batches of B requests prefilled back to back; largest "
-                "B/T(B) with TTFT(B) <= SLO that fits in memory; QPS = replicas*B/T(B), T = TTFT "
-                "(shared GPUs) or the slower stage (speculator on its own GPUs)",
-            },
+            "qps": self.qps_dict(),
             "batch": self.batch,
             "prompt_len": self.prompt_len,
             "lookahead": self.lookahead,
             # one vocabulary with recommend and capacity (speculation.helper_placement)
             "speculator_placement": FIRST_STAGE if self.colocated else OWN_GPUS,
             "speculator_gpus": self.speculator.num_gpus,
+        }
+
+    def qps_dict(self) -> dict:
+        """as_dict's "qps": at the recommended keep rate, else the best QPS among the keep
+        rates within the quality budget (all keep rates only when none is within it;
+        meets_quality says which)."""
+        q = self.qps
+        i = self._rec_index()
+        within = np.where(self.meets_quality, q.specprefill_qps, -1.0)
+        best = int(np.argmax(within if np.any(self.meets_quality) else q.specprefill_qps))
+        at = i if i is not None else best
+        sp_qps = float(q.specprefill_qps[at])
+        return {
+            "baseline": q.baseline_qps,
+            "baseline_batch": q.baseline_batch,
+            "specprefill": sp_qps,
+            "specprefill_batch": int(q.specprefill_batch[at]),
+            "keep_rate": float(self.keep_rates[at]),
+            "keep_rate_basis": "recommended"
+            if i is not None
+            else "best QPS within the quality budget (SpecPrefill not recommended: see reason)",
+            "meets_quality": bool(self.meets_quality[at]),
+            "improvement": sp_qps / q.baseline_qps if q.baseline_qps > 0 else None,
+            "slo_ttft_s": q.slo_ttft_s,
+            "slo_is_default": q.slo_is_default,
+            "slo_note": (
+                f"default SLO: {SPECPREFILL_SLO_FACTOR:g}x the baseline TTFT of one request of "
+                "this length (no --slo-ttft given)"
+                if q.slo_is_default
+                else "SLO given by the user"
+            ),
+            "baseline_gpus": q.baseline_gpus,
+            "specprefill_gpus": q.specprefill_gpus,
+            "pipelined": q.pipelined,
+            "model": "prefill-bound: batches of B requests prefilled back to back; largest "
+            "B/T(B) with TTFT(B) <= SLO that fits in memory; QPS = replicas*B/T(B), T = TTFT "
+            "(shared GPUs) or the slower stage (speculator on its own GPUs)",
         }
 
 
@@ -343,9 +365,14 @@ def recommend_keep_rate(
     max_quality_drop. The cheap core of plan_specprefill (no break-even search, no QPS)."""
     keep = np.atleast_1d(check_keep_rates(keep_rates)).astype(float).ravel()
     times = specprefill_times(target_dep, speculator_dep, batch, prompt_len, keep, lookahead)
-    ok = meets_quality(keep, max_quality_drop)
-    rec = float(keep[np.flatnonzero(ok)[np.argmin(times.ttft_s[ok])]]) if np.any(ok) else None
-    return rec, times, quality_drop(keep), ok
+    quality = quality_drop(keep)
+    ok = quality.meets(max_quality_drop)
+    return _fastest_within(keep, times.ttft_s, ok), times, quality, ok
+
+
+def _fastest_within(keep: np.ndarray, ttft_s: np.ndarray, ok: np.ndarray) -> float | None:
+    """The lowest-TTFT keep rate among those meeting the quality budget (None: none does)."""
+    return float(keep[np.flatnonzero(ok)[np.argmin(ttft_s[ok])]]) if np.any(ok) else None
 
 
 def decide_keep_rate(
@@ -389,6 +416,31 @@ def decide_keep_rate(
 
 
 MAX_LOOKAHEAD = 4096  # speculator decode steps before scoring (the paper uses 8)
+
+
+def _planned_times(target, speculator, b: int, L: int, keep, lookahead, cap: int):
+    """(times at the workload's batch b per keep rate, as recommend_keep_rate prices them;
+    batch 1's baseline TTFT prefill_time(target, 1, L), the default SLO's basis; times of
+    batches 1..cap (B, 1) x keep rates (1, K), as max_qps prices them). Where each point is
+    priced as on its own (speculation.pointwise) all three are rows of one sweep over
+    batches 1..cap, and b after them when larger: one call per pass instead of three."""
+    if not priced_pointwise(target, speculator):
+        times = specprefill_times(target, speculator, b, L, keep, lookahead)
+        one = float(prefill_time(target, 1.0, float(L)))
+        b_qps = np.arange(1.0, cap + 1.0)[:, None]
+        return (
+            times,
+            one,
+            specprefill_times(target, speculator, b_qps, float(L), keep[None, :], lookahead),
+        )
+    batches = np.arange(1.0, cap + 1.0)
+    if b > cap:
+        batches = np.append(batches, float(b))
+    sweep = specprefill_times(
+        target, speculator, batches[:, None], float(L), keep[None, :], lookahead
+    )
+    at_b = SpecPrefillTimes(*(f[min(b, cap + 1) - 1] for f in sweep))  # batch b's row
+    return at_b, float(sweep.baseline_s[0, 0]), SpecPrefillTimes(*(f[:cap] for f in sweep))
 
 
 def plan_specprefill(
@@ -441,9 +493,15 @@ def plan_specprefill(
     if colocated is None:  # speculation.helper_placement: first stage's GPUs or its own
         colocated = helper_placement(target_dep, speculator_dep) != OWN_GPUS
 
-    rec, times, quality, ok = recommend_keep_rate(
-        target_dep, speculator_dep, b, L, keep, lookahead, max_quality_drop
+    mem_base, mem_sp, cap = _qps_memory(
+        target_dep, speculator_dep, float(L), keep, colocated, MAX_QPS_BATCH
     )
+    times, batch_one_s, qps_times = _planned_times(
+        target_dep, speculator_dep, b, L, keep, lookahead, cap
+    )
+    quality = quality_drop(keep)
+    ok = quality.meets(max_quality_drop)
+    rec = _fastest_within(keep, times.ttft_s, ok)
 
     break_even = None
     if rec is not None:
@@ -451,9 +509,10 @@ def plan_specprefill(
 
     slo_default = slo_ttft_s is None
     if slo_default:
-        slo_ttft_s = SPECPREFILL_SLO_FACTOR * float(prefill_time(target_dep, 1.0, float(L)))
-    bq, bb, sq, sb = max_qps(
-        target_dep, speculator_dep, L, keep, float(slo_ttft_s), lookahead, colocated
+        slo_ttft_s = SPECPREFILL_SLO_FACTOR * batch_one_s
+    b_qps = np.arange(1.0, cap + 1.0)[:, None]
+    bq, bb, sq, sb = _qps_of(
+        qps_times, b_qps, mem_base, mem_sp, float(slo_ttft_s), target_dep.replicas, colocated
     )
     extra_gpus = 0 if colocated else target_dep.replicas * speculator_dep.num_gpus
     qps = QpsEstimate(

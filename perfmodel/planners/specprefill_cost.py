@@ -20,6 +20,7 @@ from perfmodel.core.deployment import Deployment
 from perfmodel.core.ops import ATTENTION, OpCost, kv_heads_per_gpu
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.pricing_memo import decode_step_time, prefill_time
+from perfmodel.planners.speculation.pointwise import priced_pointwise
 
 DEFAULT_LOOKAHEAD = 8
 
@@ -94,15 +95,39 @@ def specprefill_times(
     keep_rate,
     lookahead=DEFAULT_LOOKAHEAD,
 ) -> SpecPrefillTimes:
-    """All components of SpecPrefill TTFT (seconds), broadcast over every argument."""
+    """All components of SpecPrefill TTFT (seconds), broadcast over every argument.
+
+    The speculator's side and the baseline do not depend on the keep rate: they are priced
+    once per (batch, prompt) point and spread over the keep rates (read-only views). The
+    target's two prefills (of the kept tokens, and of the whole prompt for the baseline) are
+    one call where that prices each point as on its own (speculation.pointwise)."""
     keep = check_keep_rates(keep_rate)
-    b, L, k = np.broadcast_arrays(np.asarray(batch, float), np.asarray(prompt_len, float), keep)
-    spec_prefill = prefill_time(speculator, b, L)
-    look = np.asarray(lookahead, float) * decode_step_time(speculator, b, L)
-    score_op = scoring_op(speculator, b, L, lookahead)
+    b0, L0 = np.broadcast_arrays(np.asarray(batch, float), np.asarray(prompt_len, float))
+    b, L, k = np.broadcast_arrays(b0, L0, keep)
+    if b0.ndim == 0 and b.ndim:  # one point over keep rates: priced as a sweep, as before
+        b0, L0 = b0[None], L0[None]
+    spec_prefill = prefill_time(speculator, b0, L0)
+    look = np.asarray(lookahead, float) * decode_step_time(speculator, b0, L0)
+    score_op = scoring_op(speculator, b0, L0, lookahead)
     scoring = op_time(score_op, speculator.gpu, speculator.profile, "bf16", speculator.mode).time_s
     prof = speculator.profile
-    scoring = scoring + (prof.select_us_per_seq * b + prof.select_us_per_token * b * L) * 1e-6
-    target_time = prefill_time(target, b, kept_tokens(L, k))
-    baseline = prefill_time(target, b, L)
+    scoring = scoring + (prof.select_us_per_seq * b0 + prof.select_us_per_token * b0 * L0) * 1e-6
+    kept = kept_tokens(L, k)
+    if priced_pointwise(target):
+        both = prefill_time(
+            target,
+            np.concatenate((b.ravel(), b0.ravel())),
+            np.concatenate((kept.ravel(), L0.ravel())),
+        )
+        target_time, baseline = both[: b.size].reshape(b.shape), both[b.size :].reshape(b0.shape)
+    else:
+        target_time, baseline = prefill_time(target, b, kept), prefill_time(target, b0, L0)
+    baseline, spec_prefill, look, scoring = (
+        _over(x, b.shape) for x in (baseline, spec_prefill, look, scoring)
+    )
     return SpecPrefillTimes(baseline, spec_prefill, look, scoring, target_time)
+
+
+def _over(x, shape: tuple) -> np.ndarray:
+    """x spread over `shape` (a read-only view; x's own extra dimensions kept)."""
+    return np.broadcast_to(x, np.broadcast_shapes(np.shape(x), shape))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import csv
 import functools
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -144,8 +144,10 @@ def write_acceptance_table(path=None) -> str:
     return str(path)
 
 
-def _acceptance_table() -> dict[str, np.ndarray]:
-    """Column arrays of the shipped acceptance CSV (csv module: no pandas on the CLI path)."""
+@functools.cache
+def _shipped_rows() -> dict[str, np.ndarray]:
+    """Column arrays of the shipped acceptance CSV (csv module: no pandas on the CLI path),
+    read once per process (only read here, never changed)."""
     with open(DATA_DIR / ACCEPTANCE_FILE, newline="") as fh:
         rows = list(csv.DictReader(fh))
     cols: dict[str, np.ndarray] = {}
@@ -154,14 +156,16 @@ def _acceptance_table() -> dict[str, np.ndarray]:
     for key in ("prompt_len", "batch_size", "gamma", "acceptance_len", "line"):
         cols[key] = np.array([float(r[key]) for r in rows])
     cols["budget"] = np.array([float(r["budget"]) if r["budget"] else np.inf for r in rows])
-    cols["rate"] = acceptance_rate_from_length(cols["acceptance_len"], cols["gamma"])
     return cols
 
 
 @functools.cache
 def _shipped_table() -> dict[str, np.ndarray]:
-    """The shipped rows, read once per process (only read here, never changed)."""
-    return _acceptance_table()
+    """_shipped_rows with the rate column, worked out once and only when a pair of models
+    has rows (a target without published data never needs it)."""
+    cols = dict(_shipped_rows())
+    cols["rate"] = acceptance_rate_from_length(cols["acceptance_len"], cols["gamma"])
+    return cols
 
 
 def acceptance_table() -> dict[str, np.ndarray]:
@@ -191,9 +195,16 @@ def _pair_rows(t: dict, target: str, draft: str, method: str) -> np.ndarray:
 def _pair_mask(target: str, draft: str, method: str) -> np.ndarray:
     """_pair_rows of the shipped table, once per pair: a planner asks for every KV budget of
     one pair (read-only mask)."""
-    mask = _pair_rows(_shipped_table(), target, draft, method)
+    mask = _pair_rows(_shipped_rows(), target, draft, method)
     mask.flags.writeable = False
     return mask
+
+
+@functools.lru_cache(maxsize=256)
+def _has_pair(target: str, draft: str, method: str) -> bool:
+    """Whether the shipped table has any row of the pair (_published_acceptance refuses a
+    pair without one, whatever the budget and prompt lengths asked)."""
+    return bool(_pair_mask(target, draft, method).any())
 
 
 def published_acceptance(
@@ -234,13 +245,13 @@ def _published_acceptance(
     one point. Returns (a, source, kind): kind 'published' where every query is a published
     point, 'interpolated' between points, 'nearest' from one point. Raises PerfModelError
     where there is no data."""
-    t = _shipped_table()  # read only: the rows of the pair are copied out below
     mask = _pair_mask(target, draft, method)
     if not mask.any():
         raise PerfModelError(
             f"no published acceptance data for target {target}, draft {draft}, KV {method}; "
             "pass --acceptance-rate or --acceptance-len"
         )
+    t = _shipped_table()  # read only: the rows of the pair are copied out below
     sub = {k: v[mask] for k, v in t.items()}
     p = np.asarray(prompt_len, float)
     # mean rate per (prompt_len, budget) point, averaged over batch
@@ -321,8 +332,7 @@ def resolve_acceptance(
     return None
 
 
-@dataclass(frozen=True)
-class AcceptanceBasis:
+class AcceptanceBasis(NamedTuple):
     """The per-token acceptance rate of one draft configuration and what it rests on.
 
     kind: given (by the user), published (a published point), interpolated (between
@@ -367,17 +377,21 @@ def published_basis(target, cfg: DraftConfig, context, draft: str | None = None)
             if cfg.self_speculation
             else helper_deployment(target, cfg.draft, "draft").model.name
         )
-    try:
-        rate, src, kind = published_acceptance(target.model.name, draft, cfg.method, cfg.budget, c)
-    except PerfModelError:
-        return AcceptanceBasis(
-            "unknown", np.full(c.size, np.nan), "no published acceptance data (not ranked)"
-        )
-    return AcceptanceBasis(kind, np.broadcast_to(rate, c.shape).astype(float), src)
+    if _has_pair(target.model.name, draft, cfg.method):  # else the look-up would refuse it
+        try:
+            rate, src, kind = published_acceptance(
+                target.model.name, draft, cfg.method, cfg.budget, c
+            )
+        except PerfModelError:
+            pass
+        else:
+            return AcceptanceBasis(kind, np.broadcast_to(rate, c.shape).astype(float), src)
+    return AcceptanceBasis(
+        "unknown", np.full(c.size, np.nan), "no published acceptance data (not ranked)"
+    )
 
 
-@dataclass(frozen=True)
-class AcceptancePolicy:
+class AcceptancePolicy(NamedTuple):
     """Where a draft's acceptance comes from: the user's rate, else published data, else
     (only if assumed_rate is set) an assumption; see the module docstring for the switch."""
 
@@ -431,6 +445,7 @@ def resolve_bases(
         "(published: Llama-3.1-8B with Llama-3.2-1B, full KV and StreamingLLM 512)"
     )
     out = list(bases)
+    assumed = assumed_basis(pol.assumed_rate, n, why)  # one record: the same for each
     for i in missing:
-        out[i] = assumed_basis(pol.assumed_rate, n, why)
+        out[i] = assumed
     return out

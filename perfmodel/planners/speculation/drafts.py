@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -14,8 +14,7 @@ KV_METHODS = ("full", "streamingllm", "snapkv")
 DEFAULT_BUDGETS = tuple(2**k for k in range(7, 14))  # 128 .. 8192 tokens
 
 
-@dataclass(frozen=True)
-class DraftConfig:
+class DraftConfig(NamedTuple):
     """One draft choice: a draft model (or 'self' = the target's weights) and its KV cache.
 
     method: full (the draft keeps every token), streamingllm (attention sinks + a recent
