@@ -3,11 +3,12 @@
 Specs and what the user says (a model, a GPU, a profile, the options, the SLOs) compare by
 value: memos key on them (core.inference's lru_cache on the model; price._tabulation_key
 holds the model and the GPU spec's repr), and two loads of one spec are the same spec.
-Results and loaded tables (a verdict, its reasons, a precision choice, what bound a
-deployment, an operator table, an option group) are compared by nothing: they are built,
-read and printed. They are declared eq=False, so Python generates no __eq__ and __hash__
-for them (about 0.1 ms less of every cold start per record); equality is identity, and an
-operator table, which holds numpy arrays, could not be compared by value anyway.
+Records that nothing compares (a verdict, an operator table, an option group) are frozen
+dataclasses declared eq=False, so Python generates no __eq__ and __hash__ for them (about
+0.1 ms less of every cold start per record); equality is identity, and an operator table,
+which holds numpy arrays, could not be compared by value anyway. Plain results without
+defaults to build or checks to run (a reason, what bound a deployment, a precision choice)
+are NamedTuples, which cost a fifth of a frozen dataclass to define: immutable too.
 """
 
 from __future__ import annotations
@@ -32,10 +33,7 @@ from perfmodel.specs.profile import profile_for
 def _identity_records():
     reason = Reason("memory", "needs 90 GB, has 80 GB", 80.0, 90.0)
     return [
-        reason,
         Verdict((reason,), ("beyond the context window",)),
-        Binding("memory", "memory: 2x h100-sxm holds batch 8"),
-        PrecisionChoice("bf16", "bf16", "memory", True, 8, 8, {"bf16/bf16": 16}),
         OpTable(
             gpu="h100-sxm",
             framework="vllm",
@@ -46,6 +44,14 @@ def _identity_records():
         ),
         DEPLOYMENT,
         OptionGroup(DeploymentPins, dict(DEPLOYMENT_PINS.options)),
+    ]
+
+
+def _tuple_results():
+    return [
+        Reason("memory", "needs 90 GB, has 80 GB", 80.0, 90.0),
+        Binding("memory", "memory: 2x h100-sxm holds batch 8"),
+        PrecisionChoice("bf16", "bf16", "memory", True, 8, 8, {"bf16/bf16": 16}),
     ]
 
 
@@ -71,6 +77,13 @@ def test_results_and_tables_compare_by_identity_and_stay_frozen(record):
     name = dataclasses.fields(record)[0].name
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(record, name, getattr(record, name))
+
+
+@pytest.mark.parametrize("record", _tuple_results(), ids=lambda r: type(r).__name__)
+def test_plain_results_are_immutable_tuples(record):
+    assert isinstance(record, tuple) and record._replace() == record
+    with pytest.raises(AttributeError):
+        setattr(record, record._fields[0], getattr(record, record._fields[0]))
 
 
 @pytest.mark.parametrize("record", _value_records(), ids=lambda r: type(r).__name__)

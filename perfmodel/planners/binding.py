@@ -9,14 +9,13 @@ deployment misses by the largest fraction (feasibility.slo_verdict, worst first)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from perfmodel.planners.deployment_search import DeploymentChoice
 from perfmodel.planners.feasibility import Slos, slo_verdict
 
 
-@dataclass(frozen=True, eq=False)
-class Binding:
+class Binding(NamedTuple):
     """What set the size of the chosen deployment: 'memory' (the batch needs that many GPUs
     to fit), an SLO ('slo_ttft', 'slo_tpot', 'slo_e2e': a smaller deployment that fits
     misses it), or 'pinned' (the user fixed the layout)."""

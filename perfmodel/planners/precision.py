@@ -9,7 +9,8 @@ group inside the node, else data-parallel replicas), flagged when it spans nodes
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 
@@ -24,9 +25,8 @@ from perfmodel.specs.units import plural
 MAX_SCALE_OUT_GPUS = 64  # the largest tensor-parallel group tried when nothing fits
 
 
-@dataclass(frozen=True, eq=False)
-class PrecisionChoice:
-    """The chosen weight/KV dtypes, why, and what fits."""
+class PrecisionChoice(NamedTuple):
+    """The chosen weight/KV dtypes, why, and what fits (an immutable NamedTuple)."""
 
     weight_dtype: str
     kv_dtype: str
