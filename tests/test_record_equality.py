@@ -58,8 +58,6 @@ def _tuple_results():
 def _value_records():
     return [
         resolve_model("8b"),
-        resolve_model("405b").layer_groups()[0],
-        LayerGroup(1.0, 4096, False),
         resolve_gpu("h100"),
         profile_for("h100-sxm"),
         DeploymentOptions(model="70b", num_gpus=4),
@@ -77,6 +75,13 @@ def test_results_and_tables_compare_by_identity_and_stay_frozen(record):
     name = dataclasses.fields(record)[0].name
     with pytest.raises(dataclasses.FrozenInstanceError):
         setattr(record, name, getattr(record, name))
+
+
+def test_a_models_layer_groups_compare_by_value():
+    groups = resolve_model("gemma2-9b").layer_groups()
+    assert len(groups) == 2 and groups == resolve_model("gemma2-9b").layer_groups()
+    assert groups[0] == LayerGroup(groups[0].count, groups[0].window, groups[0].moe)
+    assert hash(groups[0]) == hash(groups[0]._replace()) and groups[0] != groups[1]
 
 
 @pytest.mark.parametrize("record", _tuple_results(), ids=lambda r: type(r).__name__)
