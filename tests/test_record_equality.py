@@ -19,7 +19,8 @@ import numpy as np
 import pytest
 
 from perfmodel.cli.option_groups import DEPLOYMENT, DEPLOYMENT_PINS, OptionGroup
-from perfmodel.core.options import BenchOptions, DeploymentOptions, DeploymentPins
+from perfmodel.core.bench_options import BenchOptions
+from perfmodel.core.options import DeploymentOptions, DeploymentPins
 from perfmodel.planners.binding import Binding
 from perfmodel.planners.feasibility import Reason, Slos, Verdict
 from perfmodel.planners.precision import PrecisionChoice
