@@ -9,8 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from perfmodel.cli.option_groups import DEPLOYMENT, DTYPES_MODE_PROFILE, option_group
-from perfmodel.cli.typer_app import JsonOpt
+from perfmodel.cli.option_groups import DEPLOYMENT, DTYPES_MODE_PROFILE, OptionGroup, option_group
+from perfmodel.cli.typer_app import GpuOpt, JsonOpt, ModelOpt
 from perfmodel.core.options import DeploymentOptions
 
 seen: list[DeploymentOptions] = []
@@ -63,6 +63,13 @@ def test_a_command_cannot_redeclare_a_group_option():
         @option_group("target", DEPLOYMENT)
         def clash(*, target: DeploymentOptions, gpu: str = "h100") -> None:
             pass
+
+
+def test_a_group_declares_its_options_in_the_records_order():
+    swapped = OptionGroup(DeploymentOptions, {"gpu": GpuOpt, "model": ModelOpt})
+    with pytest.raises(TypeError, match="DeploymentOptions: options"):
+        option_group("target", swapped)
+    option_group("target", OptionGroup(DeploymentOptions, {"model": ModelOpt, "gpu": GpuOpt}))
 
 
 def test_unknown_field_names_fail_at_declaration():

@@ -3,12 +3,13 @@
 Specs and what the user says (a model, a GPU, a profile, the options, the SLOs) compare by
 value: memos key on them (core.inference's lru_cache on the model; price._tabulation_key
 holds the model and the GPU spec's repr), and two loads of one spec are the same spec.
-Records that nothing compares (a verdict, an operator table, an option group) are frozen
-dataclasses declared eq=False, so Python generates no __eq__ and __hash__ for them (about
-0.1 ms less of every cold start per record); equality is identity, and an operator table,
-which holds numpy arrays, could not be compared by value anyway. Plain results without
-defaults to build or checks to run (a reason, what bound a deployment, a precision choice)
-are NamedTuples, which cost a fifth of a frozen dataclass to define: immutable too.
+Records that nothing compares (a verdict, an operator table) are frozen dataclasses
+declared eq=False, so Python generates no __eq__ and __hash__ for them (about 0.1 ms less
+of every cold start per record); equality is identity, and an operator table, which holds
+numpy arrays, could not be compared by value anyway. Plain records without defaults to
+build or checks to run on creation (a reason, what bound a deployment, a precision choice,
+an option group, a model's layer groups) are NamedTuples, which cost a fifth of a frozen
+dataclass to define: immutable too.
 """
 
 from __future__ import annotations
@@ -46,24 +47,22 @@ def _identity_records():
             shape=np.array(["m=1"]),
             values={"time_s": np.array([1e-5])},
         ),
-        DEPLOYMENT,
-        OptionGroup(DeploymentPins, dict(DEPLOYMENT_PINS.options)),
     ]
 
 
-def _tuple_results():
+def _tuple_records():
     return [
         Reason("memory", "needs 90 GB, has 80 GB", 80.0, 90.0),
         Binding("memory", "memory: 2x h100-sxm holds batch 8"),
         PrecisionChoice("bf16", "bf16", "memory", True, 8, 8, {"bf16/bf16": 16}),
+        DEPLOYMENT,
+        OptionGroup(DeploymentPins, dict(DEPLOYMENT_PINS.options)),
     ]
 
 
 def _value_records():
     return [
         resolve_model("8b"),
-        resolve_model("405b").layer_groups()[0],
-        LayerGroup(1.0, 4096, False),
         resolve_gpu("h100"),
         profile_for("h100-sxm"),
         DeploymentOptions(model="70b", num_gpus=4),
@@ -74,7 +73,7 @@ def _value_records():
 
 
 @pytest.mark.parametrize("record", _identity_records(), ids=lambda r: type(r).__name__)
-def test_results_and_tables_compare_by_identity_and_stay_frozen(record):
+def test_verdicts_and_tables_compare_by_identity_and_stay_frozen(record):
     copy = dataclasses.replace(record)
     assert record == record and copy != record  # a field-for-field copy is another record
     assert len({record, copy}) == 2  # hashable, by identity
@@ -83,8 +82,15 @@ def test_results_and_tables_compare_by_identity_and_stay_frozen(record):
         setattr(record, name, getattr(record, name))
 
 
-@pytest.mark.parametrize("record", _tuple_results(), ids=lambda r: type(r).__name__)
-def test_plain_results_are_immutable_tuples(record):
+def test_a_models_layer_groups_compare_by_value():
+    groups = resolve_model("gemma2-9b").layer_groups()
+    assert len(groups) == 2 and groups == resolve_model("gemma2-9b").layer_groups()
+    assert groups[0] == LayerGroup(groups[0].count, groups[0].window, groups[0].moe)
+    assert hash(groups[0]) == hash(groups[0]._replace()) and groups[0] != groups[1]
+
+
+@pytest.mark.parametrize("record", _tuple_records(), ids=lambda r: type(r).__name__)
+def test_plain_records_are_immutable_tuples(record):
     assert isinstance(record, tuple) and record._replace() == record
     with pytest.raises(AttributeError):
         setattr(record, record._fields[0], getattr(record, record._fields[0]))

@@ -23,8 +23,8 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from dataclasses import MISSING, dataclass, fields
-from typing import Annotated, Any
+from dataclasses import MISSING, fields
+from typing import Annotated, Any, NamedTuple
 
 import typer
 
@@ -44,18 +44,13 @@ from perfmodel.cli.typer_app import (
 from perfmodel.core.options import DeploymentOptions, DeploymentPins
 
 
-@dataclass(frozen=True, eq=False)
-class OptionGroup:
+class OptionGroup(NamedTuple):
     """A record type and the typer declaration (an Annotated type) of its fields, in the
-    record's order; a field without a declaration is no flag (the command sets it)."""
+    record's order (option_group checks it); a field without a declaration is no flag (the
+    command sets it)."""
 
     record: type
     options: Mapping[str, Any]
-
-    def __post_init__(self):
-        names = [f.name for f in fields(self.record)]
-        if list(self.options) != [n for n in names if n in self.options]:
-            raise TypeError(f"{self.record.__name__}: options {list(self.options)} != {names}")
 
 
 DEPLOYMENT = OptionGroup(
@@ -129,6 +124,9 @@ def option_group(
     **defaults: Any,
 ) -> Callable[[Callable], Callable]:
     """Replace the command parameter `param` by the group's options (see the module doc)."""
+    names = [f.name for f in fields(group.record)]
+    if list(group.options) != [n for n in names if n in group.options]:
+        raise TypeError(f"{group.record.__name__}: options {list(group.options)} != {names}")
     after = dict(after or {})
     defaults_of = {
         f.name: f.default for f in fields(group.record) if f.default is not MISSING

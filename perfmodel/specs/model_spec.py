@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 
@@ -16,10 +17,11 @@ SLIDING = "sliding_attention"
 CHUNKED = "chunked_attention"  # Llama-4 local layers: attention inside chunks of a fixed size
 
 
-@dataclass(frozen=True)
-class LayerGroup:
+class LayerGroup(NamedTuple):
     """Layers that cost the same: `count` of them (a float once a pipeline stage takes its
-    share), attention over at most `window` cached tokens (0 = all of them), MoE MLP or not."""
+    share), attention over at most `window` cached tokens (0 = all of them), MoE MLP or not.
+    Derived from the spec's layer_pattern; immutable, compared by value (a NamedTuple costs a
+    fifth of a frozen dataclass to define)."""
 
     count: float
     window: int

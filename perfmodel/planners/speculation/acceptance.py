@@ -181,21 +181,25 @@ def _lines(sources: np.ndarray, lines: np.ndarray) -> str:
     return "; ".join(parts)
 
 
-def _pair_rows(t: dict, target: str, draft: str, method: str) -> np.ndarray:
-    """Mask of the acceptance rows of one (target, draft, KV method); names case-insensitive."""
-    lower = np.vectorize(str.lower, otypes=[object])
-    return (
-        (lower(t["target"]) == target.lower())
-        & (lower(t["draft"]) == draft.lower())
-        & (t["method"] == method)
-    )
+@functools.cache
+def _lower_names() -> tuple[np.ndarray, np.ndarray]:
+    """The shipped rows' target and draft names in lower case (pairs match case-insensitively),
+    lowered once per process."""
+    t = _shipped_rows()
+    return tuple(np.array([n.lower() for n in t[k]], dtype=object) for k in ("target", "draft"))
 
 
 @functools.lru_cache(maxsize=256)
 def _pair_mask(target: str, draft: str, method: str) -> np.ndarray:
-    """_pair_rows of the shipped table, once per pair: a planner asks for every KV budget of
-    one pair (read-only mask)."""
-    mask = _pair_rows(_shipped_rows(), target, draft, method)
+    """Mask of the shipped acceptance rows of one (target, draft, KV method), names
+    case-insensitive; once per pair: a planner asks for every KV budget of one pair
+    (read-only mask)."""
+    targets, drafts = _lower_names()
+    mask = (
+        (targets == target.lower())
+        & (drafts == draft.lower())
+        & (_shipped_rows()["method"] == method)
+    )
     mask.flags.writeable = False
     return mask
 
