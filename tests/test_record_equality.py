@@ -124,7 +124,6 @@ def _changed(record) -> dict:
 
 VALUE_TYPES = (
     ModelSpec,
-    LayerGroup,
     HardwareSpec,
     Profile,
     Deployment,
