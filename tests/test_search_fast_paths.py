@@ -110,3 +110,62 @@ def test_decode_attention_of_one_shape_is_the_array_path(b, c, kv_bytes):
             )
             assert np.ndim(one.time_s) == 0
             assert np.float64(one.time_s).tobytes() == many.time_s[0].tobytes()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.floats(1.0, 1e18, allow_nan=False),  # a kernel does work and moves bytes
+    st.floats(1.0, 1e14, allow_nan=False),
+    st.sampled_from([(16.0, 1.0, 128.0), (8.0, 2.0, 128.0), (5.0, 1.0, 96.0)]),
+)
+def test_prefill_attention_of_one_kernel_is_the_array_path(f, by, config):
+    """Measured configurations and others (by ratio), below, inside and beyond the measured
+    FLOPs, on the table's GPU and transferred, quiet and with notices."""
+    from perfmodel.core.optable.kernels import kernel_pricing
+
+    for gpu in ("h100", "h100-pcie"):
+        dep = make_deployment("405b", gpu, 8, 8, "fp8", "fp8")
+        kp = kernel_pricing(dep.optable, dep.gpu)
+        for pricing in (kp, kp.quiet()):
+            one = pricing.attn_prefill(np.float64(f), np.float64(by), *config)
+            alone = pricing.attn_prefill(np.array([f]), np.array([by]), *config)
+            many = pricing.attn_prefill(np.array([f, 1e9]), np.array([by, 1e6]), *config)
+            assert np.ndim(one.time_s) == 0 and one.notices == alone.notices
+            assert np.float64(one.time_s).tobytes() == many.time_s[0].tobytes()
+
+
+MEMORY_LAYOUTS = [  # pp = 1 and pipelined, dense and MoE with expert parallelism (attn_dp > 1)
+    ("405b", "h100", 16, 4, 4, 1, "fp8", "fp8"),
+    ("70b", "a100-80gb", 12, 4, 3, 1, "bf16", "fp8"),
+    ("8b", "l40s", 2, 2, 1, 1, "bf16", "bf16"),
+    ("70b", "h200", 8, 8, 1, 1, "fp8", "bf16"),
+    ("gpt-oss-120b", "h100", 8, 2, 1, 8, None, "bf16"),
+    ("gpt-oss-120b", "h100", 8, 1, 2, 4, None, "bf16"),
+]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.sampled_from(MEMORY_LAYOUTS),
+    st.lists(st.integers(1, 5000), min_size=1, max_size=8),
+    st.integers(1, 200_000),
+    st.integers(1, 8192),
+)
+def test_first_fitting_is_the_vectorized_verdict(layout, batch, prompt, output):
+    """memory.first_fitting's scalar totals are total_bytes_per_gpu's, bit for bit, and its
+    binary search finds the first batch fits_in_memory admits (or None)."""
+    from perfmodel.core.memory import (
+        _scalar_total,
+        first_fitting,
+        fits_in_memory,
+        total_bytes_per_gpu,
+    )
+
+    model, gpu, n, tp, pp, ep, w, kv = layout
+    dep = make_deployment(model, gpu, n, tp, w, kv, pp=pp, ep=ep)
+    b = np.sort(np.array(batch, float))[::-1]  # non-increasing, as over growing dp
+    want = total_bytes_per_gpu(dep, b, prompt, output)
+    one = _scalar_total(dep, prompt, output)
+    assert np.array([one(x) for x in b]).tobytes() == np.asarray(want, float).tobytes()
+    hits = np.flatnonzero(fits_in_memory(dep, b, prompt, output))
+    assert first_fitting(dep, b, prompt, output) == (int(hits[0]) if hits.size else None)

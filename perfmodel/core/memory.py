@@ -206,15 +206,83 @@ def fits_in_memory(dep: Deployment, batch, prompt_len, output_len, extra_bytes=0
     """memory_report(...).fits without the rest of the report (a search tries many
     deployments): the same totals in the same order; with pp > 1 every stage's total is
     compared, which fits exactly when the largest stage's does."""
+    total = total_bytes_per_gpu(dep, batch, prompt_len, output_len, extra_bytes)
+    return total <= usable_bytes(dep)
+
+
+def total_bytes_per_gpu(dep: Deployment, batch, prompt_len, output_len, extra_bytes=0.0):
+    """memory_report(...).total_gb in bytes, alone: the largest stage's with pp > 1."""
     b, p, o, extra = _broadcast(batch, prompt_len, output_len, extra_bytes)
     b = b / dep.attn_dp
     if dep.pp > 1:
         totals = [w + kv + act for w, kv, act in _stage_parts(dep, b, p, o, extra)]
-        total = np.maximum.reduce(totals) if len(totals) > 1 else totals[0]
-    else:
-        kv = kv_cache_bytes_per_gpu(dep, b, p + o)
-        total = weight_bytes_per_gpu(dep) + kv + activation_bytes_per_gpu(dep, b, p) + extra
-    return total <= usable_bytes(dep)
+        return np.maximum.reduce(totals) if len(totals) > 1 else totals[0]
+    kv = kv_cache_bytes_per_gpu(dep, b, p + o)
+    return weight_bytes_per_gpu(dep) + kv + activation_bytes_per_gpu(dep, b, p) + extra
+
+
+def first_fitting(dep: Deployment, batches, prompt_len, output_len) -> int | None:
+    """The index of the first of `batches` (sequences per replica, non-increasing) that
+    fits_in_memory admits; None when none does. The total never shrinks as the batch
+    grows (every term is a non-decreasing function of it, rounding included), so a binary
+    search finds it, each probe one total on float64 scalars (_scalar_total: the
+    operations of total_bytes_per_gpu in the same order, the same bits): a search tries
+    hundreds of layouts, each over a few replica counts."""
+    total, usable = _scalar_total(dep, prompt_len, output_len), usable_bytes(dep)
+    lo, hi = 0, len(batches)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if total(batches[mid]) <= usable:
+            hi = mid
+        else:
+            lo = mid + 1
+    return lo if lo < len(batches) else None
+
+
+@by_identity(owners=1)
+def _layer_tokens(model, tokens: float):
+    """model.kv_layer_tokens of one token count (as a float64), kept per model object and
+    count: every layout of a search asks for the same one."""
+    return model.kv_layer_tokens(np.float64(tokens))
+
+
+def _scalar_total(dep: Deployment, prompt_len, output_len):
+    """b -> total_bytes_per_gpu(dep, b, prompt_len, output_len) for one sequence count b
+    (no extra bytes), what depends on the deployment and lengths alone worked out once;
+    Python's min/max for np.minimum/np.maximum: between these positive byte and token
+    counts they choose the same number (ties are equal values, no zero's sign)."""
+    p, o = np.asarray(prompt_len, float), np.asarray(output_len, float)
+    pf, attn_dp = float(p), dep.attn_dp
+    step = max(pf, PREFILL_STEP_TOKENS)  # prefill_step_tokens: min(b p, max(p, step))
+    per_token, logits = activation_bytes_per_token(dep), logits_bytes_per_seq(dep)
+    m = dep.model
+    if dep.pp == 1:
+        weights, per_seq = weight_bytes_per_gpu(dep), kv_bytes_per_seq_per_gpu(dep, p + o)
+
+        def one(b):
+            b = b / attn_dp
+            act = min(b * pf, step) * per_token + b * logits
+            return weights + per_seq * b + act + 0.0
+
+        return one
+    kv_all = float(kv_elems_per_token_layer_per_gpu(m, dep.tp)) * dep.kv_bytes
+    kv_all = kv_all * _layer_tokens(m, float(p + o))
+    stages = [
+        (w + 0.0, kv_all * (s.layers / m.num_layers), logits if s.last else None)
+        for s, w in zip(
+            pipeline.distinct_stages(m.num_layers, dep.pp), _stage_weights(dep), strict=True
+        )
+    ]
+
+    def largest(b):
+        b = b / attn_dp
+        act_all = min(b * pf, step) * per_token
+        return max(
+            w + kv * b + (act_all + (b * last if last is not None else 0.0))
+            for w, kv, last in stages
+        )
+
+    return largest
 
 
 def _broadcast(batch, prompt_len, output_len, extra_bytes) -> tuple[np.ndarray, ...]:

@@ -13,8 +13,8 @@ Candidates, per GPU type with G = max_gpus_per_node GPUs per node (hardware YAML
 - precision: (weights, KV) pairs in quality order (bf16/bf16, fp8/bf16, fp8/fp8); int4
   weights only when none of those fits on max_gpus GPUs (the rule recommend follows).
 A candidate fits when core.memory.memory_report says so at its per-replica batch (the same
-test predict prints; fits_in_memory gives its verdict alone; monotone in dp, so the smallest
-fitting dp is found in one vectorized call per (precision, tp, pp)). Choice per GPU type:
+test predict prints; monotone in dp, so the smallest fitting dp is found by a binary search
+of memory.first_fitting per (precision, tp, pp)). Choice per GPU type:
 fewest GPUs, then the earlier precision, then the shortest request (TTFT + (output - 1) *
 TPOT, core.inference at the per-replica batch); across GPU types (and the alternatives'
 order): int4 weights last (the precision policy holds across types too), then cost per hour
@@ -41,7 +41,7 @@ import numpy as np
 from perfmodel.core.deployment import Deployment, make_deployment, topology_problem
 from perfmodel.core.inference import RequestTimes, request_times
 from perfmodel.core.memory import (
-    fits_in_memory,
+    first_fitting,
     memory_report,
     usable_bytes,
     weight_bytes_per_gpu,
@@ -132,15 +132,14 @@ def _smallest_dp(
     dep: Deployment, batch: int, prompt_len, output_len, lowest: int, max_dp: int
 ) -> int | None:
     """Fewest replicas (lowest .. max_dp) whose per-replica share of the batch fits in
-    memory (None: none does); one vectorized memory verdict (fits_in_memory) over the dp
-    values. Exact shortcut: the total is the weights plus non-negative KV and activation
+    memory (None: none does): fits_in_memory's verdict, found by memory.first_fitting's
+    binary search over the dp values (more replicas never need more memory). Exact shortcut: the total is the weights plus non-negative KV and activation
     bytes, so when the weights alone exceed the usable memory no dp fits."""
     dps = np.arange(lowest, min(max_dp, batch) + 1, dtype=float)
     if dps.size == 0 or weight_bytes_per_gpu(dep) > usable_bytes(dep):
         return None
-    fits = np.asarray(fits_in_memory(dep, np.ceil(batch / dps), prompt_len, output_len))
-    hit = np.flatnonzero(fits)
-    return int(dps[hit[0]]) if hit.size else None
+    first = first_fitting(dep, np.ceil(batch / dps), prompt_len, output_len)
+    return None if first is None else int(dps[first])
 
 
 def _slo_dp(dep: Deployment, batch: int, prompt_len, output_len, lowest: int, max_dp: int, slos):

@@ -138,19 +138,29 @@ def monotone_interp(x, xs, ys):
     return lerp(ys[j], ys[j + 1], f)
 
 
+def max_of(a, b):
+    """np.maximum(a, b) of two numbers (no NaN): the same choice, b when they are equal (a
+    zero's sign included), without numpy's call on scalars."""
+    return a if a > b else b
+
+
+def min_of(a, b):
+    """np.minimum(a, b) of two numbers (no NaN): the same choice, b when they are equal."""
+    return a if a < b else b
+
+
 def monotone_interp_one(x, xs: np.ndarray, ys: np.ndarray):
     """monotone_interp of one value (a float64 scalar): _cell's and lerp's operations in
-    the same order on float64 scalars, Python's max/min standing for np.maximum/np.minimum
-    (the same selection between numbers, NaN kept as the first argument as both do),
-    without a 0-d array per step (a search prices hundreds of single passes)."""
+    the same order on float64 scalars, max_of/min_of for np.maximum/np.minimum, without a
+    0-d array per step (a search prices hundreds of single passes)."""
     if len(xs) == 1:
         return float(ys[0])
-    j = min(max(int(xs.searchsorted(x)) - 1, 0), len(xs) - 2)
-    f = min(max((x - xs[j]) / (xs[j + 1] - xs[j]), 0.0), 1.0)
+    j = min(max(int(xs.searchsorted(x)) - 1, 0), len(xs) - 2)  # integers: no zero's sign
+    f = min_of(max_of((x - xs[j]) / (xs[j + 1] - xs[j]), 0.0), 1.0)
     a, b = ys[j], ys[j + 1]
     if f >= 1.0:
         return b
-    return min(max(a + f * (b - a), min(a, b)), max(a, b))
+    return min_of(max_of(a + f * (b - a), min_of(a, b)), max_of(a, b))
 
 
 def interp2d(lb, lc, grid, x, y):

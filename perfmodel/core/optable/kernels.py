@@ -29,6 +29,7 @@ from perfmodel.core.optable.interpolate import (
     blend,
     interp2d,
     interp_rows,
+    max_of,
     monotone_interp,
     monotone_interp_one,
 )
@@ -148,23 +149,25 @@ class KernelPricing(NamedTuple):
         w_bytes: float,
         compute_dtype: str | None = None,
         work: GemmWork | None = None,
+        roof=None,
     ) -> Priced:
         """One GEMM kernel, M tokens (array), weight K x N (scalars); its roofline at the peak
         of `compute_dtype` (specs.dtypes.compute_dtype of the weights: the one rule, so int4
         weights are priced at the BF16 peak they dequantize to, not FP8's; None: BF16 for
         2-byte weights, else FP8). FP8 matmuls take the table's measured FP8 rows. `work`:
-        gemm_work(m, k, n, w_bytes) where the caller has it (the same values)."""
+        gemm_work(m, k, n, w_bytes) where the caller has it (the same values); `roof`:
+        work_roofline(work, peak of compute_dtype, bandwidth) on this GPU, likewise."""
         cv = self.curves
         compute_dtype = compute_dtype or ("bf16" if w_bytes >= 2 else "fp8")
         if work is None:
             work = gemm_work(m, k, n, w_bytes)
         if compute_dtype == "fp8" and cv.fp8 is not None and cv.w_bytes >= 2:
             fp8 = KernelPricing(cv.fp8, self.hw, self.same_gpu, self.explain)
-            return fp8.gemm(name, m, k, n, w_bytes, "fp8", work)
+            return fp8.gemm(name, m, k, n, w_bytes, "fp8", work, roof)
         lm = work.log_m
-        flops, bw = self.hw.peak_flops(compute_dtype), self.hw.hbm_bandwidth
         key = (float(k), float(n))
-        roof = work_roofline(work, flops, bw)
+        if roof is None:
+            roof = work_roofline(work, self.hw.peak_flops(compute_dtype), self.hw.hbm_bandwidth)
         if self.same_gpu and w_bytes == cv.w_bytes and key in cv.gemm:
             exact, ratio = cv.gemm[key]
             inside = (lm >= exact.x[0]) & (lm <= exact.x[-1])
@@ -223,7 +226,7 @@ class KernelPricing(NamedTuple):
         shift = _by_bytes_shift(self.curves, self.hw, cfg, h, kv, hd, kv_bytes)
         x, y = curve.x, curve.y
         if isinstance(b, NUMBERS) and isinstance(c, NUMBERS):  # one pass shape: float64s
-            kv_read = np.log(max(2.0 * b * c * kv * hd * kv_bytes, 1.0))
+            kv_read = np.log(max_of(2.0 * b * c * kv * hd * kv_bytes, 1.0))
             if kv_read < x[0]:
                 logt = y[0] + (kv_read - x[0])
             elif kv_read > x[-1]:
@@ -243,12 +246,27 @@ class KernelPricing(NamedTuple):
         """One causal attention kernel of f FLOPs moving `by` bytes (Q, K, V, O)."""
         cfg, exact = self._config(self.curves.attn_prefill, h, kv, hd, by_heads=True)
         ct, cr = self.curves.attn_prefill[cfg]
+        if isinstance(f, NUMBERS) and isinstance(by, NUMBERS):
+            return self._prefill_one(ct, cr, exact and self.same_gpu, f, by)
         lf = np.log(np.maximum(f, 1.0))
         notices = self._clamp("prefill attention FLOPs", lf, ct.x[0], ct.x[-1])
         roof = np.maximum(f / self.hw.peak_flops("bf16"), by / self.hw.hbm_bandwidth)
         if exact and self.same_gpu:
             return Priced(blend((lf >= ct.x[0]) & (lf <= ct.x[-1]), ct, cr, lf, roof), notices)
         t = np.maximum(np.exp(np.interp(lf, cr.x, cr.y)) * roof, np.exp(ct.y.min()))
+        return Priced(t, notices)
+
+    def _prefill_one(self, ct: Curve, cr: Curve, measured: bool, f, by) -> Priced:
+        """attn_prefill of one kernel (float64 scalars): the same operations, blend's choice
+        made by comparisons, max_of for np.maximum (the same selection)."""
+        lf = np.log(max_of(f, 1.0))
+        notices = self._clamp("prefill attention FLOPs", lf, ct.x[0], ct.x[-1])
+        roof = max_of(f / self.hw.peak_flops("bf16"), by / self.hw.hbm_bandwidth)
+        if measured:  # blend: the measured curve inside its range and below it, else above
+            if ct.x[0] <= lf <= ct.x[-1] or lf < ct.x[0]:
+                return Priced(np.exp(np.interp(lf, ct.x, ct.y)), notices)
+            return Priced(np.exp(np.interp(lf, cr.x, cr.y)) * roof, notices)
+        t = max_of(np.exp(np.interp(lf, cr.x, cr.y)) * roof, np.exp(ct.y.min()))
         return Priced(t, notices)
 
     def eltwise(self, kind: str, by, width: float | None = None) -> Priced:
@@ -328,7 +346,8 @@ class TransferredPricing(NamedTuple):
             self.latencies.get("gemm_small", 0.0),
             self.latencies.get("gemm_large", 0.0),
         )
-        return self._carry(self.src.gemm(name, m, k, n, w_bytes, dt, work), roof_src, roof_new, t0)
+        src_time = self.src.gemm(name, m, k, n, w_bytes, dt, work, roof_src)  # src's roofline
+        return self._carry(src_time, roof_src, roof_new, t0)
 
     def attn_decode(self, b, c, h, kv, hd, kv_bytes) -> Priced:
         # both rooflines are proportional to the KV bytes (b x c), so their ratio is taken

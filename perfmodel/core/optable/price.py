@@ -27,6 +27,7 @@ import numpy as np
 from perfmodel.core.arrays import sorted_unique
 from perfmodel.core.identity_memo import by_identity
 from perfmodel.core.ops import forward_ops
+from perfmodel.core.optable.interpolate import max_of, min_of
 from perfmodel.core.optable.kernels import KernelPricing, Priced, notices_of
 from perfmodel.core.optable.transfer import GemmWork, gemm_work
 from perfmodel.specs.models import ModelSpec
@@ -232,8 +233,8 @@ _GRID0 = GRID[0]
 def _nodes(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Index of the grid node at or below log x (clipped to the grid) and the fraction."""
     if not isinstance(x, np.ndarray):  # one float64 (a pass of one shape): the same
-        # selections by Python's max/min, the same log, truncation and subtraction
-        u = min(max((np.log(max(x, 1.0)) - _GRID0) / STEP, 0.0), _TOP)
+        # choices (max_of, min_of), the same log, truncation and subtraction
+        u = min_of(max_of((np.log(max_of(x, 1.0)) - _GRID0) / STEP, 0.0), _TOP)
         i = int(u)
         return i, u - i
     # np.clip(v, 0.0, top) as a maximum then a minimum: the same selection, fewer calls

@@ -45,7 +45,7 @@ def transferred(t_meas, roof_meas, roof_new, latency_s):
     one = (t_meas, roof_meas, roof_new, latency_s)
     if isinstance(t_meas, np.float64) and all(isinstance(v, (float, np.number)) for v in one):
         # one kernel (float64 scalars): the same operations, without 0-d arrays
-        lat = min(latency_s, t_meas)  # np.minimum's selection: the first unless t is less
+        lat = latency_s if latency_s < t_meas else t_meas  # np.minimum's choice
         return lat + (t_meas - lat) * roof_new / roof_meas
     t = np.asarray(t_meas, float)
     lat = np.minimum(latency_s, t)
