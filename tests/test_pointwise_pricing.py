@@ -3,8 +3,9 @@
 specprefill_times prices the target's kept-token and whole-prompt prefills in one call (and
 the speculator's side and the baseline once per batch and prompt, not per keep rate),
 evaluate_grid the target's self-speculation draft steps, plain step and verifications in one,
-and plan_specprefill reads the workload's batch, batch 1 (the default SLO) and max_qps's
-batches from one sweep, where speculation.pointwise says each point is priced as on its own
+plan_specprefill reads the workload's batch, batch 1 (the default SLO) and max_qps's batches
+from one sweep, and the specdecode section prices its point and the critical length's coarse
+scan at once (price_passes, GridPasses.take), where speculation.pointwise says each point is priced as on its own
 (dense models). Each is compared here with the separate calls it replaces (exact equality),
 on deployments that take different pricing paths: a pipeline (pp 2), a measured table, a
 table transferred to another GPU, the roofline (sliding-window layers), FP8; and with
@@ -19,7 +20,16 @@ import pytest
 from perfmodel.core.cost import op_time
 from perfmodel.core.deployment import make_deployment
 from perfmodel.core.inference import decode_step_time, prefill_time
-from perfmodel.planners.specdecode import evaluate_grid, planner_configs, planner_policy
+from perfmodel.planners.specdecode import (
+    DEFAULT_GAMMAS,
+    _best_speedup_at,
+    coarse_contexts,
+    critical_length,
+    evaluate_grid,
+    planner_configs,
+    planner_policy,
+    price_passes,
+)
 from perfmodel.planners.specprefill import max_qps, plan_specprefill, recommend_keep_rate
 from perfmodel.planners.specprefill_cost import kept_tokens, scoring_op, specprefill_times
 from perfmodel.planners.speculation.deploy import helper_deployment
@@ -43,7 +53,7 @@ def _deployment(name):
 
 def _same(a, b) -> None:
     a, b = np.broadcast_arrays(np.asarray(a, float), np.asarray(b, float))
-    assert np.array_equal(a, b), np.max(np.abs(a - b))
+    assert np.array_equal(a, b, equal_nan=True), np.nanmax(np.abs(a - b))
 
 
 SWEEP = np.arange(1.0, 40.0)[:, None]  # max_qps's batches (B, 1) x keep rates (1, K)
@@ -111,3 +121,28 @@ def test_moe_models_are_priced_in_calls_of_their_own():
     _same(grid.times.autoregressive_s[0, 0], decode_step_time(moe, b, c, 1))
     gg = grid.gammas[:, None] + 1.0
     _same(grid.times.verify_s[0], decode_step_time(moe, b[None, :], c[None, :], gg))
+
+
+@pytest.mark.parametrize("name", ["405b-fp8-pp2", "8b-l40s", "gemma2-rtx4090"])
+def test_grids_read_their_passes_from_one_joint_pricing(name):
+    target = _deployment(name)
+    configs, policy, batch, ctx = planner_configs(target), planner_policy(), 16, 5000.0
+    coarse = coarse_contexts(target.model.max_position_embeddings)
+    joint = price_passes(target, configs, batch, np.append(ctx, coarse))
+    alone = evaluate_grid(target, configs, [batch], [ctx], acceptance_rate=policy)
+    at_point = joint.take(range(len(configs)), [0])
+    shared = evaluate_grid(target, configs, [batch], [ctx], acceptance_rate=policy, passes=at_point)
+    for got, want in zip(shared.times, alone.times, strict=True):
+        _same(got, want)
+    compressed = [c for c in configs if c.method != "full"]
+    scan = joint.take([configs.index(c) for c in compressed], slice(1, None))
+    b = np.full(coarse.size, float(batch))
+    args = (target, compressed, b, coarse, DEFAULT_GAMMAS, policy, False)
+    _same(_best_speedup_at(*args, scan), _best_speedup_at(*args))
+    crit = critical_length(target, compressed, [batch], acceptance_rate=policy)
+    _same(
+        critical_length(target, compressed, [batch], acceptance_rate=policy, coarse_passes=scan),
+        crit,
+    )
+    with pytest.raises(ValueError, match="another grid"):
+        evaluate_grid(target, configs, [batch], [ctx], acceptance_rate=policy, passes=scan)

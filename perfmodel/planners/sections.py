@@ -21,10 +21,12 @@ from perfmodel.planners.specdecode import (
     PLANNER_BUDGETS,
     SpecDecodeChoice,
     choice_at,
+    coarse_contexts,
     critical_length,
     evaluate_grid,
     planner_configs,
     planner_policy,
+    price_passes,
 )
 from perfmodel.planners.specprefill import SpecPrefillPlan, plan_specprefill
 from perfmodel.planners.speculation.deploy import (
@@ -34,6 +36,7 @@ from perfmodel.planners.speculation.deploy import (
     helper_deployment,
     helper_placement,
 )
+from perfmodel.planners.speculation.pointwise import priced_pointwise
 
 
 class SpecPrefillSection(NamedTuple):
@@ -235,6 +238,16 @@ class SpecDecodeSection(NamedTuple):
         }
 
 
+def _joint_passes(dep: Deployment, configs, batch: int, ctx: float, top: int):
+    """The passes of the workload's point (column 0) and of critical_length's coarse scan at
+    this batch (columns 1..) in one set of calls, where each point is priced as on its own
+    (speculation.pointwise); None: each priced apart."""
+    drafts = dict.fromkeys(c.draft for c in configs)
+    if not priced_pointwise(dep, *(helper_deployment(dep, d, "draft") for d in drafts)):
+        return None
+    return price_passes(dep, configs, batch, np.append(ctx, coarse_contexts(top)))
+
+
 def specdecode_section(
     dep: Deployment,
     drafts: str | None,
@@ -249,8 +262,16 @@ def specdecode_section(
     configs = planner_configs(dep, drafts)
     policy = planner_policy(acceptance_rate)
     ctx = float(mean_decode_context(prompt_len, output_len))
+    top = dep.model.max_position_embeddings
+    joint = _joint_passes(dep, configs, batch, ctx, top)
     grid = evaluate_grid(
-        dep, configs, [batch], [ctx], acceptance_rate=policy, output_len=output_len / 2
+        dep,
+        configs,
+        [batch],
+        [ctx],
+        acceptance_rate=policy,
+        output_len=output_len / 2,
+        passes=None if joint is None else joint.take(range(len(configs)), [0]),
     )
     excluded = [cfg.label for i, cfg in enumerate(configs) if not grid.fits[i, 0]]
     best = choice_at(grid, 0, require_fit=True)
@@ -263,8 +284,12 @@ def specdecode_section(
     ranked = [c for c, bs in zip(configs, grid.acceptance, strict=True) if bs.ranked]
     fitting = [c for c in ranked if c.label not in excluded]
     compressed = [c for c in fitting if c.method != "full"] or fitting or ranked
-    crit = critical_length(dep, compressed, [batch], acceptance_rate=policy)
-    top = dep.model.max_position_embeddings
+    scan = (
+        None
+        if joint is None
+        else joint.take([configs.index(c) for c in compressed], slice(1, None))
+    )
+    crit = critical_length(dep, compressed, [batch], acceptance_rate=policy, coarse_passes=scan)
     ci = configs.index(next(c for c in configs if c.label == f"{best.draft}/{best.draft_kv}"))
     draft = helper_deployment(dep, configs[ci].draft, "draft")
     where = (

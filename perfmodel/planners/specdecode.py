@@ -211,6 +211,7 @@ def evaluate_grid(
     gammas=DEFAULT_GAMMAS,
     acceptance_rate: float | AcceptancePolicy | None = None,
     output_len=0,
+    passes: GridPasses | None = None,
 ) -> SpecDecodeGrid:
     """Speculative decoding for every draft config x gamma x (batch, context) point.
 
@@ -218,11 +219,14 @@ def evaluate_grid(
     the published acceptance data (its prompt length = the context), or an AcceptancePolicy
     (speculation.acceptance: whether an assumed rate stands in for missing data). Memory counts target
     weights + KV of prompt+output tokens, the draft's weights (none for self-speculation)
-    and the draft's KV cache of min(budget, tokens) per sequence.
+    and the draft's KV cache of min(budget, tokens) per sequence. passes: the grid's passes
+    already priced (price_passes, or its take of a larger pricing); None: priced here.
     """
     g, b, c, budgets = _grid_points(configs, batch, context, gammas)
     drafts = _draft_groups(target, configs)
-    times, a, bases = _grid_times(target, configs, drafts, g, b, c, budgets, acceptance_rate)
+    times, a, bases = _grid_times(
+        target, configs, drafts, g, b, c, budgets, acceptance_rate, passes
+    )
     n_c = len(configs)
     fits = np.empty((n_c, b.size), bool)
     total = np.empty((n_c, b.size))
@@ -264,11 +268,36 @@ def _draft_groups(target: Deployment, configs: list[DraftConfig]) -> list:
     return out
 
 
-def _grid_times(target, configs, drafts, g, b, c, budgets, acceptance_rate):
-    """(SpecDecodeTimes over (C, G, N), acceptance rates (C, 1, N), bases): evaluate_grid's
-    time model, without its memory."""
-    n_c = len(configs)
-    draft_step = np.empty((n_c, 1, b.size))
+class GridPasses(NamedTuple):
+    """The passes a grid of C configurations, G gammas and N points prices: each
+    configuration's draft step (C, 1, N), the target's plain step (1, 1, N) and its
+    verification of each gamma (1, G, N), seconds."""
+
+    draft_step: np.ndarray
+    auto: np.ndarray
+    verify: np.ndarray
+
+    def take(self, configs, points) -> GridPasses:
+        """The passes of some configurations (indices) at some points (indices or a slice)."""
+        return GridPasses(
+            self.draft_step[np.asarray(configs, int)][:, :, points],
+            self.auto[:, :, points],
+            self.verify[:, :, points],
+        )
+
+
+def price_passes(
+    target: Deployment, configs: list[DraftConfig], batch, context, gammas=DEFAULT_GAMMAS
+) -> GridPasses:
+    """The passes evaluate_grid prices for these configurations at these (batch, context)
+    points. Where each point is priced as on its own (speculation.pointwise) the passes of
+    several grids may be priced at once and handed to each (GridPasses.take)."""
+    g, b, c, budgets = _grid_points(configs, batch, context, gammas)
+    return _grid_passes(target, _draft_groups(target, configs), g, b, c, budgets)
+
+
+def _grid_passes(target, drafts, g, b, c, budgets) -> GridPasses:
+    draft_step = np.empty((budgets.size, 1, b.size))
     own = np.array([], int)  # self-speculation's configs: priced with the target's passes
     for _, idx, dep in drafts:  # one vectorized call per distinct draft model (a few)
         if dep is target:
@@ -276,7 +305,6 @@ def _grid_times(target, configs, drafts, g, b, c, budgets, acceptance_rate):
         else:
             bud = budgets[idx][:, None]
             draft_step[idx, 0, :] = decode_step_time(dep, b[None, :], c[None, :], 1, kv_budget=bud)
-    gg = g[None, :, None]
     # the target's passes, a row each: self-speculation's draft steps at their KV budgets,
     # the plain step and the verification of each gamma; in one call where that prices each
     # point as on its own (speculation.pointwise), else one call for each kind
@@ -295,8 +323,19 @@ def _grid_times(target, configs, drafts, g, b, c, budgets, acceptance_rate):
         ]
     )
     draft_step[own, 0, :] = rows[: own.size]
-    auto = rows[own.size][None, None, :]
-    verify = rows[own.size + 1 :][None, :, :]
+    return GridPasses(draft_step, rows[own.size][None, None, :], rows[own.size + 1 :][None, :, :])
+
+
+def _grid_times(target, configs, drafts, g, b, c, budgets, acceptance_rate, passes=None):
+    """(SpecDecodeTimes over (C, G, N), acceptance rates (C, 1, N), bases): evaluate_grid's
+    time model, without its memory; passes: already priced (None: priced here)."""
+    n_c = len(configs)
+    if passes is None:
+        passes = _grid_passes(target, drafts, g, b, c, budgets)
+    elif passes.draft_step.shape != (n_c, 1, b.size) or passes.verify.shape != (1, g.size, b.size):
+        raise ValueError("the passes given were priced for another grid")
+    draft_step, auto, verify = passes
+    gg = g[None, :, None]
     bases = resolve_bases(target, configs, c, acceptance_rate)
     missing = [cfg for cfg, bs in zip(configs, bases, strict=True) if not bs.ranked]
     if len(missing) == n_c:
@@ -498,15 +537,17 @@ def _ranked(speedup: np.ndarray) -> np.ndarray:
     return np.where(np.isfinite(speedup), speedup, -np.inf)
 
 
-def _best_speedup_at(target, configs, batch, context, gammas, acceptance_rate, require_fit):
+def _best_speedup_at(
+    target, configs, batch, context, gammas, acceptance_rate, require_fit, passes=None
+):
     """evaluate_grid(...).best_speedup(require_fit); without require_fit from the grid's
     times alone (its memory is never read)."""
     if require_fit:
-        grid = evaluate_grid(target, configs, batch, context, gammas, acceptance_rate)
+        grid = evaluate_grid(target, configs, batch, context, gammas, acceptance_rate, 0, passes)
         return grid.best_speedup(require_fit)
     g, b, c, budgets = _grid_points(configs, batch, context, gammas)
     drafts = _draft_groups(target, configs)
-    times = _grid_times(target, configs, drafts, g, b, c, budgets, acceptance_rate)[0]
+    times = _grid_times(target, configs, drafts, g, b, c, budgets, acceptance_rate, passes)[0]
     return _ranked(np.broadcast_to(times.speedup, (len(configs), g.size, b.size))).max(axis=(0, 1))
 
 
@@ -519,21 +560,31 @@ def critical_length(
     max_len: int | None = None,
     require_fit: bool = False,
     grid_points: int = 48,
+    coarse_passes: GridPasses | None = None,
 ) -> np.ndarray:
     """Smallest context L (tokens) at which the best configuration's speedup exceeds 1, per
     batch size; nan where it never does up to max_len (default: the target's context
     window). Exact: best(L-1) <= 1 < best(L) (best(0) is taken as <= 1).
 
     speedup(L) is monotone in practice but not guaranteed (budget caps, overheads), so a
-    coarse log grid is scanned first and the first crossing is bisected on integers,
-    all batch sizes at once. Memory is ignored unless require_fit (time model only).
+    coarse log grid (coarse_contexts) is scanned first and the first crossing is bisected
+    on integers, all batch sizes at once. Memory is ignored unless require_fit (time model
+    only). coarse_passes: the scan's passes already priced, at each batch (outer) and
+    coarse context (inner); None: priced here.
     """
     b = np.atleast_1d(np.asarray(batch, float))
     top = int(max_len or target.model.max_position_embeddings)
-    coarse = sorted_unique(np.round(np.geomspace(1, top, grid_points)).astype(int))
+    coarse = coarse_contexts(top, grid_points)
     bb, ll = np.meshgrid(b, coarse, indexing="ij")
     s = _best_speedup_at(
-        target, configs, bb.ravel(), ll.ravel(), gammas, acceptance_rate, require_fit
+        target,
+        configs,
+        bb.ravel(),
+        ll.ravel(),
+        gammas,
+        acceptance_rate,
+        require_fit,
+        coarse_passes,
     ).reshape(bb.shape)
     above = s > 1.0
     found = above.any(axis=1)
@@ -553,6 +604,11 @@ def critical_length(
         hi = np.where(active & up, mid, hi)
         lo = np.where(active & ~up, mid, lo)
     return np.where(found, hi.astype(float), np.nan)
+
+
+def coarse_contexts(top: int, grid_points: int = 48) -> np.ndarray:
+    """The contexts critical_length scans first: a log grid from 1 to top, whole tokens."""
+    return sorted_unique(np.round(np.geomspace(1, top, grid_points)).astype(int))
 
 
 def min_acceptance_rate(
