@@ -20,15 +20,19 @@ import numpy as np
 import pytest
 
 from perfmodel.cli.option_groups import DEPLOYMENT, DEPLOYMENT_PINS, OptionGroup
-from perfmodel.core.options import BenchOptions, DeploymentOptions, DeploymentPins
+from perfmodel.core.bench_options import BenchOptions
+from perfmodel.core.deployment import Deployment
+from perfmodel.core.options import DeploymentOptions, DeploymentPins
 from perfmodel.planners.binding import Binding
+from perfmodel.planners.deployment_choice import DeploymentChoice
 from perfmodel.planners.feasibility import Reason, Slos, Verdict
 from perfmodel.planners.precision import PrecisionChoice
-from perfmodel.specs.hardware import resolve_gpu
-from perfmodel.specs.model_spec import LayerGroup
+from perfmodel.planners.recommend import recommend
+from perfmodel.specs.hardware import HardwareSpec, resolve_gpu
+from perfmodel.specs.model_spec import LayerGroup, ModelSpec
 from perfmodel.specs.models import resolve_model
 from perfmodel.specs.optables import OpTable
-from perfmodel.specs.profile import profile_for
+from perfmodel.specs.profile import Profile, profile_for
 
 
 def _identity_records():
@@ -116,3 +120,46 @@ def _changed(record) -> dict:
         if isinstance(value, (int, float)) and value is not None:
             return {f.name: value + 1}
     raise AssertionError(f"{type(record).__name__}: no field to change")
+
+
+VALUE_TYPES = (
+    ModelSpec,
+    HardwareSpec,
+    Profile,
+    Deployment,
+    DeploymentOptions,
+    DeploymentPins,
+    BenchOptions,
+    Slos,
+)
+
+
+def _records(obj, found: dict[int, object]) -> dict[int, object]:
+    """Every dataclass record reachable from obj through record fields, tuples (NamedTuple
+    results among them), lists and dict values."""
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        if id(obj) in found:
+            return found
+        found[id(obj)] = obj
+        for f in dataclasses.fields(obj):
+            _records(getattr(obj, f.name), found)
+    elif isinstance(obj, (tuple, list)):
+        for item in obj:
+            _records(item, found)
+    elif isinstance(obj, dict):
+        for item in obj.values():
+            _records(item, found)
+    return found
+
+
+def test_every_record_of_a_recommend_answer_is_a_spec_by_value_or_a_result_by_identity():
+    """A new dataclass record in an answer is classified here: by value (a spec, an option,
+    a deployment that planners compare) or by identity (eq=False: a result)."""
+    answer = recommend(DeploymentPins(model="8b"), 16, 4096, 256, slo_ttft_s=2.0)
+    records = list(_records(answer, {}).values())
+    kinds = {type(r) for r in records}
+    assert {DeploymentChoice, ModelSpec, HardwareSpec, Deployment} <= kinds
+    for record in records:
+        copy = dataclasses.replace(record)
+        by_value = isinstance(record, VALUE_TYPES)
+        assert (copy == record) is by_value, type(record).__name__

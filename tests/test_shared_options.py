@@ -18,8 +18,9 @@ from typing import Annotated
 import pytest
 import typer
 
+from perfmodel.cli.bench_group import BENCH
 from perfmodel.cli.main import load_commands, main
-from perfmodel.cli.option_groups import BENCH, DEPLOYMENT, DEPLOYMENT_PINS, option_group
+from perfmodel.cli.option_groups import DEPLOYMENT, DEPLOYMENT_PINS, option_group
 from perfmodel.cli.typer_app import JsonOpt, ModelOpt, ModeOpt, app
 from perfmodel.core.options import DeploymentOptions, DeploymentPins
 from tests import vllm_bench_writer as writer
@@ -209,7 +210,7 @@ def test_validate_bench_options_reach_the_replay(tmp_path, capsys):
     """The flags build the BenchOptions the library replays with: the same prediction, on
     the named deployment (h200, TP2) rather than the file's default of one GPU."""
     from perfmodel.accuracy.vllm_setup import bench_case
-    from perfmodel.core.options import BenchOptions
+    from perfmodel.core.bench_options import BenchOptions
 
     path = writer.write(tmp_path / "lat.json", writer.latency_result([0.9, 1.0, 1.1]))
     got = _json(capsys, "validate", "--measurements", path, "--gpu", "h200", "-n", "2",

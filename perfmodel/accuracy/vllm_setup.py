@@ -25,8 +25,9 @@ from perfmodel.accuracy.vllm_replay import (
     replay_serve,
     server_defaults,
 )
+from perfmodel.core.bench_options import BenchOptions
 from perfmodel.core.deployment import Deployment
-from perfmodel.core.options import BenchOptions, DeploymentOptions
+from perfmodel.core.options import DeploymentOptions
 from perfmodel.errors import PerfModelError
 from perfmodel.specs.models import load_model
 from perfmodel.specs.profile import PARAMETERS, Profile

@@ -13,9 +13,9 @@ go just before `--json`, options named in `after={"output_len": (...)}` just aft
 parameter of the command (the order `--help` always showed). Defaults are the record's,
 unless the command overrides one (`model="70b"`). The command receives the built record.
 
-The groups: DEPLOYMENT (one deployment: predict, specprefill, the MagicDec commands),
-DEPLOYMENT_PINS (what the user fixes of a searched deployment: recommend, capacity) and
-BENCH (what a vLLM benchmark file may not record: validate, calibrate).
+The groups: DEPLOYMENT (one deployment: predict, specprefill, the MagicDec commands) and
+DEPLOYMENT_PINS (what the user fixes of a searched deployment: recommend, capacity);
+cli/bench_group.BENCH (what a vLLM benchmark file may not record: validate, calibrate).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from perfmodel.cli.typer_app import (
     TpOpt,
     WeightDtypeOpt,
 )
-from perfmodel.core.options import BenchOptions, DeploymentOptions, DeploymentPins
+from perfmodel.core.options import DeploymentOptions, DeploymentPins
 
 
 class OptionGroup(NamedTuple):
@@ -110,57 +110,6 @@ DEPLOYMENT_PINS = OptionGroup(
         "mode": ModeOpt,
         "profile": ProfileOpt,
         "allow_cross_node_tp": CrossNodeTpOpt,
-    },
-)
-
-# --- a vLLM benchmark file's deployment and shape: None = from the file --------------------
-BenchModelOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--model", "--target", "-m", help="vLLM JSON: model (default: the file's model_id)."
-    ),
-]
-BenchGpuOpt = Annotated[
-    str | None, typer.Option("--gpu", help="vLLM JSON: the GPU it ran on (or metadata gpu=...).")
-]
-BenchNumGpusOpt = Annotated[
-    int | None, typer.Option("--num-gpus", "-n", min=1, help="vLLM JSON: GPUs of the server.")
-]
-BenchTpOpt = Annotated[
-    int | None, typer.Option("--tp", min=1, help="vLLM JSON: tensor-parallel degree.")
-]
-BenchSeqsOpt = Annotated[
-    int | None,
-    typer.Option("--max-num-seqs", min=1, help="vLLM JSON: the server's max_num_seqs."),
-]
-BenchTokensOpt = Annotated[
-    int | None,
-    typer.Option(
-        "--max-num-batched-tokens", min=1, help="vLLM JSON: the server's max_num_batched_tokens."
-    ),
-]
-BenchBatchOpt = Annotated[
-    int | None, typer.Option("--batch", "--bsz", min=1, help="vllm bench latency: --batch-size.")
-]
-BenchPromptOpt = Annotated[
-    int | None, typer.Option("--prompt-len", min=1, help="vllm bench latency: --input-len.")
-]
-BenchOutputOpt = Annotated[
-    int | None, typer.Option("--output-len", min=1, help="vllm bench latency: --output-len.")
-]
-BENCH = OptionGroup(
-    BenchOptions,
-    {
-        "model": BenchModelOpt,
-        "gpu": BenchGpuOpt,
-        "num_gpus": BenchNumGpusOpt,
-        "tp": BenchTpOpt,
-        "max_num_seqs": BenchSeqsOpt,
-        "max_num_batched_tokens": BenchTokensOpt,
-        "batch": BenchBatchOpt,
-        "prompt_len": BenchPromptOpt,
-        "output_len": BenchOutputOpt,
-        "profile": ProfileOpt,  # validate: for measurement tables too; calibrate: --base
     },
 )
 

@@ -306,7 +306,7 @@ def topology_problem(
     return None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class TpLink:
     """The link a TP all-reduce runs over: bandwidth per GPU (B/s), latency added per call
     (s) on top of the profile's comm_latency_us, and its label."""

@@ -137,7 +137,7 @@ def activation_bytes_per_gpu(dep: Deployment, batch, prompt_len) -> np.ndarray:
     ) * logits_bytes_per_seq(dep)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class MemoryReport:
     """Bytes per GPU in GB (arrays of the inputs' shape), the usable capacity, and whether
     the total fits (missing_gb > 0 when it does not)."""

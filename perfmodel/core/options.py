@@ -2,7 +2,8 @@
 and dashboard page share (model, GPU, counts, parallelism, dtypes, profile, mode).
 
 `DeploymentOptions` names one deployment; `DeploymentPins` the parts of a deployment a
-planner searches (recommend, capacity) that the user fixed. Each is the one declaration of
+planner searches (recommend, capacity) that the user fixed (a vLLM benchmark file's options:
+core/bench_options.py). Each is the one declaration of
 these choices; the CLI builds it from its flags (perfmodel/cli/option_groups.py declares each
 flag once), a page from its widgets. `DeploymentOptions.deployment()` validates and loads it
 (make_deployment: one clear error line).
@@ -15,7 +16,7 @@ cli/typer_app.py (BatchOpt, BatchOneOpt, PromptOpt, ...) and parsed by specs.uni
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 from perfmodel.core.deployment import Deployment, make_deployment
 from perfmodel.specs.dtypes import precisions_for
@@ -88,44 +89,3 @@ class DeploymentPins:
             weights = self.weight_dtype or checkpoint_format or "bf16"
             return ((weights, self.kv_dtype or "bf16"),)
         return precisions_for(checkpoint_format, searched)
-
-
-# What the user says about a vLLM benchmark run (`validate`/`calibrate --measurements
-# FILE.json`): the deployment and engine settings the file may not record, and the batch and
-# lengths a `vllm bench latency` file never records. None = from the file's metadata, else the
-# default (accuracy/vllm_setup.py). The CLI declares the flags once (cli/option_groups.BENCH).
-# It lives here, not in accuracy/, so that declaring the CLI's option groups loads no
-# accuracy module for commands that never read a benchmark file (tests/test_call_layers.py).
-
-
-@dataclass(frozen=True)
-class BenchOptions:
-    """None = not given. batch, prompt_len, output_len: the shape of a latency run."""
-
-    model: str | None = None
-    gpu: str | None = None
-    num_gpus: int | None = None
-    tp: int | None = None
-    max_num_seqs: int | None = None
-    max_num_batched_tokens: int | None = None
-    batch: int | None = None
-    prompt_len: int | None = None
-    output_len: int | None = None
-    profile: str | None = None  # validate's --profile, calibrate's --base
-
-    def given(self, key: str):
-        """The value given for a deployment or engine key (None: not given, or not an
-        option: the file's metadata decides)."""
-        return getattr(self, key, None)
-
-    @property
-    def shape(self) -> tuple[int | None, int | None, int | None] | None:
-        """(batch, prompt_len, output_len) of a latency run, None when none is given."""
-        shape = (self.batch, self.prompt_len, self.output_len)
-        return None if shape == (None, None, None) else shape
-
-    def names_given(self) -> list[str]:
-        """The fields given (profile aside: it also applies to measurement tables)."""
-        return [
-            f.name for f in fields(self) if f.name != "profile" and self.given(f.name) is not None
-        ]

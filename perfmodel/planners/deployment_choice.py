@@ -12,7 +12,7 @@ from perfmodel.errors import PerfModelError
 from perfmodel.specs.units import plural
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class DeploymentChoice:
     """One deployment that serves the requested batch, with its memory, latency and cost."""
 
@@ -81,7 +81,7 @@ class DeploymentChoice:
         }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class NearMiss:
     """The fitting candidate closest to meeting the SLOs, when none meets them: excess is
     max over the SLOs of value / limit - 1 (0.25: 25% over the worst-missed SLO)."""
@@ -106,7 +106,7 @@ class NoFeasibleDeployment(PerfModelError):
         super().__init__(message)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class GpuSearch:
     """One GPU type's answer: its choice (None: none feasible), groups evaluated, why not,
     and the nearest SLO miss when SLOs ruled every fitting candidate out."""
@@ -117,7 +117,7 @@ class GpuSearch:
     nearest: NearMiss | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class SearchResult:
     """The whole search: the choice, the best on each other type, the types skipped."""
 

@@ -7,12 +7,13 @@ from typing import Annotated
 
 import typer
 
+from perfmodel.cli.bench_group import BENCH
 from perfmodel.cli.commands.validate import MeasurementsOpt, TablesOpt, _tables
 from perfmodel.cli.commands.vllm_results import calibrate_files, is_vllm_json, refuse_bench_options
-from perfmodel.cli.option_groups import BENCH, option_group
+from perfmodel.cli.option_groups import option_group
 from perfmodel.cli.typer_app import JsonOpt, ModeOpt, app, console, emit_json, progress, warn
+from perfmodel.core.bench_options import BenchOptions
 from perfmodel.core.deployment import MODES
-from perfmodel.core.options import BenchOptions
 from perfmodel.errors import PerfModelError
 from perfmodel.specs.units import choice, parse_name_list, plural
 

@@ -8,10 +8,11 @@ from typing import Annotated
 
 import typer
 
+from perfmodel.cli.bench_group import BENCH
 from perfmodel.cli.commands.vllm_results import is_vllm_json, refuse_bench_options, validate_files
-from perfmodel.cli.option_groups import BENCH, option_group
+from perfmodel.cli.option_groups import option_group
 from perfmodel.cli.typer_app import JsonOpt, app, console, emit_json, progress, warn
-from perfmodel.core.options import BenchOptions
+from perfmodel.core.bench_options import BenchOptions
 from perfmodel.errors import PerfModelError
 from perfmodel.specs.units import parse_name_list
 

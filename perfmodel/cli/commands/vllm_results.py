@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from perfmodel.cli.typer_app import console, emit_json, progress, warn
-from perfmodel.core.options import BenchOptions
+from perfmodel.core.bench_options import BenchOptions
 from perfmodel.errors import PerfModelError
 from perfmodel.specs.units import plural
 

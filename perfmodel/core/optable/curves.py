@@ -46,7 +46,7 @@ class Lazy(Mapping):
         return len(self._keys)
 
 
-@dataclass
+@dataclass(eq=False)
 class Curves:
     """Curves of one table; `flops` and `bw`: peaks of the table's GPU, for the ratios."""
 
