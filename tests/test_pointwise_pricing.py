@@ -5,8 +5,8 @@ the speculator's side and the baseline once per batch and prompt, not per keep r
 evaluate_grid the target's self-speculation draft steps, plain step and verifications in one,
 plan_specprefill reads the workload's batch, batch 1 (the default SLO) and max_qps's batches
 from one sweep, and the specdecode section prices its point and the critical length's coarse
-scan at once (price_passes, GridPasses.take), where speculation.pointwise says each point is priced as on its own
-(dense models). Each is compared here with the separate calls it replaces (exact equality),
+scan at once (price_passes, GridPasses.take): each point of a sweep is priced as on its own,
+MoE models included (core.optable.price prices each point's experts at its own weight). Each is compared here with the separate calls it replaces (exact equality),
 on deployments that take different pricing paths: a pipeline (pp 2), a measured table, a
 table transferred to another GPU, the roofline (sliding-window layers), FP8; and with
 prompts short enough that the kept tokens fall in decode-like attention.
@@ -33,7 +33,6 @@ from perfmodel.planners.specdecode import (
 from perfmodel.planners.specprefill import max_qps, plan_specprefill, recommend_keep_rate
 from perfmodel.planners.specprefill_cost import kept_tokens, scoring_op, specprefill_times
 from perfmodel.planners.speculation.deploy import helper_deployment
-from perfmodel.planners.speculation.pointwise import priced_pointwise
 
 KEEP = np.array([0.1, 0.3, 0.5, 0.8, 0.9])
 
@@ -64,7 +63,6 @@ SWEEP = np.arange(1.0, 40.0)[:, None]  # max_qps's batches (B, 1) x keep rates (
 def test_specprefill_times_as_separate_calls(name, batch, prompt):
     target = _deployment(name)
     spec = helper_deployment(target, "8b" if target.model.name != "Llama-3.1-8B" else "1b")
-    assert priced_pointwise(target, spec)
     keep = KEEP if np.ndim(batch) == 0 else KEEP[None, :]
     t = specprefill_times(target, spec, batch, prompt, keep)
     b, L, k = np.broadcast_arrays(np.asarray(batch, float), float(prompt), keep)
@@ -113,14 +111,25 @@ def test_plan_reads_what_the_separate_planners_price(name, batch, prompt):
     _same(plan.qps.specprefill_batch, q[3])
 
 
-def test_moe_models_are_priced_in_calls_of_their_own():
+def test_a_moe_sweep_prices_each_point_as_on_its_own():
+    """An operator table prices a MoE model's expert GEMMs at each point's own weight (the
+    experts its batch touches): batch 1 asked beside batch 64 costs what it costs alone (it
+    was priced at batch 64's experts before, ~1.7x slower), and the joined grid equals the
+    separate calls point by point."""
     moe = make_deployment("Mixtral-8x7B", "h100", 2, 2)
-    assert not priced_pointwise(moe) and priced_pointwise(_deployment("70b-tp4"))
-    b, c = np.array([1.0, 8.0]), np.array([512.0, 8192.0])
+    assert moe.model.is_moe and moe.optable is not None
+    b, c = np.array([1.0, 8.0, 64.0]), np.array([512.0, 8192.0, 2000.0])
+    alone = [float(decode_step_time(moe, bi, ci, 1)) for bi, ci in zip(b, c, strict=True)]
+    assert decode_step_time(moe, b, c, 1).tolist() == alone
+    pre = [float(prefill_time(moe, bi, ci)) for bi, ci in zip(b, c, strict=True)]
+    assert prefill_time(moe, b, c).tolist() == pre
     grid = evaluate_grid(moe, planner_configs(moe), b, c, acceptance_rate=0.7)
-    _same(grid.times.autoregressive_s[0, 0], decode_step_time(moe, b, c, 1))
-    gg = grid.gammas[:, None] + 1.0
-    _same(grid.times.verify_s[0], decode_step_time(moe, b[None, :], c[None, :], gg))
+    _same(grid.times.autoregressive_s[0, 0], alone)
+    for i, g in enumerate(grid.gammas):
+        verify = [
+            float(decode_step_time(moe, bi, ci, g + 1.0)) for bi, ci in zip(b, c, strict=True)
+        ]
+        _same(grid.times.verify_s[0, i], verify)
 
 
 @pytest.mark.parametrize("name", ["405b-fp8-pp2", "8b-l40s", "gemma2-rtx4090"])

@@ -36,7 +36,6 @@ from perfmodel.planners.speculation.deploy import (
     helper_deployment,
     helper_placement,
 )
-from perfmodel.planners.speculation.pointwise import priced_pointwise
 
 
 class SpecPrefillSection(NamedTuple):
@@ -240,11 +239,8 @@ class SpecDecodeSection(NamedTuple):
 
 def _joint_passes(dep: Deployment, configs, batch: int, ctx: float, top: int):
     """The passes of the workload's point (column 0) and of critical_length's coarse scan at
-    this batch (columns 1..) in one set of calls, where each point is priced as on its own
-    (speculation.pointwise); None: each priced apart."""
-    drafts = dict.fromkeys(c.draft for c in configs)
-    if not priced_pointwise(dep, *(helper_deployment(dep, d, "draft") for d in drafts)):
-        return None
+    this batch (columns 1..) in one set of calls: each point of a sweep is priced as on its
+    own."""
     return price_passes(dep, configs, batch, np.append(ctx, coarse_contexts(top)))
 
 

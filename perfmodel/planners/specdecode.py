@@ -40,7 +40,6 @@ from perfmodel.planners.speculation.drafts import (
     draft_configs,
     split_names,
 )
-from perfmodel.planners.speculation.pointwise import priced_pointwise
 
 
 class SpecDecodeTimes(NamedTuple):
@@ -290,8 +289,8 @@ def price_passes(
     target: Deployment, configs: list[DraftConfig], batch, context, gammas=DEFAULT_GAMMAS
 ) -> GridPasses:
     """The passes evaluate_grid prices for these configurations at these (batch, context)
-    points. Where each point is priced as on its own (speculation.pointwise) the passes of
-    several grids may be priced at once and handed to each (GridPasses.take)."""
+    points. Each point of a sweep is priced as on its own, so the passes of several grids
+    may be priced at once and handed to each (GridPasses.take)."""
     g, b, c, budgets = _grid_points(configs, batch, context, gammas)
     return _grid_passes(target, _draft_groups(target, configs), g, b, c, budgets)
 
@@ -306,15 +305,14 @@ def _grid_passes(target, drafts, g, b, c, budgets) -> GridPasses:
             bud = budgets[idx][:, None]
             draft_step[idx, 0, :] = decode_step_time(dep, b[None, :], c[None, :], 1, kv_budget=bud)
     # the target's passes, a row each: self-speculation's draft steps at their KV budgets,
-    # the plain step and the verification of each gamma; in one call where that prices each
-    # point as on its own (speculation.pointwise), else one call for each kind
+    # the plain step and the verification of each gamma, in one call (each point is priced
+    # as on its own)
     kinds = [  # (new tokens, KV budget) per row
         (np.ones(own.size), budgets[own]),
         (np.ones(1), np.full(1, np.inf)),
         (g + 1.0, np.full(g.size, np.inf)),
     ]
-    if priced_pointwise(target):
-        kinds = [tuple(np.concatenate(x) for x in zip(*kinds, strict=True))]
+    kinds = [tuple(np.concatenate(x) for x in zip(*kinds, strict=True))]
     rows = np.concatenate(
         [
             decode_step_time(target, b[None, :], c[None, :], q[:, None], kv_budget=kv[:, None])

@@ -26,7 +26,6 @@ import numpy as np
 
 from perfmodel.core.arrays import sorted_unique
 from perfmodel.core.deployment import Deployment
-from perfmodel.core.inference import prefill_time
 from perfmodel.core.memory import max_batch, memory_report
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.feasibility.context import context_verdict
@@ -46,7 +45,6 @@ from perfmodel.planners.speculation.deploy import (
     helper_memory,
     helper_placement,
 )
-from perfmodel.planners.speculation.pointwise import priced_pointwise
 from perfmodel.specs.units import plural
 
 DEFAULT_KEEP_RATES = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9)
@@ -421,18 +419,9 @@ MAX_LOOKAHEAD = 4096  # speculator decode steps before scoring (the paper uses 8
 def _planned_times(target, speculator, b: int, L: int, keep, lookahead, cap: int):
     """(times at the workload's batch b per keep rate, as recommend_keep_rate prices them;
     batch 1's baseline TTFT prefill_time(target, 1, L), the default SLO's basis; times of
-    batches 1..cap (B, 1) x keep rates (1, K), as max_qps prices them). Where each point is
-    priced as on its own (speculation.pointwise) all three are rows of one sweep over
-    batches 1..cap, and b after them when larger: one call per pass instead of three."""
-    if not priced_pointwise(target, speculator):
-        times = specprefill_times(target, speculator, b, L, keep, lookahead)
-        one = float(prefill_time(target, 1.0, float(L)))
-        b_qps = np.arange(1.0, cap + 1.0)[:, None]
-        return (
-            times,
-            one,
-            specprefill_times(target, speculator, b_qps, float(L), keep[None, :], lookahead),
-        )
+    batches 1..cap (B, 1) x keep rates (1, K), as max_qps prices them). Each point of a
+    sweep is priced as on its own, so all three are rows of one sweep over batches 1..cap,
+    and b after them when larger: one call per pass instead of three."""
     batches = np.arange(1.0, cap + 1.0)
     if b > cap:
         batches = np.append(batches, float(b))

@@ -20,7 +20,6 @@ from perfmodel.core.deployment import Deployment
 from perfmodel.core.ops import ATTENTION, OpCost, kv_heads_per_gpu
 from perfmodel.errors import PerfModelError
 from perfmodel.planners.pricing_memo import decode_step_time, prefill_time
-from perfmodel.planners.speculation.pointwise import priced_pointwise
 
 DEFAULT_LOOKAHEAD = 8
 
@@ -100,7 +99,7 @@ def specprefill_times(
     The speculator's side and the baseline do not depend on the keep rate: they are priced
     once per (batch, prompt) point and spread over the keep rates (read-only views). The
     target's two prefills (of the kept tokens, and of the whole prompt for the baseline) are
-    one call where that prices each point as on its own (speculation.pointwise)."""
+    one call (each point of a sweep is priced as on its own)."""
     keep = check_keep_rates(keep_rate)
     b0, L0 = np.broadcast_arrays(np.asarray(batch, float), np.asarray(prompt_len, float))
     b, L, k = np.broadcast_arrays(b0, L0, keep)
@@ -113,15 +112,12 @@ def specprefill_times(
     prof = speculator.profile
     scoring = scoring + (prof.select_us_per_seq * b0 + prof.select_us_per_token * b0 * L0) * 1e-6
     kept = kept_tokens(L, k)
-    if priced_pointwise(target):
-        both = prefill_time(
-            target,
-            np.concatenate((b.ravel(), b0.ravel())),
-            np.concatenate((kept.ravel(), L0.ravel())),
-        )
-        target_time, baseline = both[: b.size].reshape(b.shape), both[b.size :].reshape(b0.shape)
-    else:
-        target_time, baseline = prefill_time(target, b, kept), prefill_time(target, b0, L0)
+    both = prefill_time(
+        target,
+        np.concatenate((b.ravel(), b0.ravel())),
+        np.concatenate((kept.ravel(), L0.ravel())),
+    )
+    target_time, baseline = both[: b.size].reshape(b.shape), both[b.size :].reshape(b0.shape)
     baseline, spec_prefill, look, scoring = (
         _over(x, b.shape) for x in (baseline, spec_prefill, look, scoring)
     )

@@ -307,15 +307,36 @@ def _pass_scalar_tp(kp: KernelPricing, dep, shape, ops, tp: float) -> TablePass:
         elif op.name == "norm_rope_act" and "norms" in tab:
             out.append(_norms(tab, lt, ls))
         elif op.kind == "matmul" and kp.curves.gemm:  # MoE router and experts: by size, ratio
-            L, wb, d = dep.model.num_layers, dep.w_bytes, float(dep.model.hidden_size)
-            per_layer_w = float(np.max(op.weight_bytes)) / (L * wb)
-            rows = np.maximum(np.asarray(op.rows, float) + 0 * tokens, 1.0)
-            args = (op.name, rows, d, per_layer_w / d, wb, dep.compute_dtype)
-            out.append(L * quiet.gemm(*args).time_s)
-            loud.append(lambda args=args: kp.gemm(*args))
+            out.append(_gemm_by_weight(kp, dep, op, tokens, loud))
         else:
             out.append(None)
     return TablePass(out, explain)
+
+
+def _gemm_by_weight(kp: KernelPricing, dep, op, tokens, loud: list) -> np.ndarray:
+    """L x the table's GEMM time of an op priced by its size (a MoE router or its experts):
+    per layer M = its rows, K = d, N = its weight bytes per layer / (d x bytes per weight).
+    Each point at its own weight: the experts a batch touches grow with it, so one call's
+    points differ (priced at the call's largest weight, batch 1 of a sweep up to batch 64
+    read as many experts as batch 64 and came out ~1.7x slower than asked alone). One GEMM
+    call per distinct weight, over its points (the table prices each M on its own); their
+    clamp notices are priced the same way when read (loud)."""
+    L, wb, d = dep.model.num_layers, dep.w_bytes, float(dep.model.hidden_size)
+    rows = np.maximum(np.asarray(op.rows, float) + 0 * tokens, 1.0)
+    weights = np.asarray(op.weight_bytes, float)
+    quiet = kp.quiet()
+    if weights.ndim == 0 or (weights.size and weights.min() == weights.max()):
+        args = (op.name, rows, d, float(np.max(weights)) / (L * wb) / d, wb, dep.compute_dtype)
+        loud.append(lambda: kp.gemm(*args))
+        return L * quiet.gemm(*args).time_s
+    weights = np.broadcast_to(weights, np.shape(rows))
+    out = np.empty(np.shape(rows))
+    for w in sorted_unique(weights):
+        mask = weights == w
+        args = (op.name, rows[mask], d, float(w) / (L * wb) / d, wb, dep.compute_dtype)
+        out[mask] = L * quiet.gemm(*args).time_s
+        loud.append(lambda args=args: kp.gemm(*args))
+    return out
 
 
 def _norms(tab: dict, lt, ls) -> np.ndarray:

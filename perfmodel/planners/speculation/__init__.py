@@ -1,3 +1,3 @@
 """The speculation layer under every planner: the helper model's deployment, its acceptance
-basis and its memory beside the target (deploy, acceptance, drafts), and when their passes
-may share one pricing call (pointwise). Planners call these; nothing else decides them."""
+basis and its memory beside the target (deploy, acceptance, drafts). Planners call these;
+nothing else decides them."""
