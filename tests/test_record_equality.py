@@ -8,8 +8,8 @@ declared eq=False, so Python generates no __eq__ and __hash__ for them (about 0.
 of every cold start per record); equality is identity, and an operator table, which holds
 numpy arrays, could not be compared by value anyway. Plain records without defaults to
 build or checks to run on creation (a reason, what bound a deployment, a precision choice,
-an option group, a model's layer groups) are NamedTuples, which cost a fifth of a frozen
-dataclass to define: immutable too.
+an option group, a model's layer groups, the deployment search's results) are NamedTuples,
+which cost a fifth of a frozen dataclass to define: immutable too.
 """
 
 from __future__ import annotations
@@ -158,7 +158,11 @@ def test_every_record_of_a_recommend_answer_is_a_spec_by_value_or_a_result_by_id
     answer = recommend(DeploymentPins(model="8b"), 16, 4096, 256, slo_ttft_s=2.0)
     records = list(_records(answer, {}).values())
     kinds = {type(r) for r in records}
-    assert {DeploymentChoice, ModelSpec, HardwareSpec, Deployment} <= kinds
+    assert {ModelSpec, HardwareSpec, Deployment} <= kinds  # Deployment: inside the choice
+    choice = answer.deployment
+    assert isinstance(choice, DeploymentChoice) and isinstance(choice, tuple)
+    with pytest.raises(AttributeError):
+        choice.tp = 2
     for record in records:
         copy = dataclasses.replace(record)
         by_value = isinstance(record, VALUE_TYPES)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from typing import NamedTuple
 
 import numpy as np
 
@@ -306,8 +307,7 @@ def topology_problem(
     return None
 
 
-@dataclass(frozen=True, eq=False)
-class TpLink:
+class TpLink(NamedTuple):
     """The link a TP all-reduce runs over: bandwidth per GPU (B/s), latency added per call
     (s) on top of the profile's comm_latency_us, and its label."""
 

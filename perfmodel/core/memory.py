@@ -26,7 +26,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -137,10 +137,10 @@ def activation_bytes_per_gpu(dep: Deployment, batch, prompt_len) -> np.ndarray:
     ) * logits_bytes_per_seq(dep)
 
 
-@dataclass(frozen=True, eq=False)
-class MemoryReport:
+class MemoryReport(NamedTuple):
     """Bytes per GPU in GB (arrays of the inputs' shape), the usable capacity, and whether
-    the total fits (missing_gb > 0 when it does not)."""
+    the total fits (missing_gb > 0 when it does not). A NamedTuple: built and read, never
+    compared (its arrays could not be)."""
 
     weights_gb: np.ndarray
     kv_cache_gb: np.ndarray

@@ -1,10 +1,13 @@
 """Typed results of the deployment search (planners.deployment_search): one deployment with
 its memory, latency and cost; one GPU type's answer; the whole search; and, when SLOs rule
-every fitting deployment out, the nearest miss (NoFeasibleDeployment carries it, exit 2)."""
+every fitting deployment out, the nearest miss (NoFeasibleDeployment carries it, exit 2).
+
+Built once and read, never compared or hashed: NamedTuples, like the speculation planners'
+results (a frozen dataclass costs ~6 generated methods at import on Python 3.11)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from perfmodel.core.basis import basis_by_class
 from perfmodel.core.deployment import Deployment
@@ -12,8 +15,7 @@ from perfmodel.errors import PerfModelError
 from perfmodel.specs.units import plural
 
 
-@dataclass(frozen=True, eq=False)
-class DeploymentChoice:
+class DeploymentChoice(NamedTuple):
     """One deployment that serves the requested batch, with its memory, latency and cost."""
 
     gpu: str
@@ -81,8 +83,7 @@ class DeploymentChoice:
         }
 
 
-@dataclass(frozen=True, eq=False)
-class NearMiss:
+class NearMiss(NamedTuple):
     """The fitting candidate closest to meeting the SLOs, when none meets them: excess is
     max over the SLOs of value / limit - 1 (0.25: 25% over the worst-missed SLO)."""
 
@@ -106,8 +107,7 @@ class NoFeasibleDeployment(PerfModelError):
         super().__init__(message)
 
 
-@dataclass(frozen=True, eq=False)
-class GpuSearch:
+class GpuSearch(NamedTuple):
     """One GPU type's answer: its choice (None: none feasible), groups evaluated, why not,
     and the nearest SLO miss when SLOs ruled every fitting candidate out."""
 
@@ -117,8 +117,7 @@ class GpuSearch:
     nearest: NearMiss | None = None
 
 
-@dataclass(frozen=True, eq=False)
-class SearchResult:
+class SearchResult(NamedTuple):
     """The whole search: the choice, the best on each other type, the types skipped."""
 
     choice: DeploymentChoice  # on the requested GPU type (or the best type when none given)
