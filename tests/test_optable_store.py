@@ -6,6 +6,7 @@ curves load from the copy."""
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import fields, replace
 
@@ -196,3 +197,38 @@ def test_curves_made_for_other_gpu_figures_are_not_used():
 def test_a_table_given_by_path_has_no_stored_curves():
     assert stored_extra(str(shipped_tables()["h200__torch-cudagraph"])) is None
     assert stored_extra("no-such-table") is None
+
+
+@pytest.mark.parametrize("name,path", SHIPPED, ids=[n for n, _ in SHIPPED])
+def test_a_coded_table_answers_as_the_parsed_one(name, path):
+    """rows() from the codes, for every op and dtype (and absent ones), before any text
+    column is decoded; then the decoded columns equal the parsed ones."""
+    copy = optable_store.read(path)
+    coded = optables.CodedOpTable(copy.coded, **copy.columns)
+    parsed = read_optable(path)
+    assert not {"op", "shape", "dtypes"} & set(vars(coded))  # nothing decoded yet
+    for op in (*optables.OPS, "nope"):
+        for dtype in (None, "bf16", "fp8", "fp32", "nope"):
+            got, want = coded.rows(op, dtype), parsed.rows(op, dtype)
+            assert got.dtype == want.dtype and np.array_equal(got, want), (op, dtype)
+        np.testing.assert_array_equal(coded.col("bytes", op), parsed.col("bytes", op))
+    assert not {"op", "shape", "dtypes"} & set(vars(coded))
+    assert_same_fields(
+        {f.name: getattr(coded, f.name) for f in fields(optables.OpTable)},
+        {f.name: getattr(parsed, f.name) for f in fields(optables.OpTable)},
+    )
+    assert coded.op is coded.op  # decoded once, then kept
+
+
+def test_a_copy_with_codes_past_its_values_is_not_read(tmp_path):
+    src = shipped_tables()["h200__torch-cudagraph"]
+    csv = tmp_path / src.name
+    shutil.copy(src, csv)
+    shutil.copy(optable_store.store_path(src), optable_store.store_path(csv))
+    data = bytearray(optable_store.store_path(src).read_bytes())
+    header_end = 16 + int.from_bytes(data[8:16], "little")
+    offset = json.loads(bytes(data[16:header_end]))["strings"]["op"]["codes"][0]
+    assert optable_store.load(csv) is not None
+    data[header_end + offset] = 200  # the first row's op: a code with no value
+    optable_store.store_path(csv).write_bytes(bytes(data))
+    assert optable_store.load(csv) is None

@@ -48,14 +48,27 @@ _ALIGN = 8
 
 
 class StoredTable:
-    """A current copy: `fields` (keyword arguments of specs.optables.OpTable), and the
-    caller's `extra_meta` and `extra` arrays written with it. (A plain class: a frozen
-    dataclass costs ~0.35 ms of the cold start to define.)"""
+    """A current copy: `columns` (the keyword arguments of specs.optables.OpTable but the text
+    columns), `coded` (each text column as (sorted distinct values, numpy dtype, their
+    indices: a view of the map), decoded by `fields` or by specs.optables.CodedOpTable on
+    first read), and the caller's `extra_meta` and `extra` arrays written with it. (A plain
+    class: a frozen dataclass costs ~0.35 ms of the cold start to define.)"""
 
-    __slots__ = ("fields", "extra_meta", "extra")
+    __slots__ = ("columns", "coded", "extra_meta", "extra")
 
-    def __init__(self, fields: dict, extra_meta: dict, extra: dict[str, np.ndarray]):
-        self.fields, self.extra_meta, self.extra = fields, extra_meta, extra
+    def __init__(self, columns: dict, coded: dict, extra_meta: dict, extra: dict):
+        self.columns, self.coded = columns, coded
+        self.extra_meta, self.extra = extra_meta, extra
+
+    @property
+    def fields(self) -> dict:
+        """Every keyword argument of OpTable, the text columns decoded."""
+        return {**self.columns, **{c: decode_strings(*s) for c, s in self.coded.items()}}
+
+
+def decode_strings(vocab: list[str], dtype: str, codes: np.ndarray) -> np.ndarray:
+    """A text column from its sorted distinct values (numpy `dtype`) and their indices."""
+    return np.array(vocab, dtype=dtype)[codes]
 
 
 def store_path(csv_path: str | Path) -> Path:
@@ -157,25 +170,30 @@ def _stored(raw: np.ndarray, header: dict, data: int, csv_path) -> StoredTable:
             raise ValueError("array past the end of the copy")
         return raw[begin:end].view(dtype).reshape(shape)
 
-    strings = {
-        c: np.array(s["vocab"], dtype=s["dtype"])[view(s["codes"])]
-        for c, s in header["strings"].items()
-    }
+    coded = {c: (s["vocab"], s["dtype"], view(s["codes"])) for c, s in header["strings"].items()}
+    if set(coded) != set(_STRINGS):
+        raise KeyError("text columns")
+    for vocab, dtype, codes in coded.values():  # decoded later: checked now, as decoding would
+        if (
+            np.dtype(dtype).kind != "U"
+            or vocab != sorted(set(vocab))
+            or not all(isinstance(v, str) for v in vocab)
+        ):
+            raise ValueError("a text column's values")
+        if len(codes) and (codes.min() < 0 or codes.max() >= len(vocab)):
+            raise IndexError("a text column's codes")
     values = Columns({c: (view(at), dtype) for c, dtype, at in header["values"]})
     extra = header["extra"]
-    fields = dict(
+    columns = dict(
         gpu=header["gpu"],
         framework=header["framework"],
         path=str(csv_path),
-        op=strings["op"],
-        shape=strings["shape"],
         values=values,
         dtype=header["dtype"],
         provenance=header["provenance"],
-        dtypes=strings["dtypes"],
     )
     arrays = {name: view(at) for name, at in extra["arrays"].items()}
-    return StoredTable(fields, extra["meta"], arrays)
+    return StoredTable(columns, coded, extra["meta"], arrays)
 
 
 class Columns(Mapping):

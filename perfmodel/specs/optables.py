@@ -102,6 +102,50 @@ class OpTable:
         return str(self.provenance.get("framework_version", "") or "")
 
 
+class _Decoded:
+    """A text column of CodedOpTable: decoded on its first read, then kept in the instance
+    (a non-data descriptor: the instance's own value hides it from then on)."""
+
+    def __set_name__(self, owner, name: str) -> None:
+        self.name = name
+
+    def __get__(self, table, owner=None):
+        if table is None:
+            return self
+        column = optable_store.decode_strings(*table._coded[self.name])
+        object.__setattr__(table, self.name, column)
+        return column
+
+
+class CodedOpTable(OpTable):
+    """An OpTable read from its binary copy (specs/optable_store.py): the same fields, values
+    and results, but its text columns (op, shape, dtypes) stay codes into their sorted
+    distinct values until first read (making the string arrays took ~0.5 ms a table, and a
+    command with stored curves reads none), and `rows` compares the codes."""
+
+    def __init__(self, coded: dict, **fields):
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+        object.__setattr__(self, "_coded", coded)  # name -> (values, numpy dtype, codes)
+
+    op = _Decoded()
+    shape = _Decoded()
+    dtypes = _Decoded()
+
+    def rows(self, op: str, dtype: str | None = None) -> np.ndarray:
+        """OpTable.rows: the rows whose code is the value's (none when it does not occur)."""
+        sel = self._matches("op", op)
+        if dtype is not None:
+            sel &= self._matches("dtypes", dtype)
+        return np.flatnonzero(sel)
+
+    def _matches(self, column: str, value: str) -> np.ndarray:
+        vocab, _, codes = self._coded[column]
+        if value not in vocab:
+            return np.zeros(len(codes), dtype=bool)
+        return codes == vocab.index(value)
+
+
 @lru_cache(maxsize=64)
 def _table_name(gpu: str, framework: str, version: str) -> str:
     """OpTable.name, worked out once per table (the pricing path asks ~600 times a run)."""
@@ -276,8 +320,8 @@ def load_optable(name_or_path: str, gpu: str | None = None) -> OpTable:
     stored = _shipped_copy(name_or_path)
     if stored is None:
         return read_optable(shipped[name_or_path], gpu)
-    _check_gpu(stored.fields["path"], stored.fields["gpu"], gpu)
-    return OpTable(**stored.fields)
+    _check_gpu(stored.columns["path"], stored.columns["gpu"], gpu)
+    return CodedOpTable(stored.coded, **stored.columns)
 
 
 @lru_cache(maxsize=16)
