@@ -203,8 +203,8 @@ def test_a_table_given_by_path_has_no_stored_curves():
 def test_a_coded_table_answers_as_the_parsed_one(name, path):
     """rows() from the codes, for every op and dtype (and absent ones), before any text
     column is decoded; then the decoded columns equal the parsed ones."""
-    copy = optable_store.read(path)
-    coded = optables.CodedOpTable(copy.coded, **copy.columns)
+    stored_copy = optable_store.read(path)
+    coded = optables.CodedOpTable(stored_copy.coded, **stored_copy.columns)
     parsed = read_optable(path)
     assert not {"op", "shape", "dtypes"} & set(vars(coded))  # nothing decoded yet
     for op in (*optables.OPS, "nope"):
@@ -218,6 +218,15 @@ def test_a_coded_table_answers_as_the_parsed_one(name, path):
         {f.name: getattr(parsed, f.name) for f in fields(optables.OpTable)},
     )
     assert coded.op is coded.op  # decoded once, then kept
+    copy = replace(coded)  # every field given as it reads: the same answers
+    assert type(copy) is optables.CodedOpTable and copy.op is coded.op
+    np.testing.assert_array_equal(copy.rows("gemm", "bf16"), parsed.rows("gemm", "bf16"))
+    other = replace(
+        optables.CodedOpTable(stored_copy.coded, **stored_copy.columns),
+        op=np.full(len(parsed.op), "copy"),
+    )
+    np.testing.assert_array_equal(other.rows("copy"), np.arange(len(parsed.op)))
+    assert len(other.rows("gemm", "bf16")) == 0
 
 
 def test_a_copy_with_codes_past_its_values_is_not_read(tmp_path):

@@ -123,10 +123,13 @@ class CodedOpTable(OpTable):
     distinct values until first read (making the string arrays took ~0.5 ms a table, and a
     command with stored curves reads none), and `rows` compares the codes."""
 
-    def __init__(self, coded: dict, **fields):
+    def __init__(self, coded: dict | None = None, **fields):
+        """`coded`: name -> (sorted distinct values, numpy dtype, codes) of the text columns
+        not in `fields` (dataclasses.replace passes every field, the text columns as arrays)."""
         for name, value in fields.items():
             object.__setattr__(self, name, value)
-        object.__setattr__(self, "_coded", coded)  # name -> (values, numpy dtype, codes)
+        coded = {c: s for c, s in (coded or {}).items() if c not in fields}
+        object.__setattr__(self, "_coded", coded)
 
     op = _Decoded()
     shape = _Decoded()
@@ -134,6 +137,8 @@ class CodedOpTable(OpTable):
 
     def rows(self, op: str, dtype: str | None = None) -> np.ndarray:
         """OpTable.rows: the rows whose code is the value's (none when it does not occur)."""
+        if "op" not in self._coded or (dtype is not None and "dtypes" not in self._coded):
+            return super().rows(op, dtype)  # given as strings
         sel = self._matches("op", op)
         if dtype is not None:
             sel &= self._matches("dtypes", dtype)
