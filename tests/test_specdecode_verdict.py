@@ -73,9 +73,7 @@ def test_draft_memory_verdict_is_specdecode_memory_and_self_speculation_has_no_w
         for cfg in (DraftConfig("1b", "full"), DraftConfig("self", "streamingllm", 512.0)):
             v = sd.draft_memory_verdict(dep, cfg, 64, 32768)
             draft = helper_deployment(dep, cfg.draft, "draft")
-            grid = sd.specdecode_memory(
-                dep, draft, 64, 32768, 0, cfg.budget, cfg.self_speculation
-            )
+            grid = sd.specdecode_memory(dep, draft, 64, 32768, 0, cfg.budget, cfg.self_speculation)
             assert not v.ok and v.reasons[0].value == float(np.max(grid.total_gb))
         alone = float(memory_report(dep, 64, 32768, 0).total_gb)
         assert alone < v.reasons[0].value < alone + 5.0  # KV of 512 tokens x 64, no weights
