@@ -20,6 +20,8 @@ from perfmodel.core.arrays import sorted_unique
 from perfmodel.core.deployment import Deployment
 from perfmodel.core.memory import MemoryReport, memory_report
 from perfmodel.errors import PerfModelError
+from perfmodel.planners.feasibility.memory import memory_verdict
+from perfmodel.planners.feasibility.reasons import MEMORY, Reason, Verdict
 from perfmodel.planners.pricing_memo import decode_step_time
 from perfmodel.planners.speculation.acceptance import (
     ASSUMED_ACCEPTANCE,
@@ -100,12 +102,73 @@ def specdecode_memory(
     on the first stage's GPUs (core.memory). Self-speculation under pp > 1: the draft's
     compressed KV lies on every stage with the target's layers, so it is counted as
     min(budget, tokens) more tokens of the target's own KV cache."""
-    tokens = np.asarray(prompt_len, float) + np.asarray(output_len, float)
-    if self_speculation and target.pp > 1:
-        held = np.minimum(np.asarray(kv_budget, float), tokens)
-        return memory_report(target, batch, prompt_len, np.asarray(output_len, float) + held)
-    extra = helper_memory(draft, tokens, kv_budget, self_speculation).total(batch)
+    output_len, extra = _draft_memory_terms(
+        target, draft, batch, prompt_len, output_len, kv_budget, self_speculation
+    )
     return memory_report(target, batch, prompt_len, output_len, extra_bytes=extra)
+
+
+def _draft_memory_terms(target, draft, batch, prompt_len, output_len, kv_budget, self_spec):
+    """(output_len, extra_bytes) that put the draft beside the target in core.memory: its
+    bytes per GPU as extra_bytes, or, for self-speculation under pp > 1, its compressed KV
+    as min(budget, tokens) more output tokens of the target's own cache (no weights)."""
+    tokens = np.asarray(prompt_len, float) + np.asarray(output_len, float)
+    if self_spec and target.pp > 1:
+        held = np.minimum(np.asarray(kv_budget, float), tokens)
+        return np.asarray(output_len, float) + held, 0.0
+    return output_len, helper_memory(draft, tokens, kv_budget, self_spec).total(batch)
+
+
+def draft_memory_verdict(
+    target: Deployment, config: DraftConfig, batch, prompt_len, output_len=0
+) -> Verdict:
+    """The feasibility layer's memory_verdict of the target with this draft configuration
+    beside it (specdecode_memory's bytes: the draft's weights unless it is the target, its
+    KV of min(budget, tokens))."""
+    draft = helper_deployment(target, config.draft, "draft")
+    out, extra = _draft_memory_terms(
+        target, draft, batch, prompt_len, output_len, config.budget, config.self_speculation
+    )
+    return memory_verdict(target, batch, prompt_len, out, extra, f"draft {config.label}")
+
+
+class NoFitPoint(NamedTuple):
+    """One answered point of a MagicDec command: its batch and context, and the draft
+    configuration its answer shows (the best, or the one whose figures stand for it)."""
+
+    batch: int
+    context: int
+    config: DraftConfig
+    fits_any: bool  # some configuration fits at this point
+
+
+def no_fit_verdict(target: Deployment, points: list[NoFitPoint]) -> Verdict:
+    """One MEMORY reason when some point has no draft configuration that fits beside the
+    target, empty when every point has one: how many points, and the worst one's figures
+    (draft_memory_verdict of its shown configuration: GB per GPU needed, usable, short).
+    The message is the text every MagicDec command leads with after "does not fit:"."""
+    short = []
+    for pt in points:
+        if not pt.fits_any:
+            v = draft_memory_verdict(target, pt.config, pt.batch, pt.context)
+            if not v.ok:
+                short.append((pt, v.reasons[0]))
+    if not short:
+        return Verdict()
+    worst, why = max(short, key=lambda s: s[1].value - s[1].limit)
+    where = f"batch {worst.batch}, context {worst.context}"
+    if len(points) == 1:
+        head = f"at {where} no draft configuration fits beside the target"
+    else:
+        head = (
+            f"{len(short)} of {len(points)} points have no draft configuration that fits beside "
+            f"the target (worst: {where})"
+        )
+    message = (
+        f"{head}: {why.value:.1f} GB per GPU needed, {why.limit:.1f} GB usable "
+        f"({why.value - why.limit:.1f} GB short)."
+    )
+    return Verdict((Reason(MEMORY, message, why.limit, why.value),))
 
 
 # --- the MagicDec planner: draft choices, acceptance, grid, optimizer, critical length ----

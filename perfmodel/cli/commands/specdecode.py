@@ -127,11 +127,12 @@ def specdecode(
     labels = check_context(dep.model, pp, 0, beyond_context)
     grid = sd.evaluate_grid(dep, configs, bb, pp, gammas, rate)
     optimizing = len(configs) * gammas.size > 1
-    rows = []
+    rows, points = [], []
     for n in range(bb.size):
         fits_any = bool(grid.fits[:, n].any())
         ci, gi = grid.best_index(require_fit=fits_any)
         rec = grid.record(int(ci[n]), int(gi[n]), n)
+        points.append(sd.NoFitPoint(rec["batch"], rec["prompt_len"], configs[ci[n]], fits_any))
         if optimizing:
             rec["best"] = {
                 "draft": rec["draft"],
@@ -166,46 +167,42 @@ def specdecode(
             "not ranked, no published acceptance data (pass --acceptance-rate to include them): "
             + ", ".join(rows[0]["not_ranked_no_acceptance_data"])
         )
+    verdict = sd.no_fit_verdict(dep, points)
     if json:
         payload = {**rows[0], **meta}
         if len(rows) > 1:
             payload["rows"] = rows
         emit_json(payload)
         return
-    _print_specdecode(dep, rows, meta, optimizing)
+    _print_specdecode(dep, rows, meta, optimizing, verdict)
 
 
-def _memory_verdict(rows) -> str:
-    """The lead line of the text answer when some point has no configuration that fits in
-    GPU memory beside the target (as predict leads with its verdict): how many points, the
-    worst one's figures, and that its row is hypothetical. Empty when every point fits."""
-    short = [r for r in rows if not r["fits"]]
-    if not short:
-        return ""
-    worst = max(short, key=lambda r: r["memory"]["total_gb"] - r["memory"]["capacity_gb"])
-    m = worst["memory"]
-    where = f"batch {worst['batch']}, context {worst['prompt_len']}"
-    if len(rows) == 1:
-        head = f"at {where} no draft configuration fits beside the target"
-    else:
-        head = (
-            f"{len(short)} of {len(rows)} points have no draft configuration that fits beside "
-            f"the target (worst: {where})"
+HYPOTHETICAL = "what speculative decoding would give with enough memory."
+
+
+def _lead_verdict(verdict, hypothetical: str) -> None:
+    """The first line of a MagicDec text answer whose setup does not fit (as predict leads
+    with its verdict): planners.specdecode.no_fit_verdict's message, then which figures
+    below are hypothetical. Nothing when it fits."""
+    if not verdict.ok:
+        console().print(
+            f"[bold red]does not fit:[/bold red] {verdict.reasons[0].message} "
+            f"{hypothetical} {HYPOTHETICAL}",
+            highlight=False,
         )
-    return (
-        f"{head}: {m['total_gb']:.1f} GB per GPU needed, {m['capacity_gb']:.1f} GB usable "
-        f"({m['total_gb'] - m['capacity_gb']:.1f} GB short). Rows marked OOM are hypothetical: "
-        "what speculative decoding would give with enough memory."
-    )
 
 
-def _print_specdecode(dep, rows, meta, optimizing) -> None:
+def _verdict_field(verdict) -> str | None:
+    """--json's does_not_fit: the verdict's message (the text after "does not fit:"), or
+    null when every point has a draft configuration that fits."""
+    return None if verdict.ok else verdict.reasons[0].message
+
+
+def _print_specdecode(dep, rows, meta, optimizing, verdict) -> None:
     from perfmodel.cli.table import Table
 
     out = console()
-    verdict = _memory_verdict(rows)
-    if verdict:
-        out.print(f"[bold red]does not fit:[/bold red] {verdict}", highlight=False)
+    _lead_verdict(verdict, "Rows marked OOM are hypothetical:")
     out.print(f"[bold]MagicDec on {dep.describe()}[/bold]  ({meta['basis']})")
     table = Table(title="Speculative decoding, best configuration per point")
     cols = (
@@ -298,13 +295,15 @@ def critical_length_cmd(
     limit = int(top or dep.model.max_position_embeddings)
     labels = check_context(dep.model, limit, 0, beyond_context)
     crit = sd.critical_length(dep, configs, b, gammas, rate, max_len=limit)
-    curve = []
+    curve, points = [], []
     for answer, li in zip(from_raw_array(crit, b, limit), crit, strict=True):
         entry = {"batch": answer.batch, **answer.as_dict()}
         if np.isfinite(li):  # the best configuration at the critical length (1: every context)
             grid = sd.evaluate_grid(dep, configs, [answer.batch], [li], gammas, rate)
             ci, gi = grid.best_index(require_fit=False)
             rec = grid.record(int(ci[0]), int(gi[0]), 0)
+            fits_any = bool(grid.fits[:, 0].any())
+            points.append(sd.NoFitPoint(answer.batch, int(li), configs[ci[0]], fits_any))
             entry.update(
                 draft=rec["draft"],
                 draft_kv=rec["draft_kv"],
@@ -323,12 +322,15 @@ def critical_length_cmd(
     payload = {**curve[0], **meta}
     if len(curve) > 1:
         payload["curve"] = curve
+    verdict = sd.no_fit_verdict(dep, points)
+    payload["does_not_fit"] = _verdict_field(verdict)
     if json:
         emit_json(payload)
         return
     from perfmodel.cli.table import Table
 
     out = console()
+    _lead_verdict(verdict, "Rows with fits 'no' are hypothetical:")
     out.print(f"[bold]Critical sequence length, {dep.describe()}[/bold]  ({meta['basis']})")
     table = Table(title="Smallest context with best speedup > 1")
     for col in ("batch", "critical length", "draft", "draft KV", "gamma", "speedup", "fits"):
@@ -390,12 +392,15 @@ def min_acceptance_cmd(
         **_meta(dep, configs, gammas),
     }
     payload["labels"] = labels + payload["labels"]
+    verdict = _min_acceptance_verdict(dep, configs, b[0], p[0], rows, best)
+    payload["does_not_fit"] = _verdict_field(verdict)
     if json:
         emit_json(payload)
         return
     from perfmodel.cli.table import Table
 
     out = console()
+    _lead_verdict(verdict, "Rows with fits 'no' are hypothetical:")
     out.print(f"[bold]Break-even acceptance, {dep.describe()}[/bold]  ({payload['basis']})")
     table = Table(title=f"Minimum acceptance rate for speedup 1 (batch {b[0]}, context {p[0]})")
     for col in ("draft", "draft KV", "gamma", "min a", "fits"):
@@ -414,3 +419,23 @@ def min_acceptance_cmd(
     out.print(table)
     if best is None:
         out.print("speculation cannot break even at this setting for any acceptance rate")
+
+
+def _min_acceptance_verdict(dep, configs, batch, prompt_len, rows, best):
+    """no_fit_verdict at min-acceptance's one point, with the figures of its answer's draft
+    configuration, or, where it has none, of the configuration that needs the least memory."""
+    from perfmodel.planners import specdecode as sd
+
+    fits_any = any(r["fits"] for r in rows)
+    if best is not None:
+        config = next(
+            c for c in configs if (c.draft, c.kv_label) == (best["draft"], best["draft_kv"])
+        )
+    else:
+        need = [sd.draft_memory_verdict(dep, c, batch, prompt_len) for c in configs]
+        config = configs[min(range(len(configs)), key=lambda i: _needed_gb(need[i]))]
+    return sd.no_fit_verdict(dep, [sd.NoFitPoint(batch, prompt_len, config, fits_any)])
+
+
+def _needed_gb(verdict) -> float:
+    return verdict.reasons[0].value if not verdict.ok else 0.0
