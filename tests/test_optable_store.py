@@ -13,6 +13,7 @@ from dataclasses import fields, replace
 import numpy as np
 import pytest
 
+from perfmodel.core import collective
 from perfmodel.core.optable import load, stored
 from perfmodel.core.optable.curves import Curves
 from perfmodel.core.optable.interpolate import Curve
@@ -241,3 +242,26 @@ def test_a_copy_with_codes_past_its_values_is_not_read(tmp_path):
     data[header_end + offset] = 200  # the first row's op: a code with no value
     optable_store.store_path(csv).write_bytes(bytes(data))
     assert optable_store.load(csv) is None
+
+
+@pytest.mark.parametrize("name,path", SHIPPED, ids=[n for n, _ in SHIPPED])
+def test_stored_allreduce_curves_are_the_built_ones(name, path, monkeypatch):
+    """Read from the copy (building them fails here), equal to the built ones to the last bit,
+    GPU-count keys included; None where the table has no all-reduce rows."""
+    built = collective.allreduce_curves(read_optable(path))
+
+    def no_building(table):
+        raise AssertionError("built the all-reduce curves")
+
+    collective._table_curves.cache_clear()
+    monkeypatch.setattr(collective, "allreduce_curves", no_building)
+    try:
+        got = collective._table_curves(name)
+    finally:
+        collective._table_curves.cache_clear()
+    if built is None:
+        assert got is None and stored_extra(name)[0]["allreduce"] == []
+        return
+    assert got[:3] == built[:3]
+    same(got.by_gpus, built.by_gpus, "by_gpus")
+    assert all(type(g) is int for g in got.by_gpus)

@@ -36,7 +36,7 @@ from perfmodel.core.arrays import sorted_unique
 from perfmodel.core.identity_memo import by_identity
 from perfmodel.core.ops import COMM
 from perfmodel.specs.hardware import HardwareSpec, resolve_gpu
-from perfmodel.specs.optables import OpTable, load_optable
+from perfmodel.specs.optables import OpTable, load_optable, stored_extra
 
 
 class AllReduceCurves(NamedTuple):
@@ -178,9 +178,32 @@ def allreduce_seconds(
     return link_allreduce(g, message_bytes, hw.link_bandwidth, eff, call_latency_s)
 
 
+def encode_allreduce(table: OpTable) -> tuple[list[int], dict[str, np.ndarray]]:
+    """The measured GPU counts and the arrays (allreduce.G.x: log S, allreduce.G.y: log t) of
+    the table's all-reduce curves, stored in its binary copy (core/optable/stored.py)."""
+    curves = allreduce_curves(table)
+    if curves is None:
+        return [], {}
+    arrays = {}
+    for g, (xs, ys) in curves.by_gpus.items():
+        arrays[f"allreduce.{g}.x"], arrays[f"allreduce.{g}.y"] = xs, ys
+    return list(curves.by_gpus), arrays
+
+
 @lru_cache(maxsize=16)
 def _table_curves(name: str) -> AllReduceCurves | None:
-    return allreduce_curves(load_optable(name))
+    """A table's all-reduce curves: a shipped table's from its current binary copy (views,
+    the built values to the last bit), else built from its rows."""
+    table = load_optable(name)
+    extra = stored_extra(name)
+    if extra is None or "allreduce" not in extra[0]:
+        return allreduce_curves(table)
+    counts, arrays = extra[0]["allreduce"], extra[1]
+    if not counts:
+        return None
+    by = {g: (arrays[f"allreduce.{g}.x"], arrays[f"allreduce.{g}.y"]) for g in counts}
+    framework = f"{table.framework} {table.framework_version}".strip()
+    return AllReduceCurves(table.name, table.gpu, framework, by)
 
 
 def deployment_basis(dep) -> AllReduceBasis:

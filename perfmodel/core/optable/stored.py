@@ -13,7 +13,9 @@ of them, where a cold run builds those it prices), as sections of float64 arrays
   row per key; the few text or width keys of the other two are in `meta`);
 - `gemm_grid` and `gemm_ratio_by_size`'s two arrays as they are;
 - `meta`: the scalars (peaks, floors, rates) and which parts exist; the FP8 curves as the
-  same again under the prefix `fp8.`.
+  same again under the prefix `fp8.`;
+- the table's all-reduce curves (core/collective.py: `meta["allreduce"]`, the measured GPU
+  counts, and allreduce.G.x, allreduce.G.y), read by collective._table_curves.
 
 `decode` gives them back as views of those arrays, the same values to the last bit and the
 same key and scalar types as load.build_curves gives; the three large mappings are Lazy, a
@@ -29,6 +31,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from perfmodel.core.collective import encode_allreduce
 from perfmodel.core.optable.curves import Curves, Lazy
 from perfmodel.core.optable.interpolate import Curve
 from perfmodel.specs.hardware import HardwareSpec
@@ -41,7 +44,10 @@ EAGER = ("eltwise", "rmsnorm_by_width")  # a handful of keys, text or float: key
 def encode(cv: Curves) -> tuple[dict, dict[str, np.ndarray]]:
     """(meta, arrays) of `cv` (every attention configuration built)."""
     arrays: dict[str, np.ndarray] = {}
-    return _encode(cv, "", arrays), arrays
+    meta = _encode(cv, "", arrays)
+    meta["allreduce"], allreduce = encode_allreduce(cv.table)  # core/collective.py reads them
+    arrays.update(allreduce)
+    return meta, arrays
 
 
 def _encode(cv: Curves, prefix: str, arrays: dict) -> dict:
