@@ -237,13 +237,6 @@ class SpecDecodeSection(NamedTuple):
         }
 
 
-def _joint_passes(dep: Deployment, configs, batch: int, ctx: float, top: int):
-    """The passes of the workload's point (column 0) and of critical_length's coarse scan at
-    this batch (columns 1..) in one set of calls: each point of a sweep is priced as on its
-    own."""
-    return price_passes(dep, configs, batch, np.append(ctx, coarse_contexts(top)))
-
-
 def specdecode_section(
     dep: Deployment,
     drafts: str | None,
@@ -258,8 +251,10 @@ def specdecode_section(
     configs = planner_configs(dep, drafts)
     policy = planner_policy(acceptance_rate)
     ctx = float(mean_decode_context(prompt_len, output_len))
+    # the passes of the workload's point (column 0) and of critical_length's coarse scan at
+    # this batch (columns 1..) in one set of calls: each point of a sweep is priced as on its own
     top = dep.model.max_position_embeddings
-    joint = _joint_passes(dep, configs, batch, ctx, top)
+    joint = price_passes(dep, configs, batch, np.append(ctx, coarse_contexts(top)))
     grid = evaluate_grid(
         dep,
         configs,
@@ -267,7 +262,7 @@ def specdecode_section(
         [ctx],
         acceptance_rate=policy,
         output_len=output_len / 2,
-        passes=None if joint is None else joint.take(range(len(configs)), [0]),
+        passes=joint.take(range(len(configs)), [0]),
     )
     excluded = [cfg.label for i, cfg in enumerate(configs) if not grid.fits[i, 0]]
     best = choice_at(grid, 0, require_fit=True)
@@ -280,11 +275,7 @@ def specdecode_section(
     ranked = [c for c, bs in zip(configs, grid.acceptance, strict=True) if bs.ranked]
     fitting = [c for c in ranked if c.label not in excluded]
     compressed = [c for c in fitting if c.method != "full"] or fitting or ranked
-    scan = (
-        None
-        if joint is None
-        else joint.take([configs.index(c) for c in compressed], slice(1, None))
-    )
+    scan = joint.take([configs.index(c) for c in compressed], slice(1, None))
     crit = critical_length(dep, compressed, [batch], acceptance_rate=policy, coarse_passes=scan)
     ci = configs.index(next(c for c in configs if c.label == f"{best.draft}/{best.draft_kv}"))
     draft = helper_deployment(dep, configs[ci].draft, "draft")

@@ -367,21 +367,13 @@ def _grid_passes(target, drafts, g, b, c, budgets) -> GridPasses:
         else:
             bud = budgets[idx][:, None]
             draft_step[idx, 0, :] = decode_step_time(dep, b[None, :], c[None, :], 1, kv_budget=bud)
-    # the target's passes, a row each: self-speculation's draft steps at their KV budgets,
-    # the plain step and the verification of each gamma, in one call (each point is priced
-    # as on its own)
-    kinds = [  # (new tokens, KV budget) per row
-        (np.ones(own.size), budgets[own]),
-        (np.ones(1), np.full(1, np.inf)),
-        (g + 1.0, np.full(g.size, np.inf)),
-    ]
-    kinds = [tuple(np.concatenate(x) for x in zip(*kinds, strict=True))]
-    rows = np.concatenate(
-        [
-            decode_step_time(target, b[None, :], c[None, :], q[:, None], kv_budget=kv[:, None])
-            for q, kv in kinds
-            if q.size
-        ]
+    # the target's passes in one call (each point is priced as on its own), a row each:
+    # self-speculation's draft steps at their KV budgets, the plain step, and the
+    # verification of each gamma (new tokens and KV budget per row)
+    new_tokens = np.concatenate((np.ones(own.size), np.ones(1), g + 1.0))
+    budget = np.concatenate((budgets[own], np.full(1 + g.size, np.inf)))
+    rows = decode_step_time(
+        target, b[None, :], c[None, :], new_tokens[:, None], kv_budget=budget[:, None]
     )
     draft_step[own, 0, :] = rows[: own.size]
     return GridPasses(draft_step, rows[own.size][None, None, :], rows[own.size + 1 :][None, :, :])
