@@ -61,8 +61,13 @@ def allreduce_curves(table: OpTable) -> AllReduceCurves | None:
         xs, inv = sorted_unique(np.log(s[sel]), return_inverse=True)
         ys = np.bincount(inv, weights=np.log(t[sel])) / np.bincount(inv)
         by[int(count)] = (xs, ys)
+    return _table_allreduce_curves(table, by)
+
+
+def _table_allreduce_curves(table: OpTable, by_gpus: dict) -> AllReduceCurves:
+    """AllReduceCurves of `table` from its curves per GPU count (built or stored)."""
     framework = f"{table.framework} {table.framework_version}".strip()
-    return AllReduceCurves(table.name, table.gpu, framework, by)
+    return AllReduceCurves(table.name, table.gpu, framework, by_gpus)
 
 
 def same_link(a: HardwareSpec, b: HardwareSpec) -> bool:
@@ -202,8 +207,7 @@ def _table_curves(name: str) -> AllReduceCurves | None:
     if not counts:
         return None
     by = {g: (arrays[f"allreduce.{g}.x"], arrays[f"allreduce.{g}.y"]) for g in counts}
-    framework = f"{table.framework} {table.framework_version}".strip()
-    return AllReduceCurves(table.name, table.gpu, framework, by)
+    return _table_allreduce_curves(table, by)
 
 
 def deployment_basis(dep) -> AllReduceBasis:
